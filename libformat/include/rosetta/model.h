@@ -1,0 +1,220 @@
+/* The one model view (DESIGN.md section 2): every format loads into it and every writer takes it.
+ * A model is a list of tensors (name, dtype, row-major shape, byte span mapped from the source,
+ * never copied unless asked), typed configuration, the raw metadata of the source format (kept
+ * so that a round trip loses nothing) and the tokenizer when present.
+ * Not for: format-specific parsing (gguf.h, safetensors.h, apr.h) or name mapping (names.h). */
+#ifndef ROSETTA_MODEL_H
+#define ROSETTA_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rosetta/detect.h"
+#include "rosetta/dtype.h"
+#include "rosetta/io.h"
+#include "rosetta/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RF_MAX_DIMS 8
+
+/* A tensor descriptor. shape is row-major [outer ... inner] in every format (GGUF ne[] is
+ * reversed on read). data points into a mapped source file or into memory the model owns. */
+typedef struct rf_tensor {
+    const char *name;
+    rf_dtype dtype;
+    int ndim;
+    uint64_t shape[RF_MAX_DIMS];
+    const uint8_t *data;
+    uint64_t nbytes;
+    uint64_t file_offset; /* absolute offset of the data in its source file */
+    uint32_t source;      /* index of the source file (shard) it came from */
+} rf_tensor;
+
+/* Metadata values. Codes 0..12 equal the GGUF metadata value types. */
+typedef enum rf_value_type {
+    RF_VALUE_U8 = 0,
+    RF_VALUE_I8 = 1,
+    RF_VALUE_U16 = 2,
+    RF_VALUE_I16 = 3,
+    RF_VALUE_U32 = 4,
+    RF_VALUE_I32 = 5,
+    RF_VALUE_F32 = 6,
+    RF_VALUE_BOOL = 7,
+    RF_VALUE_STRING = 8,
+    RF_VALUE_ARRAY = 9,
+    RF_VALUE_U64 = 10,
+    RF_VALUE_I64 = 11,
+    RF_VALUE_F64 = 12,
+    RF_VALUE_JSON = 64, /* a JSON value kept as compact text (APR / SafeTensors metadata) */
+} rf_value_type;
+
+typedef struct rf_value rf_value;
+struct rf_value {
+    rf_value_type type;
+    union {
+        uint64_t u;  /* U8, U16, U32, U64 */
+        int64_t i;   /* I8, I16, I32, I64 */
+        double f;    /* F32 (exactly representable), F64 */
+        bool b;      /* BOOL */
+        struct {     /* STRING and JSON: NUL-terminated copy; len excludes the NUL */
+            const char *data;
+            uint64_t len;
+        } str;
+        struct {                  /* ARRAY */
+            rf_value_type elem_type;
+            uint64_t count;
+            const rf_value *items; /* count values of elem_type (nested arrays allowed) */
+        } arr;
+    } as;
+};
+
+typedef struct rf_kv {
+    const char *key;
+    rf_value value;
+} rf_kv;
+
+typedef enum rf_rope_type {
+    RF_ROPE_UNKNOWN = 0,
+    RF_ROPE_NORM,  /* adjacent pairs (llama) */
+    RF_ROPE_NEOX,  /* halves (Qwen2, GPT-NeoX) */
+} rf_rope_type;
+
+/* Typed configuration. Integer fields are 0 and ids -1 when unknown; tie_word_embeddings is
+ * -1 when unknown. Strings are owned by the model (NULL when absent). */
+typedef struct rf_model_config {
+    const char *architecture; /* "qwen2" */
+    const char *name;         /* general.name or the HF _name_or_path, if any */
+    uint64_t hidden_size;
+    uint64_t n_layers;
+    uint64_t n_heads;
+    uint64_t n_kv_heads;
+    uint64_t head_dim;
+    uint64_t intermediate_size;
+    uint64_t vocab_size;
+    uint64_t context_length;
+    double rope_theta;
+    rf_rope_type rope_type;
+    double rms_norm_eps;
+    int tie_word_embeddings;
+    int64_t bos_token_id;
+    int64_t eos_token_id;
+    int64_t pad_token_id;
+    const char *chat_template;
+} rf_model_config;
+
+typedef enum rf_token_type {
+    RF_TOKEN_NORMAL = 1,
+    RF_TOKEN_UNKNOWN = 2,
+    RF_TOKEN_CONTROL = 3,
+    RF_TOKEN_USER_DEFINED = 4,
+    RF_TOKEN_UNUSED = 5,
+    RF_TOKEN_BYTE = 6,
+} rf_token_type;
+
+/* Tokenizer data as stored in the file (GGUF tokenizer.ggml.*, HF tokenizer.json, APR
+ * tokenizer.*). tokens[i] is the byte-level string of id i; token_types may be NULL. */
+typedef struct rf_tokenizer {
+    const char *model;        /* "gpt2" for byte-level BPE */
+    const char *pre;          /* pre-tokenizer name: "qwen2" */
+    uint64_t n_tokens;
+    const char **tokens;
+    const int32_t *token_types;
+    uint64_t n_merges;
+    const char **merges;      /* "a b" pairs in rank order */
+    bool add_bos;
+} rf_tokenizer;
+
+typedef struct rf_model rf_model;
+
+/* ---- opening ----------------------------------------------------------------------------- */
+
+typedef struct rf_open_options {
+    bool lenient;  /* diagnostic tools: accept damaged files where memory safety allows (bad
+                      checksums, unknown dtypes reported as such); the problems are listed by
+                      rf_model_warning() */
+} rf_open_options;
+
+/* Opens any supported model by content (file or SafeTensors directory / index). opts may be
+ * NULL. Returns NULL and fills err on failure (RF_ERR_IO unreadable, RF_ERR_FORMAT malformed,
+ * RF_ERR_UNSUPPORTED recognised but not readable, ...). The message names the file, the
+ * offset or tensor and what was expected. */
+rf_model *rf_model_open(const char *path, const rf_open_options *opts, rf_error *err);
+void rf_model_free(rf_model *model);
+
+rf_format rf_model_format(const rf_model *model);
+/* Format version (GGUF 3, APR 2.0 as 200, SafeTensors 0). */
+uint32_t rf_model_format_version(const rf_model *model);
+/* Path the model was opened from (NULL for a model built in memory). */
+const char *rf_model_path(const rf_model *model);
+
+size_t rf_model_n_tensors(const rf_model *model);
+const rf_tensor *rf_model_tensor(const rf_model *model, size_t index);
+/* Exact-name lookup; NULL when absent. */
+const rf_tensor *rf_model_find_tensor(const rf_model *model, const char *name);
+
+const rf_model_config *rf_model_config_get(const rf_model *model);
+
+size_t rf_model_n_kv(const rf_model *model);
+const rf_kv *rf_model_kv(const rf_model *model, size_t index);
+const rf_kv *rf_model_find_kv(const rf_model *model, const char *key);
+
+/* NULL when the file carries no tokenizer. */
+const rf_tokenizer *rf_model_tokenizer(const rf_model *model);
+
+/* Problems a lenient open tolerated ("header CRC mismatch: stored X, computed Y"). */
+size_t rf_model_n_warnings(const rf_model *model);
+const char *rf_model_warning(const rf_model *model, size_t index);
+
+/* Total size of the source files, and the number of source files (shards). */
+uint64_t rf_model_file_size(const rf_model *model);
+size_t rf_model_n_files(const rf_model *model);
+const rf_file *rf_model_file(const rf_model *model, size_t index);
+
+/* ---- building (readers, converters, tests) ----------------------------------------------- */
+
+/* An empty model of the given source format. NULL on allocation failure. */
+rf_model *rf_model_new(rf_format format, rf_error *err);
+void rf_model_set_format_version(rf_model *model, uint32_t version);
+rf_status rf_model_set_path(rf_model *model, const char *path, rf_error *err);
+
+/* Memory owned by the model, freed with it (zeroed). NULL on failure. */
+void *rf_model_alloc(rf_model *model, size_t size);
+/* A copy of s (or of its first n bytes, NUL-terminated) owned by the model. */
+char *rf_model_strdup(rf_model *model, const char *s);
+char *rf_model_strndup(rf_model *model, const char *s, size_t n);
+
+/* The model takes ownership of a mapped file (tensor data may point into it). Returns its
+ * source index. */
+rf_status rf_model_add_file(rf_model *model, rf_file *file, uint32_t *index, rf_error *err);
+
+/* Appends a tensor; the descriptor is copied and the name interned. Fails on a duplicate name
+ * (RF_ERR_FORMAT) or ndim > RF_MAX_DIMS. */
+rf_status rf_model_add_tensor(rf_model *model, const rf_tensor *tensor, rf_error *err);
+
+/* Appends a key/value pair; key and value (deeply) are copied into the model. */
+rf_status rf_model_add_kv(rf_model *model, const char *key, const rf_value *value, rf_error *err);
+
+/* Mutable views for readers filling them in. */
+rf_model_config *rf_model_config_mut(rf_model *model);
+rf_tokenizer *rf_model_tokenizer_mut(rf_model *model); /* creates an empty one on first use */
+
+rf_status rf_model_add_warning(rf_model *model, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+/* Numeric value as u64/i64/double with range checks; false if the type does not fit. */
+bool rf_value_as_u64(const rf_value *v, uint64_t *out);
+bool rf_value_as_i64(const rf_value *v, int64_t *out);
+bool rf_value_as_f64(const rf_value *v, double *out);
+/* GGUF-style type name: "u32", "string", "array", "json". */
+const char *rf_value_type_name(rf_value_type type);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,127 @@
+/* Format detection by magic bytes (spec/gguf.md, spec/safetensors.md, spec/apr-v2.md section 1). */
+#include "rosetta/detect.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rosetta/io.h"
+
+const char *rf_format_name(rf_format format)
+{
+    switch (format) {
+    case RF_FORMAT_UNKNOWN: return "unknown";
+    case RF_FORMAT_GGUF: return "gguf";
+    case RF_FORMAT_SAFETENSORS: return "safetensors";
+    case RF_FORMAT_SAFETENSORS_INDEX: return "safetensors-index";
+    case RF_FORMAT_SAFETENSORS_DIR: return "safetensors-dir";
+    case RF_FORMAT_APR: return "apr";
+    case RF_FORMAT_APR2_MAGIC: return "apr2-magic";
+    case RF_FORMAT_APR_V1: return "apr-v1";
+    case RF_FORMAT_APR1: return "apr1";
+    case RF_FORMAT_APRT: return "aprt";
+    case RF_FORMAT_APR_TSP: return "apr-tsp";
+    }
+    return "unknown";
+}
+
+const char *rf_format_description(rf_format format)
+{
+    switch (format) {
+    case RF_FORMAT_UNKNOWN: return "unknown format";
+    case RF_FORMAT_GGUF: return "GGUF";
+    case RF_FORMAT_SAFETENSORS: return "SafeTensors";
+    case RF_FORMAT_SAFETENSORS_INDEX: return "SafeTensors shard index";
+    case RF_FORMAT_SAFETENSORS_DIR: return "SafeTensors checkpoint directory";
+    case RF_FORMAT_APR: return "APR v2";
+    case RF_FORMAT_APR2_MAGIC: return "APR v2 (old APR2 magic)";
+    case RF_FORMAT_APR_V1: return "APR v1 (APRN)";
+    case RF_FORMAT_APR1: return "APR1 (identify only)";
+    case RF_FORMAT_APRT: return "APRT legacy transformer (identify only)";
+    case RF_FORMAT_APR_TSP: return "aprender-tsp model (not APR v2)";
+    }
+    return "unknown format";
+}
+
+static int is_json_space(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+rf_format rf_detect_bytes(const uint8_t *d, size_t len, uint64_t file_size)
+{
+    if (len >= 4 && memcmp(d, "GGUF", 4) == 0)
+        return RF_FORMAT_GGUF;
+    if (len >= 4 && memcmp(d, "APR", 3) == 0) {
+        switch (d[3]) {
+        case 0:
+            /* aprender-tsp files have 01 00 00 00 at bytes 4..7; APR v2 has major version 2 */
+            if (len >= 8 && d[4] == 1 && d[5] == 0 && d[6] == 0 && d[7] == 0)
+                return RF_FORMAT_APR_TSP;
+            return RF_FORMAT_APR;
+        case '2': return RF_FORMAT_APR2_MAGIC;
+        case 'N': return RF_FORMAT_APR_V1;
+        case '1': return RF_FORMAT_APR1;
+        case 'T': return RF_FORMAT_APRT;
+        default: break;
+        }
+    }
+    if (len >= 9) {
+        uint64_t n = rf_load_le64(d);
+        if (file_size >= 8 && n >= 2 && n <= file_size - 8 && d[8] == '{')
+            return RF_FORMAT_SAFETENSORS;
+    }
+    /* A shard index is a JSON object whose text mentions "weight_map" near the start. */
+    size_t i = 0;
+    while (i < len && is_json_space(d[i]))
+        i++;
+    if (i < len && d[i] == '{') {
+        static const char key[] = "\"weight_map\"";
+        for (size_t j = i; j + sizeof key - 1 <= len; j++)
+            if (memcmp(d + j, key, sizeof key - 1) == 0)
+                return RF_FORMAT_SAFETENSORS_INDEX;
+    }
+    return RF_FORMAT_UNKNOWN;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+rf_status rf_detect_path(const char *path, rf_format *out, rf_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return rf_error_set(err, RF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        DIR *dir = opendir(path);
+        if (!dir)
+            return rf_error_set(err, RF_ERR_IO, "%s: cannot open directory: %s", path,
+                                strerror(errno));
+        rf_format f = RF_FORMAT_UNKNOWN;
+        struct dirent *e;
+        while ((e = readdir(dir)) != NULL)
+            if (has_suffix(e->d_name, ".safetensors") ||
+                strcmp(e->d_name, "model.safetensors.index.json") == 0)
+                f = RF_FORMAT_SAFETENSORS_DIR;
+        closedir(dir);
+        *out = f;
+        return RF_OK;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rf_error_set(err, RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint8_t head[4096];
+    ssize_t n;
+    do
+        n = read(fd, head, sizeof head);
+    while (n < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    if (n < 0)
+        return rf_error_set(err, RF_ERR_IO, "%s: cannot read: %s", path, strerror(saved));
+    *out = rf_detect_bytes(head, (size_t)n, (uint64_t)st.st_size);
+    return RF_OK;
+}

@@ -1,0 +1,185 @@
+/* The atomic writer: every model file Rosetta writes goes through here (temp file in the target
+ * directory, buffered writes with a running CRC-32, fsync, verify, rename, directory fsync). */
+#include "rosetta/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libdeflate.h>
+
+#define WRITER_BUFFER (1u << 20)
+
+struct rf_writer {
+    int fd;
+    char *final_path;
+    char *temp_path;
+    uint8_t *buf;
+    size_t used;
+    uint64_t offset;
+    uint32_t crc;
+    rf_status failed; /* sticky */
+    char failure[512];
+};
+
+uint32_t rf_crc32(uint32_t crc, const void *data, size_t n)
+{
+    return libdeflate_crc32(crc, data, n);
+}
+
+rf_writer *rf_writer_open(const char *path, rf_error *err)
+{
+    rf_writer *w = calloc(1, sizeof *w);
+    size_t len = strlen(path);
+    if (!w || !(w->final_path = malloc(len + 1)) || !(w->temp_path = malloc(len + 16)) ||
+        !(w->buf = malloc(WRITER_BUFFER))) {
+        if (w) {
+            free(w->final_path);
+            free(w->temp_path);
+            free(w);
+        }
+        rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    memcpy(w->final_path, path, len + 1);
+    snprintf(w->temp_path, len + 16, "%s.tmp-XXXXXX", path);
+    w->fd = mkostemp(w->temp_path, O_CLOEXEC);
+    if (w->fd < 0) {
+        rf_error_set(err, RF_ERR_WRITE, "%s: cannot create temporary file: %s", path,
+                     strerror(errno));
+        free(w->buf);
+        free(w->final_path);
+        free(w->temp_path);
+        free(w);
+        return NULL;
+    }
+    fchmod(w->fd, 0644);
+    return w;
+}
+
+static rf_status fail(rf_writer *w, rf_error *err, const char *what)
+{
+    if (w->failed == RF_OK) {
+        w->failed = RF_ERR_WRITE;
+        snprintf(w->failure, sizeof w->failure, "%s: %s at offset %llu: %s", w->final_path, what,
+                 (unsigned long long)w->offset, strerror(errno));
+    }
+    return rf_error_set(err, w->failed, "%s", w->failure);
+}
+
+static rf_status flush(rf_writer *w, rf_error *err)
+{
+    size_t done = 0;
+    while (done < w->used) {
+        ssize_t n = write(w->fd, w->buf + done, w->used - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return fail(w, err, "write failed");
+        }
+        done += (size_t)n;
+    }
+    w->used = 0;
+    return RF_OK;
+}
+
+rf_status rf_writer_write(rf_writer *w, const void *data, size_t n, rf_error *err)
+{
+    if (w->failed)
+        return rf_error_set(err, w->failed, "%s", w->failure);
+    const uint8_t *p = data;
+    w->crc = libdeflate_crc32(w->crc, p, n);
+    w->offset += n;
+    while (n > 0) {
+        size_t room = WRITER_BUFFER - w->used;
+        size_t take = n < room ? n : room;
+        memcpy(w->buf + w->used, p, take);
+        w->used += take;
+        p += take;
+        n -= take;
+        if (w->used == WRITER_BUFFER && flush(w, err) != RF_OK)
+            return RF_ERR_WRITE;
+    }
+    return RF_OK;
+}
+
+rf_status rf_writer_pad(rf_writer *w, uint64_t alignment, rf_error *err)
+{
+    static const uint8_t zeros[256];
+    if (alignment == 0)
+        return rf_error_set(err, RF_ERR_ARGUMENT, "alignment must be positive");
+    uint64_t pad = (alignment - w->offset % alignment) % alignment;
+    while (pad > 0) {
+        size_t take = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
+        if (rf_writer_write(w, zeros, take, err) != RF_OK)
+            return RF_ERR_WRITE;
+        pad -= take;
+    }
+    return RF_OK;
+}
+
+uint64_t rf_writer_offset(const rf_writer *w) { return w->offset; }
+uint32_t rf_writer_crc32(const rf_writer *w) { return w->crc; }
+const char *rf_writer_temp_path(const rf_writer *w) { return w->temp_path; }
+
+static void writer_free(rf_writer *w)
+{
+    free(w->buf);
+    free(w->final_path);
+    free(w->temp_path);
+    free(w);
+}
+
+void rf_writer_abort(rf_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    unlink(w->temp_path);
+    writer_free(w);
+}
+
+static void fsync_directory(const char *path)
+{
+    size_t len = strlen(path);
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return;
+    memcpy(copy, path, len + 1);
+    int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    free(copy);
+}
+
+rf_status rf_writer_commit(rf_writer *w, rf_verify_fn verify, void *ctx, rf_error *err)
+{
+    rf_status st = w->failed ? rf_error_set(err, w->failed, "%s", w->failure) : flush(w, err);
+    if (st == RF_OK && fsync(w->fd) != 0)
+        st = fail(w, err, "fsync failed");
+    if (st == RF_OK) {
+        int rc = close(w->fd);
+        w->fd = -1;
+        if (rc != 0)
+            st = fail(w, err, "close failed");
+    }
+    if (st == RF_OK && verify)
+        st = verify(w->temp_path, ctx, err);
+    if (st == RF_OK && rename(w->temp_path, w->final_path) != 0)
+        st = fail(w, err, "rename into place failed");
+    if (st != RF_OK) {
+        rf_writer_abort(w);
+        return st;
+    }
+    fsync_directory(w->final_path);
+    writer_free(w);
+    return RF_OK;
+}
