@@ -254,7 +254,8 @@ static rf_status scan_container(jscan *j, int depth, bool object)
             return RF_ERR_FORMAT;
         scan_ws(j);
         if (j->pos >= j->len)
-            return scan_fail(j, "unexpected end of JSON inside %s", object ? "an object" : "an array");
+            return scan_fail(j, "unexpected end of JSON inside %s",
+                             object ? "an object" : "an array");
         unsigned char c = j->s[j->pos];
         if (c == (unsigned char)close) {
             j->pos++;
@@ -681,12 +682,8 @@ void hf_buf_put_pretty(hf_buf *b, const char *s, size_t len, bool final_newline)
             hf_buf_puts(b, ",\n");
             put_indent(b, level);
             break;
-        case ':':
-            hf_buf_puts(b, ": ");
-            break;
-        default:
-            hf_buf_put(b, &c, 1);
-            break;
+        case ':': hf_buf_puts(b, ": "); break;
+        default: hf_buf_put(b, &c, 1); break;
         }
     }
     if (final_newline)
