@@ -82,20 +82,23 @@ typedef struct tok_ctx {
     uint64_t n;
 } tok_ctx;
 
-static rf_status read_id(tok_ctx *c, const cJSON *item, const char *what, uint64_t limit,
-                         uint64_t *out)
+/* Reads a token id. what/what_arg name the entry in messages ("model.vocab[\"%s\"]"). */
+static rf_status read_id(tok_ctx *c, const cJSON *item, const char *what, const char *what_arg,
+                         uint64_t limit, uint64_t *out)
 {
     hf_num r = hf_json_u64(item, out);
+    if (r == HF_NUM_OK && *out < limit)
+        return RF_OK;
+    char where[300];
+    snprintf(where, sizeof where, what, what_arg);
     if (r != HF_NUM_OK)
         return rf_error_set(c->err, RF_ERR_FORMAT, "%s: %s: id %s, expected a non-negative integer",
-                            c->path, what,
+                            c->path, where,
                             r == HF_NUM_NOT_NUMBER ? "is not a number" : hf_num_problem(r));
-    if (*out >= limit)
-        return rf_error_set(c->err, RF_ERR_LIMIT,
-                            "%s: %s: id %llu is too large (at most %llu "
-                            "tokens for a file of this size)",
-                            c->path, what, (unsigned long long)*out, (unsigned long long)limit);
-    return RF_OK;
+    return rf_error_set(c->err, RF_ERR_LIMIT,
+                        "%s: %s: id %llu is too large (at most %llu tokens for a file of this "
+                        "size)",
+                        c->path, where, (unsigned long long)*out, (unsigned long long)limit);
 }
 
 static rf_status place(tok_ctx *c, uint64_t id, const char *text, int32_t type, bool added)
@@ -165,9 +168,7 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
             max_id--;
     } else
         for (const cJSON *t = vocab->child; t; t = t->next) {
-            char what[300];
-            snprintf(what, sizeof what, "model.vocab[\"%.200s\"]", t->string);
-            if ((st = read_id(&c, t, what, limit, &id)) != RF_OK)
+            if ((st = read_id(&c, t, "model.vocab[\"%.200s\"]", t->string, limit, &id)) != RF_OK)
                 goto done;
             if (id > max_id || !any)
                 max_id = id;
@@ -182,9 +183,8 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
                               hf_json_kind(content));
             goto done;
         }
-        char what[300];
-        snprintf(what, sizeof what, "added_tokens \"%.200s\"", content->valuestring);
-        if ((st = read_id(&c, aid, what, limit, &id)) != RF_OK)
+        if ((st = read_id(&c, aid, "added_tokens \"%.200s\"", content->valuestring, limit, &id)) !=
+            RF_OK)
             goto done;
         if (id > max_id || !any)
             max_id = id;

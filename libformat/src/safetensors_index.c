@@ -127,21 +127,28 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
         for (size_t t = before; t < rf_model_n_tensors(m); t++) {
             const char *name = rf_model_tensor(m, t)->name;
             map_entry *e = find_entry(map, n, name);
-            if (!e) {
-                st = rf_error_set(err, RF_ERR_FORMAT,
-                                  "%s: shard \"%s\" holds tensor \"%s\" which the weight_map does "
-                                  "not list (extra tensor)",
-                                  index_path, shards[s], name);
+            char what[700];
+            if (!e)
+                snprintf(what, sizeof what,
+                         "%s: shard \"%.200s\" holds tensor \"%.200s\" which the weight_map does "
+                         "not list (extra tensor)",
+                         index_path, shards[s], name);
+            else if (strcmp(e->shard, shards[s]) != 0)
+                snprintf(what, sizeof what,
+                         "%s: tensor \"%.200s\" is in shard \"%.100s\" but the weight_map puts it "
+                         "in \"%.100s\"",
+                         index_path, name, shards[s], e->shard);
+            else {
+                e->found = true;
+                continue;
+            }
+            if (!(opts && opts->lenient)) {
+                st = rf_error_set(err, RF_ERR_FORMAT, "%s", what);
                 goto done;
             }
-            if (strcmp(e->shard, shards[s]) != 0) {
-                st = rf_error_set(err, RF_ERR_FORMAT,
-                                  "%s: tensor \"%s\" is in shard \"%s\" but the weight_map puts it "
-                                  "in \"%s\"",
-                                  index_path, name, shards[s], e->shard);
-                goto done;
-            }
-            e->found = true;
+            rf_model_add_warning(m, "%s", what);
+            if (e)
+                e->found = true; /* present, only in another shard than the map says */
         }
     }
     size_t n_missing = 0;
