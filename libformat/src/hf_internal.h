@@ -12,7 +12,6 @@
 #include <cjson/cJSON.h>
 
 #include "rosetta/model.h"
-#include "rosetta/safetensors.h"
 
 /* Length of the longest valid UTF-8 prefix of s[0..n) (n when all of it is valid). */
 size_t hf_utf8_valid_prefix(const unsigned char *s, size_t n);
