@@ -1,0 +1,786 @@
+/* apr-inspect: what a model file holds (format, sizes, dtypes, typed config, tokenizer, raw
+ * metadata, damage), read from the headers only. Not for tensor values: see apr-tensors --stats. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rosetta/model.h"
+
+static const cli_tool TOOL = {
+    "inspect", "show a model file's format, config, tokenizer and metadata (headers only)",
+    "usage: apr inspect [--json] [--full] FILE\n\n"
+    "Prints the format and version, file size, tensor and parameter counts, the dtype histogram,\n"
+    "the typed model config, a tokenizer summary, every metadata key with its type, and the\n"
+    "problems found. Only headers are read: no tensor data is touched.\n\n"
+    "FILE is a GGUF, APR or SafeTensors file, a SafeTensors directory or index. A damaged file\n"
+    "is shown as far as it can be read; its problems go to stderr and the exit code is 3.\n\n"
+    "Options:\n"
+    "      --json       print one JSON object (schema in docs/tools.md)\n"
+    "      --full       print long arrays and strings in full instead of their first items\n"};
+
+/* Items shown of a long array and characters of a long string, unless --full. */
+#define ARRAY_PREVIEW 6
+#define STRING_PREVIEW 60
+#define JSON_ARRAY_PREVIEW 16
+#define MAX_VALUE_DEPTH 8
+
+/* ---- a growable string --------------------------------------------------------------------- */
+
+typedef struct text {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} text;
+
+static bool text_reserve(text *t, size_t extra)
+{
+    if (t->failed)
+        return false;
+    if (t->len + extra + 1 <= t->cap)
+        return true;
+    size_t cap = t->cap ? t->cap : 256;
+    while (cap < t->len + extra + 1) {
+        if (cap > SIZE_MAX / 2) {
+            t->failed = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *grown = realloc(t->buf, cap);
+    if (!grown) {
+        t->failed = true;
+        return false;
+    }
+    t->buf = grown;
+    t->cap = cap;
+    return true;
+}
+
+static void text_add(text *t, const char *s)
+{
+    size_t n = strlen(s);
+    if (!text_reserve(t, n))
+        return;
+    memcpy(t->buf + t->len, s, n + 1);
+    t->len += n;
+}
+
+static void text_quote(text *t, const char *s, size_t len, size_t max_chars)
+{
+    /* cli_quote writes at most 4 bytes per input byte plus quotes and "...". */
+    size_t shown = max_chars && max_chars < len ? max_chars : len;
+    if (shown > (SIZE_MAX - 16) / 4 || !text_reserve(t, shown * 4 + 16))
+        return;
+    t->len = cli_quote(t->buf, t->cap, t->len, s, len, max_chars);
+}
+
+/* ---- model summary ------------------------------------------------------------------------ */
+
+typedef struct dtype_row {
+    const char *name;
+    uint64_t tensors, parameters, bytes;
+} dtype_row;
+
+typedef struct summary {
+    uint64_t parameters;
+    bool parameters_overflow;
+    dtype_row rows[64];
+    size_t n_rows;
+    bool has_data_offset;
+    uint64_t data_offset;
+} summary;
+
+static int compare_rows(const void *a, const void *b)
+{
+    const dtype_row *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static void summarize(const rf_model *m, summary *s)
+{
+    memset(s, 0, sizeof *s);
+    size_t n = rf_model_n_tensors(m);
+    for (size_t i = 0; i < n; i++) {
+        const rf_tensor *t = rf_model_tensor(m, i);
+        uint64_t elems = 0;
+        if (rf_shape_elements(t->shape, t->ndim, &elems, NULL) != RF_OK ||
+            __builtin_add_overflow(s->parameters, elems, &s->parameters))
+            s->parameters_overflow = true;
+        const char *name = rf_dtype_name(t->dtype);
+        size_t r = 0;
+        while (r < s->n_rows && strcmp(s->rows[r].name, name) != 0)
+            r++;
+        if (r == s->n_rows && s->n_rows < sizeof s->rows / sizeof s->rows[0])
+            s->rows[s->n_rows++] = (dtype_row){name, 0, 0, 0};
+        if (r < s->n_rows) {
+            s->rows[r].tensors++;
+            s->rows[r].parameters += elems;
+            s->rows[r].bytes += t->nbytes;
+        }
+        if (t->nbytes > 0 && (!s->has_data_offset || t->file_offset < s->data_offset)) {
+            s->has_data_offset = true;
+            s->data_offset = t->file_offset;
+        }
+    }
+    qsort(s->rows, s->n_rows, sizeof s->rows[0], compare_rows);
+}
+
+/* "3" for GGUF, "2.0" for APR (stored as 200), NULL when the format has no version. */
+static const char *version_text(const rf_model *m, char *buf, size_t size)
+{
+    uint32_t v = rf_model_format_version(m);
+    switch (rf_model_format(m)) {
+    case RF_FORMAT_APR:
+    case RF_FORMAT_APR2_MAGIC:
+        snprintf(buf, size, "%u.%u", v / 100, v % 100);
+        return buf;
+    case RF_FORMAT_GGUF:
+        snprintf(buf, size, "%u", v);
+        return buf;
+    case RF_FORMAT_SAFETENSORS:
+    case RF_FORMAT_SAFETENSORS_INDEX:
+    case RF_FORMAT_SAFETENSORS_DIR:
+    case RF_FORMAT_APR_V1:
+    case RF_FORMAT_APR1:
+    case RF_FORMAT_APRT:
+    case RF_FORMAT_APR_TSP:
+    case RF_FORMAT_UNKNOWN:
+        break;
+    }
+    if (v == 0)
+        return NULL;
+    snprintf(buf, size, "%u", v);
+    return buf;
+}
+
+static bool is_gguf(const rf_model *m) { return rf_model_format(m) == RF_FORMAT_GGUF; }
+
+/* GGUF data alignment: general.alignment, else the format default of 32. */
+static uint64_t gguf_alignment(const rf_model *m)
+{
+    const rf_kv *kv = rf_model_find_kv(m, "general.alignment");
+    uint64_t a;
+    if (kv && rf_value_as_u64(&kv->value, &a))
+        return a;
+    return 32;
+}
+
+static const char *rope_name(rf_rope_type t)
+{
+    switch (t) {
+    case RF_ROPE_NORM: return "norm";
+    case RF_ROPE_NEOX: return "neox";
+    case RF_ROPE_UNKNOWN: break;
+    }
+    return NULL;
+}
+
+/* Token text of id, or NULL if the tokenizer has no such id. */
+static const char *token_text(const rf_tokenizer *tok, int64_t id)
+{
+    if (!tok || id < 0 || (uint64_t)id >= tok->n_tokens || !tok->tokens)
+        return NULL;
+    return tok->tokens[id];
+}
+
+static uint64_t count_token_type(const rf_tokenizer *tok, int32_t type)
+{
+    uint64_t n = 0;
+    if (tok->token_types)
+        for (uint64_t i = 0; i < tok->n_tokens; i++)
+            n += tok->token_types[i] == type;
+    return n;
+}
+
+/* ---- human output ------------------------------------------------------------------------- */
+
+/* Appends a one-line rendering of v: strings quoted, arrays as "[type × N] a, b, ...". */
+static void render_value(text *out, const rf_value *v, bool full, int depth)
+{
+    char num[64];
+    switch (v->type) {
+    case RF_VALUE_U8: case RF_VALUE_U16: case RF_VALUE_U32: case RF_VALUE_U64:
+        snprintf(num, sizeof num, "%" PRIu64, v->as.u);
+        text_add(out, num);
+        return;
+    case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
+        snprintf(num, sizeof num, "%" PRId64, v->as.i);
+        text_add(out, num);
+        return;
+    case RF_VALUE_F32:
+        snprintf(num, sizeof num, "%.9g", v->as.f);
+        text_add(out, num);
+        return;
+    case RF_VALUE_F64:
+        snprintf(num, sizeof num, "%.17g", v->as.f);
+        text_add(out, num);
+        return;
+    case RF_VALUE_BOOL:
+        text_add(out, v->as.b ? "true" : "false");
+        return;
+    case RF_VALUE_STRING:
+        text_quote(out, v->as.str.data, v->as.str.len, full ? 0 : STRING_PREVIEW);
+        return;
+    case RF_VALUE_JSON: {
+        /* Compact JSON text; shown raw (it is already escaped JSON), cut unless --full. */
+        size_t len = v->as.str.len;
+        size_t shown = full || len <= STRING_PREVIEW ? len : STRING_PREVIEW;
+        if (!text_reserve(out, shown + 4))
+            return;
+        for (size_t i = 0; i < shown; i++) {
+            unsigned char c = (unsigned char)v->as.str.data[i];
+            out->buf[out->len++] = c < 0x20 ? ' ' : (char)c;
+        }
+        out->buf[out->len] = '\0';
+        if (shown < len)
+            text_add(out, "...");
+        return;
+    }
+    case RF_VALUE_ARRAY: {
+        uint64_t n = v->as.arr.count;
+        snprintf(num, sizeof num, "[%s \xC3\x97 %" PRIu64 "]", rf_value_type_name(v->as.arr.elem_type),
+                 n);
+        text_add(out, num);
+        if (depth >= MAX_VALUE_DEPTH) {
+            text_add(out, " ...");
+            return;
+        }
+        uint64_t shown = full || n <= ARRAY_PREVIEW ? n : ARRAY_PREVIEW;
+        for (uint64_t i = 0; i < shown; i++) {
+            text_add(out, i ? ", " : " ");
+            render_value(out, &v->as.arr.items[i], full, depth + 1);
+        }
+        if (shown < n)
+            text_add(out, ", ...");
+        return;
+    }
+    }
+    text_add(out, "?");
+}
+
+static void add_row2(cli_table *t, const char *key, const char *value)
+{
+    const char *cells[2] = {key, value ? value : "-"};
+    cli_table_add(t, cells);
+}
+
+static void print_header(const rf_model *m, const char *path, const summary *s)
+{
+    char a[64], b[64], line[256];
+    cli_table *t = cli_table_new(2, "ll");
+    if (!t)
+        return;
+    add_row2(t, "file", path);
+    snprintf(line, sizeof line, "%s (%s)", rf_format_name(rf_model_format(m)),
+             rf_format_description(rf_model_format(m)));
+    add_row2(t, "format", line);
+    add_row2(t, "version", version_text(m, a, sizeof a));
+    uint64_t size = rf_model_file_size(m);
+    size_t n_files = rf_model_n_files(m);
+    snprintf(line, sizeof line, "%s (%s bytes)%s", cli_human_bytes(size, a, sizeof a),
+             cli_thousands(size, b, sizeof b), n_files > 1 ? " in several files" : "");
+    add_row2(t, "file size", line);
+    if (n_files > 1)
+        for (size_t i = 0; i < n_files; i++) {
+            const rf_file *f = rf_model_file(m, i);
+            snprintf(line, sizeof line, "%s (%s bytes)", rf_file_path(f),
+                     cli_thousands(rf_file_size(f), a, sizeof a));
+            add_row2(t, i == 0 ? "files" : "", line);
+        }
+    add_row2(t, "tensors", cli_thousands(rf_model_n_tensors(m), a, sizeof a));
+    if (s->parameters_overflow)
+        add_row2(t, "parameters", "overflow (a shape product does not fit in 64 bits)");
+    else {
+        snprintf(line, sizeof line, "%s", cli_thousands(s->parameters, a, sizeof a));
+        add_row2(t, "parameters", line);
+    }
+    if (s->has_data_offset) {
+        snprintf(line, sizeof line, "%s (0x%" PRIx64 ")", cli_thousands(s->data_offset, a, sizeof a),
+                 s->data_offset);
+        add_row2(t, "data offset", line);
+    }
+    if (is_gguf(m)) {
+        snprintf(line, sizeof line, "%" PRIu64, gguf_alignment(m));
+        add_row2(t, "alignment", line);
+    }
+    cli_table_print(t, stdout, "");
+    cli_table_free(t);
+}
+
+static void print_dtypes(const summary *s)
+{
+    if (s->n_rows == 0)
+        return;
+    printf("\ndtypes\n");
+    cli_table *t = cli_table_new(4, "lrrr");
+    if (!t)
+        return;
+    const char *head[4] = {"dtype", "tensors", "parameters", "bytes"};
+    cli_table_add(t, head);
+    for (size_t i = 0; i < s->n_rows; i++) {
+        char a[32], b[32], c[32], d[32], e[64];
+        snprintf(e, sizeof e, "%s (%s)", cli_thousands(s->rows[i].bytes, c, sizeof c),
+                 cli_human_bytes(s->rows[i].bytes, d, sizeof d));
+        const char *cells[4] = {s->rows[i].name, cli_thousands(s->rows[i].tensors, a, sizeof a),
+                                cli_thousands(s->rows[i].parameters, b, sizeof b), e};
+        cli_table_add(t, cells);
+    }
+    cli_table_print(t, stdout, "  ");
+    cli_table_free(t);
+}
+
+static const char *u64_or_dash(uint64_t v, char *buf, size_t size)
+{
+    if (v == 0)
+        return NULL;
+    snprintf(buf, size, "%" PRIu64, v);
+    return buf;
+}
+
+static const char *id_text(const rf_tokenizer *tok, int64_t id, char *buf, size_t size)
+{
+    if (id < 0)
+        return NULL;
+    size_t used = (size_t)snprintf(buf, size, "%" PRId64, id);
+    const char *s = token_text(tok, id);
+    if (s && used + 2 < size) {
+        buf[used++] = ' ';
+        buf[used] = '\0';
+        cli_quote(buf, size, used, s, strlen(s), 40);
+    }
+    return buf;
+}
+
+static void print_config(const rf_model *m, bool full)
+{
+    const rf_model_config *c = rf_model_config_get(m);
+    const rf_tokenizer *tok = rf_model_tokenizer(m);
+    char buf[256];
+    printf("\nconfig\n");
+    cli_table *t = cli_table_new(2, "ll");
+    if (!t)
+        return;
+    add_row2(t, "architecture", c->architecture);
+    add_row2(t, "name", c->name);
+    add_row2(t, "hidden_size", u64_or_dash(c->hidden_size, buf, sizeof buf));
+    add_row2(t, "n_layers", u64_or_dash(c->n_layers, buf, sizeof buf));
+    add_row2(t, "n_heads", u64_or_dash(c->n_heads, buf, sizeof buf));
+    add_row2(t, "n_kv_heads", u64_or_dash(c->n_kv_heads, buf, sizeof buf));
+    add_row2(t, "head_dim", u64_or_dash(c->head_dim, buf, sizeof buf));
+    add_row2(t, "intermediate_size", u64_or_dash(c->intermediate_size, buf, sizeof buf));
+    add_row2(t, "vocab_size", u64_or_dash(c->vocab_size, buf, sizeof buf));
+    add_row2(t, "context_length", u64_or_dash(c->context_length, buf, sizeof buf));
+    snprintf(buf, sizeof buf, "%.17g", c->rope_theta);
+    add_row2(t, "rope_theta", c->rope_theta != 0 ? buf : NULL);
+    add_row2(t, "rope_type", rope_name(c->rope_type));
+    snprintf(buf, sizeof buf, "%.9g", c->rms_norm_eps);
+    add_row2(t, "rms_norm_eps", c->rms_norm_eps != 0 ? buf : NULL);
+    add_row2(t, "tie_word_embeddings", c->tie_word_embeddings < 0 ? NULL
+                                       : c->tie_word_embeddings ? "true" : "false");
+    add_row2(t, "bos_token_id", id_text(tok, c->bos_token_id, buf, sizeof buf));
+    add_row2(t, "eos_token_id", id_text(tok, c->eos_token_id, buf, sizeof buf));
+    add_row2(t, "pad_token_id", id_text(tok, c->pad_token_id, buf, sizeof buf));
+    if (c->chat_template && full) {
+        text q = {0};
+        text_quote(&q, c->chat_template, strlen(c->chat_template), 0);
+        add_row2(t, "chat_template", q.failed ? "(out of memory)" : q.buf);
+        free(q.buf);
+    } else if (c->chat_template) {
+        char n[32];
+        snprintf(buf, sizeof buf, "present (%s characters; --full prints it)",
+                 cli_thousands(strlen(c->chat_template), n, sizeof n));
+        add_row2(t, "chat_template", buf);
+    } else {
+        add_row2(t, "chat_template", NULL);
+    }
+    cli_table_print(t, stdout, "  ");
+    cli_table_free(t);
+}
+
+static void print_tokenizer(const rf_model *m, bool full)
+{
+    const rf_tokenizer *tok = rf_model_tokenizer(m);
+    printf("\ntokenizer\n");
+    if (!tok) {
+        printf("  none\n");
+        return;
+    }
+    char buf[128];
+    cli_table *t = cli_table_new(2, "ll");
+    if (!t)
+        return;
+    add_row2(t, "model", tok->model);
+    add_row2(t, "pre", tok->pre);
+    add_row2(t, "tokens", cli_thousands(tok->n_tokens, buf, sizeof buf));
+    add_row2(t, "merges", cli_thousands(tok->n_merges, buf, sizeof buf));
+    add_row2(t, "add_bos", tok->add_bos ? "true" : "false");
+    if (tok->token_types) {
+        uint64_t control = count_token_type(tok, RF_TOKEN_CONTROL);
+        uint64_t user = count_token_type(tok, RF_TOKEN_USER_DEFINED);
+        snprintf(buf, sizeof buf, "%" PRIu64 " control, %" PRIu64 " user-defined", control, user);
+        add_row2(t, "special tokens", buf);
+        /* The control tokens themselves: few in practice, all of them with --full. */
+        text list = {0};
+        uint64_t shown = 0;
+        for (uint64_t i = 0; i < tok->n_tokens; i++) {
+            if (tok->token_types[i] != RF_TOKEN_CONTROL)
+                continue;
+            if (!full && shown == ARRAY_PREVIEW) {
+                text_add(&list, ", ...");
+                break;
+            }
+            snprintf(buf, sizeof buf, "%s%" PRIu64 " ", shown ? ", " : "", i);
+            text_add(&list, buf);
+            const char *s = tok->tokens ? tok->tokens[i] : NULL;
+            if (s)
+                text_quote(&list, s, strlen(s), 40);
+            shown++;
+        }
+        if (shown)
+            add_row2(t, "control", list.failed ? "(out of memory)" : list.buf);
+        free(list.buf);
+    }
+    cli_table_print(t, stdout, "  ");
+    cli_table_free(t);
+}
+
+static void print_metadata(const rf_model *m, bool full)
+{
+    size_t n = rf_model_n_kv(m);
+    char count[32];
+    printf("\nmetadata (%s keys)\n", cli_thousands(n, count, sizeof count));
+    cli_table *t = cli_table_new(3, "lll");
+    if (!t)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const rf_kv *kv = rf_model_kv(m, i);
+        text key = {0}, value = {0};
+        /* Keys come from the file: quote them only when they hold something unprintable. */
+        bool plain = true;
+        for (const unsigned char *p = (const unsigned char *)kv->key; *p; p++)
+            plain &= *p > 0x20 && *p < 0x7F && *p != '"';
+        if (plain)
+            text_add(&key, kv->key);
+        else
+            text_quote(&key, kv->key, strlen(kv->key), 0);
+        render_value(&value, &kv->value, full, 0);
+        const char *cells[3] = {key.failed ? "?" : key.buf, rf_value_type_name(kv->value.type),
+                                value.failed ? "(out of memory)" : value.buf};
+        cli_table_add(t, cells);
+        free(key.buf);
+        free(value.buf);
+    }
+    cli_table_print(t, stdout, "  ");
+    cli_table_free(t);
+}
+
+static void print_human(const rf_model *m, const char *path, bool full)
+{
+    summary s;
+    summarize(m, &s);
+    print_header(m, path, &s);
+    print_dtypes(&s);
+    print_config(m, full);
+    print_tokenizer(m, full);
+    print_metadata(m, full);
+}
+
+/* ---- JSON output -------------------------------------------------------------------------- */
+
+static cJSON *json_float(double v)
+{
+    if (isnan(v))
+        return cJSON_CreateString("NaN");
+    if (isinf(v))
+        return cJSON_CreateString(v > 0 ? "Infinity" : "-Infinity");
+    return cJSON_CreateNumber(v);
+}
+
+static cJSON *json_value(const rf_value *v, bool full, int depth);
+
+static cJSON *json_array_items(const rf_value *v, bool full, int depth, uint64_t *shown)
+{
+    cJSON *items = cJSON_CreateArray();
+    uint64_t n = v->as.arr.count;
+    *shown = full || n <= JSON_ARRAY_PREVIEW ? n : JSON_ARRAY_PREVIEW;
+    if (depth >= MAX_VALUE_DEPTH)
+        *shown = 0;
+    for (uint64_t i = 0; items && i < *shown; i++)
+        cJSON_AddItemToArray(items, json_value(&v->as.arr.items[i], full, depth + 1));
+    return items;
+}
+
+/* A metadata value as JSON: numbers as numbers (integers beyond 2^53 as strings, non-finite
+ * floats as "NaN"/"Infinity"), strings as strings, JSON text parsed, arrays as arrays (nested
+ * arrays of arrays keep their first items only unless full). */
+static cJSON *json_value(const rf_value *v, bool full, int depth)
+{
+    switch (v->type) {
+    case RF_VALUE_U8: case RF_VALUE_U16: case RF_VALUE_U32: case RF_VALUE_U64:
+        return cli_json_u64(v->as.u);
+    case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
+        return cli_json_i64(v->as.i);
+    case RF_VALUE_F32: case RF_VALUE_F64:
+        return json_float(v->as.f);
+    case RF_VALUE_BOOL:
+        return cJSON_CreateBool(v->as.b);
+    case RF_VALUE_STRING:
+        return cli_json_string(v->as.str.data, v->as.str.len);
+    case RF_VALUE_JSON: {
+        cJSON *parsed = cJSON_ParseWithLength(v->as.str.data, v->as.str.len);
+        return parsed ? parsed : cli_json_string(v->as.str.data, v->as.str.len);
+    }
+    case RF_VALUE_ARRAY: {
+        uint64_t shown;
+        return json_array_items(v, full, depth, &shown);
+    }
+    }
+    return cJSON_CreateNull();
+}
+
+static cJSON *json_metadata(const rf_model *m, bool full)
+{
+    cJSON *list = cJSON_CreateArray();
+    size_t n = rf_model_n_kv(m);
+    for (size_t i = 0; list && i < n; i++) {
+        const rf_kv *kv = rf_model_kv(m, i);
+        cJSON *item = cJSON_CreateObject();
+        if (!item)
+            break;
+        cJSON_AddItemToObject(item, "key", cli_json_string(kv->key, strlen(kv->key)));
+        cJSON_AddStringToObject(item, "type", rf_value_type_name(kv->value.type));
+        if (kv->value.type == RF_VALUE_ARRAY) {
+            uint64_t shown;
+            cJSON_AddStringToObject(item, "elem_type", rf_value_type_name(kv->value.as.arr.elem_type));
+            cJSON_AddItemToObject(item, "count", cli_json_u64(kv->value.as.arr.count));
+            cJSON_AddItemToObject(item, "value", json_array_items(&kv->value, full, 0, &shown));
+            cJSON_AddBoolToObject(item, "truncated", shown < kv->value.as.arr.count);
+        } else {
+            cJSON *value = json_value(&kv->value, full, 0);
+            /* A JSON array value (APR/SafeTensors metadata) is cut like a GGUF array. */
+            if (value && cJSON_IsArray(value)) {
+                int count = cJSON_GetArraySize(value);
+                cJSON_AddNumberToObject(item, "count", count);
+                bool cut = !full && count > JSON_ARRAY_PREVIEW;
+                if (cut) {
+                    cJSON *first = cJSON_CreateArray();
+                    for (int k = 0; first && k < JSON_ARRAY_PREVIEW; k++)
+                        cJSON_AddItemToArray(first, cJSON_DetachItemFromArray(value, 0));
+                    cJSON_Delete(value);
+                    value = first;
+                }
+                cJSON_AddBoolToObject(item, "truncated", cut);
+            }
+            cJSON_AddItemToObject(item, "value", value);
+        }
+        cJSON_AddItemToArray(list, item);
+    }
+    return list;
+}
+
+static void add_u64_or_null(cJSON *obj, const char *key, uint64_t v)
+{
+    cJSON_AddItemToObject(obj, key, v ? cli_json_u64(v) : cJSON_CreateNull());
+}
+
+static void add_string_or_null(cJSON *obj, const char *key, const char *s)
+{
+    cJSON_AddItemToObject(obj, key, s ? cli_json_string(s, strlen(s)) : cJSON_CreateNull());
+}
+
+static cJSON *json_special(const rf_tokenizer *tok, int64_t id)
+{
+    if (id < 0)
+        return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "id", cli_json_i64(id));
+    add_string_or_null(o, "token", token_text(tok, id));
+    return o;
+}
+
+static cJSON *json_config(const rf_model *m)
+{
+    const rf_model_config *c = rf_model_config_get(m);
+    const rf_tokenizer *tok = rf_model_tokenizer(m);
+    cJSON *o = cJSON_CreateObject();
+    add_string_or_null(o, "architecture", c->architecture);
+    add_string_or_null(o, "name", c->name);
+    add_u64_or_null(o, "hidden_size", c->hidden_size);
+    add_u64_or_null(o, "n_layers", c->n_layers);
+    add_u64_or_null(o, "n_heads", c->n_heads);
+    add_u64_or_null(o, "n_kv_heads", c->n_kv_heads);
+    add_u64_or_null(o, "head_dim", c->head_dim);
+    add_u64_or_null(o, "intermediate_size", c->intermediate_size);
+    add_u64_or_null(o, "vocab_size", c->vocab_size);
+    add_u64_or_null(o, "context_length", c->context_length);
+    cJSON_AddItemToObject(o, "rope_theta", c->rope_theta != 0 ? json_float(c->rope_theta)
+                                                              : cJSON_CreateNull());
+    add_string_or_null(o, "rope_type", rope_name(c->rope_type));
+    cJSON_AddItemToObject(o, "rms_norm_eps", c->rms_norm_eps != 0 ? json_float(c->rms_norm_eps)
+                                                                  : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "tie_word_embeddings", c->tie_word_embeddings < 0
+                                                        ? cJSON_CreateNull()
+                                                        : cJSON_CreateBool(c->tie_word_embeddings));
+    cJSON_AddItemToObject(o, "bos_token", json_special(tok, c->bos_token_id));
+    cJSON_AddItemToObject(o, "eos_token", json_special(tok, c->eos_token_id));
+    cJSON_AddItemToObject(o, "pad_token", json_special(tok, c->pad_token_id));
+    add_string_or_null(o, "chat_template", c->chat_template);
+    return o;
+}
+
+static cJSON *json_tokenizer(const rf_model *m, bool full)
+{
+    const rf_tokenizer *tok = rf_model_tokenizer(m);
+    if (!tok)
+        return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    add_string_or_null(o, "model", tok->model);
+    add_string_or_null(o, "pre", tok->pre);
+    cJSON_AddItemToObject(o, "tokens", cli_json_u64(tok->n_tokens));
+    cJSON_AddItemToObject(o, "merges", cli_json_u64(tok->n_merges));
+    cJSON_AddBoolToObject(o, "add_bos", tok->add_bos);
+    if (!tok->token_types) {
+        cJSON_AddNullToObject(o, "control_tokens");
+        cJSON_AddNullToObject(o, "user_defined_tokens");
+        return o;
+    }
+    cJSON_AddItemToObject(o, "user_defined_tokens",
+                          cli_json_u64(count_token_type(tok, RF_TOKEN_USER_DEFINED)));
+    cJSON *control = cJSON_CreateArray();
+    uint64_t shown = 0;
+    for (uint64_t i = 0; control && i < tok->n_tokens; i++) {
+        if (tok->token_types[i] != RF_TOKEN_CONTROL)
+            continue;
+        if (!full && shown == JSON_ARRAY_PREVIEW)
+            break;
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddItemToObject(item, "id", cli_json_u64(i));
+        add_string_or_null(item, "token", tok->tokens ? tok->tokens[i] : NULL);
+        cJSON_AddItemToArray(control, item);
+        shown++;
+    }
+    cJSON_AddItemToObject(o, "control_tokens", control);
+    cJSON_AddItemToObject(o, "control_token_count",
+                          cli_json_u64(count_token_type(tok, RF_TOKEN_CONTROL)));
+    return o;
+}
+
+static cJSON *json_warnings(const rf_model *m)
+{
+    cJSON *list = cJSON_CreateArray();
+    size_t n = m ? rf_model_n_warnings(m) : 0;
+    for (size_t i = 0; list && i < n; i++) {
+        const char *w = rf_model_warning(m, i);
+        cJSON_AddItemToArray(list, cli_json_string(w, strlen(w)));
+    }
+    return list;
+}
+
+static cJSON *json_report(const rf_model *m, const char *path, bool full, const rf_error *damage,
+                          const rf_error *lenient_err)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddItemToObject(o, "file", cli_json_string(path, strlen(path)));
+    bool valid = damage->status == RF_OK;
+    cJSON_AddBoolToObject(o, "valid", valid);
+    const char *error = valid ? NULL : damage->message;
+    add_string_or_null(o, "error", error);
+    if (!m) {
+        /* Nothing readable: the format as detected from the magic bytes, then the errors. */
+        rf_format format = RF_FORMAT_UNKNOWN;
+        rf_detect_path(path, &format, NULL);
+        cJSON_AddStringToObject(o, "format", rf_format_name(format));
+        add_string_or_null(o, "lenient_error",
+                           lenient_err->status != RF_OK ? lenient_err->message : NULL);
+        cJSON_AddItemToObject(o, "warnings", json_warnings(NULL));
+        return o;
+    }
+    summary s;
+    summarize(m, &s);
+    char buf[64];
+    cJSON_AddStringToObject(o, "format", rf_format_name(rf_model_format(m)));
+    cJSON_AddStringToObject(o, "format_description", rf_format_description(rf_model_format(m)));
+    add_string_or_null(o, "version", version_text(m, buf, sizeof buf));
+    cJSON_AddItemToObject(o, "file_size", cli_json_u64(rf_model_file_size(m)));
+    cJSON *files = cJSON_AddArrayToObject(o, "files");
+    for (size_t i = 0; files && i < rf_model_n_files(m); i++) {
+        const rf_file *f = rf_model_file(m, i);
+        cJSON *item = cJSON_CreateObject();
+        add_string_or_null(item, "path", rf_file_path(f));
+        cJSON_AddItemToObject(item, "size", cli_json_u64(rf_file_size(f)));
+        cJSON_AddItemToArray(files, item);
+    }
+    cJSON_AddItemToObject(o, "tensor_count", cli_json_u64(rf_model_n_tensors(m)));
+    cJSON_AddItemToObject(o, "parameter_count", s.parameters_overflow ? cJSON_CreateNull()
+                                                                      : cli_json_u64(s.parameters));
+    cJSON_AddItemToObject(o, "data_offset", s.has_data_offset ? cli_json_u64(s.data_offset)
+                                                              : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "alignment", is_gguf(m) ? cli_json_u64(gguf_alignment(m))
+                                                     : cJSON_CreateNull());
+    cJSON *dtypes = cJSON_AddArrayToObject(o, "dtypes");
+    for (size_t i = 0; dtypes && i < s.n_rows; i++) {
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "dtype", s.rows[i].name);
+        cJSON_AddItemToObject(item, "tensors", cli_json_u64(s.rows[i].tensors));
+        cJSON_AddItemToObject(item, "parameters", cli_json_u64(s.rows[i].parameters));
+        cJSON_AddItemToObject(item, "bytes", cli_json_u64(s.rows[i].bytes));
+        cJSON_AddItemToArray(dtypes, item);
+    }
+    cJSON_AddItemToObject(o, "config", json_config(m));
+    cJSON_AddItemToObject(o, "tokenizer", json_tokenizer(m, full));
+    cJSON_AddItemToObject(o, "metadata", json_metadata(m, full));
+    cJSON_AddItemToObject(o, "warnings", json_warnings(m));
+    return o;
+}
+
+int main(int argc, char **argv)
+{
+    int code;
+    if (cli_common_flags(&TOOL, argc, argv, &code))
+        return code;
+    bool json = false, full = false;
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'}, {"full", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (opt == 'j')
+            json = true;
+        else if (opt == 'f')
+            full = true;
+        else
+            return cli_usage_error(&TOOL, "unknown option '%s'", argv[optind - 1]);
+    }
+    if (optind >= argc)
+        return cli_usage_error(&TOOL, "no FILE given");
+    if (optind + 1 < argc)
+        return cli_usage_error(&TOOL, "one FILE at a time (got %d)", argc - optind);
+    const char *path = argv[optind];
+
+    rf_error damage, lenient_err;
+    rf_model *model = cli_open_diagnostic(path, &damage, &lenient_err);
+    bool written = true;
+    if (json) {
+        cJSON *report = json_report(model, path, full, &damage, &lenient_err);
+        written = report && cli_print_json(report, true);
+    } else if (model) {
+        print_human(model, path, full);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        written = false;
+    code = cli_report_damage(&TOOL, model, &damage, &lenient_err);
+    rf_model_free(model);
+    if (!written) {
+        cli_error(&TOOL, "cannot write the output to stdout");
+        return code != APR_EXIT_OK ? code : APR_EXIT_WRITE;
+    }
+    return code;
+}
