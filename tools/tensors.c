@@ -10,20 +10,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "rosetta/half.h"
 #include "rosetta/model.h"
-
-/* The dequantizers of the quantization work, when this tree has them; without them --stats
- * covers the plain float types only. */
-#if defined(__has_include)
-#if __has_include("rosetta/quant.h")
 #include "rosetta/quant.h"
-#define HAVE_QUANT 1
-#endif
-#endif
-#ifndef HAVE_QUANT
-#define HAVE_QUANT 0
-#endif
 
 static const cli_tool TOOL = {
     "tensors", "list the tensors of a model file, with value statistics on request",
@@ -110,61 +98,35 @@ static void stats_add(stats *s, const float *x, size_t n)
 
 static double stats_std(const stats *s) { return s->finite ? sqrt(s->m2 / (double)s->finite) : 0; }
 
-/* Dequantizes elements [first, first + n) of t into out. first is a multiple of the dtype's
- * block. Fails with RF_ERR_UNSUPPORTED for a dtype that cannot be turned into F32. */
+/* Dequantizes elements [first, first + n) of t into out; first is a multiple of the dtype's
+ * block. scratch holds CHUNK_ELEMS + 4 bytes. */
 static rf_status dequantize_chunk(const rf_tensor *t, const rf_dtype_info *info, uint64_t first,
-                                  uint64_t n, float *out, rf_error *err)
+                                  uint64_t n, float *out, uint8_t *scratch, rf_error *err)
 {
-    const uint8_t *src = t->data + first / info->block_elems * info->block_bytes;
-#if HAVE_QUANT
-    uint64_t bytes = (n + info->block_elems - 1) / info->block_elems * info->block_bytes;
-    return rf_dequantize(t->dtype, src, bytes, out, n, err);
-#else
-    switch (t->dtype) {
-    case RF_DTYPE_F32:
-        memcpy(out, src, n * sizeof(float));
-        return RF_OK;
-    case RF_DTYPE_F16:
-        rf_f16_to_f32_row(src, out, n);
-        return RF_OK;
-    case RF_DTYPE_BF16:
-        rf_bf16_to_f32_row(src, out, n);
-        return RF_OK;
-    case RF_DTYPE_F64:
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t bits = rf_load_le64(src + 8 * i);
-            double v;
-            memcpy(&v, &bits, sizeof v);
-            out[i] = (float)v;
-        }
-        return RF_OK;
-    case RF_DTYPE_Q4_0: case RF_DTYPE_Q4_1: case RF_DTYPE_Q5_0: case RF_DTYPE_Q5_1:
-    case RF_DTYPE_Q8_0: case RF_DTYPE_Q8_1: case RF_DTYPE_Q2_K: case RF_DTYPE_Q3_K:
-    case RF_DTYPE_Q4_K: case RF_DTYPE_Q5_K: case RF_DTYPE_Q6_K: case RF_DTYPE_Q8_K:
-    case RF_DTYPE_IQ2_XXS: case RF_DTYPE_IQ2_XS: case RF_DTYPE_IQ3_XXS: case RF_DTYPE_IQ1_S:
-    case RF_DTYPE_IQ4_NL: case RF_DTYPE_IQ3_S: case RF_DTYPE_IQ2_S: case RF_DTYPE_IQ4_XS:
-    case RF_DTYPE_I8: case RF_DTYPE_I16: case RF_DTYPE_I32: case RF_DTYPE_I64:
-    case RF_DTYPE_IQ1_M: case RF_DTYPE_TQ1_0: case RF_DTYPE_TQ2_0: case RF_DTYPE_MXFP4:
-    case RF_DTYPE_NVFP4: case RF_DTYPE_Q1_0: case RF_DTYPE_Q2_0: case RF_DTYPE_U8:
-    case RF_DTYPE_U16: case RF_DTYPE_U32: case RF_DTYPE_U64: case RF_DTYPE_BOOL:
-    case RF_DTYPE_C64: case RF_DTYPE_F8_E5M2: case RF_DTYPE_F8_E4M3: case RF_DTYPE_F8_E8M0:
-    case RF_DTYPE_F8_E4M3FNUZ: case RF_DTYPE_F8_E5M2FNUZ: case RF_DTYPE_F6_E2M3:
-    case RF_DTYPE_F6_E3M2: case RF_DTYPE_F4: case RF_DTYPE_APR_Q4: case RF_DTYPE_APR_Q8:
-        break;
+    if (t->dtype == RF_DTYPE_APR_Q8) {
+        /* One f32 scale for the whole tensor, then one int8 per value (apr-v2.md 9.3): the
+         * dequantizer gets the scale followed by this chunk's values. */
+        memcpy(scratch, t->data, 4);
+        memcpy(scratch + 4, t->data + 4 + first, n);
+        return rf_dequantize(RF_DTYPE_APR_Q8, scratch, out, n, err);
     }
-    return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %s", info->name);
-#endif
+    /* Every other type is a flat run of blocks (rows are whole blocks, APR_Q4's last block may
+     * be partial), so a chunk that starts on a block boundary is self-contained. */
+    const uint8_t *src = t->data + first / info->block_elems * info->block_bytes;
+    return rf_dequantize(t->dtype, src, out, n, err);
 }
 
 /* Statistics of one tensor, streamed CHUNK_ELEMS values at a time through buf. On failure
  * returns the status and leaves a short reason in err ("unsupported dtype IQ2_XXS"). */
-static rf_status tensor_stats(const rf_model *m, const rf_tensor *t, float *buf, stats *s,
-                              rf_error *err)
+static rf_status tensor_stats(const rf_model *m, const rf_tensor *t, float *buf, uint8_t *scratch,
+                              stats *s, rf_error *err)
 {
     memset(s, 0, sizeof *s);
     const rf_dtype_info *info = rf_dtype_get(t->dtype);
     if (!info)
         return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %d", (int)t->dtype);
+    if (!rf_can_dequantize(t->dtype))
+        return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %s", info->name);
     uint64_t elems, need;
     if (rf_shape_elements(t->shape, t->ndim, &elems, err) != RF_OK)
         return err->status;
@@ -189,7 +151,7 @@ static rf_status tensor_stats(const rf_model *m, const rf_tensor *t, float *buf,
         return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %s", info->name);
     for (uint64_t first = 0; first < elems; first += CHUNK_ELEMS) {
         uint64_t n = elems - first < CHUNK_ELEMS ? elems - first : CHUNK_ELEMS;
-        if (dequantize_chunk(t, info, first, n, buf, err) != RF_OK)
+        if (dequantize_chunk(t, info, first, n, buf, scratch, err) != RF_OK)
             return err->status;
         stats_add(s, buf, (size_t)n);
     }
@@ -246,8 +208,16 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
     size_t n = rf_model_n_tensors(m);
     bool several_files = rf_model_n_files(m) > 1;
     float *buf = NULL;
-    if (o->stats && !(buf = malloc(CHUNK_ELEMS * sizeof *buf)))
-        return false;
+    uint8_t *scratch = NULL;
+    if (o->stats) {
+        buf = malloc(CHUNK_ELEMS * sizeof *buf);
+        scratch = malloc(CHUNK_ELEMS + 4);
+        if (!buf || !scratch) {
+            free(buf);
+            free(scratch);
+            return false;
+        }
+    }
     cJSON *root = NULL, *list = NULL;
     cli_table *table = NULL;
     if (o->json) {
@@ -283,6 +253,7 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         cJSON_Delete(root);
         cli_table_free(table);
         free(buf);
+        free(scratch);
         return false;
     }
 
@@ -298,7 +269,7 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         bytes += t->nbytes;
         stats s;
         rf_error serr = {0};
-        bool have_stats = o->stats && tensor_stats(m, t, buf, &s, &serr) == RF_OK;
+        bool have_stats = o->stats && tensor_stats(m, t, buf, scratch, &s, &serr) == RF_OK;
         if (o->json) {
             cJSON *item = cJSON_CreateObject();
             cJSON_AddItemToObject(item, "name", cli_json_string(t->name, strlen(t->name)));
@@ -353,10 +324,12 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         if (!cli_table_add(table, cells)) {
             cli_table_free(table);
             free(buf);
+            free(scratch);
             return false;
         }
     }
     free(buf);
+    free(scratch);
     if (o->json) {
         cJSON_AddItemToObject(root, "listed", cli_json_u64(listed));
         cJSON *warnings = cJSON_AddArrayToObject(root, "warnings");
