@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rosetta/gguf.h"
 #include "rosetta/model.h"
 
 static const cli_tool TOOL = {
@@ -26,6 +27,8 @@ static const cli_tool TOOL = {
 #define ARRAY_PREVIEW 6
 #define STRING_PREVIEW 60
 #define JSON_ARRAY_PREVIEW 16
+/* JSON metadata values longer than this are cut to JSON_ARRAY_PREVIEW members per level. */
+#define JSON_TEXT_PREVIEW 8192
 #define MAX_VALUE_DEPTH 8
 
 /* ---- a growable string --------------------------------------------------------------------- */
@@ -91,7 +94,9 @@ typedef struct summary {
     dtype_row rows[64];
     size_t n_rows;
     bool has_data_offset;
-    uint64_t data_offset;
+    uint64_t data_offset; /* GGUF: start of the data section; others: the lowest tensor offset */
+    bool has_gguf;        /* GGUF layout facts (absent when the header cannot be walked) */
+    rf_gguf_layout gguf;
 } summary;
 
 static int compare_rows(const void *a, const void *b)
@@ -129,6 +134,11 @@ static void summarize(const rf_model *m, summary *s)
         }
     }
     qsort(s->rows, s->n_rows, sizeof s->rows[0], compare_rows);
+    if (rf_model_format(m) == RF_FORMAT_GGUF && rf_gguf_model_layout(m, &s->gguf, NULL) == RF_OK) {
+        s->has_gguf = true;
+        s->has_data_offset = true;
+        s->data_offset = s->gguf.data_offset;
+    }
 }
 
 /* "3" for GGUF, "2.0" for APR (stored as 200), NULL when the format has no version. */
@@ -159,17 +169,10 @@ static const char *version_text(const rf_model *m, char *buf, size_t size)
     return buf;
 }
 
-static bool is_gguf(const rf_model *m) { return rf_model_format(m) == RF_FORMAT_GGUF; }
+/* Config floats that came from a float32 (GGUF f32 keys) print as that float32's shortest
+ * text (1e-06, not 9.9999999747524271e-07). */
+static bool is_float32(double v) { return (double)(float)v == v; }
 
-/* GGUF data alignment: general.alignment, else the format default of 32. */
-static uint64_t gguf_alignment(const rf_model *m)
-{
-    const rf_kv *kv = rf_model_find_kv(m, "general.alignment");
-    uint64_t a;
-    if (kv && rf_value_as_u64(&kv->value, &a))
-        return a;
-    return 32;
-}
 
 static const char *rope_name(rf_rope_type t)
 {
@@ -214,12 +217,8 @@ static void render_value(text *out, const rf_value *v, bool full, int depth)
         text_add(out, num);
         return;
     case RF_VALUE_F32:
-        snprintf(num, sizeof num, "%.9g", v->as.f);
-        text_add(out, num);
-        return;
     case RF_VALUE_F64:
-        snprintf(num, sizeof num, "%.17g", v->as.f);
-        text_add(out, num);
+        text_add(out, cli_shortest(v->as.f, v->type == RF_VALUE_F32, num, sizeof num));
         return;
     case RF_VALUE_BOOL:
         text_add(out, v->as.b ? "true" : "false");
@@ -305,9 +304,13 @@ static void print_header(const rf_model *m, const char *path, const summary *s)
                  s->data_offset);
         add_row2(t, "data offset", line);
     }
-    if (is_gguf(m)) {
-        snprintf(line, sizeof line, "%" PRIu64, gguf_alignment(m));
+    if (s->has_gguf) {
+        snprintf(line, sizeof line, "%" PRIu32, s->gguf.alignment);
         add_row2(t, "alignment", line);
+        add_row2(t, "byte order", s->gguf.big_endian ? "big-endian" : "little-endian");
+        snprintf(line, sizeof line, "%s (0x%" PRIx64 ")",
+                 cli_thousands(s->gguf.tensor_info_offset, a, sizeof a), s->gguf.tensor_info_offset);
+        add_row2(t, "tensor infos at", line);
     }
     cli_table_print(t, stdout, "");
     cli_table_free(t);
@@ -376,11 +379,14 @@ static void print_config(const rf_model *m, bool full)
     add_row2(t, "intermediate_size", u64_or_dash(c->intermediate_size, buf, sizeof buf));
     add_row2(t, "vocab_size", u64_or_dash(c->vocab_size, buf, sizeof buf));
     add_row2(t, "context_length", u64_or_dash(c->context_length, buf, sizeof buf));
-    snprintf(buf, sizeof buf, "%.17g", c->rope_theta);
-    add_row2(t, "rope_theta", c->rope_theta != 0 ? buf : NULL);
+    add_row2(t, "rope_theta", c->rope_theta != 0 ? cli_shortest(c->rope_theta, is_float32(c->rope_theta),
+                                                                buf, sizeof buf)
+                                                 : NULL);
     add_row2(t, "rope_type", rope_name(c->rope_type));
-    snprintf(buf, sizeof buf, "%.9g", c->rms_norm_eps);
-    add_row2(t, "rms_norm_eps", c->rms_norm_eps != 0 ? buf : NULL);
+    add_row2(t, "rms_norm_eps", c->rms_norm_eps != 0 ? cli_shortest(c->rms_norm_eps,
+                                                                    is_float32(c->rms_norm_eps), buf,
+                                                                    sizeof buf)
+                                                     : NULL);
     add_row2(t, "tie_word_embeddings", c->tie_word_embeddings < 0 ? NULL
                                        : c->tie_word_embeddings ? "true" : "false");
     add_row2(t, "bos_token_id", id_text(tok, c->bos_token_id, buf, sizeof buf));
@@ -493,13 +499,14 @@ static void print_human(const rf_model *m, const char *path, bool full)
 
 /* ---- JSON output -------------------------------------------------------------------------- */
 
-static cJSON *json_float(double v)
+/* A float as JSON: NaN and infinities as the strings "NaN", "Infinity", "-Infinity". */
+static cJSON *json_float(double v, bool single)
 {
     if (isnan(v))
         return cJSON_CreateString("NaN");
     if (isinf(v))
         return cJSON_CreateString(v > 0 ? "Infinity" : "-Infinity");
-    return cJSON_CreateNumber(v);
+    return cli_json_double(v, single);
 }
 
 static cJSON *json_value(const rf_value *v, bool full, int depth);
@@ -527,7 +534,7 @@ static cJSON *json_value(const rf_value *v, bool full, int depth)
     case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
         return cli_json_i64(v->as.i);
     case RF_VALUE_F32: case RF_VALUE_F64:
-        return json_float(v->as.f);
+        return json_float(v->as.f, v->type == RF_VALUE_F32);
     case RF_VALUE_BOOL:
         return cJSON_CreateBool(v->as.b);
     case RF_VALUE_STRING:
@@ -542,6 +549,31 @@ static cJSON *json_value(const rf_value *v, bool full, int depth)
     }
     }
     return cJSON_CreateNull();
+}
+
+/* Keeps the first JSON_ARRAY_PREVIEW members of every array and object inside node (a whole
+ * tokenizer.json kept as metadata would otherwise print megabytes). Returns whether it cut. */
+static bool json_prune(cJSON *node)
+{
+    if (!node || !(cJSON_IsArray(node) || cJSON_IsObject(node)))
+        return false;
+    bool cut = false;
+    cJSON *child = node->child, *last = NULL;
+    for (int i = 0; child && i < JSON_ARRAY_PREVIEW; i++) {
+        cut |= json_prune(child);
+        last = child;
+        child = child->next;
+    }
+    if (child) {
+        /* cJSON keeps the last member in child->prev; cJSON_Delete frees a member and all
+         * the siblings after it. */
+        last->next = NULL;
+        node->child->prev = last;
+        child->prev = NULL;
+        cJSON_Delete(child);
+        cut = true;
+    }
+    return cut;
 }
 
 static cJSON *json_metadata(const rf_model *m, bool full)
@@ -561,23 +593,13 @@ static cJSON *json_metadata(const rf_model *m, bool full)
             cJSON_AddItemToObject(item, "count", cli_json_u64(kv->value.as.arr.count));
             cJSON_AddItemToObject(item, "value", json_array_items(&kv->value, full, 0, &shown));
             cJSON_AddBoolToObject(item, "truncated", shown < kv->value.as.arr.count);
-        } else {
+        } else if (kv->value.type == RF_VALUE_JSON) {
             cJSON *value = json_value(&kv->value, full, 0);
-            /* A JSON array value (APR/SafeTensors metadata) is cut like a GGUF array. */
-            if (value && cJSON_IsArray(value)) {
-                int count = cJSON_GetArraySize(value);
-                cJSON_AddNumberToObject(item, "count", count);
-                bool cut = !full && count > JSON_ARRAY_PREVIEW;
-                if (cut) {
-                    cJSON *first = cJSON_CreateArray();
-                    for (int k = 0; first && k < JSON_ARRAY_PREVIEW; k++)
-                        cJSON_AddItemToArray(first, cJSON_DetachItemFromArray(value, 0));
-                    cJSON_Delete(value);
-                    value = first;
-                }
-                cJSON_AddBoolToObject(item, "truncated", cut);
-            }
             cJSON_AddItemToObject(item, "value", value);
+            bool large = kv->value.as.str.len > JSON_TEXT_PREVIEW;
+            cJSON_AddBoolToObject(item, "truncated", !full && large && json_prune(value));
+        } else {
+            cJSON_AddItemToObject(item, "value", json_value(&kv->value, full, 0));
         }
         cJSON_AddItemToArray(list, item);
     }
@@ -619,10 +641,10 @@ static cJSON *json_config(const rf_model *m)
     add_u64_or_null(o, "intermediate_size", c->intermediate_size);
     add_u64_or_null(o, "vocab_size", c->vocab_size);
     add_u64_or_null(o, "context_length", c->context_length);
-    cJSON_AddItemToObject(o, "rope_theta", c->rope_theta != 0 ? json_float(c->rope_theta)
+    cJSON_AddItemToObject(o, "rope_theta", c->rope_theta != 0 ? json_float(c->rope_theta, is_float32(c->rope_theta))
                                                               : cJSON_CreateNull());
     add_string_or_null(o, "rope_type", rope_name(c->rope_type));
-    cJSON_AddItemToObject(o, "rms_norm_eps", c->rms_norm_eps != 0 ? json_float(c->rms_norm_eps)
+    cJSON_AddItemToObject(o, "rms_norm_eps", c->rms_norm_eps != 0 ? json_float(c->rms_norm_eps, is_float32(c->rms_norm_eps))
                                                                   : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "tie_word_embeddings", c->tie_word_embeddings < 0
                                                         ? cJSON_CreateNull()
@@ -723,8 +745,17 @@ static cJSON *json_report(const rf_model *m, const char *path, bool full, const 
                                                                       : cli_json_u64(s.parameters));
     cJSON_AddItemToObject(o, "data_offset", s.has_data_offset ? cli_json_u64(s.data_offset)
                                                               : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "alignment", is_gguf(m) ? cli_json_u64(gguf_alignment(m))
+    cJSON_AddItemToObject(o, "alignment", s.has_gguf ? cli_json_u64(s.gguf.alignment)
                                                      : cJSON_CreateNull());
+    if (s.has_gguf) {
+        cJSON *g = cJSON_AddObjectToObject(o, "gguf");
+        cJSON_AddStringToObject(g, "byte_order", s.gguf.big_endian ? "big" : "little");
+        cJSON_AddItemToObject(g, "kv_count", cli_json_u64(s.gguf.n_kv));
+        cJSON_AddItemToObject(g, "tensor_info_offset", cli_json_u64(s.gguf.tensor_info_offset));
+        cJSON_AddItemToObject(g, "data_offset", cli_json_u64(s.gguf.data_offset));
+    } else {
+        cJSON_AddNullToObject(o, "gguf");
+    }
     cJSON *dtypes = cJSON_AddArrayToObject(o, "dtypes");
     for (size_t i = 0; dtypes && i < s.n_rows; i++) {
         cJSON *item = cJSON_CreateObject();

@@ -167,7 +167,7 @@ static bool selected(const options *o, const rf_tensor *t)
 
 static cJSON *json_number_or_null(bool present, double v)
 {
-    return present && isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+    return present ? cli_json_double(v, false) : cJSON_CreateNull();
 }
 
 static cJSON *json_shape(const rf_tensor *t, bool reversed)

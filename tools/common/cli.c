@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +321,24 @@ cJSON *cli_json_i64(int64_t value)
     char text[32];
     snprintf(text, sizeof text, "%" PRId64, value);
     return cJSON_CreateString(text);
+}
+
+const char *cli_shortest(double v, bool single, char *buf, size_t size)
+{
+    for (int digits = single ? 6 : 15; digits <= (single ? 9 : 17); digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (single ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
+cJSON *cli_json_double(double v, bool single)
+{
+    if (!isfinite(v))
+        return cJSON_CreateNull();
+    char text[40];
+    return cJSON_CreateRaw(cli_shortest(v, single, text, sizeof text));
 }
 
 struct cli_table {

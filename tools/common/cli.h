@@ -91,6 +91,12 @@ cJSON *cli_json_string(const char *s, size_t len);
  * string, so that no value is silently rounded. */
 cJSON *cli_json_u64(uint64_t value);
 cJSON *cli_json_i64(int64_t value);
+/* The shortest decimal text that reads back as exactly v ("%.15g" .. "%.17g"; with single,
+ * the shortest that reads back as the same float32, "%.6g" .. "%.9g"). */
+const char *cli_shortest(double v, bool single, char *buf, size_t size);
+/* A finite number as JSON written with cli_shortest (cJSON's own printing may drop the last
+ * digits); NaN and infinities as null. */
+cJSON *cli_json_double(double v, bool single);
 
 /* A text table with aligned columns. align is one letter per column: 'l' left, 'r' right.
  * Cells are copied. A left-aligned last column is not padded (no trailing blanks).
