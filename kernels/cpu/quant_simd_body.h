@@ -541,30 +541,29 @@ void SIMD_FN(rk_quantize_row_f16)(const float *x, void *vy, int64_t k)
     for (; i + VW <= k; i += VW) {
         vf v = vf_load(x + i);
         vf_to_f16(y + 2 * i, v);
-        uint32_t nan = vm_bits(vf_ne(v, v)); /* NaN payload rule of the scalar conversion */
+        uint32_t nan = vm_bits(vf_ne(v, v)); /* NaN: the reference's rule, not F16C's */
         while (nan) {
             int b = __builtin_ctz(nan);
             nan &= nan - 1;
-            store_le16(y + 2 * (i + b), rk_f32_to_f16(x[i + b]));
+            rk_quantize_row_f16_ref(x + i + b, y + 2 * (i + b), 1);
         }
     }
-    for (; i < k; i++)
-        store_le16(y + 2 * i, rk_f32_to_f16(x[i]));
+    rk_quantize_row_f16_ref(x + i, y + 2 * i, k - i);
 }
 
 void SIMD_FN(rk_quantize_row_bf16)(const float *x, void *vy, int64_t k)
 {
     uint8_t *y = vy;
     int64_t i = 0;
-    for (; i + VW <= k; i += VW) {
+    for (; i + VW <= k; i += VW) { /* spec 2.3, on the bits */
         vi u = vf_bits(vf_load(x + i));
         vm nan = vi_gt(vi_and(u, vi_set1(0x7fffffff)), vi_set1(0x7f800000));
-        vi rounded = vi_shr(vi_add(vi_add(u, vi_set1(0x7fff)), vi_and(vi_shr(u, 16), vi_set1(1))), 16);
+        vi odd = vi_and(vi_shr(u, 16), vi_set1(1));
+        vi rounded = vi_shr(vi_add(vi_add(u, vi_set1(0x7fff)), odd), 16);
         vi quiet = vi_or(vi_shr(u, 16), vi_set1(0x40));
         vi_store_u16(y + 2 * i, vi_select(nan, quiet, rounded));
     }
-    for (; i < k; i++)
-        store_le16(y + 2 * i, rk_f32_to_bf16(x[i]));
+    rk_quantize_row_bf16_ref(x + i, y + 2 * i, k - i);
 }
 
 void SIMD_FN(rk_dequantize_row_f16)(const void *vx, float *y, int64_t k)
@@ -573,15 +572,14 @@ void SIMD_FN(rk_dequantize_row_f16)(const void *vx, float *y, int64_t k)
     int64_t i = 0;
     for (; i + VW <= k; i += VW) {
         vf_store(y + i, vf_from_f16(x + 2 * i));
-        uint32_t nan = f16_nan_lanes(x + 2 * i); /* quiet-bit rule of the scalar conversion */
+        uint32_t nan = f16_nan_lanes(x + 2 * i); /* NaN: the reference's rule decides */
         while (nan) {
             int b = __builtin_ctz(nan);
             nan &= nan - 1;
-            y[i + b] = rk_f16_to_f32(load_le16(x + 2 * (i + b)));
+            rk_dequantize_row_f16_ref(x + 2 * (i + b), y + i + b, 1);
         }
     }
-    for (; i < k; i++)
-        y[i] = rk_f16_to_f32(load_le16(x + 2 * i));
+    rk_dequantize_row_f16_ref(x + 2 * i, y + i, k - i);
 }
 
 void SIMD_FN(rk_dequantize_row_bf16)(const void *vx, float *y, int64_t k)
@@ -590,8 +588,7 @@ void SIMD_FN(rk_dequantize_row_bf16)(const void *vx, float *y, int64_t k)
     int64_t i = 0;
     for (; i + VW <= k; i += VW)
         vf_store(y + i, vf_from_bf16(x + 2 * i));
-    for (; i < k; i++)
-        y[i] = rk_bf16_to_f32(load_le16(x + 2 * i));
+    rk_dequantize_row_bf16_ref(x + 2 * i, y + i, k - i);
 }
 
 /* ---- dequantizers: the reference's expressions, one element per lane ---------------------- */
