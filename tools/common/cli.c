@@ -325,6 +325,11 @@ cJSON *cli_json_i64(int64_t value)
 
 const char *cli_shortest(double v, bool single, char *buf, size_t size)
 {
+    /* Whole numbers read best without an exponent: 1000000, not 1e+06. */
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, size, "%.0f", v);
+        return buf;
+    }
     for (int digits = single ? 6 : 15; digits <= (single ? 9 : 17); digits++) {
         snprintf(buf, size, "%.*g", digits, v);
         if (single ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v)

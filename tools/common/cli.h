@@ -92,7 +92,8 @@ cJSON *cli_json_string(const char *s, size_t len);
 cJSON *cli_json_u64(uint64_t value);
 cJSON *cli_json_i64(int64_t value);
 /* The shortest decimal text that reads back as exactly v ("%.15g" .. "%.17g"; with single,
- * the shortest that reads back as the same float32, "%.6g" .. "%.9g"). */
+ * the shortest that reads back as the same float32, "%.6g" .. "%.9g"); whole numbers below
+ * 10^15 without exponent ("1000000"). */
 const char *cli_shortest(double v, bool single, char *buf, size_t size);
 /* A finite number as JSON written with cli_shortest (cJSON's own printing may drop the last
  * digits); NaN and infinities as null. */
