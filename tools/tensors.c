@@ -135,9 +135,11 @@ static rf_status tensor_stats(const rf_model *m, const rf_tensor *t, float *buf,
         return err->status;
     if (elems == 0)
         return RF_OK;
-    if (!t->data || t->nbytes < need)
-        return rf_error_set(err, RF_ERR_FORMAT, "no data (%" PRIu64 " bytes for a shape that needs %" PRIu64 ")",
-                            t->data ? t->nbytes : 0, need);
+    if (!t->data)
+        return rf_error_set(err, RF_ERR_FORMAT, "no data: the tensor's bytes are not in the file");
+    if (t->nbytes < need)
+        return rf_error_set(err, RF_ERR_FORMAT,
+                            "%" PRIu64 " data bytes for a shape that needs %" PRIu64, t->nbytes, need);
     /* Defence in depth for lenient opens: data that lies in its mapped file must end in it. */
     const rf_file *file = rf_model_file(m, t->source);
     if (file) {
@@ -233,9 +235,10 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         cJSON_AddItemToObject(root, "tensor_count", cli_json_u64(n));
         list = cJSON_AddArrayToObject(root, "tensors");
     } else {
-        table = o->stats ? cli_table_new(several_files ? 13 : 12, several_files ? "lllrrrrrrrrrr" : "lllrrrrrrrrr")
+        /* name dtype shape [file] offset bytes [min max mean std nan inf zeros note] */
+        table = o->stats ? cli_table_new(several_files ? 14 : 13, several_files ? "lllrrrrrrrrrrl" : "lllrrrrrrrrrl")
                          : cli_table_new(several_files ? 6 : 5, several_files ? "lllrrr" : "lllrr");
-        const char *head[13] = {"name", "dtype", o->gguf_order ? "ne" : "shape"};
+        const char *head[14] = {"name", "dtype", o->gguf_order ? "ne" : "shape"};
         size_t c = 3;
         if (several_files)
             head[c++] = "file";
@@ -292,7 +295,7 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
             continue;
         }
         char shape[160], file_index[24], offset[24], size[24], v[7][32], na[1100];
-        const char *cells[13] = {t->name, rf_dtype_name(t->dtype),
+        const char *cells[14] = {t->name, rf_dtype_name(t->dtype),
                                  cli_shape(t->shape, t->ndim, o->gguf_order, shape, sizeof shape)};
         size_t c = 3;
         if (several_files) {
@@ -315,11 +318,12 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
             cells[c++] = v[4];
             cells[c++] = v[5];
             cells[c++] = v[6];
+            cells[c++] = "";
         } else if (o->stats) {
+            for (int k = 0; k < 7; k++)
+                cells[c++] = "-";
             snprintf(na, sizeof na, "n/a (%s)", serr.message);
             cells[c++] = na;
-            while (c < 12u + several_files)
-                cells[c++] = "";
         }
         if (!cli_table_add(table, cells)) {
             cli_table_free(table);

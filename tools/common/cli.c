@@ -412,18 +412,21 @@ void cli_table_print(const cli_table *t, FILE *out, const char *indent)
                 widths[c] = w;
         }
     for (size_t r = 0; r < t->n_rows; r++) {
+        char *const *row = t->cells + r * t->n_cols;
+        /* Empty cells at the end of a row print nothing, not even separators. */
+        size_t end = n_cols;
+        while (end > 1 && row[end - 1][0] == '\0')
+            end--;
         fputs(indent, out);
-        for (size_t c = 0; c < n_cols; c++) {
-            const char *cell = t->cells[r * t->n_cols + c];
-            size_t pad = widths[c] - text_width(cell);
+        for (size_t c = 0; c < end; c++) {
+            size_t pad = widths[c] - text_width(row[c]);
             bool right = t->align[c] == 'r';
-            bool last = c + 1 == n_cols;
             if (right)
                 fprintf(out, "%*s", (int)pad, "");
-            fputs(cell, out);
-            if (!right && !last)
+            fputs(row[c], out);
+            if (!right && c + 1 < end)
                 fprintf(out, "%*s", (int)pad, "");
-            if (c + 1 < n_cols)
+            if (c + 1 < end)
                 fputs("  ", out);
         }
         fputc('\n', out);

@@ -100,7 +100,8 @@ const char *cli_shortest(double v, bool single, char *buf, size_t size);
 cJSON *cli_json_double(double v, bool single);
 
 /* A text table with aligned columns. align is one letter per column: 'l' left, 'r' right.
- * Cells are copied. A left-aligned last column is not padded (no trailing blanks).
+ * Cells are copied. Lines carry no trailing blanks: a left-aligned last cell is not padded and
+ * empty cells at the end of a row are left out.
  * cli_table_new returns NULL on allocation failure or more than CLI_TABLE_MAX_COLS columns. */
 #define CLI_TABLE_MAX_COLS 32
 typedef struct cli_table cli_table;
