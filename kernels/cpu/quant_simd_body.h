@@ -139,65 +139,94 @@ static void qkx2_lanes(int n, int nmax, const float *xt, const float *wt, int32_
     *out_the_min = vf_neg(min);
 }
 
-/* ---- make_qx_quants over VW sub-blocks, rmse_type 1, no importance (spec 5.4) ------------- */
+/* ---- make_qx_quants over 2*VW sub-blocks, rmse_type 1, no importance (spec 5.4) ----------- */
 
-static void qx_lanes(int n, int nmax, const float *xt, int32_t *L, vf *out_scale)
+/* Two vectors side by side: each lane's sums form a chain of dependent additions, and two
+ * independent chains keep the adder busy. Lane j (0 .. 2*VW-1) works on the 16-element
+ * sub-block whose element i is xt[i*QX_LANES + j]; L gets l + nmax, scales the scale. */
+#define QX_LANES (2 * VW)
+
+static void qx_lanes(int nmax, const float *xt, int32_t *L, float *scales)
 {
+    enum { N = 16 };
     const vf zero = vf_zero();
-    float wt[16 * VW], wxt[16 * VW]; /* w = x*x and w*x, as the reference forms them */
-    vf max = zero, amax = zero;
-    for (int i = 0; i < n; i++) {
-        vf x = vf_load(xt + i * VW);
-        vf ax = vf_abs(x);
-        vm gt = vf_gt(ax, amax);
-        amax = vf_select(gt, ax, amax);
-        max = vf_select(gt, x, max);
-        vf w = vf_mul(x, x);
-        vf_store(wt + i * VW, w);
-        vf_store(wxt + i * VW, vf_mul(w, x));
+    float wt[N * QX_LANES], wxt[N * QX_LANES]; /* w = x*x and w*x, as the reference forms them */
+    vf max[2] = {zero, zero}, amax[2] = {zero, zero};
+    for (int i = 0; i < N; i++)
+        for (int u = 0; u < 2; u++) {
+            const int o = i * QX_LANES + u * VW;
+            vf x = vf_load(xt + o);
+            vf ax = vf_abs(x);
+            vm gt = vf_gt(ax, amax[u]);
+            amax[u] = vf_select(gt, ax, amax[u]);
+            max[u] = vf_select(gt, x, max[u]);
+            vf w = vf_mul(x, x);
+            vf_store(wt + o, w);
+            vf_store(wxt + o, vf_mul(w, x));
+        }
+    vm allzero[2];
+    vf iscale[2], sumlx[2] = {zero, zero}, suml2[2] = {zero, zero};
+    for (int u = 0; u < 2; u++) {
+        allzero[u] = vf_lt(amax[u], vf_set1(GROUP_MAX_EPS));
+        iscale[u] = vf_div(vf_set1((float)-nmax), max[u]);
     }
-    vm allzero = vf_lt(amax, vf_set1(GROUP_MAX_EPS));
-    vf iscale = vf_div(vf_set1((float)-nmax), max);
-    vf sumlx = zero, suml2 = zero;
-    for (int i = 0; i < n; i++) {
-        vi l = vi_clamp(vf_nearest_int(vf_mul(iscale, vf_load(xt + i * VW))), -nmax, nmax - 1);
-        vi_store(L + i * VW, vi_add(l, vi_set1(nmax)));
-        vf lf = vi_to_vf(l);
-        sumlx = vf_add(sumlx, vf_mul(vf_load(wxt + i * VW), lf));
-        suml2 = vf_add(suml2, vf_mul(vf_mul(vf_load(wt + i * VW), lf), lf));
+    for (int i = 0; i < N; i++)
+        for (int u = 0; u < 2; u++) {
+            const int o = i * QX_LANES + u * VW;
+            vi l = vi_clamp(vf_nearest_int(vf_mul(iscale[u], vf_load(xt + o))), -nmax, nmax - 1);
+            vi_store(L + o, vi_add(l, vi_set1(nmax)));
+            vf lf = vi_to_vf(l);
+            sumlx[u] = vf_add(sumlx[u], vf_mul(vf_load(wxt + o), lf));
+            suml2[u] = vf_add(suml2[u], vf_mul(vf_mul(vf_load(wt + o), lf), lf));
+        }
+    vf scale[2], best[2];
+    for (int u = 0; u < 2; u++) {
+        scale[u] = vf_select(vf_ne(suml2[u], zero), vf_div(sumlx[u], suml2[u]), zero);
+        best[u] = vf_mul(scale[u], sumlx[u]);
     }
-    vf scale = vf_select(vf_ne(suml2, zero), vf_div(sumlx, suml2), zero);
-    vf best = vf_mul(scale, sumlx);
     for (int is = -9; is <= 9; is++) {
         if (is == 0)
             continue;
-        iscale = vf_div(vf_set1(-((float)nmax + 0.1f * (float)is)), max);
-        vi laux[16];
-        sumlx = suml2 = zero;
-        for (int i = 0; i < n; i++) {
-            vi l = vi_clamp(vf_nearest_int(vf_mul(iscale, vf_load(xt + i * VW))), -nmax,
-                            nmax - 1);
-            laux[i] = l;
-            vf lf = vi_to_vf(l);
-            sumlx = vf_add(sumlx, vf_mul(vf_load(wxt + i * VW), lf));
-            suml2 = vf_add(suml2, vf_mul(vf_mul(vf_load(wt + i * VW), lf), lf));
+        const vf num = vf_set1(-((float)nmax + 0.1f * (float)is));
+        vi laux[N][2];
+        for (int u = 0; u < 2; u++) {
+            iscale[u] = vf_div(num, max[u]);
+            sumlx[u] = suml2[u] = zero;
         }
-        vm better = vm_and(vf_gt(suml2, zero),
-                           vf_gt(vf_mul(sumlx, sumlx), vf_mul(best, suml2)));
-        better = vm_andnot(better, allzero);
-        if (!vm_any(better))
-            continue;
-        for (int i = 0; i < n; i++)
-            vi_store(L + i * VW,
-                     vi_select(better, vi_add(laux[i], vi_set1(nmax)), vi_load(L + i * VW)));
-        vf new_scale = vf_div(sumlx, suml2);
-        scale = vf_select(better, new_scale, scale);
-        best = vf_select(better, vf_mul(new_scale, sumlx), best);
+        for (int i = 0; i < N; i++)
+            for (int u = 0; u < 2; u++) {
+                const int o = i * QX_LANES + u * VW;
+                vi l = vi_clamp(vf_nearest_int(vf_mul(iscale[u], vf_load(xt + o))), -nmax,
+                                nmax - 1);
+                laux[i][u] = l;
+                vf lf = vi_to_vf(l);
+                sumlx[u] = vf_add(sumlx[u], vf_mul(vf_load(wxt + o), lf));
+                suml2[u] = vf_add(suml2[u], vf_mul(vf_mul(vf_load(wt + o), lf), lf));
+            }
+        for (int u = 0; u < 2; u++) {
+            vm better = vm_and(vf_gt(suml2[u], zero),
+                               vf_gt(vf_mul(sumlx[u], sumlx[u]), vf_mul(best[u], suml2[u])));
+            better = vm_andnot(better, allzero[u]);
+            if (!vm_any(better))
+                continue;
+            for (int i = 0; i < N; i++) {
+                const int o = i * QX_LANES + u * VW;
+                vi_store(L + o, vi_select(better, vi_add(laux[i][u], vi_set1(nmax)),
+                                          vi_load(L + o)));
+            }
+            vf new_scale = vf_div(sumlx[u], suml2[u]);
+            scale[u] = vf_select(better, new_scale, scale[u]);
+            best[u] = vf_select(better, vf_mul(new_scale, sumlx[u]), best[u]);
+        }
     }
-    if (vm_any(allzero))
-        for (int i = 0; i < n; i++)
-            vi_store(L + i * VW, vi_select(allzero, vi_set1(0), vi_load(L + i * VW)));
-    *out_scale = vf_select(allzero, zero, scale);
+    for (int u = 0; u < 2; u++) {
+        if (vm_any(allzero[u]))
+            for (int i = 0; i < N; i++) {
+                const int o = i * QX_LANES + u * VW;
+                vi_store(L + o, vi_select(allzero[u], vi_set1(0), vi_load(L + o)));
+            }
+        vf_store(scales + u * VW, vf_select(allzero[u], zero, scale[u]));
+    }
 }
 
 /* ---- Q4_K and Q5_K (spec 5.2, 5.3) --------------------------------------------------------- */
@@ -341,75 +370,87 @@ void SIMD_FN(rk_quantize_row_q5_K)(const float *x, void *y, int64_t k)
 
 /* ---- Q6_K (spec 5.5) ----------------------------------------------------------------------- */
 
+#define Q6_PER_PASS (QX_LANES / 16) /* super-blocks whose 16 sub-blocks fill the lanes */
+
+/* Super-block tail: 8-bit scales, d, requantization, packing. Ln holds the search's L
+ * (0..63) in element order, scales the 16 sub-block scales. */
+static void q6k_finish(const float *xb, uint8_t *yb, const float *scales, int32_t *Ln)
+{
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < 16; ib++) {
+        float abs_scale = fabsf(scales[ib]);
+        if (abs_scale > max_abs_scale) {
+            max_abs_scale = abs_scale;
+            max_scale = scales[ib];
+        }
+    }
+    if (max_abs_scale < GROUP_MAX_EPS) {
+        memset(yb, 0, sizeof(rk_block_q6_K));
+        store_le16(yb + 208, rk_f32_to_f16(0.f));
+        return;
+    }
+    float iscale = -128.f / max_scale;
+    uint16_t d16 = rk_f32_to_f16(1 / iscale);
+    store_le16(yb + 208, d16);
+    int sc[16];
+    for (int j = 0; j < 16; j++) {
+        int v = nearest_int_1(iscale * scales[j]);
+        v = v < 127 ? v : 127;
+        uint8_t byte = (uint8_t)v; /* int8 stored modulo 256 */
+        yb[192 + j] = byte;
+        sc[j] = byte < 128 ? byte : byte - 256;
+    }
+    const float dd = rk_f16_to_f32(d16);
+    for (int j = 0; j < 16; j++) {
+        const float d = dd * (float)sc[j];
+        if (d == 0.0f)
+            continue; /* the search's L stays */
+        const vf vd = vf_set1(d);
+        for (int i = 0; i < 16; i += VW) {
+            vi l = vi_clamp(vf_nearest_int(vf_div(vf_load(xb + 16 * j + i), vd)), -32, 31);
+            vi_store(Ln + 16 * j + i, vi_add(l, vi_set1(32)));
+        }
+    }
+    uint8_t *ql = yb, *qh = yb + 128;
+    for (int h = 0; h < 2; h++) {
+        const int32_t *Lh = Ln + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            ql[64 * h + l] = (uint8_t)((Lh[l] & 0xF) | ((Lh[l + 64] & 0xF) << 4));
+            ql[64 * h + l + 32] = (uint8_t)((Lh[l + 32] & 0xF) | ((Lh[l + 96] & 0xF) << 4));
+            qh[32 * h + l] = (uint8_t)((Lh[l] >> 4) | ((Lh[l + 32] >> 4) << 2) |
+                                       ((Lh[l + 64] >> 4) << 4) | ((Lh[l + 96] >> 4) << 6));
+        }
+    }
+}
+
 void SIMD_FN(rk_quantize_row_q6_K)(const float *x, void *vy, int64_t k)
 {
     uint8_t *y = vy;
     const int64_t nb = k / RK_QK_K;
-    float xt[16 * VW], scales[16];
-    int32_t L[16 * VW], Ln[RK_QK_K];
-    for (int64_t ib = 0; ib < nb; ib++) {
-        const float *xb = x + RK_QK_K * ib;
-        uint8_t *yb = y + sizeof(rk_block_q6_K) * ib;
-        if (!all_finite(xb, RK_QK_K)) {
-            rk_quantize_row_q6_K_ref(xb, yb, RK_QK_K);
-            continue;
-        }
-        for (int p = 0; p < 16; p += VW) {
-            for (int j = 0; j < VW; j++)
+    float xt[16 * QX_LANES], scales[QX_LANES];
+    int32_t L[16 * QX_LANES], Ln[RK_QK_K];
+    for (int64_t ib = 0; ib < nb; ib += Q6_PER_PASS) {
+        int use[Q6_PER_PASS];
+        for (int g = 0; g < Q6_PER_PASS; g++) {
+            int64_t blk = ib + g;
+            use[g] = blk < nb && all_finite(x + RK_QK_K * blk, RK_QK_K);
+            const float *xb = x + RK_QK_K * blk;
+            for (int j = 0; j < 16; j++)
                 for (int i = 0; i < 16; i++)
-                    xt[i * VW + j] = xb[16 * (p + j) + i];
-            vf s;
-            qx_lanes(16, 32, xt, L, &s);
-            vf_store(scales + p, s);
-            for (int j = 0; j < VW; j++)
-                for (int i = 0; i < 16; i++)
-                    Ln[16 * (p + j) + i] = L[i * VW + j];
+                    xt[i * QX_LANES + 16 * g + j] = use[g] ? xb[16 * j + i] : 0.0f;
         }
-
-        float max_scale = 0, max_abs_scale = 0;
-        for (int ib16 = 0; ib16 < 16; ib16++) {
-            float abs_scale = fabsf(scales[ib16]);
-            if (abs_scale > max_abs_scale) {
-                max_abs_scale = abs_scale;
-                max_scale = scales[ib16];
-            }
-        }
-        if (max_abs_scale < GROUP_MAX_EPS) {
-            memset(yb, 0, sizeof(rk_block_q6_K));
-            store_le16(yb + 208, rk_f32_to_f16(0.f));
-            continue;
-        }
-        float iscale = -128.f / max_scale;
-        uint16_t d16 = rk_f32_to_f16(1 / iscale);
-        store_le16(yb + 208, d16);
-        int sc[16];
-        for (int j = 0; j < 16; j++) {
-            int v = nearest_int_1(iscale * scales[j]);
-            v = v < 127 ? v : 127;
-            uint8_t byte = (uint8_t)v; /* int8 stored modulo 256 */
-            yb[192 + j] = byte;
-            sc[j] = byte < 128 ? byte : byte - 256;
-        }
-        const float dd = rk_f16_to_f32(d16);
-        for (int j = 0; j < 16; j++) {
-            const float d = dd * (float)sc[j];
-            if (d == 0.0f)
+        qx_lanes(32, xt, L, scales);
+        for (int g = 0; g < Q6_PER_PASS && ib + g < nb; g++) {
+            const float *xb = x + RK_QK_K * (ib + g);
+            uint8_t *yb = y + sizeof(rk_block_q6_K) * (ib + g);
+            if (!use[g]) {
+                rk_quantize_row_q6_K_ref(xb, yb, RK_QK_K);
                 continue;
-            const vf vd = vf_set1(d);
-            for (int i = 0; i < 16; i += VW) {
-                vi l = vi_clamp(vf_nearest_int(vf_div(vf_load(xb + 16 * j + i), vd)), -32, 31);
-                vi_store(Ln + 16 * j + i, vi_add(l, vi_set1(32)));
             }
-        }
-        uint8_t *ql = yb, *qh = yb + 128;
-        for (int h = 0; h < 2; h++) {
-            const int32_t *Lh = Ln + 128 * h;
-            for (int l = 0; l < 32; l++) {
-                ql[64 * h + l] = (uint8_t)((Lh[l] & 0xF) | ((Lh[l + 64] & 0xF) << 4));
-                ql[64 * h + l + 32] = (uint8_t)((Lh[l + 32] & 0xF) | ((Lh[l + 96] & 0xF) << 4));
-                qh[32 * h + l] = (uint8_t)((Lh[l] >> 4) | ((Lh[l + 32] >> 4) << 2) |
-                                           ((Lh[l + 64] >> 4) << 4) | ((Lh[l + 96] >> 4) << 6));
-            }
+            for (int j = 0; j < 16; j++)
+                for (int i = 0; i < 16; i++)
+                    Ln[16 * j + i] = L[i * QX_LANES + 16 * g + j];
+            q6k_finish(xb, yb, scales + 16 * g, Ln);
         }
     }
 }

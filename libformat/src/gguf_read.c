@@ -519,19 +519,19 @@ static rf_status read_header(reader *r)
         return fail(r, RF_ERR_FORMAT,
                     "key/value count %llu at offset 16 is negative as int64 (ggml rejects it)",
                     (unsigned long long)r->n_kv);
-    uint64_t left = remaining(r);
-    if (r->n_kv > left / MIN_KV_BYTES)
+    /* Counts no file of this size could hold are reported as such; a count that merely exceeds
+     * what is left is reported where the data runs out (truncation). */
+    if (r->n_kv > r->size / MIN_KV_BYTES)
         return fail(r, RF_ERR_FORMAT,
                     "key/value count %llu at offset 16 is impossible: each pair takes at least "
-                    "%u bytes and only %llu bytes follow the header",
-                    (unsigned long long)r->n_kv, MIN_KV_BYTES, (unsigned long long)left);
-    left -= r->n_kv * MIN_KV_BYTES;
-    if (r->n_tensors > left / MIN_TENSOR_INFO_BYTES)
+                    "%u bytes and the file has %llu bytes",
+                    (unsigned long long)r->n_kv, MIN_KV_BYTES, (unsigned long long)r->size);
+    if (r->n_tensors > r->size / MIN_TENSOR_INFO_BYTES)
         return fail(r, RF_ERR_FORMAT,
                     "tensor count %llu at offset 8 is impossible: each tensor info takes at least "
-                    "%u bytes and at most %llu bytes are left for them",
+                    "%u bytes and the file has %llu bytes",
                     (unsigned long long)r->n_tensors, MIN_TENSOR_INFO_BYTES,
-                    (unsigned long long)left);
+                    (unsigned long long)r->size);
     return RF_OK;
 }
 
@@ -626,8 +626,7 @@ static rf_status read_kvs(reader *r)
     if (have_alignment) {
         if (alignment_type != RF_VALUE_U32) {
             if ((st = problem(r, RF_ERR_FORMAT,
-                              "general.alignment at offset %llu has type %s, expected u32; "
-                              "using 32",
+                              "general.alignment at offset %llu has type %s, expected u32",
                               (unsigned long long)alignment_offset, value_type_label(alignment_type))))
                 return st;
         } else {
@@ -635,7 +634,7 @@ static rf_status read_kvs(reader *r)
             if (a == 0 || (a & (a - 1)) != 0) {
                 if ((st = problem(r, RF_ERR_FORMAT,
                                   "bad alignment: general.alignment = %llu at offset %llu is not "
-                                  "a non-zero power of two; using 32",
+                                  "a non-zero power of two",
                                   (unsigned long long)a, (unsigned long long)alignment_offset)))
                     return st;
             } else {
@@ -798,8 +797,8 @@ static rf_status swap_tensor_data(reader *r, const tensor_info *t, const uint8_t
     char w[200];
     if (info->kind == RF_KIND_QUANT) {
         rf_status st = problem(r, RF_ERR_UNSUPPORTED,
-                               "%s: quantized type %s in a big-endian file cannot be read "
-                               "(its blocks' byte order is not defined); data left as stored",
+                               "%s: quantized type %s in a big-endian file: its blocks' byte "
+                               "order is not defined (only plain types are byte-swapped)",
                                where(r, w, sizeof w), info->name);
         return st;
     }
