@@ -124,9 +124,13 @@ static void summarize(const rf_model *m, summary *s)
         if (r == s->n_rows && s->n_rows < sizeof s->rows / sizeof s->rows[0])
             s->rows[s->n_rows++] = (dtype_row){name, 0, 0, 0};
         if (r < s->n_rows) {
-            s->rows[r].tensors++;
-            s->rows[r].parameters += elems;
-            s->rows[r].bytes += t->nbytes;
+            /* Sums saturate: a damaged file opened leniently may claim absurd sizes. */
+            dtype_row *row = &s->rows[r];
+            row->tensors++;
+            if (__builtin_add_overflow(row->parameters, elems, &row->parameters))
+                row->parameters = UINT64_MAX;
+            if (__builtin_add_overflow(row->bytes, t->nbytes, &row->bytes))
+                row->bytes = UINT64_MAX;
         }
         if (t->nbytes > 0 && (!s->has_data_offset || t->file_offset < s->data_offset)) {
             s->has_data_offset = true;
