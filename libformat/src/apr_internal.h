@@ -120,7 +120,14 @@ void apr_kvlist_free(apr_kvlist *l);
  * folded into their canonical field (6.7), then the custom keys sorted by byte order (6.5). */
 rf_status apr_metadata_write(const apr_kvlist *kvs, apr_buf *out, rf_error *err);
 
-/* ---- layout scan (apr_read.c) -------------------------------------------------------------- */
+/* Where a decompressed image goes (the model's arena, or malloc for the checksum report). */
+typedef struct apr_allocator {
+    void *(*alloc)(void *ctx, size_t n);
+    void (*release)(void *ctx, void *p);
+    void *ctx;
+} apr_allocator;
+
+/* ---- layout scan (apr_layout.c) -------------------------------------------------------------- */
 
 typedef struct apr_entry {
     const char *name;     /* points into the image (not NUL-terminated) */
@@ -167,13 +174,6 @@ rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size,
 void apr_layout_free(apr_layout *l, const apr_allocator *a);
 
 /* ---- compression (apr_compress.c) ---------------------------------------------------------- */
-
-/* Where a decompressed image goes (the model's arena, or malloc for the checksum report). */
-typedef struct apr_allocator {
-    void *(*alloc)(void *ctx, size_t n);
-    void (*release)(void *ctx, void *p);
-    void *ctx;
-} apr_allocator;
 
 /* Decompresses payload (everything after the header of a file with flag LZ4 or ZSTD) into a
  * buffer from a with prefix free bytes in front (for the header): *out_len is the decompressed

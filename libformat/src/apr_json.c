@@ -602,7 +602,7 @@ static rf_status parse_value(parser *p, int depth, uint32_t *out)
     if (p->pos >= p->len)
         return fail(p, p->pos, "expected a JSON value");
     uint8_t c = p->s[p->pos];
-    uint32_t idx;
+    uint32_t idx = 0;
     rf_status st = new_node(p, APR_J_NULL, &idx);
     if (st != RF_OK)
         return st;

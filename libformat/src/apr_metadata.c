@@ -5,6 +5,7 @@
  * f64 numbers (f32 for aprender's two f32 fields), booleans, and homogeneous arrays of those.
  * Everything else (null, objects, empty or mixed arrays) is RF_VALUE_JSON holding the compact
  * text serde_json would write for it, so that writing the pairs back reproduces the bytes. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -869,7 +870,6 @@ rf_status apr_metadata_write(const apr_kvlist *kvs, apr_buf *out, rf_error *err)
     size_t *order = malloc((n ? n : 1) * sizeof *order);
     if (!order)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory building APR metadata");
-    }
     for (size_t i = 0; i < n; i++)
         order[i] = i;
     qsort_r(order, n, sizeof *order, cmp_kv, kvs->items);
