@@ -330,6 +330,10 @@ static rf_status scan_footer(const char *path, apr_layout *l, const apr_scan_opt
              (unsigned long long)(end - l->size), (unsigned long long)end);
         return RF_OK;
     }
+    if (o->strict_layout && l->size - end < 4)
+        return rf_error_set(err, RF_ERR_FORMAT,
+                            "%s: truncated footer: %llu of its 4 bytes at offset %llu", path,
+                            (unsigned long long)(l->size - end), (unsigned long long)end);
     if (o->strict_layout)
         return rf_error_set(err, RF_ERR_FORMAT,
                             "%s: %llu unexpected bytes after the tensor data (offset %llu): "

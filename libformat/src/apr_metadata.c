@@ -339,11 +339,13 @@ rf_status apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64
     if (st != RF_OK)
         return st;
     if (j.nodes[0].type != APR_J_OBJECT) {
+        static const char *const kinds[] = {"null", "a boolean", "a number", "a number",
+                                            "a number", "a string", "an array", "an object"};
+        const char *found = kinds[j.nodes[0].type];
         apr_json_free(&j);
         return rf_error_set(err, RF_ERR_FORMAT,
                             "metadata (offset %llu): expected a JSON object, found %s",
-                            (unsigned long long)offset,
-                            j.nodes ? "another JSON value" : "nothing");
+                            (unsigned long long)offset, found);
     }
     uint32_t n = j.nodes[0].count;
     uint32_t *order = malloc((n ? n : 1) * sizeof *order);
