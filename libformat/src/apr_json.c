@@ -114,7 +114,8 @@ static locale_t numeric_locale(void)
     return c_locale;
 }
 
-/* Exact decimal "d.ddd...e±x" of v with prec significant digits: digits and exponent. */
+/* Exact decimal "d.ddd...e±x" of v with prec significant digits (glibc rounds the exact binary
+ * value, ties to even): the digits and the decimal exponent of the first one. */
 static void decimal_digits(double v, int prec, char *digits, int *exp10)
 {
     char t[64];
@@ -128,21 +129,46 @@ static void decimal_digits(double v, int prec, char *digits, int *exp10)
     *exp10 = atoi(p + 1);
 }
 
-/* Does "D x 10^(exp10 - len + 1)" parse back to v in its own precision? */
-static bool round_trips(const char *digits, int exp10, double v, bool single)
+/* "d.ddde<exp>" without printf (this runs for every float of a tokenizer's score list). */
+static void sci_text(const char *digits, int exp10, char *t)
 {
-    char t[64];
-    snprintf(t, sizeof t, "%c.%se%d", digits[0], digits + 1, exp10);
-    if (single)
-        return strtof_l(t, NULL, numeric_locale()) == (float)v;
-    return strtod_l(t, NULL, numeric_locale()) == v;
+    size_t n = 0;
+    t[n++] = digits[0];
+    if (digits[1]) {
+        t[n++] = '.';
+        for (const char *d = digits + 1; *d; d++)
+            t[n++] = *d;
+    }
+    t[n++] = 'e';
+    if (exp10 < 0) {
+        t[n++] = '-';
+        exp10 = -exp10;
+    }
+    char rev[8];
+    int k = 0;
+    do
+        rev[k++] = (char)('0' + exp10 % 10);
+    while ((exp10 /= 10) > 0);
+    while (k)
+        t[n++] = rev[--k];
+    t[n] = '\0';
 }
 
 static double parse_digits(const char *digits, int exp10)
 {
-    char t[64];
-    snprintf(t, sizeof t, "%c.%se%d", digits[0], digits + 1, exp10);
+    char t[48];
+    sci_text(digits, exp10, t);
     return strtod_l(t, NULL, numeric_locale());
+}
+
+/* Does the decimal parse back to v in its own precision? */
+static bool round_trips(const char *digits, int exp10, double v, bool single)
+{
+    char t[48];
+    sci_text(digits, exp10, t);
+    if (single)
+        return strtof_l(t, NULL, numeric_locale()) == (float)v;
+    return strtod_l(t, NULL, numeric_locale()) == v;
 }
 
 /* Adds delta (+1 or -1) to the last digit of a prec-digit decimal, keeping prec digits. */
@@ -170,28 +196,72 @@ static void step_digits(char *digits, int *exp10, int prec, int delta)
     }
 }
 
+/* The nearest prec-digit decimal to v, derived from v's correctly rounded max-digit form `full`:
+ * the tail after prec digits decides the rounding, except when it reads exactly 5000..., where
+ * the exact value may lie on either side and glibc is asked. */
+static void nearest_digits(double v, const char *full, int full_exp, int max_prec, int prec,
+                           char *digits, int *exp10)
+{
+    if (prec >= max_prec) {
+        memcpy(digits, full, (size_t)max_prec + 1);
+        *exp10 = full_exp;
+        return;
+    }
+    const char *tail = full + prec;
+    bool tie = tail[0] == '5';
+    for (const char *t = tail + 1; tie && *t; t++)
+        tie = *t == '0';
+    if (tie) {
+        decimal_digits(v, prec, digits, exp10);
+        return;
+    }
+    memcpy(digits, full, (size_t)prec);
+    digits[prec] = '\0';
+    *exp10 = full_exp;
+    if (tail[0] >= '5')
+        step_digits(digits, exp10, prec, 1);
+}
+
+/* Can prec digits represent v? On success the chosen decimal is in digits / exp10: the nearest
+ * prec-digit decimal when it parses back to v, else its neighbour on the other side of v (the
+ * rounding interval is wider above a power of two than below it). */
+static bool try_prec(double v, bool single, bool power_of_two, const char *full, int full_exp,
+                     int max_prec, int prec, char *digits, int *exp10)
+{
+    nearest_digits(v, full, full_exp, max_prec, prec, digits, exp10);
+    if (round_trips(digits, *exp10, v, single))
+        return true;
+    if (!power_of_two) /* a symmetric interval holds the nearest decimal if it holds any */
+        return false;
+    double near = parse_digits(digits, *exp10);
+    step_digits(digits, exp10, prec, near < v ? 1 : -1);
+    return round_trips(digits, *exp10, v, single);
+}
+
 /* Shortest digits that parse back to v (positive, finite), the nearest one to v among those,
- * ties to an even last digit: the output of Ryu. Uses exact printf digits and a round-trip
- * test rather than Ryu's tables; where the nearest prec-digit decimal falls outside v's rounding
- * interval (the narrow side at a power of two) the neighbour on the other side is tried too. */
+ * ties to an even last digit: Ryu's output, computed from exact printf digits and round-trip
+ * tests rather than Ryu's tables. Whether some prec-digit decimal parses back to v is monotonic
+ * in prec (append a zero), so the shortest length is found by bisection. */
 static void shortest_digits(double v, bool single, char *digits, int *exp10)
 {
     int max_prec = single ? 9 : 17;
-    for (int prec = 1; prec <= max_prec; prec++) {
-        decimal_digits(v, prec, digits, exp10);
-        if (round_trips(digits, *exp10, v, single))
-            break;
-        double near = parse_digits(digits, *exp10);
-        char other[32];
-        int other_exp = *exp10;
-        memcpy(other, digits, (size_t)prec + 1);
-        step_digits(other, &other_exp, prec, near < v ? 1 : -1);
-        if (round_trips(other, other_exp, v, single)) {
-            memcpy(digits, other, (size_t)prec + 1);
-            *exp10 = other_exp;
-            break;
-        }
+    char full[24];
+    int full_exp;
+    decimal_digits(v, max_prec, full, &full_exp);
+    /* only a power of two has a rounding interval that is wider on one side */
+    int e2;
+    bool power_of_two = single ? frexpf((float)v, &e2) == 0.5f && e2 > -125
+                               : frexp(v, &e2) == 0.5 && e2 > -1021;
+    int lo = 1, hi = max_prec;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int e;
+        if (try_prec(v, single, power_of_two, full, full_exp, max_prec, mid, digits, &e))
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    try_prec(v, single, power_of_two, full, full_exp, max_prec, lo, digits, exp10);
     size_t n = strlen(digits);
     while (n > 1 && digits[n - 1] == '0')
         digits[--n] = '\0';
