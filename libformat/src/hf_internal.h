@@ -78,8 +78,9 @@ void hf_buf_put_json_stringn(hf_buf *b, const char *s, size_t n);
  * value must be finite. */
 void hf_buf_put_double(hf_buf *b, double v);
 /* Re-indents compact JSON text (as produced by hf_json_minify or by the builders) the way
- * Python's json.dumps(indent=2) and serde_json's pretty printer do, plus a final newline. */
-void hf_buf_put_pretty(hf_buf *b, const char *compact, size_t len);
+ * Python's json.dumps(indent=2) and serde_json's pretty printer do; transformers ends its files
+ * with a newline, the tokenizers library (tokenizer.json) does not. */
+void hf_buf_put_pretty(hf_buf *b, const char *compact, size_t len, bool final_newline);
 
 /* ---- files ------------------------------------------------------------------------------- */
 

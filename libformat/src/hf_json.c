@@ -647,7 +647,7 @@ static void put_indent(hf_buf *b, int level)
     }
 }
 
-void hf_buf_put_pretty(hf_buf *b, const char *s, size_t len)
+void hf_buf_put_pretty(hf_buf *b, const char *s, size_t len, bool final_newline)
 {
     int level = 0;
     for (size_t i = 0; i < len; i++) {
@@ -689,7 +689,8 @@ void hf_buf_put_pretty(hf_buf *b, const char *s, size_t len)
             break;
         }
     }
-    hf_buf_puts(b, "\n");
+    if (final_newline)
+        hf_buf_puts(b, "\n");
 }
 
 /* ---- files ------------------------------------------------------------------------------- */
