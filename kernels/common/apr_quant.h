@@ -27,7 +27,7 @@
 
 #include "common/half.h"
 
-#define RK_APR_Q4_BLOCK 32
+#define RK_APR_Q4_BLOCK       32
 #define RK_APR_Q4_BLOCK_BYTES 18
 
 /* Rust's `(v / scale).round().clamp(lo, hi) as i8`: half away from zero, NaN -> 0. */
@@ -65,7 +65,8 @@ static inline uint64_t rk_apr_q4_bytes(uint64_t n)
 static inline uint64_t rk_apr_q8_bytes(uint64_t n) { return n ? 4 + n : 0; }
 
 /* Quantizes n (1..32) values into one 18-byte block. */
-static inline void rk_apr_q4_quantize_block(const float *x, int n, uint8_t out[RK_APR_Q4_BLOCK_BYTES])
+static inline void rk_apr_q4_quantize_block(const float *x, int n,
+                                            uint8_t out[RK_APR_Q4_BLOCK_BYTES])
 {
     float amax = rk_apr_absmax(x, (size_t)n);
     float scale = amax == 0.0f ? 1.0f : amax / 7.0f;
@@ -134,8 +135,8 @@ static inline void rk_apr_q8_dequantize(const uint8_t *in, uint64_t n, float *y)
 {
     if (n == 0)
         return;
-    uint32_t bits = (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 |
-                    (uint32_t)in[3] << 24;
+    uint32_t bits =
+        (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 | (uint32_t)in[3] << 24;
     float scale = rk_bits_f32(bits);
     for (uint64_t i = 0; i < n; i++)
         y[i] = (float)(int8_t)in[4 + i] * scale;

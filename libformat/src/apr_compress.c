@@ -99,9 +99,8 @@ static rf_status zstd_decompress(const char *path, const uint8_t *payload, uint6
         if (ZSTD_isError(got) || got != declared) {
             a->release(a->ctx, buf);
             if (ZSTD_isError(got))
-                return rf_error_set(err, RF_ERR_FORMAT,
-                                    "%s: corrupt zstd frame at offset 64: %s", path,
-                                    ZSTD_getErrorName(got));
+                return rf_error_set(err, RF_ERR_FORMAT, "%s: corrupt zstd frame at offset 64: %s",
+                                    path, ZSTD_getErrorName(got));
             return rf_error_set(err, RF_ERR_FORMAT,
                                 "%s: zstd frame decodes to %zu bytes, its header declares %llu",
                                 path, got, declared);
@@ -159,8 +158,8 @@ static rf_status zstd_decompress(const char *path, const uint8_t *payload, uint6
 }
 
 rf_status apr_decompress(const char *path, uint16_t flags, const uint8_t *payload, uint64_t len,
-                         size_t prefix, const apr_allocator *a, uint8_t **out,
-                         uint64_t *out_len, rf_error *err)
+                         size_t prefix, const apr_allocator *a, uint8_t **out, uint64_t *out_len,
+                         rf_error *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -174,8 +173,8 @@ rf_status apr_decompress(const char *path, uint16_t flags, const uint8_t *payloa
     return zstd_decompress(path, payload, len, prefix, a, out, out_len, err);
 }
 
-rf_status apr_compress(rf_apr_compression method, int zstd_level, const uint8_t *data,
-                       uint64_t len, uint8_t **out, uint64_t *out_len, rf_error *err)
+rf_status apr_compress(rf_apr_compression method, int zstd_level, const uint8_t *data, uint64_t len,
+                       uint8_t **out, uint64_t *out_len, rf_error *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -218,8 +217,7 @@ rf_status apr_compress(rf_apr_compression method, int zstd_level, const uint8_t 
         *out_len = n;
         return RF_OK;
     }
-    case RF_APR_COMPRESSION_NONE:
-        break;
+    case RF_APR_COMPRESSION_NONE: break;
     }
     return rf_error_set(err, RF_ERR_ARGUMENT, "no compression method given");
 }

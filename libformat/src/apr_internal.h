@@ -44,9 +44,9 @@ bool apr_utf8_valid(const uint8_t *s, size_t n);
 typedef enum apr_jtype {
     APR_J_NULL,
     APR_J_BOOL,
-    APR_J_U64,    /* integer literal that fits u64 (serde_json PosInt) */
-    APR_J_I64,    /* negative integer literal that fits i64 (NegInt) */
-    APR_J_F64,    /* anything else numeric: fraction, exponent, -0, out-of-range integers */
+    APR_J_U64, /* integer literal that fits u64 (serde_json PosInt) */
+    APR_J_I64, /* negative integer literal that fits i64 (NegInt) */
+    APR_J_F64, /* anything else numeric: fraction, exponent, -0, out-of-range integers */
     APR_J_STRING,
     APR_J_ARRAY,
     APR_J_OBJECT,
@@ -58,7 +58,7 @@ typedef struct apr_jnode {
     uint32_t count;       /* number of children */
     const char *key;      /* member name when the parent is an object (NUL-terminated) */
     uint32_t key_len;
-    const char *str;      /* STRING: decoded UTF-8, NUL-terminated (may contain NUL) */
+    const char *str; /* STRING: decoded UTF-8, NUL-terminated (may contain NUL) */
     uint64_t str_len;
     union {
         bool b;
@@ -66,7 +66,7 @@ typedef struct apr_jnode {
         int64_t i;
         double f;
     } as;
-    uint64_t offset;      /* offset of the value in the file (base + position in the text) */
+    uint64_t offset; /* offset of the value in the file (base + position in the text) */
 } apr_jnode;
 
 typedef struct apr_json {
@@ -130,9 +130,9 @@ typedef struct apr_allocator {
 /* ---- layout scan (apr_layout.c) -------------------------------------------------------------- */
 
 typedef struct apr_entry {
-    const char *name;     /* points into the image (not NUL-terminated) */
+    const char *name; /* points into the image (not NUL-terminated) */
     uint16_t name_len;
-    uint8_t code;         /* dtype byte */
+    uint8_t code; /* dtype byte */
     uint8_t ndim;
     uint64_t shape[RF_APR_MAX_DIMS];
     uint64_t offset, size;
@@ -143,26 +143,26 @@ typedef struct apr_entry {
  * header followed by the decompressed payload for a compressed file. */
 typedef struct apr_layout {
     rf_apr_header h;
-    bool old_magic;            /* "APR2" */
-    uint32_t header_crc;       /* computed */
+    bool old_magic;      /* "APR2" */
+    uint32_t header_crc; /* computed */
     bool compressed;
     const uint8_t *image;
-    uint64_t size;             /* image size */
-    uint8_t *owned;            /* the decompressed image when the allocator owns it */
-    apr_entry *entries;        /* malloc'd, index order */
+    uint64_t size;      /* image size */
+    uint8_t *owned;     /* the decompressed image when the allocator owns it */
+    apr_entry *entries; /* malloc'd, index order */
     uint32_t n_entries;
-    uint64_t index_end;        /* absolute end of the last index entry */
-    uint64_t data_end;         /* data_offset + max(offset + align64(size)) */
+    uint64_t index_end; /* absolute end of the last index entry */
+    uint64_t data_end;  /* data_offset + max(offset + align64(size)) */
     bool footer_present;
     uint64_t footer_offset;
     uint32_t footer_stored, footer_computed;
 } apr_layout;
 
 typedef struct apr_scan_options {
-    bool strict_checksums;     /* a wrong header or footer CRC is an error (else a warning) */
-    bool strict_layout;        /* column-major flag, unknown version: errors (else warnings) */
-    bool verify_footer;        /* compute the footer CRC (one pass over the image) */
-    rf_model *warnings;        /* tolerated problems are recorded here (may be NULL) */
+    bool strict_checksums; /* a wrong header or footer CRC is an error (else a warning) */
+    bool strict_layout;    /* column-major flag, unknown version: errors (else warnings) */
+    bool verify_footer;    /* compute the footer CRC (one pass over the image) */
+    rf_model *warnings;    /* tolerated problems are recorded here (may be NULL) */
     const apr_allocator *alloc;
 } apr_scan_options;
 
@@ -185,7 +185,7 @@ rf_status apr_decompress(const char *path, uint16_t flags, const uint8_t *payloa
 
 /* Compresses data with the given method into a malloc'd buffer (LZ4: 4-byte LE length prefix +
  * one raw block; ZSTD: one frame with the content size recorded). */
-rf_status apr_compress(rf_apr_compression method, int zstd_level, const uint8_t *data,
-                       uint64_t len, uint8_t **out, uint64_t *out_len, rf_error *err);
+rf_status apr_compress(rf_apr_compression method, int zstd_level, const uint8_t *data, uint64_t len,
+                       uint8_t **out, uint64_t *out_len, rf_error *err);
 
 #endif

@@ -250,8 +250,8 @@ static void shortest_digits(double v, bool single, char *digits, int *exp10)
     decimal_digits(v, max_prec, full, &full_exp);
     /* only a power of two has a rounding interval that is wider on one side */
     int e2;
-    bool power_of_two = single ? frexpf((float)v, &e2) == 0.5f && e2 > -125
-                               : frexp(v, &e2) == 0.5 && e2 > -1021;
+    bool power_of_two =
+        single ? frexpf((float)v, &e2) == 0.5f && e2 > -125 : frexp(v, &e2) == 0.5 && e2 > -1021;
     int lo = 1, hi = max_prec;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
@@ -334,13 +334,16 @@ static rf_status fail(parser *p, size_t at, const char *expected)
     if (at < p->len) {
         unsigned char c = p->s[at];
         if (c >= 0x20 && c < 0x7f)
-            return rf_error_set(p->err, RF_ERR_FORMAT, "%s: invalid JSON at offset %llu: %s, found '%c'",
-                                p->what, (unsigned long long)(p->base + at), expected, c);
-        return rf_error_set(p->err, RF_ERR_FORMAT, "%s: invalid JSON at offset %llu: %s, found byte 0x%02x",
-                            p->what, (unsigned long long)(p->base + at), expected, c);
+            return rf_error_set(p->err, RF_ERR_FORMAT,
+                                "%s: invalid JSON at offset %llu: %s, found '%c'", p->what,
+                                (unsigned long long)(p->base + at), expected, c);
+        return rf_error_set(p->err, RF_ERR_FORMAT,
+                            "%s: invalid JSON at offset %llu: %s, found byte 0x%02x", p->what,
+                            (unsigned long long)(p->base + at), expected, c);
     }
-    return rf_error_set(p->err, RF_ERR_FORMAT, "%s: invalid JSON at offset %llu: %s, found the end of the text",
-                        p->what, (unsigned long long)(p->base + at), expected);
+    return rf_error_set(p->err, RF_ERR_FORMAT,
+                        "%s: invalid JSON at offset %llu: %s, found the end of the text", p->what,
+                        (unsigned long long)(p->base + at), expected);
 }
 
 static void skip_ws(parser *p)
@@ -491,7 +494,9 @@ static rf_status parse_string(parser *p, const char **out, uint64_t *out_len)
                 continue;
             }
             if (e != 'u')
-                return fail(p, p->pos + 1, "invalid escape (expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u)");
+                return fail(
+                    p, p->pos + 1,
+                    "invalid escape (expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u)");
             uint32_t cp;
             if (p->pos + 6 > p->len || !hex4(p->s + p->pos + 2, &cp))
                 return fail(p, p->pos + 2, "expected 4 hex digits after \\u");
@@ -511,9 +516,10 @@ static rf_status parse_string(parser *p, const char **out, uint64_t *out_len)
         }
         size_t seq = utf8_sequence(p->s + p->pos, p->len - p->pos);
         if (seq == 0)
-            return rf_error_set(p->err, RF_ERR_FORMAT,
-                                "%s: invalid UTF-8 at offset %llu (byte 0x%02x): JSON text must be UTF-8",
-                                p->what, (unsigned long long)(p->base + p->pos), c);
+            return rf_error_set(
+                p->err, RF_ERR_FORMAT,
+                "%s: invalid UTF-8 at offset %llu (byte 0x%02x): JSON text must be UTF-8", p->what,
+                (unsigned long long)(p->base + p->pos), c);
         memcpy(d + n, p->s + p->pos, seq);
         n += seq;
         p->pos += seq;
@@ -593,8 +599,8 @@ static rf_status parse_number(parser *p, apr_jnode *node)
         free(t);
     if (!isfinite(v))
         return rf_error_set(p->err, RF_ERR_FORMAT,
-                            "%s: number out of range at offset %llu (does not fit an f64)",
-                            p->what, (unsigned long long)(p->base + start));
+                            "%s: number out of range at offset %llu (does not fit an f64)", p->what,
+                            (unsigned long long)(p->base + start));
     node->type = APR_J_F64;
     node->as.f = v;
     return RF_OK;
@@ -653,7 +659,9 @@ static rf_status parse_container(parser *p, int depth, bool object, uint32_t sel
             p->pos++;
             return RF_OK;
         }
-        return fail(p, p->pos, object ? "expected ',' or '}' in an object" : "expected ',' or ']' in an array");
+        return fail(p, p->pos,
+                    object ? "expected ',' or '}' in an object"
+                           : "expected ',' or ']' in an array");
     }
 }
 
@@ -697,11 +705,8 @@ static rf_status parse_value(parser *p, int depth, uint32_t *out)
         p->j->nodes[idx].type = APR_J_BOOL;
         p->j->nodes[idx].as.b = true;
         return literal(p, "true");
-    case 'f':
-        p->j->nodes[idx].type = APR_J_BOOL;
-        return literal(p, "false");
-    case 'n':
-        return literal(p, "null");
+    case 'f': p->j->nodes[idx].type = APR_J_BOOL; return literal(p, "false");
+    case 'n': return literal(p, "null");
     default:
         if (c == '-' || (c >= '0' && c <= '9'))
             return parse_number(p, &p->j->nodes[idx]);
@@ -716,7 +721,8 @@ rf_status apr_json_parse(const uint8_t *text, size_t len, uint64_t base, const c
     out->strings_cap = len + 1;
     out->strings = malloc(out->strings_cap);
     if (!out->strings)
-        return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory for %zu bytes of JSON", what, len);
+        return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory for %zu bytes of JSON", what,
+                            len);
     parser p = {.s = text, .len = len, .base = base, .what = what, .j = out, .err = err};
     uint32_t root;
     rf_status st = parse_value(&p, 0, &root);

@@ -71,8 +71,7 @@ rf_status rf_apr_tensor_bytes(rf_dtype dtype, const uint64_t *shape, int ndim, u
             blocks = n / 256 + (n % 256 != 0);
         }
         if (__builtin_mul_overflow(blocks, block, &bytes))
-            return rf_error_set(err, RF_ERR_OVERFLOW, "%s size overflows",
-                                rf_dtype_name(dtype));
+            return rf_error_set(err, RF_ERR_OVERFLOW, "%s size overflows", rf_dtype_name(dtype));
         *out = bytes;
         return RF_OK;
     }
@@ -97,7 +96,8 @@ bool rf_apr_tensor_row_padded(const rf_tensor *t, uint64_t *row_bytes)
 
 /* ---- scan ----------------------------------------------------------------------------------- */
 
-static void warn(const apr_scan_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(const apr_scan_options *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void warn(const apr_scan_options *o, const char *fmt, ...)
 {
     if (!o->warnings)
@@ -175,12 +175,13 @@ static rf_status scan_index(const char *path, apr_layout *l, const apr_scan_opti
         e->name_len = rf_load_le16(d + pos);
         /* aprender's rule: name + dtype + ndim + offset + size must remain */
         if (end - pos - 2 < (uint64_t)e->name_len + 18)
-            return rf_error_set(err, RF_ERR_FORMAT,
-                                "%s: tensor index entry %u at offset %llu: name length %u runs past "
-                                "the index (needs %u more bytes, %llu remain before the data "
-                                "offset %llu)",
-                                path, i, (unsigned long long)pos, e->name_len, e->name_len + 18u,
-                                (unsigned long long)(end - pos - 2), (unsigned long long)end);
+            return rf_error_set(
+                err, RF_ERR_FORMAT,
+                "%s: tensor index entry %u at offset %llu: name length %u runs past "
+                "the index (needs %u more bytes, %llu remain before the data "
+                "offset %llu)",
+                path, i, (unsigned long long)pos, e->name_len, e->name_len + 18u,
+                (unsigned long long)(end - pos - 2), (unsigned long long)end);
         e->name = (const char *)d + pos + 2;
         show_name(e, name, sizeof name);
         if (memchr(e->name, 0, e->name_len) ||
@@ -219,13 +220,12 @@ static rf_status scan_index(const char *path, apr_layout *l, const apr_scan_opti
             int c = memcmp(p->name, e->name, n);
             if (c > 0 || (c == 0 && p->name_len >= e->name_len)) {
                 show_name(p, prev_name, sizeof prev_name);
-                return rf_error_set(err, RF_ERR_FORMAT,
-                                    "%s: tensor index not sorted at entry %u (offset %llu): '%s' "
-                                    "%s '%s' (names must be strictly increasing in byte order)",
-                                    path, i, (unsigned long long)e->entry_offset, name,
-                                    c == 0 && p->name_len == e->name_len ? "duplicates"
-                                                                         : "comes after",
-                                    prev_name);
+                return rf_error_set(
+                    err, RF_ERR_FORMAT,
+                    "%s: tensor index not sorted at entry %u (offset %llu): '%s' "
+                    "%s '%s' (names must be strictly increasing in byte order)",
+                    path, i, (unsigned long long)e->entry_offset, name,
+                    c == 0 && p->name_len == e->name_len ? "duplicates" : "comes after", prev_name);
             }
         }
     }
@@ -243,14 +243,15 @@ static rf_status scan_index(const char *path, apr_layout *l, const apr_scan_opti
             __builtin_add_overflow(abs, e->size, &stop) || stop > l->size ||
             !align64(stop, &padded)) {
             show_name(e, name, sizeof name);
-            return rf_error_set(err, RF_ERR_FORMAT,
-                                "%s: tensor '%s' (index entry at offset %llu): data at offset %llu "
-                                "+ %llu bytes (data_offset %llu + relative offset %llu) extends past "
-                                "the end of the file (%llu bytes)",
-                                path, name, (unsigned long long)e->entry_offset,
-                                (unsigned long long)(end + e->offset), (unsigned long long)e->size,
-                                (unsigned long long)end, (unsigned long long)e->offset,
-                                (unsigned long long)l->size);
+            return rf_error_set(
+                err, RF_ERR_FORMAT,
+                "%s: tensor '%s' (index entry at offset %llu): data at offset %llu "
+                "+ %llu bytes (data_offset %llu + relative offset %llu) extends past "
+                "the end of the file (%llu bytes)",
+                path, name, (unsigned long long)e->entry_offset,
+                (unsigned long long)(end + e->offset), (unsigned long long)e->size,
+                (unsigned long long)end, (unsigned long long)e->offset,
+                (unsigned long long)l->size);
         }
         if (padded > data_end)
             data_end = padded;
@@ -319,14 +320,16 @@ static rf_status scan_footer(const char *path, apr_layout *l, const apr_scan_opt
     }
     l->footer_offset = end;
     if (l->size == end) {
-        warn(o, "no footer CRC (the file ends at the padded end of the data, offset %llu), as "
-                "realizar-written files do",
+        warn(o,
+             "no footer CRC (the file ends at the padded end of the data, offset %llu), as "
+             "realizar-written files do",
              (unsigned long long)end);
         return RF_OK;
     }
     if (l->size < end) {
-        warn(o, "no footer CRC; the file ends %llu bytes before the padded end of the last "
-                "tensor (offset %llu)",
+        warn(o,
+             "no footer CRC; the file ends %llu bytes before the padded end of the last "
+             "tensor (offset %llu)",
              (unsigned long long)(end - l->size), (unsigned long long)end);
         return RF_OK;
     }
@@ -352,8 +355,8 @@ void apr_layout_free(apr_layout *l, const apr_allocator *a)
     memset(l, 0, sizeof *l);
 }
 
-rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size,
-                   const apr_scan_options *o, apr_layout *l, rf_error *err)
+rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size, const apr_scan_options *o,
+                   apr_layout *l, rf_error *err)
 {
     memset(l, 0, sizeof *l);
     if (size < RF_APR_HEADER_SIZE)
@@ -398,16 +401,17 @@ rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size,
     uint16_t f = h->flags;
     if (f & RF_APR_FLAG_COLUMN_MAJOR) {
         if (o->strict_layout)
-            return rf_error_set(err, RF_ERR_FORMAT,
-                                "%s: column-major layout flag 0x0800 is set (flags 0x%04x at offset "
-                                "6): APR tensors must be row-major (aprender refuses such a file as "
-                                "a dirty GGUF import)",
-                                path, f);
+            return rf_error_set(
+                err, RF_ERR_FORMAT,
+                "%s: column-major layout flag 0x0800 is set (flags 0x%04x at offset "
+                "6): APR tensors must be row-major (aprender refuses such a file as "
+                "a dirty GGUF import)",
+                path, f);
         warn(o, "column-major layout flag 0x0800 is set (offset 6); aprender refuses this file");
     }
     if (f & (RF_APR_FLAG_ENCRYPTED | RF_APR_FLAG_SIGNED)) {
-        const char *what = (f & RF_APR_FLAG_ENCRYPTED) ? "encrypted (flag 0x0004)"
-                                                       : "signed (flag 0x0008)";
+        const char *what =
+            (f & RF_APR_FLAG_ENCRYPTED) ? "encrypted (flag 0x0004)" : "signed (flag 0x0008)";
         if (o->strict_layout)
             return rf_error_set(err, RF_ERR_UNSUPPORTED,
                                 "%s: the file is %s (flags 0x%04x at offset 6): that layout is not "
@@ -441,9 +445,10 @@ rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size,
     /* sections in order: header, metadata, index, data; none may overlap the one before */
     uint64_t meta_end;
     if (h->metadata_offset < RF_APR_HEADER_SIZE)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "%s: metadata offset %llu (header offset 12) overlaps the 64-byte header",
-                            path, (unsigned long long)h->metadata_offset);
+        return rf_error_set(
+            err, RF_ERR_FORMAT,
+            "%s: metadata offset %llu (header offset 12) overlaps the 64-byte header", path,
+            (unsigned long long)h->metadata_offset);
     if (__builtin_add_overflow(h->metadata_offset, (uint64_t)h->metadata_size, &meta_end) ||
         meta_end > l->size)
         return rf_error_set(err, RF_ERR_FORMAT,
@@ -453,17 +458,17 @@ rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size,
                             l->compressed ? "decompressed image" : "file",
                             (unsigned long long)l->size);
     if (h->tensor_index_offset < meta_end)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "%s: tensor index offset %llu (header offset 24) overlaps the metadata, "
-                            "which ends at offset %llu",
-                            path, (unsigned long long)h->tensor_index_offset,
-                            (unsigned long long)meta_end);
+        return rf_error_set(
+            err, RF_ERR_FORMAT,
+            "%s: tensor index offset %llu (header offset 24) overlaps the metadata, "
+            "which ends at offset %llu",
+            path, (unsigned long long)h->tensor_index_offset, (unsigned long long)meta_end);
     if (h->tensor_index_offset > l->size)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "%s: tensor index offset %llu (header offset 24) is past the end of the "
-                            "file (%llu bytes)",
-                            path, (unsigned long long)h->tensor_index_offset,
-                            (unsigned long long)l->size);
+        return rf_error_set(
+            err, RF_ERR_FORMAT,
+            "%s: tensor index offset %llu (header offset 24) is past the end of the "
+            "file (%llu bytes)",
+            path, (unsigned long long)h->tensor_index_offset, (unsigned long long)l->size);
     if (h->data_offset < h->tensor_index_offset)
         return rf_error_set(err, RF_ERR_FORMAT,
                             "%s: data offset %llu (header offset 32) is before the tensor index "

@@ -34,8 +34,8 @@ typedef struct typed_field {
 static const char *const QUANT_FIELDS[] = {"quant_type", "bits", "block_size", "symmetric", NULL};
 static const char *const SHARD_FIELDS[] = {"shard_count", "shard_index", "total_size", "pattern",
                                            NULL};
-static const char *const SPECIAL_FIELDS[] = {"bos_token", "eos_token", "unk_token", "pad_token",
-                                             "im_start_token", "im_end_token", NULL};
+static const char *const SPECIAL_FIELDS[] = {
+    "bos_token", "eos_token", "unk_token", "pad_token", "im_start_token", "im_end_token", NULL};
 
 static const typed_field TYPED[] = {
     {"model_type", F_STR_DEFAULT, NULL},
@@ -258,8 +258,7 @@ static void to_value(const apr_json *j, uint32_t idx, rf_value *out, temps *t)
     case APR_J_ARRAY: {
         /* homogeneous arrays of scalars become typed arrays; integers widen to i64 when some
          * are negative and all fit */
-        bool strings = true, bools = true, floats = true, ints = true, any_neg = false,
-             big = false;
+        bool strings = true, bools = true, floats = true, ints = true, any_neg = false, big = false;
         for (uint32_t c = node->first; c; c = j->nodes[c].next) {
             const apr_jnode *e = &j->nodes[c];
             strings &= e->type == APR_J_STRING;
@@ -297,9 +296,7 @@ static void to_value(const apr_json *j, uint32_t idx, rf_value *out, temps *t)
         return;
     }
     case APR_J_NULL:
-    case APR_J_OBJECT:
-        as_json_text(j, idx, out, t);
-        return;
+    case APR_J_OBJECT: as_json_text(j, idx, out, t); return;
     }
 }
 
@@ -339,8 +336,8 @@ rf_status apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64
     if (st != RF_OK)
         return st;
     if (j.nodes[0].type != APR_J_OBJECT) {
-        static const char *const kinds[] = {"null", "a boolean", "a number", "a number",
-                                            "a number", "a string", "an array", "an object"};
+        static const char *const kinds[] = {"null",     "a boolean", "a number", "a number",
+                                            "a number", "a string",  "an array", "an object"};
         const char *found = kinds[j.nodes[0].type];
         apr_json_free(&j);
         return rf_error_set(err, RF_ERR_FORMAT,
@@ -395,8 +392,8 @@ rf_status apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64
         temps t = {0};
         rf_value v;
         const typed_field *f = typed_lookup(first->key);
-        if (f && f->kind == F_F32 && (val->type == APR_J_U64 || val->type == APR_J_I64 ||
-                                      val->type == APR_J_F64)) {
+        if (f && f->kind == F_F32 &&
+            (val->type == APR_J_U64 || val->type == APR_J_I64 || val->type == APR_J_F64)) {
             /* aprender holds these two fields as f32 */
             double d = val->type == APR_J_U64   ? (double)val->as.u
                        : val->type == APR_J_I64 ? (double)val->as.i
@@ -439,12 +436,20 @@ static const rf_value *kv_value(const rf_model *m, const char *key)
 static bool is_integer_type(rf_value_type t)
 {
     switch (t) {
-    case RF_VALUE_U8: case RF_VALUE_I8: case RF_VALUE_U16: case RF_VALUE_I16: case RF_VALUE_U32:
-    case RF_VALUE_I32: case RF_VALUE_U64: case RF_VALUE_I64:
-        return true;
-    case RF_VALUE_F32: case RF_VALUE_BOOL: case RF_VALUE_STRING: case RF_VALUE_ARRAY:
-    case RF_VALUE_F64: case RF_VALUE_JSON:
-        return false;
+    case RF_VALUE_U8:
+    case RF_VALUE_I8:
+    case RF_VALUE_U16:
+    case RF_VALUE_I16:
+    case RF_VALUE_U32:
+    case RF_VALUE_I32:
+    case RF_VALUE_U64:
+    case RF_VALUE_I64: return true;
+    case RF_VALUE_F32:
+    case RF_VALUE_BOOL:
+    case RF_VALUE_STRING:
+    case RF_VALUE_ARRAY:
+    case RF_VALUE_F64:
+    case RF_VALUE_JSON: return false;
     }
     return false;
 }
@@ -688,19 +693,17 @@ static rf_status emit_value(apr_buf *b, const char *key, const rf_value *v, int 
         return rf_error_set(err, RF_ERR_ARGUMENT, "metadata key '%s': value nested too deeply",
                             key);
     switch (v->type) {
-    case RF_VALUE_U8: case RF_VALUE_U16: case RF_VALUE_U32: case RF_VALUE_U64:
-        apr_json_u64(b, v->as.u);
-        return RF_OK;
-    case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
-        apr_json_i64(b, v->as.i);
-        return RF_OK;
+    case RF_VALUE_U8:
+    case RF_VALUE_U16:
+    case RF_VALUE_U32:
+    case RF_VALUE_U64: apr_json_u64(b, v->as.u); return RF_OK;
+    case RF_VALUE_I8:
+    case RF_VALUE_I16:
+    case RF_VALUE_I32:
+    case RF_VALUE_I64: apr_json_i64(b, v->as.i); return RF_OK;
     case RF_VALUE_F32: /* a custom value is a serde_json Number: f64 */
-    case RF_VALUE_F64:
-        apr_json_f64(b, v->as.f);
-        return RF_OK;
-    case RF_VALUE_BOOL:
-        apr_buf_puts(b, v->as.b ? "true" : "false");
-        return RF_OK;
+    case RF_VALUE_F64: apr_json_f64(b, v->as.f); return RF_OK;
+    case RF_VALUE_BOOL: apr_buf_puts(b, v->as.b ? "true" : "false"); return RF_OK;
     case RF_VALUE_STRING:
         apr_json_string(b, v->as.str.data ? v->as.str.data : "", (size_t)v->as.str.len);
         return RF_OK;
@@ -805,9 +808,9 @@ static rf_status emit_typed(apr_buf *b, const typed_field *f, const rf_value *v,
             break;
         }
         if (is_number_type(v->type) && rf_value_as_f64(v, &d)) {
-        } else if (jn && (jn->type == APR_J_U64 || jn->type == APR_J_I64 ||
-                          jn->type == APR_J_F64)) {
-            d = jn->type == APR_J_U64 ? (double)jn->as.u
+        } else if (jn &&
+                   (jn->type == APR_J_U64 || jn->type == APR_J_I64 || jn->type == APR_J_F64)) {
+            d = jn->type == APR_J_U64   ? (double)jn->as.u
                 : jn->type == APR_J_I64 ? (double)jn->as.i
                                         : jn->as.f;
         } else {

@@ -18,8 +18,7 @@ static void arena_release(void *ctx, void *p)
 }
 
 /* The dtype a code means in this file (spec 8.1-8.3, 14). note explains a non-current meaning. */
-static bool map_dtype(uint8_t code, bool old_magic, bool realizar, rf_dtype *out,
-                      const char **note)
+static bool map_dtype(uint8_t code, bool old_magic, bool realizar, rf_dtype *out, const char **note)
 {
     *note = NULL;
     if (old_magic && code == 2) {
@@ -50,7 +49,8 @@ static void shape_text(const uint64_t *shape, int ndim, char *buf, size_t cap)
 {
     size_t n = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < ndim && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? ", " : "", (unsigned long long)shape[i]);
+        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? ", " : "",
+                              (unsigned long long)shape[i]);
     if (n < cap)
         snprintf(buf + n, cap - n, "]");
 }
@@ -88,8 +88,9 @@ static rf_status add_tensors(rf_model *m, const char *path, const apr_layout *l,
     bool realizar = (model_type && strcmp(model_type, "transformer_lm_q4k") == 0) ||
                     (l->h.flags == RF_APR_FLAG_QUANTIZED && !l->footer_present);
     if (realizar)
-        rf_model_add_warning(m, "file identified as realizar-written (%s): dtype codes 2, 3, 6, 7, 8 "
-                                "and 13 take their GGML meaning",
+        rf_model_add_warning(m,
+                             "file identified as realizar-written (%s): dtype codes 2, 3, 6, 7, 8 "
+                             "and 13 take their GGML meaning",
                              model_type && strcmp(model_type, "transformer_lm_q4k") == 0
                                  ? "model_type transformer_lm_q4k"
                                  : "flags 0x0020 and no footer");
@@ -108,17 +109,19 @@ static rf_status add_tensors(rf_model *m, const char *path, const apr_layout *l,
         const char *note;
         if (!map_dtype(e->code, l->old_magic, realizar, &t.dtype, &note)) {
             if (!lenient) {
-                st = rf_error_set(err, RF_ERR_FORMAT,
-                                  "%s: tensor '%s' (index entry at offset %llu): unknown dtype code "
-                                  "%u at offset %llu (APR v2 codes: 0 F32, 1 F16, 3 F64, 4 I32, 5 "
-                                  "I64, 6 I8, 7 U8, 12 Q4_K, 14 Q6_K, 30 BF16, 128 APR_Q4, 129 "
-                                  "APR_Q8; legacy 8, 9)",
-                                  path, name, (unsigned long long)e->entry_offset, e->code,
-                                  (unsigned long long)(e->entry_offset + 2 + e->name_len));
+                st =
+                    rf_error_set(err, RF_ERR_FORMAT,
+                                 "%s: tensor '%s' (index entry at offset %llu): unknown dtype code "
+                                 "%u at offset %llu (APR v2 codes: 0 F32, 1 F16, 3 F64, 4 I32, 5 "
+                                 "I64, 6 I8, 7 U8, 12 Q4_K, 14 Q6_K, 30 BF16, 128 APR_Q4, 129 "
+                                 "APR_Q8; legacy 8, 9)",
+                                 path, name, (unsigned long long)e->entry_offset, e->code,
+                                 (unsigned long long)(e->entry_offset + 2 + e->name_len));
                 break;
             }
-            rf_model_add_warning(m, "tensor '%s' (index entry at offset %llu): unknown dtype code "
-                                    "%u; tensor skipped",
+            rf_model_add_warning(m,
+                                 "tensor '%s' (index entry at offset %llu): unknown dtype code "
+                                 "%u; tensor skipped",
                                  name, (unsigned long long)e->entry_offset, e->code);
             continue;
         }
@@ -177,8 +180,8 @@ rf_model *rf_apr_open_model(const char *path, const rf_open_options *opts, rf_er
         return NULL;
     const uint8_t *data = rf_file_data(file);
     uint64_t size = rf_file_size(file);
-    rf_format format = size >= 4 && memcmp(data, "APR2", 4) == 0 ? RF_FORMAT_APR2_MAGIC
-                                                                  : RF_FORMAT_APR;
+    rf_format format =
+        size >= 4 && memcmp(data, "APR2", 4) == 0 ? RF_FORMAT_APR2_MAGIC : RF_FORMAT_APR;
     rf_model *m = rf_model_new(format, err);
     if (!m) {
         rf_file_close(file);

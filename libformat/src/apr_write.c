@@ -26,7 +26,7 @@ typedef struct plan {
     out_tensor *t;
     size_t n;
     apr_kvlist kvs;
-    apr_buf meta;    /* the metadata JSON */
+    apr_buf meta; /* the metadata JSON */
     uint64_t index_bytes, data_bytes;
 } plan;
 
@@ -136,18 +136,53 @@ static bool mostly_zero(const out_tensor *t)
         for (uint64_t i = 0; i < n; i++)
             zeros += (rf_load_le64(t->data + 8 * i) & 0x7fffffffffffffffull) == 0;
         break;
-    case RF_DTYPE_Q4_0: case RF_DTYPE_Q4_1: case RF_DTYPE_Q5_0: case RF_DTYPE_Q5_1:
-    case RF_DTYPE_Q8_0: case RF_DTYPE_Q8_1: case RF_DTYPE_Q2_K: case RF_DTYPE_Q3_K:
-    case RF_DTYPE_Q4_K: case RF_DTYPE_Q5_K: case RF_DTYPE_Q6_K: case RF_DTYPE_Q8_K:
-    case RF_DTYPE_IQ2_XXS: case RF_DTYPE_IQ2_XS: case RF_DTYPE_IQ3_XXS: case RF_DTYPE_IQ1_S:
-    case RF_DTYPE_IQ4_NL: case RF_DTYPE_IQ3_S: case RF_DTYPE_IQ2_S: case RF_DTYPE_IQ4_XS:
-    case RF_DTYPE_I8: case RF_DTYPE_I16: case RF_DTYPE_I32: case RF_DTYPE_I64:
-    case RF_DTYPE_IQ1_M: case RF_DTYPE_TQ1_0: case RF_DTYPE_TQ2_0: case RF_DTYPE_MXFP4:
-    case RF_DTYPE_NVFP4: case RF_DTYPE_Q1_0: case RF_DTYPE_Q2_0: case RF_DTYPE_U8:
-    case RF_DTYPE_U16: case RF_DTYPE_U32: case RF_DTYPE_U64: case RF_DTYPE_BOOL:
-    case RF_DTYPE_C64: case RF_DTYPE_F8_E5M2: case RF_DTYPE_F8_E4M3: case RF_DTYPE_F8_E8M0:
-    case RF_DTYPE_F8_E4M3FNUZ: case RF_DTYPE_F8_E5M2FNUZ: case RF_DTYPE_F6_E2M3:
-    case RF_DTYPE_F6_E3M2: case RF_DTYPE_F4: case RF_DTYPE_APR_Q4: case RF_DTYPE_APR_Q8:
+    case RF_DTYPE_Q4_0:
+    case RF_DTYPE_Q4_1:
+    case RF_DTYPE_Q5_0:
+    case RF_DTYPE_Q5_1:
+    case RF_DTYPE_Q8_0:
+    case RF_DTYPE_Q8_1:
+    case RF_DTYPE_Q2_K:
+    case RF_DTYPE_Q3_K:
+    case RF_DTYPE_Q4_K:
+    case RF_DTYPE_Q5_K:
+    case RF_DTYPE_Q6_K:
+    case RF_DTYPE_Q8_K:
+    case RF_DTYPE_IQ2_XXS:
+    case RF_DTYPE_IQ2_XS:
+    case RF_DTYPE_IQ3_XXS:
+    case RF_DTYPE_IQ1_S:
+    case RF_DTYPE_IQ4_NL:
+    case RF_DTYPE_IQ3_S:
+    case RF_DTYPE_IQ2_S:
+    case RF_DTYPE_IQ4_XS:
+    case RF_DTYPE_I8:
+    case RF_DTYPE_I16:
+    case RF_DTYPE_I32:
+    case RF_DTYPE_I64:
+    case RF_DTYPE_IQ1_M:
+    case RF_DTYPE_TQ1_0:
+    case RF_DTYPE_TQ2_0:
+    case RF_DTYPE_MXFP4:
+    case RF_DTYPE_NVFP4:
+    case RF_DTYPE_Q1_0:
+    case RF_DTYPE_Q2_0:
+    case RF_DTYPE_U8:
+    case RF_DTYPE_U16:
+    case RF_DTYPE_U32:
+    case RF_DTYPE_U64:
+    case RF_DTYPE_BOOL:
+    case RF_DTYPE_C64:
+    case RF_DTYPE_F8_E5M2:
+    case RF_DTYPE_F8_E4M3:
+    case RF_DTYPE_F8_E8M0:
+    case RF_DTYPE_F8_E4M3FNUZ:
+    case RF_DTYPE_F8_E5M2FNUZ:
+    case RF_DTYPE_F6_E2M3:
+    case RF_DTYPE_F6_E3M2:
+    case RF_DTYPE_F4:
+    case RF_DTYPE_APR_Q4:
+    case RF_DTYPE_APR_Q8:
         return false; /* only float heads are checked, as aprender's F32 import path does */
     }
     return (double)zeros >= 0.999 * (double)n;
@@ -306,7 +341,8 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
             model_type = arch ? arch : "qwen2";
         if (!name)
             name = arch;
-        apr_kvlist_add(l, "description", v_str("GGUF Q4_K model imported with native quantization"));
+        apr_kvlist_add(l, "description",
+                       v_str("GGUF Q4_K model imported with native quantization"));
         apr_kvlist_add(l, "version", v_str("1.0.0"));
         apr_kvlist_add(l, "original_format", v_str("gguf"));
         if (arch) {
@@ -377,9 +413,8 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
             apr_buf_putc(&meta, '}');
             /* re-sorted as a serde_json Map */
             apr_json j;
-            if (!meta.failed &&
-                apr_json_parse((const uint8_t *)meta.data, meta.len, 0, "source_metadata", &j,
-                               err) == RF_OK) {
+            if (!meta.failed && apr_json_parse((const uint8_t *)meta.data, meta.len, 0,
+                                               "source_metadata", &j, err) == RF_OK) {
                 apr_buf sorted = {0};
                 apr_json_write(&sorted, &j, 0);
                 apr_json_free(&j);
@@ -513,8 +548,9 @@ static rf_status check_tensors(plan *p, rf_error *err)
         if (i && strcmp(t->name, p->t[i - 1].name) == 0)
             return rf_error_set(err, RF_ERR_ARGUMENT, "two tensors are named '%s'", t->name);
         if (t->ndim < 0 || t->ndim > RF_APR_MAX_DIMS)
-            return rf_error_set(err, RF_ERR_LIMIT, "tensor '%s': %d dimensions, APR holds at most %d",
-                                t->name, t->ndim, RF_APR_MAX_DIMS);
+            return rf_error_set(err, RF_ERR_LIMIT,
+                                "tensor '%s': %d dimensions, APR holds at most %d", t->name,
+                                t->ndim, RF_APR_MAX_DIMS);
         uint64_t expected;
         rf_status st = rf_apr_tensor_bytes(t->dtype, t->shape, t->ndim, &expected, err);
         if (st != RF_OK) {
@@ -563,8 +599,9 @@ static rf_status build_plan(const rf_model *m, const char *path, const rf_apr_wr
     return st;
 }
 
-rf_status rf_apr_metadata_json(const rf_model *m, const char *path, const rf_apr_write_options *opts,
-                               char **json, size_t *len, rf_error *err)
+rf_status rf_apr_metadata_json(const rf_model *m, const char *path,
+                               const rf_apr_write_options *opts, char **json, size_t *len,
+                               rf_error *err)
 {
     static const rf_apr_write_options defaults = {0};
     plan p;
@@ -690,7 +727,8 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
             apr_kvlist_add(&kvs, rf_model_kv(m, i)->key, rf_model_kv(m, i)->value);
         apr_buf again = {0};
         st = apr_metadata_write(&kvs, &again, err);
-        if (st == RF_OK && (again.len != p->meta.len || memcmp(again.data, p->meta.data, again.len)))
+        if (st == RF_OK &&
+            (again.len != p->meta.len || memcmp(again.data, p->meta.data, again.len)))
             st = rf_error_set(err, RF_ERR_WRITE,
                               "%s: verification: the metadata does not re-serialize to the bytes "
                               "written",

@@ -77,13 +77,13 @@ typedef struct raw_tensor {
 } raw_tensor;
 
 typedef struct raw_opts {
-    const char *magic;      /* default "APR\0" */
-    uint8_t major;          /* default 2 */
-    uint16_t flags;         /* taken as given */
+    const char *magic; /* default "APR\0" */
+    uint8_t major;     /* default 2 */
+    uint16_t flags;    /* taken as given */
     bool no_footer;
     bool bad_header_crc;
     bool bad_footer_crc;
-    uint32_t tensor_count;  /* 0: the number of entries */
+    uint32_t tensor_count; /* 0: the number of entries */
 } raw_opts;
 
 /* Assembles an APR v2 file exactly by the spec's layout (section 2), without Rosetta's writer. */
@@ -191,17 +191,28 @@ static const struct {
     unsigned offset;
     const char *hex;
 } GOLDEN_ROWS[] = {
-    {0x000, "41505200020000040200000040000000"}, {0x010, "00000000bd0000000001000000000000"},
-    {0x020, "8001000000000000028cc03b00000000"}, {0x040, "7b226d6f64656c5f74797065223a226c"},
-    {0x050, "696e6561725f72656772657373696f6e"}, {0x060, "222c226e616d65223a22676f6c64656e"},
-    {0x070, "2d7632222c226c6963656e7365223a6e"}, {0x080, "756c6c2c22646174615f736f75726365"},
-    {0x090, "223a6e756c6c2c22646174615f6c6963"}, {0x0a0, "656e7365223a6e756c6c2c2276657273"},
-    {0x0b0, "696f6e223a22302e302e302d676f6c64"}, {0x0c0, "656e222c22637265617465645f617422"},
-    {0x0d0, "3a2231373030303030303030222c2274"}, {0x0e0, "6f74616c5f73697a65223a302c227061"},
-    {0x0f0, "72616d5f636f756e74223a387d000000"}, {0x100, "04006269617300010100000000000000"},
-    {0x110, "00000000000000000400000000000000"}, {0x120, "07007765696768747300010800000000"},
-    {0x130, "00000040000000000000002000000000"}, {0x180, "0000003e000000000000000000000000"},
-    {0x1c0, "0000803f000000400000003f000000bf"}, {0x1d0, "00008040000000c00000803e00000041"},
+    {0x000, "41505200020000040200000040000000"},
+    {0x010, "00000000bd0000000001000000000000"},
+    {0x020, "8001000000000000028cc03b00000000"},
+    {0x040, "7b226d6f64656c5f74797065223a226c"},
+    {0x050, "696e6561725f72656772657373696f6e"},
+    {0x060, "222c226e616d65223a22676f6c64656e"},
+    {0x070, "2d7632222c226c6963656e7365223a6e"},
+    {0x080, "756c6c2c22646174615f736f75726365"},
+    {0x090, "223a6e756c6c2c22646174615f6c6963"},
+    {0x0a0, "656e7365223a6e756c6c2c2276657273"},
+    {0x0b0, "696f6e223a22302e302e302d676f6c64"},
+    {0x0c0, "656e222c22637265617465645f617422"},
+    {0x0d0, "3a2231373030303030303030222c2274"},
+    {0x0e0, "6f74616c5f73697a65223a302c227061"},
+    {0x0f0, "72616d5f636f756e74223a387d000000"},
+    {0x100, "04006269617300010100000000000000"},
+    {0x110, "00000000000000000400000000000000"},
+    {0x120, "07007765696768747300010800000000"},
+    {0x130, "00000040000000000000002000000000"},
+    {0x180, "0000003e000000000000000000000000"},
+    {0x1c0, "0000803f000000400000003f000000bf"},
+    {0x1d0, "00008040000000c00000803e00000041"},
     {0x200, "353f0f55"},
 };
 
@@ -238,10 +249,18 @@ static rf_model *golden_model(void)
     rf_model_add_kv(m, "model_type", &v, &err);
     v = u64_value(0);
     rf_model_add_kv(m, "total_size", &v, &err);
-    rf_tensor w = {.name = "weights", .dtype = RF_DTYPE_F32, .ndim = 1, .shape = {8},
-                   .data = (const uint8_t *)GOLDEN_WEIGHTS, .nbytes = 32};
-    rf_tensor b = {.name = "bias", .dtype = RF_DTYPE_F32, .ndim = 1, .shape = {1},
-                   .data = (const uint8_t *)GOLDEN_BIAS, .nbytes = 4};
+    rf_tensor w = {.name = "weights",
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = 1,
+                   .shape = {8},
+                   .data = (const uint8_t *)GOLDEN_WEIGHTS,
+                   .nbytes = 32};
+    rf_tensor b = {.name = "bias",
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = 1,
+                   .shape = {1},
+                   .data = (const uint8_t *)GOLDEN_BIAS,
+                   .nbytes = 4};
     cr_assert_eq(rf_model_add_tensor(m, &w, &err), RF_OK);
     cr_assert_eq(rf_model_add_tensor(m, &b, &err), RF_OK);
     return m;
@@ -271,7 +290,8 @@ Test(apr, golden_vector_of_the_spec)
     uint8_t want[516];
     golden_bytes(want);
     for (size_t i = 0; i < 516; i++)
-        cr_assert_eq(got[i], want[i], "byte 0x%03zx: wrote %02x, spec has %02x", i, got[i], want[i]);
+        cr_assert_eq(got[i], want[i], "byte 0x%03zx: wrote %02x, spec has %02x", i, got[i],
+                     want[i]);
     /* the three numbers the spec states, each checked on its own */
     cr_assert_eq(rf_load_le32(got + 40), 0x3BC08C02u);
     cr_assert_eq(rf_apr_header_crc(got), 0x3BC08C02u);
@@ -336,9 +356,9 @@ Test(apr, golden_reads_back)
     cr_assert_eq(w->nbytes, 32);
     cr_assert_eq(memcmp(w->data, GOLDEN_WEIGHTS, 32), 0);
     cr_assert_eq(memcmp(b->data, GOLDEN_BIAS, 4), 0);
-    static const char *const order[] = {"model_type", "name",       "license",    "data_source",
-                                        "data_license", "version",  "created_at", "total_size",
-                                        "param_count"};
+    static const char *const order[] = {"model_type",  "name",         "license",
+                                        "data_source", "data_license", "version",
+                                        "created_at",  "total_size",   "param_count"};
     cr_assert_eq(rf_model_n_kv(m), 9);
     for (size_t i = 0; i < 9; i++)
         cr_assert_str_eq(rf_model_kv(m, i)->key, order[i]);
@@ -371,8 +391,13 @@ static const float FOUR[4] = {1, 2, 3, 4};
 
 static raw_tensor f32_tensor(const char *name, uint64_t offset)
 {
-    raw_tensor t = {.name = name, .code = 0, .ndim = 1, .shape = {4}, .offset = offset,
-                    .size = 16, .data = FOUR};
+    raw_tensor t = {.name = name,
+                    .code = 0,
+                    .ndim = 1,
+                    .shape = {4},
+                    .offset = offset,
+                    .size = 16,
+                    .data = FOUR};
     return t;
 }
 
@@ -429,7 +454,8 @@ Test(apr, legacy_codes_8_and_9)
         {.name = "b", .code = 9, .ndim = 1, .shape = {4}, .offset = 64, .size = 8, .data = q8},
     };
     rf_error err;
-    rf_model *m = open_raw("legacy.apr", SMALL_JSON, t, 2, (raw_opts){.flags = 0x0400}, false, &err);
+    rf_model *m =
+        open_raw("legacy.apr", SMALL_JSON, t, 2, (raw_opts){.flags = 0x0400}, false, &err);
     cr_assert_not_null(m, "%s", err.message);
     cr_assert_eq(rf_model_tensor(m, 0)->dtype, RF_DTYPE_APR_Q4);
     cr_assert_eq(rf_model_tensor(m, 1)->dtype, RF_DTYPE_APR_Q8);
@@ -487,8 +513,8 @@ Test(apr, alias_keys_and_gguf_names)
     cr_assert(strstr(json_out, "\"num_layers\":3,\"num_heads\":4,\"num_kv_heads\":2"), "%s",
               json_out);
     cr_assert(strstr(json_out, "\"rms_norm_eps\":0.000001"), "%s", json_out);
-    cr_assert(!strstr(json_out, "num_hidden_layers") && !strstr(json_out, "norm_eps\":1"),
-              "%s", json_out);
+    cr_assert(!strstr(json_out, "num_hidden_layers") && !strstr(json_out, "norm_eps\":1"), "%s",
+              json_out);
     free(json_out);
     rf_model_free(m);
 }
@@ -498,17 +524,28 @@ Test(apr, realizar_written_file)
     /* realizar's Q4_K converter: flags 0x0020 only, no footer, GGUF names, GGML code 8 = Q8_0 */
     uint8_t q8_0[34 * 2] = {0};
     raw_tensor t[2] = {
-        {.name = "blk.0.ffn_up.weight", .code = 8, .ndim = 2, .shape = {2, 32}, .offset = 0,
-         .size = 68, .data = q8_0},
-        {.name = "token_embd.weight", .code = 0, .ndim = 2, .shape = {2, 2}, .offset = 128,
-         .size = 16, .data = FOUR},
+        {.name = "blk.0.ffn_up.weight",
+         .code = 8,
+         .ndim = 2,
+         .shape = {2, 32},
+         .offset = 0,
+         .size = 68,
+         .data = q8_0},
+        {.name = "token_embd.weight",
+         .code = 0,
+         .ndim = 2,
+         .shape = {2, 2},
+         .offset = 128,
+         .size = 16,
+         .data = FOUR},
     };
-    const char *json = "{\"model_type\":\"transformer_lm_q4k\",\"architecture\":\"qwen2\","
-                       "\"num_hidden_layers\":1,\"quantization\":{\"quant_type\":\"Q4_K\",\"bits\":4,"
-                       "\"block_size\":256,\"symmetric\":true}}";
+    const char *json =
+        "{\"model_type\":\"transformer_lm_q4k\",\"architecture\":\"qwen2\","
+        "\"num_hidden_layers\":1,\"quantization\":{\"quant_type\":\"Q4_K\",\"bits\":4,"
+        "\"block_size\":256,\"symmetric\":true}}";
     rf_error err;
-    rf_model *m = open_raw("realizar.apr", json, t, 2, (raw_opts){.flags = 0x0020, .no_footer = true},
-                           false, &err);
+    rf_model *m = open_raw("realizar.apr", json, t, 2,
+                           (raw_opts){.flags = 0x0020, .no_footer = true}, false, &err);
     cr_assert_not_null(m, "%s", err.message);
     cr_assert_eq(rf_model_tensor(m, 0)->dtype, RF_DTYPE_Q8_0);
     cr_assert(has_warning(m, "realizar-written"));
@@ -526,7 +563,8 @@ Test(apr, streaming_layout_with_non_monotonic_offsets)
 {
     raw_tensor t[2] = {f32_tensor("a", 64), f32_tensor("b", 0)};
     rf_error err;
-    rf_model *m = open_raw("stream.apr", SMALL_JSON, t, 2, (raw_opts){.flags = 0x0400}, false, &err);
+    rf_model *m =
+        open_raw("stream.apr", SMALL_JSON, t, 2, (raw_opts){.flags = 0x0400}, false, &err);
     cr_assert_not_null(m, "%s", err.message);
     cr_assert_eq(rf_model_tensor(m, 0)->file_offset, rf_model_tensor(m, 1)->file_offset + 64);
     rf_model_free(m);
@@ -549,9 +587,11 @@ Test(apr, strict_rejections)
 {
     raw_tensor one = f32_tensor("w", 0);
     raw_opts ok = {.flags = 0x0400};
-    expect_reject("hcrc.apr", SMALL_JSON, &one, 1, (raw_opts){.flags = 0x0400, .bad_header_crc = true},
+    expect_reject("hcrc.apr", SMALL_JSON, &one, 1,
+                  (raw_opts){.flags = 0x0400, .bad_header_crc = true},
                   "header CRC mismatch (offset 40)");
-    expect_reject("fcrc.apr", SMALL_JSON, &one, 1, (raw_opts){.flags = 0x0400, .bad_footer_crc = true},
+    expect_reject("fcrc.apr", SMALL_JSON, &one, 1,
+                  (raw_opts){.flags = 0x0400, .bad_footer_crc = true},
                   "footer CRC mismatch (offset 320)");
     expect_reject("colmajor.apr", SMALL_JSON, &one, 1, (raw_opts){.flags = 0x0800},
                   "column-major layout flag 0x0800");
@@ -570,17 +610,18 @@ Test(apr, strict_rejections)
     raw_tensor sized = one;
     sized.size = 12;
     expect_reject("size.apr", SMALL_JSON, &sized, 1, ok, "needs 16");
-    raw_tensor over = {.name = "o", .ndim = 3, .shape = {1ull << 32, 1ull << 32, 2}, .size = 16,
-                       .data = FOUR};
+    raw_tensor over = {
+        .name = "o", .ndim = 3, .shape = {1ull << 32, 1ull << 32, 2}, .size = 16, .data = FOUR};
     expect_reject("shape.apr", SMALL_JSON, &over, 1, ok, "overflows");
-    raw_tensor deep = {.name = "d", .ndim = 9, .shape = {1, 1, 1, 1, 1, 1, 1, 1, 4}, .size = 16,
-                       .data = FOUR};
+    raw_tensor deep = {
+        .name = "d", .ndim = 9, .shape = {1, 1, 1, 1, 1, 1, 1, 1, 4}, .size = 16, .data = FOUR};
     expect_reject("ndim.apr", SMALL_JSON, &deep, 1, ok, "9 dimensions");
     expect_reject("json.apr", "{\"model_type\":\"t\",}", &one, 1, ok, "invalid JSON at offset 82");
     expect_reject("utf8.apr", "{\"model_type\":\"\xc3\x28\"}", &one, 1, ok,
                   "invalid UTF-8 at offset 79");
     expect_reject("array.apr", "[1,2]", &one, 1, ok, "expected a JSON object");
-    expect_reject("count.apr", SMALL_JSON, &one, 1, (raw_opts){.flags = 0x0400, .tensor_count = 100000},
+    expect_reject("count.apr", SMALL_JSON, &one, 1,
+                  (raw_opts){.flags = 0x0400, .tensor_count = 100000},
                   "tensor_count 100000 (header offset 8) cannot fit");
     raw_tensor nul = f32_tensor("a\x01z", 0);
     rf_error err;
@@ -598,8 +639,10 @@ Test(apr, truncated_and_out_of_range)
         size_t keep;
         const char *needle;
     } cuts[] = {
-        {0, "truncated header"},   {40, "truncated header"},
-        {100, "metadata at offset 64"}, {200, "past the end"},
+        {0, "truncated header"},
+        {40, "truncated header"},
+        {100, "metadata at offset 64"},
+        {200, "past the end"},
         {260, "extends past the end of the file"},
     };
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
@@ -713,8 +756,14 @@ static void compressed_round_trip(rf_apr_compression method, uint16_t flag, cons
     rf_model_free(m);
 }
 
-Test(apr, lz4_round_trip) { compressed_round_trip(RF_APR_COMPRESSION_LZ4, RF_APR_FLAG_LZ4, "c.lz4.apr"); }
-Test(apr, zstd_round_trip) { compressed_round_trip(RF_APR_COMPRESSION_ZSTD, RF_APR_FLAG_ZSTD, "c.zst.apr"); }
+Test(apr, lz4_round_trip)
+{
+    compressed_round_trip(RF_APR_COMPRESSION_LZ4, RF_APR_FLAG_LZ4, "c.lz4.apr");
+}
+Test(apr, zstd_round_trip)
+{
+    compressed_round_trip(RF_APR_COMPRESSION_ZSTD, RF_APR_FLAG_ZSTD, "c.zst.apr");
+}
 
 Test(apr, corrupt_compressed_payloads)
 {
@@ -751,11 +800,11 @@ Test(apr, row_padded_q4_k)
     static uint8_t q[3 * 2 * 144];
     for (size_t i = 0; i < sizeof q; i++)
         q[i] = (uint8_t)(i * 7);
-    raw_tensor t = {.name = "w", .code = 12, .ndim = 2, .shape = {3, 300}, .size = sizeof q,
-                    .data = q};
+    raw_tensor t = {
+        .name = "w", .code = 12, .ndim = 2, .shape = {3, 300}, .size = sizeof q, .data = q};
     rf_error err;
-    rf_model *m = open_raw("q4k-padded.apr", SMALL_JSON, &t, 1, (raw_opts){.flags = 0x0400},
-                           false, &err);
+    rf_model *m =
+        open_raw("q4k-padded.apr", SMALL_JSON, &t, 1, (raw_opts){.flags = 0x0400}, false, &err);
     cr_assert_not_null(m, "%s", err.message);
     const rf_tensor *w = rf_model_tensor(m, 0);
     cr_assert_eq(w->dtype, RF_DTYPE_Q4_K);
@@ -847,7 +896,8 @@ Test(apr, serde_json_strings_and_integers)
     apr_buf b = {0};
     const char s[] = "q\"b\\s/\b\f\n\r\t\x01\x1f\x7f \xc3\xa9 \xf0\x9f\x98\x80";
     apr_json_string(&b, s, sizeof s - 1);
-    cr_assert_str_eq(b.data, "\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\x7f \xc3\xa9 \xf0\x9f\x98\x80\"");
+    cr_assert_str_eq(b.data,
+                     "\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\x7f \xc3\xa9 \xf0\x9f\x98\x80\"");
     apr_buf_free(&b);
     apr_json_string(&b, "a\0b", 3);
     cr_assert_eq(b.len, 10);
@@ -969,7 +1019,8 @@ Test(apr, typed_keys_in_declaration_order_custom_keys_sorted)
         "\"license\":\"MIT\",\"data_source\":\"ds\",\"data_license\":\"dl\",\"version\":\"1\","
         "\"source\":\"hf://a/b\",\"original_format\":\"safetensors\",\"created_at\":\"c\","
         "\"total_size\":12,\"param_count\":13,"
-        "\"quantization\":{\"quant_type\":\"int4\",\"bits\":4,\"block_size\":32,\"symmetric\":true},"
+        "\"quantization\":{\"quant_type\":\"int4\",\"bits\":4,\"block_size\":32,\"symmetric\":true}"
+        ","
         "\"sharding\":{\"shard_count\":2,\"shard_index\":0,\"total_size\":9,\"pattern\":null},"
         "\"chat_template\":\"{% x %}\\n\",\"chat_format\":\"chatml\","
         "\"special_tokens\":{\"bos_token\":null,\"eos_token\":\"<e>\",\"unk_token\":null,"
@@ -999,8 +1050,12 @@ Test(apr, index_sorted_by_byte_order)
     static const char *const names[] = {"b", "aa", "a.b", "B", "a", "\xc3\xa9", "z"};
     static const char *const sorted[] = {"B", "a", "a.b", "aa", "b", "z", "\xc3\xa9"};
     for (size_t i = 0; i < 7; i++) {
-        rf_tensor t = {.name = names[i], .dtype = RF_DTYPE_F32, .ndim = 1, .shape = {4},
-                       .data = (const uint8_t *)FOUR, .nbytes = 16};
+        rf_tensor t = {.name = names[i],
+                       .dtype = RF_DTYPE_F32,
+                       .ndim = 1,
+                       .shape = {4},
+                       .data = (const uint8_t *)FOUR,
+                       .nbytes = 16};
         cr_assert_eq(rf_model_add_tensor(m, &t, &err), RF_OK);
     }
     cr_assert_eq(rf_apr_write(m, tmp("sorted.apr"), NULL, &err), RF_OK, "%s", err.message);
@@ -1027,22 +1082,34 @@ Test(apr, writer_refusals)
     char name[300];
     memset(name, 'n', 257);
     name[257] = '\0';
-    rf_tensor t = {.name = name, .dtype = RF_DTYPE_F32, .ndim = 1, .shape = {4},
-                   .data = (const uint8_t *)FOUR, .nbytes = 16};
+    rf_tensor t = {.name = name,
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = 1,
+                   .shape = {4},
+                   .data = (const uint8_t *)FOUR,
+                   .nbytes = 16};
     rf_model_add_tensor(m, &t, &err);
     cr_assert_eq(rf_apr_write(m, tmp("long.apr"), NULL, &err), RF_ERR_LIMIT);
     cr_assert(strstr(err.message, "257 bytes"), "%s", err.message);
     rf_model_free(m);
     m = rf_model_new(RF_FORMAT_APR, &err);
-    rf_tensor q = {.name = "q", .dtype = RF_DTYPE_Q4_0, .ndim = 1, .shape = {32},
-                   .data = (const uint8_t *)FOUR, .nbytes = 18};
+    rf_tensor q = {.name = "q",
+                   .dtype = RF_DTYPE_Q4_0,
+                   .ndim = 1,
+                   .shape = {32},
+                   .data = (const uint8_t *)FOUR,
+                   .nbytes = 18};
     rf_model_add_tensor(m, &q, &err);
     cr_assert_eq(rf_apr_write(m, tmp("q40.apr"), NULL, &err), RF_ERR_UNSUPPORTED);
     cr_assert(strstr(err.message, "'q'") && strstr(err.message, "Q4_0"), "%s", err.message);
     rf_model_free(m);
     m = rf_model_new(RF_FORMAT_APR, &err);
-    rf_tensor s = {.name = "s", .dtype = RF_DTYPE_F32, .ndim = 1, .shape = {5},
-                   .data = (const uint8_t *)FOUR, .nbytes = 16};
+    rf_tensor s = {.name = "s",
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = 1,
+                   .shape = {5},
+                   .data = (const uint8_t *)FOUR,
+                   .nbytes = 16};
     rf_model_add_tensor(m, &s, &err);
     cr_assert_eq(rf_apr_write(m, tmp("size.apr"), NULL, &err), RF_ERR_ARGUMENT);
     cr_assert(strstr(err.message, "takes 20"), "%s", err.message);
@@ -1060,11 +1127,17 @@ static rf_model *tiny_model(rf_format format, bool with_zero_head)
     rf_model *m = rf_model_new(format, &err);
     bool gguf = format == RF_FORMAT_GGUF;
     rf_tensor e = {.name = gguf ? "token_embd.weight" : "model.embed_tokens.weight",
-                   .dtype = RF_DTYPE_BF16, .ndim = 2, .shape = {3, 2},
-                   .data = (const uint8_t *)EMBED_BF16, .nbytes = 12};
+                   .dtype = RF_DTYPE_BF16,
+                   .ndim = 2,
+                   .shape = {3, 2},
+                   .data = (const uint8_t *)EMBED_BF16,
+                   .nbytes = 12};
     rf_tensor q = {.name = gguf ? "blk.0.attn_q.weight" : "model.layers.0.self_attn.q_proj.weight",
-                   .dtype = RF_DTYPE_F32, .ndim = 2, .shape = {2, 2},
-                   .data = (const uint8_t *)FOUR, .nbytes = 16};
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = 2,
+                   .shape = {2, 2},
+                   .data = (const uint8_t *)FOUR,
+                   .nbytes = 16};
     rf_model_add_tensor(m, &e, &err);
     rf_model_add_tensor(m, &q, &err);
     if (with_zero_head) {

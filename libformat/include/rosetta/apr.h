@@ -17,21 +17,21 @@
 extern "C" {
 #endif
 
-#define RF_APR_HEADER_SIZE 64
-#define RF_APR_ALIGNMENT 64
+#define RF_APR_HEADER_SIZE       64
+#define RF_APR_ALIGNMENT         64
 #define RF_APR_MAX_METADATA_SIZE (16u * 1024u * 1024u) /* the writer refuses more */
-#define RF_APR_MAX_NAME_LEN 256                         /* the writer refuses longer names */
-#define RF_APR_MAX_DIMS 8
+#define RF_APR_MAX_NAME_LEN      256                   /* the writer refuses longer names */
+#define RF_APR_MAX_DIMS          8
 /* Decompressing a compressed (realizar-style) file: the uncompressed image may be at most this
  * many times the compressed payload (checked before allocating). LZ4 cannot exceed 255. */
 #define RF_APR_MAX_EXPANSION 1024u
 
 /* Header flags (u16 at offset 6), spec section 4. */
 enum {
-    RF_APR_FLAG_LZ4 = 0x0001,          /* realizar-style: bytes after the header are one LZ4 block */
-    RF_APR_FLAG_ZSTD = 0x0002,         /* realizar-style: bytes after the header are one zstd frame */
-    RF_APR_FLAG_ENCRYPTED = 0x0004,    /* refused: layout unknown */
-    RF_APR_FLAG_SIGNED = 0x0008,       /* refused: layout unknown */
+    RF_APR_FLAG_LZ4 = 0x0001,       /* realizar-style: bytes after the header are one LZ4 block */
+    RF_APR_FLAG_ZSTD = 0x0002,      /* realizar-style: bytes after the header are one zstd frame */
+    RF_APR_FLAG_ENCRYPTED = 0x0004, /* refused: layout unknown */
+    RF_APR_FLAG_SIGNED = 0x0008,    /* refused: layout unknown */
     RF_APR_FLAG_SHARDED = 0x0010,
     RF_APR_FLAG_QUANTIZED = 0x0020,
     RF_APR_FLAG_HAS_FILTERBANK = 0x0040,
@@ -44,16 +44,16 @@ enum {
 
 /* The 64-byte header, field by field (all little-endian on disk). */
 typedef struct rf_apr_header {
-    uint8_t magic[4];          /* "APR\0" (current) or "APR2" (old magic) */
-    uint8_t version_major;     /* 2 */
-    uint8_t version_minor;     /* 0 */
-    uint16_t flags;            /* RF_APR_FLAG_* */
+    uint8_t magic[4];      /* "APR\0" (current) or "APR2" (old magic) */
+    uint8_t version_major; /* 2 */
+    uint8_t version_minor; /* 0 */
+    uint16_t flags;        /* RF_APR_FLAG_* */
     uint32_t tensor_count;
-    uint64_t metadata_offset;  /* 64 */
-    uint32_t metadata_size;    /* JSON length without padding */
+    uint64_t metadata_offset; /* 64 */
+    uint32_t metadata_size;   /* JSON length without padding */
     uint64_t tensor_index_offset;
     uint64_t data_offset;
-    uint32_t checksum;         /* CRC-32 of bytes [0,40) followed by [44,64) */
+    uint32_t checksum; /* CRC-32 of bytes [0,40) followed by [44,64) */
     uint8_t reserved[20];
 } rf_apr_header;
 
@@ -70,10 +70,10 @@ typedef struct rf_apr_checksums {
     uint32_t header_stored, header_computed;
     bool header_valid;
     bool compressed;
-    bool footer_present;     /* false for realizar-written files, which have no footer */
-    uint64_t footer_offset;  /* where the 4-byte footer is (or would be) */
+    bool footer_present;    /* false for realizar-written files, which have no footer */
+    uint64_t footer_offset; /* where the 4-byte footer is (or would be) */
     uint32_t footer_stored, footer_computed;
-    bool footer_valid;       /* footer_present and stored == computed */
+    bool footer_valid; /* footer_present and stored == computed */
 } rf_apr_checksums;
 
 /* Computes both checksums of an APR v2 file (reads the whole file once for the footer).
@@ -114,15 +114,15 @@ typedef enum rf_apr_metadata_source {
 
 typedef struct rf_apr_write_options {
     rf_apr_compression compression;
-    int zstd_level;                  /* 0 means 3 */
+    int zstd_level; /* 0 means 3 */
     rf_apr_metadata_source metadata;
-    const char *model_type;          /* SYNTHESIZE: overrides the typed key model_type */
-    const char *name;                /* SYNTHESIZE: overrides name (default: the output file
-                                        stem for the SafeTensors path, the architecture for GGUF) */
-    const rf_kv *extra;              /* extra metadata keys (e.g. rosetta.provenance); a key
-                                        given here replaces the model's key of the same name */
+    const char *model_type; /* SYNTHESIZE: overrides the typed key model_type */
+    const char *name;       /* SYNTHESIZE: overrides name (default: the output file
+                               stem for the SafeTensors path, the architecture for GGUF) */
+    const rf_kv *extra;     /* extra metadata keys (e.g. rosetta.provenance); a key
+                               given here replaces the model's key of the same name */
     size_t n_extra;
-    uint16_t extra_flags;            /* OR-ed into the header flags (row-major is always set) */
+    uint16_t extra_flags; /* OR-ed into the header flags (row-major is always set) */
 } rf_apr_write_options;
 
 /* Writes m as APR v2 exactly as aprender's in-memory writer lays it out: magic APR\0 2.0,
@@ -138,8 +138,9 @@ rf_status rf_apr_write(const rf_model *m, const char *path, const rf_apr_write_o
 
 /* The metadata JSON rf_apr_write would store for m (path only supplies the default name of
  * the SafeTensors path and may be NULL). *json is malloc'd, NUL-terminated; free() it. */
-rf_status rf_apr_metadata_json(const rf_model *m, const char *path, const rf_apr_write_options *opts,
-                               char **json, size_t *len, rf_error *err);
+rf_status rf_apr_metadata_json(const rf_model *m, const char *path,
+                               const rf_apr_write_options *opts, char **json, size_t *len,
+                               rf_error *err);
 
 #ifdef __cplusplus
 }
