@@ -172,9 +172,18 @@ static rf_status add_tensors(rf_model *m, const char *path, const apr_layout *l,
 
 rf_model *rf_apr_open_model(const char *path, const rf_open_options *opts, rf_error *err)
 {
+    return rf_apr_open(path, opts, NULL, err);
+}
+
+rf_model *rf_apr_open(const char *path, const rf_open_options *opts,
+                      const rf_apr_open_options *apr_opts, rf_error *err)
+{
     static const rf_open_options defaults = {0};
+    static const rf_apr_open_options apr_defaults = {0};
     if (!opts)
         opts = &defaults;
+    if (!apr_opts)
+        apr_opts = &apr_defaults;
     rf_file *file = rf_file_open(path, err);
     if (!file)
         return NULL;
@@ -197,7 +206,7 @@ rf_model *rf_apr_open_model(const char *path, const rf_open_options *opts, rf_er
     apr_scan_options so = {
         .strict_checksums = !opts->lenient,
         .strict_layout = !opts->lenient,
-        .verify_footer = true,
+        .verify_footer = !apr_opts->skip_footer_crc,
         .warnings = m,
         .alloc = &arena,
     };

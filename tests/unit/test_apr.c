@@ -687,6 +687,11 @@ Test(apr, lenient_reports_instead_of_refusing)
     cr_assert_not_null(m, "%s", err.message);
     cr_assert(has_warning(m, "footer CRC mismatch"));
     rf_model_free(m);
+    rf_apr_open_options skip = {.skip_footer_crc = true};
+    m = rf_apr_open(tmp("fcrc-l.apr"), NULL, &skip, &err);
+    cr_assert_not_null(m, "footer not verified on request: %s", err.message);
+    cr_assert(!has_warning(m, "footer"));
+    rf_model_free(m);
     rf_apr_checksums cs;
     cr_assert_eq(rf_apr_checksums_path(tmp("fcrc-l.apr"), &cs, &err), RF_OK, "%s", err.message);
     cr_assert(cs.header_valid && cs.footer_present && !cs.footer_valid);

@@ -64,6 +64,18 @@ void rf_apr_header_encode(const rf_apr_header *h, uint8_t out[RF_APR_HEADER_SIZE
 /* The header checksum of 64 encoded header bytes (the stored checksum field is skipped). */
 uint32_t rf_apr_header_crc(const uint8_t header[RF_APR_HEADER_SIZE]);
 
+/* ---- reading ----------------------------------------------------------------------------- */
+
+typedef struct rf_apr_open_options {
+    bool skip_footer_crc; /* do not read the whole file to verify the footer CRC (the footer is
+                             still located; rf_apr_checksums_* verify it on request) */
+} rf_apr_open_options;
+
+/* rf_model_open for APR files with APR-specific options (apr_opts may be NULL: the defaults of
+ * rf_model_open, which verify the footer CRC). Identical errors and warnings otherwise. */
+rf_model *rf_apr_open(const char *path, const rf_open_options *opts,
+                      const rf_apr_open_options *apr_opts, rf_error *err);
+
 /* Checksum report for `apr inspect`. For a compressed file the footer is looked for at the end
  * of the uncompressed image (the header's offsets refer to that image). */
 typedef struct rf_apr_checksums {
