@@ -35,6 +35,8 @@ void apr_json_i64(apr_buf *b, int64_t v);
 /* Ryu shortest digits laid out as serde_json does; NaN and infinities are written null. */
 void apr_json_f32(apr_buf *b, float v);
 void apr_json_f64(apr_buf *b, double v);
+/* The double a JSON number text denotes (C locale, correctly rounded); NaN when it is not one. */
+double apr_json_number(const char *text);
 
 /* Whether s[0..n) is valid UTF-8 (as Rust's str: no overlongs, surrogates or > U+10FFFF). */
 bool apr_utf8_valid(const uint8_t *s, size_t n);

@@ -315,6 +315,13 @@ static void write_float(apr_buf *b, double v, bool single)
     }
 }
 
+double apr_json_number(const char *text)
+{
+    char *end;
+    double v = strtod_l(text, &end, numeric_locale());
+    return end != text && *end == '\0' ? v : NAN;
+}
+
 void apr_json_f32(apr_buf *b, float v) { write_float(b, (double)v, true); }
 void apr_json_f64(apr_buf *b, double v) { write_float(b, v, false); }
 

@@ -614,6 +614,18 @@ static void load_tokenizer(rf_model *m)
         tok->add_bos = add_bos->as.b;
 }
 
+/* aprender keeps rope_theta and rms_norm_eps as f32; the file holds their shortest decimal
+ * ("0.000001"). The config takes that decimal's double (1e-6), not the f32 widened
+ * (9.99999997e-7), so that it equals the config of the model the file was made from. */
+static double f32_as_decimal(double v)
+{
+    apr_buf b = {0};
+    apr_json_f32(&b, (float)v);
+    double d = b.data && !b.failed ? apr_json_number(b.data) : v;
+    apr_buf_free(&b);
+    return d == d ? d : v;
+}
+
 void apr_metadata_config(rf_model *m)
 {
     rf_model_config *c = rf_model_config_mut(m);
@@ -630,9 +642,13 @@ void apr_metadata_config(rf_model *m)
     config_u64(m, "vocab_size", &c->vocab_size);
     config_u64(m, "intermediate_size", &c->intermediate_size);
     config_u64(m, "max_position_embeddings", &c->context_length);
-    config_u64(m, "head_dim", &c->head_dim);
-    config_f64(m, "rope_theta", &c->rope_theta);
-    config_f64(m, "rms_norm_eps", &c->rms_norm_eps);
+    if (!config_u64(m, "head_dim", &c->head_dim) && c->n_heads && c->hidden_size % c->n_heads == 0)
+        c->head_dim =
+            c->hidden_size / c->n_heads; /* aprender writes head_dim only when it differs */
+    if (config_f64(m, "rope_theta", &c->rope_theta))
+        c->rope_theta = f32_as_decimal(c->rope_theta);
+    if (config_f64(m, "rms_norm_eps", &c->rms_norm_eps))
+        c->rms_norm_eps = f32_as_decimal(c->rms_norm_eps);
     uint64_t rope;
     if (config_u64(m, "rope_type", &rope)) {
         if (rope == 0)

@@ -94,7 +94,29 @@ class Buf(C.Structure):
                 ("failed", C.c_bool)]
 
 
+class Config(C.Structure):
+    _fields_ = [("architecture", C.c_char_p), ("name", C.c_char_p), ("hidden_size", C.c_uint64),
+                ("n_layers", C.c_uint64), ("n_heads", C.c_uint64), ("n_kv_heads", C.c_uint64),
+                ("head_dim", C.c_uint64), ("intermediate_size", C.c_uint64),
+                ("vocab_size", C.c_uint64), ("context_length", C.c_uint64),
+                ("rope_theta", C.c_double), ("rope_type", C.c_int), ("rms_norm_eps", C.c_double),
+                ("tie_word_embeddings", C.c_int), ("bos_token_id", C.c_int64),
+                ("eos_token_id", C.c_int64), ("pad_token_id", C.c_int64),
+                ("chat_template", C.c_char_p)]
+
+
+class Tokenizer(C.Structure):
+    _fields_ = [("model", C.c_char_p), ("pre", C.c_char_p), ("n_tokens", C.c_uint64),
+                ("tokens", C.POINTER(C.c_char_p)), ("token_types", C.POINTER(C.c_int32)),
+                ("n_merges", C.c_uint64), ("merges", C.POINTER(C.c_char_p)),
+                ("add_bos", C.c_bool)]
+
+
 lib = C.CDLL(LIB_PATH)
+lib.rf_model_config_get.restype = C.POINTER(Config)
+lib.rf_model_config_get.argtypes = [C.c_void_p]
+lib.rf_model_tokenizer.restype = C.POINTER(Tokenizer)
+lib.rf_model_tokenizer.argtypes = [C.c_void_p]
 lib.rf_model_open.restype = C.c_void_p
 lib.rf_model_open.argtypes = [C.c_char_p, C.c_void_p, C.POINTER(Error)]
 lib.rf_model_new.restype = C.c_void_p
@@ -477,6 +499,26 @@ def test_fixture(name):
     check(mine == hdr["meta_bytes"], "%s: metadata bytes differ from serde_json's rules at %s"
           % (name, next((i for i in range(min(len(mine), len(hdr["meta_bytes"])))
                          if mine[i] != hdr["meta_bytes"][i]), "the end")))
+
+    # the library reads back the config and tokenizer it read from the SafeTensors original
+    # (pad id and add_bos are not part of aprender's SafeTensors-path metadata)
+    src, back = open_model(model_dir), open_model(path)
+    if src and back:
+        a, b = lib.rf_model_config_get(src).contents, lib.rf_model_config_get(back).contents
+        for f, _ in Config._fields_:
+            if f in ("name", "pad_token_id"):
+                continue
+            check(getattr(a, f) == getattr(b, f), "%s: config %s: SafeTensors %r, APR %r"
+                  % (name, f, getattr(a, f), getattr(b, f)))
+        ta, tb = lib.rf_model_tokenizer(src).contents, lib.rf_model_tokenizer(back).contents
+        for f in ("model", "pre", "n_tokens", "n_merges"):
+            check(getattr(ta, f) == getattr(tb, f), "%s: tokenizer %s: %r vs %r"
+                  % (name, f, getattr(ta, f), getattr(tb, f)))
+        check(all(ta.tokens[i] == tb.tokens[i] for i in range(ta.n_tokens)),
+              "%s: tokens differ after the round trip" % name)
+    for x in (src, back):
+        if x:
+            lib.rf_model_free(x)
 
     # 3. read -> write is the identity
     m = open_model(path)

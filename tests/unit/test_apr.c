@@ -1219,7 +1219,9 @@ Test(apr, synthesized_from_safetensors_with_tied_embeddings)
     cr_assert_eq(c->tie_word_embeddings, 1);
     cr_assert_eq(c->n_kv_heads, 1);
     cr_assert_eq(c->rope_type, RF_ROPE_NEOX);
-    cr_assert_float_eq(c->rope_theta, 1e6, 1e-3);
+    cr_assert_eq(c->rope_theta, 1e6);
+    cr_assert_eq(c->rms_norm_eps, 1e-6, "the f32's decimal, not the f32 widened");
+    cr_assert_eq(c->head_dim, 2, "derived from hidden / heads");
     cr_assert_eq(c->eos_token_id, 2);
     cr_assert_str_eq(c->chat_template, "{{ m }}");
     cr_assert_str_eq(rf_model_tokenizer(r)->model, "gpt2");
