@@ -1383,3 +1383,117 @@ Test(apr, bad_input_catalogue)
     closedir(d);
     cr_assert_geq(checked, 14, "only %d bad files", checked);
 }
+
+/* spec 21.2: the same model in the older "all-null" layout (every optional typed key written as
+ * null). It reads, and writing it back gives today's 516-byte file, as aprender's writer would. */
+Test(apr, old_all_null_layout_reads_and_rewrites_to_the_golden)
+{
+    static const char *const typed[] = {"model_type",
+                                        "name",
+                                        "description",
+                                        "author",
+                                        "license",
+                                        "data_source",
+                                        "data_license",
+                                        "version",
+                                        "source",
+                                        "original_format",
+                                        "created_at",
+                                        "total_size",
+                                        "param_count",
+                                        "quantization",
+                                        "sharding",
+                                        "chat_template",
+                                        "chat_format",
+                                        "special_tokens",
+                                        "architecture",
+                                        "hf_architecture",
+                                        "hf_model_type",
+                                        "hidden_size",
+                                        "num_layers",
+                                        "num_heads",
+                                        "num_kv_heads",
+                                        "vocab_size",
+                                        "intermediate_size",
+                                        "max_position_embeddings",
+                                        "rope_theta",
+                                        "rope_type",
+                                        "rms_norm_eps",
+                                        "head_dim",
+                                        "num_experts",
+                                        "num_experts_per_tok",
+                                        "moe_intermediate_size"};
+    char json[1024] = "{";
+    for (size_t i = 0; i < 35; i++) {
+        const char *v = "null";
+        if (!strcmp(typed[i], "model_type"))
+            v = "\"linear_regression\"";
+        else if (!strcmp(typed[i], "name"))
+            v = "\"golden-v2\"";
+        else if (!strcmp(typed[i], "version"))
+            v = "\"0.0.0-golden\"";
+        else if (!strcmp(typed[i], "created_at"))
+            v = "\"1700000000\"";
+        else if (!strcmp(typed[i], "total_size"))
+            v = "0";
+        else if (!strcmp(typed[i], "param_count"))
+            v = "8";
+        snprintf(json + strlen(json), sizeof json - strlen(json), "%s\"%s\":%s", i ? "," : "",
+                 typed[i], v);
+    }
+    strcat(json, "}");
+    cr_assert_eq(strlen(json), 715, "the spec's size of the all-null JSON");
+    raw_tensor t[2] = {
+        {.name = "bias", .ndim = 1, .shape = {1}, .offset = 0, .size = 4, .data = GOLDEN_BIAS},
+        {.name = "weights",
+         .ndim = 1,
+         .shape = {8},
+         .offset = 64,
+         .size = 32,
+         .data = GOLDEN_WEIGHTS},
+    };
+    size_t len;
+    uint8_t *f = raw_apr(json, t, 2, (raw_opts){.flags = 0x0400}, &len);
+    cr_assert_eq(len, 1092, "the spec's size of golden_v2.apr");
+    write_file(tmp("golden_v2.apr"), f, len);
+    free(f);
+    rf_error err;
+    rf_model *m = rf_model_open(tmp("golden_v2.apr"), NULL, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    cr_assert_eq(rf_model_n_kv(m), 35);
+    cr_assert_eq(rf_apr_write(m, tmp("golden_v2-now.apr"), NULL, &err), RF_OK, "%s", err.message);
+    size_t n;
+    uint8_t *now = read_file(tmp("golden_v2-now.apr"), &n);
+    uint8_t want[516];
+    golden_bytes(want);
+    cr_assert_eq(n, 516);
+    cr_assert_eq(memcmp(now, want, 516), 0);
+    free(now);
+    rf_model_free(m);
+}
+
+/* Duplicate keys: the last value wins, as serde_json's Value does for aprender; both spellings
+ * of a field: the canonical one wins and only it is written back. */
+Test(apr, duplicate_and_conflicting_keys)
+{
+    const char *json = "{\"model_type\":\"a\",\"num_layers\":2,\"model_type\":\"b\","
+                       "\"num_hidden_layers\":7,\"rms_norm_eps\":null,\"norm_eps\":0.5}";
+    raw_tensor t = f32_tensor("w", 0);
+    rf_error err;
+    rf_model *m = open_raw("dupkeys.apr", json, &t, 1, (raw_opts){.flags = 0x0400}, false, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    cr_assert_str_eq(rf_model_find_kv(m, "model_type")->value.as.str.data, "b");
+    cr_assert_str_eq(rf_model_kv(m, 0)->key, "model_type", "position of the first occurrence");
+    cr_assert(has_warning(m, "'model_type' appears 2 times (offsets 78 and 110)"));
+    cr_assert_eq(rf_model_config_get(m)->n_layers, 2);
+    cr_assert(has_warning(m, "both 'num_layers' and its alias 'num_hidden_layers'"));
+    cr_assert_eq(rf_model_config_get(m)->rms_norm_eps, 0.5, "alias used when the key is null");
+    char *out;
+    size_t len;
+    cr_assert_eq(rf_apr_metadata_json(m, NULL, NULL, &out, &len, &err), RF_OK, "%s", err.message);
+    cr_assert_str_eq(out, "{\"model_type\":\"b\",\"license\":null,\"data_source\":null,"
+                          "\"data_license\":null,\"total_size\":0,\"param_count\":0,"
+                          "\"num_layers\":2,\"rms_norm_eps\":0.5}");
+    free(out);
+    rf_model_free(m);
+}
