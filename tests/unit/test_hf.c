@@ -137,7 +137,8 @@ Test(hf_config, qwen2_keys)
     const rf_kv *raw = rf_model_find_kv(m, "hf.config.json");
     cr_assert_not_null(raw);
     cr_assert_eq(raw->value.type, RF_VALUE_JSON);
-    cr_assert(strncmp(raw->value.as.str.data, "{\"architectures\":[\"Qwen2ForCausalLM\"],", 38) == 0,
+    cr_assert(strncmp(raw->value.as.str.data, "{\"architectures\":[\"Qwen2ForCausalLM\"],", 38) ==
+                  0,
               "%s", raw->value.as.str.data);
     cr_assert(strstr(raw->value.as.str.data, "\"rope_theta\":1000000.0,") != NULL);
     rf_model_free(m);
@@ -168,9 +169,9 @@ Test(hf_config, aliases_and_defaults)
     cr_assert_eq(c->pad_token_id, -1);
     rf_model_free(m);
     /* transformers 5 keeps rope_theta under rope_parameters */
-    put(dir, "config.json", "{\"model_type\":\"Qwen2\",\"d_model\":32,\"num_layers\":1,"
-                            "\"rope_parameters\":{\"rope_theta\":500000.0,\"rope_type\":"
-                            "\"default\"}}");
+    put(dir, "config.json",
+        "{\"model_type\":\"Qwen2\",\"d_model\":32,\"num_layers\":1,"
+        "\"rope_parameters\":{\"rope_theta\":500000.0,\"rope_type\":\"default\"}}");
     m = open_ok(dir);
     c = rf_model_config_get(m);
     cr_assert_str_eq(c->architecture, "qwen2", "model_type, lower case");
@@ -236,8 +237,8 @@ Test(hf_config, generation_config_fills_ids_and_keeps_the_eos_list)
 {
     char *dir = checkpoint();
     put(dir, "config.json", "{\"model_type\":\"qwen2\",\"bos_token_id\":7}");
-    put(dir, "generation_config.json", "{\"bos_token_id\":8,\"eos_token_id\":[9,7],"
-                                       "\"pad_token_id\":7,\"temperature\":0.7}");
+    put(dir, "generation_config.json",
+        "{\"bos_token_id\":8,\"eos_token_id\":[9,7],\"pad_token_id\":7,\"temperature\":0.7}");
     rf_model *m = open_ok(dir);
     const rf_model_config *c = rf_model_config_get(m);
     cr_assert_eq(c->bos_token_id, 7, "config.json wins");
@@ -271,8 +272,8 @@ Test(hf_tokenizer, vocabulary_added_tokens_merges_and_types)
 {
     char *dir = checkpoint();
     put(dir, "tokenizer.json", TOKENIZER);
-    put(dir, "tokenizer_config.json", "{\"add_bos_token\":true,\"chat_template\":\"{{ x }}\","
-                                      "\"eos_token\":\"<|endoftext|>\"}");
+    put(dir, "tokenizer_config.json",
+        "{\"add_bos_token\":true,\"chat_template\":\"{{ x }}\",\"eos_token\":\"<|endoftext|>\"}");
     rf_model *m = open_ok(dir);
     const rf_tokenizer *t = rf_model_tokenizer(m);
     cr_assert_not_null(t);
@@ -365,8 +366,12 @@ Test(hf_build, typed_view_survives_a_write_and_read)
 {
     rf_model *m = rf_model_new(RF_FORMAT_GGUF, NULL);
     float w[4] = {1, 2, 3, 4};
-    rf_tensor t = {.name = "output_norm.weight", .dtype = RF_DTYPE_F32, .ndim = 1,
-                   .shape = {4}, .data = (const uint8_t *)w, .nbytes = 16};
+    rf_tensor t = {.name = "output_norm.weight",
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = 1,
+                   .shape = {4},
+                   .data = (const uint8_t *)w,
+                   .nbytes = 16};
     cr_assert_eq(rf_model_add_tensor(m, &t, NULL), RF_OK);
     rf_model_config *c = rf_model_config_mut(m);
     c->architecture = "qwen2";
@@ -386,8 +391,17 @@ Test(hf_build, typed_view_survives_a_write_and_read)
     c->pad_token_id = 7;
     c->chat_template = "{{ messages }}";
     rf_tokenizer *tok = rf_model_tokenizer_mut(m);
-    static const char *tokens[] = {"a", "b", "ab", "\xc4\xa0", "\xc4\xa0" "a", "c", "d",
-                                   "<|endoftext|>", "<|im_end|>", "[PAD9]"};
+    static const char *tokens[] = {"a",
+                                   "b",
+                                   "ab",
+                                   "\xc4\xa0",
+                                   "\xc4\xa0"
+                                   "a",
+                                   "c",
+                                   "d",
+                                   "<|endoftext|>",
+                                   "<|im_end|>",
+                                   "[PAD9]"};
     static const int32_t types[] = {1, 1, 1, 1, 1, 1, 1, 3, 3, 5};
     static const char *merges[] = {"a b", "\xc4\xa0 a"};
     tok->model = "gpt2";
@@ -459,12 +473,24 @@ Test(hf_json, doubles_print_like_python_repr)
         double v;
         const char *repr;
     } cases[] = {
-        {1e-06, "1e-06"}, {1000000.0, "1000000.0"}, {1e16, "1e+16"}, {0.1, "0.1"},
-        {1e-5, "1e-05"}, {0.0001, "0.0001"}, {123456789012345678.0, "1.2345678901234568e+17"},
-        {-0.0, "-0.0"}, {2.5, "2.5"}, {1e22, "1e+22"}, {5e-324, "5e-324"},
+        {1e-06, "1e-06"},
+        {1000000.0, "1000000.0"},
+        {1e16, "1e+16"},
+        {0.1, "0.1"},
+        {1e-5, "1e-05"},
+        {0.0001, "0.0001"},
+        {123456789012345678.0, "1.2345678901234568e+17"},
+        {-0.0, "-0.0"},
+        {2.5, "2.5"},
+        {1e22, "1e+22"},
+        {5e-324, "5e-324"},
         {1.7976931348623157e308, "1.7976931348623157e+308"},
-        {1234567890123456.0, "1234567890123456.0"}, {0.3, "0.3"}, {100.0, "100.0"},
-        {0.02, "0.02"}, {1e-12, "1e-12"}, {12345.678, "12345.678"},
+        {1234567890123456.0, "1234567890123456.0"},
+        {0.3, "0.3"},
+        {100.0, "100.0"},
+        {0.02, "0.02"},
+        {1e-12, "1e-12"},
+        {12345.678, "12345.678"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hf_buf b = {0};

@@ -208,17 +208,28 @@ Test(safetensors_read, every_dtype_string_and_sub_byte_types)
         rf_dtype dtype;
         unsigned bits;
     } all[] = {
-        {"BOOL", RF_DTYPE_BOOL, 8},       {"F4", RF_DTYPE_F4, 4},
-        {"F6_E2M3", RF_DTYPE_F6_E2M3, 6}, {"F6_E3M2", RF_DTYPE_F6_E3M2, 6},
-        {"U8", RF_DTYPE_U8, 8},           {"I8", RF_DTYPE_I8, 8},
-        {"F8_E5M2", RF_DTYPE_F8_E5M2, 8}, {"F8_E4M3", RF_DTYPE_F8_E4M3, 8},
-        {"F8_E8M0", RF_DTYPE_F8_E8M0, 8}, {"F8_E4M3FNUZ", RF_DTYPE_F8_E4M3FNUZ, 8},
-        {"F8_E5M2FNUZ", RF_DTYPE_F8_E5M2FNUZ, 8}, {"I16", RF_DTYPE_I16, 16},
-        {"U16", RF_DTYPE_U16, 16},        {"F16", RF_DTYPE_F16, 16},
-        {"BF16", RF_DTYPE_BF16, 16},      {"I32", RF_DTYPE_I32, 32},
-        {"U32", RF_DTYPE_U32, 32},        {"F32", RF_DTYPE_F32, 32},
-        {"C64", RF_DTYPE_C64, 64},        {"F64", RF_DTYPE_F64, 64},
-        {"I64", RF_DTYPE_I64, 64},        {"U64", RF_DTYPE_U64, 64},
+        {"BOOL", RF_DTYPE_BOOL, 8},
+        {"F4", RF_DTYPE_F4, 4},
+        {"F6_E2M3", RF_DTYPE_F6_E2M3, 6},
+        {"F6_E3M2", RF_DTYPE_F6_E3M2, 6},
+        {"U8", RF_DTYPE_U8, 8},
+        {"I8", RF_DTYPE_I8, 8},
+        {"F8_E5M2", RF_DTYPE_F8_E5M2, 8},
+        {"F8_E4M3", RF_DTYPE_F8_E4M3, 8},
+        {"F8_E8M0", RF_DTYPE_F8_E8M0, 8},
+        {"F8_E4M3FNUZ", RF_DTYPE_F8_E4M3FNUZ, 8},
+        {"F8_E5M2FNUZ", RF_DTYPE_F8_E5M2FNUZ, 8},
+        {"I16", RF_DTYPE_I16, 16},
+        {"U16", RF_DTYPE_U16, 16},
+        {"F16", RF_DTYPE_F16, 16},
+        {"BF16", RF_DTYPE_BF16, 16},
+        {"I32", RF_DTYPE_I32, 32},
+        {"U32", RF_DTYPE_U32, 32},
+        {"F32", RF_DTYPE_F32, 32},
+        {"C64", RF_DTYPE_C64, 64},
+        {"F64", RF_DTYPE_F64, 64},
+        {"I64", RF_DTYPE_I64, 64},
+        {"U64", RF_DTYPE_U64, 64},
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         /* 8 elements: a whole number of bytes for every width */
@@ -295,7 +306,8 @@ Test(safetensors_read, length_prefix_rules)
     uint8_t big[16] = {0x01, 0xE1, 0xF5, 0x05, 0, 0, 0, 0, '{', '}'}; /* 100000001 */
     cr_assert_null(rf_safetensors_open_memory(big, 16, "t.safetensors", NULL, &err));
     cr_assert(strstr(err.message, "header length 100000001 (u64 at offset 0) exceeds the "
-                                  "100000000-byte limit") != NULL, "%s", err.message);
+                                  "100000000-byte limit") != NULL,
+              "%s", err.message);
     cr_assert_eq(err.status, RF_ERR_LIMIT);
 
     uint8_t huge[16] = {0, 0, 0, 0, 0, 0, 0, 0x80, '{', '}'}; /* 2^63 */
@@ -306,7 +318,8 @@ Test(safetensors_read, length_prefix_rules)
     cr_assert_null(rf_safetensors_open_memory(past, 12, "t.safetensors", NULL, &err));
     cr_assert(strstr(err.message, "header length 10 (u64 at offset 0) runs past the end of the "
                                   "file: the header would end at offset 18 but the file is 12 "
-                                  "bytes") != NULL, "%s", err.message);
+                                  "bytes") != NULL,
+              "%s", err.message);
     uint8_t max_len[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     cr_assert_null(rf_safetensors_open_memory(max_len, 8, "t.safetensors", NULL, &err));
     cr_assert(strstr(err.message, "exceeds") != NULL, "%s", err.message);
@@ -316,7 +329,7 @@ Test(safetensors_read, header_text_rules)
 {
     expect_reject("{\"a\xff\":{}}", NULL, 0, "header is not valid UTF-8 at offset 11 (byte 0xff)");
     expect_reject("{\"a\xc0\x80\":{}}", NULL, 0, "not valid UTF-8 at offset 11"); /* overlong */
-    expect_reject("{\"a\xed\xa0\x80\":{}}", NULL, 0, "not valid UTF-8"); /* surrogate */
+    expect_reject("{\"a\xed\xa0\x80\":{}}", NULL, 0, "not valid UTF-8");          /* surrogate */
     expect_reject("{\"a\":", NULL, 0, "invalid JSON at offset 13");
     expect_reject("{\"a\":{},}", NULL, 0, "invalid JSON at offset 16: expected a string key");
     expect_reject("{} x", NULL, 0, "unexpected data after the end of the JSON value");
@@ -372,12 +385,14 @@ Test(safetensors_read, schema_rules)
                   "data_offsets[1] = -1 is negative");
     rf_error err = {0};
     cr_assert_null(open_st("{\"t\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],"
-                           "\"data_offsets\":[0,1]}}", ZEROS, 1, &err, false));
+                           "\"data_offsets\":[0,1]}}",
+                           ZEROS, 1, &err, false));
     cr_assert_eq(err.status, RF_ERR_UNSUPPORTED);
     cr_assert(strstr(err.message, "9 dimensions") != NULL, "%s", err.message);
     /* unknown fields in an entry are ignored, as the reference reader does */
     rf_model *m = open_st("{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],"
-                          "\"extra\":true}}", ZEROS, 1, &err, false);
+                          "\"extra\":true}}",
+                          ZEROS, 1, &err, false);
     cr_assert_not_null(m, "%s", err.message);
     close_st(m);
 }
@@ -389,12 +404,12 @@ Test(safetensors_read, offset_rules)
     snprintf(h, sizeof h, "{\"a\":%s,\"data_offsets\":[0,4]},\"b\":%s,\"data_offsets\":[6,10]}}",
              u8, u8);
     expect_reject(h, ZEROS, 10, "gap in the data: tensor \"b\" starts at data offset 6");
-    snprintf(h, sizeof h, "{\"a\":%s,\"data_offsets\":[0,4]},\"b\":%s,\"data_offsets\":[2,6]}}",
-             u8, u8);
+    snprintf(h, sizeof h, "{\"a\":%s,\"data_offsets\":[0,4]},\"b\":%s,\"data_offsets\":[2,6]}}", u8,
+             u8);
     expect_reject(h, ZEROS, 6, "overlap: tensor \"b\" starts at data offset 2");
     snprintf(h, sizeof h, "{\"a\":%s,\"data_offsets\":[2,6]}}", u8);
-    expect_reject(h, ZEROS, 6, "gap at the start of the data: the first tensor \"a\" starts at "
-                               "data offset 2");
+    expect_reject(h, ZEROS, 6,
+                  "gap at the start of the data: the first tensor \"a\" starts at data offset 2");
     snprintf(h, sizeof h, "{\"a\":%s,\"data_offsets\":[4,0]}}", u8);
     expect_reject(h, ZEROS, 4, "data_offsets [4, 0] end before they begin");
     snprintf(h, sizeof h, "{\"a\":%s,\"data_offsets\":[0,3]}}", u8);
@@ -405,16 +420,19 @@ Test(safetensors_read, offset_rules)
     expect_reject("{}", ZEROS, 1, "1 trailing bytes after the last tensor");
     /* element count: 2^32 x 2^32 overflows; 2^62 F32 elements overflow in bits */
     expect_reject("{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],"
-                  "\"data_offsets\":[0,0]}}", NULL, 0, "element count of shape "
-                                                       "[4294967296,4294967296] overflows 64 bits");
+                  "\"data_offsets\":[0,0]}}",
+                  NULL, 0, "element count of shape [4294967296,4294967296] overflows 64 bits");
     expect_reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[4194304,4194304,4194304],"
-                  "\"data_offsets\":[0,0]}}", NULL, 0, "overflows 64 bits");
+                  "\"data_offsets\":[0,0]}}",
+                  NULL, 0, "overflows 64 bits");
     expect_reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[1048576,1048576,1048576],"
-                  "\"data_offsets\":[0,4]}}", ZEROS, 4, "bit size of F32 shape");
+                  "\"data_offsets\":[0,4]}}",
+                  ZEROS, 4, "bit size of F32 shape");
     /* a zero dimension makes the product 0 even with huge others */
     rf_error err = {0};
     rf_model *m = open_st("{\"a\":{\"dtype\":\"U8\",\"shape\":[0,4294967296],"
-                          "\"data_offsets\":[0,0]}}", NULL, 0, &err, false);
+                          "\"data_offsets\":[0,0]}}",
+                          NULL, 0, &err, false);
     cr_assert_not_null(m, "%s", err.message);
     close_st(m);
 }
@@ -611,9 +629,13 @@ Test(safetensors_write, exact_bytes_of_a_small_file)
         uint64_t shape[4];
         const char *header;
     } vectors[] = {
-        {"attn.0", 3, {1, 2, 3},
+        {"attn.0",
+         3,
+         {1, 2, 3},
          "{\"attn.0\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}"},
-        {"attn0", 4, {1, 1, 2, 3},
+        {"attn0",
+         4,
+         {1, 1, 2, 3},
          "{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}       "},
     };
     for (int v = 0; v < 2; v++) {
