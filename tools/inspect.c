@@ -8,28 +8,34 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rosetta/apr.h"
 #include "rosetta/gguf.h"
 #include "rosetta/model.h"
 
 static const cli_tool TOOL = {
     "inspect", "show a model file's format, config, tokenizer and metadata (headers only)",
-    "usage: apr inspect [--json] [--full] FILE\n\n"
+    "usage: apr inspect [--json] [--full] [--checksums] FILE\n\n"
     "Prints the format and version, file size, tensor and parameter counts, the dtype histogram,\n"
     "the typed model config, a tokenizer summary, every metadata key with its type, and the\n"
-    "problems found. Only headers are read: no tensor data is touched.\n\n"
+    "problems found. Only headers are read, so large files take milliseconds; whole-file\n"
+    "checksums (APR footer) are verified for files up to 64 MiB or with --checksums.\n\n"
     "FILE is a GGUF, APR or SafeTensors file, a SafeTensors directory or index. A damaged file\n"
     "is shown as far as it can be read; its problems go to stderr and the exit code is 3.\n\n"
     "Options:\n"
     "      --json       print one JSON object (schema in docs/tools.md)\n"
-    "      --full       print long arrays and strings in full instead of their first items\n"};
+    "      --full       print long arrays and strings in full instead of their first items\n"
+    "      --checksums  verify checksums that cover the whole file (APR footer CRC-32) even\n"
+    "                   when it is large; files up to 64 MiB are always verified\n"};
 
 /* Items shown of a long array and characters of a long string, unless --full. */
-#define ARRAY_PREVIEW 6
-#define STRING_PREVIEW 60
+#define ARRAY_PREVIEW      6
+#define STRING_PREVIEW     60
 #define JSON_ARRAY_PREVIEW 16
 /* JSON metadata values longer than this are cut to JSON_ARRAY_PREVIEW members per level. */
 #define JSON_TEXT_PREVIEW 8192
-#define MAX_VALUE_DEPTH 8
+#define MAX_VALUE_DEPTH   8
+/* Warnings printed on stderr unless --full; --json lists them all. */
+#define MAX_WARNINGS 10
 
 /* ---- a growable string --------------------------------------------------------------------- */
 
@@ -97,7 +103,31 @@ typedef struct summary {
     uint64_t data_offset; /* GGUF: start of the data section; others: the lowest tensor offset */
     bool has_gguf;        /* GGUF layout facts (absent when the header cannot be walked) */
     rf_gguf_layout gguf;
+    bool has_apr; /* APR header facts (absent when the header cannot be decoded) */
+    rf_apr_header apr;
+    uint32_t apr_header_crc; /* computed over the stored header */
+    bool apr_footer_checked; /* --checksums: apr_sums holds the footer result */
+    rf_apr_checksums apr_sums;
+    rf_error apr_footer_err; /* why the footer could not be checked */
 } summary;
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} APR_FLAGS[] = {
+    {RF_APR_FLAG_LZ4, "lz4"},
+    {RF_APR_FLAG_ZSTD, "zstd"},
+    {RF_APR_FLAG_ENCRYPTED, "encrypted"},
+    {RF_APR_FLAG_SIGNED, "signed"},
+    {RF_APR_FLAG_SHARDED, "sharded"},
+    {RF_APR_FLAG_QUANTIZED, "quantized"},
+    {RF_APR_FLAG_HAS_FILTERBANK, "has-filterbank"},
+    {RF_APR_FLAG_HAS_MODEL_CARD, "has-model-card"},
+    {RF_APR_FLAG_STREAMING, "streaming"},
+    {RF_APR_FLAG_HAS_VOCAB, "has-vocab"},
+    {RF_APR_FLAG_ROW_MAJOR, "row-major"},
+    {RF_APR_FLAG_COLUMN_MAJOR, "column-major"},
+};
 
 static int compare_rows(const void *a, const void *b)
 {
@@ -107,7 +137,30 @@ static int compare_rows(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static void summarize(const rf_model *m, summary *s)
+static bool is_apr(const rf_model *m)
+{
+    return rf_model_format(m) == RF_FORMAT_APR || rf_model_format(m) == RF_FORMAT_APR2_MAGIC;
+}
+
+/* APR facts: the 64-byte header as stored (it is never compressed) and its CRC; with
+ * verify_whole_file, also the footer CRC, which covers every byte of the file. */
+static void summarize_apr(const rf_model *m, summary *s, bool verify_whole_file)
+{
+    const rf_file *f = rf_model_file(m, 0);
+    if (!f || rf_apr_header_decode(rf_file_data(f), rf_file_size(f), &s->apr, NULL) != RF_OK)
+        return;
+    s->has_apr = true;
+    s->apr_header_crc = rf_apr_header_crc(rf_file_data(f));
+    s->has_data_offset = !(s->apr.flags & (RF_APR_FLAG_LZ4 | RF_APR_FLAG_ZSTD));
+    s->data_offset = s->apr.data_offset;
+    if (verify_whole_file) {
+        s->apr_footer_checked = true;
+        rf_error_clear(&s->apr_footer_err);
+        rf_apr_checksums_bytes(rf_file_data(f), rf_file_size(f), &s->apr_sums, &s->apr_footer_err);
+    }
+}
+
+static void summarize(const rf_model *m, summary *s, bool verify_whole_file)
 {
     memset(s, 0, sizeof *s);
     size_t n = rf_model_n_tensors(m);
@@ -143,6 +196,28 @@ static void summarize(const rf_model *m, summary *s)
         s->has_data_offset = true;
         s->data_offset = s->gguf.data_offset;
     }
+    if (is_apr(m))
+        summarize_apr(m, s, verify_whole_file);
+}
+
+/* The file is damaged in a way only --checksums finds: the footer was checked and is wrong. */
+static bool footer_mismatch(const summary *s)
+{
+    return s->apr_footer_checked && s->apr_footer_err.status == RF_OK &&
+           s->apr_sums.footer_present && !s->apr_sums.footer_valid;
+}
+
+static void apr_flag_names(uint16_t flags, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof APR_FLAGS / sizeof APR_FLAGS[0]; i++)
+        if ((flags & APR_FLAGS[i].bit) && used < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "",
+                                     APR_FLAGS[i].name);
+    unsigned unknown = flags & 0xF000u;
+    if (unknown && used < size)
+        snprintf(buf + used, size - used, "%sundefined bits 0x%04x", used ? ", " : "", unknown);
 }
 
 /* "3" for GGUF, "2.0" for APR (stored as 200), NULL when the format has no version. */
@@ -151,12 +226,8 @@ static const char *version_text(const rf_model *m, char *buf, size_t size)
     uint32_t v = rf_model_format_version(m);
     switch (rf_model_format(m)) {
     case RF_FORMAT_APR:
-    case RF_FORMAT_APR2_MAGIC:
-        snprintf(buf, size, "%u.%u", v / 100, v % 100);
-        return buf;
-    case RF_FORMAT_GGUF:
-        snprintf(buf, size, "%u", v);
-        return buf;
+    case RF_FORMAT_APR2_MAGIC: snprintf(buf, size, "%u.%u", v / 100, v % 100); return buf;
+    case RF_FORMAT_GGUF: snprintf(buf, size, "%u", v); return buf;
     case RF_FORMAT_SAFETENSORS:
     case RF_FORMAT_SAFETENSORS_INDEX:
     case RF_FORMAT_SAFETENSORS_DIR:
@@ -164,8 +235,7 @@ static const char *version_text(const rf_model *m, char *buf, size_t size)
     case RF_FORMAT_APR1:
     case RF_FORMAT_APRT:
     case RF_FORMAT_APR_TSP:
-    case RF_FORMAT_UNKNOWN:
-        break;
+    case RF_FORMAT_UNKNOWN: break;
     }
     if (v == 0)
         return NULL;
@@ -176,7 +246,6 @@ static const char *version_text(const rf_model *m, char *buf, size_t size)
 /* Config floats that came from a float32 (GGUF f32 keys) print as that float32's shortest
  * text (1e-06, not 9.9999999747524271e-07). */
 static bool is_float32(double v) { return (double)(float)v == v; }
-
 
 static const char *rope_name(rf_rope_type t)
 {
@@ -212,11 +281,17 @@ static void render_value(text *out, const rf_value *v, bool full, int depth)
 {
     char num[64];
     switch (v->type) {
-    case RF_VALUE_U8: case RF_VALUE_U16: case RF_VALUE_U32: case RF_VALUE_U64:
+    case RF_VALUE_U8:
+    case RF_VALUE_U16:
+    case RF_VALUE_U32:
+    case RF_VALUE_U64:
         snprintf(num, sizeof num, "%" PRIu64, v->as.u);
         text_add(out, num);
         return;
-    case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
+    case RF_VALUE_I8:
+    case RF_VALUE_I16:
+    case RF_VALUE_I32:
+    case RF_VALUE_I64:
         snprintf(num, sizeof num, "%" PRId64, v->as.i);
         text_add(out, num);
         return;
@@ -224,9 +299,7 @@ static void render_value(text *out, const rf_value *v, bool full, int depth)
     case RF_VALUE_F64:
         text_add(out, cli_shortest(v->as.f, v->type == RF_VALUE_F32, num, sizeof num));
         return;
-    case RF_VALUE_BOOL:
-        text_add(out, v->as.b ? "true" : "false");
-        return;
+    case RF_VALUE_BOOL: text_add(out, v->as.b ? "true" : "false"); return;
     case RF_VALUE_STRING:
         text_quote(out, v->as.str.data, v->as.str.len, full ? 0 : STRING_PREVIEW);
         return;
@@ -247,8 +320,8 @@ static void render_value(text *out, const rf_value *v, bool full, int depth)
     }
     case RF_VALUE_ARRAY: {
         uint64_t n = v->as.arr.count;
-        snprintf(num, sizeof num, "[%s \xC3\x97 %" PRIu64 "]", rf_value_type_name(v->as.arr.elem_type),
-                 n);
+        snprintf(num, sizeof num, "[%s \xC3\x97 %" PRIu64 "]",
+                 rf_value_type_name(v->as.arr.elem_type), n);
         text_add(out, num);
         if (depth >= MAX_VALUE_DEPTH) {
             text_add(out, " ...");
@@ -275,7 +348,7 @@ static void add_row2(cli_table *t, const char *key, const char *value)
 
 static void print_header(const rf_model *m, const char *path, const summary *s)
 {
-    char a[64], b[64], line[256];
+    char a[64], b[64], line[1200];
     cli_table *t = cli_table_new(2, "ll");
     if (!t)
         return;
@@ -304,8 +377,8 @@ static void print_header(const rf_model *m, const char *path, const summary *s)
         add_row2(t, "parameters", line);
     }
     if (s->has_data_offset) {
-        snprintf(line, sizeof line, "%s (0x%" PRIx64 ")", cli_thousands(s->data_offset, a, sizeof a),
-                 s->data_offset);
+        snprintf(line, sizeof line, "%s (0x%" PRIx64 ")",
+                 cli_thousands(s->data_offset, a, sizeof a), s->data_offset);
         add_row2(t, "data offset", line);
     }
     if (s->has_gguf) {
@@ -313,8 +386,45 @@ static void print_header(const rf_model *m, const char *path, const summary *s)
         add_row2(t, "alignment", line);
         add_row2(t, "byte order", s->gguf.big_endian ? "big-endian" : "little-endian");
         snprintf(line, sizeof line, "%s (0x%" PRIx64 ")",
-                 cli_thousands(s->gguf.tensor_info_offset, a, sizeof a), s->gguf.tensor_info_offset);
+                 cli_thousands(s->gguf.tensor_info_offset, a, sizeof a),
+                 s->gguf.tensor_info_offset);
         add_row2(t, "tensor infos at", line);
+    }
+    if (s->has_apr) {
+        char names[256];
+        apr_flag_names(s->apr.flags, names, sizeof names);
+        snprintf(line, sizeof line, "0x%04x%s%s%s", s->apr.flags, names[0] ? " (" : "", names,
+                 names[0] ? ")" : "");
+        add_row2(t, "flags", line);
+        snprintf(line, sizeof line, "%s bytes at %" PRIu64,
+                 cli_thousands(s->apr.metadata_size, a, sizeof a), s->apr.metadata_offset);
+        add_row2(t, "metadata", line);
+        snprintf(line, sizeof line, "%s (0x%" PRIx64 ")",
+                 cli_thousands(s->apr.tensor_index_offset, a, sizeof a),
+                 s->apr.tensor_index_offset);
+        add_row2(t, "tensor index at", line);
+        if (s->apr.checksum == s->apr_header_crc)
+            snprintf(line, sizeof line, "0x%08x valid", s->apr.checksum);
+        else
+            snprintf(line, sizeof line, "MISMATCH: stored 0x%08x, computed 0x%08x", s->apr.checksum,
+                     s->apr_header_crc);
+        add_row2(t, "header CRC", line);
+        const rf_apr_checksums *c = &s->apr_sums;
+        if (!s->apr_footer_checked)
+            snprintf(line, sizeof line, "not checked (%s file; --checksums reads it all)",
+                     cli_human_bytes(rf_model_file_size(m), a, sizeof a));
+        else if (s->apr_footer_err.status != RF_OK)
+            snprintf(line, sizeof line, "cannot be checked: %s", s->apr_footer_err.message);
+        else if (!c->footer_present)
+            snprintf(line, sizeof line, "absent (no footer at offset %" PRIu64 ")",
+                     c->footer_offset);
+        else if (c->footer_valid)
+            snprintf(line, sizeof line, "0x%08x valid", c->footer_stored);
+        else
+            snprintf(line, sizeof line,
+                     "MISMATCH at offset %" PRIu64 ": stored 0x%08x, computed 0x%08x",
+                     c->footer_offset, c->footer_stored, c->footer_computed);
+        add_row2(t, "footer CRC", line);
     }
     cli_table_print(t, stdout, "");
     cli_table_free(t);
@@ -364,12 +474,26 @@ static const char *id_text(const rf_tokenizer *tok, int64_t id, char *buf, size_
     return buf;
 }
 
+/* Whether the reader found any configuration at all (a damaged file may yield none). */
+static bool config_known(const rf_model_config *c)
+{
+    return c->architecture || c->name || c->hidden_size || c->n_layers || c->n_heads ||
+           c->n_kv_heads || c->head_dim || c->intermediate_size || c->vocab_size ||
+           c->context_length || c->rope_theta != 0 || c->rope_type != RF_ROPE_UNKNOWN ||
+           c->rms_norm_eps != 0 || c->tie_word_embeddings >= 0 || c->bos_token_id >= 0 ||
+           c->eos_token_id >= 0 || c->pad_token_id >= 0 || c->chat_template;
+}
+
 static void print_config(const rf_model *m, bool full)
 {
     const rf_model_config *c = rf_model_config_get(m);
     const rf_tokenizer *tok = rf_model_tokenizer(m);
     char buf[256];
     printf("\nconfig\n");
+    if (!config_known(c)) {
+        printf("  none\n");
+        return;
+    }
     cli_table *t = cli_table_new(2, "ll");
     if (!t)
         return;
@@ -383,16 +507,19 @@ static void print_config(const rf_model *m, bool full)
     add_row2(t, "intermediate_size", u64_or_dash(c->intermediate_size, buf, sizeof buf));
     add_row2(t, "vocab_size", u64_or_dash(c->vocab_size, buf, sizeof buf));
     add_row2(t, "context_length", u64_or_dash(c->context_length, buf, sizeof buf));
-    add_row2(t, "rope_theta", c->rope_theta != 0 ? cli_shortest(c->rope_theta, is_float32(c->rope_theta),
-                                                                buf, sizeof buf)
-                                                 : NULL);
+    add_row2(t, "rope_theta",
+             c->rope_theta != 0
+                 ? cli_shortest(c->rope_theta, is_float32(c->rope_theta), buf, sizeof buf)
+                 : NULL);
     add_row2(t, "rope_type", rope_name(c->rope_type));
-    add_row2(t, "rms_norm_eps", c->rms_norm_eps != 0 ? cli_shortest(c->rms_norm_eps,
-                                                                    is_float32(c->rms_norm_eps), buf,
-                                                                    sizeof buf)
-                                                     : NULL);
-    add_row2(t, "tie_word_embeddings", c->tie_word_embeddings < 0 ? NULL
-                                       : c->tie_word_embeddings ? "true" : "false");
+    add_row2(t, "rms_norm_eps",
+             c->rms_norm_eps != 0
+                 ? cli_shortest(c->rms_norm_eps, is_float32(c->rms_norm_eps), buf, sizeof buf)
+                 : NULL);
+    add_row2(t, "tie_word_embeddings",
+             c->tie_word_embeddings < 0 ? NULL
+             : c->tie_word_embeddings   ? "true"
+                                        : "false");
     add_row2(t, "bos_token_id", id_text(tok, c->bos_token_id, buf, sizeof buf));
     add_row2(t, "eos_token_id", id_text(tok, c->eos_token_id, buf, sizeof buf));
     add_row2(t, "pad_token_id", id_text(tok, c->pad_token_id, buf, sizeof buf));
@@ -490,12 +617,10 @@ static void print_metadata(const rf_model *m, bool full)
     cli_table_free(t);
 }
 
-static void print_human(const rf_model *m, const char *path, bool full)
+static void print_human(const rf_model *m, const char *path, const summary *s, bool full)
 {
-    summary s;
-    summarize(m, &s);
-    print_header(m, path, &s);
-    print_dtypes(&s);
+    print_header(m, path, s);
+    print_dtypes(s);
     print_config(m, full);
     print_tokenizer(m, full);
     print_metadata(m, full);
@@ -533,16 +658,18 @@ static cJSON *json_array_items(const rf_value *v, bool full, int depth, uint64_t
 static cJSON *json_value(const rf_value *v, bool full, int depth)
 {
     switch (v->type) {
-    case RF_VALUE_U8: case RF_VALUE_U16: case RF_VALUE_U32: case RF_VALUE_U64:
-        return cli_json_u64(v->as.u);
-    case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
-        return cli_json_i64(v->as.i);
-    case RF_VALUE_F32: case RF_VALUE_F64:
-        return json_float(v->as.f, v->type == RF_VALUE_F32);
-    case RF_VALUE_BOOL:
-        return cJSON_CreateBool(v->as.b);
-    case RF_VALUE_STRING:
-        return cli_json_string(v->as.str.data, v->as.str.len);
+    case RF_VALUE_U8:
+    case RF_VALUE_U16:
+    case RF_VALUE_U32:
+    case RF_VALUE_U64: return cli_json_u64(v->as.u);
+    case RF_VALUE_I8:
+    case RF_VALUE_I16:
+    case RF_VALUE_I32:
+    case RF_VALUE_I64: return cli_json_i64(v->as.i);
+    case RF_VALUE_F32:
+    case RF_VALUE_F64: return json_float(v->as.f, v->type == RF_VALUE_F32);
+    case RF_VALUE_BOOL: return cJSON_CreateBool(v->as.b);
+    case RF_VALUE_STRING: return cli_json_string(v->as.str.data, v->as.str.len);
     case RF_VALUE_JSON: {
         cJSON *parsed = cJSON_ParseWithLength(v->as.str.data, v->as.str.len);
         return parsed ? parsed : cli_json_string(v->as.str.data, v->as.str.len);
@@ -593,7 +720,8 @@ static cJSON *json_metadata(const rf_model *m, bool full)
         cJSON_AddStringToObject(item, "type", rf_value_type_name(kv->value.type));
         if (kv->value.type == RF_VALUE_ARRAY) {
             uint64_t shown;
-            cJSON_AddStringToObject(item, "elem_type", rf_value_type_name(kv->value.as.arr.elem_type));
+            cJSON_AddStringToObject(item, "elem_type",
+                                    rf_value_type_name(kv->value.as.arr.elem_type));
             cJSON_AddItemToObject(item, "count", cli_json_u64(kv->value.as.arr.count));
             cJSON_AddItemToObject(item, "value", json_array_items(&kv->value, full, 0, &shown));
             cJSON_AddBoolToObject(item, "truncated", shown < kv->value.as.arr.count);
@@ -645,14 +773,17 @@ static cJSON *json_config(const rf_model *m)
     add_u64_or_null(o, "intermediate_size", c->intermediate_size);
     add_u64_or_null(o, "vocab_size", c->vocab_size);
     add_u64_or_null(o, "context_length", c->context_length);
-    cJSON_AddItemToObject(o, "rope_theta", c->rope_theta != 0 ? json_float(c->rope_theta, is_float32(c->rope_theta))
-                                                              : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "rope_theta",
+                          c->rope_theta != 0 ? json_float(c->rope_theta, is_float32(c->rope_theta))
+                                             : cJSON_CreateNull());
     add_string_or_null(o, "rope_type", rope_name(c->rope_type));
-    cJSON_AddItemToObject(o, "rms_norm_eps", c->rms_norm_eps != 0 ? json_float(c->rms_norm_eps, is_float32(c->rms_norm_eps))
-                                                                  : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "tie_word_embeddings", c->tie_word_embeddings < 0
-                                                        ? cJSON_CreateNull()
-                                                        : cJSON_CreateBool(c->tie_word_embeddings));
+    cJSON_AddItemToObject(o, "rms_norm_eps",
+                          c->rms_norm_eps != 0
+                              ? json_float(c->rms_norm_eps, is_float32(c->rms_norm_eps))
+                              : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "tie_word_embeddings",
+                          c->tie_word_embeddings < 0 ? cJSON_CreateNull()
+                                                     : cJSON_CreateBool(c->tie_word_embeddings));
     cJSON_AddItemToObject(o, "bos_token", json_special(tok, c->bos_token_id));
     cJSON_AddItemToObject(o, "eos_token", json_special(tok, c->eos_token_id));
     cJSON_AddItemToObject(o, "pad_token", json_special(tok, c->pad_token_id));
@@ -708,8 +839,47 @@ static cJSON *json_warnings(const rf_model *m)
     return list;
 }
 
-static cJSON *json_report(const rf_model *m, const char *path, bool full, const rf_error *damage,
-                          const rf_error *lenient_err)
+static cJSON *json_checksum(uint32_t stored, uint32_t computed)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "stored", cli_json_u64(stored));
+    cJSON_AddItemToObject(o, "computed", cli_json_u64(computed));
+    cJSON_AddBoolToObject(o, "valid", stored == computed);
+    return o;
+}
+
+static cJSON *json_apr(const summary *s)
+{
+    if (!s->has_apr)
+        return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "flags", cli_json_u64(s->apr.flags));
+    cJSON *names = cJSON_AddArrayToObject(o, "flag_names");
+    for (size_t i = 0; names && i < sizeof APR_FLAGS / sizeof APR_FLAGS[0]; i++)
+        if (s->apr.flags & APR_FLAGS[i].bit)
+            cJSON_AddItemToArray(names, cJSON_CreateString(APR_FLAGS[i].name));
+    cJSON_AddBoolToObject(o, "compressed",
+                          (s->apr.flags & (RF_APR_FLAG_LZ4 | RF_APR_FLAG_ZSTD)) != 0);
+    cJSON_AddItemToObject(o, "metadata_offset", cli_json_u64(s->apr.metadata_offset));
+    cJSON_AddItemToObject(o, "metadata_size", cli_json_u64(s->apr.metadata_size));
+    cJSON_AddItemToObject(o, "tensor_index_offset", cli_json_u64(s->apr.tensor_index_offset));
+    cJSON_AddItemToObject(o, "data_offset", cli_json_u64(s->apr.data_offset));
+    cJSON_AddItemToObject(o, "header_checksum", json_checksum(s->apr.checksum, s->apr_header_crc));
+    const rf_apr_checksums *c = &s->apr_sums;
+    if (!s->apr_footer_checked || s->apr_footer_err.status != RF_OK) {
+        cJSON_AddNullToObject(o, "footer_checksum");
+    } else {
+        cJSON *f = c->footer_present ? json_checksum(c->footer_stored, c->footer_computed)
+                                     : cJSON_CreateObject();
+        cJSON_AddBoolToObject(f, "present", c->footer_present);
+        cJSON_AddItemToObject(f, "offset", cli_json_u64(c->footer_offset));
+        cJSON_AddItemToObject(o, "footer_checksum", f);
+    }
+    return o;
+}
+
+static cJSON *json_report(const rf_model *m, const summary *s_in, const char *path, bool full,
+                          const rf_error *damage, const rf_error *lenient_err)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -729,8 +899,7 @@ static cJSON *json_report(const rf_model *m, const char *path, bool full, const 
         cJSON_AddItemToObject(o, "warnings", json_warnings(NULL));
         return o;
     }
-    summary s;
-    summarize(m, &s);
+    const summary s = *s_in;
     char buf[64];
     cJSON_AddStringToObject(o, "format", rf_format_name(rf_model_format(m)));
     cJSON_AddStringToObject(o, "format_description", rf_format_description(rf_model_format(m)));
@@ -745,12 +914,12 @@ static cJSON *json_report(const rf_model *m, const char *path, bool full, const 
         cJSON_AddItemToArray(files, item);
     }
     cJSON_AddItemToObject(o, "tensor_count", cli_json_u64(rf_model_n_tensors(m)));
-    cJSON_AddItemToObject(o, "parameter_count", s.parameters_overflow ? cJSON_CreateNull()
-                                                                      : cli_json_u64(s.parameters));
-    cJSON_AddItemToObject(o, "data_offset", s.has_data_offset ? cli_json_u64(s.data_offset)
-                                                              : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "alignment", s.has_gguf ? cli_json_u64(s.gguf.alignment)
-                                                     : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "parameter_count",
+                          s.parameters_overflow ? cJSON_CreateNull() : cli_json_u64(s.parameters));
+    cJSON_AddItemToObject(o, "data_offset",
+                          s.has_data_offset ? cli_json_u64(s.data_offset) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "alignment",
+                          s.has_gguf ? cli_json_u64(s.gguf.alignment) : cJSON_CreateNull());
     if (s.has_gguf) {
         cJSON *g = cJSON_AddObjectToObject(o, "gguf");
         cJSON_AddStringToObject(g, "byte_order", s.gguf.big_endian ? "big" : "little");
@@ -760,6 +929,7 @@ static cJSON *json_report(const rf_model *m, const char *path, bool full, const 
     } else {
         cJSON_AddNullToObject(o, "gguf");
     }
+    cJSON_AddItemToObject(o, "apr", json_apr(&s));
     cJSON *dtypes = cJSON_AddArrayToObject(o, "dtypes");
     for (size_t i = 0; dtypes && i < s.n_rows; i++) {
         cJSON *item = cJSON_CreateObject();
@@ -781,9 +951,11 @@ int main(int argc, char **argv)
     int code;
     if (cli_common_flags(&TOOL, argc, argv, &code))
         return code;
-    bool json = false, full = false;
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'}, {"full", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
+    bool json = false, full = false, checksums = false;
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"full", no_argument, NULL, 'f'},
+                                             {"checksums", no_argument, NULL, 'c'},
+                                             {NULL, 0, NULL, 0}};
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -791,6 +963,8 @@ int main(int argc, char **argv)
             json = true;
         else if (opt == 'f')
             full = true;
+        else if (opt == 'c')
+            checksums = true;
         else
             return cli_usage_error(&TOOL, "unknown option '%s'", argv[optind - 1]);
     }
@@ -801,17 +975,28 @@ int main(int argc, char **argv)
     const char *path = argv[optind];
 
     rf_error damage, lenient_err;
-    rf_model *model = cli_open_diagnostic(path, &damage, &lenient_err);
+    /* Whole-file checksums when asked, or when the file is small enough to cost nothing. */
+    bool verify = checksums || cli_cheap_to_verify(path);
+    rf_model *model = cli_open_diagnostic(path, verify, &damage, &lenient_err);
+    summary s;
+    if (model)
+        summarize(model, &s, verify);
+    /* Damage that only the whole-file checksum reveals makes the file malformed too. */
+    if (model && damage.status == RF_OK && footer_mismatch(&s))
+        rf_error_set(&damage, RF_ERR_CHECKSUM,
+                     "%s: footer CRC mismatch (offset %" PRIu64 "): stored 0x%08x, computed 0x%08x",
+                     path, s.apr_sums.footer_offset, s.apr_sums.footer_stored,
+                     s.apr_sums.footer_computed);
     bool written = true;
     if (json) {
-        cJSON *report = json_report(model, path, full, &damage, &lenient_err);
+        cJSON *report = json_report(model, model ? &s : NULL, path, full, &damage, &lenient_err);
         written = report && cli_print_json(report, true);
     } else if (model) {
-        print_human(model, path, full);
+        print_human(model, path, &s, full);
     }
     if (fflush(stdout) != 0 || ferror(stdout))
         written = false;
-    code = cli_report_damage(&TOOL, model, &damage, &lenient_err);
+    code = cli_report_damage(&TOOL, model, &damage, &lenient_err, full ? 0 : MAX_WARNINGS);
     rf_model_free(model);
     if (!written) {
         cli_error(&TOOL, "cannot write the output to stdout");

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rosetta/apr.h"
 #include "rosetta/model.h"
 #include "rosetta/quant.h"
 
@@ -28,6 +29,8 @@ static const cli_tool TOOL = {
 
 /* Elements dequantized per step: 64 Ki floats (256 KiB), a multiple of every block size. */
 #define CHUNK_ELEMS (UINT64_C(1) << 16)
+/* Warnings printed on stderr; --json lists them all. */
+#define MAX_WARNINGS 10
 
 typedef struct options {
     bool stats, json, gguf_order;
@@ -98,26 +101,77 @@ static void stats_add(stats *s, const float *x, size_t n)
 
 static double stats_std(const stats *s) { return s->finite ? sqrt(s->m2 / (double)s->finite) : 0; }
 
-/* Dequantizes elements [first, first + n) of t into out; first is a multiple of the dtype's
- * block. scratch holds CHUNK_ELEMS + 4 bytes. */
-static rf_status dequantize_chunk(const rf_tensor *t, const rf_dtype_info *info, uint64_t first,
-                                  uint64_t n, float *out, uint8_t *scratch, rf_error *err)
+/* How a tensor's values lie in its bytes: rows of row_bytes bytes, each decoding to row_elems
+ * values of which the first cols are meaningful. Plain tensors are one row with nothing
+ * padded; APR K-quants pad each row (or a 1-D tensor) to whole 256-value super-blocks. */
+typedef struct value_layout {
+    uint64_t rows, cols, row_elems, row_bytes;
+} value_layout;
+
+static bool is_apr(const rf_model *m)
+{
+    return rf_model_format(m) == RF_FORMAT_APR || rf_model_format(m) == RF_FORMAT_APR2_MAGIC;
+}
+
+/* The layout of t's values, after checking that its bytes are all there. */
+static rf_status layout_of(const rf_model *m, const rf_tensor *t, const rf_dtype_info *info,
+                           value_layout *out, rf_error *err)
+{
+    uint64_t elems, need;
+    if (rf_shape_elements(t->shape, t->ndim, &elems, err) != RF_OK)
+        return err->status;
+    rf_status st = is_apr(m) ? rf_apr_tensor_bytes(t->dtype, t->shape, t->ndim, &need, err)
+                             : rf_dtype_tensor_bytes(t->dtype, t->shape, t->ndim, &need, err);
+    if (st != RF_OK)
+        return st;
+    *out = (value_layout){1, elems, elems, need};
+    uint64_t row_bytes;
+    if (is_apr(m) && rf_apr_tensor_row_padded(t, &row_bytes)) {
+        *out = (value_layout){t->shape[0], t->shape[1],
+                              row_bytes / info->block_bytes * info->block_elems, row_bytes};
+    } else if (is_apr(m) && (t->dtype == RF_DTYPE_Q4_K || t->dtype == RF_DTYPE_Q6_K)) {
+        out->row_elems = need / info->block_bytes * info->block_elems; /* last block padded */
+    }
+    if (elems > 0 && !t->data)
+        return rf_error_set(err, RF_ERR_FORMAT, "no data: the tensor's bytes are not in the file");
+    if (t->nbytes < need)
+        return rf_error_set(err, RF_ERR_FORMAT,
+                            "%" PRIu64 " data bytes for a shape that needs %" PRIu64, t->nbytes,
+                            need);
+    /* Defence in depth for lenient opens: data that lies in its mapped file must end in it. */
+    const rf_file *file = rf_model_file(m, t->source);
+    if (file && elems > 0) {
+        uintptr_t base = (uintptr_t)rf_file_data(file), end = base + rf_file_size(file);
+        uintptr_t at = (uintptr_t)t->data;
+        if (at >= base && at <= end && need > end - at)
+            return rf_error_set(err, RF_ERR_FORMAT, "data runs past the end of %s",
+                                rf_file_path(file));
+    }
+    return RF_OK;
+}
+
+/* Dequantizes values [first, first + n) of a row starting at row into out; first is a multiple
+ * of the dtype's block. scratch holds CHUNK_ELEMS + 4 bytes. */
+static rf_status dequantize_chunk(const rf_tensor *t, const rf_dtype_info *info, const uint8_t *row,
+                                  uint64_t first, uint64_t n, float *out, uint8_t *scratch,
+                                  rf_error *err)
 {
     if (t->dtype == RF_DTYPE_APR_Q8) {
         /* One f32 scale for the whole tensor, then one int8 per value (apr-v2.md 9.3): the
          * dequantizer gets the scale followed by this chunk's values. */
-        memcpy(scratch, t->data, 4);
-        memcpy(scratch + 4, t->data + 4 + first, n);
+        memcpy(scratch, row, 4);
+        memcpy(scratch + 4, row + 4 + first, n);
         return rf_dequantize(RF_DTYPE_APR_Q8, scratch, out, n, err);
     }
-    /* Every other type is a flat run of blocks (rows are whole blocks, APR_Q4's last block may
-     * be partial), so a chunk that starts on a block boundary is self-contained. */
-    const uint8_t *src = t->data + first / info->block_elems * info->block_bytes;
-    return rf_dequantize(t->dtype, src, out, n, err);
+    /* Every other type is a run of blocks (APR_Q4's last block may be partial), so a chunk
+     * that starts on a block boundary is self-contained. */
+    return rf_dequantize(t->dtype, row + first / info->block_elems * info->block_bytes, out, n,
+                         err);
 }
 
-/* Statistics of one tensor, streamed CHUNK_ELEMS values at a time through buf. On failure
- * returns the status and leaves a short reason in err ("unsupported dtype IQ2_XXS"). */
+/* Statistics of one tensor, streamed CHUNK_ELEMS values at a time through buf (never a copy of
+ * the whole tensor). On failure returns the status and leaves a short reason in err
+ * ("unsupported dtype IQ2_XXS"). */
 static rf_status tensor_stats(const rf_model *m, const rf_tensor *t, float *buf, uint8_t *scratch,
                               stats *s, rf_error *err)
 {
@@ -125,37 +179,20 @@ static rf_status tensor_stats(const rf_model *m, const rf_tensor *t, float *buf,
     const rf_dtype_info *info = rf_dtype_get(t->dtype);
     if (!info)
         return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %d", (int)t->dtype);
-    if (!rf_can_dequantize(t->dtype))
+    if (!rf_can_dequantize(t->dtype) || info->block_elems == 0 ||
+        CHUNK_ELEMS % info->block_elems != 0)
         return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %s", info->name);
-    uint64_t elems, need;
-    if (rf_shape_elements(t->shape, t->ndim, &elems, err) != RF_OK)
+    value_layout v = {0};
+    if (layout_of(m, t, info, &v, err) != RF_OK)
         return err->status;
-    if (rf_dtype_tensor_bytes(t->dtype, t->shape, t->ndim, &need, NULL) != RF_OK &&
-        rf_dtype_flat_bytes(t->dtype, elems, &need, err) != RF_OK)
-        return err->status;
-    if (elems == 0)
-        return RF_OK;
-    if (!t->data)
-        return rf_error_set(err, RF_ERR_FORMAT, "no data: the tensor's bytes are not in the file");
-    if (t->nbytes < need)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "%" PRIu64 " data bytes for a shape that needs %" PRIu64, t->nbytes, need);
-    /* Defence in depth for lenient opens: data that lies in its mapped file must end in it. */
-    const rf_file *file = rf_model_file(m, t->source);
-    if (file) {
-        uintptr_t base = (uintptr_t)rf_file_data(file), end = base + rf_file_size(file);
-        uintptr_t at = (uintptr_t)t->data;
-        if (at >= base && at <= end && need > end - at)
-            return rf_error_set(err, RF_ERR_FORMAT, "data runs past the end of %s",
-                                rf_file_path(file));
-    }
-    if (info->block_elems == 0 || CHUNK_ELEMS % info->block_elems != 0)
-        return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %s", info->name);
-    for (uint64_t first = 0; first < elems; first += CHUNK_ELEMS) {
-        uint64_t n = elems - first < CHUNK_ELEMS ? elems - first : CHUNK_ELEMS;
-        if (dequantize_chunk(t, info, first, n, buf, scratch, err) != RF_OK)
-            return err->status;
-        stats_add(s, buf, (size_t)n);
+    for (uint64_t r = 0; r < v.rows && v.cols > 0; r++) {
+        const uint8_t *row = t->data + r * v.row_bytes;
+        for (uint64_t first = 0; first < v.cols; first += CHUNK_ELEMS) {
+            uint64_t n = v.row_elems - first < CHUNK_ELEMS ? v.row_elems - first : CHUNK_ELEMS;
+            if (dequantize_chunk(t, info, row, first, n, buf, scratch, err) != RF_OK)
+                return err->status;
+            stats_add(s, buf, (size_t)(v.cols - first < n ? v.cols - first : n));
+        }
     }
     return RF_OK;
 }
@@ -236,7 +273,8 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         list = cJSON_AddArrayToObject(root, "tensors");
     } else {
         /* name dtype shape [file] offset bytes [min max mean std nan inf zeros note] */
-        table = o->stats ? cli_table_new(several_files ? 14 : 13, several_files ? "lllrrrrrrrrrrl" : "lllrrrrrrrrrl")
+        table = o->stats ? cli_table_new(several_files ? 14 : 13,
+                                         several_files ? "lllrrrrrrrrrrl" : "lllrrrrrrrrrl")
                          : cli_table_new(several_files ? 6 : 5, several_files ? "lllrrr" : "lllrr");
         const char *head[14] = {"name", "dtype", o->gguf_order ? "ne" : "shape"};
         size_t c = 3;
@@ -245,7 +283,8 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         head[c++] = "offset";
         head[c++] = "bytes";
         if (o->stats) {
-            static const char *const stat_heads[] = {"min", "max", "mean", "std", "nan", "inf", "zeros"};
+            static const char *const stat_heads[] = {"min", "max", "mean", "std",
+                                                     "nan", "inf", "zeros"};
             for (size_t k = 0; k < 7; k++)
                 head[c++] = stat_heads[k];
         }
@@ -279,12 +318,14 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
             cJSON_AddStringToObject(item, "dtype", rf_dtype_name(t->dtype));
             cJSON_AddItemToObject(item, "shape", json_shape(t, false));
             cJSON_AddItemToObject(item, "ne", json_shape(t, true));
-            cJSON_AddItemToObject(item, "elements", elems_ok ? cli_json_u64(elems) : cJSON_CreateNull());
+            cJSON_AddItemToObject(item, "elements",
+                                  elems_ok ? cli_json_u64(elems) : cJSON_CreateNull());
             cJSON_AddItemToObject(item, "file_index", cli_json_u64(t->source));
             cJSON_AddItemToObject(item, "offset", cli_json_u64(t->file_offset));
             cJSON_AddItemToObject(item, "bytes", cli_json_u64(t->nbytes));
             if (o->stats) {
-                cJSON_AddItemToObject(item, "stats", have_stats ? json_stats(&s) : cJSON_CreateNull());
+                cJSON_AddItemToObject(item, "stats",
+                                      have_stats ? json_stats(&s) : cJSON_CreateNull());
                 if (have_stats)
                     cJSON_AddNullToObject(item, "stats_error");
                 else
@@ -388,7 +429,9 @@ int main(int argc, char **argv)
     o.path = argv[optind];
 
     rf_error damage, lenient_err;
-    rf_model *model = cli_open_diagnostic(o.path, &damage, &lenient_err);
+    /* --stats reads every byte anyway, so the whole-file checksum costs little more. */
+    bool verify = o.stats || cli_cheap_to_verify(o.path);
+    rf_model *model = cli_open_diagnostic(o.path, verify, &damage, &lenient_err);
     bool written = true;
     if (model)
         written = run(model, &o, &damage);
@@ -396,7 +439,8 @@ int main(int argc, char **argv)
         cJSON *root = cJSON_CreateObject();
         cJSON_AddItemToObject(root, "file", cli_json_string(o.path, strlen(o.path)));
         cJSON_AddBoolToObject(root, "valid", false);
-        cJSON_AddItemToObject(root, "error", cli_json_string(damage.message, strlen(damage.message)));
+        cJSON_AddItemToObject(root, "error",
+                              cli_json_string(damage.message, strlen(damage.message)));
         cJSON_AddItemToObject(root, "tensor_count", cJSON_CreateNull());
         cJSON_AddArrayToObject(root, "tensors");
         written = cli_print_json(root, true);
@@ -410,7 +454,7 @@ int main(int argc, char **argv)
     }
     if (fflush(stdout) != 0 || ferror(stdout))
         written = false;
-    code = cli_report_damage(&TOOL, model, &damage, &lenient_err);
+    code = cli_report_damage(&TOOL, model, &damage, &lenient_err, MAX_WARNINGS);
     rf_model_free(model);
     if (!written) {
         cli_error(&TOOL, "cannot write the output (out of memory or stdout failed)");

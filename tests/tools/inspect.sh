@@ -15,10 +15,10 @@ if ! "$APR_BIN/apr-inspect" "$probe" >/dev/null 2>"$tmp/probe.err" &&
   exit 77
 fi
 
-exec python3 - "$APR_BIN" "$ROSETTA_ROOT" "$tmp" <<'EOF'
-import json, math, os, re, struct, subprocess, sys, time
+exec python3 - "$APR_BIN" "$ROSETTA_ROOT" "$tmp" "${ROSETTA_BUILD:-}" <<'EOF'
+import json, math, os, re, struct, subprocess, sys, time, zlib
 
-apr_bin, root, tmp = sys.argv[1:4]
+apr_bin, root, tmp, build = sys.argv[1:5]
 inspect = os.path.join(apr_bin, "apr-inspect")
 checks = 0
 
@@ -331,6 +331,89 @@ if gguf_read:
     out, _ = run(be_path)
     check(human_field(out, "byte order") == "big-endian", "big-endian gguf: human byte order")
 
+# ---- GGUF and APR copies of the fixtures written through the library ----------------------
+# The expected values still come from config.json and the SafeTensors header, not from Rosetta.
+helper = os.path.join(build, "tests", "write_formats") if build else ""
+notes = []
+if not os.access(helper, os.X_OK):
+    notes.append("library-written GGUF/APR checks skipped: no write_formats helper in ROSETTA_BUILD")
+else:
+    for name in ("tiny-qwen2", "tiny-qwen2-tied", "tiny-qwen2-odd"):
+        fx = os.path.join(root, "fixtures", name)
+        cfg = json.load(open(os.path.join(fx, "config.json")))
+        hlen, tensors, _ = st_header(os.path.join(fx, "model.safetensors"))
+        params = sum(prod(t["shape"]) for t in tensors.values())
+        for fmt in ("gguf", "apr"):
+            out_path = os.path.join(tmp, f"{name}.{fmt}")
+            p = subprocess.run([helper, fx, f"--{fmt}", out_path], capture_output=True, text=True)
+            check(p.returncode == 0, f"write_formats {name} --{fmt}: {p.stderr}")
+            j, err = run_json("--checksums", out_path)
+            check(j["valid"] and j["format"] == fmt, f"{name}.{fmt}: valid {j['valid']} format {j['format']} {err}")
+            c = j["config"]
+            theta = cfg.get("rope_theta", (cfg.get("rope_parameters") or {}).get("rope_theta"))
+            for key, want in (("architecture", cfg["model_type"]), ("hidden_size", cfg["hidden_size"]),
+                              ("n_layers", cfg["num_hidden_layers"]), ("n_heads", cfg["num_attention_heads"]),
+                              ("n_kv_heads", cfg["num_key_value_heads"]),
+                              ("intermediate_size", cfg["intermediate_size"]), ("vocab_size", cfg["vocab_size"]),
+                              ("context_length", cfg["max_position_embeddings"]),
+                              ("tie_word_embeddings", cfg["tie_word_embeddings"])):
+                check(c[key] == want, f"{name}.{fmt}: config.{key} = {c[key]!r}, config.json says {want!r}")
+            check(close(c["rope_theta"], theta) and close(c["rms_norm_eps"], cfg["rms_norm_eps"]),
+                  f"{name}.{fmt}: rope_theta {c['rope_theta']} rms_norm_eps {c['rms_norm_eps']}")
+            for key, cfg_key in (("bos_token", "bos_token_id"), ("eos_token", "eos_token_id")):
+                check(c[key] is not None and c[key]["id"] == cfg[cfg_key], f"{name}.{fmt}: {key} {c[key]}")
+            tied_copy = fmt == "apr" and cfg["tie_word_embeddings"]  # APR stores lm_head as a copy
+            extra = cfg["vocab_size"] * cfg["hidden_size"] if tied_copy else 0
+            check(j["tensor_count"] == len(tensors) + (1 if tied_copy else 0),
+                  f"{name}.{fmt}: {j['tensor_count']} tensors, the SafeTensors file has {len(tensors)}")
+            check(j["parameter_count"] == params + extra, f"{name}.{fmt}: parameter_count {j['parameter_count']}")
+            if fmt == "apr":
+                a = j["apr"]
+                check(a["header_checksum"]["valid"] and a["header_checksum"]["stored"] == a["header_checksum"]["computed"],
+                      f"{name}.apr: header checksum {a['header_checksum']}")
+                check(a["footer_checksum"]["present"] and a["footer_checksum"]["valid"],
+                      f"{name}.apr: footer checksum {a['footer_checksum']}")
+                raw = open(out_path, "rb").read()
+                check(a["header_checksum"]["stored"] == struct.unpack_from("<I", raw, 40)[0] ==
+                      zlib.crc32(raw[:40] + raw[44:64]), f"{name}.apr: header CRC differs from zlib's")
+                check(a["footer_checksum"]["stored"] == struct.unpack_from("<I", raw, len(raw) - 4)[0] ==
+                      zlib.crc32(raw[:-4]), f"{name}.apr: footer CRC differs from zlib's")
+                check(a["flags"] & 0x0400 and "row-major" in a["flag_names"], f"{name}.apr: flags {a['flags']:#x}")
+                check(j["data_offset"] == struct.unpack_from("<Q", raw, 32)[0], f"{name}.apr: data_offset")
+                out, _ = run(out_path)
+                check(re.search(r"^header CRC\s+0x%08x valid$" % a["header_checksum"]["stored"], out, re.M),
+                      f"{name}.apr: human header CRC line")
+                # Small files are verified whole without being asked.
+                check(re.search(r"^footer CRC\s+0x%08x valid$" % a["footer_checksum"]["stored"], out, re.M),
+                      f"{name}.apr: human footer CRC line")
+
+    # Damage only a CRC covers: a flipped byte in the APR header's reserved area (strict readers
+    # refuse the file, the lenient one still reads it all), and one in the tensor data (found by
+    # the footer CRC).
+    good = os.path.join(tmp, "tiny-qwen2.apr")
+    raw = bytearray(open(good, "rb").read())
+    jg, _ = run_json(good)
+    hdr_bad = os.path.join(tmp, "header-crc.apr")
+    raw[50] ^= 1
+    open(hdr_bad, "wb").write(raw)
+    jb, err = run_json(hdr_bad, expect_rc=3)
+    check(jb["valid"] is False and "header CRC mismatch" in jb["error"] and "header CRC mismatch" in err,
+          f"header-crc.apr: error {jb['error']!r}, stderr {err!r}")
+    check(jb["apr"]["header_checksum"]["valid"] is False, "header-crc.apr: header checksum reported valid")
+    check(jb["tensor_count"] == jg["tensor_count"] and jb["config"] == jg["config"],
+          "header-crc.apr: the lenient reader should still show every tensor and the config")
+    out, err = run(hdr_bad, expect_rc=3)
+    check(re.search(r"^header CRC\s+MISMATCH: stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}$", out, re.M),
+          "header-crc.apr: human output does not show the mismatch")
+    raw[50] ^= 1
+    data_bad = os.path.join(tmp, "footer-crc.apr")
+    raw[jg["data_offset"] + 100] ^= 0x40
+    open(data_bad, "wb").write(raw)
+    for args in (["--checksums", data_bad], [data_bad]):
+        jf, err = run_json(*args, expect_rc=3)
+        check(jf["valid"] is False and jf["apr"]["footer_checksum"]["valid"] is False and "footer CRC" in err,
+              f"footer-crc.apr {args}: {jf['apr']['footer_checksum']} {err!r}")
+
 # ---- speed and no data access: sparse multi-GiB files --------------------------------------
 def sparse(path, head, total):
     with open(path, "wb") as f:
@@ -356,7 +439,47 @@ head += struct.pack("<IQ", 1, 0)  # F16 at data offset 0
 head += b"\0" * (-len(head) % 32)
 sparse(big_gg, head, len(head) + (1 << 32))
 
-for path, fmt in ((big_st, "safetensors"), (big_gg, "gguf")):
+def crc32_zeros(crc, n):
+    """zlib.crc32(data + bytes(n)) from crc = zlib.crc32(data), in log(n) steps: appending a
+    zero bit updates the (inverted) CRC register by a fixed linear map over GF(2)."""
+    def apply(m, v):
+        r, i = 0, 0
+        while v:
+            if v & 1:
+                r ^= m[i]
+            v, i = v >> 1, i + 1
+        return r
+    def square(m):
+        return [apply(m, col) for col in m]
+    m = [0xEDB88320] + [1 << (i - 1) for i in range(1, 32)]  # one zero bit
+    for _ in range(3):
+        m = square(m)  # one zero byte
+    s = crc ^ 0xFFFFFFFF
+    while n:
+        if n & 1:
+            s = apply(m, s)
+        m, n = square(m), n >> 1
+    return s ^ 0xFFFFFFFF
+
+check(crc32_zeros(zlib.crc32(b"abc"), 1000) == zlib.crc32(b"abc" + bytes(1000)), "crc32_zeros")
+big_apr = os.path.join(tmp, "big.apr")
+meta = b'{"model_type":"qwen2","architecture":"qwen2"}'
+entry = struct.pack("<H", 10) + b"big.weight" + struct.pack("<BB", 30, 2) + struct.pack("<QQ", 65536, 32768)
+entry += struct.pack("<QQ", 0, 1 << 32)
+a64 = lambda n: (n + 63) // 64 * 64
+index_at = 64 + a64(len(meta))
+data_at = index_at + a64(len(entry))
+hdr = bytearray(b"APR\0\x02\x00" + struct.pack("<HIQIQQ", 0x0400, 1, 64, len(meta), index_at, data_at) + bytes(24))
+hdr[40:44] = struct.pack("<I", zlib.crc32(bytes(hdr[:40]) + bytes(hdr[44:])))
+head = bytes(hdr) + meta + bytes(a64(len(meta)) - len(meta)) + entry + bytes(a64(len(entry)) - len(entry))
+with open(big_apr, "wb") as f:
+    f.write(head)
+    f.truncate(len(head) + (1 << 32))
+    f.seek(len(head) + (1 << 32))
+    f.write(struct.pack("<I", crc32_zeros(zlib.crc32(head), 1 << 32)))
+
+# Files this large have their APR footer CRC verified only with --checksums.
+for path, fmt in ((big_st, "safetensors"), (big_gg, "gguf"), (big_apr, "apr")):
     probe = subprocess.run([inspect, path], capture_output=True)
     if b"not available in this build" in probe.stderr:
         print(f"NOTE: {fmt} speed check skipped: no reader in this build", file=sys.stderr)
@@ -370,13 +493,22 @@ for path, fmt in ((big_st, "safetensors"), (big_gg, "gguf")):
     check(j["valid"] and j["parameter_count"] == 65536 * 32768 + (4 if fmt == "safetensors" else 0),
           f"{fmt} 4 GiB: parameter_count {j['parameter_count']}")
     check(j["file_size"] == os.path.getsize(path), f"{fmt} 4 GiB: file_size")
-    check(best < 0.5, f"{fmt}: inspect of a 4 GiB file took {best * 1000:.0f} ms (headers only should be milliseconds)")
     print(f"{fmt}: inspect of a 4 GiB file: {best * 1000:.1f} ms")
+    if fmt == "apr":
+        check(j["apr"]["footer_checksum"] is None, "apr 4 GiB: footer verified without --checksums")
+        out, _ = run(path)
+        check(re.search(r"^footer CRC\s+not checked \(4\.0 GiB file; --checksums reads it all\)$", out, re.M),
+              "apr 4 GiB: human footer line")
+        jc, _ = run_json("--checksums", path)
+        check(jc["apr"]["footer_checksum"]["valid"] is True, f"apr 4 GiB --checksums: {jc['apr']['footer_checksum']}")
+    check(best < 0.5, f"{fmt}: inspect of a 4 GiB file took {best * 1000:.0f} ms (headers only should be milliseconds)")
 
 # ---- usage errors -------------------------------------------------------------------------
 run(expect_rc=2)
 run(big_st, big_gg, expect_rc=2)
 run("--bogus", big_st, expect_rc=2)
 checks += 3
+for note in notes:
+    print("NOTE: " + note, file=sys.stderr)
 print(f"inspect: {checks} checks passed")
 EOF

@@ -16,11 +16,11 @@ if ! "$APR_BIN/apr-tensors" "$probe" >/dev/null 2>"$tmp/probe.err" &&
 fi
 python3 -c 'import numpy' 2>/dev/null || { echo "SKIP: numpy is not installed (make test installs it)" >&2; exit 77; }
 
-exec python3 - "$APR_BIN" "$ROSETTA_ROOT" "$tmp" <<'EOF'
+exec python3 - "$APR_BIN" "$ROSETTA_ROOT" "$tmp" "${ROSETTA_BUILD:-}" <<'EOF'
 import fnmatch, json, os, re, resource, struct, subprocess, sys
 import numpy as np
 
-apr_bin, root, tmp = sys.argv[1:4]
+apr_bin, root, tmp, build = sys.argv[1:5]
 tensors_exe = os.path.join(apr_bin, "apr-tensors")
 checks = 0
 notes = []
@@ -180,6 +180,111 @@ for name in ("tiny-qwen2", "tiny-qwen2-tied", "tiny-qwen2-odd"):
     check(row[-7:] == ["%.6g" % want["min"], "%.6g" % want["max"], "%.6g" % want["mean"], "%.6g" % want["std"],
                         str(want["nan"]), str(want["inf"]), str(want["zeros"])],
           f"{name}: human --stats row {row[-7:]} differs from numpy")
+
+# ---- APR and GGUF copies written through the library: same bytes at the offsets listed -----
+helper = os.path.join(build, "tests", "write_formats") if build else ""
+if not os.access(helper, os.X_OK):
+    notes.append("library-written GGUF/APR checks skipped: no write_formats helper in ROSETTA_BUILD")
+else:
+    st = os.path.join(root, "fixtures", "tiny-qwen2-tied", "model.safetensors")
+    raw = open(st, "rb").read()
+    hlen, header = st_header(st)
+    apr_path, gguf_path = os.path.join(tmp, "copy.apr"), os.path.join(tmp, "copy.gguf")
+    p = subprocess.run([helper, os.path.dirname(st), "--apr", apr_path, "--gguf", gguf_path], capture_output=True, text=True)
+    check(p.returncode == 0, f"write_formats: {p.stderr}")
+    apr_raw = open(apr_path, "rb").read()
+    j, _ = run_json("--stats", apr_path)
+    for t in j["tensors"]:
+        # A tied model's APR copy holds lm_head.weight as a copy of the embedding (DESIGN 3).
+        src = header.get(t["name"]) or header["model.embed_tokens.weight"]
+        a, b = src["data_offsets"]
+        check(apr_raw[t["offset"]:t["offset"] + t["bytes"]] == raw[8 + hlen + a: 8 + hlen + b],
+              f"apr/{t['name']}: the bytes at offset {t['offset']} are not the tensor's")
+        check(t["shape"] == src["shape"] and t["dtype"] == src["dtype"], f"apr/{t['name']}: {t['shape']} {t['dtype']}")
+        compare_stats(f"apr/{t['name']}", t["stats"], expected_stats(st_values(raw, hlen, src)))
+    try:
+        import gguf
+        reader = gguf.GGUFReader(gguf_path)
+    except ImportError:
+        reader = None
+    if reader is not None:
+        j, _ = run_json(gguf_path)
+        got = {t["name"]: t for t in j["tensors"]}
+        check(len(got) == len(reader.tensors), f"gguf copy: {len(got)} tensors, gguf-py reads {len(reader.tensors)}")
+        for rt in reader.tensors:
+            t = got[rt.name]
+            check(t["offset"] == int(rt.data_offset) and t["bytes"] == int(rt.n_bytes) and
+                  t["ne"] == [int(n) for n in rt.shape], f"gguf copy/{rt.name}: {t} vs gguf-py")
+
+# ---- APR's own encodings, laid out by hand from spec/apr-v2.md -----------------------------
+# APR_Q8 (one f32 scale, int8 values), APR_Q4 (f16 scale + 16 bytes of interleaved nibbles per
+# 32 values, partial last block), and K-quants padded to whole super-blocks per row (aprender's
+# layout for rows that are not a multiple of 256; a 1-D tensor pads its last block).
+rng = np.random.default_rng(11)
+
+
+def a64(n):
+    return (n + 63) // 64 * 64
+
+def apr_file(path, tensors):
+    import zlib
+    meta = b'{"model_type":"test"}'
+    index, data = b"", b""
+    for tname, code, shape, blob in sorted(tensors, key=lambda t: t[0].encode()):
+        index += struct.pack("<H", len(tname)) + tname.encode() + struct.pack("<BB", code, len(shape))
+        index += b"".join(struct.pack("<Q", d) for d in shape) + struct.pack("<QQ", len(data), len(blob))
+        data += blob + bytes(a64(len(blob)) - len(blob))
+    index_at = 64 + a64(len(meta))
+    data_at = index_at + a64(len(index))
+    hdr = bytearray(b"APR\0\x02\x00" + struct.pack("<HIQIQQ", 0x0400, len(tensors), 64, len(meta), index_at, data_at) + bytes(24))
+    hdr[40:44] = struct.pack("<I", zlib.crc32(bytes(hdr[:40]) + bytes(hdr[44:])))
+    body = bytes(hdr) + meta + bytes(a64(len(meta)) - len(meta)) + index + bytes(a64(len(index)) - len(index)) + data
+    with open(path, "wb") as f:
+        f.write(body + struct.pack("<I", zlib.crc32(body)))
+
+q8_vals = rng.integers(-127, 128, size=3 * 70000).astype(np.int8)
+q8_scale = np.float32(0.0123)
+q4_n = 70001
+q4_blocks = (q4_n + 31) // 32
+q4_nib = rng.integers(0, 16, size=q4_blocks * 32).astype(np.uint8)
+q4_nib[q4_n:] = 0
+q4_scales = (rng.uniform(0.01, 0.1, size=q4_blocks)).astype("<f2")
+q4_bytes = b"".join(q4_scales[b].tobytes() + bytes((q4_nib[b * 32 + 2 * k] | (q4_nib[b * 32 + 2 * k + 1] << 4)) for k in range(16))
+                    for b in range(q4_blocks))
+q4_expect = ((q4_nib.astype(np.float32) - 8) * np.repeat(q4_scales.astype(np.float32), 32))[:q4_n]
+try:
+    import gguf
+    from gguf import quants
+except ImportError:
+    gguf = None
+if gguf is not None:
+    def kblocks(qt, n_blocks, f16_fields):
+        size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[qt]][1]
+        b = rng.integers(0, 256, size=(n_blocks, size), dtype=np.uint8)
+        for off in f16_fields:
+            b[:, off:off + 2] = np.array(rng.uniform(0.001, 0.05, size=n_blocks), dtype="<f2").view(np.uint8).reshape(-1, 2)
+        return b, quants.dequantize(b, gguf.GGMLQuantizationType[qt]).reshape(n_blocks, 256)
+    k4, k4_vals = kblocks("Q4_K", 3, (0, 2))          # 3 rows of 160 values, one block each
+    k6, k6_vals = kblocks("Q6_K", 2, (208,))          # 300 values in two blocks
+    apr_tensors = [
+        ("q8", 129, [3, 70000], q8_scale.tobytes() + q8_vals.tobytes()),
+        ("q4", 128, [q4_n], q4_bytes),
+        ("k4", 12, [3, 160], k4.tobytes()),
+        ("k6", 14, [300], k6.tobytes()),
+    ]
+    apr_expect = {
+        "q8": q8_vals.astype(np.float32) * q8_scale,
+        "q4": q4_expect,
+        "k4": k4_vals[:, :160].ravel(),
+        "k6": k6_vals.ravel()[:300],
+    }
+    hand = os.path.join(tmp, "hand.apr")
+    apr_file(hand, apr_tensors)
+    j, err = run_json("--stats", hand)
+    check(err == "" and j["valid"], f"hand.apr: {j['error']} {err}")
+    for t in j["tensors"]:
+        check(t["stats_error"] is None, f"hand.apr/{t['name']}: {t['stats_error']}")
+        compare_stats(f"hand.apr/{t['name']}", t["stats"], expected_stats(apr_expect[t["name"]]), rel=1e-6)
 
 # ---- special values, laid out byte by byte ------------------------------------------------
 rng = np.random.default_rng(7)

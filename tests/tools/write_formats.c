@@ -9,24 +9,27 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rosetta/apr.h"
 #include "rosetta/gguf.h"
 #include "rosetta/model.h"
 
 int main(int argc, char **argv)
 {
-    const char *src = NULL, *gguf = NULL;
+    const char *src = NULL, *gguf = NULL, *apr = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--gguf") == 0 && i + 1 < argc)
             gguf = argv[++i];
+        else if (strcmp(argv[i], "--apr") == 0 && i + 1 < argc)
+            apr = argv[++i];
         else if (argv[i][0] != '-' && !src)
             src = argv[i];
         else {
-            fprintf(stderr, "usage: write_formats SRC [--gguf OUT.gguf]\n");
+            fprintf(stderr, "usage: write_formats SRC [--gguf OUT.gguf] [--apr OUT.apr]\n");
             return 2;
         }
     }
-    if (!src || !gguf) {
-        fprintf(stderr, "usage: write_formats SRC [--gguf OUT.gguf]\n");
+    if (!src || (!gguf && !apr)) {
+        fprintf(stderr, "usage: write_formats SRC [--gguf OUT.gguf] [--apr OUT.apr]\n");
         return 2;
     }
     rf_error err = {0};
@@ -37,6 +40,10 @@ int main(int argc, char **argv)
     }
     int code = 0;
     if (gguf && rf_gguf_write(model, gguf, NULL, &err) != RF_OK) {
+        fprintf(stderr, "write_formats: %s\n", err.message);
+        code = 4;
+    }
+    if (apr && rf_apr_write(model, apr, NULL, &err) != RF_OK) {
         fprintf(stderr, "write_formats: %s\n", err.message);
         code = 4;
     }

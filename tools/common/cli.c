@@ -6,9 +6,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpu/cpu_features.h"
+#include "rosetta/apr.h"
+#include "rosetta/detect.h"
 #include "rosetta/version.h"
 
 void cli_print_version(const cli_tool *tool, FILE *out)
@@ -110,32 +113,59 @@ bool cli_color(FILE *stream)
 
 /* ---- helpers for the tools that print models ---------------------------------------------- */
 
-rf_model *cli_open_diagnostic(const char *path, rf_error *damage, rf_error *lenient_err)
+/* rf_model_open, with the APR reader told whether to verify the footer CRC (it reads the
+ * whole file). */
+static rf_model *open_model(const char *path, const rf_open_options *opts, bool verify_whole_file,
+                            rf_error *err)
+{
+    rf_format format = RF_FORMAT_UNKNOWN;
+    if (rf_detect_path(path, &format, err) != RF_OK)
+        return NULL;
+    if (format == RF_FORMAT_APR || format == RF_FORMAT_APR2_MAGIC) {
+        const rf_apr_open_options apr = {.skip_footer_crc = !verify_whole_file};
+        return rf_apr_open(path, opts, &apr, err);
+    }
+    return rf_model_open(path, opts, err);
+}
+
+rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, rf_error *damage,
+                              rf_error *lenient_err)
 {
     rf_error_clear(damage);
     rf_error_clear(lenient_err);
-    rf_model *model = rf_model_open(path, NULL, damage);
+    const rf_open_options strict = {.lenient = false}, lenient = {.lenient = true};
+    rf_model *model = open_model(path, &strict, verify_whole_file, damage);
     if (model)
         return model;
     /* An unreadable path (missing, permission) has nothing a lenient reader could add. */
     if (damage->status == RF_ERR_IO)
         return NULL;
-    const rf_open_options lenient = {.lenient = true};
-    return rf_model_open(path, &lenient, lenient_err);
+    return open_model(path, &lenient, verify_whole_file, lenient_err);
+}
+
+bool cli_cheap_to_verify(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           (uint64_t)st.st_size <= CLI_CHEAP_VERIFY_BYTES;
 }
 
 int cli_report_damage(const cli_tool *tool, const rf_model *model, const rf_error *damage,
-                      const rf_error *lenient_err)
+                      const rf_error *lenient_err, size_t max_warnings)
 {
     if (model) {
         size_t n = rf_model_n_warnings(model);
-        for (size_t i = 0; i < n; i++)
+        size_t shown = max_warnings && n > max_warnings ? max_warnings : n;
+        for (size_t i = 0; i < shown; i++)
             cli_error(tool, "warning: %s", rf_model_warning(model, i));
+        if (shown < n)
+            cli_error(tool, "... and %zu more warnings (--json lists them all)", n - shown);
     }
     if (damage->status == RF_OK)
         return APR_EXIT_OK;
     cli_error(tool, "%s", damage->message);
-    if (!model && lenient_err->status != RF_OK && strcmp(lenient_err->message, damage->message) != 0)
+    if (!model && lenient_err->status != RF_OK &&
+        strcmp(lenient_err->message, damage->message) != 0)
         cli_error(tool, "lenient reader: %s", lenient_err->message);
     int code = cli_exit_for_status(damage->status);
     /* A file that the reader refuses is malformed input whatever the status says. */

@@ -58,19 +58,28 @@ bool cli_color(FILE *stream);
 
 /* ---- helpers for the tools that print models (inspect, tensors) ---------------------------- */
 
-
 /* Opens path for a diagnostic tool: strictly first and, if the strict reader refuses the file,
  * again with rf_open_options.lenient so that the tool can still show what is readable.
  * Returns the model (strict or lenient) or NULL when neither reader could build one.
  * *damage gets the strict reader's error: status RF_OK means the file is well formed, anything
  * else means it is malformed (the tool prints what it has, then exits 3). *lenient_err gets the
- * lenient reader's error when it also failed. */
-rf_model *cli_open_diagnostic(const char *path, rf_error *damage, rf_error *lenient_err);
+ * lenient reader's error when it also failed. Checksums that cover the whole file (the APR
+ * footer CRC) are verified only when verify_whole_file is true. */
+rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, rf_error *damage,
+                              rf_error *lenient_err);
 
-/* Prints the model's warnings and, if the file is damaged, the strict reader's error on stderr
- * in the house format. Returns the exit code the tool should end with (0 or 3). */
+/* Files up to this size are cheap to read whole (milliseconds), so diagnostic tools verify
+ * their whole-file checksums without being asked. */
+#define CLI_CHEAP_VERIFY_BYTES (UINT64_C(64) << 20)
+
+/* Whether path is a regular file of at most CLI_CHEAP_VERIFY_BYTES bytes. */
+bool cli_cheap_to_verify(const char *path);
+
+/* Prints the model's warnings (the first max_warnings of them and a count of the rest; 0 prints
+ * all) and, if the file is damaged, the strict reader's error on stderr in the house format.
+ * Returns the exit code the tool should end with (0, or 3 for a malformed file). */
 int cli_report_damage(const cli_tool *tool, const rf_model *model, const rf_error *damage,
-                      const rf_error *lenient_err);
+                      const rf_error *lenient_err, size_t max_warnings);
 
 /* "4.0 MiB" (binary units, one decimal; bytes below 1 KiB as "512 B"). */
 const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size);
