@@ -191,6 +191,8 @@ static void summarize(const rf_model *m, summary *s, bool verify_whole_file)
         }
     }
     qsort(s->rows, s->n_rows, sizeof s->rows[0], compare_rows);
+    if (rf_model_n_files(m) > 1)
+        s->has_data_offset = false; /* each shard has its own */
     if (rf_model_format(m) == RF_FORMAT_GGUF && rf_gguf_model_layout(m, &s->gguf, NULL) == RF_OK) {
         s->has_gguf = true;
         s->has_data_offset = true;

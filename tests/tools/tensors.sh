@@ -181,6 +181,47 @@ for name in ("tiny-qwen2", "tiny-qwen2-tied", "tiny-qwen2-odd"):
                         str(want["nan"]), str(want["inf"]), str(want["zeros"])],
           f"{name}: human --stats row {row[-7:]} differs from numpy")
 
+# ---- a sharded checkpoint: each tensor's shard and its offset in that shard ----------------
+st = os.path.join(root, "fixtures", "tiny-qwen2", "model.safetensors")
+raw = open(st, "rb").read()
+hlen, header = st_header(st)
+shard_dir = os.path.join(tmp, "sharded")
+os.makedirs(shard_dir, exist_ok=True)
+names = sorted(header)
+weight_map, where = {}, {}
+for i, part in enumerate((names[:10], names[10:])):
+    fname = f"model-{i + 1:05d}-of-00002.safetensors"
+    meta, data = {}, b""
+    for tname in part:
+        a, b = header[tname]["data_offsets"]
+        blob = raw[8 + hlen + a: 8 + hlen + b]
+        meta[tname] = {"dtype": header[tname]["dtype"], "shape": header[tname]["shape"],
+                       "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+        weight_map[tname] = fname
+    hj = json.dumps(meta).encode()
+    hj += b" " * (-len(hj) % 8)
+    for tname in part:
+        where[tname] = (fname, 8 + len(hj) + meta[tname]["data_offsets"][0])
+    with open(os.path.join(shard_dir, fname), "wb") as f:
+        f.write(struct.pack("<Q", len(hj)) + hj + data)
+with open(os.path.join(shard_dir, "model.safetensors.index.json"), "w") as f:
+    json.dump({"metadata": {"total_size": len(raw) - 8 - hlen}, "weight_map": weight_map}, f)
+j, err = run_json("--stats", shard_dir)
+check(j["tensor_count"] == len(header), f"sharded: {j['tensor_count']} tensors")
+for t in j["tensors"]:
+    fname, offset = where[t["name"]]
+    check(t["file_index"] in (0, 1) and t["offset"] == offset,
+          f"sharded/{t['name']}: file {t['file_index']} offset {t['offset']}, expected {fname} at {offset}")
+    compare_stats(f"sharded/{t['name']}", t["stats"], expected_stats(st_values(raw, hlen, header[t["name"]])))
+index_of = {}
+for t in j["tensors"]:
+    index_of.setdefault(where[t["name"]][0], set()).add(t["file_index"])
+check(len(index_of) == 2 and all(len(v) == 1 for v in index_of.values()) and
+      len(set.union(*index_of.values())) == 2, f"sharded: file_index per shard {index_of}")
+out, _ = run(os.path.join(shard_dir, "model.safetensors.index.json"))
+check(re.match(r"^name\s+dtype\s+shape\s+file\s+offset\s+bytes$", out.splitlines()[0]), "sharded: human 'file' column")
+
 # ---- APR and GGUF copies written through the library: same bytes at the offsets listed -----
 helper = os.path.join(build, "tests", "write_formats") if build else ""
 if not os.access(helper, os.X_OK):
