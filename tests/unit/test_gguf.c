@@ -13,6 +13,15 @@
 #include "rosetta/gguf.h"
 #include "rosetta/half.h"
 
+/* Criterion ignores LeakSanitizer reports from its worker processes, so under ASan each test
+ * checks for leaks itself before it ends. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define NO_LEAKS() cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked (see above)")
+#else
+#define NO_LEAKS() ((void)0)
+#endif
+
 /* ---- a little GGUF builder ---------------------------------------------------------------- */
 
 typedef struct buf {
@@ -207,6 +216,7 @@ Test(gguf_read, simple_file_shapes_reversed_bytes_in_place)
     rf_model_free(m);
     free(mem);
     free(b.p);
+    NO_LEAKS();
 }
 
 /* Writes one KV of every type; returns the number of pairs. */
@@ -330,6 +340,7 @@ Test(gguf_read, every_value_type_and_nested_arrays)
     rf_model_free(m);
     free(body.p);
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, big_endian_file)
@@ -386,6 +397,7 @@ Test(gguf_read, big_endian_file)
     rf_model_free(m);
     free(mem);
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, big_endian_quantized_strict_and_lenient)
@@ -404,6 +416,7 @@ Test(gguf_read, big_endian_quantized_strict_and_lenient)
     cr_assert(has_warning(m, "big-endian"));
     rf_model_free(m);
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, custom_alignment)
@@ -432,6 +445,7 @@ Test(gguf_read, custom_alignment)
     cr_assert_eq(layout.data_offset, d);
     rf_model_free(m);
     free(b.p);
+    NO_LEAKS();
 }
 
 static void alignment_file(buf *b, uint32_t type, uint32_t value)
@@ -466,6 +480,7 @@ Test(gguf_read, bad_alignment_values)
     alignment_file(&b, 0, 32);
     expect_fail(&b, RF_ERR_FORMAT, "has type u8, expected u32");
     free(b.p);
+    NO_LEAKS();
 }
 
 /* ---- validation rules, one by one ---------------------------------------------------------- */
@@ -510,6 +525,7 @@ Test(gguf_read, header_rules)
     u8(&kvs, 0);
     expect_fail(&kvs, RF_ERR_FORMAT, "key/value count 1000 at offset 16 is impossible");
     free(kvs.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, string_and_array_lengths_checked_before_allocating)
@@ -541,6 +557,7 @@ Test(gguf_read, string_and_array_lengths_checked_before_allocating)
     u64(&e, (1ull << 30) + 1);
     expect_fail(&e, RF_ERR_FORMAT, "exceeds ggml's limit of 1073741824 elements");
     free(e.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, value_type_rules)
@@ -579,6 +596,7 @@ Test(gguf_read, value_type_rules)
     u64(&deep, 0);
     expect_fail(&deep, RF_ERR_LIMIT, "nested more than 16 deep");
     free(deep.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, key_rules)
@@ -613,6 +631,7 @@ Test(gguf_read, key_rules)
     cr_assert(has_warning(m, "bool value 2 at offset 40"));
     rf_model_free(m);
     free(bo.p);
+    NO_LEAKS();
 }
 
 /* A file with one tensor described by the arguments and enough zero data. */
@@ -679,6 +698,7 @@ Test(gguf_read, tensor_rules)
     one_tensor(&blk, "x", 2, (uint64_t[]){100, 2}, 12, 0, 512);
     expect_fail(&blk, RF_ERR_FORMAT, "type Q4_K has 100 elements per row (ne[0]) at offset 37");
     free(blk.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, duplicate_tensor_names)
@@ -698,6 +718,7 @@ Test(gguf_read, duplicate_tensor_names)
     cr_assert(has_warning(m, "duplicate tensor name"));
     rf_model_free(m);
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, offset_rules)
@@ -758,6 +779,7 @@ Test(gguf_read, offset_rules)
     cr_assert(has_warning(m, "padded end of the data section"));
     rf_model_free(m);
     free(nopad.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, lenient_skips_unknown_types)
@@ -778,6 +800,7 @@ Test(gguf_read, lenient_skips_unknown_types)
     cr_assert(has_warning(m, "unknown tensor type 77"));
     rf_model_free(m);
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, every_truncation_fails_cleanly)
@@ -817,6 +840,7 @@ Test(gguf_read, every_truncation_fails_cleanly)
         free(mem);
     }
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, config_and_tokenizer_from_metadata)
@@ -908,6 +932,7 @@ Test(gguf_read, config_and_tokenizer_from_metadata)
     cr_assert_eq(rf_model_tensor(m, 0)->shape[0], 3);
     rf_model_free(m);
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_read, open_through_rf_model_open)
@@ -927,6 +952,7 @@ Test(gguf_read, open_through_rf_model_open)
     rf_model_free(m);
     unlink(path);
     free(b.p);
+    NO_LEAKS();
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -1094,6 +1120,7 @@ Test(gguf_write, offsets_padding_and_dims)
     cr_assert_eq(x.ne[3][0], 1);
     free(p);
     rf_model_free(m);
+    NO_LEAKS();
 }
 
 /* A canonical file: every value type, alignment 64, several dtypes, data in order, padded. */
@@ -1159,6 +1186,7 @@ Test(gguf_write, round_trip_is_byte_identical)
         free((void *)out);
         free(b.p);
     }
+    NO_LEAKS();
 }
 
 Test(gguf_write, big_endian_source_becomes_little_endian)
@@ -1196,6 +1224,7 @@ Test(gguf_write, big_endian_source_becomes_little_endian)
     rf_model_free(m);
     free((void *)src);
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_write, alignment_option_recorded)
@@ -1231,6 +1260,7 @@ Test(gguf_write, alignment_option_recorded)
     free((void *)src);
     free((void *)out);
     free(b.p);
+    NO_LEAKS();
 }
 
 Test(gguf_write, refusals_leave_nothing_behind)
@@ -1283,6 +1313,7 @@ Test(gguf_write, refusals_leave_nothing_behind)
         cr_assert_eq(files_in_tmpdir(), 0, "%s: no temp file left", cases[i].what);
         rf_model_free(m);
     }
+    NO_LEAKS();
 }
 
 static const char *kv_string(const rf_model *m, const char *key)
@@ -1443,4 +1474,5 @@ Test(gguf_write, synthesizes_qwen2_metadata_from_a_hf_model)
     cr_assert(strstr(err.message, "4 tokens but the embedding has 3 rows"), "%s", err.message);
     rf_model_free(small);
     rf_model_free(m);
+    NO_LEAKS();
 }
