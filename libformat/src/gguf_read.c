@@ -1157,6 +1157,8 @@ static rf_status fill_config(reader *r)
         if (!arch_kv(m, a, "attention.head_count_kv")) /* llama.cpp: absent means no GQA */
             c->n_kv_heads = c->n_heads;
         config_u64(r, arch_kv(m, a, "attention.key_length"), &c->head_dim);
+        if (c->head_dim == 0)
+            config_u64(r, arch_kv(m, a, "attention.value_length"), &c->head_dim);
         if (c->head_dim == 0 && c->n_heads && c->hidden_size % c->n_heads == 0)
             c->head_dim = c->hidden_size / c->n_heads;
         config_f64(r, arch_kv(m, a, "rope.freq_base"), &c->rope_theta);

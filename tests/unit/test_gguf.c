@@ -414,6 +414,13 @@ Test(gguf_read, big_endian_quantized_strict_and_lenient)
     rf_model *m = open_bytes(b.p, b.n, true, &err, NULL);
     cr_assert_not_null(m, "%s", err.message);
     cr_assert(has_warning(m, "big-endian"));
+    char path[] = "/tmp/rosetta-gguf-be-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    cr_assert_eq(rf_gguf_write(m, path, NULL, &err), RF_ERR_UNSUPPORTED,
+                 "stored big-endian blocks are not written as little-endian");
+    cr_assert(strstr(err.message, "quantized data from a big-endian file"), "%s", err.message);
+    unlink(path);
     rf_model_free(m);
     free(b.p);
     NO_LEAKS();
@@ -1277,6 +1284,8 @@ Test(gguf_write, refusals_leave_nothing_behind)
         {"duplicate key", "duplicate key 'k'", RF_ERR_ARGUMENT},
         {"range", "value out of range for u8", RF_ERR_ARGUMENT},
         {"size", "4 bytes given, its shape and dtype need 8", RF_ERR_ARGUMENT},
+        {"no data", "tensor 'n' has no data", RF_ERR_ARGUMENT},
+        {"nested", "'nest' holds an array of arrays", RF_ERR_UNSUPPORTED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rf_model *m = rf_model_new(RF_FORMAT_GGUF, NULL);
@@ -1302,6 +1311,13 @@ Test(gguf_write, refusals_leave_nothing_behind)
             rf_model_add_kv(m, "k", &u, NULL);
             break;
         case 6: add(m, "s", RF_DTYPE_F32, 1, (uint64_t[]){2}, bytes, 4); break;
+        case 7: add(m, "n", RF_DTYPE_F32, 1, (uint64_t[]){2}, NULL, 8); break;
+        case 8: {
+            rf_value inner = {.type = RF_VALUE_ARRAY, .as.arr = {RF_VALUE_U8, 1, &u}};
+            rf_value outer = {.type = RF_VALUE_ARRAY, .as.arr = {RF_VALUE_ARRAY, 1, &inner}};
+            rf_model_add_kv(m, "nest", &outer, NULL);
+            break;
+        }
         }
         rf_error err;
         const char *path = tmp_path("refused.gguf");
