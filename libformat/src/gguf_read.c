@@ -493,10 +493,10 @@ static rf_status read_value(reader *r, uint32_t type, uint64_t type_offset, rf_v
             read_scalar(r, (rf_value_type)elem_type, &items[i]);
     } else {
         for (uint64_t i = 0; i < count; i++) {
-            rf_status st = elem_type == RF_VALUE_ARRAY
-                               ? read_value(r, elem_type, r->pos, items ? &items[i] : NULL,
-                                            depth + 1)
-                               : read_scalar(r, (rf_value_type)elem_type, items ? &items[i] : NULL);
+            rf_status st =
+                elem_type == RF_VALUE_ARRAY
+                    ? read_value(r, elem_type, r->pos, items ? &items[i] : NULL, depth + 1)
+                    : read_scalar(r, (rf_value_type)elem_type, items ? &items[i] : NULL);
             if (st != RF_OK)
                 return st;
         }
