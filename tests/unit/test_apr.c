@@ -1497,3 +1497,37 @@ Test(apr, duplicate_and_conflicting_keys)
     free(out);
     rf_model_free(m);
 }
+
+/* A scalar (ndim 0) and an empty tensor (a 0 dimension, 0 bytes, no data pointer): both valid;
+ * an empty tensor takes no space, so the next one shares its offset (spec 7, 10). */
+Test(apr, scalar_and_empty_tensors)
+{
+    rf_error err;
+    rf_model *m = rf_model_new(RF_FORMAT_APR, &err);
+    rf_tensor e = {.name = "empty", .dtype = RF_DTYPE_F32, .ndim = 2, .shape = {0, 4}};
+    rf_tensor q = {.name = "q8empty", .dtype = RF_DTYPE_APR_Q8, .ndim = 1, .shape = {0}};
+    rf_tensor s = {.name = "scalar",
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = 0,
+                   .data = (const uint8_t *)FOUR,
+                   .nbytes = 4};
+    cr_assert_eq(rf_model_add_tensor(m, &e, &err), RF_OK);
+    cr_assert_eq(rf_model_add_tensor(m, &q, &err), RF_OK);
+    cr_assert_eq(rf_model_add_tensor(m, &s, &err), RF_OK);
+    for (int c = 0; c < 3; c++) {
+        rf_apr_write_options o = {.compression = (rf_apr_compression)c};
+        cr_assert_eq(rf_apr_write(m, tmp("small.apr"), &o, &err), RF_OK, "%s", err.message);
+        rf_model *r = rf_model_open(tmp("small.apr"), NULL, &err);
+        cr_assert_not_null(r, "%s", err.message);
+        cr_assert_eq(rf_model_n_tensors(r), 3);
+        const rf_tensor *re = rf_model_find_tensor(r, "empty"),
+                        *rs = rf_model_find_tensor(r, "scalar");
+        cr_assert_eq(re->nbytes, 0);
+        cr_assert_eq(rs->ndim, 0);
+        cr_assert_eq(rs->nbytes, 4);
+        cr_assert_eq(re->file_offset, rs->file_offset, "an empty tensor occupies no space");
+        cr_assert_eq(memcmp(rs->data, FOUR, 4), 0);
+        rf_model_free(r);
+    }
+    rf_model_free(m);
+}
