@@ -1574,3 +1574,55 @@ Test(apr, scalar_and_empty_tensors)
     rf_model_free(m);
     no_leaks();
 }
+
+/* Every dtype APR holds goes out with aprender's code and comes back unchanged (spec 8.1). */
+Test(apr, every_dtype_round_trips_with_its_code)
+{
+    static const struct {
+        rf_dtype dtype;
+        uint8_t code;
+        uint64_t elems, bytes;
+    } types[] = {
+        {RF_DTYPE_F32, 0, 8, 32},   {RF_DTYPE_F16, 1, 8, 16},       {RF_DTYPE_F64, 3, 8, 64},
+        {RF_DTYPE_I32, 4, 8, 32},   {RF_DTYPE_I64, 5, 8, 64},       {RF_DTYPE_I8, 6, 8, 8},
+        {RF_DTYPE_U8, 7, 8, 8},     {RF_DTYPE_Q4_K, 12, 256, 144},  {RF_DTYPE_Q6_K, 14, 256, 210},
+        {RF_DTYPE_BF16, 30, 8, 16}, {RF_DTYPE_APR_Q4, 128, 40, 36}, {RF_DTYPE_APR_Q8, 129, 8, 12},
+    };
+    static uint8_t payload[256];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 13 + 5);
+    rf_error err;
+    rf_model *m = rf_model_new(RF_FORMAT_APR, &err);
+    char names[12][8];
+    for (size_t i = 0; i < 12; i++) {
+        snprintf(names[i], sizeof names[i], "t%02zu", i);
+        rf_tensor t = {.name = names[i],
+                       .dtype = types[i].dtype,
+                       .ndim = 1,
+                       .shape = {types[i].elems},
+                       .data = payload,
+                       .nbytes = types[i].bytes};
+        cr_assert_eq(rf_model_add_tensor(m, &t, &err), RF_OK);
+    }
+    cr_assert_eq(rf_apr_write(m, tmp("dtypes.apr"), NULL, &err), RF_OK, "%s", err.message);
+    size_t n;
+    uint8_t *d = read_file(tmp("dtypes.apr"), &n);
+    uint64_t p = rf_load_le64(d + 24);
+    for (size_t i = 0; i < 12; i++) {
+        cr_assert_eq(d[p + 2 + 3], types[i].code, "%s: code %u", rf_dtype_name(types[i].dtype),
+                     d[p + 5]);
+        p += 20 + 3 + 8;
+    }
+    free(d);
+    rf_model *r = rf_model_open(tmp("dtypes.apr"), NULL, &err);
+    cr_assert_not_null(r, "%s", err.message);
+    for (size_t i = 0; i < 12; i++) {
+        const rf_tensor *t = rf_model_tensor(r, i);
+        cr_assert_eq(t->dtype, types[i].dtype);
+        cr_assert_eq(t->nbytes, types[i].bytes);
+        cr_assert_eq(memcmp(t->data, payload, t->nbytes), 0);
+    }
+    rf_model_free(r);
+    rf_model_free(m);
+    no_leaks();
+}
