@@ -77,7 +77,7 @@ static void detect_tie(rf_model *m)
         return;
     }
     c->tie_word_embeddings = head->dtype == embed->dtype && head->nbytes == embed->nbytes &&
-                             head->ndim == embed->ndim &&
+                             head->ndim == embed->ndim && head->nbytes > 0 &&
                              memcmp(head->shape, embed->shape, sizeof head->shape) == 0 &&
                              memcmp(head->data, embed->data, (size_t)head->nbytes) == 0;
 }

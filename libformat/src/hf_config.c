@@ -375,11 +375,11 @@ bool hf_config_build(const rf_model *m, hf_buf *b)
     }
     if (c->rms_norm_eps > 0 && isfinite(c->rms_norm_eps)) {
         key(b, &first, "rms_norm_eps");
-        hf_buf_put_double(b, c->rms_norm_eps);
+        hf_buf_put_real(b, c->rms_norm_eps, true);
     }
     if (c->rope_theta > 0 && isfinite(c->rope_theta)) {
         key(b, &first, "rope_theta");
-        hf_buf_put_double(b, c->rope_theta);
+        hf_buf_put_real(b, c->rope_theta, true);
     }
     if (c->tie_word_embeddings >= 0) {
         key(b, &first, "tie_word_embeddings");

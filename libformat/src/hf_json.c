@@ -590,15 +590,18 @@ void hf_buf_put_json_stringn(hf_buf *b, const char *s, size_t n)
 
 void hf_buf_put_json_string(hf_buf *b, const char *s) { hf_buf_put_json_stringn(b, s, strlen(s)); }
 
-void hf_buf_put_double(hf_buf *b, double v)
+void hf_buf_put_double(hf_buf *b, double v) { hf_buf_put_real(b, v, false); }
+
+void hf_buf_put_real(hf_buf *b, double v, bool as_float)
 {
-    /* Shortest decimal that reads back to the same double, laid out as Python's repr(): plain
+    /* Shortest decimal that reads back to the same value, laid out as Python's repr(): plain
      * notation with at least one fractional digit for exponents -4..15, otherwise d.ddde[+-]XX. */
     char digits[40];
     int exp10 = 0;
+    bool single = as_float && (double)(float)v == v;
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(digits, sizeof digits, "%.*e", prec - 1, v);
-        if (strtod(digits, NULL) == v)
+        if (single ? strtof(digits, NULL) == (float)v : strtod(digits, NULL) == v)
             break;
     }
     /* digits is "[-]d[.ddd]e[+-]XX": split into sign, mantissa digits and exponent */

@@ -3,7 +3,6 @@
  * single files, checkpoint directories and shard indexes (the index logic is in
  * safetensors_index.c, companion JSON files in hf_*.c).
  * Not for: writing (safetensors_write.c). */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -434,7 +434,7 @@ static rf_status collect_meta(const rf_model *m, const char *provenance, meta_pa
                               size_t *n_out, rf_error *err)
 {
     size_t n_kv = rf_model_n_kv(m);
-    meta_pair *meta = calloc(n_kv + 2, sizeof *meta);
+    meta_pair *meta = calloc(n_kv + 3, sizeof *meta);
     if (!meta)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     size_t n = 0;
@@ -454,8 +454,15 @@ static rf_status collect_meta(const rf_model *m, const char *provenance, meta_pa
         }
     } else
         meta[n++] = (meta_pair){"format", "pt"};
-    if (provenance)
+    if (provenance) {
+        /* transformers 4.x refuses a __metadata__ without "format": do not create one */
+        bool has_format = false;
+        for (size_t i = 0; i < n; i++)
+            has_format = has_format || strcmp(meta[i].key, "format") == 0;
+        if (!has_format)
+            meta[n++] = (meta_pair){"format", "pt"};
         meta[n++] = (meta_pair){"rosetta.provenance", provenance};
+    }
     qsort(meta, n, sizeof *meta, compare_meta);
     *out = meta;
     *n_out = n;

@@ -9,6 +9,8 @@
    byte-identical to what safetensors writes for the same tensors and metadata.
 3. Each fixture (fixtures/tiny-qwen2*) loads: tensor count and shapes, config values equal
    config.json, tokenizer size equals tokenizer.json; writing it back reproduces every file.
+4. A fixture taken through GGUF and written back as SafeTensors keeps its tensors, and the
+   companion files rebuilt from the typed view describe the same config and tokenizer.
 Exit 77 (skip) only when numpy or safetensors is missing; CI installs both.
 """
 import ctypes
@@ -567,12 +569,64 @@ def fixtures(tmp):
         LIBR.rf_model_free(m)
 
 
+def gguf_to_safetensors(tmp):
+    """fixture -> GGUF (Rosetta's GGUF writer) -> SafeTensors: the companion files are rebuilt
+    from the typed view (GGUF carries no HF files) and must describe the same model."""
+    if not hasattr(LIBR, "rf_gguf_write"):
+        print("note: this build has no GGUF writer; GGUF -> SafeTensors not checked", file=sys.stderr)
+        return
+    LIBR.rf_gguf_write.restype = ctypes.c_int
+    LIBR.rf_gguf_write.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p,
+                                   ctypes.POINTER(Error)]
+    base = os.path.join(ROOT, "fixtures")
+    for d in ("tiny-qwen2", "tiny-qwen2-tied"):
+        src = os.path.join(base, d)
+        if not os.path.exists(os.path.join(src, "model.safetensors")):
+            continue
+        m = rosetta_open(src)
+        gguf = os.path.join(tmp, d + ".gguf")
+        err = Error()
+        check(LIBR.rf_gguf_write(m, gguf.encode(), None, ctypes.byref(err)) == 0,
+              "%s: GGUF write: %s" % (d, err.message.decode()))
+        LIBR.rf_model_free(m)
+        g = rosetta_open(gguf)
+        out = os.path.join(tmp, "from-gguf-" + d)
+        opts = WriteOptions(0, False, False, None)
+        check(LIBR.rf_safetensors_write(g, out.encode(), ctypes.byref(opts), ctypes.byref(err)) == 0,
+              "%s: SafeTensors write from GGUF: %s" % (d, err.message.decode()))
+        LIBR.rf_model_free(g)
+        a, _ = python_view(os.path.join(src, "model.safetensors"))
+        b, meta = python_view(os.path.join(out, "model.safetensors"))
+        check(a == b, "%s: tensors (HF names, shapes, bytes) survive GGUF" % d)
+        check(meta == {"format": "pt"}, "%s: metadata %s" % (d, meta))
+        with open(os.path.join(src, "tokenizer.json")) as f1, \
+                open(os.path.join(out, "tokenizer.json")) as f2:
+            check(json.load(f1) == json.load(f2), "%s: tokenizer.json rebuilt identically" % d)
+        with open(os.path.join(src, "config.json")) as f1, open(os.path.join(out, "config.json")) as f2:
+            x, y = json.load(f1), json.load(f2)
+        theta = x.get("rope_theta", (x.get("rope_parameters") or {}).get("rope_theta"))
+        for k in ("architectures", "model_type", "hidden_size", "intermediate_size",
+                  "num_attention_heads", "num_hidden_layers", "num_key_value_heads",
+                  "max_position_embeddings", "rms_norm_eps", "tie_word_embeddings",
+                  "bos_token_id", "eos_token_id", "vocab_size"):
+            check(x.get(k) == y.get(k), "%s: config %s = %s, source %s" % (d, k, y.get(k), x.get(k)))
+        check(y.get("rope_theta") == theta, "%s: rope_theta %s" % (d, y.get("rope_theta")))
+        check(y.get("torch_dtype") == x.get("torch_dtype", x.get("dtype")), "%s: torch_dtype" % d)
+        with open(os.path.join(src, "tokenizer_config.json")) as f1, \
+                open(os.path.join(out, "tokenizer_config.json")) as f2:
+            x, y = json.load(f1), json.load(f2)
+        for k in ("chat_template", "eos_token", "pad_token", "bos_token", "add_bos_token",
+                  "added_tokens_decoder"):
+            check(x.get(k) == y.get(k), "%s: tokenizer_config %s" % (d, k))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="rosetta-st-interop-")
     try:
         python_to_rosetta(tmp)
         rosetta_to_python(tmp)
         fixtures(tmp)
+        gguf_to_safetensors(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("safetensors interop: %d checks, %d failed (safetensors %s, numpy %s)"

@@ -21,6 +21,18 @@
 #include "rosetta/io.h"
 #include "rosetta/model.h"
 
+/* Criterion ignores LeakSanitizer reports from its worker processes, so under ASan every test
+ * checks for leaks itself as its last statement (an assertion in a fini hook is not counted). */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+static void no_leaks(void)
+{
+    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked (see above)");
+}
+#else
+static void no_leaks(void) {}
+#endif
+
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 static char tmpdir[512];
@@ -304,6 +316,7 @@ Test(apr, golden_vector_of_the_spec)
     cr_assert_eq(strlen(GOLDEN_JSON), 189);
     free(got);
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, golden_header_fields)
@@ -332,6 +345,7 @@ Test(apr, golden_header_fields)
     /* the reserved bytes are covered by the checksum */
     g[50] = 1;
     cr_assert_neq(rf_apr_header_crc(g), 0x3BC08C02u);
+    no_leaks();
 }
 
 Test(apr, golden_reads_back)
@@ -381,6 +395,7 @@ Test(apr, golden_reads_back)
     cr_assert_eq(memcmp(again, g, 516), 0);
     free(again);
     rf_model_free(m);
+    no_leaks();
 }
 
 /* ---- leniency ------------------------------------------------------------------------------- */
@@ -424,6 +439,7 @@ Test(apr, accepts_old_apr2_magic)
     m = open_raw("apr0-code2.apr", SMALL_JSON, &b, 1, (raw_opts){.flags = 0x0400}, false, &err);
     cr_assert_null(m);
     cr_assert(strstr(err.message, "unknown dtype code 2"), "%s", err.message);
+    no_leaks();
 }
 
 Test(apr, accepts_missing_footer_and_row_major_flag)
@@ -443,6 +459,7 @@ Test(apr, accepts_missing_footer_and_row_major_flag)
     cr_assert_not_null(m, "%s", err.message);
     cr_assert(has_warning(m, "row-major flag 0x0400 absent"));
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, legacy_codes_8_and_9)
@@ -470,6 +487,7 @@ Test(apr, legacy_codes_8_and_9)
     cr_assert_eq(d[tio + 2 + 1 + 2 + 8 + 16 + 1 + 2], 129);
     free(d);
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, alias_keys_and_gguf_names)
@@ -517,6 +535,7 @@ Test(apr, alias_keys_and_gguf_names)
               json_out);
     free(json_out);
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, realizar_written_file)
@@ -557,6 +576,7 @@ Test(apr, realizar_written_file)
               err.message);
     cr_assert_eq(access(tmp("realizar-out.apr"), F_OK), -1, "nothing written on failure");
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, streaming_layout_with_non_monotonic_offsets)
@@ -568,6 +588,7 @@ Test(apr, streaming_layout_with_non_monotonic_offsets)
     cr_assert_not_null(m, "%s", err.message);
     cr_assert_eq(rf_model_tensor(m, 0)->file_offset, rf_model_tensor(m, 1)->file_offset + 64);
     rf_model_free(m);
+    no_leaks();
 }
 
 /* ---- strict rejections, each with its message ----------------------------------------------- */
@@ -628,6 +649,7 @@ Test(apr, strict_rejections)
     rf_model *m = open_raw("ctrl-name.apr", SMALL_JSON, &nul, 1, ok, false, &err);
     cr_assert_not_null(m, "control characters are valid UTF-8: %s", err.message);
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, truncated_and_out_of_range)
@@ -671,6 +693,7 @@ Test(apr, truncated_and_out_of_range)
     m = rf_apr_open_model(tmp("wrap.apr"), NULL, &err);
     cr_assert_null(m, "offset + size wrapping around must not pass the bounds check");
     free(f);
+    no_leaks();
 }
 
 Test(apr, lenient_reports_instead_of_refusing)
@@ -707,6 +730,7 @@ Test(apr, lenient_reports_instead_of_refusing)
     cr_assert_not_null(m, "%s", err.message);
     cr_assert(has_warning(m, "column-major"));
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, recognises_aprender_tsp)
@@ -719,6 +743,7 @@ Test(apr, recognises_aprender_tsp)
     cr_assert(strstr(err.message, "not APR v2"), "%s", err.message);
     cr_assert_null(rf_apr_open_model(tmp("att48-aco.apr"), NULL, &err));
     cr_assert(strstr(err.message, "aprender-tsp"), "%s", err.message);
+    no_leaks();
 }
 
 /* ---- compression ---------------------------------------------------------------------------- */
@@ -764,10 +789,12 @@ static void compressed_round_trip(rf_apr_compression method, uint16_t flag, cons
 Test(apr, lz4_round_trip)
 {
     compressed_round_trip(RF_APR_COMPRESSION_LZ4, RF_APR_FLAG_LZ4, "c.lz4.apr");
+    no_leaks();
 }
 Test(apr, zstd_round_trip)
 {
     compressed_round_trip(RF_APR_COMPRESSION_ZSTD, RF_APR_FLAG_ZSTD, "c.zst.apr");
+    no_leaks();
 }
 
 Test(apr, corrupt_compressed_payloads)
@@ -795,6 +822,7 @@ Test(apr, corrupt_compressed_payloads)
     write_file(tmp("bad-zstd.apr"), f, sizeof f);
     cr_assert_null(rf_model_open(tmp("bad-zstd.apr"), NULL, &err));
     cr_assert(strstr(err.message, "zstd"), "%s", err.message);
+    no_leaks();
 }
 
 /* ---- row-padded K-quants (spec 9.4) --------------------------------------------------------- */
@@ -833,6 +861,7 @@ Test(apr, row_padded_q4_k)
     cr_assert_eq(bytes, 2 * 144);
     rf_tensor plain = {.dtype = RF_DTYPE_Q4_K, .ndim = 2, .shape = {3, 512}};
     cr_assert(!rf_apr_tensor_row_padded(&plain, &row));
+    no_leaks();
 }
 
 /* ---- serde_json formatting (spec 6.4) ------------------------------------------------------- */
@@ -894,6 +923,7 @@ Test(apr, serde_json_floats)
     expect_f64(NAN, "null");
     expect_f64(-INFINITY, "null");
     expect_f32(INFINITY, "null");
+    no_leaks();
 }
 
 Test(apr, serde_json_strings_and_integers)
@@ -913,6 +943,7 @@ Test(apr, serde_json_strings_and_integers)
     apr_json_i64(&b, INT64_MIN);
     cr_assert_str_eq(b.data, "18446744073709551615 -9223372036854775808");
     apr_buf_free(&b);
+    no_leaks();
 }
 
 /* Parses text and writes it back in serde_json's canonical form. */
@@ -961,6 +992,7 @@ Test(apr, json_parser_keeps_serde_distinctions)
     memset(deep, '[', 200);
     memset(deep + 200, ']', 100);
     expect_invalid(deep, 300, "deeper than 128");
+    no_leaks();
 }
 
 /* ---- metadata order and values on write ----------------------------------------------------- */
@@ -1046,6 +1078,7 @@ Test(apr, typed_keys_in_declaration_order_custom_keys_sorted)
     cr_assert_eq(rf_apr_metadata_json(m, NULL, NULL, &json, &len, &err), RF_ERR_ARGUMENT);
     cr_assert(strstr(err.message, "'hidden_size' must be an unsigned integer"), "%s", err.message);
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, index_sorted_by_byte_order)
@@ -1078,6 +1111,7 @@ Test(apr, index_sorted_by_byte_order)
     cr_assert_eq(p, rf_load_le64(d + 24) + 7 * 28 + 11, "entries packed with no padding");
     free(d);
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, writer_refusals)
@@ -1119,6 +1153,7 @@ Test(apr, writer_refusals)
     cr_assert_eq(rf_apr_write(m, tmp("size.apr"), NULL, &err), RF_ERR_ARGUMENT);
     cr_assert(strstr(err.message, "takes 20"), "%s", err.message);
     rf_model_free(m);
+    no_leaks();
 }
 
 /* ---- metadata synthesis for models from SafeTensors and GGUF (spec 6.6, 15, 16) ------------- */
@@ -1237,6 +1272,7 @@ Test(apr, synthesized_from_safetensors_with_tied_embeddings)
     cr_assert_eq(rf_model_n_tensors(r), 3);
     rf_model_free(r);
     rf_model_free(m);
+    no_leaks();
 }
 
 Test(apr, synthesized_from_gguf)
@@ -1281,6 +1317,7 @@ Test(apr, synthesized_from_gguf)
     cr_assert_not_null(rf_model_find_tensor(r, "lm_head.weight"));
     rf_model_free(r);
     rf_model_free(m);
+    no_leaks();
 }
 
 /* ---- APR_Q4 / APR_Q8 (spec 9.2, 9.3) -------------------------------------------------------- */
@@ -1323,6 +1360,7 @@ Test(apr, apr_q4_block_math)
     rk_apr_q4_quantize(zeros, 3, q);
     cr_assert_eq(q[0] | (q[1] << 8), 0x3c00, "scale 1.0 when the block is zero");
     cr_assert_eq(q[2], 0x88);
+    no_leaks();
 }
 
 Test(apr, apr_q8_math)
@@ -1343,6 +1381,7 @@ Test(apr, apr_q8_math)
     float z[2] = {0, 0};
     rk_apr_q8_quantize(z, 2, q);
     cr_assert_eq(rf_load_le32(q), 0x3f800000u);
+    no_leaks();
 }
 
 /* ---- bad-input catalogue (tests/data/bad/apr) ----------------------------------------------- */
@@ -1382,6 +1421,7 @@ Test(apr, bad_input_catalogue)
     }
     closedir(d);
     cr_assert_geq(checked, 14, "only %d bad files", checked);
+    no_leaks();
 }
 
 /* spec 21.2: the same model in the older "all-null" layout (every optional typed key written as
@@ -1470,6 +1510,7 @@ Test(apr, old_all_null_layout_reads_and_rewrites_to_the_golden)
     cr_assert_eq(memcmp(now, want, 516), 0);
     free(now);
     rf_model_free(m);
+    no_leaks();
 }
 
 /* Duplicate keys: the last value wins, as serde_json's Value does for aprender; both spellings
@@ -1496,4 +1537,92 @@ Test(apr, duplicate_and_conflicting_keys)
                           "\"num_layers\":2,\"rms_norm_eps\":0.5}");
     free(out);
     rf_model_free(m);
+    no_leaks();
+}
+
+/* A scalar (ndim 0) and an empty tensor (a 0 dimension, 0 bytes, no data pointer): both valid;
+ * an empty tensor takes no space, so the next one shares its offset (spec 7, 10). */
+Test(apr, scalar_and_empty_tensors)
+{
+    rf_error err;
+    rf_model *m = rf_model_new(RF_FORMAT_APR, &err);
+    rf_tensor e = {.name = "empty", .dtype = RF_DTYPE_F32, .ndim = 2, .shape = {0, 4}};
+    rf_tensor q = {.name = "q8empty", .dtype = RF_DTYPE_APR_Q8, .ndim = 1, .shape = {0}};
+    rf_tensor s = {.name = "scalar",
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = 0,
+                   .data = (const uint8_t *)FOUR,
+                   .nbytes = 4};
+    cr_assert_eq(rf_model_add_tensor(m, &e, &err), RF_OK);
+    cr_assert_eq(rf_model_add_tensor(m, &q, &err), RF_OK);
+    cr_assert_eq(rf_model_add_tensor(m, &s, &err), RF_OK);
+    for (int c = 0; c < 3; c++) {
+        rf_apr_write_options o = {.compression = (rf_apr_compression)c};
+        cr_assert_eq(rf_apr_write(m, tmp("small.apr"), &o, &err), RF_OK, "%s", err.message);
+        rf_model *r = rf_model_open(tmp("small.apr"), NULL, &err);
+        cr_assert_not_null(r, "%s", err.message);
+        cr_assert_eq(rf_model_n_tensors(r), 3);
+        const rf_tensor *re = rf_model_find_tensor(r, "empty"),
+                        *rs = rf_model_find_tensor(r, "scalar");
+        cr_assert_eq(re->nbytes, 0);
+        cr_assert_eq(rs->ndim, 0);
+        cr_assert_eq(rs->nbytes, 4);
+        cr_assert_eq(re->file_offset, rs->file_offset, "an empty tensor occupies no space");
+        cr_assert_eq(memcmp(rs->data, FOUR, 4), 0);
+        rf_model_free(r);
+    }
+    rf_model_free(m);
+    no_leaks();
+}
+
+/* Every dtype APR holds goes out with aprender's code and comes back unchanged (spec 8.1). */
+Test(apr, every_dtype_round_trips_with_its_code)
+{
+    static const struct {
+        rf_dtype dtype;
+        uint8_t code;
+        uint64_t elems, bytes;
+    } types[] = {
+        {RF_DTYPE_F32, 0, 8, 32},   {RF_DTYPE_F16, 1, 8, 16},       {RF_DTYPE_F64, 3, 8, 64},
+        {RF_DTYPE_I32, 4, 8, 32},   {RF_DTYPE_I64, 5, 8, 64},       {RF_DTYPE_I8, 6, 8, 8},
+        {RF_DTYPE_U8, 7, 8, 8},     {RF_DTYPE_Q4_K, 12, 256, 144},  {RF_DTYPE_Q6_K, 14, 256, 210},
+        {RF_DTYPE_BF16, 30, 8, 16}, {RF_DTYPE_APR_Q4, 128, 40, 36}, {RF_DTYPE_APR_Q8, 129, 8, 12},
+    };
+    static uint8_t payload[256];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 13 + 5);
+    rf_error err;
+    rf_model *m = rf_model_new(RF_FORMAT_APR, &err);
+    char names[12][8];
+    for (size_t i = 0; i < 12; i++) {
+        snprintf(names[i], sizeof names[i], "t%02zu", i);
+        rf_tensor t = {.name = names[i],
+                       .dtype = types[i].dtype,
+                       .ndim = 1,
+                       .shape = {types[i].elems},
+                       .data = payload,
+                       .nbytes = types[i].bytes};
+        cr_assert_eq(rf_model_add_tensor(m, &t, &err), RF_OK);
+    }
+    cr_assert_eq(rf_apr_write(m, tmp("dtypes.apr"), NULL, &err), RF_OK, "%s", err.message);
+    size_t n;
+    uint8_t *d = read_file(tmp("dtypes.apr"), &n);
+    uint64_t p = rf_load_le64(d + 24);
+    for (size_t i = 0; i < 12; i++) {
+        cr_assert_eq(d[p + 2 + 3], types[i].code, "%s: code %u", rf_dtype_name(types[i].dtype),
+                     d[p + 5]);
+        p += 20 + 3 + 8;
+    }
+    free(d);
+    rf_model *r = rf_model_open(tmp("dtypes.apr"), NULL, &err);
+    cr_assert_not_null(r, "%s", err.message);
+    for (size_t i = 0; i < 12; i++) {
+        const rf_tensor *t = rf_model_tensor(r, i);
+        cr_assert_eq(t->dtype, types[i].dtype);
+        cr_assert_eq(t->nbytes, types[i].bytes);
+        cr_assert_eq(memcmp(t->data, payload, t->nbytes), 0);
+    }
+    rf_model_free(r);
+    rf_model_free(m);
+    no_leaks();
 }

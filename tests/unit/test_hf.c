@@ -500,6 +500,29 @@ Test(hf_json, doubles_print_like_python_repr)
     }
 }
 
+Test(hf_json, f32_values_print_with_f32_digits)
+{
+    /* config reals from GGUF/APR are binary32: print the digits that name that f32 */
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {(float)1e-6, "1e-06"},   {(float)1e-5, "1e-05"}, {(float)1000000.0, "1000000.0"},
+        {(float)0.1, "0.1"},      {0.1, "0.1"},           {1e-6, "1e-06"},
+        {1.0000001, "1.0000001"}, /* not a binary32 value: double digits */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hf_buf b = {0};
+        hf_buf_put_real(&b, cases[i].v, true);
+        cr_assert_str_eq(b.data, cases[i].text);
+        hf_buf_free(&b);
+    }
+    hf_buf b = {0};
+    hf_buf_put_double(&b, (float)1e-6);
+    cr_assert_str_eq(b.data, "9.999999974752427e-07", "without as_float the double is exact");
+    hf_buf_free(&b);
+}
+
 Test(hf_json, pretty_matches_json_dumps_indent_2)
 {
     const char *compact = "{\"a\":[1,{\"b\":[]},{}],\"c\":\"x,:{\\\"\",\"d\":{\"e\":null}}";

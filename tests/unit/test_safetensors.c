@@ -719,6 +719,20 @@ Test(safetensors_write, order_metadata_padding_and_provenance)
     free(again);
     free(got);
     rf_model_free(m);
+    /* provenance added to a source without "format" brings "format":"pt" along */
+    rf_model *plain = new_model(RF_FORMAT_SAFETENSORS);
+    add(plain, "x", RF_DTYPE_U8, 1, (uint64_t[]){1}, data, 1);
+    cr_assert_eq(rf_safetensors_write(plain, path, &o, &err), RF_OK, "%s", err.message);
+    got = read_all(path, &len);
+    cr_assert(memcmp(got + 8, "{\"__metadata__\":{\"format\":\"pt\",\"rosetta.provenance\":", 52) ==
+                  0,
+              "%s", (const char *)got + 8);
+    free(got);
+    cr_assert_eq(rf_safetensors_write(plain, path, NULL, &err), RF_OK, "%s", err.message);
+    got = read_all(path, &len);
+    cr_assert(memcmp(got + 8, "{\"x\":", 5) == 0, "no metadata stays no metadata");
+    free(got);
+    rf_model_free(plain);
     /* a model from another format gets {"format":"pt"} only */
     m = new_model(RF_FORMAT_APR);
     add(m, "x", RF_DTYPE_U8, 1, (uint64_t[]){1}, data, 1);
