@@ -142,15 +142,4 @@ static inline void rk_apr_q8_dequantize(const uint8_t *in, uint64_t n, float *y)
         y[i] = (float)(int8_t)in[4 + i] * scale;
 }
 
-/* The names kernels/cpu/quant_ref.c uses (same math as above). */
-static inline void rk_apr_q4_dequant_block(const uint8_t *blk, int n, float *y)
-{
-    rk_apr_q4_dequantize_block(blk, n, y);
-}
-
-static inline int8_t rk_apr_q8_quantize_value(float x, float scale)
-{
-    return (int8_t)rk_apr_round_clamp(x / scale, -127.0f, 127.0f);
-}
-
 #endif
