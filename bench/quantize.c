@@ -65,8 +65,8 @@ static void *llama_worker(void *arg)
     return NULL;
 }
 
-static void llama_quantize(int type, const float *src, void *dst, int64_t rows,
-                           int64_t n_per_row, int threads)
+static void llama_quantize(int type, const float *src, void *dst, int64_t rows, int64_t n_per_row,
+                           int threads)
 {
     llama_job jobs[64];
     pthread_t tids[64];
@@ -213,8 +213,8 @@ int main(int argc, char **argv)
                    rf_dtype_name(types[t]), threads, simd, in_mb, reps, rosetta);
             if (lib) {
                 double llama = in_mb / median(tl, reps);
-                printf(",\"llama_cpp_mb_per_s\":%.1f,\"ratio\":%.2f,\"bytes_identical\":%s",
-                       llama, rosetta / llama, identical ? "true" : "false");
+                printf(",\"llama_cpp_mb_per_s\":%.1f,\"ratio\":%.2f,\"bytes_identical\":%s", llama,
+                       rosetta / llama, identical ? "true" : "false");
             }
             printf("}\n");
             fflush(stdout);

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define VW 16
+#define VW            16
 #define SIMD_FN(name) name##_avx512
 
 typedef __m512 vf;
@@ -75,7 +75,10 @@ static inline vi vi_shl(vi a, int n) { return _mm512_sll_epi32(a, _mm_cvtsi32_si
 static inline vi vi_shr(vi a, int n) { return _mm512_srl_epi32(a, _mm_cvtsi32_si128(n)); }
 static inline vi vi_min(vi a, vi b) { return _mm512_min_epi32(a, b); }
 static inline vi vi_max(vi a, vi b) { return _mm512_max_epi32(a, b); }
-static inline vi vi_iota(void) { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+static inline vi vi_iota(void)
+{
+    return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
 static inline vi vi_shrv(vi a, vi n) { return _mm512_srlv_epi32(a, n); }
 static inline vm vi_gt(vi a, vi b) { return _mm512_cmpgt_epi32_mask(a, b); }
 static inline vi vi_select(vm m, vi t, vi f) { return _mm512_mask_blend_epi32(m, f, t); }

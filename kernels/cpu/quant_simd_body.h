@@ -20,7 +20,7 @@
 #include "cpu/quant_dispatch.h"
 #include "cpu/quant_ref.h"
 
-#define NV32 (32 / VW) /* vectors per 32 elements */
+#define NV32          (32 / VW) /* vectors per 32 elements */
 #define GROUP_MAX_EPS 1e-15f
 
 /* ---- scalar helpers (the reference's primitives) ------------------------------------------ */
@@ -60,15 +60,17 @@ static inline int all_finite(const float *x, int n)
     return !vm_any(bad);
 }
 
-static inline vi vi_clamp(vi v, int lo, int hi) { return vi_max(vi_set1(lo), vi_min(vi_set1(hi), v)); }
+static inline vi vi_clamp(vi v, int lo, int hi)
+{
+    return vi_max(vi_set1(lo), vi_min(vi_set1(hi), v));
+}
 
 /* ---- make_qkx2_quants over VW sub-blocks (spec 5.1) --------------------------------------- */
 
 /* Lane j works on the sub-block whose element i is xt[i*VW + j] with weight wt[i*VW + j].
  * Writes L (n*VW, 0..nmax), the scale and the_min of every lane (use_mad = false). */
-static void qkx2_lanes(int n, int nmax, const float *xt, const float *wt, int32_t *L,
-                       int32_t *Laux, float rmin, float rdelta, int nstep, vf *out_scale,
-                       vf *out_the_min)
+static void qkx2_lanes(int n, int nmax, const float *xt, const float *wt, int32_t *L, int32_t *Laux,
+                       float rmin, float rdelta, int nstep, vf *out_scale, vf *out_the_min)
 {
     const vf zero = vf_zero();
     vf min = vf_load(xt), max = min;
@@ -196,8 +198,8 @@ static void qx_lanes(int nmax, const float *xt, int32_t *L, float *scales)
         for (int i = 0; i < N; i++)
             for (int u = 0; u < 2; u++) {
                 const int o = i * QX_LANES + u * VW;
-                vi l = vi_clamp(vf_nearest_int(vf_mul(iscale[u], vf_load(xt + o))), -nmax,
-                                nmax - 1);
+                vi l =
+                    vi_clamp(vf_nearest_int(vf_mul(iscale[u], vf_load(xt + o))), -nmax, nmax - 1);
                 laux[i][u] = l;
                 vf lf = vi_to_vf(l);
                 sumlx[u] = vf_add(sumlx[u], vf_mul(vf_load(wxt + o), lf));
@@ -211,8 +213,8 @@ static void qx_lanes(int nmax, const float *xt, int32_t *L, float *scales)
                 continue;
             for (int i = 0; i < N; i++) {
                 const int o = i * QX_LANES + u * VW;
-                vi_store(L + o, vi_select(better, vi_add(laux[i][u], vi_set1(nmax)),
-                                          vi_load(L + o)));
+                vi_store(L + o,
+                         vi_select(better, vi_add(laux[i][u], vi_set1(nmax)), vi_load(L + o)));
             }
             vf new_scale = vf_div(sumlx[u], suml2[u]);
             scale[u] = vf_select(better, new_scale, scale[u]);
@@ -551,8 +553,8 @@ static void q45_0_quantize(const float *x, uint8_t *y, int64_t nb, int five)
         }
         vi packed[NV32 / 2];
         for (int j = 0; j < NV32 / 2; j++)
-            packed[j] = vi_or(vi_and(q[j], vi_set1(15)),
-                              vi_shl(vi_and(q[j + NV32 / 2], vi_set1(15)), 4));
+            packed[j] =
+                vi_or(vi_and(q[j], vi_set1(15)), vi_shl(vi_and(q[j + NV32 / 2], vi_set1(15)), 4));
         if (five) {
             for (int b = 0; b < 4; b++)
                 y[2 + b] = (uint8_t)(qh >> (8 * b));
