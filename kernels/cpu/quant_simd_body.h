@@ -560,19 +560,16 @@ void SIMD_FN(rk_quantize_row_q8_0)(const float *x, void *vy, int64_t k)
     }
 }
 
-/* The signed extreme of spec 4.3: the first element of largest magnitude, 0 for a zero block. */
+/* The signed extreme of spec 4.3: the first element of largest magnitude, 0 for a zero block
+ * (branch-free: the position is the lowest set bit of the 32 lane comparisons). */
 static inline float signed_extreme(const float *x, const vf *v, vf amax_v)
 {
     const float amax = vf_hmax(amax_v);
-    if (amax == 0.0f)
-        return 0.0f;
     const vf a = vf_set1(amax);
-    for (int j = 0; j < NV32; j++) {
-        uint32_t bits = vm_bits(vf_eq(vf_abs(v[j]), a));
-        if (bits)
-            return x[j * VW + __builtin_ctz(bits)];
-    }
-    return 0.0f; /* not reached: some element has |x| == amax */
+    uint32_t bits = 0;
+    for (int j = 0; j < NV32; j++)
+        bits |= vm_bits(vf_eq(vf_abs(v[j]), a)) << (j * VW);
+    return amax == 0.0f ? 0.0f : x[__builtin_ctz(bits | 0x80000000u)];
 }
 
 static void q45_0_quantize(const float *x, uint8_t *y, int64_t nb, int five)
@@ -600,10 +597,11 @@ static void q45_0_quantize(const float *x, uint8_t *y, int64_t nb, int five)
         const vf vid = vf_set1(id), vbias = vf_set1(bias);
         vi q[NV32];
         uint32_t qh = 0;
-        for (int j = 0; j < NV32; j++) {
+        for (int j = 0; j < NV32; j++)
             q[j] = vi_min(vi_set1(qmax), vf_to_vi_trunc(vf_add(vf_mul(v[j], vid), vbias)));
-            qh |= vm_bits(vi_gt(q[j], vi_set1(15))) << (j * VW);
-        }
+        if (five)
+            for (int j = 0; j < NV32; j++)
+                qh |= vm_bits(vi_gt(q[j], vi_set1(15))) << (j * VW);
         vi packed[NV32 / 2];
         for (int j = 0; j < NV32 / 2; j++)
             packed[j] =
