@@ -1238,47 +1238,30 @@ RK_DEFINE_IMATRIX_32(q4_1, RK_W32_Q4_1, rk_q4_1_block, sizeof(rk_block_q4_1))
 RK_DEFINE_IMATRIX_32(q5_0, RK_W32_Q5_0, rk_q5_0_block, sizeof(rk_block_q5_0))
 RK_DEFINE_IMATRIX_32(q5_1, RK_W32_Q5_1, rk_q5_1_block, sizeof(rk_block_q5_1))
 
-/* ---- aprender types ---- */
+/* ---- aprender types: kernels/common/apr_quant.h (shared with the APR reader and writer) ---- */
 
 void rk_quantize_row_apr_q4_ref(const float *x, void *y, int64_t k)
 {
-    uint8_t *out = y;
-    for (int64_t i = 0; i * RK_APR_Q4_BLOCK < k; i++) {
-        const int64_t left = k - i * RK_APR_Q4_BLOCK;
-        const int n = left < RK_APR_Q4_BLOCK ? (int)left : RK_APR_Q4_BLOCK;
-        rk_apr_q4_quantize_block(x + i * RK_APR_Q4_BLOCK, n, out + (size_t)i * RK_APR_Q4_BLOCK_BYTES);
-    }
+    if (k > 0)
+        rk_apr_q4_quantize(x, (uint64_t)k, y);
 }
 
 void rk_dequantize_row_apr_q4_ref(const void *x, float *y, int64_t k)
 {
-    const uint8_t *in = x;
-    for (int64_t i = 0; i * RK_APR_Q4_BLOCK < k; i++) {
-        const int64_t left = k - i * RK_APR_Q4_BLOCK;
-        const int n = left < RK_APR_Q4_BLOCK ? (int)left : RK_APR_Q4_BLOCK;
-        rk_apr_q4_dequant_block(in + (size_t)i * RK_APR_Q4_BLOCK_BYTES, n, y + i * RK_APR_Q4_BLOCK);
-    }
+    if (k > 0)
+        rk_apr_q4_dequantize(x, (uint64_t)k, y);
 }
 
 void rk_quantize_row_apr_q8_ref(const float *x, void *y, int64_t k)
 {
-    if (k <= 0)
-        return;
-    uint8_t *out = y;
-    const float scale = rk_apr_q8_scale(x, k);
-    rk_store_f32le(out, scale);
-    for (int64_t i = 0; i < k; i++)
-        out[4 + i] = (uint8_t)rk_apr_q8_quantize_value(x[i], scale);
+    if (k > 0)
+        rk_apr_q8_quantize(x, (uint64_t)k, y);
 }
 
 void rk_dequantize_row_apr_q8_ref(const void *x, float *y, int64_t k)
 {
-    if (k <= 0)
-        return;
-    const uint8_t *in = x;
-    const float scale = rk_load_f32le(in);
-    for (int64_t i = 0; i < k; i++)
-        y[i] = (float)(int8_t)in[4 + i] * scale;
+    if (k > 0)
+        rk_apr_q8_dequantize(x, (uint64_t)k, y);
 }
 
 /* ---- f16 / bf16 ---- */
