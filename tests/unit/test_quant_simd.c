@@ -144,7 +144,7 @@ static void check_quantizer(const char *name)
     cr_assert(x && want && got);
     long compared = 0;
     for (int level = RK_SIMD_AVX2; level <= (int)rk_cpu_simd_level(); level++) {
-        for (int round = 0; round < ROUNDS; round++) {
+        for (int round = 0; round < 3 * ROUNDS; round++) {
             for (int mode = 0; mode < N_MODES; mode++) {
                 fill(x, n, mode);
                 c->ref_q(x, want, n);
