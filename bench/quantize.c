@@ -1,7 +1,9 @@
 /* Quantization speed: MB/s of F32 input quantized by Rosetta (rf_quantize) and by llama.cpp's
  * ggml library (ggml_quantize_chunk, threaded by rows as llama-quantize does) in the same run,
  * their ratio and whether the bytes are identical; dequantization GB/s against memcpy.
- * One JSON object per line on stdout.
+ * One JSON object per line on stdout: medians of --reps runs, Rosetta and llama.cpp interleaved;
+ * "ratio" from wall-clock medians, "ratio_cpu_time" from process CPU-time medians (steadier when
+ * other programs share the cores).
  *
  * Usage: bench-quantize [--oracle PATH/libggml-base.so] [--reps N] [--mb N] [--dequant-mb N]
  *                       [--threads LIST]
@@ -29,12 +31,18 @@ typedef void (*ggml_dequantize_fn)(const void *x, float *y, int64_t k);
 
 static ggml_quantize_chunk_fn ggml_quantize_chunk;
 
-static double now(void)
+static double clock_seconds(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
+
+static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+
+/* CPU time of the whole process (all threads): on a shared machine it does not count the time
+ * other programs hold the cores, so its ratio is steadier than the wall-clock ratio. */
+static double cpu_now(void) { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -65,8 +73,8 @@ static void *llama_worker(void *arg)
     return NULL;
 }
 
-static void llama_quantize(int type, const float *src, void *dst, int64_t rows,
-                           int64_t n_per_row, int threads)
+static void llama_quantize(int type, const float *src, void *dst, int64_t rows, int64_t n_per_row,
+                           int threads)
 {
     llama_job jobs[64];
     pthread_t tids[64];
@@ -163,7 +171,8 @@ int main(int argc, char **argv)
     float *x = malloc((size_t)n * sizeof *x);
     uint8_t *qr = malloc((size_t)n * 4), *ql = malloc((size_t)n * 4);
     double *tr = malloc(sizeof(double) * (size_t)reps), *tl = malloc(sizeof(double) * (size_t)reps);
-    if (!x || !qr || !ql || !tr || !tl) {
+    double *cr = malloc(sizeof(double) * (size_t)reps), *cl = malloc(sizeof(double) * (size_t)reps);
+    if (!x || !qr || !ql || !tr || !tl || !cr || !cl) {
         fprintf(stderr, "bench-quantize: out of memory\n");
         return 1;
     }
@@ -197,14 +206,17 @@ int main(int argc, char **argv)
                 identical = memcmp(qr, ql, bytes) == 0;
             }
             for (int r = 0; r < reps; r++) { /* interleaved, so both see the same machine load */
-                double t0 = now();
+                double t0 = now(), c0 = cpu_now();
                 rf_quantize(types[t], x, qr, (uint64_t)rows, (uint64_t)n_per_row, NULL, &opts,
                             &err);
                 tr[r] = now() - t0;
+                cr[r] = cpu_now() - c0;
                 if (lib) {
                     t0 = now();
+                    c0 = cpu_now();
                     llama_quantize((int)types[t], x, ql, rows, n_per_row, threads);
                     tl[r] = now() - t0;
+                    cl[r] = cpu_now() - c0;
                 }
             }
             double rosetta = in_mb / median(tr, reps);
@@ -213,8 +225,10 @@ int main(int argc, char **argv)
                    rf_dtype_name(types[t]), threads, simd, in_mb, reps, rosetta);
             if (lib) {
                 double llama = in_mb / median(tl, reps);
-                printf(",\"llama_cpp_mb_per_s\":%.1f,\"ratio\":%.2f,\"bytes_identical\":%s",
-                       llama, rosetta / llama, identical ? "true" : "false");
+                printf(",\"llama_cpp_mb_per_s\":%.1f,\"ratio\":%.2f,\"ratio_cpu_time\":%.2f,"
+                       "\"bytes_identical\":%s",
+                       llama, rosetta / llama, median(cl, reps) / median(cr, reps),
+                       identical ? "true" : "false");
             }
             printf("}\n");
             fflush(stdout);
@@ -293,6 +307,8 @@ int main(int argc, char **argv)
     free(ql);
     free(tr);
     free(tl);
+    free(cr);
+    free(cl);
     if (lib)
         dlclose(lib);
     return 0;
