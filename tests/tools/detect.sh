@@ -28,9 +28,12 @@ header = json.dumps({"x": {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}}
 w("st.apr", struct.pack("<Q", len(header)) + header + bytes(4))
 # A SafeTensors shard index.
 w("index.json", json.dumps({"metadata": {}, "weight_map": {"x": "a.safetensors"}}).encode())
-# Not a model: text, an empty file, and a header length that exceeds the file.
+# Not a model: text, an empty file, a length prefix followed by no JSON.
 w("text.gguf", b"hello, world\n")
 w("empty.safetensors", b"")
+w("nojson.bin", struct.pack("<Q", 4) + b"abcd")
+# A '{' at byte 8 with an impossible header length is still SafeTensors for detection: the
+# reader then says precisely what is wrong with the length.
 w("biglen.safetensors", struct.pack("<Q", 1 << 40) + b"{}")
 EOF
 
@@ -53,7 +56,8 @@ expect "$tmp/st.apr" safetensors
 expect "$tmp/index.json" safetensors-index
 expect "$tmp/text.gguf" unknown
 expect "$tmp/empty.safetensors" unknown
-expect "$tmp/biglen.safetensors" unknown
+expect "$tmp/nojson.bin" unknown
+expect "$tmp/biglen.safetensors" safetensors
 expect "$fixture/model.safetensors" safetensors
 expect "$fixture" safetensors-dir
 mkdir -p "$tmp/plain-dir" && cp "$tmp/text.gguf" "$tmp/plain-dir/"
