@@ -67,6 +67,7 @@ for t in "${tools[@]}"; do
   grep -q "Exit codes:" "$tmp/$name-help.out" || fail "$t --help does not document exit codes"
   [ ! -s "$tmp/$name-help.err" ] || fail "$t --help wrote to stderr"
   cmp -s "$tmp/$name-help.out" <("$apr" "$name" --help) || fail "apr $name --help differs from $t --help"
+  cmp -s "$tmp/$name-help.out" <("$apr" help "$name") || fail "apr help $name differs from $t --help"
   ok
   # --version: "apr-NAME X.Y.Z (simd: LEVEL, cuda: on|off)".
   run "$tmp/$name-version" "$APR_BIN/$t" --version
