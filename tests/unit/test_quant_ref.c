@@ -18,7 +18,7 @@ typedef struct qtype {
     const char *name;
     quant_fn quant;
     dequant_fn dequant;
-    int block;           /* elements per block */
+    int block; /* elements per block */
     size_t block_bytes;
     double max_rel_rmse; /* bound on RMSE / RMS for N(0,1) input */
 } qtype;
@@ -145,7 +145,8 @@ Test(quant_ref, weighted_paths_with_null_weights_are_the_reference)
         memset(b, 0, sizeof b);
         pairs[p].ref(x, a, ROWS * COLS);
         pairs[p].im(x, b, ROWS, COLS, NULL);
-        cr_expect(memcmp(a, b, sizeof a) == 0, "%s: imatrix(NULL) differs from the reference", pairs[p].name);
+        cr_expect(memcmp(a, b, sizeof a) == 0, "%s: imatrix(NULL) differs from the reference",
+                  pairs[p].name);
     }
     /* weighted: rows are independent, so 3 rows at once equal 3 calls of one row */
     float w[COLS];
@@ -165,7 +166,8 @@ Test(quant_ref, weighted_paths_with_null_weights_are_the_reference)
 static void expect_bytes(const char *what, const uint8_t *got, const uint8_t *want, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        cr_expect_eq(got[i], want[i], "%s: byte %zu is 0x%02x, expected 0x%02x", what, i, got[i], want[i]);
+        cr_expect_eq(got[i], want[i], "%s: byte %zu is 0x%02x, expected 0x%02x", what, i, got[i],
+                     want[i]);
 }
 
 Test(quant_ref, all_zero_blocks)
@@ -201,7 +203,7 @@ Test(quant_ref, all_zero_blocks)
         quant_fn f;
         size_t n;
     } k[] = {
-        {"q2_K", rk_quantize_row_q2_K_ref, 84}, {"q3_K", rk_quantize_row_q3_K_ref, 110},
+        {"q2_K", rk_quantize_row_q2_K_ref, 84},  {"q3_K", rk_quantize_row_q3_K_ref, 110},
         {"q4_K", rk_quantize_row_q4_K_ref, 144}, {"q5_K", rk_quantize_row_q5_K_ref, 176},
         {"q6_K", rk_quantize_row_q6_K_ref, 210}, {"q8_K", rk_quantize_row_q8_K_ref, 292},
     };
@@ -300,16 +302,13 @@ static void set_f16(uint8_t *p, float v)
     p[1] = (uint8_t)(u >> 8);
 }
 
-static float get_f16(const uint8_t *p)
-{
-    return f16_value((uint16_t)(p[0] | (p[1] << 8)));
-}
+static float get_f16(const uint8_t *p) { return f16_value((uint16_t)(p[0] | (p[1] << 8))); }
 
 static void expect_floats(const char *what, const float *got, const float *want, int n)
 {
     for (int i = 0; i < n; i++)
-        cr_expect_eq(bits(got[i]), bits(want[i]), "%s: element %d is %a, expected %a", what, i, (double)got[i],
-                     (double)want[i]);
+        cr_expect_eq(bits(got[i]), bits(want[i]), "%s: element %d is %a, expected %a", what, i,
+                     (double)got[i], (double)want[i]);
 }
 
 Test(quant_ref, layout_q4_0_q5_0_split_halves)
@@ -327,7 +326,8 @@ Test(quant_ref, layout_q4_0_q5_0_split_halves)
 
     fill_random(b, sizeof b);
     set_f16(b, 0.25f);
-    const uint32_t qh = (uint32_t)b[2] | ((uint32_t)b[3] << 8) | ((uint32_t)b[4] << 16) | ((uint32_t)b[5] << 24);
+    const uint32_t qh =
+        (uint32_t)b[2] | ((uint32_t)b[3] << 8) | ((uint32_t)b[4] << 16) | ((uint32_t)b[5] << 24);
     rk_dequantize_row_q5_0_ref(b, y, 32);
     for (int e = 0; e < 32; e++) {
         const int nib = e < 16 ? (b[6 + e] & 15) : (b[6 + e - 16] >> 4);
@@ -377,7 +377,8 @@ Test(quant_ref, layout_q4_K_nibbles_and_scales)
     for (int c = 0; c < 4; c++)
         for (int l = 0; l < 32; l++) {
             want[64 * c + l] = 1.0f * (float)sc[2 * c] * (float)(l % 16) - 0.5f * (float)mn[2 * c];
-            want[64 * c + 32 + l] = 1.0f * (float)sc[2 * c + 1] * (float)((l + 5) % 16) - 0.5f * (float)mn[2 * c + 1];
+            want[64 * c + 32 + l] =
+                1.0f * (float)sc[2 * c + 1] * (float)((l + 5) % 16) - 0.5f * (float)mn[2 * c + 1];
         }
     expect_floats("q4_K", y, want, 256);
     /* element 0..31 are the low nibbles of bytes 0..31 of qs: changing a high nibble of qs[0]
@@ -490,8 +491,8 @@ Test(quant_ref, quantized_q8_K_bsums_and_q8_1_sum)
     for (int i = 0; i < 32; i++)
         sum += (int8_t)b[4 + i];
     const float s = get_f16(b + 2), want = (float)sum * get_f16(b);
-    cr_expect(fabsf(s - want) <= fabsf(want) * 0x1p-10f + 1e-6f, "q8_1 s = d * sum(q): %g vs %g", (double)s,
-              (double)want);
+    cr_expect(fabsf(s - want) <= fabsf(want) * 0x1p-10f + 1e-6f, "q8_1 s = d * sum(q): %g vs %g",
+              (double)s, (double)want);
 }
 
 Test(quant_ref, f16_nan_comes_out_quiet)
@@ -504,7 +505,8 @@ Test(quant_ref, f16_nan_comes_out_quiet)
     const float nan_payload = y[0];
     uint8_t back[2];
     rk_quantize_row_f16_ref(&nan_payload, back, 1);
-    cr_expect_eq(back[0] | (back[1] << 8), 0x7e00, "f32 NaN -> f16 sign | 0x7E00 (payload dropped)");
+    cr_expect_eq(back[0] | (back[1] << 8), 0x7e00,
+                 "f32 NaN -> f16 sign | 0x7E00 (payload dropped)");
 }
 
 /* ------------------------------------------------------------------ APR */
@@ -555,12 +557,14 @@ Test(quant_ref, only_whole_blocks_are_touched)
         memset(b, 0xcd, (size_t)nb * q->block_bytes + 16);
         q->quant(x, b, k);
         for (size_t i = (size_t)nb * q->block_bytes; i < (size_t)nb * q->block_bytes + 16; i++)
-            cr_expect_eq(b[i], 0xcd, "%s: quantize wrote past the last whole block (byte %zu)", q->name, i);
+            cr_expect_eq(b[i], 0xcd, "%s: quantize wrote past the last whole block (byte %zu)",
+                         q->name, i);
         for (int i = 0; i < k; i++)
             y[i] = -12345.0f;
         q->dequant(b, y, k);
         for (int i = nb * q->block; i < k; i++)
-            cr_expect_eq(y[i], -12345.0f, "%s: dequantize wrote element %d of a partial block", q->name, i);
+            cr_expect_eq(y[i], -12345.0f, "%s: dequantize wrote element %d of a partial block",
+                         q->name, i);
         free(x);
         free(y);
         free(b);
