@@ -11,6 +11,7 @@
 
 #include "rosetta/apr.h"
 #include "rosetta/model.h"
+#include "rosetta/text.h"
 
 /* ---- byte buffer (apr_json.c) -------------------------------------------------------------- */
 
@@ -37,9 +38,6 @@ void apr_json_f32(apr_buf *b, float v);
 void apr_json_f64(apr_buf *b, double v);
 /* The double a JSON number text denotes (C locale, correctly rounded); NaN when it is not one. */
 double apr_json_number(const char *text);
-
-/* Whether s[0..n) is valid UTF-8 (as Rust's str: no overlongs, surrogates or > U+10FFFF). */
-bool apr_utf8_valid(const uint8_t *s, size_t n);
 
 /* ---- JSON parse tree (apr_json.c) ---------------------------------------------------------- */
 

@@ -383,51 +383,6 @@ static rf_status new_node(parser *p, apr_jtype type, uint32_t *out)
     return RF_OK;
 }
 
-/* Length of the UTF-8 sequence at s[0..avail) or 0 when it is not valid (overlong forms,
- * surrogates and code points above U+10FFFF are invalid, as for Rust's str). */
-static size_t utf8_sequence(const uint8_t *s, size_t avail)
-{
-    uint8_t c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-bool apr_utf8_valid(const uint8_t *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        size_t seq = utf8_sequence(s + i, n - i);
-        if (seq == 0)
-            return false;
-        i += seq;
-    }
-    return true;
-}
-
 static size_t put_utf8(char *d, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -521,7 +476,7 @@ static rf_status parse_string(parser *p, const char **out, uint64_t *out_len)
             n += put_utf8(d + n, cp);
             continue;
         }
-        size_t seq = utf8_sequence(p->s + p->pos, p->len - p->pos);
+        size_t seq = rf_utf8_char_len(p->s + p->pos, p->len - p->pos);
         if (seq == 0)
             return rf_error_set(
                 p->err, RF_ERR_FORMAT,

@@ -542,7 +542,7 @@ static rf_status check_tensors(plan *p, rf_error *err)
                                 "tensor '%.64s...': name of %zu bytes exceeds APR's %d (aprender "
                                 "would truncate it)",
                                 t->name, len, RF_APR_MAX_NAME_LEN);
-        if (!apr_utf8_valid((const uint8_t *)t->name, len))
+        if (!rf_utf8_valid(t->name, len))
             return rf_error_set(err, RF_ERR_ARGUMENT, "tensor name '%s' is not valid UTF-8",
                                 t->name);
         if (i && strcmp(t->name, p->t[i - 1].name) == 0)

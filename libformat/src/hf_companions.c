@@ -72,9 +72,9 @@ rf_status hf_read_companions(rf_model *m, const char *dir, rf_error *err)
         free(path);
         return RF_OK;
     }
-    if (st == RF_OK && hf_utf8_valid_prefix((const unsigned char *)text, len) != len)
+    if (st == RF_OK && rf_utf8_valid_prefix(text, len) != len)
         st = rf_error_set(err, RF_ERR_FORMAT, "%s: not valid UTF-8 at offset %zu", path,
-                          hf_utf8_valid_prefix((const unsigned char *)text, len));
+                          rf_utf8_valid_prefix(text, len));
     if (st == RF_OK) {
         rf_model_config *cfg = rf_model_config_mut(m);
         if (!cfg->chat_template)

@@ -12,9 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "rosetta/model.h"
-
-/* Length of the longest valid UTF-8 prefix of s[0..n) (n when all of it is valid). */
-size_t hf_utf8_valid_prefix(const unsigned char *s, size_t n);
+#include "rosetta/text.h"
 
 /* ---- strict JSON ------------------------------------------------------------------------- */
 

@@ -11,55 +11,6 @@
 
 #include "hf_internal.h"
 
-/* ---- UTF-8 ------------------------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s (Unicode 6.0 table 3-7: no overlongs, no surrogates,
- * nothing above U+10FFFF), or 0 when the bytes there are not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (avail < n)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return n;
-}
-
-size_t hf_utf8_valid_prefix(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t len = utf8_sequence(s + i, n - i);
-        if (len == 0)
-            return i;
-        i += len;
-    }
-    return n;
-}
-
 /* ---- syntax check ------------------------------------------------------------------------ */
 
 typedef struct jscan {
@@ -161,7 +112,7 @@ static rf_status scan_string(jscan *j)
             j->pos++;
             continue;
         }
-        size_t n = utf8_sequence(j->s + j->pos, j->len - j->pos);
+        size_t n = rf_utf8_char_len(j->s + j->pos, j->len - j->pos);
         if (n == 0)
             return scan_fail(j, "invalid UTF-8 byte 0x%02x inside a string", c);
         j->pos += n;

@@ -340,7 +340,7 @@ rf_status st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const ch
                             (unsigned long long)size);
     const char *header = (const char *)data + 8;
     /* Rule 4: UTF-8, then JSON of the right shape. */
-    size_t valid = hf_utf8_valid_prefix((const unsigned char *)header, (size_t)n);
+    size_t valid = rf_utf8_valid_prefix(header, (size_t)n);
     if (valid != n)
         return rf_error_set(err, RF_ERR_FORMAT,
                             "%s: header is not valid UTF-8 at offset %llu (byte 0x%02x)", name,

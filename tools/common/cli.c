@@ -12,6 +12,7 @@
 #include "cpu/cpu_features.h"
 #include "rosetta/apr.h"
 #include "rosetta/detect.h"
+#include "rosetta/text.h"
 #include "rosetta/version.h"
 
 void cli_print_version(const cli_tool *tool, FILE *out)
@@ -217,40 +218,6 @@ const char *cli_shape(const uint64_t *shape, int ndim, bool reversed, char *buf,
     return buf;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if the bytes there are not one
- * (overlong forms, surrogates and values above U+10FFFF are invalid). */
-static size_t utf8_sequence(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 /* Appends text to buf if it fits entirely; returns the new length. */
 static size_t append(char *buf, size_t size, size_t used, const char *text, size_t len)
 {
@@ -278,7 +245,7 @@ size_t cli_quote(char *buf, size_t size, size_t used, const char *s, size_t len,
         char esc[8];
         size_t step = 1;
         unsigned c = p[i];
-        size_t seq = utf8_sequence(p + i, len - i);
+        size_t seq = rf_utf8_char_len(p + i, len - i);
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
@@ -316,7 +283,7 @@ cJSON *cli_json_string(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t o = 0, i = 0;
     while (i < len) {
-        size_t seq = p[i] ? utf8_sequence(p + i, len - i) : 0;
+        size_t seq = p[i] ? rf_utf8_char_len(p + i, len - i) : 0;
         if (seq == 0) {
             memcpy(clean + o, "\xEF\xBF\xBD", 3);
             o += 3;
