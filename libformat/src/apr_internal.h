@@ -1,7 +1,7 @@
-/* Private pieces of the APR v2 reader and writer (not installed): a growable byte buffer, a
- * strict JSON parser that keeps what serde_json distinguishes (u64 / i64 / f64 numbers, raw
- * UTF-8 strings, duplicate keys), serde_json's compact output rules, the metadata <-> model
- * mapping, the layout scan shared by the reader and the checksum report, and compression. */
+/* Private pieces of the APR v2 reader and writer (not installed): a strict JSON parser that
+ * keeps what serde_json distinguishes (u64 / i64 / f64 numbers, raw UTF-8 strings, duplicate
+ * keys), serde_json's compact output rules, the metadata <-> model mapping, the layout scan
+ * shared by the reader and the checksum report, and compression. */
 #ifndef ROSETTA_APR_INTERNAL_H
 #define ROSETTA_APR_INTERNAL_H
 
@@ -12,30 +12,26 @@
 #include "rosetta/apr.h"
 #include "rosetta/model.h"
 #include "rosetta/text.h"
+#include "text_buf.h"
 
-/* ---- byte buffer (apr_json.c) -------------------------------------------------------------- */
+/* ---- text buffer -------------------------------------------------------------------------- */
 
-/* A growable buffer; an allocation failure sets failed and later appends do nothing. */
-typedef struct apr_buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} apr_buf;
-
-void apr_buf_put(apr_buf *b, const void *p, size_t n);
-void apr_buf_puts(apr_buf *b, const char *s);
-void apr_buf_putc(apr_buf *b, char c);
+/* Metadata is built in a text_buf (text_buf.h). apr_buf, apr_buf_putc and apr_buf_free are its
+ * former names here, kept for the unit tests; apr_buf_free is also an exported symbol because
+ * tests/interop/test_apr_interop.py calls it through ctypes. */
+typedef text_buf apr_buf;
+static inline void apr_buf_putc(apr_buf *b, char c) { text_buf_putc(b, c); }
 void apr_buf_free(apr_buf *b);
 
 /* ---- serde_json output rules (apr_json.c, spec 6.4) ----------------------------------------- */
 
 /* A JSON string with serde_json's escapes (raw UTF-8, lowercase \u00xx for other controls). */
-void apr_json_string(apr_buf *b, const char *s, size_t n);
-void apr_json_u64(apr_buf *b, uint64_t v);
-void apr_json_i64(apr_buf *b, int64_t v);
+void apr_json_string(text_buf *b, const char *s, size_t n);
+void apr_json_u64(text_buf *b, uint64_t v);
+void apr_json_i64(text_buf *b, int64_t v);
 /* Ryu shortest digits laid out as serde_json does; NaN and infinities are written null. */
-void apr_json_f32(apr_buf *b, float v);
-void apr_json_f64(apr_buf *b, double v);
+void apr_json_f32(text_buf *b, float v);
+void apr_json_f64(text_buf *b, double v);
 /* The double a JSON number text denotes (C locale, correctly rounded); NaN when it is not one. */
 double apr_json_number(const char *text);
 
@@ -84,7 +80,7 @@ void apr_json_free(apr_json *j);
 
 /* Writes node idx as serde_json would re-serialize the parsed value: compact, object keys sorted
  * by byte order with the last duplicate winning (serde_json's default BTreeMap). */
-void apr_json_write(apr_buf *b, const apr_json *j, uint32_t idx);
+void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx);
 
 /* Member of an object by name (the last one when duplicated); 0 when absent. */
 uint32_t apr_json_member(const apr_json *j, uint32_t object, const char *key);
@@ -118,7 +114,7 @@ void apr_kvlist_free(apr_kvlist *l);
 
 /* Serializes keys as AprV2Metadata: typed keys in declaration order (spec 6.2), alias keys
  * folded into their canonical field (6.7), then the custom keys sorted by byte order (6.5). */
-rf_status apr_metadata_write(const apr_kvlist *kvs, apr_buf *out, rf_error *err);
+rf_status apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err);
 
 /* Where a decompressed image goes (the model's arena, or malloc for the checksum report). */
 typedef struct apr_allocator {

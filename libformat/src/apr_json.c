@@ -12,51 +12,14 @@
 
 #define MAX_DEPTH 128 /* serde_json's recursion limit */
 
-/* ---- buffer --------------------------------------------------------------------------------- */
-
-void apr_buf_put(apr_buf *b, const void *p, size_t n)
-{
-    if (b->failed || n == 0)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) {
-            if (cap > SIZE_MAX / 2) {
-                b->failed = true;
-                return;
-            }
-            cap *= 2;
-        }
-        char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = true;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void apr_buf_puts(apr_buf *b, const char *s) { apr_buf_put(b, s, strlen(s)); }
-void apr_buf_putc(apr_buf *b, char c) { apr_buf_put(b, &c, 1); }
-
-void apr_buf_free(apr_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-    b->failed = false;
-}
+void apr_buf_free(apr_buf *b) { text_buf_free(b); }
 
 /* ---- output --------------------------------------------------------------------------------- */
 
-void apr_json_string(apr_buf *b, const char *s, size_t n)
+void apr_json_string(text_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    apr_buf_putc(b, '"');
+    text_buf_putc(b, '"');
     size_t run = 0; /* bytes copied verbatim are flushed in runs */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -79,27 +42,27 @@ void apr_json_string(apr_buf *b, const char *s, size_t n)
         }
         if (!esc && c >= 0x20)
             continue;
-        apr_buf_put(b, s + run, i - run);
+        text_buf_put(b, s + run, i - run);
         if (esc)
-            apr_buf_puts(b, esc);
+            text_buf_puts(b, esc);
         else
-            apr_buf_put(b, u, 6);
+            text_buf_put(b, u, 6);
         run = i + 1;
     }
-    apr_buf_put(b, s + run, n - run);
-    apr_buf_putc(b, '"');
+    text_buf_put(b, s + run, n - run);
+    text_buf_putc(b, '"');
 }
 
-void apr_json_u64(apr_buf *b, uint64_t v)
+void apr_json_u64(text_buf *b, uint64_t v)
 {
     char t[24];
-    apr_buf_put(b, t, (size_t)snprintf(t, sizeof t, "%llu", (unsigned long long)v));
+    text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "%llu", (unsigned long long)v));
 }
 
-void apr_json_i64(apr_buf *b, int64_t v)
+void apr_json_i64(text_buf *b, int64_t v)
 {
     char t[24];
-    apr_buf_put(b, t, (size_t)snprintf(t, sizeof t, "%lld", (long long)v));
+    text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "%lld", (long long)v));
 }
 
 /* strtod follows LC_NUMERIC; metadata must not depend on the caller's locale (printf's digits
@@ -268,17 +231,17 @@ static void shortest_digits(double v, bool single, char *digits, int *exp10)
 }
 
 /* serde_json / ryu layout (ryu's format32 / format64): kk = len + e with v = D x 10^e. */
-static void write_float(apr_buf *b, double v, bool single)
+static void write_float(text_buf *b, double v, bool single)
 {
     if (!isfinite(v)) {
-        apr_buf_puts(b, "null");
+        text_buf_puts(b, "null");
         return;
     }
     if (signbit(v))
-        apr_buf_putc(b, '-');
+        text_buf_putc(b, '-');
     v = fabs(v);
     if (v == 0) {
-        apr_buf_puts(b, "0.0");
+        text_buf_puts(b, "0.0");
         return;
     }
     char digits[32];
@@ -291,27 +254,27 @@ static void write_float(apr_buf *b, double v, bool single)
     int min_kk = single ? -6 : -5;
     char t[64];
     if (e >= 0 && kk <= max_kk) { /* 1234e7 -> 12340000000.0 */
-        apr_buf_put(b, digits, (size_t)len);
+        text_buf_put(b, digits, (size_t)len);
         for (int i = len; i < kk; i++)
-            apr_buf_putc(b, '0');
-        apr_buf_puts(b, ".0");
+            text_buf_putc(b, '0');
+        text_buf_puts(b, ".0");
     } else if (kk > 0 && kk <= max_kk) { /* 1234e-2 -> 12.34 */
-        apr_buf_put(b, digits, (size_t)kk);
-        apr_buf_putc(b, '.');
-        apr_buf_put(b, digits + kk, (size_t)(len - kk));
+        text_buf_put(b, digits, (size_t)kk);
+        text_buf_putc(b, '.');
+        text_buf_put(b, digits + kk, (size_t)(len - kk));
     } else if (kk > min_kk && kk <= 0) { /* 1234e-6 -> 0.001234 */
-        apr_buf_puts(b, "0.");
+        text_buf_puts(b, "0.");
         for (int i = 0; i < -kk; i++)
-            apr_buf_putc(b, '0');
-        apr_buf_put(b, digits, (size_t)len);
+            text_buf_putc(b, '0');
+        text_buf_put(b, digits, (size_t)len);
     } else if (len == 1) { /* 1e30 */
-        apr_buf_putc(b, digits[0]);
-        apr_buf_put(b, t, (size_t)snprintf(t, sizeof t, "e%d", kk - 1));
+        text_buf_putc(b, digits[0]);
+        text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "e%d", kk - 1));
     } else { /* 1234e30 -> 1.234e33 */
-        apr_buf_putc(b, digits[0]);
-        apr_buf_putc(b, '.');
-        apr_buf_put(b, digits + 1, (size_t)(len - 1));
-        apr_buf_put(b, t, (size_t)snprintf(t, sizeof t, "e%d", kk - 1));
+        text_buf_putc(b, digits[0]);
+        text_buf_putc(b, '.');
+        text_buf_put(b, digits + 1, (size_t)(len - 1));
+        text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "e%d", kk - 1));
     }
 }
 
@@ -322,8 +285,8 @@ double apr_json_number(const char *text)
     return end != text && *end == '\0' ? v : NAN;
 }
 
-void apr_json_f32(apr_buf *b, float v) { write_float(b, (double)v, true); }
-void apr_json_f64(apr_buf *b, double v) { write_float(b, v, false); }
+void apr_json_f32(text_buf *b, float v) { write_float(b, (double)v, true); }
+void apr_json_f64(text_buf *b, double v) { write_float(b, v, false); }
 
 /* ---- parser --------------------------------------------------------------------------------- */
 
@@ -731,24 +694,24 @@ static int cmp_members(const void *a, const void *b, void *ctx)
     return ia < ib ? -1 : ia > ib;
 }
 
-void apr_json_write(apr_buf *b, const apr_json *j, uint32_t idx)
+void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx)
 {
     const apr_jnode *node = &j->nodes[idx];
     switch (node->type) {
-    case APR_J_NULL: apr_buf_puts(b, "null"); return;
-    case APR_J_BOOL: apr_buf_puts(b, node->as.b ? "true" : "false"); return;
+    case APR_J_NULL: text_buf_puts(b, "null"); return;
+    case APR_J_BOOL: text_buf_puts(b, node->as.b ? "true" : "false"); return;
     case APR_J_U64: apr_json_u64(b, node->as.u); return;
     case APR_J_I64: apr_json_i64(b, node->as.i); return;
     case APR_J_F64: apr_json_f64(b, node->as.f); return;
     case APR_J_STRING: apr_json_string(b, node->str, (size_t)node->str_len); return;
     case APR_J_ARRAY:
-        apr_buf_putc(b, '[');
+        text_buf_putc(b, '[');
         for (uint32_t c = node->first; c; c = j->nodes[c].next) {
             if (c != node->first)
-                apr_buf_putc(b, ',');
+                text_buf_putc(b, ',');
             apr_json_write(b, j, c);
         }
-        apr_buf_putc(b, ']');
+        text_buf_putc(b, ']');
         return;
     case APR_J_OBJECT: {
         uint32_t *order = malloc((node->count ? node->count : 1) * sizeof *order);
@@ -760,7 +723,7 @@ void apr_json_write(apr_buf *b, const apr_json *j, uint32_t idx)
         for (uint32_t c = node->first; c; c = j->nodes[c].next)
             order[n++] = c;
         qsort_r(order, n, sizeof *order, cmp_members, (void *)j);
-        apr_buf_putc(b, '{');
+        text_buf_putc(b, '{');
         bool first = true;
         for (uint32_t i = 0; i < n; i++) {
             const apr_jnode *m = &j->nodes[order[i]];
@@ -770,13 +733,13 @@ void apr_json_write(apr_buf *b, const apr_json *j, uint32_t idx)
                     continue;
             }
             if (!first)
-                apr_buf_putc(b, ',');
+                text_buf_putc(b, ',');
             first = false;
             apr_json_string(b, m->key, m->key_len);
-            apr_buf_putc(b, ':');
+            text_buf_putc(b, ':');
             apr_json_write(b, j, order[i]);
         }
-        apr_buf_putc(b, '}');
+        text_buf_putc(b, '}');
         free(order);
         return;
     }

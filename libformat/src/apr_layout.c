@@ -184,8 +184,7 @@ static rf_status scan_index(const char *path, apr_layout *l, const apr_scan_opti
                 (unsigned long long)(end - pos - 2), (unsigned long long)end);
         e->name = (const char *)d + pos + 2;
         show_name(e, name, sizeof name);
-        if (memchr(e->name, 0, e->name_len) ||
-            !rf_utf8_valid(e->name, e->name_len))
+        if (memchr(e->name, 0, e->name_len) || !rf_utf8_valid(e->name, e->name_len))
             return rf_error_set(err, RF_ERR_FORMAT,
                                 "%s: tensor index entry %u at offset %llu: name '%s' is not valid "
                                 "UTF-8 without NUL bytes",

@@ -214,14 +214,14 @@ static bool temp_own(temps *t, void *p)
 
 static void as_json_text(const apr_json *j, uint32_t idx, rf_value *out, temps *t)
 {
-    apr_buf b = {0};
+    text_buf b = {0};
     apr_json_write(&b, j, idx);
     out->type = RF_VALUE_JSON;
     out->as.str.data = "";
     out->as.str.len = 0;
     if (b.failed || !temp_own(t, b.data)) {
         if (b.failed)
-            apr_buf_free(&b);
+            text_buf_free(&b);
         t->failed = true;
         return;
     }
@@ -619,10 +619,10 @@ static void load_tokenizer(rf_model *m)
  * (9.99999997e-7), so that it equals the config of the model the file was made from. */
 static double f32_as_decimal(double v)
 {
-    apr_buf b = {0};
+    text_buf b = {0};
     apr_json_f32(&b, (float)v);
     double d = b.data && !b.failed ? apr_json_number(b.data) : v;
-    apr_buf_free(&b);
+    text_buf_free(&b);
     return d == d ? d : v;
 }
 
@@ -702,7 +702,7 @@ static bool is_null(const rf_value *v)
     return v->type == RF_VALUE_JSON && strcmp(v->as.str.data, "null") == 0;
 }
 
-static rf_status emit_value(apr_buf *b, const char *key, const rf_value *v, int depth,
+static rf_status emit_value(text_buf *b, const char *key, const rf_value *v, int depth,
                             rf_error *err)
 {
     if (depth > 128)
@@ -719,20 +719,20 @@ static rf_status emit_value(apr_buf *b, const char *key, const rf_value *v, int 
     case RF_VALUE_I64: apr_json_i64(b, v->as.i); return RF_OK;
     case RF_VALUE_F32: /* a custom value is a serde_json Number: f64 */
     case RF_VALUE_F64: apr_json_f64(b, v->as.f); return RF_OK;
-    case RF_VALUE_BOOL: apr_buf_puts(b, v->as.b ? "true" : "false"); return RF_OK;
+    case RF_VALUE_BOOL: text_buf_puts(b, v->as.b ? "true" : "false"); return RF_OK;
     case RF_VALUE_STRING:
         apr_json_string(b, v->as.str.data ? v->as.str.data : "", (size_t)v->as.str.len);
         return RF_OK;
     case RF_VALUE_ARRAY:
-        apr_buf_putc(b, '[');
+        text_buf_putc(b, '[');
         for (uint64_t i = 0; i < v->as.arr.count; i++) {
             if (i)
-                apr_buf_putc(b, ',');
+                text_buf_putc(b, ',');
             rf_status st = emit_value(b, key, &v->as.arr.items[i], depth + 1, err);
             if (st != RF_OK)
                 return st;
         }
-        apr_buf_putc(b, ']');
+        text_buf_putc(b, ']');
         return RF_OK;
     case RF_VALUE_JSON: {
         apr_json j;
@@ -756,7 +756,7 @@ static rf_status bad_type(const char *key, const char *expected, const rf_value 
 }
 
 /* Emits a typed field; *written is false when the field is skipped. */
-static rf_status emit_typed(apr_buf *b, const typed_field *f, const rf_value *v, bool *written,
+static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v, bool *written,
                             rf_error *err)
 {
     *written = true;
@@ -774,9 +774,9 @@ static rf_status emit_typed(apr_buf *b, const typed_field *f, const rf_value *v,
     uint64_t u = 0;
     double d = 0;
 
-    apr_buf_putc(b, '"');
-    apr_buf_puts(b, f->key);
-    apr_buf_puts(b, "\":");
+    text_buf_putc(b, '"');
+    text_buf_puts(b, f->key);
+    text_buf_puts(b, "\":");
     switch (f->kind) {
     case F_STR_DEFAULT:
     case F_STR_SKIP:
@@ -785,7 +785,7 @@ static rf_status emit_typed(apr_buf *b, const typed_field *f, const rf_value *v,
             if (f->kind == F_STR_SKIP)
                 *written = false;
             else
-                apr_buf_puts(b, f->kind == F_STR_NULL ? "null" : "\"\"");
+                text_buf_puts(b, f->kind == F_STR_NULL ? "null" : "\"\"");
         } else if (v->type == RF_VALUE_STRING) {
             apr_json_string(b, v->as.str.data, (size_t)v->as.str.len);
         } else if (jn && jn->type == APR_J_STRING) {
@@ -799,7 +799,7 @@ static rf_status emit_typed(apr_buf *b, const typed_field *f, const rf_value *v,
     case F_U32:
         if (absent) {
             if (f->kind == F_U64_DEFAULT)
-                apr_buf_puts(b, "0");
+                text_buf_puts(b, "0");
             else
                 *written = false;
             break;
@@ -845,19 +845,19 @@ static rf_status emit_typed(apr_buf *b, const typed_field *f, const rf_value *v,
             break;
         }
         /* a struct: its fields in order, absent ones as null, unknown members dropped */
-        apr_buf_putc(b, '{');
+        text_buf_putc(b, '{');
         for (size_t i = 0; f->nested[i]; i++) {
             if (i)
-                apr_buf_putc(b, ',');
+                text_buf_putc(b, ',');
             apr_json_string(b, f->nested[i], strlen(f->nested[i]));
-            apr_buf_putc(b, ':');
+            text_buf_putc(b, ':');
             uint32_t mem = apr_json_member(&j, 0, f->nested[i]);
             if (mem)
                 apr_json_write(b, &j, mem);
             else
-                apr_buf_puts(b, "null");
+                text_buf_puts(b, "null");
         }
-        apr_buf_putc(b, '}');
+        text_buf_putc(b, '}');
         break;
     }
     if (have_json)
@@ -883,7 +883,7 @@ static const rf_value *find_value(const apr_kvlist *kvs, const size_t *order, si
     return NULL;
 }
 
-rf_status apr_metadata_write(const apr_kvlist *kvs, apr_buf *out, rf_error *err)
+rf_status apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err)
 {
     if (kvs->failed)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory building APR metadata");
@@ -931,7 +931,7 @@ rf_status apr_metadata_write(const apr_kvlist *kvs, apr_buf *out, rf_error *err)
     }
 
     rf_status st = RF_OK;
-    apr_buf_putc(out, '{');
+    text_buf_putc(out, '{');
     bool any = false;
     for (size_t i = 0; i < N_TYPED && st == RF_OK; i++) {
         const rf_value *v = FIND(TYPED[i].key);
@@ -940,7 +940,7 @@ rf_status apr_metadata_write(const apr_kvlist *kvs, apr_buf *out, rf_error *err)
                 v = canonical[g];
         size_t mark = out->len;
         if (any)
-            apr_buf_putc(out, ',');
+            text_buf_putc(out, ',');
         bool written;
         st = emit_typed(out, &TYPED[i], v, &written, err);
         if (st == RF_OK && !written) { /* roll back the skipped key */
@@ -956,13 +956,13 @@ rf_status apr_metadata_write(const apr_kvlist *kvs, apr_buf *out, rf_error *err)
         if (typed_lookup(kv->key) || is_alias(kv->key))
             continue;
         if (any)
-            apr_buf_putc(out, ',');
+            text_buf_putc(out, ',');
         any = true;
         apr_json_string(out, kv->key, strlen(kv->key));
-        apr_buf_putc(out, ':');
+        text_buf_putc(out, ':');
         st = emit_value(out, kv->key, &kv->value, 0, err);
     }
-    apr_buf_putc(out, '}');
+    text_buf_putc(out, '}');
 #undef FIND
     free(order);
     if (st == RF_OK && out->failed)

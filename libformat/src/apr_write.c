@@ -26,7 +26,7 @@ typedef struct plan {
     out_tensor *t;
     size_t n;
     apr_kvlist kvs;
-    apr_buf meta; /* the metadata JSON */
+    text_buf meta; /* the metadata JSON */
     uint64_t index_bytes, data_bytes;
 } plan;
 
@@ -34,7 +34,7 @@ static void plan_free(plan *p)
 {
     free(p->t);
     apr_kvlist_free(&p->kvs);
-    apr_buf_free(&p->meta);
+    text_buf_free(&p->meta);
     memset(p, 0, sizeof *p);
 }
 
@@ -242,11 +242,11 @@ static char *file_stem(apr_kvlist *l, const char *path)
     return s;
 }
 
-static void add_json(apr_kvlist *l, const char *key, apr_buf *b)
+static void add_json(apr_kvlist *l, const char *key, text_buf *b)
 {
     if (b->failed || !apr_kvlist_own(l, b->data)) {
         if (b->failed)
-            apr_buf_free(b);
+            text_buf_free(b);
         l->failed = true;
         return;
     }
@@ -307,13 +307,13 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
     }
 
     /* tensor_shapes (a serde_json Map: sorted by name) and the parameter count */
-    apr_buf shapes = {0};
+    text_buf shapes = {0};
     uint64_t params = 0;
-    apr_buf_putc(&shapes, '{');
+    text_buf_putc(&shapes, '{');
     for (size_t i = 0; i < p->n; i++) {
         uint64_t elems;
         if (rf_shape_elements(p->t[i].shape, p->t[i].ndim, &elems, err) != RF_OK) {
-            apr_buf_free(&shapes);
+            text_buf_free(&shapes);
             return rf_error_set(err, RF_ERR_ARGUMENT, "tensor '%s': shape product overflows",
                                 p->t[i].name);
         }
@@ -321,17 +321,17 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
         if (i && strcmp(p->t[i].name, p->t[i - 1].name) == 0)
             continue; /* reported as a duplicate by the layout check */
         if (i)
-            apr_buf_putc(&shapes, ',');
+            text_buf_putc(&shapes, ',');
         apr_json_string(&shapes, p->t[i].name, strlen(p->t[i].name));
-        apr_buf_puts(&shapes, ":[");
+        text_buf_puts(&shapes, ":[");
         for (int k = 0; k < p->t[i].ndim; k++) {
             if (k)
-                apr_buf_putc(&shapes, ',');
+                text_buf_putc(&shapes, ',');
             apr_json_u64(&shapes, p->t[i].shape[k]);
         }
-        apr_buf_putc(&shapes, ']');
+        text_buf_putc(&shapes, ']');
     }
-    apr_buf_putc(&shapes, '}');
+    text_buf_putc(&shapes, '}');
 
     /* typed keys */
     const char *model_type = o->model_type;
@@ -398,24 +398,24 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
     if (tied)
         apr_kvlist_add(l, "tied_embeddings", v_bool(true));
     if (!gguf) { /* SafeTensors __metadata__ (string pairs not from the companion files) */
-        apr_buf meta = {0};
+        text_buf meta = {0};
         size_t count = 0;
         for (size_t i = 0; i < rf_model_n_kv(m); i++) {
             const rf_kv *kv = rf_model_kv(m, i);
             if (kv->value.type != RF_VALUE_STRING || strncmp(kv->key, "hf.", 3) == 0)
                 continue;
-            apr_buf_puts(&meta, count++ ? "," : "{");
+            text_buf_puts(&meta, count++ ? "," : "{");
             apr_json_string(&meta, kv->key, strlen(kv->key));
-            apr_buf_putc(&meta, ':');
+            text_buf_putc(&meta, ':');
             apr_json_string(&meta, kv->value.as.str.data, (size_t)kv->value.as.str.len);
         }
         if (count) {
-            apr_buf_putc(&meta, '}');
+            text_buf_putc(&meta, '}');
             /* re-sorted as a serde_json Map */
             apr_json j;
             if (!meta.failed && apr_json_parse((const uint8_t *)meta.data, meta.len, 0,
                                                "source_metadata", &j, err) == RF_OK) {
-                apr_buf sorted = {0};
+                text_buf sorted = {0};
                 apr_json_write(&sorted, &j, 0);
                 apr_json_free(&j);
                 add_json(l, "source_metadata", &sorted);
@@ -423,7 +423,7 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
                 l->failed = true;
             }
         }
-        apr_buf_free(&meta);
+        text_buf_free(&meta);
     }
     if (tok) {
         if (tok->n_tokens) {
@@ -727,7 +727,7 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
         apr_kvlist kvs = {0};
         for (size_t i = 0; i < rf_model_n_kv(m); i++)
             apr_kvlist_add(&kvs, rf_model_kv(m, i)->key, rf_model_kv(m, i)->value);
-        apr_buf again = {0};
+        text_buf again = {0};
         st = apr_metadata_write(&kvs, &again, err);
         if (st == RF_OK &&
             (again.len != p->meta.len || memcmp(again.data, p->meta.data, again.len)))
@@ -735,7 +735,7 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
                               "%s: verification: the metadata does not re-serialize to the bytes "
                               "written",
                               temp_path);
-        apr_buf_free(&again);
+        text_buf_free(&again);
         apr_kvlist_free(&kvs);
     }
     rf_model_free(m);

@@ -79,12 +79,12 @@ rf_status hf_read_companions(rf_model *m, const char *dir, rf_error *err)
         rf_model_config *cfg = rf_model_config_mut(m);
         if (!cfg->chat_template)
             cfg->chat_template = rf_model_strndup(m, text, len);
-        hf_buf quoted = {0};
+        text_buf quoted = {0};
         hf_buf_put_json_stringn(&quoted, text, len);
         st = quoted.failed || (!cfg->chat_template && len)
                  ? rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path)
                  : keep_raw(m, "chat_template.jinja", quoted.data, quoted.len, err);
-        hf_buf_free(&quoted);
+        text_buf_free(&quoted);
     }
     free(text);
     free(path);

@@ -301,45 +301,45 @@ static const char *torch_dtype_of(const rf_model *m)
 }
 
 /* Appends ,"key": for a member after the first. */
-static void key(hf_buf *b, bool *first, const char *k)
+static void key(text_buf *b, bool *first, const char *k)
 {
     if (!*first)
-        hf_buf_puts(b, ",");
+        text_buf_puts(b, ",");
     *first = false;
     hf_buf_put_json_string(b, k);
-    hf_buf_puts(b, ":");
+    text_buf_puts(b, ":");
 }
 
-bool hf_config_build(const rf_model *m, hf_buf *b)
+bool hf_config_build(const rf_model *m, text_buf *b)
 {
     const rf_model_config *c = rf_model_config_get(m);
     if (!c->architecture)
         return false;
     /* keys in sorted order, as transformers writes them */
     bool first = true;
-    hf_buf_puts(b, "{");
+    text_buf_puts(b, "{");
     const char *cls = class_for(c->architecture);
     if (cls) {
         key(b, &first, "architectures");
-        hf_buf_puts(b, "[");
+        text_buf_puts(b, "[");
         hf_buf_put_json_string(b, cls);
-        hf_buf_puts(b, "]");
+        text_buf_puts(b, "]");
     }
     if (c->bos_token_id >= 0) {
         key(b, &first, "bos_token_id");
-        hf_buf_printf(b, "%lld", (long long)c->bos_token_id);
+        text_buf_printf(b, "%lld", (long long)c->bos_token_id);
     }
     if (c->eos_token_id >= 0) {
         key(b, &first, "eos_token_id");
-        hf_buf_printf(b, "%lld", (long long)c->eos_token_id);
+        text_buf_printf(b, "%lld", (long long)c->eos_token_id);
     }
     if (c->head_dim && !(c->n_heads && c->hidden_size == c->head_dim * c->n_heads)) {
         key(b, &first, "head_dim");
-        hf_buf_printf(b, "%llu", (unsigned long long)c->head_dim);
+        text_buf_printf(b, "%llu", (unsigned long long)c->head_dim);
     }
     if (cls) {
         key(b, &first, "hidden_act");
-        hf_buf_puts(b, "\"silu\"");
+        text_buf_puts(b, "\"silu\"");
     }
     struct {
         const char *k;
@@ -352,7 +352,7 @@ bool hf_config_build(const rf_model *m, hf_buf *b)
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (ints[i].v) {
             key(b, &first, ints[i].k);
-            hf_buf_printf(b, "%llu", (unsigned long long)ints[i].v);
+            text_buf_printf(b, "%llu", (unsigned long long)ints[i].v);
         }
     key(b, &first, "model_type");
     hf_buf_put_json_string(b, c->architecture);
@@ -367,11 +367,11 @@ bool hf_config_build(const rf_model *m, hf_buf *b)
     for (size_t i = 0; i < sizeof ints2 / sizeof ints2[0]; i++)
         if (ints2[i].v) {
             key(b, &first, ints2[i].k);
-            hf_buf_printf(b, "%llu", (unsigned long long)ints2[i].v);
+            text_buf_printf(b, "%llu", (unsigned long long)ints2[i].v);
         }
     if (c->pad_token_id >= 0) {
         key(b, &first, "pad_token_id");
-        hf_buf_printf(b, "%lld", (long long)c->pad_token_id);
+        text_buf_printf(b, "%lld", (long long)c->pad_token_id);
     }
     if (c->rms_norm_eps > 0 && isfinite(c->rms_norm_eps)) {
         key(b, &first, "rms_norm_eps");
@@ -383,7 +383,7 @@ bool hf_config_build(const rf_model *m, hf_buf *b)
     }
     if (c->tie_word_embeddings >= 0) {
         key(b, &first, "tie_word_embeddings");
-        hf_buf_puts(b, c->tie_word_embeddings ? "true" : "false");
+        text_buf_puts(b, c->tie_word_embeddings ? "true" : "false");
     }
     const char *dtype = torch_dtype_of(m);
     if (dtype) {
@@ -392,26 +392,26 @@ bool hf_config_build(const rf_model *m, hf_buf *b)
     }
     if (c->vocab_size) {
         key(b, &first, "vocab_size");
-        hf_buf_printf(b, "%llu", (unsigned long long)c->vocab_size);
+        text_buf_printf(b, "%llu", (unsigned long long)c->vocab_size);
     }
-    hf_buf_puts(b, "}");
+    text_buf_puts(b, "}");
     return true;
 }
 
-bool hf_generation_config_build(const rf_model *m, hf_buf *b)
+bool hf_generation_config_build(const rf_model *m, text_buf *b)
 {
     const rf_model_config *c = rf_model_config_get(m);
     if (c->bos_token_id < 0 && c->eos_token_id < 0 && c->pad_token_id < 0)
         return false;
     bool first = true;
-    hf_buf_puts(b, "{");
+    text_buf_puts(b, "{");
     const char *keys[] = {"bos_token_id", "eos_token_id", "pad_token_id"};
     int64_t ids[] = {c->bos_token_id, c->eos_token_id, c->pad_token_id};
     for (int i = 0; i < 3; i++)
         if (ids[i] >= 0) {
             key(b, &first, keys[i]);
-            hf_buf_printf(b, "%lld", (long long)ids[i]);
+            text_buf_printf(b, "%lld", (long long)ids[i]);
         }
-    hf_buf_puts(b, "}");
+    text_buf_puts(b, "}");
     return true;
 }

@@ -13,6 +13,7 @@
 
 #include "rosetta/model.h"
 #include "rosetta/text.h"
+#include "text_buf.h"
 
 /* ---- strict JSON ------------------------------------------------------------------------- */
 
@@ -56,32 +57,26 @@ char *hf_json_minify(rf_model *m, const char *text, size_t len, size_t *out_len)
 
 /* ---- text building ----------------------------------------------------------------------- */
 
-/* A growable byte buffer; after an allocation failure it stays failed and ignores writes. */
-typedef struct hf_buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} hf_buf;
+/* Text is built in a text_buf (text_buf.h). hf_buf and hf_buf_free are its former names here,
+ * kept for the unit tests. */
+typedef text_buf hf_buf;
+static inline void hf_buf_free(hf_buf *b) { text_buf_free(b); }
 
-void hf_buf_free(hf_buf *b);
-void hf_buf_put(hf_buf *b, const void *data, size_t n);
-void hf_buf_puts(hf_buf *b, const char *s);
-void hf_buf_printf(hf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A JSON string literal with serde_json's escaping (the SafeTensors reference writer): \" \\
  * \b \f \n \r \t, other control characters as \u00xx (lower-case hex), everything else raw. */
-void hf_buf_put_json_string(hf_buf *b, const char *s);
-void hf_buf_put_json_stringn(hf_buf *b, const char *s, size_t n);
+void hf_buf_put_json_string(text_buf *b, const char *s);
+void hf_buf_put_json_stringn(text_buf *b, const char *s, size_t n);
 /* A double the way Python's repr() prints it (shortest round trip, "1e-06", "1000000.0"). The
  * value must be finite. */
-void hf_buf_put_double(hf_buf *b, double v);
+void hf_buf_put_double(text_buf *b, double v);
 /* hf_buf_put_double, except that with as_float a value that is exactly a binary32 number (GGUF and
  * APR store config reals as f32) is spelled with the fewest digits that read back to that f32:
  * the f32 of 1e-6 prints as 1e-06, not 9.999999974752427e-07. */
-void hf_buf_put_real(hf_buf *b, double v, bool as_float);
+void hf_buf_put_real(text_buf *b, double v, bool as_float);
 /* Re-indents compact JSON text (as produced by hf_json_minify or by the builders) the way
  * Python's json.dumps(indent=2) and serde_json's pretty printer do; transformers ends its files
  * with a newline, the tokenizers library (tokenizer.json) does not. */
-void hf_buf_put_pretty(hf_buf *b, const char *compact, size_t len, bool final_newline);
+void hf_buf_put_pretty(text_buf *b, const char *compact, size_t len, bool final_newline);
 
 /* ---- files ------------------------------------------------------------------------------- */
 
@@ -118,10 +113,10 @@ rf_status hf_tokenizer_config_read(rf_model *m, const char *path, const char *te
 /* Builders of compact JSON for the companion files from the typed view (models that did not
  * come from SafeTensors). Each returns false when there is nothing to write (no architecture,
  * no tokenizer); out is left empty then. */
-bool hf_config_build(const rf_model *m, hf_buf *out);
-bool hf_generation_config_build(const rf_model *m, hf_buf *out);
-bool hf_tokenizer_build(const rf_model *m, hf_buf *out);
-bool hf_tokenizer_config_build(const rf_model *m, hf_buf *out);
+bool hf_config_build(const rf_model *m, text_buf *out);
+bool hf_generation_config_build(const rf_model *m, text_buf *out);
+bool hf_tokenizer_build(const rf_model *m, text_buf *out);
+bool hf_tokenizer_config_build(const rf_model *m, text_buf *out);
 
 /* Rope type implied by an architecture name (qwen2 -> NEOX, llama -> NORM), UNKNOWN otherwise. */
 rf_rope_type hf_rope_type_for(const char *architecture);

@@ -430,76 +430,10 @@ char *hf_json_minify(rf_model *m, const char *text, size_t len, size_t *out_len)
 
 /* ---- text building ----------------------------------------------------------------------- */
 
-void hf_buf_free(hf_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-static bool buf_reserve(hf_buf *b, size_t extra)
-{
-    if (b->failed)
-        return false;
-    if (extra > SIZE_MAX - b->len - 1) {
-        b->failed = true;
-        return false;
-    }
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    char *p = realloc(b->data, cap);
-    if (!p) {
-        b->failed = true;
-        return false;
-    }
-    b->data = p;
-    b->cap = cap;
-    return true;
-}
-
-void hf_buf_put(hf_buf *b, const void *data, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return;
-    if (n)
-        memcpy(b->data + b->len, data, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void hf_buf_puts(hf_buf *b, const char *s) { hf_buf_put(b, s, strlen(s)); }
-
-void hf_buf_printf(hf_buf *b, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = true;
-        return;
-    }
-    if ((size_t)n < sizeof small) {
-        hf_buf_put(b, small, (size_t)n);
-        return;
-    }
-    if (!buf_reserve(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void hf_buf_put_json_stringn(hf_buf *b, const char *s, size_t n)
+void hf_buf_put_json_stringn(text_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    hf_buf_put(b, "\"", 1);
+    text_buf_put(b, "\"", 1);
     size_t run = 0; /* bytes copied verbatim in one go */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -528,22 +462,25 @@ void hf_buf_put_json_stringn(hf_buf *b, const char *s, size_t n)
             run++;
             continue;
         }
-        hf_buf_put(b, s + i - run, run);
+        text_buf_put(b, s + i - run, run);
         run = 0;
         if (esc)
-            hf_buf_puts(b, esc);
+            text_buf_puts(b, esc);
         else
-            hf_buf_put(b, u, 6);
+            text_buf_put(b, u, 6);
     }
-    hf_buf_put(b, s + n - run, run);
-    hf_buf_put(b, "\"", 1);
+    text_buf_put(b, s + n - run, run);
+    text_buf_put(b, "\"", 1);
 }
 
-void hf_buf_put_json_string(hf_buf *b, const char *s) { hf_buf_put_json_stringn(b, s, strlen(s)); }
+void hf_buf_put_json_string(text_buf *b, const char *s)
+{
+    hf_buf_put_json_stringn(b, s, strlen(s));
+}
 
-void hf_buf_put_double(hf_buf *b, double v) { hf_buf_put_real(b, v, false); }
+void hf_buf_put_double(text_buf *b, double v) { hf_buf_put_real(b, v, false); }
 
-void hf_buf_put_real(hf_buf *b, double v, bool as_float)
+void hf_buf_put_real(text_buf *b, double v, bool as_float)
 {
     /* Shortest decimal that reads back to the same value, laid out as Python's repr(): plain
      * notation with at least one fractional digit for exponents -4..15, otherwise d.ddde[+-]XX. */
@@ -569,48 +506,48 @@ void hf_buf_put_real(hf_buf *b, double v, bool as_float)
         nm--;
     mant[nm] = '\0';
     if (negative)
-        hf_buf_puts(b, "-");
+        text_buf_puts(b, "-");
     if (exp10 < -4 || exp10 >= 16) {
-        hf_buf_put(b, mant, 1);
+        text_buf_put(b, mant, 1);
         if (nm > 1) {
-            hf_buf_puts(b, ".");
-            hf_buf_put(b, mant + 1, nm - 1);
+            text_buf_puts(b, ".");
+            text_buf_put(b, mant + 1, nm - 1);
         }
-        hf_buf_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+        text_buf_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
         return;
     }
     if (exp10 < 0) {
-        hf_buf_puts(b, "0.");
+        text_buf_puts(b, "0.");
         for (int i = 0; i < -exp10 - 1; i++)
-            hf_buf_puts(b, "0");
-        hf_buf_put(b, mant, nm);
+            text_buf_puts(b, "0");
+        text_buf_put(b, mant, nm);
         return;
     }
     size_t int_digits = (size_t)exp10 + 1;
     if (nm <= int_digits) {
-        hf_buf_put(b, mant, nm);
+        text_buf_put(b, mant, nm);
         for (size_t i = nm; i < int_digits; i++)
-            hf_buf_puts(b, "0");
-        hf_buf_puts(b, ".0");
+            text_buf_puts(b, "0");
+        text_buf_puts(b, ".0");
     } else {
-        hf_buf_put(b, mant, int_digits);
-        hf_buf_puts(b, ".");
-        hf_buf_put(b, mant + int_digits, nm - int_digits);
+        text_buf_put(b, mant, int_digits);
+        text_buf_puts(b, ".");
+        text_buf_put(b, mant + int_digits, nm - int_digits);
     }
 }
 
-static void put_indent(hf_buf *b, int level)
+static void put_indent(text_buf *b, int level)
 {
     static const char spaces[] = "                                                                ";
     size_t n = (size_t)level * 2;
     while (n > 0) {
         size_t take = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
-        hf_buf_put(b, spaces, take);
+        text_buf_put(b, spaces, take);
         n -= take;
     }
 }
 
-void hf_buf_put_pretty(hf_buf *b, const char *s, size_t len, bool final_newline)
+void hf_buf_put_pretty(text_buf *b, const char *s, size_t len, bool final_newline)
 {
     int level = 0;
     for (size_t i = 0; i < len; i++) {
@@ -619,37 +556,37 @@ void hf_buf_put_pretty(hf_buf *b, const char *s, size_t len, bool final_newline)
             size_t start = i++;
             while (i < len && s[i] != '"')
                 i += s[i] == '\\' ? 2 : 1;
-            hf_buf_put(b, s + start, (i < len ? i + 1 : len) - start);
+            text_buf_put(b, s + start, (i < len ? i + 1 : len) - start);
             continue;
         }
         switch (c) {
         case '{':
         case '[':
             if (i + 1 < len && (s[i + 1] == '}' || s[i + 1] == ']')) {
-                hf_buf_put(b, s + i, 2);
+                text_buf_put(b, s + i, 2);
                 i++;
                 break;
             }
-            hf_buf_put(b, &c, 1);
-            hf_buf_puts(b, "\n");
+            text_buf_put(b, &c, 1);
+            text_buf_puts(b, "\n");
             put_indent(b, ++level);
             break;
         case '}':
         case ']':
-            hf_buf_puts(b, "\n");
+            text_buf_puts(b, "\n");
             put_indent(b, --level);
-            hf_buf_put(b, &c, 1);
+            text_buf_put(b, &c, 1);
             break;
         case ',':
-            hf_buf_puts(b, ",\n");
+            text_buf_puts(b, ",\n");
             put_indent(b, level);
             break;
-        case ':': hf_buf_puts(b, ": "); break;
-        default: hf_buf_put(b, &c, 1); break;
+        case ':': text_buf_puts(b, ": "); break;
+        default: text_buf_put(b, &c, 1); break;
         }
     }
     if (final_newline)
-        hf_buf_puts(b, "\n");
+        text_buf_puts(b, "\n");
 }
 
 /* ---- files ------------------------------------------------------------------------------- */

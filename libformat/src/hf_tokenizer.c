@@ -415,138 +415,140 @@ static bool is_padding(const rf_tokenizer *tok, uint64_t i)
     return strcmp(tok->tokens[i], pad) == 0;
 }
 
-static void byte_level(hf_buf *b)
+static void byte_level(text_buf *b)
 {
-    hf_buf_puts(b, "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,"
-                   "\"use_regex\":false}");
+    text_buf_puts(b, "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,"
+                     "\"use_regex\":false}");
 }
 
-bool hf_tokenizer_build(const rf_model *m, hf_buf *b)
+bool hf_tokenizer_build(const rf_model *m, text_buf *b)
 {
     const rf_tokenizer *tok = rf_model_tokenizer(m);
     if (!tok || !tok->n_tokens || !tok->model || strcmp(tok->model, "gpt2") != 0)
         return false; /* only byte-level BPE is described here */
     bool qwen2 = tok->pre && strcmp(tok->pre, "qwen2") == 0;
-    hf_buf_puts(b, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
+    text_buf_puts(b,
+                  "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
     bool first = true;
     for (uint64_t i = 0; i < tok->n_tokens; i++) {
         int32_t type = tok->token_types ? tok->token_types[i] : RF_TOKEN_NORMAL;
         if (!is_added(type))
             continue;
         if (!first)
-            hf_buf_puts(b, ",");
+            text_buf_puts(b, ",");
         first = false;
-        hf_buf_printf(b, "{\"id\":%llu,\"content\":", (unsigned long long)i);
+        text_buf_printf(b, "{\"id\":%llu,\"content\":", (unsigned long long)i);
         hf_buf_put_json_string(b, tok->tokens[i]);
-        hf_buf_printf(b,
-                      ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
-                      "\"normalized\":false,\"special\":%s}",
-                      type == RF_TOKEN_CONTROL ? "true" : "false");
+        text_buf_printf(b,
+                        ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+                        "\"normalized\":false,\"special\":%s}",
+                        type == RF_TOKEN_CONTROL ? "true" : "false");
     }
-    hf_buf_puts(b, "],\"normalizer\":");
-    hf_buf_puts(b, qwen2 ? "{\"type\":\"NFC\"}" : "null");
-    hf_buf_puts(b, ",\"pre_tokenizer\":");
+    text_buf_puts(b, "],\"normalizer\":");
+    text_buf_puts(b, qwen2 ? "{\"type\":\"NFC\"}" : "null");
+    text_buf_puts(b, ",\"pre_tokenizer\":");
     if (qwen2) {
-        hf_buf_puts(b, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
-                       "\"pattern\":{\"Regex\":");
+        text_buf_puts(b, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
+                         "\"pattern\":{\"Regex\":");
         hf_buf_put_json_string(b, QWEN2_REGEX);
-        hf_buf_puts(b, "},\"behavior\":\"Isolated\",\"invert\":false},");
+        text_buf_puts(b, "},\"behavior\":\"Isolated\",\"invert\":false},");
         byte_level(b);
-        hf_buf_puts(b, "]}");
+        text_buf_puts(b, "]}");
     } else
-        hf_buf_puts(b, "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,"
-                       "\"use_regex\":true}");
-    hf_buf_puts(b, ",\"post_processor\":");
+        text_buf_puts(b, "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,"
+                         "\"use_regex\":true}");
+    text_buf_puts(b, ",\"post_processor\":");
     byte_level(b);
-    hf_buf_puts(b, ",\"decoder\":");
+    text_buf_puts(b, ",\"decoder\":");
     byte_level(b);
-    hf_buf_puts(b, ",\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
-                   "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,"
-                   "\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,"
-                   "\"vocab\":{");
+    text_buf_puts(b, ",\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+                     "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,"
+                     "\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,"
+                     "\"vocab\":{");
     first = true;
     for (uint64_t i = 0; i < tok->n_tokens; i++) {
         int32_t type = tok->token_types ? tok->token_types[i] : RF_TOKEN_NORMAL;
         if (is_added(type) || is_padding(tok, i))
             continue;
         if (!first)
-            hf_buf_puts(b, ",");
+            text_buf_puts(b, ",");
         first = false;
         hf_buf_put_json_string(b, tok->tokens[i]);
-        hf_buf_printf(b, ":%llu", (unsigned long long)i);
+        text_buf_printf(b, ":%llu", (unsigned long long)i);
     }
-    hf_buf_puts(b, "},\"merges\":[");
+    text_buf_puts(b, "},\"merges\":[");
     for (uint64_t i = 0; i < tok->n_merges; i++) {
         const char *mg = tok->merges[i];
         const char *space = strchr(mg, ' ');
         if (i)
-            hf_buf_puts(b, ",");
+            text_buf_puts(b, ",");
         if (!space) { /* not a pair: keep the string form */
             hf_buf_put_json_string(b, mg);
             continue;
         }
-        hf_buf_puts(b, "[");
+        text_buf_puts(b, "[");
         hf_buf_put_json_stringn(b, mg, (size_t)(space - mg));
-        hf_buf_puts(b, ",");
+        text_buf_puts(b, ",");
         hf_buf_put_json_string(b, space + 1);
-        hf_buf_puts(b, "]");
+        text_buf_puts(b, "]");
     }
-    hf_buf_puts(b, "]}}");
+    text_buf_puts(b, "]}}");
     return true;
 }
 
-bool hf_tokenizer_config_build(const rf_model *m, hf_buf *b)
+bool hf_tokenizer_config_build(const rf_model *m, text_buf *b)
 {
     const rf_tokenizer *tok = rf_model_tokenizer(m);
     const rf_model_config *cfg = rf_model_config_get(m);
     if (!tok || !tok->n_tokens)
         return false;
     /* keys sorted, as transformers writes them */
-    hf_buf_printf(b, "{\"add_bos_token\":%s,\"add_prefix_space\":false,\"added_tokens_decoder\":{",
-                  tok->add_bos ? "true" : "false");
+    text_buf_printf(b,
+                    "{\"add_bos_token\":%s,\"add_prefix_space\":false,\"added_tokens_decoder\":{",
+                    tok->add_bos ? "true" : "false");
     bool first = true;
     for (uint64_t i = 0; i < tok->n_tokens; i++) {
         int32_t type = tok->token_types ? tok->token_types[i] : RF_TOKEN_NORMAL;
         if (!is_added(type))
             continue;
         if (!first)
-            hf_buf_puts(b, ",");
+            text_buf_puts(b, ",");
         first = false;
-        hf_buf_printf(b, "\"%llu\":{\"content\":", (unsigned long long)i);
+        text_buf_printf(b, "\"%llu\":{\"content\":", (unsigned long long)i);
         hf_buf_put_json_string(b, tok->tokens[i]);
-        hf_buf_printf(b,
-                      ",\"lstrip\":false,\"normalized\":false,\"rstrip\":false,"
-                      "\"single_word\":false,\"special\":%s}",
-                      type == RF_TOKEN_CONTROL ? "true" : "false");
+        text_buf_printf(b,
+                        ",\"lstrip\":false,\"normalized\":false,\"rstrip\":false,"
+                        "\"single_word\":false,\"special\":%s}",
+                        type == RF_TOKEN_CONTROL ? "true" : "false");
     }
-    hf_buf_puts(b, "},\"bos_token\":");
+    text_buf_puts(b, "},\"bos_token\":");
     int64_t bos = tok->add_bos ? cfg->bos_token_id : -1;
     if (bos >= 0 && (uint64_t)bos < tok->n_tokens)
         hf_buf_put_json_string(b, tok->tokens[bos]);
     else
-        hf_buf_puts(b, "null");
+        text_buf_puts(b, "null");
     if (cfg->chat_template) {
-        hf_buf_puts(b, ",\"chat_template\":");
+        text_buf_puts(b, ",\"chat_template\":");
         hf_buf_put_json_string(b, cfg->chat_template);
     }
-    hf_buf_puts(b, ",\"clean_up_tokenization_spaces\":false,\"eos_token\":");
+    text_buf_puts(b, ",\"clean_up_tokenization_spaces\":false,\"eos_token\":");
     if (cfg->eos_token_id >= 0 && (uint64_t)cfg->eos_token_id < tok->n_tokens)
         hf_buf_put_json_string(b, tok->tokens[cfg->eos_token_id]);
     else
-        hf_buf_puts(b, "null");
-    hf_buf_puts(b, ",\"errors\":\"replace\"");
+        text_buf_puts(b, "null");
+    text_buf_puts(b, ",\"errors\":\"replace\"");
     if (cfg->context_length)
-        hf_buf_printf(b, ",\"model_max_length\":%llu", (unsigned long long)cfg->context_length);
-    hf_buf_puts(b, ",\"pad_token\":");
+        text_buf_printf(b, ",\"model_max_length\":%llu", (unsigned long long)cfg->context_length);
+    text_buf_puts(b, ",\"pad_token\":");
     if (cfg->pad_token_id >= 0 && (uint64_t)cfg->pad_token_id < tok->n_tokens)
         hf_buf_put_json_string(b, tok->tokens[cfg->pad_token_id]);
     else
-        hf_buf_puts(b, "null");
-    hf_buf_puts(b, ",\"split_special_tokens\":false");
+        text_buf_puts(b, "null");
+    text_buf_puts(b, ",\"split_special_tokens\":false");
     if (tok->pre && strcmp(tok->pre, "qwen2") == 0)
-        hf_buf_puts(b, ",\"tokenizer_class\":\"Qwen2Tokenizer\"");
+        text_buf_puts(b, ",\"tokenizer_class\":\"Qwen2Tokenizer\"");
     else
-        hf_buf_puts(b, ",\"tokenizer_class\":\"PreTrainedTokenizerFast\"");
-    hf_buf_puts(b, ",\"unk_token\":null}");
+        text_buf_puts(b, ",\"tokenizer_class\":\"PreTrainedTokenizerFast\"");
+    text_buf_puts(b, ",\"unk_token\":null}");
     return true;
 }

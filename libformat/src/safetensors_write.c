@@ -119,49 +119,49 @@ static rf_status check_tensor(const rf_tensor *t, const char *name, int *rank, r
 
 /* The compact header of one file, padded with spaces to a multiple of 8 (data then starts
  * 8-aligned). tensors must already be in file order. */
-static void build_header(hf_buf *b, const meta_pair *meta, size_t n_meta, const out_tensor *ts,
+static void build_header(text_buf *b, const meta_pair *meta, size_t n_meta, const out_tensor *ts,
                          size_t n)
 {
-    hf_buf_puts(b, "{");
+    text_buf_puts(b, "{");
     bool first = true;
     if (n_meta) {
-        hf_buf_puts(b, "\"__metadata__\":{");
+        text_buf_puts(b, "\"__metadata__\":{");
         for (size_t i = 0; i < n_meta; i++) {
             if (i)
-                hf_buf_puts(b, ",");
+                text_buf_puts(b, ",");
             hf_buf_put_json_string(b, meta[i].key);
-            hf_buf_puts(b, ":");
+            text_buf_puts(b, ":");
             hf_buf_put_json_string(b, meta[i].value);
         }
-        hf_buf_puts(b, "}");
+        text_buf_puts(b, "}");
         first = false;
     }
     uint64_t offset = 0;
     for (size_t i = 0; i < n; i++) {
         const rf_tensor *t = ts[i].t;
         if (!first)
-            hf_buf_puts(b, ",");
+            text_buf_puts(b, ",");
         first = false;
         hf_buf_put_json_string(b, ts[i].name);
-        hf_buf_puts(b, ":{\"dtype\":");
+        text_buf_puts(b, ":{\"dtype\":");
         hf_buf_put_json_string(b, rf_dtype_get(t->dtype)->st_name);
-        hf_buf_puts(b, ",\"shape\":[");
+        text_buf_puts(b, ",\"shape\":[");
         for (int d = 0; d < t->ndim; d++)
-            hf_buf_printf(b, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
-        hf_buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                      (unsigned long long)(offset + t->nbytes));
+            text_buf_printf(b, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
+        text_buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                        (unsigned long long)(offset + t->nbytes));
         offset += t->nbytes;
     }
-    hf_buf_puts(b, "}");
+    text_buf_puts(b, "}");
     while (b->len % 8 != 0)
-        hf_buf_puts(b, " ");
+        text_buf_puts(b, " ");
 }
 
 /* ---- verification of a finished temp file ------------------------------------------------- */
 
 typedef struct verify_st {
     const char *final_path;
-    const hf_buf *header;
+    const text_buf *header;
     size_t n_tensors;
     uint64_t size;
     uint32_t crc;
@@ -206,7 +206,7 @@ static rf_status verify_safetensors(const char *temp_path, void *ctx, rf_error *
 
 typedef struct verify_bytes {
     const char *final_path;
-    const hf_buf *content;
+    const text_buf *content;
 } verify_bytes;
 
 static rf_status verify_text(const char *temp_path, void *ctx, rf_error *err)
@@ -228,14 +228,14 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
                              size_t n, written *done, rf_error *err)
 {
     qsort(ts, n, sizeof *ts, compare_out);
-    hf_buf header = {0};
+    text_buf header = {0};
     build_header(&header, meta, n_meta, ts, n);
     if (header.failed) {
-        hf_buf_free(&header);
+        text_buf_free(&header);
         return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory building the header", path);
     }
     if (header.len > RF_SAFETENSORS_MAX_HEADER) {
-        hf_buf_free(&header);
+        text_buf_free(&header);
         return rf_error_set(err, RF_ERR_LIMIT,
                             "%s: header of %zu bytes exceeds the %u-byte limit "
                             "of SafeTensors readers (too many tensors for one file)",
@@ -243,7 +243,7 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
     }
     rf_writer *w = rf_writer_open(path, err);
     if (!w) {
-        hf_buf_free(&header);
+        text_buf_free(&header);
         return RF_ERR_WRITE;
     }
     uint8_t prefix[8];
@@ -256,19 +256,19 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
             st = rf_writer_write(w, ts[i].t->data, (size_t)ts[i].t->nbytes, err);
     if (st != RF_OK) {
         rf_writer_abort(w);
-        hf_buf_free(&header);
+        text_buf_free(&header);
         return st;
     }
     verify_st v = {path, &header, n, rf_writer_offset(w), rf_writer_crc32(w)};
     st = rf_writer_commit(w, verify_safetensors, &v, err);
-    hf_buf_free(&header);
+    text_buf_free(&header);
     if (st == RF_OK)
         written_add(done, path);
     return st;
 }
 
-static rf_status write_text(const char *dir, const char *file, const hf_buf *content, written *done,
-                            rf_error *err)
+static rf_status write_text(const char *dir, const char *file, const text_buf *content,
+                            written *done, rf_error *err)
 {
     if (content->failed)
         return rf_error_set(err, RF_ERR_NOMEM, "%s/%s: out of memory", dir, file);
@@ -305,7 +305,7 @@ static const rf_kv *raw_companion(const rf_model *m, const char *file, bool rege
 static rf_status write_companions(const rf_model *m, const char *dir, bool regenerate,
                                   written *done, rf_error *err)
 {
-    typedef bool (*build_fn)(const rf_model *, hf_buf *);
+    typedef bool (*build_fn)(const rf_model *, text_buf *);
     static const struct {
         const char *file;
         build_fn build;
@@ -317,11 +317,11 @@ static rf_status write_companions(const rf_model *m, const char *dir, bool regen
     };
     rf_status st = RF_OK;
     for (size_t i = 0; i < sizeof files / sizeof files[0] && st == RF_OK; i++) {
-        hf_buf compact = {0}, pretty = {0};
+        text_buf compact = {0}, pretty = {0};
         const rf_kv *raw = raw_companion(m, files[i].file, regenerate);
         bool have = true;
         if (raw)
-            hf_buf_put(&compact, raw->value.as.str.data, (size_t)raw->value.as.str.len);
+            text_buf_put(&compact, raw->value.as.str.data, (size_t)raw->value.as.str.len);
         else
             have = files[i].build(m, &compact);
         if (have) {
@@ -329,8 +329,8 @@ static rf_status write_companions(const rf_model *m, const char *dir, bool regen
                               strcmp(files[i].file, "tokenizer.json") != 0);
             st = write_text(dir, files[i].file, &pretty, done, err);
         }
-        hf_buf_free(&compact);
-        hf_buf_free(&pretty);
+        text_buf_free(&compact);
+        text_buf_free(&pretty);
     }
     const rf_kv *jinja = raw_companion(m, "chat_template.jinja", regenerate);
     if (st == RF_OK && jinja) {
@@ -340,10 +340,10 @@ static rf_status write_companions(const rf_model *m, const char *dir, bool regen
             st = rf_error_set(err, RF_ERR_ARGUMENT,
                               "raw metadata \"hf.chat_template.jinja\" is not a JSON string");
         else {
-            hf_buf text = {0};
-            hf_buf_puts(&text, s->valuestring);
+            text_buf text = {0};
+            text_buf_puts(&text, s->valuestring);
             st = write_text(dir, "chat_template.jinja", &text, done, err);
-            hf_buf_free(&text);
+            text_buf_free(&text);
         }
         cJSON_Delete(s);
     }
@@ -493,22 +493,22 @@ static rf_status write_index(const char *dir, char **shard_names, const out_tens
         total += ts[i].t->nbytes;
     }
     qsort(rows, n, sizeof *rows, compare_row);
-    hf_buf compact = {0}, pretty = {0};
-    hf_buf_printf(&compact, "{\"metadata\":{\"total_size\":%llu},\"weight_map\":{",
-                  (unsigned long long)total);
+    text_buf compact = {0}, pretty = {0};
+    text_buf_printf(&compact, "{\"metadata\":{\"total_size\":%llu},\"weight_map\":{",
+                    (unsigned long long)total);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            hf_buf_puts(&compact, ",");
+            text_buf_puts(&compact, ",");
         hf_buf_put_json_string(&compact, rows[i].tensor);
-        hf_buf_puts(&compact, ":");
+        text_buf_puts(&compact, ":");
         hf_buf_put_json_string(&compact, rows[i].shard);
     }
-    hf_buf_puts(&compact, "}}");
+    text_buf_puts(&compact, "}}");
     hf_buf_put_pretty(&pretty, compact.data, compact.len, true);
     rf_status st = compact.failed ? rf_error_set(err, RF_ERR_NOMEM, "out of memory")
                                   : write_text(dir, RF_SAFETENSORS_INDEX_FILE, &pretty, done, err);
-    hf_buf_free(&compact);
-    hf_buf_free(&pretty);
+    text_buf_free(&compact);
+    text_buf_free(&pretty);
     free(rows);
     return st;
 }
