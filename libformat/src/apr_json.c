@@ -16,43 +16,6 @@ void apr_buf_free(apr_buf *b) { text_buf_free(b); }
 
 /* ---- output --------------------------------------------------------------------------------- */
 
-void apr_json_string(text_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    text_buf_putc(b, '"');
-    size_t run = 0; /* bytes copied verbatim are flushed in runs */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[6];
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\t': esc = "\\t"; break;
-        case '\n': esc = "\\n"; break;
-        case '\f': esc = "\\f"; break;
-        case '\r': esc = "\\r"; break;
-        default:
-            if (c < 0x20) {
-                u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0';
-                u[4] = hex[c >> 4], u[5] = hex[c & 15];
-            }
-            break;
-        }
-        if (!esc && c >= 0x20)
-            continue;
-        text_buf_put(b, s + run, i - run);
-        if (esc)
-            text_buf_puts(b, esc);
-        else
-            text_buf_put(b, u, 6);
-        run = i + 1;
-    }
-    text_buf_put(b, s + run, n - run);
-    text_buf_putc(b, '"');
-}
-
 void apr_json_u64(text_buf *b, uint64_t v)
 {
     char t[24];
@@ -370,25 +333,6 @@ static size_t put_utf8(char *d, uint32_t cp)
     return 4;
 }
 
-static bool hex4(const uint8_t *s, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        uint8_t c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (uint32_t)(c - 'A' + 10);
-        else
-            return false;
-    }
-    *out = v;
-    return true;
-}
-
 /* Parses the string at p->pos (on the opening quote) into the strings buffer. A decoded string
  * never exceeds its quoted source, so the buffer sized from the text never overflows. */
 static rf_status parse_string(parser *p, const char **out, uint64_t *out_len)
@@ -423,7 +367,7 @@ static rf_status parse_string(parser *p, const char **out, uint64_t *out_len)
                     p, p->pos + 1,
                     "invalid escape (expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u)");
             uint32_t cp;
-            if (p->pos + 6 > p->len || !hex4(p->s + p->pos + 2, &cp))
+            if (p->pos + 6 > p->len || !json_hex4(p->s + p->pos + 2, &cp))
                 return fail(p, p->pos + 2, "expected 4 hex digits after \\u");
             p->pos += 6;
             if (cp >= 0xdc00 && cp <= 0xdfff)
@@ -431,7 +375,7 @@ static rf_status parse_string(parser *p, const char **out, uint64_t *out_len)
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 uint32_t lo;
                 if (p->pos + 6 > p->len || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
-                    !hex4(p->s + p->pos + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                    !json_hex4(p->s + p->pos + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
                     return fail(p, p->pos, "expected a \\u escape of a trailing surrogate");
                 p->pos += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -703,7 +647,7 @@ void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx)
     case APR_J_U64: apr_json_u64(b, node->as.u); return;
     case APR_J_I64: apr_json_i64(b, node->as.i); return;
     case APR_J_F64: apr_json_f64(b, node->as.f); return;
-    case APR_J_STRING: apr_json_string(b, node->str, (size_t)node->str_len); return;
+    case APR_J_STRING: json_put_string(b, node->str, (size_t)node->str_len); return;
     case APR_J_ARRAY:
         text_buf_putc(b, '[');
         for (uint32_t c = node->first; c; c = j->nodes[c].next) {
@@ -735,7 +679,7 @@ void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx)
             if (!first)
                 text_buf_putc(b, ',');
             first = false;
-            apr_json_string(b, m->key, m->key_len);
+            json_put_string(b, m->key, m->key_len);
             text_buf_putc(b, ':');
             apr_json_write(b, j, order[i]);
         }

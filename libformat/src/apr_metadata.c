@@ -721,7 +721,7 @@ static rf_status emit_value(text_buf *b, const char *key, const rf_value *v, int
     case RF_VALUE_F64: apr_json_f64(b, v->as.f); return RF_OK;
     case RF_VALUE_BOOL: text_buf_puts(b, v->as.b ? "true" : "false"); return RF_OK;
     case RF_VALUE_STRING:
-        apr_json_string(b, v->as.str.data ? v->as.str.data : "", (size_t)v->as.str.len);
+        json_put_string(b, v->as.str.data ? v->as.str.data : "", (size_t)v->as.str.len);
         return RF_OK;
     case RF_VALUE_ARRAY:
         text_buf_putc(b, '[');
@@ -787,9 +787,9 @@ static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v
             else
                 text_buf_puts(b, f->kind == F_STR_NULL ? "null" : "\"\"");
         } else if (v->type == RF_VALUE_STRING) {
-            apr_json_string(b, v->as.str.data, (size_t)v->as.str.len);
+            json_put_string(b, v->as.str.data, (size_t)v->as.str.len);
         } else if (jn && jn->type == APR_J_STRING) {
-            apr_json_string(b, jn->str, (size_t)jn->str_len);
+            json_put_string(b, jn->str, (size_t)jn->str_len);
         } else {
             st = bad_type(f->key, "a string", v, err);
         }
@@ -849,7 +849,7 @@ static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v
         for (size_t i = 0; f->nested[i]; i++) {
             if (i)
                 text_buf_putc(b, ',');
-            apr_json_string(b, f->nested[i], strlen(f->nested[i]));
+            json_put_cstring(b, f->nested[i]);
             text_buf_putc(b, ':');
             uint32_t mem = apr_json_member(&j, 0, f->nested[i]);
             if (mem)
@@ -958,7 +958,7 @@ rf_status apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err
         if (any)
             text_buf_putc(out, ',');
         any = true;
-        apr_json_string(out, kv->key, strlen(kv->key));
+        json_put_cstring(out, kv->key);
         text_buf_putc(out, ':');
         st = emit_value(out, kv->key, &kv->value, 0, err);
     }

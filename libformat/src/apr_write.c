@@ -322,7 +322,7 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
             continue; /* reported as a duplicate by the layout check */
         if (i)
             text_buf_putc(&shapes, ',');
-        apr_json_string(&shapes, p->t[i].name, strlen(p->t[i].name));
+        json_put_cstring(&shapes, p->t[i].name);
         text_buf_puts(&shapes, ":[");
         for (int k = 0; k < p->t[i].ndim; k++) {
             if (k)
@@ -405,9 +405,9 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
             if (kv->value.type != RF_VALUE_STRING || strncmp(kv->key, "hf.", 3) == 0)
                 continue;
             text_buf_puts(&meta, count++ ? "," : "{");
-            apr_json_string(&meta, kv->key, strlen(kv->key));
+            json_put_cstring(&meta, kv->key);
             text_buf_putc(&meta, ':');
-            apr_json_string(&meta, kv->value.as.str.data, (size_t)kv->value.as.str.len);
+            json_put_string(&meta, kv->value.as.str.data, (size_t)kv->value.as.str.len);
         }
         if (count) {
             text_buf_putc(&meta, '}');

@@ -80,7 +80,7 @@ rf_status hf_read_companions(rf_model *m, const char *dir, rf_error *err)
         if (!cfg->chat_template)
             cfg->chat_template = rf_model_strndup(m, text, len);
         text_buf quoted = {0};
-        hf_buf_put_json_stringn(&quoted, text, len);
+        json_put_string(&quoted, text, len);
         st = quoted.failed || (!cfg->chat_template && len)
                  ? rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path)
                  : keep_raw(m, "chat_template.jinja", quoted.data, quoted.len, err);

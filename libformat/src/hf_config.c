@@ -306,7 +306,7 @@ static void key(text_buf *b, bool *first, const char *k)
     if (!*first)
         text_buf_puts(b, ",");
     *first = false;
-    hf_buf_put_json_string(b, k);
+    json_put_cstring(b, k);
     text_buf_puts(b, ":");
 }
 
@@ -322,7 +322,7 @@ bool hf_config_build(const rf_model *m, text_buf *b)
     if (cls) {
         key(b, &first, "architectures");
         text_buf_puts(b, "[");
-        hf_buf_put_json_string(b, cls);
+        json_put_cstring(b, cls);
         text_buf_puts(b, "]");
     }
     if (c->bos_token_id >= 0) {
@@ -355,7 +355,7 @@ bool hf_config_build(const rf_model *m, text_buf *b)
             text_buf_printf(b, "%llu", (unsigned long long)ints[i].v);
         }
     key(b, &first, "model_type");
-    hf_buf_put_json_string(b, c->architecture);
+    json_put_cstring(b, c->architecture);
     struct {
         const char *k;
         uint64_t v;
@@ -388,7 +388,7 @@ bool hf_config_build(const rf_model *m, text_buf *b)
     const char *dtype = torch_dtype_of(m);
     if (dtype) {
         key(b, &first, "torch_dtype");
-        hf_buf_put_json_string(b, dtype);
+        json_put_cstring(b, dtype);
     }
     if (c->vocab_size) {
         key(b, &first, "vocab_size");

@@ -13,6 +13,7 @@
 
 #include "rosetta/model.h"
 #include "rosetta/text.h"
+#include "json_text.h"
 #include "text_buf.h"
 
 /* ---- strict JSON ------------------------------------------------------------------------- */
@@ -62,10 +63,6 @@ char *hf_json_minify(rf_model *m, const char *text, size_t len, size_t *out_len)
 typedef text_buf hf_buf;
 static inline void hf_buf_free(hf_buf *b) { text_buf_free(b); }
 
-/* A JSON string literal with serde_json's escaping (the SafeTensors reference writer): \" \\
- * \b \f \n \r \t, other control characters as \u00xx (lower-case hex), everything else raw. */
-void hf_buf_put_json_string(text_buf *b, const char *s);
-void hf_buf_put_json_stringn(text_buf *b, const char *s, size_t n);
 /* A double the way Python's repr() prints it (shortest round trip, "1e-06", "1000000.0"). The
  * value must be finite. */
 void hf_buf_put_double(text_buf *b, double v);

@@ -44,29 +44,14 @@ static void scan_ws(jscan *j)
     }
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static rf_status scan_u_escape(jscan *j, unsigned *out)
 {
     /* j->pos is at the 'u' */
     if (j->len - j->pos < 5)
         return scan_fail(j, "truncated \\u escape");
-    unsigned v = 0;
-    for (int i = 1; i <= 4; i++) {
-        int h = hex_value(j->s[j->pos + (size_t)i]);
-        if (h < 0)
-            return scan_fail(j, "\\u escape needs 4 hex digits");
-        v = v * 16 + (unsigned)h;
-    }
+    uint32_t v;
+    if (!json_hex4(j->s + j->pos + 1, &v))
+        return scan_fail(j, "\\u escape needs 4 hex digits");
     j->pos += 5;
     *out = v;
     return RF_OK;
@@ -90,13 +75,13 @@ static rf_status scan_string(jscan *j)
                 break;
             c = j->s[j->pos];
             if (c == 'u') {
-                unsigned u;
+                unsigned u = 0;
                 if (scan_u_escape(j, &u) != RF_OK)
                     return RF_ERR_FORMAT;
                 if (u >= 0xDC00 && u <= 0xDFFF)
                     return scan_fail(j, "lone low surrogate \\u%04x", u);
                 if (u >= 0xD800 && u <= 0xDBFF) {
-                    unsigned low;
+                    unsigned low = 0;
                     if (j->len - j->pos < 2 || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u')
                         return scan_fail(j, "high surrogate \\u%04x not followed by a low one", u);
                     j->pos++;
@@ -429,54 +414,6 @@ char *hf_json_minify(rf_model *m, const char *text, size_t len, size_t *out_len)
 }
 
 /* ---- text building ----------------------------------------------------------------------- */
-
-void hf_buf_put_json_stringn(text_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    text_buf_put(b, "\"", 1);
-    size_t run = 0; /* bytes copied verbatim in one go */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[6];
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        default:
-            if (c < 0x20) {
-                u[0] = '\\';
-                u[1] = 'u';
-                u[2] = '0';
-                u[3] = '0';
-                u[4] = hex[c >> 4];
-                u[5] = hex[c & 15];
-            }
-            break;
-        }
-        if (!esc && c >= 0x20) {
-            run++;
-            continue;
-        }
-        text_buf_put(b, s + i - run, run);
-        run = 0;
-        if (esc)
-            text_buf_puts(b, esc);
-        else
-            text_buf_put(b, u, 6);
-    }
-    text_buf_put(b, s + n - run, run);
-    text_buf_put(b, "\"", 1);
-}
-
-void hf_buf_put_json_string(text_buf *b, const char *s)
-{
-    hf_buf_put_json_stringn(b, s, strlen(s));
-}
 
 void hf_buf_put_double(text_buf *b, double v) { hf_buf_put_real(b, v, false); }
 

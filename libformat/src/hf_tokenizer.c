@@ -438,7 +438,7 @@ bool hf_tokenizer_build(const rf_model *m, text_buf *b)
             text_buf_puts(b, ",");
         first = false;
         text_buf_printf(b, "{\"id\":%llu,\"content\":", (unsigned long long)i);
-        hf_buf_put_json_string(b, tok->tokens[i]);
+        json_put_cstring(b, tok->tokens[i]);
         text_buf_printf(b,
                         ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
                         "\"normalized\":false,\"special\":%s}",
@@ -450,7 +450,7 @@ bool hf_tokenizer_build(const rf_model *m, text_buf *b)
     if (qwen2) {
         text_buf_puts(b, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
                          "\"pattern\":{\"Regex\":");
-        hf_buf_put_json_string(b, QWEN2_REGEX);
+        json_put_cstring(b, QWEN2_REGEX);
         text_buf_puts(b, "},\"behavior\":\"Isolated\",\"invert\":false},");
         byte_level(b);
         text_buf_puts(b, "]}");
@@ -473,7 +473,7 @@ bool hf_tokenizer_build(const rf_model *m, text_buf *b)
         if (!first)
             text_buf_puts(b, ",");
         first = false;
-        hf_buf_put_json_string(b, tok->tokens[i]);
+        json_put_cstring(b, tok->tokens[i]);
         text_buf_printf(b, ":%llu", (unsigned long long)i);
     }
     text_buf_puts(b, "},\"merges\":[");
@@ -483,13 +483,13 @@ bool hf_tokenizer_build(const rf_model *m, text_buf *b)
         if (i)
             text_buf_puts(b, ",");
         if (!space) { /* not a pair: keep the string form */
-            hf_buf_put_json_string(b, mg);
+            json_put_cstring(b, mg);
             continue;
         }
         text_buf_puts(b, "[");
-        hf_buf_put_json_stringn(b, mg, (size_t)(space - mg));
+        json_put_string(b, mg, (size_t)(space - mg));
         text_buf_puts(b, ",");
-        hf_buf_put_json_string(b, space + 1);
+        json_put_cstring(b, space + 1);
         text_buf_puts(b, "]");
     }
     text_buf_puts(b, "]}}");
@@ -515,7 +515,7 @@ bool hf_tokenizer_config_build(const rf_model *m, text_buf *b)
             text_buf_puts(b, ",");
         first = false;
         text_buf_printf(b, "\"%llu\":{\"content\":", (unsigned long long)i);
-        hf_buf_put_json_string(b, tok->tokens[i]);
+        json_put_cstring(b, tok->tokens[i]);
         text_buf_printf(b,
                         ",\"lstrip\":false,\"normalized\":false,\"rstrip\":false,"
                         "\"single_word\":false,\"special\":%s}",
@@ -524,16 +524,16 @@ bool hf_tokenizer_config_build(const rf_model *m, text_buf *b)
     text_buf_puts(b, "},\"bos_token\":");
     int64_t bos = tok->add_bos ? cfg->bos_token_id : -1;
     if (bos >= 0 && (uint64_t)bos < tok->n_tokens)
-        hf_buf_put_json_string(b, tok->tokens[bos]);
+        json_put_cstring(b, tok->tokens[bos]);
     else
         text_buf_puts(b, "null");
     if (cfg->chat_template) {
         text_buf_puts(b, ",\"chat_template\":");
-        hf_buf_put_json_string(b, cfg->chat_template);
+        json_put_cstring(b, cfg->chat_template);
     }
     text_buf_puts(b, ",\"clean_up_tokenization_spaces\":false,\"eos_token\":");
     if (cfg->eos_token_id >= 0 && (uint64_t)cfg->eos_token_id < tok->n_tokens)
-        hf_buf_put_json_string(b, tok->tokens[cfg->eos_token_id]);
+        json_put_cstring(b, tok->tokens[cfg->eos_token_id]);
     else
         text_buf_puts(b, "null");
     text_buf_puts(b, ",\"errors\":\"replace\"");
@@ -541,7 +541,7 @@ bool hf_tokenizer_config_build(const rf_model *m, text_buf *b)
         text_buf_printf(b, ",\"model_max_length\":%llu", (unsigned long long)cfg->context_length);
     text_buf_puts(b, ",\"pad_token\":");
     if (cfg->pad_token_id >= 0 && (uint64_t)cfg->pad_token_id < tok->n_tokens)
-        hf_buf_put_json_string(b, tok->tokens[cfg->pad_token_id]);
+        json_put_cstring(b, tok->tokens[cfg->pad_token_id]);
     else
         text_buf_puts(b, "null");
     text_buf_puts(b, ",\"split_special_tokens\":false");

@@ -129,9 +129,9 @@ static void build_header(text_buf *b, const meta_pair *meta, size_t n_meta, cons
         for (size_t i = 0; i < n_meta; i++) {
             if (i)
                 text_buf_puts(b, ",");
-            hf_buf_put_json_string(b, meta[i].key);
+            json_put_cstring(b, meta[i].key);
             text_buf_puts(b, ":");
-            hf_buf_put_json_string(b, meta[i].value);
+            json_put_cstring(b, meta[i].value);
         }
         text_buf_puts(b, "}");
         first = false;
@@ -142,9 +142,9 @@ static void build_header(text_buf *b, const meta_pair *meta, size_t n_meta, cons
         if (!first)
             text_buf_puts(b, ",");
         first = false;
-        hf_buf_put_json_string(b, ts[i].name);
+        json_put_cstring(b, ts[i].name);
         text_buf_puts(b, ":{\"dtype\":");
-        hf_buf_put_json_string(b, rf_dtype_get(t->dtype)->st_name);
+        json_put_cstring(b, rf_dtype_get(t->dtype)->st_name);
         text_buf_puts(b, ",\"shape\":[");
         for (int d = 0; d < t->ndim; d++)
             text_buf_printf(b, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
@@ -499,9 +499,9 @@ static rf_status write_index(const char *dir, char **shard_names, const out_tens
     for (size_t i = 0; i < n; i++) {
         if (i)
             text_buf_puts(&compact, ",");
-        hf_buf_put_json_string(&compact, rows[i].tensor);
+        json_put_cstring(&compact, rows[i].tensor);
         text_buf_puts(&compact, ":");
-        hf_buf_put_json_string(&compact, rows[i].shard);
+        json_put_cstring(&compact, rows[i].shard);
     }
     text_buf_puts(&compact, "}}");
     hf_buf_put_pretty(&pretty, compact.data, compact.len, true);
