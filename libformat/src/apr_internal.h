@@ -90,6 +90,11 @@ void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx);
 /* Member of an object by name (the last one when duplicated); 0 when absent. */
 uint32_t apr_json_member(const apr_json *j, uint32_t object, const char *key);
 
+/* qsort_r comparator of member node indices (ctx: the apr_json): byte order of the keys (Rust
+ * String ordering: memcmp, a shorter prefix first), node order between equal keys, so that
+ * duplicates end up adjacent with the last one last. */
+int apr_json_cmp_members(const void *a, const void *b, void *ctx);
+
 /* ---- metadata (apr_metadata.c) ------------------------------------------------------------- */
 
 /* Parses the metadata JSON into the model's key/value pairs (one per distinct top-level key, in

@@ -622,8 +622,7 @@ uint32_t apr_json_member(const apr_json *j, uint32_t object, const char *key)
     return found;
 }
 
-/* Byte order of keys (Rust String ordering: memcmp, a shorter prefix first); ties keep order. */
-static int cmp_members(const void *a, const void *b, void *ctx)
+int apr_json_cmp_members(const void *a, const void *b, void *ctx)
 {
     const apr_json *j = ctx;
     const apr_jnode *x = &j->nodes[*(const uint32_t *)a];
@@ -666,7 +665,7 @@ void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx)
         uint32_t n = 0;
         for (uint32_t c = node->first; c; c = j->nodes[c].next)
             order[n++] = c;
-        qsort_r(order, n, sizeof *order, cmp_members, (void *)j);
+        qsort_r(order, n, sizeof *order, apr_json_cmp_members, (void *)j);
         text_buf_putc(b, '{');
         bool first = true;
         for (uint32_t i = 0; i < n; i++) {

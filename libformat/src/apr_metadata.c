@@ -300,21 +300,6 @@ static void to_value(const apr_json *j, uint32_t idx, rf_value *out, temps *t)
     }
 }
 
-/* Top-level members sorted by key, index as tie-break: duplicates become adjacent. */
-static int cmp_keys(const void *a, const void *b, void *ctx)
-{
-    const apr_json *j = ctx;
-    const apr_jnode *x = &j->nodes[*(const uint32_t *)a], *y = &j->nodes[*(const uint32_t *)b];
-    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = memcmp(x->key, y->key, n);
-    if (c)
-        return c;
-    if (x->key_len != y->key_len)
-        return x->key_len < y->key_len ? -1 : 1;
-    uint32_t ia = *(const uint32_t *)a, ib = *(const uint32_t *)b;
-    return ia < ib ? -1 : ia > ib;
-}
-
 typedef struct unique_key {
     uint32_t first; /* node of the first occurrence: decides the position */
     uint32_t last;  /* node of the last occurrence: decides the value */
@@ -356,7 +341,7 @@ rf_status apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64
     uint32_t k = 0;
     for (uint32_t c = j.nodes[0].first; c; c = j.nodes[c].next)
         order[k++] = c;
-    qsort_r(order, n, sizeof *order, cmp_keys, &j);
+    qsort_r(order, n, sizeof *order, apr_json_cmp_members, &j);
     uint32_t n_keys = 0;
     for (uint32_t i = 0; i < n; i++) {
         const apr_jnode *x = &j.nodes[order[i]];
