@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "rosetta/apr.h"
 #include "rosetta/gguf.h"
 #include "rosetta/imatrix.h"
 #include "rosetta/model.h"
@@ -752,7 +751,7 @@ static rf_status write_output(const job *j, rf_error *err)
         st = rf_gguf_write(out, j->o->out, NULL, err);
         break;
     case OUT_APR:
-        st = rf_apr_write(out, j->o->out, NULL, err);
+        st = rf_error_set(err, RF_ERR_UNSUPPORTED, "APR output: no APR writer in this build");
         break;
     case OUT_SAFETENSORS:
         st = rf_safetensors_write(out, j->o->out, NULL, err);
@@ -936,7 +935,8 @@ static int run(options *o)
     } else {
         j.meta = j.src;
     }
-    o->plan.widen_kept_to_f32 = !is_gguf_source(j.src);
+    /* as convert_hf_to_gguf.py: what stays unquantized in a GGUF made from another format is F32 */
+    o->plan.widen_kept_to_f32 = !is_gguf_source(j.src) && j.format == OUT_GGUF;
     if (st == RF_OK)
         st = build_view(&j, &err);
     if (st == RF_OK && o->imatrix != NULL) {
