@@ -391,6 +391,24 @@ static void shape_string(const rf_tensor *t, char *out, size_t size)
 
 static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
+/* "512 B", "3.00 KiB", "1.25 MiB", "4.20 GiB" */
+static const char *human(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (bytes < 1024) {
+        snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, size, "%.2f %s", v, units[u]);
+    return buf;
+}
+
 static double bpw(uint64_t bytes, uint64_t elements)
 {
     return elements ? (double)bytes * 8.0 / (double)elements : 0.0;
@@ -404,16 +422,16 @@ static void print_plan_text(const job *j)
            p->n_entries);
     for (size_t i = 0; i < p->n_entries; i++) {
         const rf_quant_plan_entry *e = &p->entries[i];
-        char shape[96];
+        char shape[96], a[32], b[32];
         shape_string(&j->view[e->tensor_index], shape, sizeof shape);
         if (e->convert)
-            printf("[%4zu/%4zu] %-36s %-18s %-6s -> %-6s %9.3f MiB -> %9.3f MiB  %s\n", i + 1,
-                   p->n_entries, e->name, shape, rf_dtype_name(e->src_dtype),
-                   rf_dtype_name(e->dtype), mib(e->src_bytes), mib(e->dst_bytes), e->reason);
+            printf("[%4zu/%4zu] %-36s %-18s %-6s -> %-6s %10s -> %10s  %s\n", i + 1, p->n_entries,
+                   e->name, shape, rf_dtype_name(e->src_dtype), rf_dtype_name(e->dtype),
+                   human(e->src_bytes, a, sizeof a), human(e->dst_bytes, b, sizeof b), e->reason);
         else
-            printf("[%4zu/%4zu] %-36s %-18s %-6s    %-6s %9.3f MiB                %s\n", i + 1,
-                   p->n_entries, e->name, shape, rf_dtype_name(e->src_dtype), "kept",
-                   mib(e->src_bytes), e->reason);
+            printf("[%4zu/%4zu] %-36s %-18s %-6s    %-6s %10s    %10s  %s\n", i + 1, p->n_entries,
+                   e->name, shape, rf_dtype_name(e->src_dtype), "kept",
+                   human(e->src_bytes, a, sizeof a), "", e->reason);
     }
     printf("model size = %10.2f MiB (%.2f BPW)\n", mib(p->src_bytes),
            bpw(p->src_bytes, p->n_elements));
