@@ -9,6 +9,7 @@
  *                       [--tensor-type PATTERN=T]... [--imatrix FILE] [--log FILE]
  *                       IN.gguf OUT.gguf MIX
  * Exit status 0 on success, 1 when llama.cpp fails (its log is printed), 2 on usage errors. */
+#define _GNU_SOURCE
 #include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
