@@ -960,9 +960,10 @@ rf_status rf_quant_plan_make(const rf_tensor *tensors, size_t n, const rf_quant_
     qsort(order, n, sizeof *order, order_cmp);
     for (size_t i = 1; i < n; i++) {
         if (strcmp(order[i - 1].name, order[i].name) == 0) {
+            rf_error_set(err, RF_ERR_FORMAT, "tensor %s appears twice", order[i].name);
             free(order);
             rf_quant_plan_free(plan);
-            return rf_error_set(err, RF_ERR_FORMAT, "tensor %s appears twice", order[i].name);
+            return RF_ERR_FORMAT;
         }
     }
 

@@ -36,13 +36,13 @@ static void put_str(buf *b, const char *s)
     b->n += strlen(s);
 }
 
+static void ensure_tmp_dir(void) { mkdir(ROSETTA_BUILD "/test-tmp", 0755); }
+
 static const char *write_tmp(const buf *b, const char *tag)
 {
     static char path[256];
+    ensure_tmp_dir();
     snprintf(path, sizeof path, "%s/test-tmp/imatrix-%s-%d.dat", ROSETTA_BUILD, tag, (int)getpid());
-    char dir[256];
-    snprintf(dir, sizeof dir, "%s/test-tmp", ROSETTA_BUILD);
-    mkdir(dir, 0755);
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f, "cannot write %s", path);
     cr_assert_eq(fwrite(b->data, 1, b->n, f), b->n);
@@ -223,6 +223,7 @@ static rf_model *imatrix_model(bool with_keys)
 static const char *write_model(rf_model *m, const char *tag)
 {
     static char path[256];
+    ensure_tmp_dir();
     snprintf(path, sizeof path, "%s/test-tmp/imatrix-%s-%d.gguf", ROSETTA_BUILD, tag, (int)getpid());
     rf_error err = {0};
     cr_assert_eq(rf_gguf_write(m, path, NULL, &err), RF_OK, "%s", err.message);
