@@ -334,7 +334,8 @@ static inline void rk_dequant_block_iq4_xs(const uint8_t *b, float *y)
     const uint8_t *scales_l = b + offsetof(rk_block_iq4_xs, scales_l);
     const uint8_t *qs = b + offsetof(rk_block_iq4_xs, qs);
     for (int s = 0; s < 8; s++) {
-        const int ls = ((scales_l[s / 2] >> (4 * (s % 2))) & 0x0f) | (int)(((scales_h >> (2 * s)) & 3u) << 4);
+        const int ls =
+            ((scales_l[s / 2] >> (4 * (s % 2))) & 0x0f) | (int)(((scales_h >> (2 * s)) & 3u) << 4);
         const float dl = d * (float)(ls - 32);
         for (int j = 0; j < 16; j++) {
             y[j] = dl * (float)rk_iq4nl_values[qs[j] & 0x0f];

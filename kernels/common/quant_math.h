@@ -41,21 +41,12 @@ static inline int8_t rk_wrap_i8(int32_t v)
     return (int8_t)(low > 127 ? low - 256 : low);
 }
 
-static inline uint8_t rk_wrap_u8(int32_t v)
-{
-    return (uint8_t)((uint32_t)v & 0xffu);
-}
+static inline uint8_t rk_wrap_u8(int32_t v) { return (uint8_t)((uint32_t)v & 0xffu); }
 
 /* (int8_t)v and (uint8_t)v of a float, as compiled for x86-64. */
-static inline int8_t rk_float_to_i8_x86(float v)
-{
-    return rk_wrap_i8(rk_trunc_x86(v));
-}
+static inline int8_t rk_float_to_i8_x86(float v) { return rk_wrap_i8(rk_trunc_x86(v)); }
 
-static inline uint8_t rk_float_to_u8_x86(float v)
-{
-    return rk_wrap_u8(rk_trunc_x86(v));
-}
+static inline uint8_t rk_float_to_u8_x86(float v) { return rk_wrap_u8(rk_trunc_x86(v)); }
 
 /* ggml's f16 -> f32: exact; a NaN comes out quiet (ggml's conversion ends in a multiplication,
  * which sets the quiet bit of a signalling NaN). */
@@ -78,10 +69,7 @@ static inline uint16_t rk_ggml_f32_to_f16(float f)
 }
 
 /* Little-endian fields of byte-addressed blocks (never cast a block pointer to a wider type). */
-static inline uint16_t rk_load_u16le(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
+static inline uint16_t rk_load_u16le(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 static inline uint32_t rk_load_u32le(const uint8_t *p)
 {
@@ -102,25 +90,13 @@ static inline void rk_store_u32le(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)(v >> 24);
 }
 
-static inline float rk_load_f32le(const uint8_t *p)
-{
-    return rk_bits_f32(rk_load_u32le(p));
-}
+static inline float rk_load_f32le(const uint8_t *p) { return rk_bits_f32(rk_load_u32le(p)); }
 
-static inline void rk_store_f32le(uint8_t *p, float v)
-{
-    rk_store_u32le(p, rk_f32_bits(v));
-}
+static inline void rk_store_f32le(uint8_t *p, float v) { rk_store_u32le(p, rk_f32_bits(v)); }
 
 /* An f16 field converted as ggml does. */
-static inline float rk_load_f16(const uint8_t *p)
-{
-    return rk_ggml_f16_to_f32(rk_load_u16le(p));
-}
+static inline float rk_load_f16(const uint8_t *p) { return rk_ggml_f16_to_f32(rk_load_u16le(p)); }
 
-static inline void rk_store_f16(uint8_t *p, float v)
-{
-    rk_store_u16le(p, rk_ggml_f32_to_f16(v));
-}
+static inline void rk_store_f16(uint8_t *p, float v) { rk_store_u16le(p, rk_ggml_f32_to_f16(v)); }
 
 #endif

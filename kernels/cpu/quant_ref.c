@@ -20,15 +20,9 @@
 /* "All zero" threshold of the symmetric searches and the Q6_K super-block (ggml GROUP_MAX_EPS). */
 #define RK_GROUP_MAX_EPS 1e-15f
 
-static inline int rk_min_i(int a, int b)
-{
-    return a < b ? a : b;
-}
+static inline int rk_min_i(int a, int b) { return a < b ? a : b; }
 
-static inline int rk_clamp_i(int v, int lo, int hi)
-{
-    return v < lo ? lo : (v > hi ? hi : v);
-}
+static inline int rk_clamp_i(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 /* ======================================================================================
  * Row drivers: apply a per-block function to k / block_size consecutive blocks.
@@ -37,16 +31,16 @@ static inline int rk_clamp_i(int v, int lo, int hi)
 typedef void (*rk_quant_block_fn)(const float *x, uint8_t *b);
 typedef void (*rk_dequant_block_fn)(const uint8_t *b, float *y);
 
-static void rk_quantize_blocks(rk_quant_block_fn fn, int block, size_t bytes, const float *x, void *y,
-                               int64_t k)
+static void rk_quantize_blocks(rk_quant_block_fn fn, int block, size_t bytes, const float *x,
+                               void *y, int64_t k)
 {
     uint8_t *out = y;
     for (int64_t i = 0; i < k / block; i++)
         fn(x + i * block, out + (size_t)i * bytes);
 }
 
-static void rk_dequantize_blocks(rk_dequant_block_fn fn, int block, size_t bytes, const void *x, float *y,
-                                 int64_t k)
+static void rk_dequantize_blocks(rk_dequant_block_fn fn, int block, size_t bytes, const void *x,
+                                 float *y, int64_t k)
 {
     const uint8_t *in = x;
     for (int64_t i = 0; i < k / block; i++)
@@ -393,7 +387,8 @@ static float rk_make_qkx_quants(int n, int nmax, const float *x, const float *we
 
 /* Quantizes the non-negative sub-block scales (or mins) x[0..n) to L in [0, nmax] under weights
  * quant_weights (ggml's make_qp_quants). L is uint8_t and its narrowing is modular, as in ggml. */
-static float rk_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *quant_weights)
+static float rk_make_qp_quants(int n, int nmax, const float *x, uint8_t *L,
+                               const float *quant_weights)
 {
     float max = 0.0f;
     for (int i = 0; i < n; i++)
@@ -489,7 +484,8 @@ static void rk_pack_2bit(const uint8_t *L, uint8_t *qs)
 
 /* Re-derives each sub-block's quants from the stored (f16-rounded) scales; a sub-block whose
  * scale is zero keeps the quants of the search. */
-static void rk_q2_K_requantize(const float *x, const uint8_t *scales, float d_all, float dmin_all, uint8_t *L)
+static void rk_q2_K_requantize(const float *x, const uint8_t *scales, float d_all, float dmin_all,
+                               uint8_t *L)
 {
     for (int j = 0; j < 16; j++) {
         const float d = d_all * (float)(scales[j] & 0x0f);
@@ -511,8 +507,8 @@ static void rk_q2_K_block(const float *x, uint8_t *b)
     for (int j = 0; j < 16; j++) {
         for (int l = 0; l < 16; l++)
             weights[l] = fabsf(x[16 * j + l]);
-        scales[j] = rk_make_qkx_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f,
-                                       15, true, false);
+        scales[j] = rk_make_qkx_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux,
+                                       -0.5f, 0.1f, 15, true, false);
         if (scales[j] > max_scale)
             max_scale = scales[j];
         if (mins[j] > max_min)
@@ -556,8 +552,8 @@ static void rk_q2_K_block_weighted(const float *x, uint8_t *b, const float *qw)
             weight[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
         for (int l = 0; l < 16; l++)
             sw[j] += weight[l];
-        scales[j] = rk_make_qkx_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f, 0.05f,
-                                       36, false, true);
+        scales[j] = rk_make_qkx_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f,
+                                       0.05f, 36, false, true);
     }
     const float dm = rk_make_qp_quants(16, 15, scales, Ls, sw);
     const float mm = rk_make_qp_quants(16, 15, mins, Lm, sw);
@@ -694,8 +690,8 @@ static void rk_k4_pack_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *sca
 }
 
 /* Requantizes 8 sub-blocks of 32 to [0, nmax] with the stored scales; a zero scale keeps L. */
-static void rk_k4_requantize(const float *x, const uint8_t *scales, float d_all, float dmin_all, int nmax,
-                             uint8_t *L)
+static void rk_k4_requantize(const float *x, const uint8_t *scales, float d_all, float dmin_all,
+                             int nmax, uint8_t *L)
 {
     for (int j = 0; j < 8; j++) {
         int sc, m;
@@ -713,8 +709,8 @@ static void rk_k4_requantize(const float *x, const uint8_t *scales, float d_all,
 
 /* The unweighted search of Q4_K / Q5_K: 8 sub-blocks, weights av_x + |x|, 6-bit scales from
  * max/63. Fills scales[12], d, dmin and L (0..nmax). */
-static void rk_k4_search_ref(const float *x, int nmax, float rmin, int nstep, uint8_t *scales_b, uint8_t *dp,
-                             uint8_t *dminp, uint8_t *L)
+static void rk_k4_search_ref(const float *x, int nmax, float rmin, int nstep, uint8_t *scales_b,
+                             uint8_t *dp, uint8_t *dminp, uint8_t *L)
 {
     uint8_t Laux[32];
     float weights[32], mins[8], scales[8];
@@ -727,8 +723,8 @@ static void rk_k4_search_ref(const float *x, int nmax, float rmin, int nstep, ui
         const float av_x = sqrtf(sum_x2 / 32.0f);
         for (int l = 0; l < 32; l++)
             weights[l] = av_x + fabsf(xs[l]);
-        scales[j] = rk_make_qkx_quants(32, nmax, xs, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep,
-                                       false, false);
+        scales[j] = rk_make_qkx_quants(32, nmax, xs, weights, L + 32 * j, &mins[j], Laux, rmin,
+                                       0.1f, nstep, false, false);
         if (scales[j] > max_scale)
             max_scale = scales[j];
         if (mins[j] > max_min)
@@ -753,8 +749,8 @@ static void rk_k4_search_ref(const float *x, int nmax, float rmin, int nstep, ui
 /* The weighted search of Q4_K / Q5_K (ggml quantize_row_q4_K_impl / q5_K_impl): row statistic
  * sigma2 of this super-block, weights qw * sqrt(sigma2 + x^2), scales by make_qp_quants.
  * clamp63 reproduces the MIN(63, .) that only the Q5_K path applies. */
-static void rk_k4_search_weighted(const float *x, const float *qw, int nmax, bool clamp63, uint8_t *scales_b,
-                                  uint8_t *dp, uint8_t *dminp, uint8_t *L)
+static void rk_k4_search_weighted(const float *x, const float *qw, int nmax, bool clamp63,
+                                  uint8_t *scales_b, uint8_t *dp, uint8_t *dminp, uint8_t *L)
 {
     uint8_t Laux[32], Ls[8], Lm[8];
     float weights[32], sw[8], mins[8], scales[8];
@@ -766,8 +762,8 @@ static void rk_k4_search_weighted(const float *x, const float *qw, int nmax, boo
         for (int l = 0; l < 32; l++)
             sumw += weights[l];
         sw[j] = sumw;
-        scales[j] = rk_make_qkx_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.9f, 0.05f,
-                                       36, false, true);
+        scales[j] = rk_make_qkx_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
+                                       -0.9f, 0.05f, 36, false, true);
     }
     const float d_block = rk_make_qp_quants(8, 63, scales, Ls, sw);
     const float m_block = rk_make_qp_quants(8, 63, mins, Lm, sw);
@@ -816,32 +812,32 @@ static void rk_q5_K_pack(const uint8_t *L, uint8_t *qh, uint8_t *qs)
 static void rk_q4_K_block(const float *x, uint8_t *b)
 {
     uint8_t L[256];
-    rk_k4_search_ref(x, 15, -1.0f, 20, b + offsetof(rk_block_q4_K, scales), b + offsetof(rk_block_q4_K, d),
-                     b + offsetof(rk_block_q4_K, dmin), L);
+    rk_k4_search_ref(x, 15, -1.0f, 20, b + offsetof(rk_block_q4_K, scales),
+                     b + offsetof(rk_block_q4_K, d), b + offsetof(rk_block_q4_K, dmin), L);
     rk_q4_K_pack(L, b + offsetof(rk_block_q4_K, qs));
 }
 
 static void rk_q4_K_block_weighted(const float *x, uint8_t *b, const float *qw)
 {
     uint8_t L[256];
-    rk_k4_search_weighted(x, qw, 15, false, b + offsetof(rk_block_q4_K, scales), b + offsetof(rk_block_q4_K, d),
-                          b + offsetof(rk_block_q4_K, dmin), L);
+    rk_k4_search_weighted(x, qw, 15, false, b + offsetof(rk_block_q4_K, scales),
+                          b + offsetof(rk_block_q4_K, d), b + offsetof(rk_block_q4_K, dmin), L);
     rk_q4_K_pack(L, b + offsetof(rk_block_q4_K, qs));
 }
 
 static void rk_q5_K_block(const float *x, uint8_t *b)
 {
     uint8_t L[256];
-    rk_k4_search_ref(x, 31, -0.5f, 15, b + offsetof(rk_block_q5_K, scales), b + offsetof(rk_block_q5_K, d),
-                     b + offsetof(rk_block_q5_K, dmin), L);
+    rk_k4_search_ref(x, 31, -0.5f, 15, b + offsetof(rk_block_q5_K, scales),
+                     b + offsetof(rk_block_q5_K, d), b + offsetof(rk_block_q5_K, dmin), L);
     rk_q5_K_pack(L, b + offsetof(rk_block_q5_K, qh), b + offsetof(rk_block_q5_K, qs));
 }
 
 static void rk_q5_K_block_weighted(const float *x, uint8_t *b, const float *qw)
 {
     uint8_t L[256];
-    rk_k4_search_weighted(x, qw, 31, true, b + offsetof(rk_block_q5_K, scales), b + offsetof(rk_block_q5_K, d),
-                          b + offsetof(rk_block_q5_K, dmin), L);
+    rk_k4_search_weighted(x, qw, 31, true, b + offsetof(rk_block_q5_K, scales),
+                          b + offsetof(rk_block_q5_K, d), b + offsetof(rk_block_q5_K, dmin), L);
     rk_q5_K_pack(L, b + offsetof(rk_block_q5_K, qh), b + offsetof(rk_block_q5_K, qs));
 }
 
@@ -856,7 +852,8 @@ static void rk_q6_K_block_impl(const float *x, uint8_t *b, const float *qw)
     float scales[16];
     float max_scale = 0.0f, max_abs_scale = 0.0f;
     for (int ib = 0; ib < 16; ib++) {
-        const float scale = rk_make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : NULL);
+        const float scale =
+            rk_make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : NULL);
         scales[ib] = scale;
         const float abs_scale = fabsf(scale);
         if (abs_scale > max_abs_scale) {
@@ -889,19 +886,17 @@ static void rk_q6_K_block_impl(const float *x, uint8_t *b, const float *qw)
     for (int h = 0; h < 2; h++) {
         const int8_t *g = L + 128 * h;
         for (int l = 0; l < 32; l++) {
-            const int q1 = g[l] & 0x0f, q2 = g[l + 32] & 0x0f, q3 = g[l + 64] & 0x0f, q4 = g[l + 96] & 0x0f;
+            const int q1 = g[l] & 0x0f, q2 = g[l + 32] & 0x0f, q3 = g[l + 64] & 0x0f,
+                      q4 = g[l + 96] & 0x0f;
             ql[64 * h + l] = rk_wrap_u8(q1 | (q3 << 4));
             ql[64 * h + l + 32] = rk_wrap_u8(q2 | (q4 << 4));
-            qh[32 * h + l] =
-                rk_wrap_u8((g[l] >> 4) | ((g[l + 32] >> 4) << 2) | ((g[l + 64] >> 4) << 4) | ((g[l + 96] >> 4) << 6));
+            qh[32 * h + l] = rk_wrap_u8((g[l] >> 4) | ((g[l + 32] >> 4) << 2) |
+                                        ((g[l + 64] >> 4) << 4) | ((g[l + 96] >> 4) << 6));
         }
     }
 }
 
-static void rk_q6_K_block(const float *x, uint8_t *b)
-{
-    rk_q6_K_block_impl(x, b, NULL);
-}
+static void rk_q6_K_block(const float *x, uint8_t *b) { rk_q6_K_block_impl(x, b, NULL); }
 
 /* ======================================================================================
  * Q8_K (activations of the K-quant dot products)
@@ -1071,7 +1066,8 @@ static void rk_iq4_block(const float *x, int n_sub, const float *qw, uint8_t *dp
 
 static void rk_iq4_nl_block_impl(const float *x, uint8_t *b, const float *qw)
 {
-    rk_iq4_block(x, 1, qw, b + offsetof(rk_block_iq4_nl, d), b + offsetof(rk_block_iq4_nl, qs), NULL, NULL);
+    rk_iq4_block(x, 1, qw, b + offsetof(rk_block_iq4_nl, d), b + offsetof(rk_block_iq4_nl, qs),
+                 NULL, NULL);
 }
 
 static void rk_iq4_xs_block_impl(const float *x, uint8_t *b, const float *qw)
@@ -1080,15 +1076,9 @@ static void rk_iq4_xs_block_impl(const float *x, uint8_t *b, const float *qw)
                  b + offsetof(rk_block_iq4_xs, scales_h), b + offsetof(rk_block_iq4_xs, scales_l));
 }
 
-static void rk_iq4_nl_block(const float *x, uint8_t *b)
-{
-    rk_iq4_nl_block_impl(x, b, NULL);
-}
+static void rk_iq4_nl_block(const float *x, uint8_t *b) { rk_iq4_nl_block_impl(x, b, NULL); }
 
-static void rk_iq4_xs_block(const float *x, uint8_t *b)
-{
-    rk_iq4_xs_block_impl(x, b, NULL);
-}
+static void rk_iq4_xs_block(const float *x, uint8_t *b) { rk_iq4_xs_block_impl(x, b, NULL); }
 
 /* ======================================================================================
  * Weighted 32-element paths (ggml quantize_row_q4_0_impl ... q5_1_impl): sigma2 comes from the
@@ -1097,7 +1087,8 @@ static void rk_iq4_xs_block(const float *x, uint8_t *b)
 
 typedef enum rk_w32_type { RK_W32_Q4_0, RK_W32_Q4_1, RK_W32_Q5_0, RK_W32_Q5_1 } rk_w32_type;
 
-static void rk_quantize_row_w32(rk_w32_type type, const float *x, uint8_t *y, int64_t n_per_row, const float *qw)
+static void rk_quantize_row_w32(rk_w32_type type, const float *x, uint8_t *y, int64_t n_per_row,
+                                const float *qw)
 {
     const float sigma2 = rk_sum_sq(x, n_per_row) / (float)n_per_row;
     float weight[32];
@@ -1131,7 +1122,8 @@ static void rk_quantize_row_w32(rk_w32_type type, const float *x, uint8_t *y, in
             uint8_t *b = y + ib * (int64_t)sizeof(rk_block_q4_1);
             uint8_t L[32], Laux[32];
             float min;
-            const float d = rk_make_qkx_quants(32, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false, true);
+            const float d = rk_make_qkx_quants(32, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36,
+                                               false, true);
             rk_store_f16(b + offsetof(rk_block_q4_1, d), d);
             rk_store_f16(b + offsetof(rk_block_q4_1, m), -min);
             for (int j = 0; j < 16; j++)
@@ -1142,7 +1134,8 @@ static void rk_quantize_row_w32(rk_w32_type type, const float *x, uint8_t *y, in
             uint8_t *b = y + ib * (int64_t)sizeof(rk_block_q5_1);
             uint8_t L[32], Laux[32];
             float min;
-            const float d = rk_make_qkx_quants(32, 31, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false, true);
+            const float d = rk_make_qkx_quants(32, 31, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36,
+                                               false, true);
             rk_store_f16(b + offsetof(rk_block_q5_1, d), d);
             rk_store_f16(b + offsetof(rk_block_q5_1, m), -min);
             rk_pack_q5(L, b + offsetof(rk_block_q5_1, qs), b + offsetof(rk_block_q5_1, qh));
@@ -1156,14 +1149,14 @@ static void rk_quantize_row_w32(rk_w32_type type, const float *x, uint8_t *y, in
  * Public entry points
  * ====================================================================================== */
 
-#define RK_DEFINE_ROW_FUNCS(name, block_fn, dequant_fn, qk, bytes)                                           \
-    void rk_quantize_row_##name##_ref(const float *x, void *y, int64_t k)                                    \
-    {                                                                                                        \
-        rk_quantize_blocks(block_fn, qk, bytes, x, y, k);                                                    \
-    }                                                                                                        \
-    void rk_dequantize_row_##name##_ref(const void *x, float *y, int64_t k)                                  \
-    {                                                                                                        \
-        rk_dequantize_blocks(dequant_fn, qk, bytes, x, y, k);                                                \
+#define RK_DEFINE_ROW_FUNCS(name, block_fn, dequant_fn, qk, bytes)                                 \
+    void rk_quantize_row_##name##_ref(const float *x, void *y, int64_t k)                          \
+    {                                                                                              \
+        rk_quantize_blocks(block_fn, qk, bytes, x, y, k);                                          \
+    }                                                                                              \
+    void rk_dequantize_row_##name##_ref(const void *x, float *y, int64_t k)                        \
+    {                                                                                              \
+        rk_dequantize_blocks(dequant_fn, qk, bytes, x, y, k);                                      \
     }
 
 RK_DEFINE_ROW_FUNCS(q4_0, rk_q4_0_block, rk_dequant_block_q4_0, 32, sizeof(rk_block_q4_0))
@@ -1185,8 +1178,8 @@ RK_DEFINE_ROW_FUNCS(iq4_xs, rk_iq4_xs_block, rk_dequant_block_iq4_xs, 256, sizeo
 typedef void (*rk_weighted_block_fn)(const float *x, uint8_t *b, const float *qw);
 
 static void rk_quantize_rows_weighted(rk_weighted_block_fn fn, rk_quant_block_fn ref_fn, int block,
-                                      size_t bytes, const float *x, void *y, int64_t n_rows, int64_t n_per_row,
-                                      const float *qw)
+                                      size_t bytes, const float *x, void *y, int64_t n_rows,
+                                      int64_t n_per_row, const float *qw)
 {
     uint8_t *out = y;
     const int64_t nb = n_per_row / block;
@@ -1202,11 +1195,12 @@ static void rk_quantize_rows_weighted(rk_weighted_block_fn fn, rk_quant_block_fn
     }
 }
 
-#define RK_DEFINE_IMATRIX_K(name, weighted_fn, ref_fn, qk, bytes)                                            \
-    void rk_quantize_row_##name##_imatrix(const float *x, void *y, int64_t n_rows, int64_t n_per_row,          \
-                                          const float *quant_weights)                                        \
-    {                                                                                                        \
-        rk_quantize_rows_weighted(weighted_fn, ref_fn, qk, bytes, x, y, n_rows, n_per_row, quant_weights);   \
+#define RK_DEFINE_IMATRIX_K(name, weighted_fn, ref_fn, qk, bytes)                                  \
+    void rk_quantize_row_##name##_imatrix(const float *x, void *y, int64_t n_rows,                 \
+                                          int64_t n_per_row, const float *quant_weights)           \
+    {                                                                                              \
+        rk_quantize_rows_weighted(weighted_fn, ref_fn, qk, bytes, x, y, n_rows, n_per_row,         \
+                                  quant_weights);                                                  \
     }
 
 RK_DEFINE_IMATRIX_K(q2_K, rk_q2_K_block_weighted, rk_q2_K_block, 256, sizeof(rk_block_q2_K))
@@ -1217,20 +1211,20 @@ RK_DEFINE_IMATRIX_K(q6_K, rk_q6_K_block_impl, rk_q6_K_block, 256, sizeof(rk_bloc
 RK_DEFINE_IMATRIX_K(iq4_nl, rk_iq4_nl_block_impl, rk_iq4_nl_block, 32, sizeof(rk_block_iq4_nl))
 RK_DEFINE_IMATRIX_K(iq4_xs, rk_iq4_xs_block_impl, rk_iq4_xs_block, 256, sizeof(rk_block_iq4_xs))
 
-#define RK_DEFINE_IMATRIX_32(name, type_id, ref_fn, bytes)                                                   \
-    void rk_quantize_row_##name##_imatrix(const float *x, void *y, int64_t n_rows, int64_t n_per_row,          \
-                                          const float *quant_weights)                                        \
-    {                                                                                                        \
-        uint8_t *out = y;                                                                                    \
-        const size_t row_bytes = (size_t)(n_per_row / 32) * (bytes);                                         \
-        for (int64_t r = 0; r < n_rows; r++) {                                                               \
-            if (quant_weights)                                                                               \
-                rk_quantize_row_w32(type_id, x + r * n_per_row, out + (size_t)r * row_bytes, n_per_row,      \
-                                    quant_weights);                                                          \
-            else                                                                                             \
-                rk_quantize_blocks(ref_fn, 32, bytes, x + r * n_per_row, out + (size_t)r * row_bytes,        \
-                                   n_per_row);                                                               \
-        }                                                                                                    \
+#define RK_DEFINE_IMATRIX_32(name, type_id, ref_fn, bytes)                                         \
+    void rk_quantize_row_##name##_imatrix(const float *x, void *y, int64_t n_rows,                 \
+                                          int64_t n_per_row, const float *quant_weights)           \
+    {                                                                                              \
+        uint8_t *out = y;                                                                          \
+        const size_t row_bytes = (size_t)(n_per_row / 32) * (bytes);                               \
+        for (int64_t r = 0; r < n_rows; r++) {                                                     \
+            if (quant_weights)                                                                     \
+                rk_quantize_row_w32(type_id, x + r * n_per_row, out + (size_t)r * row_bytes,       \
+                                    n_per_row, quant_weights);                                     \
+            else                                                                                   \
+                rk_quantize_blocks(ref_fn, 32, bytes, x + r * n_per_row,                           \
+                                   out + (size_t)r * row_bytes, n_per_row);                        \
+        }                                                                                          \
     }
 
 RK_DEFINE_IMATRIX_32(q4_0, RK_W32_Q4_0, rk_q4_0_block, sizeof(rk_block_q4_0))
@@ -1238,47 +1232,30 @@ RK_DEFINE_IMATRIX_32(q4_1, RK_W32_Q4_1, rk_q4_1_block, sizeof(rk_block_q4_1))
 RK_DEFINE_IMATRIX_32(q5_0, RK_W32_Q5_0, rk_q5_0_block, sizeof(rk_block_q5_0))
 RK_DEFINE_IMATRIX_32(q5_1, RK_W32_Q5_1, rk_q5_1_block, sizeof(rk_block_q5_1))
 
-/* ---- aprender types ---- */
+/* ---- aprender types: kernels/common/apr_quant.h (shared with the APR reader and writer) ---- */
 
 void rk_quantize_row_apr_q4_ref(const float *x, void *y, int64_t k)
 {
-    uint8_t *out = y;
-    for (int64_t i = 0; i * RK_APR_Q4_BLOCK < k; i++) {
-        const int64_t left = k - i * RK_APR_Q4_BLOCK;
-        const int n = left < RK_APR_Q4_BLOCK ? (int)left : RK_APR_Q4_BLOCK;
-        rk_apr_q4_quantize_block(x + i * RK_APR_Q4_BLOCK, n, out + (size_t)i * RK_APR_Q4_BLOCK_BYTES);
-    }
+    if (k > 0)
+        rk_apr_q4_quantize(x, (uint64_t)k, y);
 }
 
 void rk_dequantize_row_apr_q4_ref(const void *x, float *y, int64_t k)
 {
-    const uint8_t *in = x;
-    for (int64_t i = 0; i * RK_APR_Q4_BLOCK < k; i++) {
-        const int64_t left = k - i * RK_APR_Q4_BLOCK;
-        const int n = left < RK_APR_Q4_BLOCK ? (int)left : RK_APR_Q4_BLOCK;
-        rk_apr_q4_dequant_block(in + (size_t)i * RK_APR_Q4_BLOCK_BYTES, n, y + i * RK_APR_Q4_BLOCK);
-    }
+    if (k > 0)
+        rk_apr_q4_dequantize(x, (uint64_t)k, y);
 }
 
 void rk_quantize_row_apr_q8_ref(const float *x, void *y, int64_t k)
 {
-    if (k <= 0)
-        return;
-    uint8_t *out = y;
-    const float scale = rk_apr_q8_scale(x, k);
-    rk_store_f32le(out, scale);
-    for (int64_t i = 0; i < k; i++)
-        out[4 + i] = (uint8_t)rk_apr_q8_quantize_value(x[i], scale);
+    if (k > 0)
+        rk_apr_q8_quantize(x, (uint64_t)k, y);
 }
 
 void rk_dequantize_row_apr_q8_ref(const void *x, float *y, int64_t k)
 {
-    if (k <= 0)
-        return;
-    const uint8_t *in = x;
-    const float scale = rk_load_f32le(in);
-    for (int64_t i = 0; i < k; i++)
-        y[i] = (float)(int8_t)in[4 + i] * scale;
+    if (k > 0)
+        rk_apr_q8_dequantize(x, (uint64_t)k, y);
 }
 
 /* ---- f16 / bf16 ---- */

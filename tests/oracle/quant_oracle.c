@@ -23,7 +23,8 @@
 
 typedef void (*quant_fn)(const float *x, void *y, int64_t k);
 typedef void (*dequant_fn)(const void *x, float *y, int64_t k);
-typedef void (*imatrix_fn)(const float *x, void *y, int64_t n_rows, int64_t n_per_row, const float *qw);
+typedef void (*imatrix_fn)(const float *x, void *y, int64_t n_rows, int64_t n_per_row,
+                           const float *qw);
 
 /* Q8_K has no entry in ggml's type traits: call its functions directly. */
 static void ggml_q8_K_quantize(const float *x, void *y, int64_t k)
@@ -48,20 +49,34 @@ typedef struct qtype {
 } qtype;
 
 static const qtype TYPES[] = {
-    {"q4_0", GGML_TYPE_Q4_0, rk_quantize_row_q4_0_ref, rk_dequantize_row_q4_0_ref, rk_quantize_row_q4_0_imatrix, true, 200000, 30000},
-    {"q4_1", GGML_TYPE_Q4_1, rk_quantize_row_q4_1_ref, rk_dequantize_row_q4_1_ref, rk_quantize_row_q4_1_imatrix, true, 200000, 30000},
-    {"q5_0", GGML_TYPE_Q5_0, rk_quantize_row_q5_0_ref, rk_dequantize_row_q5_0_ref, rk_quantize_row_q5_0_imatrix, true, 200000, 30000},
-    {"q5_1", GGML_TYPE_Q5_1, rk_quantize_row_q5_1_ref, rk_dequantize_row_q5_1_ref, rk_quantize_row_q5_1_imatrix, true, 200000, 30000},
-    {"q8_0", GGML_TYPE_Q8_0, rk_quantize_row_q8_0_ref, rk_dequantize_row_q8_0_ref, NULL, true, 200000, 0},
-    {"q8_1", GGML_TYPE_Q8_1, rk_quantize_row_q8_1_ref, rk_dequantize_row_q8_1_ref, NULL, false, 200000, 0},
-    {"q2_K", GGML_TYPE_Q2_K, rk_quantize_row_q2_K_ref, rk_dequantize_row_q2_K_ref, rk_quantize_row_q2_K_imatrix, true, 25000, 3000},
-    {"q3_K", GGML_TYPE_Q3_K, rk_quantize_row_q3_K_ref, rk_dequantize_row_q3_K_ref, rk_quantize_row_q3_K_imatrix, true, 25000, 5000},
-    {"q4_K", GGML_TYPE_Q4_K, rk_quantize_row_q4_K_ref, rk_dequantize_row_q4_K_ref, rk_quantize_row_q4_K_imatrix, true, 25000, 4000},
-    {"q5_K", GGML_TYPE_Q5_K, rk_quantize_row_q5_K_ref, rk_dequantize_row_q5_K_ref, rk_quantize_row_q5_K_imatrix, true, 25000, 4000},
-    {"q6_K", GGML_TYPE_Q6_K, rk_quantize_row_q6_K_ref, rk_dequantize_row_q6_K_ref, rk_quantize_row_q6_K_imatrix, true, 25000, 5000},
-    {"q8_K", GGML_TYPE_Q8_K, rk_quantize_row_q8_K_ref, rk_dequantize_row_q8_K_ref, NULL, false, 40000, 0},
-    {"iq4_nl", GGML_TYPE_IQ4_NL, rk_quantize_row_iq4_nl_ref, rk_dequantize_row_iq4_nl_ref, rk_quantize_row_iq4_nl_imatrix, true, 20000, 5000},
-    {"iq4_xs", GGML_TYPE_IQ4_XS, rk_quantize_row_iq4_xs_ref, rk_dequantize_row_iq4_xs_ref, rk_quantize_row_iq4_xs_imatrix, true, 3000, 1000},
+    {"q4_0", GGML_TYPE_Q4_0, rk_quantize_row_q4_0_ref, rk_dequantize_row_q4_0_ref,
+     rk_quantize_row_q4_0_imatrix, true, 200000, 30000},
+    {"q4_1", GGML_TYPE_Q4_1, rk_quantize_row_q4_1_ref, rk_dequantize_row_q4_1_ref,
+     rk_quantize_row_q4_1_imatrix, true, 200000, 30000},
+    {"q5_0", GGML_TYPE_Q5_0, rk_quantize_row_q5_0_ref, rk_dequantize_row_q5_0_ref,
+     rk_quantize_row_q5_0_imatrix, true, 200000, 30000},
+    {"q5_1", GGML_TYPE_Q5_1, rk_quantize_row_q5_1_ref, rk_dequantize_row_q5_1_ref,
+     rk_quantize_row_q5_1_imatrix, true, 200000, 30000},
+    {"q8_0", GGML_TYPE_Q8_0, rk_quantize_row_q8_0_ref, rk_dequantize_row_q8_0_ref, NULL, true,
+     200000, 0},
+    {"q8_1", GGML_TYPE_Q8_1, rk_quantize_row_q8_1_ref, rk_dequantize_row_q8_1_ref, NULL, false,
+     200000, 0},
+    {"q2_K", GGML_TYPE_Q2_K, rk_quantize_row_q2_K_ref, rk_dequantize_row_q2_K_ref,
+     rk_quantize_row_q2_K_imatrix, true, 25000, 3000},
+    {"q3_K", GGML_TYPE_Q3_K, rk_quantize_row_q3_K_ref, rk_dequantize_row_q3_K_ref,
+     rk_quantize_row_q3_K_imatrix, true, 25000, 5000},
+    {"q4_K", GGML_TYPE_Q4_K, rk_quantize_row_q4_K_ref, rk_dequantize_row_q4_K_ref,
+     rk_quantize_row_q4_K_imatrix, true, 25000, 4000},
+    {"q5_K", GGML_TYPE_Q5_K, rk_quantize_row_q5_K_ref, rk_dequantize_row_q5_K_ref,
+     rk_quantize_row_q5_K_imatrix, true, 25000, 4000},
+    {"q6_K", GGML_TYPE_Q6_K, rk_quantize_row_q6_K_ref, rk_dequantize_row_q6_K_ref,
+     rk_quantize_row_q6_K_imatrix, true, 25000, 5000},
+    {"q8_K", GGML_TYPE_Q8_K, rk_quantize_row_q8_K_ref, rk_dequantize_row_q8_K_ref, NULL, false,
+     40000, 0},
+    {"iq4_nl", GGML_TYPE_IQ4_NL, rk_quantize_row_iq4_nl_ref, rk_dequantize_row_iq4_nl_ref,
+     rk_quantize_row_iq4_nl_imatrix, true, 20000, 5000},
+    {"iq4_xs", GGML_TYPE_IQ4_XS, rk_quantize_row_iq4_xs_ref, rk_dequantize_row_iq4_xs_ref,
+     rk_quantize_row_iq4_xs_imatrix, true, 3000, 1000},
 };
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
@@ -77,20 +92,11 @@ static uint64_t rng_next(void)
     return z ^ (z >> 31);
 }
 
-static uint32_t rng_below(uint32_t n)
-{
-    return (uint32_t)(rng_next() % n);
-}
+static uint32_t rng_below(uint32_t n) { return (uint32_t)(rng_next() % n); }
 
-static float rng_unit(void) /* [0, 1) */
-{
-    return (float)(rng_next() >> 40) * 0x1p-24f;
-}
+static float rng_unit(void) /* [0, 1) */ { return (float)(rng_next() >> 40) * 0x1p-24f; }
 
-static float rng_sym(void) /* [-1, 1) */
-{
-    return rng_unit() * 2.0f - 1.0f;
-}
+static float rng_sym(void) /* [-1, 1) */ { return rng_unit() * 2.0f - 1.0f; }
 
 static float rng_gauss(void)
 {
@@ -123,40 +129,37 @@ static float rng_any_finite(void)
     }
 }
 
-static float pow10f_int(int e)
-{
-    return (float)pow(10.0, (double)e);
-}
+static float pow10f_int(int e) { return (float)pow(10.0, (double)e); }
 
 /* ---------------------------------------------------------------- adversarial block generator */
 
 enum {
-    CAT_GAUSS,         /* Gaussian noise, magnitude 10^-8 .. 10^8 */
-    CAT_UNIFORM,       /* uniform [-1, 1) */
-    CAT_ZERO,          /* all zero (+0 and -0) */
-    CAT_CONSTANT,      /* all equal */
-    CAT_ONE_NONZERO,   /* a single non-zero element */
-    CAT_OUTLIER,       /* noise plus one element 100-10^4 times larger */
-    CAT_TINY,          /* 1e-38 .. 1e-30, and subnormals */
-    CAT_SUBNORMAL,     /* only subnormals and zeros */
-    CAT_HUGE,          /* 1e30 .. FLT_MAX */
-    CAT_ALTERNATING,   /* +c, -c, +c ... */
-    CAT_POSITIVE,      /* all positive (the min clamp of asymmetric types) */
-    CAT_NEGATIVE,      /* all negative */
-    CAT_TIES,          /* half-integers on the quantization grid: rounding ties */
-    CAT_COSINE,        /* ggml's test pattern 0.1 + 2 cos(i + offset) */
-    CAT_LEVELS,        /* a few distinct values */
-    CAT_SUBBLOCKS,     /* sub-blocks of very different magnitudes (zero 6-bit sub-scales) */
-    CAT_ANY_BITS,      /* random finite bit patterns */
-    CAT_HALF_VALUES,   /* values exactly representable in f16 / bf16 (real checkpoints) */
-    CAT_SPARSE,        /* mostly zeros */
+    CAT_GAUSS,       /* Gaussian noise, magnitude 10^-8 .. 10^8 */
+    CAT_UNIFORM,     /* uniform [-1, 1) */
+    CAT_ZERO,        /* all zero (+0 and -0) */
+    CAT_CONSTANT,    /* all equal */
+    CAT_ONE_NONZERO, /* a single non-zero element */
+    CAT_OUTLIER,     /* noise plus one element 100-10^4 times larger */
+    CAT_TINY,        /* 1e-38 .. 1e-30, and subnormals */
+    CAT_SUBNORMAL,   /* only subnormals and zeros */
+    CAT_HUGE,        /* 1e30 .. FLT_MAX */
+    CAT_ALTERNATING, /* +c, -c, +c ... */
+    CAT_POSITIVE,    /* all positive (the min clamp of asymmetric types) */
+    CAT_NEGATIVE,    /* all negative */
+    CAT_TIES,        /* half-integers on the quantization grid: rounding ties */
+    CAT_COSINE,      /* ggml's test pattern 0.1 + 2 cos(i + offset) */
+    CAT_LEVELS,      /* a few distinct values */
+    CAT_SUBBLOCKS,   /* sub-blocks of very different magnitudes (zero 6-bit sub-scales) */
+    CAT_ANY_BITS,    /* random finite bit patterns */
+    CAT_HALF_VALUES, /* values exactly representable in f16 / bf16 (real checkpoints) */
+    CAT_SPARSE,      /* mostly zeros */
     N_CATS
 };
 
 static const char *CAT_NAMES[N_CATS] = {
-    "gauss", "uniform", "zero", "constant", "one-nonzero", "outlier", "tiny", "subnormal", "huge",
-    "alternating", "positive", "negative", "ties", "cosine", "levels", "subblocks", "any-bits",
-    "half-values", "sparse",
+    "gauss",     "uniform",   "zero",        "constant",    "one-nonzero", "outlier", "tiny",
+    "subnormal", "huge",      "alternating", "positive",    "negative",    "ties",    "cosine",
+    "levels",    "subblocks", "any-bits",    "half-values", "sparse",
 };
 
 static float subnormal_or_zero(void)
@@ -185,7 +188,8 @@ static void gen_block(int cat, float *x, int n)
             x[i] = rng_below(4) == 0 ? -0.0f : 0.0f;
         break;
     case CAT_CONSTANT: {
-        float c = rng_below(3) == 0 ? rng_any_finite() : rng_gauss() * pow10f_int((int)rng_below(9) - 4);
+        float c =
+            rng_below(3) == 0 ? rng_any_finite() : rng_gauss() * pow10f_int((int)rng_below(9) - 4);
         for (int i = 0; i < n; i++)
             x[i] = c;
         break;
@@ -199,12 +203,14 @@ static void gen_block(int cat, float *x, int n)
     case CAT_OUTLIER: {
         for (int i = 0; i < n; i++)
             x[i] = rng_gauss() * 0.02f;
-        x[rng_below((uint32_t)n)] = (rng_below(2) ? 1.0f : -1.0f) * pow10f_int(2 + (int)rng_below(3)) * 0.02f;
+        x[rng_below((uint32_t)n)] =
+            (rng_below(2) ? 1.0f : -1.0f) * pow10f_int(2 + (int)rng_below(3)) * 0.02f;
         break;
     }
     case CAT_TINY:
         for (int i = 0; i < n; i++)
-            x[i] = rng_below(4) == 0 ? subnormal_or_zero() : rng_gauss() * pow10f_int(-30 - (int)rng_below(9));
+            x[i] = rng_below(4) == 0 ? subnormal_or_zero()
+                                     : rng_gauss() * pow10f_int(-30 - (int)rng_below(9));
         break;
     case CAT_SUBNORMAL:
         for (int i = 0; i < n; i++)
@@ -291,24 +297,12 @@ static void gen_weights(float *w, int64_t n)
     const uint32_t kind = rng_below(6);
     for (int64_t i = 0; i < n; i++) {
         switch (kind) {
-        case 0:
-            w[i] = 1.0f;
-            break;
-        case 1:
-            w[i] = rng_below(4) == 0 ? 0.0f : expf(rng_gauss() * 2.0f);
-            break;
-        case 2:
-            w[i] = expf(rng_gauss() * 4.0f);
-            break;
-        case 3:
-            w[i] = rng_unit() * 1e-3f;
-            break;
-        case 4:
-            w[i] = (i / 16) % 3 == 0 ? 0.0f : rng_unit() * 100.0f;
-            break;
-        default:
-            w[i] = rng_unit();
-            break;
+        case 0: w[i] = 1.0f; break;
+        case 1: w[i] = rng_below(4) == 0 ? 0.0f : expf(rng_gauss() * 2.0f); break;
+        case 2: w[i] = expf(rng_gauss() * 4.0f); break;
+        case 3: w[i] = rng_unit() * 1e-3f; break;
+        case 4: w[i] = (i / 16) % 3 == 0 ? 0.0f : rng_unit() * 100.0f; break;
+        default: w[i] = rng_unit(); break;
         }
     }
 }
@@ -325,8 +319,8 @@ static void hexdump(const char *label, const uint8_t *p, size_t n)
     fprintf(stderr, "\n");
 }
 
-static void report_bytes(const qtype *t, const char *what, const int *cats, const uint8_t *mine, const uint8_t *ref,
-                         size_t nblocks, size_t bsize, const float *x, int qk)
+static void report_bytes(const qtype *t, const char *what, const int *cats, const uint8_t *mine,
+                         const uint8_t *ref, size_t nblocks, size_t bsize, const float *x, int qk)
 {
     for (size_t b = 0; b < nblocks; b++) {
         if (memcmp(mine + b * bsize, ref + b * bsize, bsize) == 0)
@@ -337,18 +331,20 @@ static void report_bytes(const qtype *t, const char *what, const int *cats, cons
         size_t off = 0;
         while (mine[b * bsize + off] == ref[b * bsize + off])
             off++;
-        fprintf(stderr, "quant_oracle: %s %s: block %zu (%s input) differs from ggml at byte %zu\n", t->name, what, b,
-                CAT_NAMES[cats[b]], off);
+        fprintf(stderr, "quant_oracle: %s %s: block %zu (%s input) differs from ggml at byte %zu\n",
+                t->name, what, b, CAT_NAMES[cats[b]], off);
         fprintf(stderr, "  input:");
         for (int i = 0; i < qk; i++)
-            fprintf(stderr, "%s%a", i % 8 == 0 ? "\n    " : " ", (double)x[b * (size_t)qk + (size_t)i]);
+            fprintf(stderr, "%s%a", i % 8 == 0 ? "\n    " : " ",
+                    (double)x[b * (size_t)qk + (size_t)i]);
         fprintf(stderr, "\n");
         hexdump("rosetta", mine + b * bsize, bsize);
         hexdump("ggml   ", ref + b * bsize, bsize);
     }
 }
 
-static size_t compare_floats(const char *name, const char *what, const float *mine, const float *ref, size_t n)
+static size_t compare_floats(const char *name, const char *what, const float *mine,
+                             const float *ref, size_t n)
 {
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -357,8 +353,9 @@ static size_t compare_floats(const char *name, const char *what, const float *mi
         bad++;
         failures++;
         if (failures <= 5)
-            fprintf(stderr, "quant_oracle: %s %s: element %zu: rosetta %08x (%a), ggml %08x (%a)\n", name, what, i,
-                    f32_bits(mine[i]), (double)mine[i], f32_bits(ref[i]), (double)ref[i]);
+            fprintf(stderr, "quant_oracle: %s %s: element %zu: rosetta %08x (%a), ggml %08x (%a)\n",
+                    name, what, i, f32_bits(mine[i]), (double)mine[i], f32_bits(ref[i]),
+                    (double)ref[i]);
     }
     return bad;
 }
@@ -379,8 +376,8 @@ typedef struct counts {
     long quant_blocks;      /* reference path, bytes compared */
     long ref_direct_blocks; /* also compared with quantize_row_<t>_ref directly */
     long imatrix_blocks;
-    long dequant_blocks;    /* ggml-produced blocks dequantized by both */
-    long random_blocks;     /* random-byte blocks dequantized by both */
+    long dequant_blocks; /* ggml-produced blocks dequantized by both */
+    long random_blocks;  /* random-byte blocks dequantized by both */
 } counts;
 
 static void run_type(const qtype *t, double scale, counts *c)
@@ -443,11 +440,13 @@ static void run_type(const qtype *t, double scale, counts *c)
                     ggml_ref(x, ref, (int64_t)nb * qk);
                 report_bytes(t, "quantize", cats, mine, ref, nb, bsize, x, qk);
                 c->quant_blocks += (long)nb;
-                /* the direct reference function equals the chunk path (iq4_nl excepted, see quant_ref.h) */
+                /* the direct reference function equals the chunk path (iq4_nl excepted, see
+                 * quant_ref.h) */
                 if (t->chunk && t->gtype != GGML_TYPE_IQ4_NL && batch % 8 == 0) {
                     memset(ref2, 0, nb * bsize);
                     ggml_ref(x, ref2, (int64_t)nb * qk);
-                    report_bytes(t, "quantize (quantize_row_ref)", cats, mine, ref2, nb, bsize, x, qk);
+                    report_bytes(t, "quantize (quantize_row_ref)", cats, mine, ref2, nb, bsize, x,
+                                 qk);
                     c->ref_direct_blocks += (long)nb;
                 }
             }
@@ -457,13 +456,15 @@ static void run_type(const qtype *t, double scale, counts *c)
                 ggml_dequant(ref, yref, (int64_t)nb * qk);
                 compare_floats(t->name, "dequantize", ymine, yref, nb * (size_t)qk);
                 c->dequant_blocks += (long)nb;
-                /* and the same number of random-byte blocks (any scale bits: NaN, Inf, subnormal) */
+                /* and the same number of random-byte blocks (any scale bits: NaN, Inf, subnormal)
+                 */
                 if (!weighted) {
                     for (size_t i = 0; i < nb * bsize; i++)
                         ref2[i] = (uint8_t)rng_next();
                     t->rk_dequant(ref2, ymine, (int64_t)nb * qk);
                     ggml_dequant(ref2, yref, (int64_t)nb * qk);
-                    compare_floats(t->name, "dequantize random bytes", ymine, yref, nb * (size_t)qk);
+                    compare_floats(t->name, "dequantize random bytes", ymine, yref,
+                                   nb * (size_t)qk);
                     c->random_blocks += (long)nb;
                 }
             }
@@ -533,14 +534,14 @@ static void run_half(double scale)
             ggml_fp32_to_fp16_row(xs, (ggml_fp16_t *)r16, filled);
             for (int i = 0; i < filled; i++)
                 if ((uint16_t)(m16[2 * i] | (m16[2 * i + 1] << 8)) != r16[i] && ++bad <= 5)
-                    fprintf(stderr, "quant_oracle: f16 quantize of %08x: rosetta %04x ggml %04x\n", f32_bits(xs[i]),
-                            m16[2 * i] | (m16[2 * i + 1] << 8), r16[i]);
+                    fprintf(stderr, "quant_oracle: f16 quantize of %08x: rosetta %04x ggml %04x\n",
+                            f32_bits(xs[i]), m16[2 * i] | (m16[2 * i + 1] << 8), r16[i]);
             rk_quantize_row_bf16_ref(xs, m16, filled);
             ggml_fp32_to_bf16_row_ref(xs, (ggml_bf16_t *)r16, filled);
             for (int i = 0; i < filled; i++)
                 if ((uint16_t)(m16[2 * i] | (m16[2 * i + 1] << 8)) != r16[i] && ++bad <= 5)
-                    fprintf(stderr, "quant_oracle: bf16 quantize of %08x: rosetta %04x ggml %04x\n", f32_bits(xs[i]),
-                            m16[2 * i] | (m16[2 * i + 1] << 8), r16[i]);
+                    fprintf(stderr, "quant_oracle: bf16 quantize of %08x: rosetta %04x ggml %04x\n",
+                            f32_bits(xs[i]), m16[2 * i] | (m16[2 * i + 1] << 8), r16[i]);
             n_f16 += filled;
             filled = 0;
         }
@@ -548,7 +549,8 @@ static void run_half(double scale)
             break;
     }
     failures += (int)bad;
-    printf("quant_oracle: f16/bf16: 65536 f16 and 65536 bf16 patterns dequantized bit-identical; %ld f32 patterns "
+    printf("quant_oracle: f16/bf16: 65536 f16 and 65536 bf16 patterns dequantized bit-identical; "
+           "%ld f32 patterns "
            "converted to f16 and bf16 %s\n",
            n_f16, bad ? "WITH MISMATCHES" : "identically");
     free(h);
@@ -586,10 +588,21 @@ int main(int argc, char **argv)
         const int before = failures;
         run_type(&TYPES[i], scale, &c);
         total += c.quant_blocks + c.imatrix_blocks;
-        printf("quant_oracle: %-6s %s: quantize %ld blocks byte-identical (%ld also vs quantize_row_%s_ref), imatrix "
-               "%ld blocks; dequantize %ld quantized + %ld random-byte blocks bit-identical (%.1f s)\n",
-               TYPES[i].name, failures == before ? "ok  " : "FAIL", c.quant_blocks, c.ref_direct_blocks,
-               TYPES[i].name, c.imatrix_blocks, c.dequant_blocks, c.random_blocks,
+        const qtype *t = &TYPES[i];
+        char ref_note[96] = "", im_note[64] = "", dq_note[128];
+        if (t->chunk && c.ref_direct_blocks > 0)
+            snprintf(ref_note, sizeof ref_note, ", %ld of them also vs quantize_row_%s_ref",
+                     c.ref_direct_blocks, t->name);
+        if (c.imatrix_blocks > 0)
+            snprintf(im_note, sizeof im_note, "; imatrix %ld blocks", c.imatrix_blocks);
+        if (c.dequant_blocks > 0)
+            snprintf(dq_note, sizeof dq_note, "dequantize %ld quantized + %ld random-byte blocks",
+                     c.dequant_blocks, c.random_blocks);
+        else
+            snprintf(dq_note, sizeof dq_note, "no ggml dequantizer to compare");
+        printf("quant_oracle: %-6s %s: quantize %ld blocks vs %s%s%s; %s (%.1f s)\n", t->name,
+               failures == before ? "identical" : "MISMATCH", c.quant_blocks,
+               t->chunk ? "ggml_quantize_chunk" : "quantize_row_ref", ref_note, im_note, dq_note,
                (double)(clock() - t0) / CLOCKS_PER_SEC);
         fflush(stdout);
     }

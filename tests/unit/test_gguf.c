@@ -212,44 +212,82 @@ Test(gguf_read, simple_file_shapes_reversed_bytes_in_place)
 /* Writes one KV of every type; returns the number of pairs. */
 static int all_value_types(buf *b)
 {
-    kv(b, "u8", 0); u8(b, 200);
-    kv(b, "i8", 1); u8(b, (uint8_t)-100);
-    kv(b, "u16", 2); u16(b, 65000);
-    kv(b, "i16", 3); u16(b, (uint16_t)-30000);
-    kv(b, "u32", 4); u32(b, 4000000000u);
-    kv(b, "i32", 5); u32(b, (uint32_t)-2000000000);
-    kv(b, "f32", 6); f32(b, 0.1f);
-    kv(b, "bool", 7); u8(b, 1);
-    kv(b, "string", 8); str(b, "h\xc3\xa9llo");
-    kv(b, "u64", 10); u64(b, 18000000000000000000ull);
-    kv(b, "i64", 11); u64(b, (uint64_t)-9000000000000000000ll);
-    kv(b, "f64", 12); f64(b, -2.5e300);
-    kv(b, "arr.str", 9); u32(b, 8); u64(b, 3); str(b, "a"); str(b, ""); str(b, "ccc");
-    kv(b, "arr.i16", 9); u32(b, 3); u64(b, 2); u16(b, (uint16_t)-1); u16(b, 7);
-    kv(b, "arr.empty", 9); u32(b, 6); u64(b, 0);
-    kv(b, "arr.nested", 9); u32(b, 9); u64(b, 2);
-        u32(b, 5); u64(b, 2); u32(b, 1); u32(b, (uint32_t)-2);
-        u32(b, 8); u64(b, 1); str(b, "x");
+    kv(b, "u8", 0);
+    u8(b, 200);
+    kv(b, "i8", 1);
+    u8(b, (uint8_t)-100);
+    kv(b, "u16", 2);
+    u16(b, 65000);
+    kv(b, "i16", 3);
+    u16(b, (uint16_t)-30000);
+    kv(b, "u32", 4);
+    u32(b, 4000000000u);
+    kv(b, "i32", 5);
+    u32(b, (uint32_t)-2000000000);
+    kv(b, "f32", 6);
+    f32(b, 0.1f);
+    kv(b, "bool", 7);
+    u8(b, 1);
+    kv(b, "string", 8);
+    str(b, "h\xc3\xa9llo");
+    kv(b, "u64", 10);
+    u64(b, 18000000000000000000ull);
+    kv(b, "i64", 11);
+    u64(b, (uint64_t)-9000000000000000000ll);
+    kv(b, "f64", 12);
+    f64(b, -2.5e300);
+    kv(b, "arr.str", 9);
+    u32(b, 8);
+    u64(b, 3);
+    str(b, "a");
+    str(b, "");
+    str(b, "ccc");
+    kv(b, "arr.i16", 9);
+    u32(b, 3);
+    u64(b, 2);
+    u16(b, (uint16_t)-1);
+    u16(b, 7);
+    kv(b, "arr.empty", 9);
+    u32(b, 6);
+    u64(b, 0);
+    kv(b, "arr.nested", 9);
+    u32(b, 9);
+    u64(b, 2);
+    u32(b, 5);
+    u64(b, 2);
+    u32(b, 1);
+    u32(b, (uint32_t)-2);
+    u32(b, 8);
+    u64(b, 1);
+    str(b, "x");
     return 16;
 }
 
 static void check_all_value_types(const rf_model *m)
 {
     const rf_kv *k;
-    cr_assert((k = rf_model_find_kv(m, "u8")) && k->value.type == RF_VALUE_U8 && k->value.as.u == 200);
-    cr_assert((k = rf_model_find_kv(m, "i8")) && k->value.type == RF_VALUE_I8 && k->value.as.i == -100);
-    cr_assert((k = rf_model_find_kv(m, "u16")) && k->value.type == RF_VALUE_U16 && k->value.as.u == 65000);
-    cr_assert((k = rf_model_find_kv(m, "i16")) && k->value.type == RF_VALUE_I16 && k->value.as.i == -30000);
-    cr_assert((k = rf_model_find_kv(m, "u32")) && k->value.type == RF_VALUE_U32 && k->value.as.u == 4000000000u);
-    cr_assert((k = rf_model_find_kv(m, "i32")) && k->value.type == RF_VALUE_I32 && k->value.as.i == -2000000000);
-    cr_assert((k = rf_model_find_kv(m, "f32")) && k->value.type == RF_VALUE_F32 && k->value.as.f == (double)0.1f);
+    cr_assert((k = rf_model_find_kv(m, "u8")) && k->value.type == RF_VALUE_U8 &&
+              k->value.as.u == 200);
+    cr_assert((k = rf_model_find_kv(m, "i8")) && k->value.type == RF_VALUE_I8 &&
+              k->value.as.i == -100);
+    cr_assert((k = rf_model_find_kv(m, "u16")) && k->value.type == RF_VALUE_U16 &&
+              k->value.as.u == 65000);
+    cr_assert((k = rf_model_find_kv(m, "i16")) && k->value.type == RF_VALUE_I16 &&
+              k->value.as.i == -30000);
+    cr_assert((k = rf_model_find_kv(m, "u32")) && k->value.type == RF_VALUE_U32 &&
+              k->value.as.u == 4000000000u);
+    cr_assert((k = rf_model_find_kv(m, "i32")) && k->value.type == RF_VALUE_I32 &&
+              k->value.as.i == -2000000000);
+    cr_assert((k = rf_model_find_kv(m, "f32")) && k->value.type == RF_VALUE_F32 &&
+              k->value.as.f == (double)0.1f);
     cr_assert((k = rf_model_find_kv(m, "bool")) && k->value.type == RF_VALUE_BOOL && k->value.as.b);
     cr_assert((k = rf_model_find_kv(m, "string")) && k->value.type == RF_VALUE_STRING);
     cr_assert_eq(k->value.as.str.len, 6);
     cr_assert_str_eq(k->value.as.str.data, "h\xc3\xa9llo");
     cr_assert((k = rf_model_find_kv(m, "u64")) && k->value.as.u == 18000000000000000000ull);
     cr_assert((k = rf_model_find_kv(m, "i64")) && k->value.as.i == -9000000000000000000ll);
-    cr_assert((k = rf_model_find_kv(m, "f64")) && k->value.type == RF_VALUE_F64 && k->value.as.f == -2.5e300);
+    cr_assert((k = rf_model_find_kv(m, "f64")) && k->value.type == RF_VALUE_F64 &&
+              k->value.as.f == -2.5e300);
     k = rf_model_find_kv(m, "arr.str");
     cr_assert(k && k->value.type == RF_VALUE_ARRAY && k->value.as.arr.elem_type == RF_VALUE_STRING);
     cr_assert_eq(k->value.as.arr.count, 3);
@@ -785,24 +823,52 @@ Test(gguf_read, config_and_tokenizer_from_metadata)
 {
     buf b = {0};
     header(&b, 3, 2, 18);
-    kv(&b, "general.architecture", 8); str(&b, "qwen2");
-    kv(&b, "general.name", 8); str(&b, "Tiny");
-    kv(&b, "qwen2.block_count", 4); u32(&b, 2);
-    kv(&b, "qwen2.context_length", 4); u32(&b, 4096);
-    kv(&b, "qwen2.embedding_length", 4); u32(&b, 64);
-    kv(&b, "qwen2.feed_forward_length", 4); u32(&b, 96);
-    kv(&b, "qwen2.attention.head_count", 4); u32(&b, 4);
-    kv(&b, "qwen2.attention.head_count_kv", 4); u32(&b, 2);
-    kv(&b, "qwen2.rope.freq_base", 6); f32(&b, 1000000.0f);
-    kv(&b, "qwen2.attention.layer_norm_rms_epsilon", 6); f32(&b, 1e-6f);
-    kv(&b, "tokenizer.ggml.model", 8); str(&b, "gpt2");
-    kv(&b, "tokenizer.ggml.pre", 8); str(&b, "qwen2");
-    kv(&b, "tokenizer.ggml.tokens", 9); u32(&b, 8); u64(&b, 3); str(&b, "a"); str(&b, "b"); str(&b, "<|im_end|>");
-    kv(&b, "tokenizer.ggml.token_type", 9); u32(&b, 5); u64(&b, 3); u32(&b, 1); u32(&b, 1); u32(&b, 3);
-    kv(&b, "tokenizer.ggml.merges", 9); u32(&b, 8); u64(&b, 1); str(&b, "a b");
-    kv(&b, "tokenizer.ggml.eos_token_id", 4); u32(&b, 2);
-    kv(&b, "tokenizer.ggml.add_bos_token", 7); u8(&b, 0);
-    kv(&b, "tokenizer.chat_template", 8); str(&b, "{{ x }}");
+    kv(&b, "general.architecture", 8);
+    str(&b, "qwen2");
+    kv(&b, "general.name", 8);
+    str(&b, "Tiny");
+    kv(&b, "qwen2.block_count", 4);
+    u32(&b, 2);
+    kv(&b, "qwen2.context_length", 4);
+    u32(&b, 4096);
+    kv(&b, "qwen2.embedding_length", 4);
+    u32(&b, 64);
+    kv(&b, "qwen2.feed_forward_length", 4);
+    u32(&b, 96);
+    kv(&b, "qwen2.attention.head_count", 4);
+    u32(&b, 4);
+    kv(&b, "qwen2.attention.head_count_kv", 4);
+    u32(&b, 2);
+    kv(&b, "qwen2.rope.freq_base", 6);
+    f32(&b, 1000000.0f);
+    kv(&b, "qwen2.attention.layer_norm_rms_epsilon", 6);
+    f32(&b, 1e-6f);
+    kv(&b, "tokenizer.ggml.model", 8);
+    str(&b, "gpt2");
+    kv(&b, "tokenizer.ggml.pre", 8);
+    str(&b, "qwen2");
+    kv(&b, "tokenizer.ggml.tokens", 9);
+    u32(&b, 8);
+    u64(&b, 3);
+    str(&b, "a");
+    str(&b, "b");
+    str(&b, "<|im_end|>");
+    kv(&b, "tokenizer.ggml.token_type", 9);
+    u32(&b, 5);
+    u64(&b, 3);
+    u32(&b, 1);
+    u32(&b, 1);
+    u32(&b, 3);
+    kv(&b, "tokenizer.ggml.merges", 9);
+    u32(&b, 8);
+    u64(&b, 1);
+    str(&b, "a b");
+    kv(&b, "tokenizer.ggml.eos_token_id", 4);
+    u32(&b, 2);
+    kv(&b, "tokenizer.ggml.add_bos_token", 7);
+    u8(&b, 0);
+    kv(&b, "tokenizer.chat_template", 8);
+    str(&b, "{{ x }}");
     tinfo(&b, "token_embd.weight", 2, (uint64_t[]){64, 3}, 0, 0);
     tinfo(&b, "output_norm.weight", 1, (uint64_t[]){64}, 0, 768);
     pad(&b, 32);
@@ -1288,14 +1354,29 @@ Test(gguf_write, synthesizes_qwen2_metadata_from_a_hf_model)
     cr_assert_not_null(g, "%s", err.message);
 
     const char *order[] = {
-        "general.architecture", "general.type", "general.name", "qwen2.block_count",
-        "qwen2.context_length", "qwen2.embedding_length", "qwen2.feed_forward_length",
-        "qwen2.attention.head_count", "qwen2.attention.head_count_kv", "qwen2.rope.freq_base",
-        "qwen2.attention.layer_norm_rms_epsilon", "general.file_type",
-        "general.quantization_version", "tokenizer.ggml.model", "tokenizer.ggml.pre",
-        "tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
-        "tokenizer.ggml.eos_token_id", "tokenizer.ggml.padding_token_id",
-        "tokenizer.ggml.bos_token_id", "tokenizer.ggml.add_bos_token", "tokenizer.chat_template",
+        "general.architecture",
+        "general.type",
+        "general.name",
+        "qwen2.block_count",
+        "qwen2.context_length",
+        "qwen2.embedding_length",
+        "qwen2.feed_forward_length",
+        "qwen2.attention.head_count",
+        "qwen2.attention.head_count_kv",
+        "qwen2.rope.freq_base",
+        "qwen2.attention.layer_norm_rms_epsilon",
+        "general.file_type",
+        "general.quantization_version",
+        "tokenizer.ggml.model",
+        "tokenizer.ggml.pre",
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.token_type",
+        "tokenizer.ggml.merges",
+        "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.padding_token_id",
+        "tokenizer.ggml.bos_token_id",
+        "tokenizer.ggml.add_bos_token",
+        "tokenizer.chat_template",
     };
     cr_assert_eq(rf_model_n_kv(g), sizeof order / sizeof order[0]);
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
