@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define VW 8
+#define VW            8
 #define SIMD_FN(name) name##_avx2
 
 typedef __m256 vf;
@@ -33,7 +33,10 @@ static inline vm vf_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 static inline vm vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 static inline vm vf_ne(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
 static inline vf vf_select(vm m, vf t, vf f) { return _mm256_blendv_ps(f, t, m); }
-static inline vf vf_trunc(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
+static inline vf vf_trunc(vf a)
+{
+    return _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+}
 static inline vf vf_copysign1(vf a) /* +1 or -1 with the sign of a */
 {
     return _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(a, _mm256_set1_ps(-0.0f)));
@@ -66,15 +69,21 @@ static inline vi vi_and(vi a, vi b) { return _mm256_and_si256(a, b); }
 static inline vi vi_or(vi a, vi b) { return _mm256_or_si256(a, b); }
 static inline vi vi_shl(vi a, int n) { return _mm256_sll_epi32(a, _mm_cvtsi32_si128(n)); }
 static inline vi vi_shr(vi a, int n) { return _mm256_srl_epi32(a, _mm_cvtsi32_si128(n)); }
+static inline vi vi_mullo(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
 static inline vi vi_min(vi a, vi b) { return _mm256_min_epi32(a, b); }
 static inline vi vi_max(vi a, vi b) { return _mm256_max_epi32(a, b); }
 static inline vi vi_iota(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
 static inline vi vi_shrv(vi a, vi n) { return _mm256_srlv_epi32(a, n); }
+/* base[idx[lane]] for every lane */
+static inline vf vf_gather(const float *base, vi idx) { return _mm256_i32gather_ps(base, idx, 4); }
+static inline vi vi_gather(const int32_t *base, vi idx)
+{
+    return _mm256_i32gather_epi32(base, idx, 4);
+}
 static inline vm vi_gt(vi a, vi b) { return _mm256_castsi256_ps(_mm256_cmpgt_epi32(a, b)); }
 static inline vi vi_select(vm m, vi t, vi f)
 {
-    return _mm256_castps_si256(
-        _mm256_blendv_ps(_mm256_castsi256_ps(f), _mm256_castsi256_ps(t), m));
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(f), _mm256_castsi256_ps(t), m));
 }
 static inline vf vi_to_vf(vi a) { return _mm256_cvtepi32_ps(a); }
 static inline vi vf_to_vi_exact(vf a) { return _mm256_cvtps_epi32(a); } /* a already integral */
@@ -126,7 +135,8 @@ static inline uint32_t f16_nan_lanes(const uint8_t *p)
 }
 static inline void vf_to_f16(uint8_t *p, vf a)
 {
-    _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm_storeu_si128((__m128i *)p,
+                     _mm256_cvtps_ph(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 static inline vf vf_from_bf16(const uint8_t *p)
 {

@@ -20,7 +20,8 @@
 #include "cpu/quant_dispatch.h"
 #include "cpu/quant_ref.h"
 
-#define NV32 (32 / VW) /* vectors per 32 elements */
+#define NV32          (32 / VW) /* vectors per 32 elements */
+#define NV16          (16 / VW) /* vectors per 16 elements */
 #define GROUP_MAX_EPS 1e-15f
 
 /* ---- scalar helpers (the reference's primitives) ------------------------------------------ */
@@ -60,15 +61,17 @@ static inline int all_finite(const float *x, int n)
     return !vm_any(bad);
 }
 
-static inline vi vi_clamp(vi v, int lo, int hi) { return vi_max(vi_set1(lo), vi_min(vi_set1(hi), v)); }
+static inline vi vi_clamp(vi v, int lo, int hi)
+{
+    return vi_max(vi_set1(lo), vi_min(vi_set1(hi), v));
+}
 
 /* ---- make_qkx2_quants over VW sub-blocks (spec 5.1) --------------------------------------- */
 
 /* Lane j works on the sub-block whose element i is xt[i*VW + j] with weight wt[i*VW + j].
  * Writes L (n*VW, 0..nmax), the scale and the_min of every lane (use_mad = false). */
-static void qkx2_lanes(int n, int nmax, const float *xt, const float *wt, int32_t *L,
-                       int32_t *Laux, float rmin, float rdelta, int nstep, vf *out_scale,
-                       vf *out_the_min)
+static void qkx2_lanes(int n, int nmax, const float *xt, const float *wt, int32_t *L, int32_t *Laux,
+                       float rmin, float rdelta, int nstep, vf *out_scale, vf *out_the_min)
 {
     const vf zero = vf_zero();
     vf min = vf_load(xt), max = min;
@@ -139,65 +142,104 @@ static void qkx2_lanes(int n, int nmax, const float *xt, const float *wt, int32_
     *out_the_min = vf_neg(min);
 }
 
-/* ---- make_qx_quants over VW sub-blocks, rmse_type 1, no importance (spec 5.4) ------------- */
+/* ---- make_qx_quants over 2*VW sub-blocks, rmse_type 1, no importance (spec 5.4) ----------- */
 
-static void qx_lanes(int n, int nmax, const float *xt, int32_t *L, vf *out_scale)
+/* Two vectors side by side (suffixes 0 and 1): each lane's sums form a chain of dependent
+ * additions, and two independent chains keep the adder busy. Lane j (0 .. 2*VW-1) works on
+ * the 16-element sub-block whose element i is xt[i*QX_LANES + j]; L gets l + nmax. */
+#define QX_LANES (2 * VW)
+
+/* One element of one trial: l = clamp(nearest_int(iscale * x)), sumlx += (w*x)*l,
+ * suml2 += (w*l)*l. Returns l. */
+static inline vi qx_step(vf iscale, vf x, vf w, vf wx, int nmax, vf *sumlx, vf *suml2)
+{
+    vi l = vi_clamp(vf_nearest_int(vf_mul(iscale, x)), -nmax, nmax - 1);
+    vf lf = vi_to_vf(l);
+    *sumlx = vf_add(*sumlx, vf_mul(wx, lf));
+    *suml2 = vf_add(*suml2, vf_mul(vf_mul(w, lf), lf));
+    return l;
+}
+
+/* The reference's acceptance of a trial; updates L (from laux), scale and best. */
+static inline void qx_accept(vm allzero, vf sumlx, vf suml2, const vi *laux, int nmax, int32_t *L,
+                             vf *scale, vf *best)
 {
     const vf zero = vf_zero();
-    float wt[16 * VW], wxt[16 * VW]; /* w = x*x and w*x, as the reference forms them */
-    vf max = zero, amax = zero;
-    for (int i = 0; i < n; i++) {
-        vf x = vf_load(xt + i * VW);
-        vf ax = vf_abs(x);
-        vm gt = vf_gt(ax, amax);
-        amax = vf_select(gt, ax, amax);
-        max = vf_select(gt, x, max);
-        vf w = vf_mul(x, x);
-        vf_store(wt + i * VW, w);
-        vf_store(wxt + i * VW, vf_mul(w, x));
+    vm better = vm_and(vf_gt(suml2, zero), vf_gt(vf_mul(sumlx, sumlx), vf_mul(*best, suml2)));
+    better = vm_andnot(better, allzero);
+    if (!vm_any(better))
+        return;
+    for (int i = 0; i < 16; i++)
+        vi_store(L + i * QX_LANES,
+                 vi_select(better, vi_add(laux[i], vi_set1(nmax)), vi_load(L + i * QX_LANES)));
+    vf new_scale = vf_div(sumlx, suml2);
+    *scale = vf_select(better, new_scale, *scale);
+    *best = vf_select(better, vf_mul(new_scale, sumlx), *best);
+}
+
+static void qx_lanes(int nmax, const float *xt, int32_t *L, float *scales)
+{
+    enum { N = 16 };
+    const vf zero = vf_zero();
+    float wt[N * QX_LANES], wxt[N * QX_LANES]; /* w = x*x and w*x, as the reference forms them */
+    vf max0 = zero, amax0 = zero, max1 = zero, amax1 = zero;
+    for (int i = 0; i < N; i++) {
+        const float *xi = xt + i * QX_LANES;
+        vf x0 = vf_load(xi), x1 = vf_load(xi + VW);
+        vf ax0 = vf_abs(x0), ax1 = vf_abs(x1);
+        vm gt0 = vf_gt(ax0, amax0), gt1 = vf_gt(ax1, amax1);
+        amax0 = vf_select(gt0, ax0, amax0);
+        max0 = vf_select(gt0, x0, max0);
+        amax1 = vf_select(gt1, ax1, amax1);
+        max1 = vf_select(gt1, x1, max1);
+        vf w0 = vf_mul(x0, x0), w1 = vf_mul(x1, x1);
+        vf_store(wt + i * QX_LANES, w0);
+        vf_store(wt + i * QX_LANES + VW, w1);
+        vf_store(wxt + i * QX_LANES, vf_mul(w0, x0));
+        vf_store(wxt + i * QX_LANES + VW, vf_mul(w1, x1));
     }
-    vm allzero = vf_lt(amax, vf_set1(GROUP_MAX_EPS));
-    vf iscale = vf_div(vf_set1((float)-nmax), max);
-    vf sumlx = zero, suml2 = zero;
-    for (int i = 0; i < n; i++) {
-        vi l = vi_clamp(vf_nearest_int(vf_mul(iscale, vf_load(xt + i * VW))), -nmax, nmax - 1);
-        vi_store(L + i * VW, vi_add(l, vi_set1(nmax)));
-        vf lf = vi_to_vf(l);
-        sumlx = vf_add(sumlx, vf_mul(vf_load(wxt + i * VW), lf));
-        suml2 = vf_add(suml2, vf_mul(vf_mul(vf_load(wt + i * VW), lf), lf));
+    const vm allzero0 = vf_lt(amax0, vf_set1(GROUP_MAX_EPS));
+    const vm allzero1 = vf_lt(amax1, vf_set1(GROUP_MAX_EPS));
+    vf iscale0 = vf_div(vf_set1((float)-nmax), max0);
+    vf iscale1 = vf_div(vf_set1((float)-nmax), max1);
+    vf sumlx0 = zero, suml20 = zero, sumlx1 = zero, suml21 = zero;
+    for (int i = 0; i < N; i++) {
+        const int o = i * QX_LANES;
+        vi l0 = qx_step(iscale0, vf_load(xt + o), vf_load(wt + o), vf_load(wxt + o), nmax, &sumlx0,
+                        &suml20);
+        vi l1 = qx_step(iscale1, vf_load(xt + o + VW), vf_load(wt + o + VW), vf_load(wxt + o + VW),
+                        nmax, &sumlx1, &suml21);
+        vi_store(L + o, vi_add(l0, vi_set1(nmax)));
+        vi_store(L + o + VW, vi_add(l1, vi_set1(nmax)));
     }
-    vf scale = vf_select(vf_ne(suml2, zero), vf_div(sumlx, suml2), zero);
-    vf best = vf_mul(scale, sumlx);
+    vf scale0 = vf_select(vf_ne(suml20, zero), vf_div(sumlx0, suml20), zero);
+    vf scale1 = vf_select(vf_ne(suml21, zero), vf_div(sumlx1, suml21), zero);
+    vf best0 = vf_mul(scale0, sumlx0), best1 = vf_mul(scale1, sumlx1);
     for (int is = -9; is <= 9; is++) {
         if (is == 0)
             continue;
-        iscale = vf_div(vf_set1(-((float)nmax + 0.1f * (float)is)), max);
-        vi laux[16];
-        sumlx = suml2 = zero;
-        for (int i = 0; i < n; i++) {
-            vi l = vi_clamp(vf_nearest_int(vf_mul(iscale, vf_load(xt + i * VW))), -nmax,
-                            nmax - 1);
-            laux[i] = l;
-            vf lf = vi_to_vf(l);
-            sumlx = vf_add(sumlx, vf_mul(vf_load(wxt + i * VW), lf));
-            suml2 = vf_add(suml2, vf_mul(vf_mul(vf_load(wt + i * VW), lf), lf));
+        const vf num = vf_set1(-((float)nmax + 0.1f * (float)is));
+        iscale0 = vf_div(num, max0);
+        iscale1 = vf_div(num, max1);
+        vi laux0[N], laux1[N];
+        sumlx0 = suml20 = sumlx1 = suml21 = zero;
+        for (int i = 0; i < N; i++) {
+            const int o = i * QX_LANES;
+            laux0[i] = qx_step(iscale0, vf_load(xt + o), vf_load(wt + o), vf_load(wxt + o), nmax,
+                               &sumlx0, &suml20);
+            laux1[i] = qx_step(iscale1, vf_load(xt + o + VW), vf_load(wt + o + VW),
+                               vf_load(wxt + o + VW), nmax, &sumlx1, &suml21);
         }
-        vm better = vm_and(vf_gt(suml2, zero),
-                           vf_gt(vf_mul(sumlx, sumlx), vf_mul(best, suml2)));
-        better = vm_andnot(better, allzero);
-        if (!vm_any(better))
-            continue;
-        for (int i = 0; i < n; i++)
-            vi_store(L + i * VW,
-                     vi_select(better, vi_add(laux[i], vi_set1(nmax)), vi_load(L + i * VW)));
-        vf new_scale = vf_div(sumlx, suml2);
-        scale = vf_select(better, new_scale, scale);
-        best = vf_select(better, vf_mul(new_scale, sumlx), best);
+        qx_accept(allzero0, sumlx0, suml20, laux0, nmax, L, &scale0, &best0);
+        qx_accept(allzero1, sumlx1, suml21, laux1, nmax, L + VW, &scale1, &best1);
     }
-    if (vm_any(allzero))
-        for (int i = 0; i < n; i++)
-            vi_store(L + i * VW, vi_select(allzero, vi_set1(0), vi_load(L + i * VW)));
-    *out_scale = vf_select(allzero, zero, scale);
+    for (int i = 0; i < N; i++) {
+        const int o = i * QX_LANES;
+        vi_store(L + o, vi_select(allzero0, vi_set1(0), vi_load(L + o)));
+        vi_store(L + o + VW, vi_select(allzero1, vi_set1(0), vi_load(L + o + VW)));
+    }
+    vf_store(scales, vf_select(allzero0, zero, scale0));
+    vf_store(scales + VW, vf_select(allzero1, zero, scale1));
 }
 
 /* ---- Q4_K and Q5_K (spec 5.2, 5.3) --------------------------------------------------------- */
@@ -210,10 +252,11 @@ static void k45_finish(const float *x, uint8_t *yb, const float *scales, const f
                        const int32_t *Lt, int lane0, int five)
 {
     const int nmax = five ? 31 : 15;
-    int32_t Ln[RK_QK_K];
+    int32_t Ln[RK_QK_K]; /* back to element order: Ln[32j + i] = Lt[i * VW + lane0 + j] */
+    const vi by_row = vi_mullo(vi_iota(), vi_set1(VW));
     for (int j = 0; j < 8; j++)
-        for (int i = 0; i < 32; i++)
-            Ln[32 * j + i] = Lt[i * VW + lane0 + j];
+        for (int i = 0; i < 32; i += VW)
+            vi_store(Ln + 32 * j + i, vi_gather(Lt + i * VW + lane0 + j, by_row));
 
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 8; j++) {
@@ -258,29 +301,41 @@ static void k45_finish(const float *x, uint8_t *yb, const float *scales, const f
         }
     }
 
+    /* packing, 16 bytes at a time: NV16 vectors of int32 per 16 values */
     if (!five) {
         uint8_t *q = yb + 16;
         for (int c = 0; c < 4; c++)
-            for (int l = 0; l < 32; l++)
-                q[32 * c + l] = (uint8_t)(Ln[64 * c + l] | (Ln[64 * c + 32 + l] << 4));
+            for (int l = 0; l < 32; l += 16) {
+                vi v[NV16];
+                for (int u = 0; u < NV16; u++) {
+                    vi lo = vi_load(Ln + 64 * c + l + u * VW);
+                    vi hi = vi_load(Ln + 64 * c + 32 + l + u * VW);
+                    v[u] = vi_or(lo, vi_shl(hi, 4));
+                }
+                vi_store_u8x16(q + 32 * c + l, v);
+            }
         return;
     }
+    /* Q5_K: L is 0..31; bit 4 of element 64c + l goes to qh[l] bit 2c, of 64c + 32 + l to
+     * bit 2c + 1 (the reference's "if (l > 15) { l -= 16; qh |= m; }") */
     uint8_t *qh = yb + 16, *ql = yb + 48;
-    memset(qh, 0, RK_QK_K / 8);
-    for (int c = 0; c < 4; c++) {
-        uint8_t m1 = (uint8_t)(1u << (2 * c)), m2 = (uint8_t)(2u << (2 * c));
-        for (int l = 0; l < 32; l++) {
-            int l1 = Ln[64 * c + l], l2 = Ln[64 * c + 32 + l];
-            if (l1 > 15) {
-                l1 -= 16;
-                qh[l] |= m1;
+    const vi low = vi_set1(15);
+    for (int l = 0; l < 32; l += 16) {
+        vi h[NV16];
+        for (int u = 0; u < NV16; u++)
+            h[u] = vi_set1(0);
+        for (int c = 0; c < 4; c++) {
+            vi v[NV16];
+            for (int u = 0; u < NV16; u++) {
+                vi lo = vi_load(Ln + 64 * c + l + u * VW);
+                vi hi = vi_load(Ln + 64 * c + 32 + l + u * VW);
+                v[u] = vi_or(vi_and(lo, low), vi_shl(vi_and(hi, low), 4));
+                h[u] = vi_or(h[u],
+                             vi_or(vi_shl(vi_shr(lo, 4), 2 * c), vi_shl(vi_shr(hi, 4), 2 * c + 1)));
             }
-            if (l2 > 15) {
-                l2 -= 16;
-                qh[l] |= m2;
-            }
-            ql[32 * c + l] = (uint8_t)(l1 | (l2 << 4));
+            vi_store_u8x16(ql + 32 * c + l, v);
         }
+        vi_store_u8x16(qh + l, h);
     }
 }
 
@@ -291,15 +346,22 @@ static void k45_quantize(const float *x, uint8_t *y, int64_t nb, int five)
     const size_t bsize = five ? sizeof(rk_block_q5_K) : sizeof(rk_block_q4_K);
     float xt[32 * VW], wt[32 * VW], scales[VW], mins[VW];
     int32_t L[32 * VW], Laux[32 * VW];
+    const vi stride32 = vi_shl(vi_iota(), 5); /* lane j reads sub-block j: element i at 32j + i */
     for (int64_t ib = 0; ib < nb; ib += SB_PER_PASS) {
-        int use[SB_PER_PASS];
+        int use[SB_PER_PASS], all = 1;
         for (int g = 0; g < SB_PER_PASS; g++) {
-            int64_t blk = ib + g;
-            use[g] = blk < nb && all_finite(x + RK_QK_K * blk, RK_QK_K);
-            const float *xb = x + RK_QK_K * blk;
-            for (int j = 0; j < 8; j++)
-                for (int i = 0; i < 32; i++)
-                    xt[i * VW + 8 * g + j] = use[g] ? xb[32 * j + i] : 0.0f;
+            use[g] = ib + g < nb && all_finite(x + RK_QK_K * (ib + g), RK_QK_K);
+            all &= use[g];
+        }
+        const float *xp = x + RK_QK_K * ib;
+        if (all) {
+            for (int i = 0; i < 32; i++)
+                vf_store(xt + i * VW, vf_gather(xp + i, stride32));
+        } else { /* unused lanes (past the end, or non-finite blocks) get zeros */
+            for (int g = 0; g < SB_PER_PASS; g++)
+                for (int j = 0; j < 8; j++)
+                    for (int i = 0; i < 32; i++)
+                        xt[i * VW + 8 * g + j] = use[g] ? xp[RK_QK_K * g + 32 * j + i] : 0.0f;
         }
         /* weights: av_x = sqrtf(sum_x2 / 32), w = av_x + |x|, sum in element order */
         vf sum_x2 = vf_zero();
@@ -341,75 +403,109 @@ void SIMD_FN(rk_quantize_row_q5_K)(const float *x, void *y, int64_t k)
 
 /* ---- Q6_K (spec 5.5) ----------------------------------------------------------------------- */
 
+#define Q6_PER_PASS (QX_LANES / 16) /* super-blocks whose 16 sub-blocks fill the lanes */
+
+/* Super-block tail: 8-bit scales, d, requantization, packing. Ln holds the search's L
+ * (0..63) in element order, scales the 16 sub-block scales. */
+static void q6k_finish(const float *xb, uint8_t *yb, const float *scales, int32_t *Ln)
+{
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < 16; ib++) {
+        float abs_scale = fabsf(scales[ib]);
+        if (abs_scale > max_abs_scale) {
+            max_abs_scale = abs_scale;
+            max_scale = scales[ib];
+        }
+    }
+    if (max_abs_scale < GROUP_MAX_EPS) {
+        memset(yb, 0, sizeof(rk_block_q6_K));
+        store_le16(yb + 208, rk_f32_to_f16(0.f));
+        return;
+    }
+    float iscale = -128.f / max_scale;
+    uint16_t d16 = rk_f32_to_f16(1 / iscale);
+    store_le16(yb + 208, d16);
+    int sc[16];
+    for (int j = 0; j < 16; j++) {
+        int v = nearest_int_1(iscale * scales[j]);
+        v = v < 127 ? v : 127;
+        uint8_t byte = (uint8_t)v; /* int8 stored modulo 256 */
+        yb[192 + j] = byte;
+        sc[j] = byte < 128 ? byte : byte - 256;
+    }
+    const float dd = rk_f16_to_f32(d16);
+    for (int j = 0; j < 16; j++) {
+        const float d = dd * (float)sc[j];
+        if (d == 0.0f)
+            continue; /* the search's L stays */
+        const vf vd = vf_set1(d);
+        for (int i = 0; i < 16; i += VW) {
+            vi l = vi_clamp(vf_nearest_int(vf_div(vf_load(xb + 16 * j + i), vd)), -32, 31);
+            vi_store(Ln + 16 * j + i, vi_add(l, vi_set1(32)));
+        }
+    }
+    /* packing, 16 values at a time; L is 0..63 */
+    uint8_t *ql = yb, *qh = yb + 128;
+    const vi low = vi_set1(15);
+    for (int h = 0; h < 2; h++) {
+        const int32_t *Lh = Ln + 128 * h;
+        for (int l = 0; l < 32; l += 16) {
+            vi q0[NV16], q1[NV16], q2[NV16];
+            for (int u = 0; u < NV16; u++) {
+                const int o = l + u * VW;
+                vi a = vi_load(Lh + o), b = vi_load(Lh + o + 32);
+                vi c = vi_load(Lh + o + 64), d = vi_load(Lh + o + 96);
+                q0[u] = vi_or(vi_and(a, low), vi_shl(vi_and(c, low), 4));
+                q1[u] = vi_or(vi_and(b, low), vi_shl(vi_and(d, low), 4));
+                q2[u] = vi_or(vi_or(vi_shr(a, 4), vi_shl(vi_shr(b, 4), 2)),
+                              vi_or(vi_shl(vi_shr(c, 4), 4), vi_shl(vi_shr(d, 4), 6)));
+            }
+            vi_store_u8x16(ql + 64 * h + l, q0);
+            vi_store_u8x16(ql + 64 * h + 32 + l, q1);
+            vi_store_u8x16(qh + 32 * h + l, q2);
+        }
+    }
+}
+
 void SIMD_FN(rk_quantize_row_q6_K)(const float *x, void *vy, int64_t k)
 {
     uint8_t *y = vy;
     const int64_t nb = k / RK_QK_K;
-    float xt[16 * VW], scales[16];
-    int32_t L[16 * VW], Ln[RK_QK_K];
-    for (int64_t ib = 0; ib < nb; ib++) {
-        const float *xb = x + RK_QK_K * ib;
-        uint8_t *yb = y + sizeof(rk_block_q6_K) * ib;
-        if (!all_finite(xb, RK_QK_K)) {
-            rk_quantize_row_q6_K_ref(xb, yb, RK_QK_K);
-            continue;
+    float xt[16 * QX_LANES], scales[QX_LANES];
+    int32_t L[16 * QX_LANES], Ln[RK_QK_K];
+    /* lane j of vector u reads sub-block u*VW + j of the pass: element i at 16 * that + i */
+    const vi stride16 = vi_shl(vi_iota(), 4), by_row = vi_mullo(vi_iota(), vi_set1(QX_LANES));
+    for (int64_t ib = 0; ib < nb; ib += Q6_PER_PASS) {
+        int use[Q6_PER_PASS], all = 1;
+        for (int g = 0; g < Q6_PER_PASS; g++) {
+            use[g] = ib + g < nb && all_finite(x + RK_QK_K * (ib + g), RK_QK_K);
+            all &= use[g];
         }
-        for (int p = 0; p < 16; p += VW) {
-            for (int j = 0; j < VW; j++)
-                for (int i = 0; i < 16; i++)
-                    xt[i * VW + j] = xb[16 * (p + j) + i];
-            vf s;
-            qx_lanes(16, 32, xt, L, &s);
-            vf_store(scales + p, s);
-            for (int j = 0; j < VW; j++)
-                for (int i = 0; i < 16; i++)
-                    Ln[16 * (p + j) + i] = L[i * VW + j];
+        const float *xp = x + RK_QK_K * ib;
+        if (all) {
+            for (int i = 0; i < 16; i++)
+                for (int u = 0; u < QX_LANES / VW; u++)
+                    vf_store(xt + i * QX_LANES + u * VW, vf_gather(xp + 16 * VW * u + i, stride16));
+        } else { /* unused lanes (past the end, or non-finite blocks) get zeros */
+            for (int g = 0; g < Q6_PER_PASS; g++)
+                for (int j = 0; j < 16; j++)
+                    for (int i = 0; i < 16; i++)
+                        xt[i * QX_LANES + 16 * g + j] =
+                            use[g] ? xp[RK_QK_K * g + 16 * j + i] : 0.0f;
         }
-
-        float max_scale = 0, max_abs_scale = 0;
-        for (int ib16 = 0; ib16 < 16; ib16++) {
-            float abs_scale = fabsf(scales[ib16]);
-            if (abs_scale > max_abs_scale) {
-                max_abs_scale = abs_scale;
-                max_scale = scales[ib16];
-            }
-        }
-        if (max_abs_scale < GROUP_MAX_EPS) {
-            memset(yb, 0, sizeof(rk_block_q6_K));
-            store_le16(yb + 208, rk_f32_to_f16(0.f));
-            continue;
-        }
-        float iscale = -128.f / max_scale;
-        uint16_t d16 = rk_f32_to_f16(1 / iscale);
-        store_le16(yb + 208, d16);
-        int sc[16];
-        for (int j = 0; j < 16; j++) {
-            int v = nearest_int_1(iscale * scales[j]);
-            v = v < 127 ? v : 127;
-            uint8_t byte = (uint8_t)v; /* int8 stored modulo 256 */
-            yb[192 + j] = byte;
-            sc[j] = byte < 128 ? byte : byte - 256;
-        }
-        const float dd = rk_f16_to_f32(d16);
-        for (int j = 0; j < 16; j++) {
-            const float d = dd * (float)sc[j];
-            if (d == 0.0f)
+        qx_lanes(32, xt, L, scales);
+        for (int g = 0; g < Q6_PER_PASS && ib + g < nb; g++) {
+            const float *xb = xp + RK_QK_K * g;
+            uint8_t *yb = y + sizeof(rk_block_q6_K) * (ib + g);
+            if (!use[g]) {
+                rk_quantize_row_q6_K_ref(xb, yb, RK_QK_K);
                 continue;
-            const vf vd = vf_set1(d);
-            for (int i = 0; i < 16; i += VW) {
-                vi l = vi_clamp(vf_nearest_int(vf_div(vf_load(xb + 16 * j + i), vd)), -32, 31);
-                vi_store(Ln + 16 * j + i, vi_add(l, vi_set1(32)));
             }
-        }
-        uint8_t *ql = yb, *qh = yb + 128;
-        for (int h = 0; h < 2; h++) {
-            const int32_t *Lh = Ln + 128 * h;
-            for (int l = 0; l < 32; l++) {
-                ql[64 * h + l] = (uint8_t)((Lh[l] & 0xF) | ((Lh[l + 64] & 0xF) << 4));
-                ql[64 * h + l + 32] = (uint8_t)((Lh[l + 32] & 0xF) | ((Lh[l + 96] & 0xF) << 4));
-                qh[32 * h + l] = (uint8_t)((Lh[l] >> 4) | ((Lh[l + 32] >> 4) << 2) |
-                                           ((Lh[l + 64] >> 4) << 4) | ((Lh[l + 96] >> 4) << 6));
-            }
+            /* back to element order: Ln[16j + i] = L[i * QX_LANES + 16g + j] */
+            for (int j = 0; j < 16; j++)
+                for (int i = 0; i < 16; i += VW)
+                    vi_store(Ln + 16 * j + i, vi_gather(L + i * QX_LANES + 16 * g + j, by_row));
+            q6k_finish(xb, yb, scales + 16 * g, Ln);
         }
     }
 }
@@ -464,19 +560,16 @@ void SIMD_FN(rk_quantize_row_q8_0)(const float *x, void *vy, int64_t k)
     }
 }
 
-/* The signed extreme of spec 4.3: the first element of largest magnitude, 0 for a zero block. */
+/* The signed extreme of spec 4.3: the first element of largest magnitude, 0 for a zero block
+ * (branch-free: the position is the lowest set bit of the 32 lane comparisons). */
 static inline float signed_extreme(const float *x, const vf *v, vf amax_v)
 {
     const float amax = vf_hmax(amax_v);
-    if (amax == 0.0f)
-        return 0.0f;
     const vf a = vf_set1(amax);
-    for (int j = 0; j < NV32; j++) {
-        uint32_t bits = vm_bits(vf_eq(vf_abs(v[j]), a));
-        if (bits)
-            return x[j * VW + __builtin_ctz(bits)];
-    }
-    return 0.0f; /* not reached: some element has |x| == amax */
+    uint32_t bits = 0;
+    for (int j = 0; j < NV32; j++)
+        bits |= vm_bits(vf_eq(vf_abs(v[j]), a)) << (j * VW);
+    return amax == 0.0f ? 0.0f : x[__builtin_ctz(bits | 0x80000000u)];
 }
 
 static void q45_0_quantize(const float *x, uint8_t *y, int64_t nb, int five)
@@ -504,14 +597,15 @@ static void q45_0_quantize(const float *x, uint8_t *y, int64_t nb, int five)
         const vf vid = vf_set1(id), vbias = vf_set1(bias);
         vi q[NV32];
         uint32_t qh = 0;
-        for (int j = 0; j < NV32; j++) {
+        for (int j = 0; j < NV32; j++)
             q[j] = vi_min(vi_set1(qmax), vf_to_vi_trunc(vf_add(vf_mul(v[j], vid), vbias)));
-            qh |= vm_bits(vi_gt(q[j], vi_set1(15))) << (j * VW);
-        }
+        if (five)
+            for (int j = 0; j < NV32; j++)
+                qh |= vm_bits(vi_gt(q[j], vi_set1(15))) << (j * VW);
         vi packed[NV32 / 2];
         for (int j = 0; j < NV32 / 2; j++)
-            packed[j] = vi_or(vi_and(q[j], vi_set1(15)),
-                              vi_shl(vi_and(q[j + NV32 / 2], vi_set1(15)), 4));
+            packed[j] =
+                vi_or(vi_and(q[j], vi_set1(15)), vi_shl(vi_and(q[j + NV32 / 2], vi_set1(15)), 4));
         if (five) {
             for (int b = 0; b < 4; b++)
                 y[2 + b] = (uint8_t)(qh >> (8 * b));

@@ -23,15 +23,15 @@ typedef void (*imatrix_fn)(const float *x, void *y, int64_t n_rows, int64_t n_pe
 static void quantize_f32(const float *x, void *y, int64_t k) { memcpy(y, x, (size_t)k * 4); }
 
 /* Values of integer dtypes convert as C converts them to float (round to nearest). */
-#define PLAIN_DEQUANT(name, ctype)                                                             \
-    static void dequantize_##name(const void *vx, float *y, int64_t k)                         \
-    {                                                                                          \
-        const uint8_t *x = vx;                                                                 \
-        for (int64_t i = 0; i < k; i++) {                                                      \
-            ctype v;                                                                           \
-            memcpy(&v, x + (size_t)i * sizeof v, sizeof v);                                    \
-            y[i] = (float)v;                                                                   \
-        }                                                                                      \
+#define PLAIN_DEQUANT(name, ctype)                                                                 \
+    static void dequantize_##name(const void *vx, float *y, int64_t k)                             \
+    {                                                                                              \
+        const uint8_t *x = vx;                                                                     \
+        for (int64_t i = 0; i < k; i++) {                                                          \
+            ctype v;                                                                               \
+            memcpy(&v, x + (size_t)i * sizeof v, sizeof v);                                        \
+            y[i] = (float)v;                                                                       \
+        }                                                                                          \
     }
 PLAIN_DEQUANT(f32, float)
 PLAIN_DEQUANT(f64, double)
@@ -56,132 +56,130 @@ static void dequantize_bool(const void *vx, float *y, int64_t k)
 typedef struct kernels {
     quant_fn quant[3];     /* by rk_simd_level; [0] is the reference, NULL = cannot quantize */
     dequant_fn dequant[3]; /* by rk_simd_level; [0] is the reference, NULL = cannot dequantize */
-    imatrix_fn imatrix;    /* weighted path, NULL = imatrix not used */
-    bool ignores_imatrix;  /* llama.cpp ignores an imatrix for this dtype */
+    imatrix_fn imatrix;    /* weighted path, NULL = no importance matrix */
+    bool ignores_imatrix;  /* llama.cpp ignores an importance matrix for this dtype */
 } kernels;
 
-#define Q3(ref, avx2, avx512) {ref, avx2, avx512}
-#define Q1(ref) {ref, ref, ref}
+/* A dtype with AVX2 and AVX-512 variants of both directions. */
+static kernels with_simd(quant_fn q_ref, quant_fn q_avx2, quant_fn q_avx512, dequant_fn d_ref,
+                         dequant_fn d_avx2, dequant_fn d_avx512, imatrix_fn imatrix)
+{
+    return (kernels){{q_ref, q_avx2, q_avx512}, {d_ref, d_avx2, d_avx512}, imatrix, false};
+}
+
+/* A dtype with the reference kernels only (q or d may be NULL). */
+static kernels scalar_only(quant_fn q, dequant_fn d, imatrix_fn imatrix)
+{
+    return (kernels){{q, q, q}, {d, d, d}, imatrix, false};
+}
+
+static kernels ignoring_imatrix(kernels k)
+{
+    k.ignores_imatrix = true;
+    return k;
+}
 
 static kernels kernels_of(rf_dtype dtype)
 {
-    kernels k = {{NULL, NULL, NULL}, {NULL, NULL, NULL}, NULL, false};
     switch (dtype) {
-    case RF_DTYPE_F32:
-        k = (kernels){Q1(quantize_f32), Q1(dequantize_f32), NULL, true};
-        break;
+    case RF_DTYPE_F32: return ignoring_imatrix(scalar_only(quantize_f32, dequantize_f32, NULL));
     case RF_DTYPE_F16:
-        k = (kernels){Q3(rk_quantize_row_f16_ref, rk_quantize_row_f16_avx2,
-                         rk_quantize_row_f16_avx512),
-                      Q3(rk_dequantize_row_f16_ref, rk_dequantize_row_f16_avx2,
-                         rk_dequantize_row_f16_avx512),
-                      NULL, true};
-        break;
+        return ignoring_imatrix(with_simd(rk_quantize_row_f16_ref, rk_quantize_row_f16_avx2,
+                                          rk_quantize_row_f16_avx512, rk_dequantize_row_f16_ref,
+                                          rk_dequantize_row_f16_avx2, rk_dequantize_row_f16_avx512,
+                                          NULL));
     case RF_DTYPE_BF16:
-        k = (kernels){Q3(rk_quantize_row_bf16_ref, rk_quantize_row_bf16_avx2,
-                         rk_quantize_row_bf16_avx512),
-                      Q3(rk_dequantize_row_bf16_ref, rk_dequantize_row_bf16_avx2,
-                         rk_dequantize_row_bf16_avx512),
-                      NULL, true};
-        break;
+        return ignoring_imatrix(with_simd(rk_quantize_row_bf16_ref, rk_quantize_row_bf16_avx2,
+                                          rk_quantize_row_bf16_avx512, rk_dequantize_row_bf16_ref,
+                                          rk_dequantize_row_bf16_avx2,
+                                          rk_dequantize_row_bf16_avx512, NULL));
+    case RF_DTYPE_Q8_0: /* llama.cpp ignores an importance matrix for Q8_0 */
+        return ignoring_imatrix(with_simd(rk_quantize_row_q8_0_ref, rk_quantize_row_q8_0_avx2,
+                                          rk_quantize_row_q8_0_avx512, rk_dequantize_row_q8_0_ref,
+                                          rk_dequantize_row_q8_0_avx2,
+                                          rk_dequantize_row_q8_0_avx512, NULL));
     case RF_DTYPE_Q4_0:
-        k = (kernels){Q3(rk_quantize_row_q4_0_ref, rk_quantize_row_q4_0_avx2,
-                         rk_quantize_row_q4_0_avx512),
-                      Q3(rk_dequantize_row_q4_0_ref, rk_dequantize_row_q4_0_avx2,
-                         rk_dequantize_row_q4_0_avx512),
-                      rk_quantize_row_q4_0_imatrix, false};
-        break;
-    case RF_DTYPE_Q4_1:
-        k = (kernels){Q1(rk_quantize_row_q4_1_ref), Q1(rk_dequantize_row_q4_1_ref),
-                      rk_quantize_row_q4_1_imatrix, false};
-        break;
+        return with_simd(rk_quantize_row_q4_0_ref, rk_quantize_row_q4_0_avx2,
+                         rk_quantize_row_q4_0_avx512, rk_dequantize_row_q4_0_ref,
+                         rk_dequantize_row_q4_0_avx2, rk_dequantize_row_q4_0_avx512,
+                         rk_quantize_row_q4_0_imatrix);
     case RF_DTYPE_Q5_0:
-        k = (kernels){Q3(rk_quantize_row_q5_0_ref, rk_quantize_row_q5_0_avx2,
-                         rk_quantize_row_q5_0_avx512),
-                      Q3(rk_dequantize_row_q5_0_ref, rk_dequantize_row_q5_0_avx2,
-                         rk_dequantize_row_q5_0_avx512),
-                      rk_quantize_row_q5_0_imatrix, false};
-        break;
-    case RF_DTYPE_Q5_1:
-        k = (kernels){Q1(rk_quantize_row_q5_1_ref), Q1(rk_dequantize_row_q5_1_ref),
-                      rk_quantize_row_q5_1_imatrix, false};
-        break;
-    case RF_DTYPE_Q8_0:
-        k = (kernels){Q3(rk_quantize_row_q8_0_ref, rk_quantize_row_q8_0_avx2,
-                         rk_quantize_row_q8_0_avx512),
-                      Q3(rk_dequantize_row_q8_0_ref, rk_dequantize_row_q8_0_avx2,
-                         rk_dequantize_row_q8_0_avx512),
-                      NULL, true};
-        break;
-    case RF_DTYPE_Q8_1: /* an activation type: read, never written */
-        k = (kernels){Q1(NULL), Q1(rk_dequantize_row_q8_1_ref), NULL, false};
-        break;
-    case RF_DTYPE_Q2_K:
-        k = (kernels){Q1(rk_quantize_row_q2_K_ref), Q1(rk_dequantize_row_q2_K_ref),
-                      rk_quantize_row_q2_K_imatrix, false};
-        break;
-    case RF_DTYPE_Q3_K:
-        k = (kernels){Q1(rk_quantize_row_q3_K_ref), Q1(rk_dequantize_row_q3_K_ref),
-                      rk_quantize_row_q3_K_imatrix, false};
-        break;
+        return with_simd(rk_quantize_row_q5_0_ref, rk_quantize_row_q5_0_avx2,
+                         rk_quantize_row_q5_0_avx512, rk_dequantize_row_q5_0_ref,
+                         rk_dequantize_row_q5_0_avx2, rk_dequantize_row_q5_0_avx512,
+                         rk_quantize_row_q5_0_imatrix);
     case RF_DTYPE_Q4_K:
-        k = (kernels){Q3(rk_quantize_row_q4_K_ref, rk_quantize_row_q4_K_avx2,
-                         rk_quantize_row_q4_K_avx512),
-                      Q3(rk_dequantize_row_q4_K_ref, rk_dequantize_row_q4_K_avx2,
-                         rk_dequantize_row_q4_K_avx512),
-                      rk_quantize_row_q4_K_imatrix, false};
-        break;
+        return with_simd(rk_quantize_row_q4_K_ref, rk_quantize_row_q4_K_avx2,
+                         rk_quantize_row_q4_K_avx512, rk_dequantize_row_q4_K_ref,
+                         rk_dequantize_row_q4_K_avx2, rk_dequantize_row_q4_K_avx512,
+                         rk_quantize_row_q4_K_imatrix);
     case RF_DTYPE_Q5_K:
-        k = (kernels){Q3(rk_quantize_row_q5_K_ref, rk_quantize_row_q5_K_avx2,
-                         rk_quantize_row_q5_K_avx512),
-                      Q3(rk_dequantize_row_q5_K_ref, rk_dequantize_row_q5_K_avx2,
-                         rk_dequantize_row_q5_K_avx512),
-                      rk_quantize_row_q5_K_imatrix, false};
-        break;
+        return with_simd(rk_quantize_row_q5_K_ref, rk_quantize_row_q5_K_avx2,
+                         rk_quantize_row_q5_K_avx512, rk_dequantize_row_q5_K_ref,
+                         rk_dequantize_row_q5_K_avx2, rk_dequantize_row_q5_K_avx512,
+                         rk_quantize_row_q5_K_imatrix);
     case RF_DTYPE_Q6_K:
-        k = (kernels){Q3(rk_quantize_row_q6_K_ref, rk_quantize_row_q6_K_avx2,
-                         rk_quantize_row_q6_K_avx512),
-                      Q3(rk_dequantize_row_q6_K_ref, rk_dequantize_row_q6_K_avx2,
-                         rk_dequantize_row_q6_K_avx512),
-                      rk_quantize_row_q6_K_imatrix, false};
-        break;
+        return with_simd(rk_quantize_row_q6_K_ref, rk_quantize_row_q6_K_avx2,
+                         rk_quantize_row_q6_K_avx512, rk_dequantize_row_q6_K_ref,
+                         rk_dequantize_row_q6_K_avx2, rk_dequantize_row_q6_K_avx512,
+                         rk_quantize_row_q6_K_imatrix);
+    case RF_DTYPE_Q4_1:
+        return scalar_only(rk_quantize_row_q4_1_ref, rk_dequantize_row_q4_1_ref,
+                           rk_quantize_row_q4_1_imatrix);
+    case RF_DTYPE_Q5_1:
+        return scalar_only(rk_quantize_row_q5_1_ref, rk_dequantize_row_q5_1_ref,
+                           rk_quantize_row_q5_1_imatrix);
+    case RF_DTYPE_Q2_K:
+        return scalar_only(rk_quantize_row_q2_K_ref, rk_dequantize_row_q2_K_ref,
+                           rk_quantize_row_q2_K_imatrix);
+    case RF_DTYPE_Q3_K:
+        return scalar_only(rk_quantize_row_q3_K_ref, rk_dequantize_row_q3_K_ref,
+                           rk_quantize_row_q3_K_imatrix);
     case RF_DTYPE_Q8_K:
-        k = (kernels){Q1(rk_quantize_row_q8_K_ref), Q1(rk_dequantize_row_q8_K_ref), NULL, false};
-        break;
-    case RF_DTYPE_IQ4_NL:
-        k = (kernels){Q1(NULL), Q1(rk_dequantize_row_iq4_nl_ref), NULL, false};
-        break;
-    case RF_DTYPE_IQ4_XS:
-        k = (kernels){Q1(NULL), Q1(rk_dequantize_row_iq4_xs_ref), NULL, false};
-        break;
+        return scalar_only(rk_quantize_row_q8_K_ref, rk_dequantize_row_q8_K_ref, NULL);
     case RF_DTYPE_APR_Q4:
-        k = (kernels){Q1(rk_quantize_row_apr_q4_ref), Q1(rk_dequantize_row_apr_q4_ref), NULL,
-                      false};
-        break;
+        return scalar_only(rk_quantize_row_apr_q4_ref, rk_dequantize_row_apr_q4_ref, NULL);
     case RF_DTYPE_APR_Q8:
-        k = (kernels){Q1(rk_quantize_row_apr_q8_ref), Q1(rk_dequantize_row_apr_q8_ref), NULL,
-                      false};
-        break;
-    case RF_DTYPE_F64: k = (kernels){Q1(NULL), Q1(dequantize_f64), NULL, false}; break;
-    case RF_DTYPE_I8: k = (kernels){Q1(NULL), Q1(dequantize_i8), NULL, false}; break;
-    case RF_DTYPE_I16: k = (kernels){Q1(NULL), Q1(dequantize_i16), NULL, false}; break;
-    case RF_DTYPE_I32: k = (kernels){Q1(NULL), Q1(dequantize_i32), NULL, false}; break;
-    case RF_DTYPE_I64: k = (kernels){Q1(NULL), Q1(dequantize_i64), NULL, false}; break;
-    case RF_DTYPE_U8: k = (kernels){Q1(NULL), Q1(dequantize_u8), NULL, false}; break;
-    case RF_DTYPE_U16: k = (kernels){Q1(NULL), Q1(dequantize_u16), NULL, false}; break;
-    case RF_DTYPE_U32: k = (kernels){Q1(NULL), Q1(dequantize_u32), NULL, false}; break;
-    case RF_DTYPE_U64: k = (kernels){Q1(NULL), Q1(dequantize_u64), NULL, false}; break;
-    case RF_DTYPE_BOOL: k = (kernels){Q1(NULL), Q1(dequantize_bool), NULL, false}; break;
+        return scalar_only(rk_quantize_row_apr_q8_ref, rk_dequantize_row_apr_q8_ref, NULL);
+    /* read, never written: Q8_1 is an activation type; IQ4 quantizers are not offered */
+    case RF_DTYPE_Q8_1: return scalar_only(NULL, rk_dequantize_row_q8_1_ref, NULL);
+    case RF_DTYPE_IQ4_NL: return scalar_only(NULL, rk_dequantize_row_iq4_nl_ref, NULL);
+    case RF_DTYPE_IQ4_XS: return scalar_only(NULL, rk_dequantize_row_iq4_xs_ref, NULL);
+    case RF_DTYPE_F64: return scalar_only(NULL, dequantize_f64, NULL);
+    case RF_DTYPE_I8: return scalar_only(NULL, dequantize_i8, NULL);
+    case RF_DTYPE_I16: return scalar_only(NULL, dequantize_i16, NULL);
+    case RF_DTYPE_I32: return scalar_only(NULL, dequantize_i32, NULL);
+    case RF_DTYPE_I64: return scalar_only(NULL, dequantize_i64, NULL);
+    case RF_DTYPE_U8: return scalar_only(NULL, dequantize_u8, NULL);
+    case RF_DTYPE_U16: return scalar_only(NULL, dequantize_u16, NULL);
+    case RF_DTYPE_U32: return scalar_only(NULL, dequantize_u32, NULL);
+    case RF_DTYPE_U64: return scalar_only(NULL, dequantize_u64, NULL);
+    case RF_DTYPE_BOOL: return scalar_only(NULL, dequantize_bool, NULL);
     /* neither read nor written as values by Rosetta: an error, never garbage */
-    case RF_DTYPE_IQ2_XXS: case RF_DTYPE_IQ2_XS: case RF_DTYPE_IQ3_XXS: case RF_DTYPE_IQ1_S:
-    case RF_DTYPE_IQ3_S: case RF_DTYPE_IQ2_S: case RF_DTYPE_IQ1_M: case RF_DTYPE_TQ1_0:
-    case RF_DTYPE_TQ2_0: case RF_DTYPE_MXFP4: case RF_DTYPE_NVFP4: case RF_DTYPE_Q1_0:
-    case RF_DTYPE_Q2_0: case RF_DTYPE_C64: case RF_DTYPE_F8_E5M2: case RF_DTYPE_F8_E4M3:
-    case RF_DTYPE_F8_E8M0: case RF_DTYPE_F8_E4M3FNUZ: case RF_DTYPE_F8_E5M2FNUZ:
-    case RF_DTYPE_F6_E2M3: case RF_DTYPE_F6_E3M2: case RF_DTYPE_F4:
-        break;
+    case RF_DTYPE_IQ2_XXS:
+    case RF_DTYPE_IQ2_XS:
+    case RF_DTYPE_IQ3_XXS:
+    case RF_DTYPE_IQ1_S:
+    case RF_DTYPE_IQ3_S:
+    case RF_DTYPE_IQ2_S:
+    case RF_DTYPE_IQ1_M:
+    case RF_DTYPE_TQ1_0:
+    case RF_DTYPE_TQ2_0:
+    case RF_DTYPE_MXFP4:
+    case RF_DTYPE_NVFP4:
+    case RF_DTYPE_Q1_0:
+    case RF_DTYPE_Q2_0:
+    case RF_DTYPE_C64:
+    case RF_DTYPE_F8_E5M2:
+    case RF_DTYPE_F8_E4M3:
+    case RF_DTYPE_F8_E8M0:
+    case RF_DTYPE_F8_E4M3FNUZ:
+    case RF_DTYPE_F8_E5M2FNUZ:
+    case RF_DTYPE_F6_E2M3:
+    case RF_DTYPE_F6_E3M2:
+    case RF_DTYPE_F4: break;
     }
-    return k;
+    return scalar_only(NULL, NULL, NULL);
 }
 
 static int simd_index(void)
@@ -196,11 +194,7 @@ static int simd_index(void)
 
 bool rf_can_dequantize(rf_dtype dtype) { return kernels_of(dtype).dequant[0] != NULL; }
 bool rf_can_quantize(rf_dtype dtype) { return kernels_of(dtype).quant[0] != NULL; }
-bool rf_quant_uses_imatrix(rf_dtype dtype)
-{
-    /* Only the weighted paths tested against llama.cpp are offered (issue 5: Q4_K/Q5_K/Q6_K). */
-    return dtype == RF_DTYPE_Q4_K || dtype == RF_DTYPE_Q5_K || dtype == RF_DTYPE_Q6_K;
-}
+bool rf_quant_uses_imatrix(rf_dtype dtype) { return kernels_of(dtype).imatrix != NULL; }
 
 /* ---- sizes ---------------------------------------------------------------------------------- */
 
@@ -299,7 +293,8 @@ rf_status rf_tensor_dequantize(const rf_tensor *tensor, float *dst, rf_error *er
     return st;
 }
 
-/* ---- quantization ------------------------------------------------------------------------------ */
+/* ---- quantization ------------------------------------------------------------------------------
+ */
 
 typedef struct quant_job {
     quant_fn fn;
@@ -345,10 +340,10 @@ rf_status rf_quantize(rf_dtype dtype, const float *src, void *dst, uint64_t n_ro
                             (unsigned long long)n);
     bool weighted = false;
     if (imatrix && !k.ignores_imatrix) {
-        if (!rf_quant_uses_imatrix(dtype))
+        if (!k.imatrix)
             return rf_error_set(err, RF_ERR_UNSUPPORTED,
-                                "an importance matrix is not supported for %s (only Q4_K, Q5_K "
-                                "and Q6_K use one; Q8_0, F16, BF16 and F32 ignore it)",
+                                "an importance matrix is not supported for %s (Q4_0, Q4_1, Q5_0, "
+                                "Q5_1, Q2_K..Q6_K use one; Q8_0, F16, BF16 and F32 ignore it)",
                                 info->name);
         weighted = true;
     }

@@ -48,7 +48,7 @@ Test(quant_api, capabilities_match_the_dtype_table)
 
 Test(quant_api, unsupported_dtypes_fail_clearly_and_leave_dst_alone)
 {
-    static const rf_dtype types[] = {RF_DTYPE_IQ2_XXS, RF_DTYPE_IQ1_M,    RF_DTYPE_TQ2_0,
+    static const rf_dtype types[] = {RF_DTYPE_IQ2_XXS, RF_DTYPE_IQ1_M,   RF_DTYPE_TQ2_0,
                                      RF_DTYPE_MXFP4,   RF_DTYPE_F8_E4M3, RF_DTYPE_C64};
     uint8_t src[1024] = {0};
     float dst[256];
@@ -71,19 +71,21 @@ Test(quant_api, unsupported_dtypes_fail_clearly_and_leave_dst_alone)
     }
     rf_error err;
     float x[32] = {0};
-    cr_assert_eq(rf_quantize(RF_DTYPE_IQ4_NL, x, src, 1, 32, NULL, NULL, &err),
-                 RF_ERR_UNSUPPORTED);
+    cr_assert_eq(rf_quantize(RF_DTYPE_IQ4_NL, x, src, 1, 32, NULL, NULL, &err), RF_ERR_UNSUPPORTED);
     cr_assert_eq(rf_dequantize((rf_dtype)5, src, dst, 32, &err), RF_ERR_UNSUPPORTED);
     cr_assert(strstr(err.message, "unknown dtype 5"), "%s", err.message);
 }
 
 Test(quant_api, row_sizes)
 {
-    static const struct { rf_dtype dtype; uint64_t n, bytes; } ok[] = {
-        {RF_DTYPE_Q4_K, 512, 288}, {RF_DTYPE_Q6_K, 256, 210},  {RF_DTYPE_Q8_0, 64, 68},
-        {RF_DTYPE_Q5_0, 896, 616}, {RF_DTYPE_F16, 3, 6},       {RF_DTYPE_F32, 5, 20},
-        {RF_DTYPE_APR_Q4, 33, 36}, {RF_DTYPE_APR_Q8, 10, 14},  {RF_DTYPE_APR_Q8, 0, 0},
-        {RF_DTYPE_Q8_K, 256, 292}, {RF_DTYPE_BF16, 1, 2},      {RF_DTYPE_Q2_K, 256, 84},
+    static const struct {
+        rf_dtype dtype;
+        uint64_t n, bytes;
+    } ok[] = {
+        {RF_DTYPE_Q4_K, 512, 288}, {RF_DTYPE_Q6_K, 256, 210}, {RF_DTYPE_Q8_0, 64, 68},
+        {RF_DTYPE_Q5_0, 896, 616}, {RF_DTYPE_F16, 3, 6},      {RF_DTYPE_F32, 5, 20},
+        {RF_DTYPE_APR_Q4, 33, 36}, {RF_DTYPE_APR_Q8, 10, 14}, {RF_DTYPE_APR_Q8, 0, 0},
+        {RF_DTYPE_Q8_K, 256, 292}, {RF_DTYPE_BF16, 1, 2},     {RF_DTYPE_Q2_K, 256, 84},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         uint64_t bytes = 0;
@@ -101,8 +103,7 @@ Test(quant_api, row_sizes)
     cr_assert_eq(bytes, 2 * 18, "APR_Q4 is flat: 33 elements in 2 blocks");
     cr_assert_eq(rf_quant_bytes(RF_DTYPE_APR_Q8, 3, 11, &bytes, &err), RF_OK);
     cr_assert_eq(bytes, 4 + 33);
-    cr_assert_eq(rf_quant_bytes(RF_DTYPE_Q8_0, UINT64_MAX / 2, 64, &bytes, &err),
-                 RF_ERR_OVERFLOW);
+    cr_assert_eq(rf_quant_bytes(RF_DTYPE_Q8_0, UINT64_MAX / 2, 64, &bytes, &err), RF_ERR_OVERFLOW);
 }
 
 Test(quant_api, rows_must_be_whole_blocks)
@@ -116,8 +117,7 @@ Test(quant_api, rows_must_be_whole_blocks)
               "%s", err.message);
     cr_assert_eq(rf_quantize(RF_DTYPE_Q8_0, x, y, 2, 48, NULL, NULL, &err), RF_ERR_ARGUMENT);
     cr_assert(strstr(err.message, "48") && strstr(err.message, "32"), "%s", err.message);
-    cr_assert_eq(rf_quant_row_bytes(RF_DTYPE_Q6_K, 896, (uint64_t[1]){0}, &err),
-                 RF_ERR_ARGUMENT);
+    cr_assert_eq(rf_quant_row_bytes(RF_DTYPE_Q6_K, 896, (uint64_t[1]){0}, &err), RF_ERR_ARGUMENT);
     cr_assert_eq(rf_dequantize(RF_DTYPE_Q4_0, y, x, 40, &err), RF_ERR_ARGUMENT);
     cr_assert(strstr(err.message, "40") && strstr(err.message, "Q4_0"), "%s", err.message);
     rf_quant_options opts = {-2};
@@ -189,38 +189,59 @@ Test(quant_api, importance_matrix_rules)
         x[i] = gauss();
     for (int i = 0; i < COLS; i++)
         imatrix[i] = 0.1f + fabsf(gauss());
-    static uint8_t a[ROWS * COLS * 2], b[ROWS * COLS * 2];
+    static uint8_t a[ROWS * COLS * 4 + 4], b[ROWS * COLS * 4 + 4];
     rf_error err;
-    cr_assert(rf_quant_uses_imatrix(RF_DTYPE_Q4_K) && rf_quant_uses_imatrix(RF_DTYPE_Q6_K));
-    cr_assert(!rf_quant_uses_imatrix(RF_DTYPE_Q8_0) && !rf_quant_uses_imatrix(RF_DTYPE_Q4_0));
-    /* refused where Rosetta has no tested weighted path */
-    cr_assert_eq(rf_quantize(RF_DTYPE_Q4_0, x, a, ROWS, COLS, imatrix, NULL, &err),
-                 RF_ERR_UNSUPPORTED);
-    cr_assert(strstr(err.message, "Q4_0") && strstr(err.message, "importance"), "%s",
-              err.message);
-    /* ignored for Q8_0, as llama.cpp ignores it */
-    cr_assert_eq(rf_quantize(RF_DTYPE_Q8_0, x, a, ROWS, COLS, imatrix, NULL, &err), RF_OK);
-    cr_assert_eq(rf_quantize(RF_DTYPE_Q8_0, x, b, ROWS, COLS, NULL, NULL, &err), RF_OK);
-    cr_assert(memcmp(a, b, ROWS * COLS / 32 * 34) == 0);
-    /* used for Q4_K / Q5_K / Q6_K: the reference weighted kernel's bytes, for any thread count */
-    static const rf_dtype types[] = {RF_DTYPE_Q4_K, RF_DTYPE_Q5_K, RF_DTYPE_Q6_K};
-    void (*const refs[])(const float *, void *, int64_t, int64_t, const float *) = {
-        rk_quantize_row_q4_K_imatrix, rk_quantize_row_q5_K_imatrix,
-        rk_quantize_row_q6_K_imatrix};
-    for (int t = 0; t < 3; t++) {
+    /* refused where llama.cpp has no weighted path Rosetta reproduces */
+    static const rf_dtype refused[] = {RF_DTYPE_Q8_K, RF_DTYPE_APR_Q4, RF_DTYPE_APR_Q8};
+    for (size_t t = 0; t < sizeof refused / sizeof refused[0]; t++) {
+        cr_assert(!rf_quant_uses_imatrix(refused[t]));
+        cr_assert_eq(rf_quantize(refused[t], x, a, ROWS, COLS, imatrix, NULL, &err),
+                     RF_ERR_UNSUPPORTED);
+        cr_assert(strstr(err.message, rf_dtype_name(refused[t])) &&
+                      strstr(err.message, "importance"),
+                  "%s", err.message);
+    }
+    /* ignored, as llama.cpp ignores it */
+    static const rf_dtype ignored[] = {RF_DTYPE_Q8_0, RF_DTYPE_F16, RF_DTYPE_BF16, RF_DTYPE_F32};
+    for (size_t t = 0; t < sizeof ignored / sizeof ignored[0]; t++) {
         uint64_t bytes;
-        cr_assert_eq(rf_quant_bytes(types[t], ROWS, COLS, &bytes, &err), RF_OK);
-        refs[t](x, a, ROWS, COLS, imatrix);
+        cr_assert(!rf_quant_uses_imatrix(ignored[t]));
+        cr_assert_eq(rf_quant_bytes(ignored[t], ROWS, COLS, &bytes, &err), RF_OK);
+        cr_assert_eq(rf_quantize(ignored[t], x, a, ROWS, COLS, imatrix, NULL, &err), RF_OK);
+        cr_assert_eq(rf_quantize(ignored[t], x, b, ROWS, COLS, NULL, NULL, &err), RF_OK);
+        cr_assert(memcmp(a, b, bytes) == 0, "%s", rf_dtype_name(ignored[t]));
+    }
+    /* used: the reference weighted kernel's bytes (tests/oracle proves them against llama.cpp),
+     * for any thread count, and different from the unweighted bytes */
+    static const struct {
+        rf_dtype dtype;
+        void (*ref)(const float *, void *, int64_t, int64_t, const float *);
+    } used[] = {
+        {RF_DTYPE_Q4_0, rk_quantize_row_q4_0_imatrix},
+        {RF_DTYPE_Q4_1, rk_quantize_row_q4_1_imatrix},
+        {RF_DTYPE_Q5_0, rk_quantize_row_q5_0_imatrix},
+        {RF_DTYPE_Q5_1, rk_quantize_row_q5_1_imatrix},
+        {RF_DTYPE_Q2_K, rk_quantize_row_q2_K_imatrix},
+        {RF_DTYPE_Q3_K, rk_quantize_row_q3_K_imatrix},
+        {RF_DTYPE_Q4_K, rk_quantize_row_q4_K_imatrix},
+        {RF_DTYPE_Q5_K, rk_quantize_row_q5_K_imatrix},
+        {RF_DTYPE_Q6_K, rk_quantize_row_q6_K_imatrix},
+    };
+    for (size_t t = 0; t < sizeof used / sizeof used[0]; t++) {
+        uint64_t bytes;
+        cr_assert(rf_quant_uses_imatrix(used[t].dtype));
+        cr_assert_eq(rf_quant_bytes(used[t].dtype, ROWS, COLS, &bytes, &err), RF_OK);
+        used[t].ref(x, a, ROWS, COLS, imatrix);
         for (int th = 1; th <= 3; th++) {
             rf_quant_options opts = {th};
             memset(b, 0, sizeof b);
-            cr_assert_eq(rf_quantize(types[t], x, b, ROWS, COLS, imatrix, &opts, &err), RF_OK);
+            cr_assert_eq(rf_quantize(used[t].dtype, x, b, ROWS, COLS, imatrix, &opts, &err), RF_OK);
             cr_assert(memcmp(a, b, bytes) == 0, "%s with imatrix, %d threads",
-                      rf_dtype_name(types[t]), th);
+                      rf_dtype_name(used[t].dtype), th);
         }
-        cr_assert_eq(rf_quantize(types[t], x, b, ROWS, COLS, NULL, NULL, &err), RF_OK);
+        cr_assert_eq(rf_quantize(used[t].dtype, x, b, ROWS, COLS, NULL, NULL, &err), RF_OK);
         cr_assert(memcmp(a, b, bytes) != 0, "%s: the imatrix changed nothing",
-                  rf_dtype_name(types[t]));
+                  rf_dtype_name(used[t].dtype));
     }
 }
 
@@ -232,8 +253,12 @@ Test(quant_api, tensor_dequantize_checks_the_size)
     uint8_t q[288];
     rf_error err;
     cr_assert_eq(rf_quantize(RF_DTYPE_Q4_K, x, q, 2, 256, NULL, NULL, &err), RF_OK);
-    rf_tensor t = {.name = "blk.0.ffn_up.weight", .dtype = RF_DTYPE_Q4_K, .ndim = 2,
-                   .shape = {2, 256}, .data = q, .nbytes = 288};
+    rf_tensor t = {.name = "blk.0.ffn_up.weight",
+                   .dtype = RF_DTYPE_Q4_K,
+                   .ndim = 2,
+                   .shape = {2, 256},
+                   .data = q,
+                   .nbytes = 288};
     cr_assert_eq(rf_tensor_dequantize(&t, y, &err), RF_OK, "%s", err.message);
     cr_assert_eq(rf_dequantize(RF_DTYPE_Q4_K, q, z, 512, &err), RF_OK);
     cr_assert(memcmp(y, z, sizeof y) == 0);
@@ -259,7 +284,10 @@ Test(quant_api, tensor_dequantize_checks_the_size)
  * own tolerances are of this size); catches a dispatch to the wrong kernel. */
 Test(quant_api, round_trip_error_net)
 {
-    static const struct { rf_dtype dtype; double max_rel_rmse; } cases[] = {
+    static const struct {
+        rf_dtype dtype;
+        double max_rel_rmse;
+    } cases[] = {
         {RF_DTYPE_Q8_0, 0.01},  {RF_DTYPE_Q4_0, 0.15},   {RF_DTYPE_Q4_1, 0.15},
         {RF_DTYPE_Q5_0, 0.08},  {RF_DTYPE_Q5_1, 0.08},   {RF_DTYPE_Q2_K, 0.45},
         {RF_DTYPE_Q3_K, 0.25},  {RF_DTYPE_Q4_K, 0.12},   {RF_DTYPE_Q5_K, 0.06},
@@ -278,8 +306,8 @@ Test(quant_api, round_trip_error_net)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         rf_error err;
         rf_quant_options opts = {2};
-        cr_assert_eq(rf_quantize(cases[c].dtype, x, q, ROWS, COLS, NULL, &opts, &err), RF_OK,
-                     "%s", err.message);
+        cr_assert_eq(rf_quantize(cases[c].dtype, x, q, ROWS, COLS, NULL, &opts, &err), RF_OK, "%s",
+                     err.message);
         cr_assert_eq(rf_dequantize(cases[c].dtype, q, y, ROWS * COLS, &err), RF_OK, "%s",
                      err.message);
         double e2 = 0;

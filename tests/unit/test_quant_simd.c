@@ -58,17 +58,17 @@ static void fill(float *x, int64_t n, int mode)
         case 1: v = 0.1f + 2.0f * cosf((float)i + 0.5f); break; /* ggml's synthetic pattern */
         case 2: v = gauss() * 1e-3f; break;
         case 3: v = (float)((int)(r % 33) - 16) * 0.25f; break; /* rounding ties */
-        case 4: v = gauss() * 1e-39f; break;                  /* subnormal */
-        case 5: v = gauss() * 1e-38f; break;                  /* inverse scale overflows */
+        case 4: v = gauss() * 1e-39f; break;                    /* subnormal */
+        case 5: v = gauss() * 1e-38f; break;                    /* inverse scale overflows */
         case 6: v = gauss() * 1e30f; break;
         case 7: v = (r % 3 == 0) ? gauss() : 0.0f; break;
-        case 8: v = fabsf(gauss()); break;                    /* all positive: min clamp */
-        case 9: v = -fabsf(gauss()) - 1.0f; break;            /* all negative */
-        case 10: v = (r & 1) ? 0.0f : -0.0f; break;           /* signed zeros */
-        case 11: v = 3.25f; break;                            /* constant */
-        case 12: v = (i % 97 == 5) ? 7.0f : 0.0f; break;      /* single non-zero */
-        case 13: v = (i / 32) % 2 ? 5.0f : -5.0f; break;      /* equal extremes of both signs */
-        case 14: {                                            /* random finite bit patterns */
+        case 8: v = fabsf(gauss()); break;               /* all positive: min clamp */
+        case 9: v = -fabsf(gauss()) - 1.0f; break;       /* all negative */
+        case 10: v = (r & 1) ? 0.0f : -0.0f; break;      /* signed zeros */
+        case 11: v = 3.25f; break;                       /* constant */
+        case 12: v = (i % 97 == 5) ? 7.0f : 0.0f; break; /* single non-zero */
+        case 13: v = (i / 32) % 2 ? 5.0f : -5.0f; break; /* equal extremes of both signs */
+        case 14: {                                       /* random finite bit patterns */
             v = from_bits((uint32_t)r);
             if (!isfinite(v))
                 v = 1.0f;
@@ -93,38 +93,33 @@ static void fill(float *x, int64_t n, int mode)
 typedef struct simd_case {
     const char *name;
     int block_elems, block_bytes;
-    quant_fn ref_q;
-    quant_fn q[3]; /* scalar slot unused; avx2, avx512 */
-    dequant_fn ref_d;
-    dequant_fn d[3];
+    quant_fn ref_q, q_avx2, q_avx512;
+    dequant_fn ref_d, d_avx2, d_avx512;
 } simd_case;
 
+#define SIMD_CASE(name, t, elems, bytes)                                                           \
+    {                                                                                              \
+        name, elems, bytes, rk_quantize_row_##t##_ref, rk_quantize_row_##t##_avx2,                 \
+            rk_quantize_row_##t##_avx512, rk_dequantize_row_##t##_ref,                             \
+            rk_dequantize_row_##t##_avx2, rk_dequantize_row_##t##_avx512                           \
+    }
+
 static const simd_case CASES[] = {
-    {"Q4_K", 256, 144, rk_quantize_row_q4_K_ref,
-     {NULL, rk_quantize_row_q4_K_avx2, rk_quantize_row_q4_K_avx512}, rk_dequantize_row_q4_K_ref,
-     {NULL, rk_dequantize_row_q4_K_avx2, rk_dequantize_row_q4_K_avx512}},
-    {"Q5_K", 256, 176, rk_quantize_row_q5_K_ref,
-     {NULL, rk_quantize_row_q5_K_avx2, rk_quantize_row_q5_K_avx512}, rk_dequantize_row_q5_K_ref,
-     {NULL, rk_dequantize_row_q5_K_avx2, rk_dequantize_row_q5_K_avx512}},
-    {"Q6_K", 256, 210, rk_quantize_row_q6_K_ref,
-     {NULL, rk_quantize_row_q6_K_avx2, rk_quantize_row_q6_K_avx512}, rk_dequantize_row_q6_K_ref,
-     {NULL, rk_dequantize_row_q6_K_avx2, rk_dequantize_row_q6_K_avx512}},
-    {"Q8_0", 32, 34, rk_quantize_row_q8_0_ref,
-     {NULL, rk_quantize_row_q8_0_avx2, rk_quantize_row_q8_0_avx512}, rk_dequantize_row_q8_0_ref,
-     {NULL, rk_dequantize_row_q8_0_avx2, rk_dequantize_row_q8_0_avx512}},
-    {"Q4_0", 32, 18, rk_quantize_row_q4_0_ref,
-     {NULL, rk_quantize_row_q4_0_avx2, rk_quantize_row_q4_0_avx512}, rk_dequantize_row_q4_0_ref,
-     {NULL, rk_dequantize_row_q4_0_avx2, rk_dequantize_row_q4_0_avx512}},
-    {"Q5_0", 32, 22, rk_quantize_row_q5_0_ref,
-     {NULL, rk_quantize_row_q5_0_avx2, rk_quantize_row_q5_0_avx512}, rk_dequantize_row_q5_0_ref,
-     {NULL, rk_dequantize_row_q5_0_avx2, rk_dequantize_row_q5_0_avx512}},
-    {"F16", 1, 2, rk_quantize_row_f16_ref,
-     {NULL, rk_quantize_row_f16_avx2, rk_quantize_row_f16_avx512}, rk_dequantize_row_f16_ref,
-     {NULL, rk_dequantize_row_f16_avx2, rk_dequantize_row_f16_avx512}},
-    {"BF16", 1, 2, rk_quantize_row_bf16_ref,
-     {NULL, rk_quantize_row_bf16_avx2, rk_quantize_row_bf16_avx512}, rk_dequantize_row_bf16_ref,
-     {NULL, rk_dequantize_row_bf16_avx2, rk_dequantize_row_bf16_avx512}},
+    SIMD_CASE("Q4_K", q4_K, 256, 144), SIMD_CASE("Q5_K", q5_K, 256, 176),
+    SIMD_CASE("Q6_K", q6_K, 256, 210), SIMD_CASE("Q8_0", q8_0, 32, 34),
+    SIMD_CASE("Q4_0", q4_0, 32, 18),   SIMD_CASE("Q5_0", q5_0, 32, 22),
+    SIMD_CASE("F16", f16, 1, 2),       SIMD_CASE("BF16", bf16, 1, 2),
 };
+
+static quant_fn simd_q(const simd_case *c, int level)
+{
+    return level == RK_SIMD_AVX512 ? c->q_avx512 : c->q_avx2;
+}
+
+static dequant_fn simd_d(const simd_case *c, int level)
+{
+    return level == RK_SIMD_AVX512 ? c->d_avx512 : c->d_avx2;
+}
 
 static const simd_case *find_case(const char *name)
 {
@@ -149,12 +144,12 @@ static void check_quantizer(const char *name)
     cr_assert(x && want && got);
     long compared = 0;
     for (int level = RK_SIMD_AVX2; level <= (int)rk_cpu_simd_level(); level++) {
-        for (int round = 0; round < ROUNDS; round++) {
+        for (int round = 0; round < 3 * ROUNDS; round++) {
             for (int mode = 0; mode < N_MODES; mode++) {
                 fill(x, n, mode);
                 c->ref_q(x, want, n);
                 memset(got, 0xA5, (size_t)(blocks * c->block_bytes));
-                c->q[level](x, got, n);
+                simd_q(c, level)(x, got, n);
                 for (int64_t b = 0; b < blocks; b++) {
                     const uint8_t *w = want + b * c->block_bytes, *g = got + b * c->block_bytes;
                     if (memcmp(w, g, (size_t)c->block_bytes) != 0) {
@@ -163,8 +158,8 @@ static void check_quantizer(const char *name)
                             at++;
                         cr_assert_fail("%s %s: pattern %d round %d block %lld byte %d: reference "
                                        "0x%02x, SIMD 0x%02x",
-                                       name, rk_simd_level_name((rk_simd_level)level), mode,
-                                       round, (long long)b, at, w[at], g[at]);
+                                       name, rk_simd_level_name((rk_simd_level)level), mode, round,
+                                       (long long)b, at, w[at], g[at]);
                     }
                 }
                 compared += blocks;
@@ -215,7 +210,7 @@ static void check_dequantizer(const char *name)
                     q[i] = (uint8_t)next_u64();
             }
             c->ref_d(q, want, n);
-            c->d[level](q, got, n);
+            simd_d(c, level)(q, got, n);
             int64_t at = 0;
             cr_assert(same_bits(want, got, n, &at),
                       "%s %s round %d element %lld: reference %a, SIMD %a", name,
@@ -229,14 +224,46 @@ static void check_dequantizer(const char *name)
     free(got);
 }
 
-Test(quant_simd, q4_K) { check_quantizer("Q4_K"); check_dequantizer("Q4_K"); }
-Test(quant_simd, q5_K) { check_quantizer("Q5_K"); check_dequantizer("Q5_K"); }
-Test(quant_simd, q6_K) { check_quantizer("Q6_K"); check_dequantizer("Q6_K"); }
-Test(quant_simd, q8_0) { check_quantizer("Q8_0"); check_dequantizer("Q8_0"); }
-Test(quant_simd, q4_0) { check_quantizer("Q4_0"); check_dequantizer("Q4_0"); }
-Test(quant_simd, q5_0) { check_quantizer("Q5_0"); check_dequantizer("Q5_0"); }
-Test(quant_simd, f16) { check_quantizer("F16"); check_dequantizer("F16"); }
-Test(quant_simd, bf16) { check_quantizer("BF16"); check_dequantizer("BF16"); }
+Test(quant_simd, q4_K)
+{
+    check_quantizer("Q4_K");
+    check_dequantizer("Q4_K");
+}
+Test(quant_simd, q5_K)
+{
+    check_quantizer("Q5_K");
+    check_dequantizer("Q5_K");
+}
+Test(quant_simd, q6_K)
+{
+    check_quantizer("Q6_K");
+    check_dequantizer("Q6_K");
+}
+Test(quant_simd, q8_0)
+{
+    check_quantizer("Q8_0");
+    check_dequantizer("Q8_0");
+}
+Test(quant_simd, q4_0)
+{
+    check_quantizer("Q4_0");
+    check_dequantizer("Q4_0");
+}
+Test(quant_simd, q5_0)
+{
+    check_quantizer("Q5_0");
+    check_dequantizer("Q5_0");
+}
+Test(quant_simd, f16)
+{
+    check_quantizer("F16");
+    check_dequantizer("F16");
+}
+Test(quant_simd, bf16)
+{
+    check_quantizer("BF16");
+    check_dequantizer("BF16");
+}
 
 /* Every 16-bit pattern, and every float class, through the F16 / BF16 kernels. */
 Test(quant_simd, half_all_patterns)
@@ -254,11 +281,11 @@ Test(quant_simd, half_all_patterns)
             const simd_case *c = find_case(kind ? "BF16" : "F16");
             int64_t at = 0;
             c->ref_d(in, want, 65536);
-            c->d[level](in, got, 65536);
+            simd_d(c, level)(in, got, 65536);
             cr_assert(same_bits(want, got, 65536, &at), "%s %s: pattern 0x%04llx", c->name,
                       rk_simd_level_name((rk_simd_level)level), (long long)at);
             c->ref_q(src, out_ref, 65536);
-            c->q[level](src, out_simd, 65536);
+            simd_q(c, level)(src, out_simd, 65536);
             cr_assert(memcmp(out_ref, out_simd, sizeof out_ref) == 0, "%s %s: quantize differs",
                       c->name, rk_simd_level_name((rk_simd_level)level));
         }
@@ -272,8 +299,8 @@ static const char *const LEVEL_ENV[] = {"scalar", "avx2", "avx512"};
 Test(quant_simd, threads_and_levels_give_identical_bytes)
 {
     static const rf_dtype types[] = {
-        RF_DTYPE_Q4_K, RF_DTYPE_Q5_K, RF_DTYPE_Q6_K, RF_DTYPE_Q8_0, RF_DTYPE_Q4_0,
-        RF_DTYPE_Q5_0, RF_DTYPE_Q4_1, RF_DTYPE_Q5_1, RF_DTYPE_Q2_K, RF_DTYPE_Q3_K,
+        RF_DTYPE_Q4_K, RF_DTYPE_Q5_K, RF_DTYPE_Q6_K, RF_DTYPE_Q8_0,   RF_DTYPE_Q4_0,
+        RF_DTYPE_Q5_0, RF_DTYPE_Q4_1, RF_DTYPE_Q5_1, RF_DTYPE_Q2_K,   RF_DTYPE_Q3_K,
         RF_DTYPE_Q8_K, RF_DTYPE_F16,  RF_DTYPE_BF16, RF_DTYPE_APR_Q4, RF_DTYPE_APR_Q8,
     };
     static const int threads[] = {1, 2, 3, 7};
@@ -293,15 +320,15 @@ Test(quant_simd, threads_and_levels_give_identical_bytes)
         cr_assert(want && got);
         setenv("ROSETTA_SIMD", "scalar", 1);
         rf_quant_options one = {1};
-        cr_assert_eq(rf_quantize(types[t], x, want, rows, per_row, NULL, &one, &err), RF_OK,
-                     "%s", err.message);
+        cr_assert_eq(rf_quantize(types[t], x, want, rows, per_row, NULL, &one, &err), RF_OK, "%s",
+                     err.message);
         for (int level = 0; level <= (int)rk_cpu_simd_level(); level++) {
             setenv("ROSETTA_SIMD", LEVEL_ENV[level], 1);
             for (size_t k = 0; k < sizeof threads / sizeof threads[0]; k++) {
                 rf_quant_options opts = {threads[k]};
                 memset(got, 0x5A, bytes);
-                cr_assert_eq(rf_quantize(types[t], x, got, rows, per_row, NULL, &opts, &err),
-                             RF_OK, "%s", err.message);
+                cr_assert_eq(rf_quantize(types[t], x, got, rows, per_row, NULL, &opts, &err), RF_OK,
+                             "%s", err.message);
                 cr_assert(memcmp(want, got, bytes) == 0, "%s: %s with %d threads differs",
                           rf_dtype_name(types[t]), LEVEL_ENV[level], threads[k]);
             }
@@ -356,6 +383,39 @@ Test(quant_simd, odd_row_counts_and_one_row)
 
 /* ---- lessons B13: the quantizer translation units are built without contraction or fast-math */
 
+/* NULL when every unit's compile command has -ffp-contract=off and no fast-math; otherwise
+ * what is wrong (in problem, a static buffer). */
+static const char *check_compile_flags(const char *text)
+{
+    static char problem[512];
+    static const char *const units[] = {"kernels/cpu/quant_ref.c", "kernels/cpu/quant_avx2.c",
+                                        "kernels/cpu/quant_avx512.c", "libformat/src/quant.c"};
+    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+        /* an entry is {"directory": ..., "command": "... -c .../unit", "file": ...}: find the
+         * unit, then the start of the command before it */
+        const char *file = strstr(text, units[u]);
+        if (!file) {
+            snprintf(problem, sizeof problem, "%s is not in compile_commands.json", units[u]);
+            return problem;
+        }
+        const char *start = file;
+        while (start > text && strncmp(start, "\"command\"", 9) != 0)
+            start--;
+        size_t len = (size_t)(file - start);
+        const char *bad = NULL;
+        if (!memmem(start, len, "-ffp-contract=off", 17))
+            bad = "without -ffp-contract=off";
+        else if (memmem(start, len, "-ffast-math", 11) || memmem(start, len, "-Ofast", 6) ||
+                 memmem(start, len, "-ffp-contract=fast", 18))
+            bad = "with fast-math or contraction";
+        if (bad) {
+            snprintf(problem, sizeof problem, "%s is built %s", units[u], bad);
+            return problem;
+        }
+    }
+    return NULL;
+}
+
 Test(quant_simd, quantizers_built_without_fast_math_or_contraction)
 {
 #ifdef __FAST_MATH__
@@ -369,28 +429,13 @@ Test(quant_simd, quantizers_built_without_fast_math_or_contraction)
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
     char *text = malloc((size_t)size + 1);
-    cr_assert(text && fread(text, 1, (size_t)size, f) == (size_t)size);
-    text[size] = 0;
+    size_t got = text ? fread(text, 1, (size_t)size, f) : 0;
     fclose(f);
-    static const char *const units[] = {"kernels/cpu/quant_ref.c", "kernels/cpu/quant_avx2.c",
-                                        "kernels/cpu/quant_avx512.c", "libformat/src/quant.c"};
-    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
-        /* an entry is {"directory": ..., "command": "...", "file": ".../unit"}: find the file,
-         * then the command just before it */
-        char *file = strstr(text, units[u]);
-        cr_assert(file, "%s is not in %s", units[u], path);
-        char *end = file;
-        while (end > text && strncmp(end, "\"command\"", 9) != 0)
-            end--;
-        cr_assert(end > text, "no command for %s", units[u]);
-        size_t len = (size_t)(file - end);
-        char *cmd = strndup(end, len);
-        cr_assert(strstr(cmd, "-ffp-contract=off"), "%s built without -ffp-contract=off",
-                  units[u]);
-        cr_assert(!strstr(cmd, "-ffast-math") && !strstr(cmd, "-Ofast") &&
-                      !strstr(cmd, "-ffp-contract=fast"),
-                  "%s built with fast-math or contraction", units[u]);
-        free(cmd);
+    const char *problem = "cannot read compile_commands.json";
+    if (text && got == (size_t)size) {
+        text[size] = 0;
+        problem = check_compile_flags(text);
     }
     free(text);
+    cr_assert(problem == NULL, "%s", problem);
 }

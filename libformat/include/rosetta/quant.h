@@ -26,8 +26,9 @@ typedef struct rf_quant_options {
 bool rf_can_dequantize(rf_dtype dtype);
 bool rf_can_quantize(rf_dtype dtype);
 
-/* Whether rf_quantize accepts an importance matrix for dtype (Q4_K, Q5_K, Q6_K use it; Q8_0,
- * F16, BF16 and F32 ignore it, as llama.cpp does). */
+/* Whether rf_quantize uses an importance matrix for dtype: Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K,
+ * Q4_K, Q5_K and Q6_K follow llama.cpp's weighted path (same bytes); Q8_0, F16, BF16 and F32
+ * ignore the matrix, as llama.cpp does; other dtypes refuse it. */
 bool rf_quant_uses_imatrix(rf_dtype dtype);
 
 /* Bytes of one row of n_per_row elements of dtype. Block types need n_per_row to be a multiple
