@@ -213,15 +213,29 @@ static rf_status rd_u64(reader *r, uint64_t *out, const char *field)
     return RF_OK;
 }
 
+static uint64_t load_u64(const reader *r, const uint8_t *p)
+{
+    uint64_t v = rf_load_le64(p);
+    return r->swap ? __builtin_bswap64(v) : v;
+}
+
+/* Encoded size of a fixed-width value type; 0 for strings and arrays. */
+static uint64_t value_width(uint32_t type)
+{
+    return type == RF_VALUE_STRING || type == RF_VALUE_ARRAY ? 0 : MIN_VALUE_BYTES[type];
+}
+
 /* GGUF string: u64 length + bytes (no NUL). The bytes stay in the file; *out points at them. */
 static rf_status rd_string(reader *r, const uint8_t **out, uint64_t *len, const char *field)
 {
     uint64_t at = r->pos;
     uint64_t n;
-    char what[96];
-    snprintf(what, sizeof what, "length of the %s", field);
-    if (rd_u64(r, &n, what))
-        return RF_ERR_FORMAT;
+    if (remaining(r) < 8) { /* the message is built only when it is needed */
+        char what[96];
+        snprintf(what, sizeof what, "length of the %s", field);
+        return need(r, 8, what);
+    }
+    rd_u64(r, &n, field);
     char w[200];
     if (n > RF_GGUF_MAX_STRING_LENGTH)
         return fail(r, RF_ERR_FORMAT,
@@ -459,12 +473,33 @@ static rf_status read_value(reader *r, uint32_t type, uint64_t type_offset, rf_v
             return fail(r, RF_ERR_NOMEM, "out of memory reading an array of %llu values",
                         (unsigned long long)count);
     }
-    for (uint64_t i = 0; i < count; i++) {
-        rf_status st = elem_type == RF_VALUE_ARRAY
-                           ? read_value(r, elem_type, r->pos, items ? &items[i] : NULL, depth + 1)
-                           : read_scalar(r, (rf_value_type)elem_type, items ? &items[i] : NULL);
-        if (st != RF_OK)
-            return st;
+    if (items && elem_type == RF_VALUE_STRING) {
+        /* tokenizer vocabularies and merges: hundreds of thousands of strings */
+        for (uint64_t i = 0; i < count; i++) {
+            uint64_t n;
+            if (remaining(r) < 8 || (n = load_u64(r, r->data + r->pos)) > remaining(r) - 8 ||
+                n > RF_GGUF_MAX_STRING_LENGTH) {
+                const uint8_t *s; /* let the general path produce the message */
+                return rd_string(r, &s, &n, "string value");
+            }
+            items[i].type = RF_VALUE_STRING;
+            items[i].as.str.data = (const char *)r->data + r->pos + 8;
+            items[i].as.str.len = n;
+            r->pos += 8 + n;
+        }
+    } else if (items && MIN_VALUE_BYTES[elem_type] == value_width(elem_type)) {
+        /* fixed-width numbers: the length check above already covers all of them */
+        for (uint64_t i = 0; i < count; i++)
+            read_scalar(r, (rf_value_type)elem_type, &items[i]);
+    } else {
+        for (uint64_t i = 0; i < count; i++) {
+            rf_status st =
+                elem_type == RF_VALUE_ARRAY
+                    ? read_value(r, elem_type, r->pos, items ? &items[i] : NULL, depth + 1)
+                    : read_scalar(r, (rf_value_type)elem_type, items ? &items[i] : NULL);
+            if (st != RF_OK)
+                return st;
+        }
     }
     if (out) {
         out->type = RF_VALUE_ARRAY;
@@ -1122,6 +1157,8 @@ static rf_status fill_config(reader *r)
         if (!arch_kv(m, a, "attention.head_count_kv")) /* llama.cpp: absent means no GQA */
             c->n_kv_heads = c->n_heads;
         config_u64(r, arch_kv(m, a, "attention.key_length"), &c->head_dim);
+        if (c->head_dim == 0)
+            config_u64(r, arch_kv(m, a, "attention.value_length"), &c->head_dim);
         if (c->head_dim == 0 && c->n_heads && c->hidden_size % c->n_heads == 0)
             c->head_dim = c->hidden_size / c->n_heads;
         config_f64(r, arch_kv(m, a, "rope.freq_base"), &c->rope_theta);
