@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rosetta/apr.h"
 #include "rosetta/gguf.h"
 #include "rosetta/imatrix.h"
 #include "rosetta/model.h"
@@ -769,7 +770,7 @@ static rf_status write_output(const job *j, rf_error *err)
         st = rf_gguf_write(out, j->o->out, NULL, err);
         break;
     case OUT_APR:
-        st = rf_error_set(err, RF_ERR_UNSUPPORTED, "APR output: no APR writer in this build");
+        st = rf_apr_write(out, j->o->out, NULL, err);
         break;
     case OUT_SAFETENSORS:
         st = rf_safetensors_write(out, j->o->out, NULL, err);
