@@ -34,6 +34,8 @@ check "bad --tensor-type" 2 "$(rc_of "$APR" --tensor-type attn_v "$FX/tiny-qwen2
 check "bad --tensor-type type" 2 "$(rc_of "$APR" --tensor-type attn_v=q9 "$FX/tiny-qwen2" "$T/x.gguf" q8_0)"
 check "bad regex" 2 "$(rc_of "$APR" --tensor-type 'a(=q8_0' "$FX/tiny-qwen2" "$T/x.gguf" q8_0)"
 check "bad --output-tensor-type" 2 "$(rc_of "$APR" --output-tensor-type apr_q4 "$FX/tiny-qwen2" "$T/x.gguf" q8_0)"
+check "type Rosetta cannot produce" 2 "$(rc_of "$APR" --tensor-type attn_q=iq4_nl "$FX/tiny-qwen2" "$T/x.gguf" q4_k_m)"
+grep -q "cannot produce IQ4_NL" "$T/err" || { echo "FAIL: iq4_nl refusal: $(cat "$T/err")"; fail=1; }
 check "bad --format" 2 "$(rc_of "$APR" --format onnx "$FX/tiny-qwen2" "$T/x.gguf" q8_0)"
 check "unknown extension" 2 "$(rc_of "$APR" "$FX/tiny-qwen2" "$T/x.bin" q8_0)"
 check "help" 0 "$(rc_of "$APR" --help)"
