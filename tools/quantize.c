@@ -35,12 +35,15 @@ static const cli_tool TOOL = {
     "same tensor order, types, bytes and metadata (general.file_type = the mix's llama_ftype,\n"
     "general.quantization_version = 2, appended last; every other key kept).\n\n"
     "TYPE: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k\n"
-    "      f16 bf16 f32 (any case; q3_k, q4_k, q5_k are the _m mixes; or the llama_ftype number)\n\n"
+    "      f16 bf16 f32 (any case; q3_k, q4_k, q5_k are the _m mixes; or the llama_ftype "
+    "number)\n\n"
     "Options:\n"
-    "  -t, --threads N               worker threads (default: all CPUs); bytes do not depend on it\n"
+    "  -t, --threads N               worker threads (default: all CPUs); bytes do not depend on "
+    "it\n"
     "      --dry-run                 print the plan and sizes only; OUT may be left out\n"
     "      --imatrix FILE            importance matrix (llama-imatrix GGUF or legacy .dat)\n"
-    "      --pure                    no per-tensor mix rules: every weight gets TYPE's default type\n"
+    "      --pure                    no per-tensor mix rules: every weight gets TYPE's default "
+    "type\n"
     "                                (fallbacks for row lengths still apply)\n"
     "      --leave-output-tensor     keep output.weight unquantized\n"
     "      --output-tensor-type T    type of output.weight (and of a tied token embedding)\n"
@@ -94,12 +97,12 @@ typedef struct job {
     const options *o;
     out_format format;
     rf_model *src;
-    rf_model *meta;          /* GGUF metadata of the source (src itself when it is GGUF) */
+    rf_model *meta; /* GGUF metadata of the source (src itself when it is GGUF) */
     bool meta_owned;
-    rf_tensor *view;         /* the source's tensors under GGUF names (tied head left out) */
-    size_t *view_src;        /* source index of each view tensor */
+    rf_tensor *view;  /* the source's tensors under GGUF names (tied head left out) */
+    size_t *view_src; /* source index of each view tensor */
     size_t n_view;
-    long *twin_of;           /* per source tensor: view index it duplicates (tied head), or -1 */
+    long *twin_of; /* per source tensor: view index it duplicates (tied head), or -1 */
     char (*view_names)[128];
     rf_quant_plan *plan;
     rf_imatrix *im;
@@ -107,7 +110,7 @@ typedef struct job {
     int spill_fd;
     uint64_t spill_size;
     uint8_t *spill_map;
-    uint64_t *out_offset;    /* per plan entry: offset in the spill, or UINT64_MAX = source bytes */
+    uint64_t *out_offset; /* per plan entry: offset in the spill, or UINT64_MAX = source bytes */
 } job;
 
 static void job_free(job *j)
@@ -287,7 +290,10 @@ static bool llama_weights_by_imatrix(rf_dtype dtype)
 }
 
 static uint64_t row_len(const rf_tensor *t) { return t->ndim > 0 ? t->shape[t->ndim - 1] : 1; }
-static uint64_t expert_count(const rf_tensor *t) { return t->ndim >= 3 ? t->shape[t->ndim - 3] : 1; }
+static uint64_t expert_count(const rf_tensor *t)
+{
+    return t->ndim >= 3 ? t->shape[t->ndim - 3] : 1;
+}
 
 /* The imatrix for a planned conversion, or NULL; fails as llama-quantize does on a size that
  * does not match (except for token_embd, which it skips). */
@@ -471,7 +477,8 @@ static cJSON *plan_json(const job *j, bool written)
         const rf_tensor *t = &j->view[e->tensor_index];
         cJSON *item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "name", e->name);
-        cJSON_AddStringToObject(item, "source_name", rf_model_tensor(j->src, j->view_src[e->tensor_index])->name);
+        cJSON_AddStringToObject(item, "source_name",
+                                rf_model_tensor(j->src, j->view_src[e->tensor_index])->name);
         cJSON *shape = cJSON_AddArrayToObject(item, "shape");
         for (int d = 0; d < t->ndim; d++)
             cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
@@ -572,8 +579,8 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
     if (st == RF_OK) {
         dst = malloc(e->dst_bytes ? e->dst_bytes : 1);
         if (dst == NULL)
-            st = rf_error_set(err, RF_ERR_NOMEM, "tensor %s: out of memory for %llu bytes",
-                              e->name, (unsigned long long)e->dst_bytes);
+            st = rf_error_set(err, RF_ERR_NOMEM, "tensor %s: out of memory for %llu bytes", e->name,
+                              (unsigned long long)e->dst_bytes);
     }
     rf_quant_options qopts = {.n_threads = j->o->threads};
     if (st == RF_OK && rows > 0) {
@@ -581,8 +588,9 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
         uint64_t slice_rows = rows / slices, row_bytes = 0;
         st = rf_quant_row_bytes(e->dtype, ne0, &row_bytes, err);
         for (uint64_t s = 0; st == RF_OK && s < slices; s++)
-            st = rf_quantize(e->dtype, values + s * slice_rows * ne0, dst + s * slice_rows * row_bytes,
-                             slice_rows, ne0, imx ? imx + s * ne0 : NULL, &qopts, err);
+            st = rf_quantize(e->dtype, values + s * slice_rows * ne0,
+                             dst + s * slice_rows * row_bytes, slice_rows, ne0,
+                             imx ? imx + s * ne0 : NULL, &qopts, err);
         if (st != RF_OK)
             rf_error_prefix(err, "tensor %s (%s -> %s)", e->name, rf_dtype_name(e->src_dtype),
                             rf_dtype_name(e->dtype));
@@ -662,7 +670,8 @@ static rf_status gguf_keys(const job *j, rf_model *out, rf_error *err)
         imatrix_keys[0] = "quantize.imatrix.file";
         imatrix_keys[1] = rf_imatrix_dataset(j->im) ? "quantize.imatrix.dataset" : NULL;
         imatrix_keys[2] = "quantize.imatrix.entries_count";
-        imatrix_keys[3] = rf_imatrix_chunk_count(j->im) > 0 ? "quantize.imatrix.chunks_count" : NULL;
+        imatrix_keys[3] =
+            rf_imatrix_chunk_count(j->im) > 0 ? "quantize.imatrix.chunks_count" : NULL;
     }
     static const char *const dropped[] = {"general.quantization_version", "general.file_type",
                                           "split.no", "split.count", "split.tensors.count"};
@@ -714,7 +723,8 @@ static const char *out_name(const job *j, size_t src_index, const char *gguf_nam
 static rf_status build_output(const job *j, rf_model **out_model, rf_error *err)
 {
     const rf_model *base = j->format == OUT_GGUF ? j->meta : j->src;
-    rf_model *out = rf_model_new(j->format == OUT_GGUF ? RF_FORMAT_GGUF : rf_model_format(j->src), err);
+    rf_model *out =
+        rf_model_new(j->format == OUT_GGUF ? RF_FORMAT_GGUF : rf_model_format(j->src), err);
     if (out == NULL)
         return err->status;
     rf_model_set_format_version(out, rf_model_format_version(base));
@@ -766,15 +776,9 @@ static rf_status write_output(const job *j, rf_error *err)
     if (st != RF_OK)
         return st;
     switch (j->format) {
-    case OUT_GGUF:
-        st = rf_gguf_write(out, j->o->out, NULL, err);
-        break;
-    case OUT_APR:
-        st = rf_apr_write(out, j->o->out, NULL, err);
-        break;
-    case OUT_SAFETENSORS:
-        st = rf_safetensors_write(out, j->o->out, NULL, err);
-        break;
+    case OUT_GGUF: st = rf_gguf_write(out, j->o->out, NULL, err); break;
+    case OUT_APR: st = rf_apr_write(out, j->o->out, NULL, err); break;
+    case OUT_SAFETENSORS: st = rf_safetensors_write(out, j->o->out, NULL, err); break;
     }
     rf_model_free(out);
     return st;
@@ -904,8 +908,9 @@ static int parse_args(int argc, char **argv, options *o)
         o->in = argv[optind];
         o->type = argv[optind + 1];
     } else {
-        return cli_usage_error(&TOOL, "expected IN OUT TYPE (or IN TYPE with --dry-run), got %d "
-                                      "argument(s)",
+        return cli_usage_error(&TOOL,
+                               "expected IN OUT TYPE (or IN TYPE with --dry-run), got %d "
+                               "argument(s)",
                                n);
     }
     rf_quant_mix mix;
@@ -923,7 +928,8 @@ static int parse_args(int argc, char **argv, options *o)
 static bool same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 static int run(options *o)

@@ -127,9 +127,10 @@ static rf_status load_legacy(rf_imatrix *im, const rf_file *file, rf_error *err)
                                 path, len, (const char *)name, (unsigned long long)at, nval,
                                 (unsigned long long)(rf_cursor_remaining(&c) / 4));
         if (memchr(name, '\0', (size_t)len) != NULL)
-            return rf_error_set(err, RF_ERR_FORMAT,
-                                "%s: legacy imatrix entry %d (offset %llu): name contains a NUL byte",
-                                path, i, (unsigned long long)at);
+            return rf_error_set(
+                err, RF_ERR_FORMAT,
+                "%s: legacy imatrix entry %d (offset %llu): name contains a NUL byte", path, i,
+                (unsigned long long)at);
         if ((st = rf_cursor_bytes(&c, (uint64_t)nval * 4, &raw, err)) != RF_OK)
             return st;
         float *values = malloc((size_t)nval * sizeof *values);
@@ -152,7 +153,8 @@ static rf_status load_legacy(rf_imatrix *im, const rf_file *file, rf_error *err)
         im->chunk_count = n_calls > 0 ? (uint32_t)n_calls : 0;
         const uint8_t *ds = NULL;
         if (rf_cursor_remaining(&c) >= 4 && read_i32(&c, &len, err) == RF_OK && len > 0 &&
-            (uint64_t)len <= rf_cursor_remaining(&c) && rf_cursor_bytes(&c, (uint64_t)len, &ds, err) == RF_OK) {
+            (uint64_t)len <= rf_cursor_remaining(&c) &&
+            rf_cursor_bytes(&c, (uint64_t)len, &ds, err) == RF_OK) {
             size_t n = strnlen((const char *)ds, (size_t)len);
             im->dataset = malloc(n + 1);
             if (im->dataset == NULL)
@@ -249,7 +251,8 @@ static rf_status load_gguf(rf_imatrix *im, const char *path, rf_error *err)
         n_sums++;
         char counts_name[512];
         if (stem + sizeof COUNTS_SUFFIX > sizeof counts_name) {
-            st = rf_error_set(err, RF_ERR_FORMAT, "%s: tensor name %s is too long", path, sums->name);
+            st = rf_error_set(err, RF_ERR_FORMAT, "%s: tensor name %s is too long", path,
+                              sums->name);
             break;
         }
         memcpy(counts_name, sums->name, stem);
@@ -336,10 +339,9 @@ rf_imatrix *rf_imatrix_open(const char *path, rf_error *err)
     for (size_t i = 0; st == RF_OK && i < im->n_entries; i++) {
         for (uint64_t k = 0; k < im->entries[i].n_values; k++) {
             if (!isfinite(im->entries[i].values[k])) {
-                st = rf_error_set(err, RF_ERR_FORMAT,
-                                  "%s: imatrix entry %s: value %llu is not finite (%g)", path,
-                                  im->entries[i].name, (unsigned long long)k,
-                                  (double)im->entries[i].values[k]);
+                st = rf_error_set(
+                    err, RF_ERR_FORMAT, "%s: imatrix entry %s: value %llu is not finite (%g)", path,
+                    im->entries[i].name, (unsigned long long)k, (double)im->entries[i].values[k]);
                 break;
             }
         }

@@ -21,11 +21,11 @@ typedef struct mix_info {
 } mix_info;
 
 static const mix_info MIXES[] = {
-    {RF_MIX_F32, "F32", RF_DTYPE_F32},       {RF_MIX_F16, "F16", RF_DTYPE_F16},
-    {RF_MIX_BF16, "BF16", RF_DTYPE_BF16},    {RF_MIX_Q4_0, "Q4_0", RF_DTYPE_Q4_0},
-    {RF_MIX_Q4_1, "Q4_1", RF_DTYPE_Q4_1},    {RF_MIX_Q5_0, "Q5_0", RF_DTYPE_Q5_0},
-    {RF_MIX_Q5_1, "Q5_1", RF_DTYPE_Q5_1},    {RF_MIX_Q8_0, "Q8_0", RF_DTYPE_Q8_0},
-    {RF_MIX_Q2_K, "Q2_K", RF_DTYPE_Q2_K},    {RF_MIX_Q3_K_S, "Q3_K_S", RF_DTYPE_Q3_K},
+    {RF_MIX_F32, "F32", RF_DTYPE_F32},        {RF_MIX_F16, "F16", RF_DTYPE_F16},
+    {RF_MIX_BF16, "BF16", RF_DTYPE_BF16},     {RF_MIX_Q4_0, "Q4_0", RF_DTYPE_Q4_0},
+    {RF_MIX_Q4_1, "Q4_1", RF_DTYPE_Q4_1},     {RF_MIX_Q5_0, "Q5_0", RF_DTYPE_Q5_0},
+    {RF_MIX_Q5_1, "Q5_1", RF_DTYPE_Q5_1},     {RF_MIX_Q8_0, "Q8_0", RF_DTYPE_Q8_0},
+    {RF_MIX_Q2_K, "Q2_K", RF_DTYPE_Q2_K},     {RF_MIX_Q3_K_S, "Q3_K_S", RF_DTYPE_Q3_K},
     {RF_MIX_Q3_K_M, "Q3_K_M", RF_DTYPE_Q3_K}, {RF_MIX_Q3_K_L, "Q3_K_L", RF_DTYPE_Q3_K},
     {RF_MIX_Q4_K_S, "Q4_K_S", RF_DTYPE_Q4_K}, {RF_MIX_Q4_K_M, "Q4_K_M", RF_DTYPE_Q4_K},
     {RF_MIX_Q5_K_S, "Q5_K_S", RF_DTYPE_Q5_K}, {RF_MIX_Q5_K_M, "Q5_K_M", RF_DTYPE_Q5_K},
@@ -346,14 +346,13 @@ static bool allows_quantization(const planner *p, const rf_tensor *t, const char
     }
     for (size_t i = 0; i < sizeof NEVER_QUANTIZED / sizeof NEVER_QUANTIZED[0]; i++) {
         if (contains(name, NEVER_QUANTIZED[i])) {
-            *why = strcmp(NEVER_QUANTIZED[i], "_norm.weight") == 0 ? "norm"
-                                                                    : "excluded by name";
+            *why = strcmp(NEVER_QUANTIZED[i], "_norm.weight") == 0 ? "norm" : "excluded by name";
             return false;
         }
     }
     if (p->arch_glm5_next) {
-        for (size_t i = 0; i < sizeof NEVER_QUANTIZED_GLM5_NEXT / sizeof NEVER_QUANTIZED_GLM5_NEXT[0];
-             i++) {
+        for (size_t i = 0;
+             i < sizeof NEVER_QUANTIZED_GLM5_NEXT / sizeof NEVER_QUANTIZED_GLM5_NEXT[0]; i++) {
             if (contains(name, NEVER_QUANTIZED_GLM5_NEXT[i])) {
                 *why = "excluded by name (glm5-next)";
                 return false;
@@ -380,8 +379,8 @@ static rf_dtype mix_rule(planner *p, rf_dtype new_type, const rf_tensor *t, cate
     const bool falcon = p->arch_falcon;
     const uint32_t n_expert = p->n_expert;
 
-    if (p->arch_glm5_next &&
-        (contains(name, "attn_q_a") || contains(name, "attn_q_b") || contains(name, "nextn.eh_proj"))) {
+    if (p->arch_glm5_next && (contains(name, "attn_q_a") || contains(name, "attn_q_b") ||
+                              contains(name, "nextn.eh_proj"))) {
         if (new_type != RF_DTYPE_F32 && new_type != RF_DTYPE_BF16 && new_type != RF_DTYPE_F16) {
             reason_add(e, "glm5-next projection -> Q8_0");
             return RF_DTYPE_Q8_0;
@@ -491,7 +490,7 @@ static rf_dtype mix_rule(planner *p, rf_dtype new_type, const rf_tensor *t, cate
             rule = "ffn_down";
         } else if (mix_is(p, RF_MIX_Q4_K_M)) {
             if (falcon) {
-                new_type = i_layer < n_layer / 16 ? RF_DTYPE_Q6_K
+                new_type = i_layer < n_layer / 16            ? RF_DTYPE_Q6_K
                            : use_more_bits(i_layer, n_layer) ? RF_DTYPE_Q5_K
                                                              : RF_DTYPE_Q4_K;
                 rule = "ffn_down (falcon)";
@@ -522,8 +521,9 @@ static rf_dtype mix_rule(planner *p, rf_dtype new_type, const rf_tensor *t, cate
         const char *rule = NULL;
         if (!falcon) {
             if (n_expert == 8) {
-                if (mix_is(p, RF_MIX_Q2_K) || mix_is(p, RF_MIX_Q3_K_S) || mix_is(p, RF_MIX_Q3_K_M) ||
-                    mix_is(p, RF_MIX_Q4_K_S) || mix_is(p, RF_MIX_Q4_K_M)) {
+                if (mix_is(p, RF_MIX_Q2_K) || mix_is(p, RF_MIX_Q3_K_S) ||
+                    mix_is(p, RF_MIX_Q3_K_M) || mix_is(p, RF_MIX_Q4_K_S) ||
+                    mix_is(p, RF_MIX_Q4_K_M)) {
                     new_type = RF_DTYPE_Q5_K;
                     rule = "attn_output with 8 experts";
                 }
@@ -580,25 +580,15 @@ static rf_status fallback(const rf_tensor *t, rf_dtype target, rf_dtype *out,
     case RF_DTYPE_IQ2_S:
     case RF_DTYPE_IQ3_XXS:
     case RF_DTYPE_IQ3_S:
-    case RF_DTYPE_IQ4_XS:
-        ret = RF_DTYPE_IQ4_NL;
-        break;
+    case RF_DTYPE_IQ4_XS: ret = RF_DTYPE_IQ4_NL; break;
     case RF_DTYPE_Q2_0:
     case RF_DTYPE_Q2_K:
     case RF_DTYPE_Q3_K:
     case RF_DTYPE_TQ1_0:
-    case RF_DTYPE_TQ2_0:
-        ret = RF_DTYPE_Q4_0;
-        break;
-    case RF_DTYPE_Q4_K:
-        ret = RF_DTYPE_Q5_0;
-        break;
-    case RF_DTYPE_Q5_K:
-        ret = RF_DTYPE_Q5_1;
-        break;
-    case RF_DTYPE_Q6_K:
-        ret = RF_DTYPE_Q8_0;
-        break;
+    case RF_DTYPE_TQ2_0: ret = RF_DTYPE_Q4_0; break;
+    case RF_DTYPE_Q4_K: ret = RF_DTYPE_Q5_0; break;
+    case RF_DTYPE_Q5_K: ret = RF_DTYPE_Q5_1; break;
+    case RF_DTYPE_Q6_K: ret = RF_DTYPE_Q8_0; break;
     case RF_DTYPE_F32:
     case RF_DTYPE_F16:
     case RF_DTYPE_Q4_0:
@@ -639,11 +629,11 @@ static rf_status fallback(const rf_tensor *t, rf_dtype target, rf_dtype *out,
         break;
     }
     if (!defined)
-        return rf_error_set(err, RF_ERR_UNSUPPORTED,
-                            "tensor %s: row length ne[0]=%llu is not a multiple of %u (block of %s) "
-                            "and no tensor type fallback is defined for %s",
-                            t->name, (unsigned long long)ncols, qk, rf_dtype_name(target),
-                            rf_dtype_name(target));
+        return rf_error_set(
+            err, RF_ERR_UNSUPPORTED,
+            "tensor %s: row length ne[0]=%llu is not a multiple of %u (block of %s) "
+            "and no tensor type fallback is defined for %s",
+            t->name, (unsigned long long)ncols, qk, rf_dtype_name(target), rf_dtype_name(target));
     if (ncols % block_elems(ret) != 0) {
         reason_add(e, "fallback: ne[0]=%llu not a multiple of %u (%s) nor of %u -> F16",
                    (unsigned long long)ncols, qk, rf_dtype_name(target), block_elems(ret));
@@ -667,14 +657,14 @@ static long find_override(const planner *p, const char *name)
 }
 
 /* llama_tensor_get_type: the outer wrapper around the mix rules. */
-static rf_status choose_type(planner *p, const rf_tensor *t, category cat,
-                             rf_quant_plan_entry *e, rf_error *err)
+static rf_status choose_type(planner *p, const rf_tensor *t, category cat, rf_quant_plan_entry *e,
+                             rf_error *err)
 {
     const rf_quant_plan_options *o = p->opts;
     if (o->set_token_embedding_type && cat == CAT_TOKEN_EMBD) {
         /* per_layer_token_embd follows --token-embedding-type unless an override names it */
-        bool named = strcmp(t->name, "per_layer_token_embd.weight") == 0 &&
-                     find_override(p, t->name) >= 0;
+        bool named =
+            strcmp(t->name, "per_layer_token_embd.weight") == 0 && find_override(p, t->name) >= 0;
         if (!named) {
             reason_add(e, "--token-embedding-type");
             e->chosen_dtype = e->dtype = o->token_embedding_type;
@@ -897,8 +887,7 @@ static rf_status validate_options(const rf_quant_plan_options *o, rf_error *err)
 }
 
 rf_status rf_quant_plan_make(const rf_tensor *tensors, size_t n, const rf_quant_model_info *info,
-                             const rf_quant_plan_options *opts, rf_quant_plan **out,
-                             rf_error *err)
+                             const rf_quant_plan_options *opts, rf_quant_plan **out, rf_error *err)
 {
     if (out == NULL || opts == NULL || (tensors == NULL && n > 0))
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_quant_plan_make: NULL argument");

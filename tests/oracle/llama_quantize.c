@@ -177,8 +177,8 @@ static void load_imatrix(const char *path, imatrix *im)
         fprintf(stderr, "llama_quantize: %s: missing imatrix metadata\n", path);
         exit(1);
     }
-    if (gguf_get_kv_type(g, k_ds) == GGUF_TYPE_ARRAY && gguf_get_arr_type(g, k_ds) == GGUF_TYPE_STRING &&
-        gguf_get_arr_n(g, k_ds) > 0)
+    if (gguf_get_kv_type(g, k_ds) == GGUF_TYPE_ARRAY &&
+        gguf_get_arr_type(g, k_ds) == GGUF_TYPE_STRING && gguf_get_arr_n(g, k_ds) > 0)
         im->dataset = strdup(gguf_get_arr_str(g, k_ds, 0));
     im->chunk_count = (int)gguf_get_val_u32(g, k_cc);
     for (struct ggml_tensor *t = ggml_get_first_tensor(ctx); t; t = ggml_get_next_tensor(ctx, t)) {
@@ -212,9 +212,10 @@ static void load_imatrix(const char *path, imatrix *im)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: llama_quantize [--pure] [--leave-output-tensor] [--dry-run] [--threads N]\n"
-                    "       [--output-tensor-type T] [--token-embedding-type T] [--tensor-type P=T]...\n"
-                    "       [--imatrix FILE] [--log FILE] IN.gguf OUT.gguf MIX\n");
+    fprintf(stderr,
+            "usage: llama_quantize [--pure] [--leave-output-tensor] [--dry-run] [--threads N]\n"
+            "       [--output-tensor-type T] [--token-embedding-type T] [--tensor-type P=T]...\n"
+            "       [--imatrix FILE] [--log FILE] IN.gguf OUT.gguf MIX\n");
     exit(2);
 }
 
@@ -324,7 +325,8 @@ int main(int argc, char **argv)
     if (log_file != NULL)
         fclose(log_file);
     if (rc != 0) {
-        fprintf(stderr, "llama_quantize: llama_model_quantize failed (%u); its log:\n%s", rc, log_buf);
+        fprintf(stderr, "llama_quantize: llama_model_quantize failed (%u); its log:\n%s", rc,
+                log_buf);
         return 1;
     }
     return 0;

@@ -193,11 +193,15 @@ Test(imatrix, legacy_malformed)
 
 /* ---- the GGUF form, written with Rosetta's GGUF writer ------------------------------------- */
 
-static void add_f32(rf_model *m, const char *name, int ndim, uint64_t d0, uint64_t d1, const float *v,
-                    uint64_t n)
+static void add_f32(rf_model *m, const char *name, int ndim, uint64_t d0, uint64_t d1,
+                    const float *v, uint64_t n)
 {
-    rf_tensor t = {.name = name, .dtype = RF_DTYPE_F32, .ndim = ndim, .shape = {d0, d1},
-                   .data = (const uint8_t *)v, .nbytes = n * 4};
+    rf_tensor t = {.name = name,
+                   .dtype = RF_DTYPE_F32,
+                   .ndim = ndim,
+                   .shape = {d0, d1},
+                   .data = (const uint8_t *)v,
+                   .nbytes = n * 4};
     rf_error err = {0};
     cr_assert_eq(rf_model_add_tensor(m, &t, &err), RF_OK, "%s", err.message);
 }
@@ -224,7 +228,8 @@ static const char *write_model(rf_model *m, const char *tag)
 {
     static char path[256];
     ensure_tmp_dir();
-    snprintf(path, sizeof path, "%s/test-tmp/imatrix-%s-%d.gguf", ROSETTA_BUILD, tag, (int)getpid());
+    snprintf(path, sizeof path, "%s/test-tmp/imatrix-%s-%d.gguf", ROSETTA_BUILD, tag,
+             (int)getpid());
     rf_error err = {0};
     cr_assert_eq(rf_gguf_write(m, path, NULL, &err), RF_OK, "%s", err.message);
     return path;

@@ -23,7 +23,8 @@ typedef struct synth {
     rf_quant_model_info info;
 } synth;
 
-static void add(synth *s, rf_dtype dtype, int ndim, uint64_t d0, uint64_t d1, const char *fmt, int layer)
+static void add(synth *s, rf_dtype dtype, int ndim, uint64_t d0, uint64_t d1, const char *fmt,
+                int layer)
 {
     cr_assert_lt(s->n, 1024);
     snprintf(s->names[s->n], sizeof s->names[0], fmt, layer);
@@ -72,9 +73,9 @@ static const qwen2_shape QWEN25_05B = {896, 4864, 24, 14, 2, 64, 151936, true};
 static const qwen2_shape QWEN25_15B = {1536, 8960, 28, 12, 2, 128, 151936, true};
 static const qwen2_shape QWEN25_3B = {2048, 11008, 36, 16, 2, 128, 151936, true};
 static const qwen2_shape QWEN25_7B = {3584, 18944, 28, 28, 4, 128, 152064, false};
-static const qwen2_shape TINY = {256, 768, 2, 4, 2, 64, 1024, false};      /* fixtures/tiny-qwen2 */
-static const qwen2_shape TINY_TIED = {256, 768, 2, 4, 2, 64, 1024, true};  /* tiny-qwen2-tied */
-static const qwen2_shape TINY_ODD = {160, 416, 3, 5, 1, 32, 1024, true};   /* tiny-qwen2-odd */
+static const qwen2_shape TINY = {256, 768, 2, 4, 2, 64, 1024, false};     /* fixtures/tiny-qwen2 */
+static const qwen2_shape TINY_TIED = {256, 768, 2, 4, 2, 64, 1024, true}; /* tiny-qwen2-tied */
+static const qwen2_shape TINY_ODD = {160, 416, 3, 5, 1, 32, 1024, true};  /* tiny-qwen2-odd */
 
 static rf_quant_plan *plan_of(const synth *s, const rf_quant_plan_options *o)
 {
@@ -102,11 +103,11 @@ static rf_dtype type_of(const rf_quant_plan *plan, const char *fmt, int layer)
     return e->dtype;
 }
 
-#define ASSERT_TYPE(plan, want, fmt, layer)                                                       \
-    do {                                                                                          \
-        rf_dtype got_ = type_of(plan, fmt, layer);                                                \
-        cr_assert_eq(got_, want, fmt ": got %s, want %s", layer, rf_dtype_name(got_),            \
-                     rf_dtype_name(want));                                                        \
+#define ASSERT_TYPE(plan, want, fmt, layer)                                                        \
+    do {                                                                                           \
+        rf_dtype got_ = type_of(plan, fmt, layer);                                                 \
+        cr_assert_eq(got_, want, fmt ": got %s, want %s", layer, rf_dtype_name(got_),              \
+                     rf_dtype_name(want));                                                         \
     } while (0)
 
 static size_t count_type(const rf_quant_plan *plan, rf_dtype dtype)
@@ -247,11 +248,11 @@ Test(quant_plan, processing_order)
     synth *s = make_qwen2(&QWEN25_05B, RF_DTYPE_F32);
     rf_quant_plan *p = plan_mix(s, RF_MIX_Q8_0);
     static const char *FIRST[] = {
-        "output_norm.weight",      "token_embd.weight",      "blk.0.attn_k.bias",
-        "blk.0.attn_k.weight",     "blk.0.attn_norm.weight", "blk.0.attn_output.weight",
-        "blk.0.attn_q.bias",       "blk.0.attn_q.weight",    "blk.0.attn_v.bias",
-        "blk.0.attn_v.weight",     "blk.0.ffn_down.weight",  "blk.0.ffn_gate.weight",
-        "blk.0.ffn_norm.weight",   "blk.0.ffn_up.weight",    "blk.1.attn_k.bias",
+        "output_norm.weight",    "token_embd.weight",      "blk.0.attn_k.bias",
+        "blk.0.attn_k.weight",   "blk.0.attn_norm.weight", "blk.0.attn_output.weight",
+        "blk.0.attn_q.bias",     "blk.0.attn_q.weight",    "blk.0.attn_v.bias",
+        "blk.0.attn_v.weight",   "blk.0.ffn_down.weight",  "blk.0.ffn_gate.weight",
+        "blk.0.ffn_norm.weight", "blk.0.ffn_up.weight",    "blk.1.attn_k.bias",
     };
     for (size_t i = 0; i < sizeof FIRST / sizeof FIRST[0]; i++)
         cr_assert_str_eq(p->entries[i].name, FIRST[i], "entry %zu", i);
@@ -357,9 +358,13 @@ Test(quant_plan, what_is_never_quantized)
     add(&s, RF_DTYPE_I32, 1, 8, 0, "blk.%d.ids", 0);
     s.info.n_layer = 1;
     rf_quant_plan *p = plan_mix(&s, RF_MIX_Q4_K_M);
-    const char *kept[] = {"blk.0.attn_q.weight", "blk.0.attn_q.bias", "blk.0.attn_q_norm.weight",
-                          "blk.0.ffn_gate_inp.weight", "position_embd.weight",
-                          "blk.0.ssm_conv1d.weight", "blk.0.ids"};
+    const char *kept[] = {"blk.0.attn_q.weight",
+                          "blk.0.attn_q.bias",
+                          "blk.0.attn_q_norm.weight",
+                          "blk.0.ffn_gate_inp.weight",
+                          "position_embd.weight",
+                          "blk.0.ssm_conv1d.weight",
+                          "blk.0.ids"};
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
         const rf_quant_plan_entry *e = rf_quant_plan_find(p, kept[i]);
         cr_assert(!e->quantizable && !e->convert, "%s", kept[i]);
@@ -551,7 +556,8 @@ Test(quant_plan, output_and_token_embedding_types)
 Test(quant_plan, tensor_type_overrides)
 {
     synth *s = make_qwen2(&QWEN25_05B, RF_DTYPE_F32);
-    rf_quant_override ov[] = {{"ffn_up", RF_DTYPE_Q8_0}, {"BLK\\.\\d+\\.FFN_GATE=", RF_DTYPE_Q4_K},
+    rf_quant_override ov[] = {{"ffn_up", RF_DTYPE_Q8_0},
+                              {"BLK\\.\\d+\\.FFN_GATE=", RF_DTYPE_Q4_K},
                               {"blk\\.1[0-9]\\.ffn_gate", RF_DTYPE_Q6_K},
                               {"ffn_gate", RF_DTYPE_Q5_1}};
     rf_quant_plan_options o = rf_quant_plan_options_default(RF_MIX_Q4_K_M);

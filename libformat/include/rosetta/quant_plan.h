@@ -68,10 +68,10 @@ rf_status rf_quant_override_parse(const char *spec, size_t *pattern_len, rf_dtyp
 
 typedef struct rf_quant_plan_options {
     rf_quant_mix mix;
-    bool pure;                     /* --pure: no per-category mix rules (fallbacks still apply) */
-    bool leave_output_tensor;      /* --leave-output-tensor: output.weight is not quantized */
-    bool has_imatrix;              /* an importance matrix is given (changes Q4_0/Q5_0 rules) */
-    bool set_output_tensor_type;   /* --output-tensor-type */
+    bool pure;                   /* --pure: no per-category mix rules (fallbacks still apply) */
+    bool leave_output_tensor;    /* --leave-output-tensor: output.weight is not quantized */
+    bool has_imatrix;            /* an importance matrix is given (changes Q4_0/Q5_0 rules) */
+    bool set_output_tensor_type; /* --output-tensor-type */
     rf_dtype output_tensor_type;
     bool set_token_embedding_type; /* --token-embedding-type */
     rf_dtype token_embedding_type;
@@ -98,8 +98,8 @@ typedef struct rf_quant_model_info {
 } rf_quant_model_info;
 
 typedef struct rf_quant_plan_entry {
-    size_t tensor_index;   /* index of the tensor in the caller's list */
-    const char *name;      /* the caller's name string (not copied) */
+    size_t tensor_index; /* index of the tensor in the caller's list */
+    const char *name;    /* the caller's name string (not copied) */
     rf_dtype src_dtype;
     rf_dtype chosen_dtype; /* type the rules chose, before the shape fallback */
     rf_dtype dtype;        /* final type */
@@ -107,17 +107,17 @@ typedef struct rf_quant_plan_entry {
     bool convert;          /* dtype != src_dtype: data must be converted */
     bool fallback;         /* the fallback rule changed the type */
     uint64_t n_elements;
-    uint64_t src_bytes;    /* size of the tensor in src_dtype */
-    uint64_t dst_bytes;    /* size in dtype */
-    char reason[192];      /* "use_more_bits layer 3 of 24 -> Q6_K; fallback: ..." */
+    uint64_t src_bytes; /* size of the tensor in src_dtype */
+    uint64_t dst_bytes; /* size in dtype */
+    char reason[192];   /* "use_more_bits layer 3 of 24 -> Q6_K; fallback: ..." */
 } rf_quant_plan_entry;
 
 typedef struct rf_quant_plan {
     rf_quant_mix mix;
-    uint32_t file_type;    /* value for general.file_type */
+    uint32_t file_type; /* value for general.file_type */
     size_t n_entries;
     rf_quant_plan_entry *entries; /* in llama-quantize's tensor order (see below) */
-    size_t n_fallback;     /* tensors the shape fallback changed (llama-quantize's counter) */
+    size_t n_fallback; /* tensors the shape fallback changed (llama-quantize's counter) */
     size_t n_convert;
     uint64_t n_elements;
     uint64_t src_bytes;
@@ -132,8 +132,7 @@ typedef struct rf_quant_plan {
  * shape not valid for its dtype), RF_ERR_UNSUPPORTED (a chosen type with no fallback for the
  * tensor's row length). *out is freed with rf_quant_plan_free. */
 rf_status rf_quant_plan_make(const rf_tensor *tensors, size_t n, const rf_quant_model_info *info,
-                             const rf_quant_plan_options *opts, rf_quant_plan **out,
-                             rf_error *err);
+                             const rf_quant_plan_options *opts, rf_quant_plan **out, rf_error *err);
 
 /* rf_quant_plan_make over a model's tensors, with rf_quant_model_info from its configuration.
  * The model's tensor names must already be GGUF names. */
