@@ -52,6 +52,8 @@ static const cli_tool TOOL = {
     "                                expression PAT (repeatable; the first match wins)\n"
     "      --format F                output format: gguf, apr or safetensors\n"
     "      --json                    print the plan as one JSON object (schema in docs)\n"
+    "      --allow-requantize        no warning when a quantized tensor is requantized (it is\n"
+    "                                dequantized to F32 first either way)\n"
     "  -q, --quiet                   no progress and no warnings on stderr\n\n"
     "APR holds only F32, F16, BF16, Q4_K and Q6_K of these types and SafeTensors only F32, F16\n"
     "and BF16: a plan needing another type for that format is refused (exit 2).\n"};
@@ -66,6 +68,7 @@ enum {
     OPT_TENSOR_TYPE,
     OPT_FORMAT,
     OPT_JSON,
+    OPT_ALLOW_REQUANTIZE,
 };
 
 #define MAX_OVERRIDES 256
@@ -73,7 +76,7 @@ enum {
 typedef struct options {
     const char *in, *out, *type, *imatrix, *format;
     int threads;
-    bool dry_run, json, quiet;
+    bool dry_run, json, quiet, allow_requantize;
     rf_quant_plan_options plan;
     rf_quant_override overrides[MAX_OVERRIDES];
     char *override_patterns[MAX_OVERRIDES];
@@ -618,7 +621,8 @@ static rf_status convert_all(job *j, rf_error *err)
         if (progress)
             fprintf(stderr, "\r\033[K[%4zu/%4zu] %s -> %s", i + 1, p->n_entries, e->name,
                     rf_dtype_name(e->dtype));
-        if (!j->o->quiet && rf_dtype_get(e->src_dtype)->kind == RF_KIND_QUANT)
+        if (!j->o->quiet && !j->o->allow_requantize &&
+            rf_dtype_get(e->src_dtype)->kind == RF_KIND_QUANT)
             fprintf(stderr, "%sapr-quantize: warning: tensor %s is requantized from %s to %s\n",
                     progress ? "\r\033[K" : "", e->name, rf_dtype_name(e->src_dtype),
                     rf_dtype_name(e->dtype));
@@ -846,6 +850,7 @@ static int parse_args(int argc, char **argv, options *o)
         {"format", required_argument, NULL, OPT_FORMAT},
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, 'q'},
+        {"allow-requantize", no_argument, NULL, OPT_ALLOW_REQUANTIZE},
         {NULL, 0, NULL, 0},
     };
     o->plan = rf_quant_plan_options_default(RF_MIX_Q8_0);
@@ -895,6 +900,7 @@ static int parse_args(int argc, char **argv, options *o)
         case OPT_FORMAT: o->format = optarg; break;
         case OPT_JSON: o->json = true; break;
         case 'q': o->quiet = true; break;
+        case OPT_ALLOW_REQUANTIZE: o->allow_requantize = true; break;
         default: return cli_usage_error(&TOOL, "unknown option");
         }
     }

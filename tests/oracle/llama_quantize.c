@@ -4,7 +4,8 @@
  * llama.cpp's tools/quantize does (including the quantize.imatrix.* metadata it adds).
  * Built by the test script against scripts/build-llama-oracle's install; not part of Rosetta.
  *
- * usage: llama_quantize [--pure] [--leave-output-tensor] [--dry-run] [--threads N]
+ * usage: llama_quantize [--pure] [--leave-output-tensor] [--allow-requantize] [--dry-run]
+ *                       [--threads N]
  *                       [--output-tensor-type T] [--token-embedding-type T]
  *                       [--tensor-type PATTERN=T]... [--imatrix FILE] [--log FILE]
  *                       IN.gguf OUT.gguf MIX
@@ -232,6 +233,8 @@ int main(int argc, char **argv)
         bool has_value = i + 1 < argc;
         if (strcmp(a, "--pure") == 0) {
             params.pure = true;
+        } else if (strcmp(a, "--allow-requantize") == 0) {
+            params.allow_requantize = true;
         } else if (strcmp(a, "--leave-output-tensor") == 0) {
             params.quantize_output_tensor = false;
         } else if (strcmp(a, "--dry-run") == 0) {

@@ -267,6 +267,12 @@ run "s16 q4_k_m --tensor-type" "$T/s16.gguf" q4_k_m --tensor-type 'blk\.1\.attn_
   --tensor-type 'ffn_(gate|up)=Q5_K' --tensor-type 'BLK\.[0-3]\.FFN_DOWN=q4_0'
 run "s9 q4_k_s --tensor-type" "$T/s9.gguf" q4_k_s --tensor-type 'attn_output=q6_k'
 
+# requantizing: llama.cpp needs --allow-requantize, Rosetta warns; both dequantize to F32 first
+"$harness" "$T/s16.gguf" "$T/s16.q8_0.gguf" q8_0 2>/dev/null
+"$harness" "$T/s9.gguf" "$T/s9.q5_k_m.gguf" q5_k_m 2>/dev/null
+run "s16 q8_0 -> q4_k_m (requantize)" "$T/s16.q8_0.gguf" q4_k_m --allow-requantize
+run "s9 q5_k_m -> q4_0 (requantize)" "$T/s9.q5_k_m.gguf" q4_0 --allow-requantize
+
 # 3. importance matrices (Rosetta weights Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K by them, as
 #    llama.cpp does; Q8_0 and the float types ignore them)
 python3 "$T/oracle.py" imatrix "$T/s16.gguf" "$T/s16.imatrix.gguf" "$T/s16.imatrix.dat" 4
