@@ -165,6 +165,13 @@ static const char *temp_dir(const options *o, char *buf, size_t size)
  * to a temporary file and read back, so llama-quantize's rules see the keys llama.cpp would. */
 static rf_model *gguf_metadata_of(const rf_model *src, const options *o, rf_error *err)
 {
+    if (rf_model_config_get(src)->architecture == NULL) {
+        rf_error_set(err, RF_ERR_FORMAT,
+                     "%s: the model's architecture is unknown (no config.json or architecture "
+                     "metadata), and GGUF output needs general.architecture",
+                     o->in);
+        return NULL;
+    }
     rf_model *shell = rf_model_new(rf_model_format(src), err);
     if (shell == NULL)
         return NULL;
@@ -197,8 +204,8 @@ static rf_model *gguf_metadata_of(const rf_model *src, const options *o, rf_erro
     if (st == RF_OK)
         meta = rf_model_open(path, NULL, err);
     unlink(path); /* the mapping stays valid */
-    if (meta == NULL && st == RF_OK)
-        rf_error_prefix(err, "reading back the GGUF metadata");
+    if (meta == NULL)
+        rf_error_prefix(err, "%s: GGUF metadata for the output", o->in);
     return meta;
 }
 
@@ -976,9 +983,10 @@ static int run(options *o)
             st = err.status ? err.status : RF_ERR_FORMAT;
     }
     char arch[128];
-    rf_quant_model_info info = model_info(j.meta, arch, sizeof arch);
-    if (st == RF_OK)
+    if (st == RF_OK) {
+        rf_quant_model_info info = model_info(j.meta, arch, sizeof arch);
         st = rf_quant_plan_make(j.view, j.n_view, &info, &o->plan, &j.plan, &err);
+    }
     if (st != RF_OK) {
         cli_error(&TOOL, "%s", err.message);
         job_free(&j);
