@@ -24,7 +24,7 @@
 #define NV16          (16 / VW) /* vectors per 16 elements */
 #define GROUP_MAX_EPS 1e-15f
 
-/* ---- scalar helpers (the reference's primitives) ------------------------------------------ */
+/* ---- scalar helpers (the reference's primitives) --------------------------------------------- */
 
 static inline int nearest_int_1(float f)
 {
@@ -66,7 +66,7 @@ static inline vi vi_clamp(vi v, int lo, int hi)
     return vi_max(vi_set1(lo), vi_min(vi_set1(hi), v));
 }
 
-/* ---- make_qkx2_quants over VW sub-blocks (spec 5.1) --------------------------------------- */
+/* ---- make_qkx2_quants over VW sub-blocks (spec 5.1) ------------------------------------------ */
 
 /* Lane j works on the sub-block whose element i is xt[i*VW + j] with weight wt[i*VW + j].
  * Writes L (n*VW, 0..nmax), the scale and the_min of every lane (use_mad = false). */
@@ -142,7 +142,7 @@ static void qkx2_lanes(int n, int nmax, const float *xt, const float *wt, int32_
     *out_the_min = vf_neg(min);
 }
 
-/* ---- make_qx_quants over 2*VW sub-blocks, rmse_type 1, no importance (spec 5.4) ----------- */
+/* ---- make_qx_quants over 2*VW sub-blocks, rmse_type 1, no importance (spec 5.4) -------------- */
 
 /* Two vectors side by side (suffixes 0 and 1): each lane's sums form a chain of dependent
  * additions, and two independent chains keep the adder busy. Lane j (0 .. 2*VW-1) works on
@@ -242,7 +242,7 @@ static void qx_lanes(int nmax, const float *xt, int32_t *L, float *scales)
     vf_store(scales + VW, vf_select(allzero1, zero, scale1));
 }
 
-/* ---- Q4_K and Q5_K (spec 5.2, 5.3) --------------------------------------------------------- */
+/* ---- Q4_K and Q5_K (spec 5.2, 5.3) ----------------------------------------------------------- */
 
 #define SB_PER_PASS (VW / 8) /* super-blocks whose 8 sub-blocks fill the lanes */
 
@@ -401,7 +401,7 @@ void SIMD_FN(rk_quantize_row_q5_K)(const float *x, void *y, int64_t k)
     k45_quantize(x, y, k / RK_QK_K, 1);
 }
 
-/* ---- Q6_K (spec 5.5) ----------------------------------------------------------------------- */
+/* ---- Q6_K (spec 5.5) ------------------------------------------------------------------------- */
 
 #define Q6_PER_PASS (QX_LANES / 16) /* super-blocks whose 16 sub-blocks fill the lanes */
 
@@ -510,7 +510,7 @@ void SIMD_FN(rk_quantize_row_q6_K)(const float *x, void *vy, int64_t k)
     }
 }
 
-/* ---- Q8_0, Q4_0, Q5_0 (spec 4.1, 4.3, 4.5) ------------------------------------------------- */
+/* ---- Q8_0, Q4_0, Q5_0 (spec 4.1, 4.3, 4.5) --------------------------------------------------- */
 
 /* Loads one 32-element block; returns 0 when an element is not finite. */
 static inline int load_block32(const float *x, vf *v, vf *amax)
@@ -626,7 +626,7 @@ void SIMD_FN(rk_quantize_row_q5_0)(const float *x, void *y, int64_t k)
     q45_0_quantize(x, y, k / RK_QK5_0, 1);
 }
 
-/* ---- F16 and BF16 -------------------------------------------------------------------------- */
+/* ---- F16 and BF16 ---------------------------------------------------------------------------- */
 
 void SIMD_FN(rk_quantize_row_f16)(const float *x, void *vy, int64_t k)
 {
@@ -685,7 +685,7 @@ void SIMD_FN(rk_dequantize_row_bf16)(const void *vx, float *y, int64_t k)
     rk_dequantize_row_bf16_ref(x + 2 * i, y + i, k - i);
 }
 
-/* ---- dequantizers: the reference's expressions, one element per lane ---------------------- */
+/* ---- dequantizers: the reference's expressions, one element per lane ------------------------- */
 
 void SIMD_FN(rk_dequantize_row_q8_0)(const void *vx, float *y, int64_t k)
 {

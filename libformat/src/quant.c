@@ -7,7 +7,6 @@
 
 #include <string.h>
 
-#include "common/blocks.h"
 #include "cpu/cpu_features.h"
 #include "cpu/quant_dispatch.h"
 #include "cpu/quant_ref.h"
@@ -18,7 +17,7 @@ typedef void (*dequant_fn)(const void *x, float *y, int64_t k);
 typedef void (*imatrix_fn)(const float *x, void *y, int64_t n_rows, int64_t n_per_row,
                            const float *quant_weights);
 
-/* ---- plain (per-element) dtypes ----------------------------------------------------------- */
+/* ---- plain (per-element) dtypes -------------------------------------------------------------- */
 
 static void quantize_f32(const float *x, void *y, int64_t k) { memcpy(y, x, (size_t)k * 4); }
 
@@ -51,7 +50,7 @@ static void dequantize_bool(const void *vx, float *y, int64_t k)
         y[i] = x[i] ? 1.0f : 0.0f;
 }
 
-/* ---- the kernels of each dtype ------------------------------------------------------------ */
+/* ---- the kernels of each dtype --------------------------------------------------------------- */
 
 typedef struct kernels {
     quant_fn quant[3];     /* by rk_simd_level; [0] is the reference, NULL = cannot quantize */
@@ -196,7 +195,7 @@ bool rf_can_dequantize(rf_dtype dtype) { return kernels_of(dtype).dequant[0] != 
 bool rf_can_quantize(rf_dtype dtype) { return kernels_of(dtype).quant[0] != NULL; }
 bool rf_quant_uses_imatrix(rf_dtype dtype) { return kernels_of(dtype).imatrix != NULL; }
 
-/* ---- sizes ---------------------------------------------------------------------------------- */
+/* ---- sizes ----------------------------------------------------------------------------------- */
 
 static bool is_flat(rf_dtype dtype) { return dtype == RF_DTYPE_APR_Q4 || dtype == RF_DTYPE_APR_Q8; }
 
@@ -293,8 +292,7 @@ rf_status rf_tensor_dequantize(const rf_tensor *tensor, float *dst, rf_error *er
     return st;
 }
 
-/* ---- quantization ------------------------------------------------------------------------------
- */
+/* ---- quantization ---------------------------------------------------------------------------- */
 
 typedef struct quant_job {
     quant_fn fn;

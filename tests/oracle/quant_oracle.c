@@ -4,8 +4,10 @@
  * matrix, and identical float bit patterns for every dequantizer.
  * Built and run by tests/tools/quant_oracle.sh. Not a unit test: it needs the ggml build.
  *
- * Usage: quant_oracle [--scale F] [--seed N]
+ * Usage: quant_oracle [--scale F] [--seed N] [--real FILE]
  *   --scale multiplies the number of blocks per type (default 1; CI runs 1).
+ *   --real  also quantizes the tensors of FILE (records: u32 rows, u32 cols, f32 data), which
+ *           quant_oracle.sh writes from the tiny-qwen2 fixture.
  * Prints one line per type with the number of blocks compared; exit 0 when everything matched,
  * 1 on any mismatch (the first few are described on stderr). */
 #include <math.h>
@@ -332,7 +334,7 @@ static void report_bytes(const qtype *t, const char *what, const int *cats, cons
         while (mine[b * bsize + off] == ref[b * bsize + off])
             off++;
         fprintf(stderr, "quant_oracle: %s %s: block %zu (%s input) differs from ggml at byte %zu\n",
-                t->name, what, b, CAT_NAMES[cats[b]], off);
+                t->name, what, b, cats ? CAT_NAMES[cats[b]] : "real-tensor", off);
         fprintf(stderr, "  input:");
         for (int i = 0; i < qk; i++)
             fprintf(stderr, "%s%a", i % 8 == 0 ? "\n    " : " ",
@@ -380,17 +382,26 @@ typedef struct counts {
     long random_blocks;  /* random-byte blocks dequantized by both */
 } counts;
 
+/* ggml's reference quantizer and dequantizer of a type (dequantizer NULL when ggml has none). */
+static void ggml_functions(const qtype *t, quant_fn *quant, dequant_fn *dequant)
+{
+    const struct ggml_type_traits *tr = ggml_get_type_traits(t->gtype);
+    *quant = tr->from_float_ref;
+    *dequant = tr->to_float;
+    if (t->gtype == GGML_TYPE_Q8_K) {
+        *quant = ggml_q8_K_quantize;
+        *dequant = ggml_q8_K_dequantize;
+    }
+}
+
 static void run_type(const qtype *t, double scale, counts *c)
 {
     const struct ggml_type_traits *tr = ggml_get_type_traits(t->gtype);
     const int qk = (int)tr->blck_size;
     const size_t bsize = tr->type_size;
-    quant_fn ggml_ref = tr->from_float_ref;
-    dequant_fn ggml_dequant = tr->to_float;
-    if (t->gtype == GGML_TYPE_Q8_K) {
-        ggml_ref = ggml_q8_K_quantize;
-        ggml_dequant = ggml_q8_K_dequantize;
-    }
+    quant_fn ggml_ref;
+    dequant_fn ggml_dequant;
+    ggml_functions(t, &ggml_ref, &ggml_dequant);
     const long target = (long)(t->blocks * scale);
     const long im_target = (long)(t->imatrix_blocks * scale);
     enum { MAX_ROW_BLOCKS = 8, BATCH_ROWS = 16 };
@@ -562,17 +573,107 @@ static void run_half(double scale)
     free(r16);
 }
 
+/* Tensors of a real checkpoint, quantized whole (rows x cols, as llama-quantize passes them).
+ * The file holds records written by quant_oracle.sh: u32 rows, u32 cols, then rows * cols f32,
+ * all little-endian. Returns the number of blocks quantized by both sides. */
+static long run_real(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "quant_oracle: cannot open %s\n", path);
+        failures++;
+        return 0;
+    }
+    long quant[N_TYPES] = {0}, weighted[N_TYPES] = {0}, dequant[N_TYPES] = {0};
+    int n_tensors = 0, bad_before = failures;
+    uint32_t hdr[2];
+    while (fread(hdr, sizeof hdr[0], 2, f) == 2) {
+        const size_t rows = hdr[0], cols = hdr[1], n = rows * cols;
+        if (rows == 0 || cols == 0 || n > ((size_t)1 << 26)) {
+            fprintf(stderr, "quant_oracle: %s: record %d: bad shape %zu x %zu\n", path, n_tensors,
+                    rows, cols);
+            failures++;
+            break;
+        }
+        float *x = xmalloc(n * sizeof(float));
+        if (fread(x, sizeof(float), n, f) != n) {
+            fprintf(stderr, "quant_oracle: %s: record %d truncated\n", path, n_tensors);
+            failures++;
+            free(x);
+            break;
+        }
+        float *w = xmalloc(cols * sizeof(float));
+        gen_weights(w, (int64_t)cols);
+        for (size_t i = 0; i < N_TYPES; i++) {
+            const qtype *t = &TYPES[i];
+            const struct ggml_type_traits *tr = ggml_get_type_traits(t->gtype);
+            const size_t qk = (size_t)tr->blck_size, bsize = tr->type_size;
+            if (cols % qk != 0)
+                continue;
+            quant_fn ggml_ref;
+            dequant_fn ggml_dequant;
+            ggml_functions(t, &ggml_ref, &ggml_dequant);
+            const size_t nb = n / qk;
+            uint8_t *mine = xmalloc(nb * bsize), *ref = xmalloc(nb * bsize);
+            memset(ref, 0, nb * bsize);
+            t->rk_quant(x, mine, (int64_t)n);
+            if (t->chunk)
+                ggml_quantize_chunk(t->gtype, x, ref, 0, (int64_t)rows, (int64_t)cols, NULL);
+            else
+                ggml_ref(x, ref, (int64_t)n);
+            report_bytes(t, "quantize (real tensor)", NULL, mine, ref, nb, bsize, x, (int)qk);
+            quant[i] += (long)nb;
+            if (ggml_dequant) {
+                float *ym = xmalloc(n * sizeof(float)), *yr = xmalloc(n * sizeof(float));
+                t->rk_dequant(ref, ym, (int64_t)n);
+                ggml_dequant(ref, yr, (int64_t)n);
+                compare_floats(t->name, "dequantize (real tensor)", ym, yr, n);
+                dequant[i] += (long)nb;
+                free(ym);
+                free(yr);
+            }
+            if (t->rk_imatrix) {
+                memset(ref, 0, nb * bsize);
+                t->rk_imatrix(x, mine, (int64_t)rows, (int64_t)cols, w);
+                ggml_quantize_chunk(t->gtype, x, ref, 0, (int64_t)rows, (int64_t)cols, w);
+                report_bytes(t, "imatrix quantize (real tensor)", NULL, mine, ref, nb, bsize, x,
+                             (int)qk);
+                weighted[i] += (long)nb;
+            }
+            free(mine);
+            free(ref);
+        }
+        free(x);
+        free(w);
+        n_tensors++;
+    }
+    fclose(f);
+    long total = 0;
+    for (size_t i = 0; i < N_TYPES; i++) {
+        total += quant[i] + weighted[i];
+        printf(
+            "quant_oracle: %-6s real tensors: quantize %ld blocks, imatrix %ld, dequantize %ld\n",
+            TYPES[i].name, quant[i], weighted[i], dequant[i]);
+    }
+    printf("quant_oracle: %d tensors of %s: %s\n", n_tensors, path,
+           failures == bad_before ? "identical" : "MISMATCH");
+    return total;
+}
+
 int main(int argc, char **argv)
 {
     double scale = 1.0;
     uint64_t seed = 20240611;
+    const char *real = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
             scale = atof(argv[++i]);
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "--real") == 0 && i + 1 < argc)
+            real = argv[++i];
         else {
-            fprintf(stderr, "usage: quant_oracle [--scale F] [--seed N]\n");
+            fprintf(stderr, "usage: quant_oracle [--scale F] [--seed N] [--real FILE]\n");
             return 2;
         }
     }
@@ -606,6 +707,8 @@ int main(int argc, char **argv)
                (double)(clock() - t0) / CLOCKS_PER_SEC);
         fflush(stdout);
     }
+    if (real)
+        total += run_real(real);
     run_half(scale);
     printf("quant_oracle: %ld blocks quantized by both, %s\n", total,
            failures ? "MISMATCHES FOUND" : "all bytes identical");

@@ -39,4 +39,39 @@ cc=${CC:-cc}
   -L"$install_dir/lib" -lggml-base -Wl,-rpath,"$install_dir/lib" -lm -lpthread \
   -o "$tmp/quant_oracle"
 
-"$tmp/quant_oracle" --scale "${ROSETTA_ORACLE_SCALE:-1}"
+# The 2-D tensors of the tiny-qwen2 fixture (BF16 widened exactly to F32, as llama-quantize sees
+# them) as extra input: records of u32 rows, u32 cols, then the f32 values.
+real_args=()
+fixture="$root/fixtures/tiny-qwen2/model.safetensors"
+if [ -f "$fixture" ]; then
+  python3 - "$fixture" "$tmp/tiny-qwen2.f32" <<'PY'
+import json, struct, sys
+from array import array
+src, dst = sys.argv[1], sys.argv[2]
+with open(src, "rb") as f:
+    blob = f.read()
+(hlen,) = struct.unpack_from("<Q", blob, 0)
+header = json.loads(blob[8:8 + hlen])
+base = 8 + hlen
+with open(dst, "wb") as out:
+    for name in sorted(k for k in header if k != "__metadata__"):
+        t = header[name]
+        if t["dtype"] != "BF16" or len(t["shape"]) != 2:
+            continue
+        rows, cols = t["shape"]
+        start, end = t["data_offsets"]
+        halves = array("H", blob[base + start:base + end])
+        if sys.byteorder != "little":
+            halves.byteswap()
+        words = array("I", (h << 16 for h in halves))
+        if sys.byteorder != "little":
+            words.byteswap()
+        out.write(struct.pack("<II", rows, cols))
+        out.write(words.tobytes())
+PY
+  real_args=(--real "$tmp/tiny-qwen2.f32")
+else
+  echo "quant_oracle: note: $fixture not found, real-tensor input skipped" >&2
+fi
+
+"$tmp/quant_oracle" --scale "${ROSETTA_ORACLE_SCALE:-1}" "${real_args[@]}"

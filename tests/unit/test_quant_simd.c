@@ -292,7 +292,7 @@ Test(quant_simd, half_all_patterns)
     }
 }
 
-/* ---- the public API: threads and SIMD levels give the same bytes --------------------------- */
+/* ---- the public API: threads and SIMD levels give the same bytes ----------------------------- */
 
 static const char *const LEVEL_ENV[] = {"scalar", "avx2", "avx512"};
 
