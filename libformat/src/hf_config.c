@@ -142,19 +142,12 @@ static char *arch_from_class(rf_model *m, const char *cls)
 
 rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t len, rf_error *err)
 {
-    cJSON *root = hf_json_parse(text, len, 0, err);
-    if (!root) {
-        rf_error_prefix(err, "%s", path);
+    cJSON *root = hf_json_parse_object(path, text, len, err);
+    if (!root)
         return err ? err->status : RF_ERR_FORMAT;
-    }
     cfg_ctx c = {m, path, root, err};
     rf_model_config *cfg = rf_model_config_mut(m);
     rf_status st = RF_OK;
-    if (!cJSON_IsObject(root)) {
-        st = rf_error_set(err, RF_ERR_FORMAT, "%s: is %s, expected a JSON object", path,
-                          hf_json_kind(root));
-        goto done;
-    }
     static const char *const hidden[] = {"hidden_size", "n_embd", "d_model", NULL};
     static const char *const layers[] = {"num_hidden_layers", "n_layer", "num_layers", NULL};
     static const char *const heads[] = {"num_attention_heads", "n_head", NULL};
@@ -234,17 +227,10 @@ done:
 rf_status hf_generation_config_read(rf_model *m, const char *path, const char *text, size_t len,
                                     rf_error *err)
 {
-    cJSON *root = hf_json_parse(text, len, 0, err);
-    if (!root) {
-        rf_error_prefix(err, "%s", path);
+    cJSON *root = hf_json_parse_object(path, text, len, err);
+    if (!root)
         return err ? err->status : RF_ERR_FORMAT;
-    }
     rf_status st = RF_OK;
-    if (!cJSON_IsObject(root)) {
-        st = rf_error_set(err, RF_ERR_FORMAT, "%s: is %s, expected a JSON object", path,
-                          hf_json_kind(root));
-        goto done;
-    }
     /* config.json wins; generation_config.json fills what it leaves out. */
     cfg_ctx c = {m, path, root, err};
     rf_model_config *cfg = rf_model_config_mut(m);

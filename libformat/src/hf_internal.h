@@ -33,6 +33,10 @@ rf_status hf_json_check(const char *text, size_t len, uint64_t base_offset, rf_e
  * with err set ("duplicate key \"k\" in <where>"). */
 cJSON *hf_json_parse(const char *text, size_t len, uint64_t base_offset, rf_error *err);
 
+/* hf_json_parse of a whole companion file that must hold an object; errors start with path
+ * ("<path>: is an array, expected a JSON object"). */
+cJSON *hf_json_parse_object(const char *path, const char *text, size_t len, rf_error *err);
+
 /* Outcome of reading a JSON number as an exact unsigned integer. */
 typedef enum hf_num {
     HF_NUM_OK = 0,

@@ -328,6 +328,22 @@ cJSON *hf_json_parse(const char *text, size_t len, uint64_t base_offset, rf_erro
     return root;
 }
 
+cJSON *hf_json_parse_object(const char *path, const char *text, size_t len, rf_error *err)
+{
+    cJSON *root = hf_json_parse(text, len, 0, err);
+    if (!root) {
+        rf_error_prefix(err, "%s", path);
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        rf_error_set(err, RF_ERR_FORMAT, "%s: is %s, expected a JSON object", path,
+                     hf_json_kind(root));
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
 const char *hf_json_kind(const cJSON *item)
 {
     if (!item)

@@ -339,17 +339,10 @@ static const char *token_text(const cJSON *item)
 rf_status hf_tokenizer_config_read(rf_model *m, const char *path, const char *text, size_t len,
                                    rf_error *err)
 {
-    cJSON *root = hf_json_parse(text, len, 0, err);
-    if (!root) {
-        rf_error_prefix(err, "%s", path);
+    cJSON *root = hf_json_parse_object(path, text, len, err);
+    if (!root)
         return err ? err->status : RF_ERR_FORMAT;
-    }
     rf_status st = RF_OK;
-    if (!cJSON_IsObject(root)) {
-        st = rf_error_set(err, RF_ERR_FORMAT, "%s: is %s, expected a JSON object", path,
-                          hf_json_kind(root));
-        goto done;
-    }
     rf_model_config *cfg = rf_model_config_mut(m);
     rf_tokenizer *tok = rf_model_tokenizer_mut(m);
     if (!tok) {
