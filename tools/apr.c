@@ -139,8 +139,9 @@ static int print_help(const char *dir)
         printf("  %-18s %s\n", names[i], line);
     }
     free_list(names, n);
-    printf("\nRun 'apr <tool> --help' for a tool's options. Exit codes: 0 ok, 1 check failed,\n"
-           "2 usage error, 3 input unreadable or malformed, 4 write error, 5 contract violation.\n");
+    printf(
+        "\nRun 'apr <tool> --help' for a tool's options. Exit codes: 0 ok, 1 check failed,\n"
+        "2 usage error, 3 input unreadable or malformed, 4 write error, 5 contract violation.\n");
     return APR_EXIT_OK;
 }
 
@@ -170,7 +171,8 @@ int main(int argc, char **argv)
         return APR_EXIT_USAGE;
     }
     char path[PATH_MAX];
-    if (strchr(name, '/') || snprintf(path, sizeof path, "%s/apr-%s", dir, name) >= (int)sizeof path ||
+    if (strchr(name, '/') ||
+        snprintf(path, sizeof path, "%s/apr-%s", dir, name) >= (int)sizeof path ||
         !is_tool(dir, path + strlen(dir) + 1)) {
         fprintf(stderr, "apr: '%s' is not an apr tool.", name);
         size_t n, best = 99;

@@ -1,4 +1,5 @@
-/* apr-detect: print the format of each file, decided by its content (magic bytes), never its name. */
+/* apr-detect: print the format of each file, decided by its content (magic bytes), never its name.
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>

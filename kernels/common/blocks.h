@@ -6,15 +6,15 @@
 
 #include <stdint.h>
 
-#define RK_QK4_0 32
-#define RK_QK4_1 32
-#define RK_QK5_0 32
-#define RK_QK5_1 32
-#define RK_QK8_0 32
-#define RK_QK8_1 32
-#define RK_QK_K 256
+#define RK_QK4_0        32
+#define RK_QK4_1        32
+#define RK_QK5_0        32
+#define RK_QK5_1        32
+#define RK_QK8_0        32
+#define RK_QK8_1        32
+#define RK_QK_K         256
 #define RK_K_SCALE_SIZE 12
-#define RK_QK4_NL 32
+#define RK_QK4_NL       32
 
 /* Q4_0: 32 weights, x = (q - 8) * d.  qs[j] low nibble = weight j, high nibble = weight j+16. */
 typedef struct rk_block_q4_0 {

@@ -62,7 +62,7 @@ static inline uint16_t rk_f32_to_f16(float f)
     }
     if (x >= 0x477ff000u) /* >= 65520 rounds to infinity */
         return (uint16_t)(sign | 0x7c00u);
-    if (x < 0x38800000u) { /* below 2^-14: zero or subnormal binary16 */
+    if (x < 0x38800000u) {   /* below 2^-14: zero or subnormal binary16 */
         if (x < 0x33000000u) /* below 2^-25: rounds to zero (2^-25 itself ties to even 0) */
             return sign;
         uint32_t e = x >> 23;
@@ -80,10 +80,7 @@ static inline uint16_t rk_f32_to_f16(float f)
 }
 
 /* bfloat16 -> binary32: exact (the upper half of the binary32 pattern). */
-static inline float rk_bf16_to_f32(uint16_t b)
-{
-    return rk_bits_f32((uint32_t)b << 16);
-}
+static inline float rk_bf16_to_f32(uint16_t b) { return rk_bits_f32((uint32_t)b << 16); }
 
 /* binary32 -> bfloat16, round to nearest even; NaN stays a quiet NaN. */
 static inline uint16_t rk_f32_to_bf16(float f)

@@ -9,6 +9,7 @@
 #define DQ RF_DTYPE_CAN_DEQUANTIZE
 #define QZ RF_DTYPE_CAN_QUANTIZE
 
+/* clang-format off */
 /*  dtype                 name           kind           elems  bytes ggml apr  safetensors */
 static const rf_dtype_info TABLE[] = {
     {RF_DTYPE_F32, "F32", RF_KIND_FLOAT, 1, 4, 0, 0, "F32", DQ | QZ},
@@ -64,12 +65,14 @@ static const rf_dtype_info TABLE[] = {
     {RF_DTYPE_APR_Q4, "APR_Q4", RF_KIND_QUANT, 32, 18, -1, 128, NULL, DQ | QZ},
     {RF_DTYPE_APR_Q8, "APR_Q8", RF_KIND_QUANT, 1, 1, -1, 129, NULL, DQ | QZ},
 };
+/* clang-format on */
 #define TABLE_LEN (sizeof TABLE / sizeof TABLE[0])
 
 bool rf_dtype_valid(int value)
 {
     /* The switch (not the table) decides membership, so that -Wswitch-enum makes the compiler
      * name this place when a type is added; a unit test checks the table against it. */
+    /* clang-format off */
     switch ((rf_dtype)value) {
     case RF_DTYPE_F32: case RF_DTYPE_F16: case RF_DTYPE_Q4_0: case RF_DTYPE_Q4_1:
     case RF_DTYPE_Q5_0: case RF_DTYPE_Q5_1: case RF_DTYPE_Q8_0: case RF_DTYPE_Q8_1:
@@ -86,6 +89,7 @@ bool rf_dtype_valid(int value)
     case RF_DTYPE_F6_E3M2: case RF_DTYPE_F4: case RF_DTYPE_APR_Q4: case RF_DTYPE_APR_Q8:
         return true;
     }
+    /* clang-format on */
     return false;
 }
 

@@ -116,9 +116,8 @@ rf_status rf_file_check_unchanged(const rf_file *f, rf_error *err)
         return rf_error_set(err, RF_ERR_IO, "%s: cannot stat: %s", f->path, strerror(errno));
     if ((uint64_t)st.st_size != f->size || st.st_mtim.tv_sec != f->mtime.tv_sec ||
         st.st_mtim.tv_nsec != f->mtime.tv_nsec)
-        return rf_error_set(err, RF_ERR_IO,
-                            "%s: file changed while in use (size %llu, now %llu)", f->path,
-                            (unsigned long long)f->size, (unsigned long long)st.st_size);
+        return rf_error_set(err, RF_ERR_IO, "%s: file changed while in use (size %llu, now %llu)",
+                            f->path, (unsigned long long)f->size, (unsigned long long)st.st_size);
     return RF_OK;
 }
 
@@ -130,15 +129,19 @@ rf_cursor rf_cursor_make(const uint8_t *base, uint64_t size, const char *name)
     return c;
 }
 
-uint64_t rf_cursor_remaining(const rf_cursor *c) { return c->pos <= c->size ? c->size - c->pos : 0; }
+uint64_t rf_cursor_remaining(const rf_cursor *c)
+{
+    return c->pos <= c->size ? c->size - c->pos : 0;
+}
 
 static rf_status need(const rf_cursor *c, uint64_t n, rf_error *err)
 {
     if (rf_cursor_remaining(c) < n)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "%s: unexpected end of data at offset %llu: need %llu bytes, %llu remain",
-                            c->name, (unsigned long long)c->pos, (unsigned long long)n,
-                            (unsigned long long)rf_cursor_remaining(c));
+        return rf_error_set(
+            err, RF_ERR_FORMAT,
+            "%s: unexpected end of data at offset %llu: need %llu bytes, %llu remain", c->name,
+            (unsigned long long)c->pos, (unsigned long long)n,
+            (unsigned long long)rf_cursor_remaining(c));
     return RF_OK;
 }
 

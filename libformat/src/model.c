@@ -1,4 +1,5 @@
-/* The model view: tensors, typed config, raw metadata, tokenizer, owned memory (see rosetta/model.h). */
+/* The model view: tensors, typed config, raw metadata, tokenizer, owned memory (see
+ * rosetta/model.h). */
 #include "rosetta/model.h"
 
 #include <stdarg.h>
@@ -255,8 +256,8 @@ rf_status rf_model_add_kv(rf_model *m, const char *key, const rf_value *value, r
     rf_kv *kv = &m->kvs[m->n_kvs];
     kv->key = rf_model_strdup(m, key);
     if (!kv->key || !copy_value(m, &kv->value, value, 0))
-        return rf_error_set(err, RF_ERR_NOMEM, "out of memory (or nesting too deep) adding key '%s'",
-                            key);
+        return rf_error_set(err, RF_ERR_NOMEM,
+                            "out of memory (or nesting too deep) adding key '%s'", key);
     m->n_kvs++;
     return RF_OK;
 }
@@ -328,27 +329,34 @@ uint64_t rf_model_file_size(const rf_model *m)
 }
 
 size_t rf_model_n_files(const rf_model *m) { return m->n_files; }
-const rf_file *rf_model_file(const rf_model *m, size_t i) { return i < m->n_files ? m->files[i] : NULL; }
+const rf_file *rf_model_file(const rf_model *m, size_t i)
+{
+    return i < m->n_files ? m->files[i] : NULL;
+}
 
 /* ---- values ------------------------------------------------------------------------------ */
 
 bool rf_value_as_u64(const rf_value *v, uint64_t *out)
 {
     switch (v->type) {
-    case RF_VALUE_U8: case RF_VALUE_U16: case RF_VALUE_U32: case RF_VALUE_U64:
-        *out = v->as.u;
-        return true;
-    case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
+    case RF_VALUE_U8:
+    case RF_VALUE_U16:
+    case RF_VALUE_U32:
+    case RF_VALUE_U64: *out = v->as.u; return true;
+    case RF_VALUE_I8:
+    case RF_VALUE_I16:
+    case RF_VALUE_I32:
+    case RF_VALUE_I64:
         if (v->as.i < 0)
             return false;
         *out = (uint64_t)v->as.i;
         return true;
-    case RF_VALUE_BOOL:
-        *out = v->as.b;
-        return true;
-    case RF_VALUE_F32: case RF_VALUE_F64: case RF_VALUE_STRING: case RF_VALUE_ARRAY:
-    case RF_VALUE_JSON:
-        return false;
+    case RF_VALUE_BOOL: *out = v->as.b; return true;
+    case RF_VALUE_F32:
+    case RF_VALUE_F64:
+    case RF_VALUE_STRING:
+    case RF_VALUE_ARRAY:
+    case RF_VALUE_JSON: return false;
     }
     return false;
 }
@@ -356,20 +364,24 @@ bool rf_value_as_u64(const rf_value *v, uint64_t *out)
 bool rf_value_as_i64(const rf_value *v, int64_t *out)
 {
     switch (v->type) {
-    case RF_VALUE_U8: case RF_VALUE_U16: case RF_VALUE_U32: case RF_VALUE_U64:
+    case RF_VALUE_U8:
+    case RF_VALUE_U16:
+    case RF_VALUE_U32:
+    case RF_VALUE_U64:
         if (v->as.u > (uint64_t)INT64_MAX)
             return false;
         *out = (int64_t)v->as.u;
         return true;
-    case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
-        *out = v->as.i;
-        return true;
-    case RF_VALUE_BOOL:
-        *out = v->as.b;
-        return true;
-    case RF_VALUE_F32: case RF_VALUE_F64: case RF_VALUE_STRING: case RF_VALUE_ARRAY:
-    case RF_VALUE_JSON:
-        return false;
+    case RF_VALUE_I8:
+    case RF_VALUE_I16:
+    case RF_VALUE_I32:
+    case RF_VALUE_I64: *out = v->as.i; return true;
+    case RF_VALUE_BOOL: *out = v->as.b; return true;
+    case RF_VALUE_F32:
+    case RF_VALUE_F64:
+    case RF_VALUE_STRING:
+    case RF_VALUE_ARRAY:
+    case RF_VALUE_JSON: return false;
     }
     return false;
 }
@@ -377,17 +389,20 @@ bool rf_value_as_i64(const rf_value *v, int64_t *out)
 bool rf_value_as_f64(const rf_value *v, double *out)
 {
     switch (v->type) {
-    case RF_VALUE_U8: case RF_VALUE_U16: case RF_VALUE_U32: case RF_VALUE_U64:
-        *out = (double)v->as.u;
-        return true;
-    case RF_VALUE_I8: case RF_VALUE_I16: case RF_VALUE_I32: case RF_VALUE_I64:
-        *out = (double)v->as.i;
-        return true;
-    case RF_VALUE_F32: case RF_VALUE_F64:
-        *out = v->as.f;
-        return true;
-    case RF_VALUE_BOOL: case RF_VALUE_STRING: case RF_VALUE_ARRAY: case RF_VALUE_JSON:
-        return false;
+    case RF_VALUE_U8:
+    case RF_VALUE_U16:
+    case RF_VALUE_U32:
+    case RF_VALUE_U64: *out = (double)v->as.u; return true;
+    case RF_VALUE_I8:
+    case RF_VALUE_I16:
+    case RF_VALUE_I32:
+    case RF_VALUE_I64: *out = (double)v->as.i; return true;
+    case RF_VALUE_F32:
+    case RF_VALUE_F64: *out = v->as.f; return true;
+    case RF_VALUE_BOOL:
+    case RF_VALUE_STRING:
+    case RF_VALUE_ARRAY:
+    case RF_VALUE_JSON: return false;
     }
     return false;
 }

@@ -27,13 +27,13 @@ Test(dtype, ggml_sizes_match_spec)
 {
     /* spec/gguf.md section 7: code, block elements, bytes per block */
     static const int expect[][3] = {
-        {0, 1, 4},     {1, 1, 2},      {2, 32, 18},   {3, 32, 20},    {6, 32, 22},
-        {7, 32, 24},   {8, 32, 34},    {9, 32, 36},   {10, 256, 84},  {11, 256, 110},
+        {0, 1, 4},      {1, 1, 2},      {2, 32, 18},    {3, 32, 20},    {6, 32, 22},
+        {7, 32, 24},    {8, 32, 34},    {9, 32, 36},    {10, 256, 84},  {11, 256, 110},
         {12, 256, 144}, {13, 256, 176}, {14, 256, 210}, {15, 256, 292}, {16, 256, 66},
-        {17, 256, 74}, {18, 256, 98},  {19, 256, 50}, {20, 32, 18},   {21, 256, 110},
-        {22, 256, 82}, {23, 256, 136}, {24, 1, 1},    {25, 1, 2},     {26, 1, 4},
-        {27, 1, 8},    {28, 1, 8},     {29, 256, 56}, {30, 1, 2},     {34, 256, 54},
-        {35, 256, 66}, {39, 32, 17},   {40, 64, 36},  {41, 128, 18},  {42, 64, 18},
+        {17, 256, 74},  {18, 256, 98},  {19, 256, 50},  {20, 32, 18},   {21, 256, 110},
+        {22, 256, 82},  {23, 256, 136}, {24, 1, 1},     {25, 1, 2},     {26, 1, 4},
+        {27, 1, 8},     {28, 1, 8},     {29, 256, 56},  {30, 1, 2},     {34, 256, 54},
+        {35, 256, 66},  {39, 32, 17},   {40, 64, 36},   {41, 128, 18},  {42, 64, 18},
     };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         rf_dtype d;
@@ -51,10 +51,13 @@ Test(dtype, ggml_sizes_match_spec)
 
 Test(dtype, apr_codes)
 {
-    static const struct { uint32_t code; rf_dtype dtype; } expect[] = {
-        {0, RF_DTYPE_F32}, {1, RF_DTYPE_F16}, {3, RF_DTYPE_F64}, {4, RF_DTYPE_I32},
-        {5, RF_DTYPE_I64}, {6, RF_DTYPE_I8}, {7, RF_DTYPE_U8}, {8, RF_DTYPE_APR_Q4},
-        {9, RF_DTYPE_APR_Q8}, {12, RF_DTYPE_Q4_K}, {14, RF_DTYPE_Q6_K}, {30, RF_DTYPE_BF16},
+    static const struct {
+        uint32_t code;
+        rf_dtype dtype;
+    } expect[] = {
+        {0, RF_DTYPE_F32},      {1, RF_DTYPE_F16},      {3, RF_DTYPE_F64},   {4, RF_DTYPE_I32},
+        {5, RF_DTYPE_I64},      {6, RF_DTYPE_I8},       {7, RF_DTYPE_U8},    {8, RF_DTYPE_APR_Q4},
+        {9, RF_DTYPE_APR_Q8},   {12, RF_DTYPE_Q4_K},    {14, RF_DTYPE_Q6_K}, {30, RF_DTYPE_BF16},
         {128, RF_DTYPE_APR_Q4}, {129, RF_DTYPE_APR_Q8},
     };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
@@ -72,10 +75,10 @@ Test(dtype, apr_codes)
 
 Test(dtype, safetensors_names)
 {
-    static const char *names[] = {"BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2",
-                                  "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "I16",
-                                  "U16", "F16", "BF16", "I32", "U32", "F32", "C64", "F64", "I64",
-                                  "U64"};
+    static const char *names[] = {
+        "BOOL",    "F4",          "F6_E2M3",     "F6_E3M2", "U8",  "I8",  "F8_E5M2", "F8_E4M3",
+        "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "I16",     "U16", "F16", "BF16",    "I32",
+        "U32",     "F32",         "C64",         "F64",     "I64", "U64"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         rf_dtype d;
         cr_assert(rf_dtype_from_st(names[i], &d), "%s", names[i]);

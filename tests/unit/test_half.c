@@ -44,8 +44,8 @@ Test(half, f16_to_f32_all_65536)
         if (isnan(want)) {
             cr_assert(isnan(got), "0x%04x should decode to NaN", h);
             cr_assert_eq(bits(got) >> 31, h >> 15, "NaN sign of 0x%04x", h);
-            cr_assert_eq((bits(got) >> 13) & 0x3ff, (h & 0x3ff) | 0x200, "quiet NaN payload of 0x%04x",
-                         h);
+            cr_assert_eq((bits(got) >> 13) & 0x3ff, (h & 0x3ff) | 0x200,
+                         "quiet NaN payload of 0x%04x", h);
             cr_assert_eq(bits(got) & 0x1fff, 0, "NaN 0x%04x: low bits clear", h);
         } else {
             cr_assert_eq((double)got, want, "0x%04x: got %a want %a", h, (double)got, want);
@@ -104,12 +104,12 @@ Test(half, f32_to_f16_edges)
     cr_assert_eq(rf_f32_to_f16(65520.0f), 0x7c00); /* tie rounds to even = infinity */
     cr_assert_eq(rf_f32_to_f16(1e10f), 0x7c00);
     cr_assert_eq(rf_f32_to_f16(-INFINITY), 0xfc00);
-    cr_assert_eq(rf_f32_to_f16(ldexpf(1, -24)), 0x0001); /* smallest subnormal */
-    cr_assert_eq(rf_f32_to_f16(ldexpf(1, -25)), 0x0000); /* tie to even: zero */
-    cr_assert_eq(rf_f32_to_f16(ldexpf(3, -26)), 0x0001); /* 0.75 ulp rounds up */
-    cr_assert_eq(rf_f32_to_f16(ldexpf(3, -25)), 0x0002); /* 1.5 ulp ties to even 2 */
-    cr_assert_eq(rf_f32_to_f16(ldexpf(1, -14)), 0x0400); /* smallest normal */
-    cr_assert_eq(rf_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00); /* tie to even down */
+    cr_assert_eq(rf_f32_to_f16(ldexpf(1, -24)), 0x0001);            /* smallest subnormal */
+    cr_assert_eq(rf_f32_to_f16(ldexpf(1, -25)), 0x0000);            /* tie to even: zero */
+    cr_assert_eq(rf_f32_to_f16(ldexpf(3, -26)), 0x0001);            /* 0.75 ulp rounds up */
+    cr_assert_eq(rf_f32_to_f16(ldexpf(3, -25)), 0x0002);            /* 1.5 ulp ties to even 2 */
+    cr_assert_eq(rf_f32_to_f16(ldexpf(1, -14)), 0x0400);            /* smallest normal */
+    cr_assert_eq(rf_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);     /* tie to even down */
     cr_assert_eq(rf_f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02); /* tie to even up */
     /* NaN: sign | 0x7E00 whatever the payload (spec/quantization.md 2.1) */
     cr_assert_eq(rf_f32_to_f16(from_bits(0x7fc00000u)), 0x7e00);
@@ -128,7 +128,7 @@ static uint16_t bf16_reference(float f)
         return lo;
     /* hi may be the next binade or infinity: compute its value from bits, with inf as 2^128 */
     double b = ((hi & 0x7fff) == 0x7f80) ? copysign(ldexp(1, 128), x)
-                                          : (double)from_bits((uint32_t)hi << 16);
+                                         : (double)from_bits((uint32_t)hi << 16);
     double dist_hi = fabs(b - x);
     if (dist_lo < dist_hi)
         return lo;

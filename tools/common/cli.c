@@ -85,9 +85,14 @@ int cli_exit_for_status(rf_status status)
     case RF_ERR_ARGUMENT: return APR_EXIT_USAGE;
     case RF_ERR_WRITE: return APR_EXIT_WRITE;
     case RF_ERR_CONTRACT: return APR_EXIT_CONTRACT;
-    case RF_ERR_IO: case RF_ERR_FORMAT: case RF_ERR_CHECKSUM: case RF_ERR_UNSUPPORTED:
-    case RF_ERR_NOMEM: case RF_ERR_OVERFLOW: case RF_ERR_LIMIT: case RF_ERR_NOT_FOUND:
-        return APR_EXIT_INPUT;
+    case RF_ERR_IO:
+    case RF_ERR_FORMAT:
+    case RF_ERR_CHECKSUM:
+    case RF_ERR_UNSUPPORTED:
+    case RF_ERR_NOMEM:
+    case RF_ERR_OVERFLOW:
+    case RF_ERR_LIMIT:
+    case RF_ERR_NOT_FOUND: return APR_EXIT_INPUT;
     }
     return APR_EXIT_INPUT;
 }

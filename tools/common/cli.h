@@ -44,7 +44,8 @@ void cli_print_version(const cli_tool *tool, FILE *out);
 void cli_error(const cli_tool *tool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Usage error: prints the message and a hint to run --help; returns APR_EXIT_USAGE. */
-int cli_usage_error(const cli_tool *tool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const cli_tool *tool, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Maps a library status to the tool exit code (input errors 3, write errors 4, contract 5). */
 int cli_exit_for_status(rf_status status);

@@ -75,9 +75,9 @@ typedef enum rf_dtype {
 
 /* What kind of values a dtype holds. */
 typedef enum rf_dtype_kind {
-    RF_KIND_FLOAT,  /* IEEE-style floats stored per element */
-    RF_KIND_INT,    /* integers (and BOOL) stored per element */
-    RF_KIND_QUANT,  /* blocks of quantized values with scales */
+    RF_KIND_FLOAT, /* IEEE-style floats stored per element */
+    RF_KIND_INT,   /* integers (and BOOL) stored per element */
+    RF_KIND_QUANT, /* blocks of quantized values with scales */
 } rf_dtype_kind;
 
 /* Capability flags of Rosetta for a dtype. */
@@ -88,14 +88,14 @@ enum {
 
 typedef struct rf_dtype_info {
     rf_dtype dtype;
-    const char *name;        /* canonical upper-case name: "F32", "Q4_K", "APR_Q4" */
+    const char *name; /* canonical upper-case name: "F32", "Q4_K", "APR_Q4" */
     rf_dtype_kind kind;
-    uint32_t block_elems;    /* elements per block (1 for plain types) */
-    uint32_t block_bytes;    /* bytes per block */
-    int ggml_code;           /* GGUF tensor type id, -1 if none */
-    int apr_code;            /* APR v2 dtype byte written, -1 if APR cannot hold it */
-    const char *st_name;     /* SafeTensors dtype string, NULL if none */
-    unsigned flags;          /* RF_DTYPE_CAN_* */
+    uint32_t block_elems; /* elements per block (1 for plain types) */
+    uint32_t block_bytes; /* bytes per block */
+    int ggml_code;        /* GGUF tensor type id, -1 if none */
+    int apr_code;         /* APR v2 dtype byte written, -1 if APR cannot hold it */
+    const char *st_name;  /* SafeTensors dtype string, NULL if none */
+    unsigned flags;       /* RF_DTYPE_CAN_* */
 } rf_dtype_info;
 
 /* Table entry of dtype, or NULL if dtype is not a member of rf_dtype. */

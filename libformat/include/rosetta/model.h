@@ -56,15 +56,15 @@ typedef struct rf_value rf_value;
 struct rf_value {
     rf_value_type type;
     union {
-        uint64_t u;  /* U8, U16, U32, U64 */
-        int64_t i;   /* I8, I16, I32, I64 */
-        double f;    /* F32 (exactly representable), F64 */
-        bool b;      /* BOOL */
-        struct {     /* STRING and JSON: NUL-terminated copy; len excludes the NUL */
+        uint64_t u; /* U8, U16, U32, U64 */
+        int64_t i;  /* I8, I16, I32, I64 */
+        double f;   /* F32 (exactly representable), F64 */
+        bool b;     /* BOOL */
+        struct {    /* STRING and JSON: NUL-terminated copy; len excludes the NUL */
             const char *data;
             uint64_t len;
         } str;
-        struct {                  /* ARRAY */
+        struct { /* ARRAY */
             rf_value_type elem_type;
             uint64_t count;
             const rf_value *items; /* count values of elem_type (nested arrays allowed) */
@@ -79,8 +79,8 @@ typedef struct rf_kv {
 
 typedef enum rf_rope_type {
     RF_ROPE_UNKNOWN = 0,
-    RF_ROPE_NORM,  /* adjacent pairs (llama) */
-    RF_ROPE_NEOX,  /* halves (Qwen2, GPT-NeoX) */
+    RF_ROPE_NORM, /* adjacent pairs (llama) */
+    RF_ROPE_NEOX, /* halves (Qwen2, GPT-NeoX) */
 } rf_rope_type;
 
 /* Typed configuration. Integer fields are 0 and ids -1 when unknown; tie_word_embeddings is
@@ -118,13 +118,13 @@ typedef enum rf_token_type {
 /* Tokenizer data as stored in the file (GGUF tokenizer.ggml.*, HF tokenizer.json, APR
  * tokenizer.*). tokens[i] is the byte-level string of id i; token_types may be NULL. */
 typedef struct rf_tokenizer {
-    const char *model;        /* "gpt2" for byte-level BPE */
-    const char *pre;          /* pre-tokenizer name: "qwen2" */
+    const char *model; /* "gpt2" for byte-level BPE */
+    const char *pre;   /* pre-tokenizer name: "qwen2" */
     uint64_t n_tokens;
     const char **tokens;
     const int32_t *token_types;
     uint64_t n_merges;
-    const char **merges;      /* "a b" pairs in rank order */
+    const char **merges; /* "a b" pairs in rank order */
     bool add_bos;
 } rf_tokenizer;
 
@@ -133,9 +133,9 @@ typedef struct rf_model rf_model;
 /* ---- opening ----------------------------------------------------------------------------- */
 
 typedef struct rf_open_options {
-    bool lenient;  /* diagnostic tools: accept damaged files where memory safety allows (bad
-                      checksums, unknown dtypes reported as such); the problems are listed by
-                      rf_model_warning() */
+    bool lenient; /* diagnostic tools: accept damaged files where memory safety allows (bad
+                     checksums, unknown dtypes reported as such); the problems are listed by
+                     rf_model_warning() */
 } rf_open_options;
 
 /* Opens any supported model by content (file or SafeTensors directory / index). opts may be

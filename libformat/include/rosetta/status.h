@@ -12,17 +12,17 @@ extern "C" {
 
 typedef enum rf_status {
     RF_OK = 0,
-    RF_ERR_ARGUMENT,     /* caller passed an invalid argument */
-    RF_ERR_IO,           /* open/read/stat/mmap of an input failed */
-    RF_ERR_WRITE,        /* writing, syncing or renaming an output failed */
-    RF_ERR_FORMAT,       /* input is malformed: bad magic, out-of-bounds offset, bad JSON ... */
-    RF_ERR_CHECKSUM,     /* a stored checksum does not match */
-    RF_ERR_UNSUPPORTED,  /* valid input using a feature Rosetta does not handle */
-    RF_ERR_NOMEM,        /* allocation failed */
-    RF_ERR_OVERFLOW,     /* an integer computation from file values would overflow */
-    RF_ERR_LIMIT,        /* a resource limit (header size, tensor count ...) was exceeded */
-    RF_ERR_NOT_FOUND,    /* a named tensor, key or file does not exist */
-    RF_ERR_CONTRACT,     /* a layout or quality contract is violated */
+    RF_ERR_ARGUMENT,    /* caller passed an invalid argument */
+    RF_ERR_IO,          /* open/read/stat/mmap of an input failed */
+    RF_ERR_WRITE,       /* writing, syncing or renaming an output failed */
+    RF_ERR_FORMAT,      /* input is malformed: bad magic, out-of-bounds offset, bad JSON ... */
+    RF_ERR_CHECKSUM,    /* a stored checksum does not match */
+    RF_ERR_UNSUPPORTED, /* valid input using a feature Rosetta does not handle */
+    RF_ERR_NOMEM,       /* allocation failed */
+    RF_ERR_OVERFLOW,    /* an integer computation from file values would overflow */
+    RF_ERR_LIMIT,       /* a resource limit (header size, tensor count ...) was exceeded */
+    RF_ERR_NOT_FOUND,   /* a named tensor, key or file does not exist */
+    RF_ERR_CONTRACT,    /* a layout or quality contract is violated */
 } rf_status;
 
 /* Detailed error: the status and a human-readable message with context.
