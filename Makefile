@@ -7,6 +7,7 @@ FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
 .PHONY: all deps deps-python build build-asan demo test test-asan bench install format format-check clean
+.PHONY: build-fuzz fuzz
 
 all: build
 
@@ -48,5 +49,19 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') && echo "format-check: ok"
 
+# ---- reliability (docs/reliability.md) ----------------------------------------------------------
+BUILD_FUZZ ?= build-fuzz
+FUZZ_TARGETS ?=
+
+# The whole project with clang, ASan+UBSan and libFuzzer targets (also the clang -Werror check).
+build-fuzz: deps
+	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DROSETTA_SANITIZE=ON -DROSETTA_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS) -- --no-print-directory -s
+
+# Every fuzz target for FUZZ_SECONDS each (one core at a time), then executions per target.
+fuzz: build-fuzz
+	@tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
