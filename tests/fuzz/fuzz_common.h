@@ -45,4 +45,14 @@ void fz_open_and_walk(const char *path);
 typedef rf_model *(*fz_opener)(const char *path, const rf_open_options *opts, rf_error *err);
 void fz_open_and_walk_with(fz_opener open, const char *path);
 
+/* Same through a reader's in-memory entry point (data is the fuzzer's exact-size buffer). */
+typedef rf_model *(*fz_memory_opener)(const void *data, uint64_t size, const char *name,
+                                      const rf_open_options *opts, rf_error *err);
+void fz_open_memory_and_walk(fz_memory_opener open, const uint8_t *data, size_t size);
+
+/* Fuzz executables are linked with -Wl,--wrap=rf_file_open,--wrap=rf_file_close: every file
+ * the library opens is read into an exact-size heap buffer instead of being mapped, so that
+ * AddressSanitizer reports a read even one byte past the end of any input file (a mapping
+ * would hide it up to the end of the page). */
+
 #endif

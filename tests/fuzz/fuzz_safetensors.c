@@ -4,10 +4,10 @@
  * fuzz-config: max_len=65536 seeds=tests/data/bad/safetensors */
 #include "fuzz_common.h"
 
-#include "model_internal.h"
+#include "rosetta/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fz_open_and_walk_with(rf_safetensors_open_model, fz_memfd_path(data, size));
+    fz_open_memory_and_walk(rf_safetensors_open_memory, data, size);
     return 0;
 }
