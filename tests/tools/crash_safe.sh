@@ -205,4 +205,19 @@ else
   echo "crash_safe: truncated model: $(cat "$T/mr.err")"
 fi
 
+# ---- 5. special files where model files are expected ----------------------------------------
+# A FIFO (tar can create one) must give an error, not block the reader forever.
+special="$T/special"
+mkdir -p "$special/beside"
+mkfifo "$special/model.safetensors" "$special/beside/config.json"
+cp "$ROSETTA_ROOT/fixtures/tiny-qwen2/model.safetensors" "$special/beside/"
+for target in "$special/model.safetensors" "$special/beside/model.safetensors" "$special/beside"; do
+  echo go | timeout 20 "$MR" --model "$target" >/dev/null 2>"$T/err"
+  rc=$?
+  [ $rc -eq 124 ] && fail "$target: the reader blocked on a FIFO"
+  [ $rc -eq 77 ] && { echo "crash_safe: note: $target: reader not available" >&2; continue; }
+  [ $rc -eq 3 ] || fail "$target: exit $rc, expected 3 ($(cat "$T/err"))"
+  echo "crash_safe: FIFO: $(cat "$T/err")"
+done
+
 echo "crash_safe: ok"
