@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
 .PHONY: all deps deps-python build build-asan demo test test-asan bench install format format-check clean
-.PHONY: build-fuzz fuzz
+.PHONY: build-fuzz fuzz test-valgrind lint
 
 all: build
 
@@ -62,6 +62,10 @@ build-fuzz: deps
 # Every fuzz target for FUZZ_SECONDS each (one core at a time), then executions per target.
 fuzz: build-fuzz
 	@tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The tools' end-to-end tests with every apr tool run under Valgrind memcheck.
+test-valgrind: build
+	@python3 tests/tools/valgrind_run.py $(BUILD) -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
