@@ -67,5 +67,19 @@ fuzz: build-fuzz
 test-valgrind: build
 	@python3 tests/tools/valgrind_run.py $(BUILD) -j $(JOBS)
 
+# Static analysis, clean over the tree: cppcheck (warning, performance, portability) and
+# clang-tidy with the checks of .clang-tidy, on the sources of the compilation database.
+LINT_DIRS = libformat libinfer kernels tools bench tests/fuzz tests/tools
+LINT_FILES = '/(libformat|libinfer|kernels|tools|bench|tests/fuzz|tests/tools)/.*\.c$$'
+lint: build
+	@cppcheck --enable=warning,performance,portability --std=c11 --inline-suppr --error-exitcode=1 \
+	  --quiet --suppress=missingIncludeSystem -D_GNU_SOURCE -D__x86_64__ -Ilibformat/include \
+	  -Ilibformat/src -Ikernels -Itools/common -I$(BUILD)/libformat/include -j $(JOBS) $(LINT_DIRS)
+	@echo "lint: cppcheck clean"
+	@run-clang-tidy -p $(BUILD) -quiet -j $(JOBS) $(LINT_FILES) >$(BUILD)/clang-tidy.log 2>&1 || \
+	  { grep -E -A3 'error:|warning:' $(BUILD)/clang-tidy.log | head -100; \
+	    echo "lint: clang-tidy found problems (full log: $(BUILD)/clang-tidy.log)"; exit 1; }
+	@echo "lint: clang-tidy clean"
+
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -11,14 +11,14 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 typedef struct guard_frame {
     sigjmp_buf jump;
-    const rf_file *const *files;
+    const rf_file *const *files; /* the files to name in the error, or */
     size_t n_files;
+    const rf_model *model;       /* the files of this model */
     const uint8_t *volatile fault_addr;
     struct guard_frame *prev;
 } guard_frame;
@@ -67,8 +67,9 @@ static void install(void)
 /* The file whose mapping holds addr, and the offset in it. */
 static const rf_file *find_file(const guard_frame *frame, const uint8_t *addr, uint64_t *offset)
 {
-    for (size_t k = 0; k < frame->n_files; k++) {
-        const rf_file *f = frame->files[k];
+    size_t n = frame->model ? rf_model_n_files(frame->model) : frame->n_files;
+    for (size_t k = 0; k < n; k++) {
+        const rf_file *f = frame->model ? rf_model_file(frame->model, k) : frame->files[k];
         const uint8_t *base = f ? rf_file_data(f) : NULL;
         if (base && addr >= base && (uint64_t)(addr - base) < rf_file_size(f)) {
             *offset = (uint64_t)(addr - base);
@@ -78,8 +79,8 @@ static const rf_file *find_file(const guard_frame *frame, const uint8_t *addr, u
     return NULL;
 }
 
-rf_status rf_mapped_call(const rf_file *const *files, size_t n_files, rf_mapped_fn fn, void *ctx,
-                         rf_error *err)
+static rf_status guarded_call(const rf_file *const *files, size_t n_files, const rf_model *model,
+                              rf_mapped_fn fn, void *ctx, rf_error *err)
 {
     pthread_once(&install_once, install);
     if (install_errno)
@@ -89,6 +90,7 @@ rf_status rf_mapped_call(const rf_file *const *files, size_t n_files, rf_mapped_
     memset(&frame, 0, sizeof frame);
     frame.files = files;
     frame.n_files = n_files;
+    frame.model = model;
     frame.prev = current_frame;
     /* Saving the signal mask (second argument 1) unblocks SIGBUS again after the jump. */
     if (sigsetjmp(frame.jump, 1) == 0) {
@@ -121,15 +123,13 @@ rf_status rf_mapped_call(const rf_file *const *files, size_t n_files, rf_mapped_
                         strerror(errno));
 }
 
+rf_status rf_mapped_call(const rf_file *const *files, size_t n_files, rf_mapped_fn fn, void *ctx,
+                         rf_error *err)
+{
+    return guarded_call(files, n_files, NULL, fn, ctx, err);
+}
+
 rf_status rf_model_mapped_call(const rf_model *model, rf_mapped_fn fn, void *ctx, rf_error *err)
 {
-    size_t n = rf_model_n_files(model);
-    const rf_file **files = calloc(n ? n : 1, sizeof *files);
-    if (!files)
-        return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
-    for (size_t k = 0; k < n; k++)
-        files[k] = rf_model_file(model, k);
-    rf_status st = rf_mapped_call(files, n, fn, ctx, err);
-    free(files);
-    return st;
+    return guarded_call(NULL, 0, model, fn, ctx, err);
 }

@@ -18,8 +18,8 @@
 
 #include "rosetta/io.h"
 
-#define MAGIC "RFSLOW01"
 #define HEADER 24
+static const uint8_t MAGIC[8] = {'R', 'F', 'S', 'L', 'O', 'W', '0', '1'};
 
 static uint8_t pattern(uint64_t id, uint64_t offset)
 {
@@ -36,7 +36,7 @@ static void fill(uint8_t *buf, size_t n, uint64_t id, uint64_t offset)
 /* Checks data as a complete slow_writer file; on success stores its id. */
 static int check_bytes(const uint8_t *data, uint64_t size, uint64_t *id, char *why, size_t why_len)
 {
-    if (size < HEADER + 4 || memcmp(data, MAGIC, 8) != 0) {
+    if (size < HEADER + 4 || memcmp(data, MAGIC, sizeof MAGIC) != 0) {
         snprintf(why, why_len, "not a slow_writer file (%llu bytes)", (unsigned long long)size);
         return 1;
     }
@@ -110,9 +110,9 @@ int main(int argc, char **argv)
     long long fsize_limit = -1;
     int verify = 0;
     const char *out = NULL;
-    for (int k = 1; k < argc; k++) {
+    for (int k = 1; k < argc && argv[k]; k++) {
         const char *a = argv[k];
-        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
+        const char *v = argv[k + 1]; /* argv[argc] is NULL */
         if (strcmp(a, "--check") == 0 && v)
             return check_file(v);
         if (strcmp(a, "--verify") == 0)
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
         return 4;
     }
     uint8_t header[HEADER];
-    memcpy(header, MAGIC, 8);
+    memcpy(header, MAGIC, sizeof MAGIC);
     rf_store_le64(header + 8, id);
     rf_store_le64(header + 16, size);
     uint8_t *buf = malloc(chunk);
