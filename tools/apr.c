@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,15 +156,12 @@ int main(int argc, char **argv)
         return APR_EXIT_USAGE;
     }
     const char *name = argv[1];
+    bool help_for_tool = false; /* `apr help TOOL` is `apr TOOL --help` */
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
-        if (argc >= 3 && strcmp(name, "help") == 0) {
-            name = argv[2];
-            argv[2] = "--help";
-            argv++;
-            argc--;
-        } else {
+        if (argc < 3 || strcmp(name, "help") != 0)
             return print_help(dir);
-        }
+        name = argv[2];
+        help_for_tool = true;
     } else if (strcmp(name, "--version") == 0) {
         cli_print_version(&TOOL, stdout);
         return APR_EXIT_OK;
@@ -191,8 +189,13 @@ int main(int argc, char **argv)
         free_list(names, n);
         return APR_EXIT_USAGE;
     }
-    argv[1] = path;
-    execv(path, argv + 1);
+    if (help_for_tool) {
+        char *help_argv[] = {path, "--help", NULL};
+        execv(path, help_argv);
+    } else {
+        argv[1] = path;
+        execv(path, argv + 1);
+    }
     fprintf(stderr, "apr: cannot run %s: %s\n", path, strerror(errno));
     return APR_EXIT_INPUT;
 }

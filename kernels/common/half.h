@@ -1,8 +1,8 @@
 /* IEEE binary16 and bfloat16 <-> binary32 conversion on bit patterns, round to nearest even.
  * Plain C, header-only, usable from host and device code; no hardware conversion instructions,
  * so every build gives the same bits.
- * NaN: the sign and the top payload bits are kept and the result is always a quiet NaN
- * (what x86 F16C, torch and ggml produce for quiet NaN inputs). */
+ * NaN follows ggml (spec/quantization.md 2.1, 2.2): binary32 -> binary16 gives sign | 0x7E00
+ * (payload dropped); binary16 -> binary32 keeps the payload and sets the quiet bit. */
 #ifndef RK_HALF_H
 #define RK_HALF_H
 
@@ -23,7 +23,7 @@ static inline float rk_bits_f32(uint32_t u)
     return f;
 }
 
-/* binary16 -> binary32: always exact. */
+/* binary16 -> binary32: exact for every non-NaN input; NaN comes out quiet. */
 static inline float rk_f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
@@ -42,7 +42,7 @@ static inline float rk_f16_to_f32(uint16_t h)
             bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
         }
     } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
+        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
     } else {
         bits = sign | ((exp + 112) << 23) | (mant << 13);
     }
@@ -57,7 +57,7 @@ static inline uint16_t rk_f32_to_f16(float f)
     x &= 0x7fffffffu;
     if (x >= 0x7f800000u) { /* Inf or NaN */
         if (x > 0x7f800000u)
-            return (uint16_t)(sign | 0x7e00u | ((x >> 13) & 0x3ffu));
+            return (uint16_t)(sign | 0x7e00u);
         return (uint16_t)(sign | 0x7c00u);
     }
     if (x >= 0x477ff000u) /* >= 65520 rounds to infinity */

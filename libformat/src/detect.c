@@ -2,6 +2,7 @@
 #include "rosetta/detect.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -66,11 +67,6 @@ rf_format rf_detect_bytes(const uint8_t *d, size_t len, uint64_t file_size)
         default: break;
         }
     }
-    if (len >= 9) {
-        uint64_t n = rf_load_le64(d);
-        if (file_size >= 8 && n >= 2 && n <= file_size - 8 && d[8] == '{')
-            return RF_FORMAT_SAFETENSORS;
-    }
     /* A shard index is a JSON object whose text mentions "weight_map" near the start. */
     size_t i = 0;
     while (i < len && is_json_space(d[i]))
@@ -80,6 +76,16 @@ rf_format rf_detect_bytes(const uint8_t *d, size_t len, uint64_t file_size)
         for (size_t j = i; j + sizeof key - 1 <= len; j++)
             if (memcmp(d + j, key, sizeof key - 1) == 0)
                 return RF_FORMAT_SAFETENSORS_INDEX;
+    }
+    if (len >= 9) {
+        /* SafeTensors: u64 header length, then the JSON header. A '{' at byte 8 is enough to
+         * hand the file to the SafeTensors reader, which then reports a bad header length
+         * precisely; with a plausible length, other JSON starts are accepted too, so that a
+         * header that is not an object gets the reader's message rather than "unknown". */
+        uint64_t n = rf_load_le64(d);
+        bool plausible = file_size >= 8 && n >= 2 && n <= file_size - 8;
+        if (d[8] == '{' || (plausible && (d[8] == '[' || d[8] == '"' || is_json_space(d[8]))))
+            return RF_FORMAT_SAFETENSORS;
     }
     return RF_FORMAT_UNKNOWN;
 }

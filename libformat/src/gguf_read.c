@@ -24,8 +24,8 @@ typedef struct name_set {
     struct name_slot {
         const uint8_t *bytes; /* NULL = empty slot */
         uint64_t len;
-        uint64_t offset;      /* where the string was found, for the error message */
-    } *slots;
+        uint64_t offset; /* where the string was found, for the error message */
+    } * slots;
     size_t cap, used;
 } name_set;
 
@@ -41,8 +41,8 @@ typedef struct tensor_info {
     uint64_t offset_offset;
     rf_dtype dtype;
     uint64_t nbytes;
-    bool skip;        /* lenient mode: not added to the model */
-    bool size_known;  /* dtype and byte size are known (false for a skipped unknown type) */
+    bool skip;       /* lenient mode: not added to the model */
+    bool size_known; /* dtype and byte size are known (false for a skipped unknown type) */
 } tensor_info;
 
 typedef struct reader {
@@ -52,16 +52,16 @@ typedef struct reader {
     uint64_t pos;
     bool swap;
     bool lenient;
-    rf_model *model;  /* NULL when only scanning the layout */
+    rf_model *model; /* NULL when only scanning the layout */
     uint32_t file_index;
     rf_error *err;
 
     enum section section;
-    uint64_t item;              /* index of the pair or tensor info being read */
-    const uint8_t *item_name;   /* its key or name once read */
+    uint64_t item;            /* index of the pair or tensor info being read */
+    const uint8_t *item_name; /* its key or name once read */
     uint64_t item_name_len;
 
-    void **temps;               /* allocations for the value being read, freed after each pair */
+    void **temps; /* allocations for the value being read, freed after each pair */
     size_t n_temps, cap_temps;
     uint64_t n_values;
     bool noted_bool, noted_nested;
@@ -213,15 +213,29 @@ static rf_status rd_u64(reader *r, uint64_t *out, const char *field)
     return RF_OK;
 }
 
+static uint64_t load_u64(const reader *r, const uint8_t *p)
+{
+    uint64_t v = rf_load_le64(p);
+    return r->swap ? __builtin_bswap64(v) : v;
+}
+
+/* Encoded size of a fixed-width value type; 0 for strings and arrays. */
+static uint64_t value_width(uint32_t type)
+{
+    return type == RF_VALUE_STRING || type == RF_VALUE_ARRAY ? 0 : MIN_VALUE_BYTES[type];
+}
+
 /* GGUF string: u64 length + bytes (no NUL). The bytes stay in the file; *out points at them. */
 static rf_status rd_string(reader *r, const uint8_t **out, uint64_t *len, const char *field)
 {
     uint64_t at = r->pos;
     uint64_t n;
-    char what[96];
-    snprintf(what, sizeof what, "length of the %s", field);
-    if (rd_u64(r, &n, what))
-        return RF_ERR_FORMAT;
+    if (remaining(r) < 8) { /* the message is built only when it is needed */
+        char what[96];
+        snprintf(what, sizeof what, "length of the %s", field);
+        return need(r, 8, what);
+    }
+    rd_u64(r, &n, field);
     char w[200];
     if (n > RF_GGUF_MAX_STRING_LENGTH)
         return fail(r, RF_ERR_FORMAT,
@@ -421,14 +435,15 @@ static rf_status read_value(reader *r, uint32_t type, uint64_t type_offset, rf_v
         return RF_ERR_FORMAT;
     if (elem_type == RF_VALUE_ARRAY) {
         if (depth + 1 >= RF_GGUF_MAX_NESTING)
-            return fail(r, RF_ERR_LIMIT,
-                        "%s: arrays nested more than %d deep at offset %llu",
+            return fail(r, RF_ERR_LIMIT, "%s: arrays nested more than %d deep at offset %llu",
                         where(r, w, sizeof w), RF_GGUF_MAX_NESTING,
                         (unsigned long long)array_offset);
         if (!r->noted_nested) {
             r->noted_nested = true;
-            note(r, "%s: array of arrays at offset %llu; ggml's reader (llama.cpp) rejects such "
-                    "files", where(r, w, sizeof w), (unsigned long long)array_offset);
+            note(r,
+                 "%s: array of arrays at offset %llu; ggml's reader (llama.cpp) rejects such "
+                 "files",
+                 where(r, w, sizeof w), (unsigned long long)array_offset);
         }
     }
     if (count > RF_GGUF_MAX_ARRAY_ELEMENTS)
@@ -458,12 +473,33 @@ static rf_status read_value(reader *r, uint32_t type, uint64_t type_offset, rf_v
             return fail(r, RF_ERR_NOMEM, "out of memory reading an array of %llu values",
                         (unsigned long long)count);
     }
-    for (uint64_t i = 0; i < count; i++) {
-        rf_status st = elem_type == RF_VALUE_ARRAY
-                           ? read_value(r, elem_type, r->pos, items ? &items[i] : NULL, depth + 1)
-                           : read_scalar(r, (rf_value_type)elem_type, items ? &items[i] : NULL);
-        if (st != RF_OK)
-            return st;
+    if (items && elem_type == RF_VALUE_STRING) {
+        /* tokenizer vocabularies and merges: hundreds of thousands of strings */
+        for (uint64_t i = 0; i < count; i++) {
+            uint64_t n;
+            if (remaining(r) < 8 || (n = load_u64(r, r->data + r->pos)) > remaining(r) - 8 ||
+                n > RF_GGUF_MAX_STRING_LENGTH) {
+                const uint8_t *s; /* let the general path produce the message */
+                return rd_string(r, &s, &n, "string value");
+            }
+            items[i].type = RF_VALUE_STRING;
+            items[i].as.str.data = (const char *)r->data + r->pos + 8;
+            items[i].as.str.len = n;
+            r->pos += 8 + n;
+        }
+    } else if (items && MIN_VALUE_BYTES[elem_type] == value_width(elem_type)) {
+        /* fixed-width numbers: the length check above already covers all of them */
+        for (uint64_t i = 0; i < count; i++)
+            read_scalar(r, (rf_value_type)elem_type, &items[i]);
+    } else {
+        for (uint64_t i = 0; i < count; i++) {
+            rf_status st =
+                elem_type == RF_VALUE_ARRAY
+                    ? read_value(r, elem_type, r->pos, items ? &items[i] : NULL, depth + 1)
+                    : read_scalar(r, (rf_value_type)elem_type, items ? &items[i] : NULL);
+            if (st != RF_OK)
+                return st;
+        }
     }
     if (out) {
         out->type = RF_VALUE_ARRAY;
@@ -483,9 +519,10 @@ static rf_status read_header(reader *r)
         return RF_ERR_FORMAT;
     const uint8_t *m = r->data;
     if (memcmp(m, "GGUF", 4) != 0)
-        return fail(r, RF_ERR_FORMAT,
-                    "bad magic at offset 0: expected 'GGUF' (47 47 55 46), found %02x %02x %02x %02x",
-                    m[0], m[1], m[2], m[3]);
+        return fail(
+            r, RF_ERR_FORMAT,
+            "bad magic at offset 0: expected 'GGUF' (47 47 55 46), found %02x %02x %02x %02x", m[0],
+            m[1], m[2], m[3]);
     r->pos = 4;
     uint32_t raw;
     if (rd_u32(r, &raw, "version"))
@@ -561,8 +598,9 @@ static rf_status read_kvs(reader *r)
             break;
         r->item_name = kbytes;
         r->item_name_len = klen;
-        if (klen == 0 && (st = problem(r, RF_ERR_FORMAT, "key/value pair %llu at offset %llu has "
-                                                        "an empty key (ggml rejects it)",
+        if (klen == 0 && (st = problem(r, RF_ERR_FORMAT,
+                                       "key/value pair %llu at offset %llu has "
+                                       "an empty key (ggml rejects it)",
                                        (unsigned long long)i, (unsigned long long)key_offset)))
             break;
         if (memchr(kbytes, 0, klen) &&
@@ -593,8 +631,9 @@ static rf_status read_kvs(reader *r)
             alignment_value = value;
             alignment_offset = type_offset + 4;
             if (!r->model && type == RF_VALUE_U32) /* scan mode keeps no values: re-read it */
-                alignment_value.as.u = r->swap ? __builtin_bswap32(rf_load_le32(r->data + type_offset + 4))
-                                               : rf_load_le32(r->data + type_offset + 4);
+                alignment_value.as.u =
+                    r->swap ? __builtin_bswap32(rf_load_le32(r->data + type_offset + 4))
+                            : rf_load_le32(r->data + type_offset + 4);
         }
         if (r->model) {
             if (klen + 1 > key_cap) {
@@ -625,9 +664,9 @@ static rf_status read_kvs(reader *r)
     r->section = SECTION_HEADER;
     if (have_alignment) {
         if (alignment_type != RF_VALUE_U32) {
-            if ((st = problem(r, RF_ERR_FORMAT,
-                              "general.alignment at offset %llu has type %s, expected u32",
-                              (unsigned long long)alignment_offset, value_type_label(alignment_type))))
+            if ((st = problem(
+                     r, RF_ERR_FORMAT, "general.alignment at offset %llu has type %s, expected u32",
+                     (unsigned long long)alignment_offset, value_type_label(alignment_type))))
                 return st;
         } else {
             uint64_t a = alignment_value.as.u;
@@ -677,8 +716,8 @@ static rf_status read_tensor_info(reader *r, tensor_info *t, name_set *names)
             return st;
         if (t->n_dims > RF_MAX_DIMS)
             return fail(r, RF_ERR_FORMAT, "%s: %u dimensions at offset %llu (at most %d)",
-                        where(r, w, sizeof w), t->n_dims,
-                        (unsigned long long)(r->pos - 4), RF_MAX_DIMS);
+                        where(r, w, sizeof w), t->n_dims, (unsigned long long)(r->pos - 4),
+                        RF_MAX_DIMS);
         if ((st = need(r, 8ull * t->n_dims + 12, "shape, type and offset")))
             return st;
         r->pos += 8ull * t->n_dims + 12;
@@ -731,8 +770,7 @@ static rf_status read_tensor_info(reader *r, tensor_info *t, name_set *names)
         if ((st = rd_u64(r, &t->ne[j], "dimension")))
             return st;
         if (t->ne[j] > INT64_MAX)
-            return fail(r, RF_ERR_FORMAT,
-                        "%s: dimension %u at offset %llu is %lld, expected >= 0",
+            return fail(r, RF_ERR_FORMAT, "%s: dimension %u at offset %llu is %lld, expected >= 0",
                         where(r, w, sizeof w), j, (unsigned long long)at, (long long)t->ne[j]);
         if (!overflow && __builtin_mul_overflow(elements, t->ne[j], &elements))
             overflow = true;
@@ -840,7 +878,7 @@ static rf_status place_tensors(reader *r, tensor_info *infos)
             return st;
         r->section = SECTION_TENSOR;
     }
-    uint64_t expected = 0;   /* running sum of padded sizes: where the next tensor must start */
+    uint64_t expected = 0; /* running sum of padded sizes: where the next tensor must start */
     bool sequence_known = true;
     bool all_inside = true;
     char *name = NULL;
@@ -879,8 +917,7 @@ static rf_status place_tensors(reader *r, tensor_info *infos)
                                   "bytes, data section at %llu)",
                                   where(r, w, sizeof w), (unsigned long long)t->nbytes,
                                   (unsigned long long)t->offset,
-                                  (unsigned long long)t->offset_offset,
-                                  (unsigned long long)r->size,
+                                  (unsigned long long)t->offset_offset, (unsigned long long)r->size,
                                   (unsigned long long)r->data_offset)))
                     break;
             } else {
@@ -932,8 +969,9 @@ static rf_status place_tensors(reader *r, tensor_info *infos)
     uint64_t padded_end;
     if (r->n_tensors > 0 && sequence_known && all_inside &&
         !__builtin_add_overflow(r->data_offset, expected, &padded_end) && padded_end > r->size)
-        note(r, "the file ends at %llu, %llu bytes before the padded end of the data section "
-                "(%llu): ggml's full-load path (llama-gguf-hash) would reject it",
+        note(r,
+             "the file ends at %llu, %llu bytes before the padded end of the data section "
+             "(%llu): ggml's full-load path (llama-gguf-hash) would reject it",
              (unsigned long long)r->size, (unsigned long long)(padded_end - r->size),
              (unsigned long long)padded_end);
     return RF_OK;
@@ -1008,14 +1046,15 @@ static const char *config_string(reader *r, const char *key)
 static rf_rope_type rope_type_of(const char *arch)
 {
     static const char *const neox[] = {
-        "qwen", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "phi2", "phi3", "gemma", "gemma2",
-        "gemma3", "starcoder2", "stablelm", "gptneox", "falcon", "olmo2", "bert", "nomic-bert",
-        "codeshell", "orion", "exaone", "minicpm3", "dbrx", "grok", "bitnet", "openelm",
+        "qwen",  "qwen2",  "qwen2moe",   "qwen3",      "qwen3moe", "phi2",    "phi3",
+        "gemma", "gemma2", "gemma3",     "starcoder2", "stablelm", "gptneox", "falcon",
+        "olmo2", "bert",   "nomic-bert", "codeshell",  "orion",    "exaone",  "minicpm3",
+        "dbrx",  "grok",   "bitnet",     "openelm",
     };
     static const char *const norm[] = {
-        "llama", "baichuan", "starcoder", "internlm2", "minicpm", "xverse", "command-r", "olmo",
-        "arctic", "deepseek", "deepseek2", "granite", "granitemoe", "chameleon", "smollm3",
-        "chatglm", "mistral3", "cohere2",
+        "llama",      "baichuan",  "starcoder", "internlm2", "minicpm",   "xverse",
+        "command-r",  "olmo",      "arctic",    "deepseek",  "deepseek2", "granite",
+        "granitemoe", "chameleon", "smollm3",   "chatglm",   "mistral3",  "cohere2",
     };
     for (size_t i = 0; i < sizeof neox / sizeof neox[0]; i++)
         if (strcmp(arch, neox[i]) == 0)
@@ -1035,7 +1074,7 @@ static const char **string_list(reader *r, const char *key, uint64_t *count)
     if (kv->value.type != RF_VALUE_ARRAY || kv->value.as.arr.elem_type != RF_VALUE_STRING) {
         note(r, "key '%s' has type %s, expected an array of strings; not used", key,
              kv->value.type == RF_VALUE_ARRAY ? "array of non-strings"
-                                             : rf_value_type_name(kv->value.type));
+                                              : rf_value_type_name(kv->value.type));
         return NULL;
     }
     uint64_t n = kv->value.as.arr.count;
@@ -1069,8 +1108,8 @@ static rf_status fill_tokenizer(reader *r)
         bool ok = v->type == RF_VALUE_ARRAY;
         int32_t *list = NULL;
         if (ok) {
-            list = rf_model_alloc(r->model, (size_t)(v->as.arr.count ? v->as.arr.count : 1) *
-                                                sizeof *list);
+            list = rf_model_alloc(r->model,
+                                  (size_t)(v->as.arr.count ? v->as.arr.count : 1) * sizeof *list);
             if (!list)
                 return fail(r, RF_ERR_NOMEM, "out of memory");
         }
@@ -1083,8 +1122,9 @@ static rf_status fill_tokenizer(reader *r)
         if (!ok)
             note(r, "key 'tokenizer.ggml.token_type' is not an array of i32; not used");
         else if (tok->tokens && v->as.arr.count != tok->n_tokens)
-            note(r, "tokenizer.ggml.token_type has %llu entries but tokenizer.ggml.tokens has "
-                    "%llu; not used",
+            note(r,
+                 "tokenizer.ggml.token_type has %llu entries but tokenizer.ggml.tokens has "
+                 "%llu; not used",
                  (unsigned long long)v->as.arr.count, (unsigned long long)tok->n_tokens);
         else
             tok->token_types = list;
@@ -1117,6 +1157,8 @@ static rf_status fill_config(reader *r)
         if (!arch_kv(m, a, "attention.head_count_kv")) /* llama.cpp: absent means no GQA */
             c->n_kv_heads = c->n_heads;
         config_u64(r, arch_kv(m, a, "attention.key_length"), &c->head_dim);
+        if (c->head_dim == 0)
+            config_u64(r, arch_kv(m, a, "attention.value_length"), &c->head_dim);
         if (c->head_dim == 0 && c->n_heads && c->hidden_size % c->n_heads == 0)
             c->head_dim = c->hidden_size / c->n_heads;
         config_f64(r, arch_kv(m, a, "rope.freq_base"), &c->rope_theta);

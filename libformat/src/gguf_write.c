@@ -18,7 +18,7 @@ typedef struct out_tensor {
 typedef struct plan {
     const rf_model *m;
     const char *path;
-    rf_model *scratch;    /* owns synthesized pairs, mapped names, PAD tokens */
+    rf_model *scratch; /* owns synthesized pairs, mapped names, PAD tokens */
     const rf_kv **kvs;
     size_t n_kvs, cap_kvs;
     out_tensor *tensors;
@@ -118,17 +118,46 @@ static int file_type_of(rf_dtype dtype)
     case RF_DTYPE_TQ1_0: return 36;
     case RF_DTYPE_TQ2_0: return 37;
     /* K-quant and IQ ftypes name mixes (Q4_K_M, IQ3_M ...), not a single type */
-    case RF_DTYPE_Q8_1: case RF_DTYPE_Q2_K: case RF_DTYPE_Q3_K: case RF_DTYPE_Q4_K:
-    case RF_DTYPE_Q5_K: case RF_DTYPE_Q8_K: case RF_DTYPE_IQ2_XXS: case RF_DTYPE_IQ2_XS:
-    case RF_DTYPE_IQ3_XXS: case RF_DTYPE_IQ1_S: case RF_DTYPE_IQ4_NL: case RF_DTYPE_IQ3_S:
-    case RF_DTYPE_IQ2_S: case RF_DTYPE_IQ4_XS: case RF_DTYPE_I8: case RF_DTYPE_I16:
-    case RF_DTYPE_I32: case RF_DTYPE_I64: case RF_DTYPE_F64: case RF_DTYPE_IQ1_M:
-    case RF_DTYPE_MXFP4: case RF_DTYPE_NVFP4: case RF_DTYPE_Q1_0: case RF_DTYPE_Q2_0:
-    case RF_DTYPE_U8: case RF_DTYPE_U16: case RF_DTYPE_U32: case RF_DTYPE_U64: case RF_DTYPE_BOOL:
-    case RF_DTYPE_C64: case RF_DTYPE_F8_E5M2: case RF_DTYPE_F8_E4M3: case RF_DTYPE_F8_E8M0:
-    case RF_DTYPE_F8_E4M3FNUZ: case RF_DTYPE_F8_E5M2FNUZ: case RF_DTYPE_F6_E2M3:
-    case RF_DTYPE_F6_E3M2: case RF_DTYPE_F4: case RF_DTYPE_APR_Q4: case RF_DTYPE_APR_Q8:
-        return -1;
+    case RF_DTYPE_Q8_1:
+    case RF_DTYPE_Q2_K:
+    case RF_DTYPE_Q3_K:
+    case RF_DTYPE_Q4_K:
+    case RF_DTYPE_Q5_K:
+    case RF_DTYPE_Q8_K:
+    case RF_DTYPE_IQ2_XXS:
+    case RF_DTYPE_IQ2_XS:
+    case RF_DTYPE_IQ3_XXS:
+    case RF_DTYPE_IQ1_S:
+    case RF_DTYPE_IQ4_NL:
+    case RF_DTYPE_IQ3_S:
+    case RF_DTYPE_IQ2_S:
+    case RF_DTYPE_IQ4_XS:
+    case RF_DTYPE_I8:
+    case RF_DTYPE_I16:
+    case RF_DTYPE_I32:
+    case RF_DTYPE_I64:
+    case RF_DTYPE_F64:
+    case RF_DTYPE_IQ1_M:
+    case RF_DTYPE_MXFP4:
+    case RF_DTYPE_NVFP4:
+    case RF_DTYPE_Q1_0:
+    case RF_DTYPE_Q2_0:
+    case RF_DTYPE_U8:
+    case RF_DTYPE_U16:
+    case RF_DTYPE_U32:
+    case RF_DTYPE_U64:
+    case RF_DTYPE_BOOL:
+    case RF_DTYPE_C64:
+    case RF_DTYPE_F8_E5M2:
+    case RF_DTYPE_F8_E4M3:
+    case RF_DTYPE_F8_E8M0:
+    case RF_DTYPE_F8_E4M3FNUZ:
+    case RF_DTYPE_F8_E5M2FNUZ:
+    case RF_DTYPE_F6_E2M3:
+    case RF_DTYPE_F6_E3M2:
+    case RF_DTYPE_F4:
+    case RF_DTYPE_APR_Q4:
+    case RF_DTYPE_APR_Q8: return -1;
     }
     return -1;
 }
@@ -136,9 +165,11 @@ static int file_type_of(rf_dtype dtype)
 /* GGUF architecture name for the config's architecture ("qwen2" or an HF class name). */
 static const char *gguf_architecture(const char *arch)
 {
-    static const struct { const char *hf, *gguf; } classes[] = {
-        {"Qwen2ForCausalLM", "qwen2"}, {"Qwen2Model", "qwen2"},
-        {"Qwen3ForCausalLM", "qwen3"}, {"LlamaForCausalLM", "llama"},
+    static const struct {
+        const char *hf, *gguf;
+    } classes[] = {
+        {"Qwen2ForCausalLM", "qwen2"},   {"Qwen2Model", "qwen2"},
+        {"Qwen3ForCausalLM", "qwen3"},   {"LlamaForCausalLM", "llama"},
         {"MistralForCausalLM", "llama"},
     };
     if (!arch || !*arch)
@@ -197,16 +228,16 @@ static rf_status synthesize_tokenizer(plan *p, const char *arch, rf_error *err)
          * the converter does; llama.cpp needs one token per row (lessons C1). */
         const rf_tensor *embd = embedding_of(p->m);
         uint64_t rows = embd && embd->ndim == 2 ? embd->shape[0]
-                        : c->vocab_size          ? c->vocab_size
-                                                 : tok->n_tokens;
+                        : c->vocab_size         ? c->vocab_size
+                                                : tok->n_tokens;
         if (tok->n_tokens > rows)
             return rf_error_set(err, RF_ERR_UNSUPPORTED,
                                 "%s: the tokenizer has %llu tokens but the embedding has %llu rows",
                                 p->path, (unsigned long long)tok->n_tokens,
                                 (unsigned long long)rows);
         if (rows > RF_GGUF_MAX_ARRAY_ELEMENTS || rows > SIZE_MAX / sizeof(rf_value))
-            return rf_error_set(err, RF_ERR_LIMIT, "%s: %llu tokens are too many for GGUF",
-                                p->path, (unsigned long long)rows);
+            return rf_error_set(err, RF_ERR_LIMIT, "%s: %llu tokens are too many for GGUF", p->path,
+                                (unsigned long long)rows);
         rf_value *tokens = rf_model_alloc(p->scratch, (size_t)rows * sizeof *tokens);
         rf_value *types = rf_model_alloc(p->scratch, (size_t)rows * sizeof *types);
         if (!tokens || !types)
@@ -233,7 +264,8 @@ static rf_status synthesize_tokenizer(plan *p, const char *arch, rf_error *err)
             return st;
     }
     if (tok->merges && tok->n_merges) {
-        if (tok->n_merges > RF_GGUF_MAX_ARRAY_ELEMENTS || tok->n_merges > SIZE_MAX / sizeof(rf_value))
+        if (tok->n_merges > RF_GGUF_MAX_ARRAY_ELEMENTS ||
+            tok->n_merges > SIZE_MAX / sizeof(rf_value))
             return rf_error_set(err, RF_ERR_LIMIT, "%s: too many merges", p->path);
         rf_value *merges = rf_model_alloc(p->scratch, (size_t)tok->n_merges * sizeof *merges);
         if (!merges)
@@ -247,14 +279,14 @@ static rf_status synthesize_tokenizer(plan *p, const char *arch, rf_error *err)
             return st;
     }
     /* the converter's order: eos, padding, bos */
-    if (c->eos_token_id >= 0 && (st = add_u32(p, "tokenizer.ggml.eos_token_id",
-                                              (uint64_t)c->eos_token_id, err)))
+    if (c->eos_token_id >= 0 &&
+        (st = add_u32(p, "tokenizer.ggml.eos_token_id", (uint64_t)c->eos_token_id, err)))
         return st;
-    if (c->pad_token_id >= 0 && (st = add_u32(p, "tokenizer.ggml.padding_token_id",
-                                              (uint64_t)c->pad_token_id, err)))
+    if (c->pad_token_id >= 0 &&
+        (st = add_u32(p, "tokenizer.ggml.padding_token_id", (uint64_t)c->pad_token_id, err)))
         return st;
-    if (c->bos_token_id >= 0 && (st = add_u32(p, "tokenizer.ggml.bos_token_id",
-                                              (uint64_t)c->bos_token_id, err)))
+    if (c->bos_token_id >= 0 &&
+        (st = add_u32(p, "tokenizer.ggml.bos_token_id", (uint64_t)c->bos_token_id, err)))
         return st;
     return add_kv(p, "tokenizer.ggml.add_bos_token",
                   (rf_value){.type = RF_VALUE_BOOL, .as.b = tok->add_bos}, err);
@@ -334,8 +366,8 @@ static rf_status keep_source_kvs(plan *p, rf_error *err)
         if (strcmp(kv->key, "general.alignment") == 0 && !have_alignment) {
             have_alignment = true;
             if (kv->value.type != RF_VALUE_U32 || kv->value.as.u != p->alignment) {
-                rf_kv *fixed = new_kv(p, kv->key,
-                                      (rf_value){.type = RF_VALUE_U32, .as.u = p->alignment}, err);
+                rf_kv *fixed =
+                    new_kv(p, kv->key, (rf_value){.type = RF_VALUE_U32, .as.u = p->alignment}, err);
                 if (!fixed)
                     return RF_ERR_NOMEM;
                 kv = fixed;
@@ -367,20 +399,40 @@ static rf_status check_value(const plan *p, const char *key, const rf_value *v, 
     uint64_t u = v->as.u;
     int64_t i = v->as.i;
     switch (v->type) {
-    case RF_VALUE_U8: if (u > UINT8_MAX) goto range; return RF_OK;
-    case RF_VALUE_U16: if (u > UINT16_MAX) goto range; return RF_OK;
-    case RF_VALUE_U32: if (u > UINT32_MAX) goto range; return RF_OK;
-    case RF_VALUE_I8: if (i < INT8_MIN || i > INT8_MAX) goto range; return RF_OK;
-    case RF_VALUE_I16: if (i < INT16_MIN || i > INT16_MAX) goto range; return RF_OK;
-    case RF_VALUE_I32: if (i < INT32_MIN || i > INT32_MAX) goto range; return RF_OK;
-    case RF_VALUE_U64: case RF_VALUE_I64: case RF_VALUE_F32: case RF_VALUE_F64:
-    case RF_VALUE_BOOL:
+    case RF_VALUE_U8:
+        if (u > UINT8_MAX)
+            goto range;
         return RF_OK;
+    case RF_VALUE_U16:
+        if (u > UINT16_MAX)
+            goto range;
+        return RF_OK;
+    case RF_VALUE_U32:
+        if (u > UINT32_MAX)
+            goto range;
+        return RF_OK;
+    case RF_VALUE_I8:
+        if (i < INT8_MIN || i > INT8_MAX)
+            goto range;
+        return RF_OK;
+    case RF_VALUE_I16:
+        if (i < INT16_MIN || i > INT16_MAX)
+            goto range;
+        return RF_OK;
+    case RF_VALUE_I32:
+        if (i < INT32_MIN || i > INT32_MAX)
+            goto range;
+        return RF_OK;
+    case RF_VALUE_U64:
+    case RF_VALUE_I64:
+    case RF_VALUE_F32:
+    case RF_VALUE_F64:
+    case RF_VALUE_BOOL: return RF_OK;
     case RF_VALUE_STRING:
         if (v->as.str.len > RF_GGUF_MAX_STRING_LENGTH)
             return rf_error_set(err, RF_ERR_UNSUPPORTED,
-                                "%s: key '%s': string of %llu bytes exceeds ggml's limit", path, key,
-                                (unsigned long long)v->as.str.len);
+                                "%s: key '%s': string of %llu bytes exceeds ggml's limit", path,
+                                key, (unsigned long long)v->as.str.len);
         if (v->as.str.len && !v->as.str.data)
             return rf_error_set(err, RF_ERR_ARGUMENT, "%s: key '%s': string without data", path,
                                 key);
@@ -502,8 +554,8 @@ static rf_status plan_tensors(plan *p, bool map_names, rf_error *err)
         for (int j = 0; j < t->ndim; j++)
             if (t->shape[j] > INT64_MAX)
                 return rf_error_set(err, RF_ERR_UNSUPPORTED,
-                                    "%s: tensor '%s': dimension %d is too large for GGUF",
-                                    p->path, t->name, j);
+                                    "%s: tensor '%s': dimension %d is too large for GGUF", p->path,
+                                    t->name, j);
         if (nbytes != t->nbytes)
             return rf_error_set(err, RF_ERR_ARGUMENT,
                                 "%s: tensor '%s': %llu bytes given, its shape and dtype need %llu",
@@ -537,10 +589,17 @@ static uint64_t pad_to(uint64_t x, uint64_t alignment)
 static uint64_t value_size(const rf_value *v)
 {
     switch (v->type) {
-    case RF_VALUE_U8: case RF_VALUE_I8: case RF_VALUE_BOOL: return 1;
-    case RF_VALUE_U16: case RF_VALUE_I16: return 2;
-    case RF_VALUE_U32: case RF_VALUE_I32: case RF_VALUE_F32: return 4;
-    case RF_VALUE_U64: case RF_VALUE_I64: case RF_VALUE_F64: return 8;
+    case RF_VALUE_U8:
+    case RF_VALUE_I8:
+    case RF_VALUE_BOOL: return 1;
+    case RF_VALUE_U16:
+    case RF_VALUE_I16: return 2;
+    case RF_VALUE_U32:
+    case RF_VALUE_I32:
+    case RF_VALUE_F32: return 4;
+    case RF_VALUE_U64:
+    case RF_VALUE_I64:
+    case RF_VALUE_F64: return 8;
     case RF_VALUE_STRING: return 8 + v->as.str.len;
     case RF_VALUE_ARRAY: {
         uint64_t n = 12;
@@ -590,32 +649,27 @@ static rf_status put_value(rf_writer *w, const rf_value *v, rf_error *err)
 {
     uint8_t b[8];
     switch (v->type) {
-    case RF_VALUE_U8: case RF_VALUE_I8:
-        b[0] = (uint8_t)v->as.u;
-        return rf_writer_write(w, b, 1, err);
-    case RF_VALUE_BOOL:
-        b[0] = v->as.b ? 1 : 0;
-        return rf_writer_write(w, b, 1, err);
-    case RF_VALUE_U16: case RF_VALUE_I16:
-        rf_store_le16(b, (uint16_t)v->as.u);
-        return rf_writer_write(w, b, 2, err);
-    case RF_VALUE_U32: case RF_VALUE_I32:
-        return put_u32(w, (uint32_t)v->as.u, err);
+    case RF_VALUE_U8:
+    case RF_VALUE_I8: b[0] = (uint8_t)v->as.u; return rf_writer_write(w, b, 1, err);
+    case RF_VALUE_BOOL: b[0] = v->as.b ? 1 : 0; return rf_writer_write(w, b, 1, err);
+    case RF_VALUE_U16:
+    case RF_VALUE_I16: rf_store_le16(b, (uint16_t)v->as.u); return rf_writer_write(w, b, 2, err);
+    case RF_VALUE_U32:
+    case RF_VALUE_I32: return put_u32(w, (uint32_t)v->as.u, err);
     case RF_VALUE_F32: {
         float f = (float)v->as.f;
         uint32_t bits;
         memcpy(&bits, &f, sizeof bits);
         return put_u32(w, bits, err);
     }
-    case RF_VALUE_U64: case RF_VALUE_I64:
-        return put_u64(w, v->as.u, err);
+    case RF_VALUE_U64:
+    case RF_VALUE_I64: return put_u64(w, v->as.u, err);
     case RF_VALUE_F64: {
         uint64_t bits;
         memcpy(&bits, &v->as.f, sizeof bits);
         return put_u64(w, bits, err);
     }
-    case RF_VALUE_STRING:
-        return put_string(w, v->as.str.data, v->as.str.len, err);
+    case RF_VALUE_STRING: return put_string(w, v->as.str.data, v->as.str.len, err);
     case RF_VALUE_ARRAY: {
         rf_status st = put_u32(w, (uint32_t)v->as.arr.elem_type, err);
         if (!st)
@@ -626,10 +680,10 @@ static rf_status put_value(rf_writer *w, const rf_value *v, rf_error *err)
         }
         return st;
     }
-    case RF_VALUE_JSON:
-        break;
+    case RF_VALUE_JSON: break;
     }
-    return rf_error_set(err, RF_ERR_ARGUMENT, "cannot encode a %s value", rf_value_type_name(v->type));
+    return rf_error_set(err, RF_ERR_ARGUMENT, "cannot encode a %s value",
+                        rf_value_type_name(v->type));
 }
 
 static rf_status write_file(const plan *p, rf_writer *w, rf_error *err)
@@ -705,7 +759,8 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
     for (size_t i = 0; st == RF_OK && i < p->n_tensors; i++) {
         const rf_tensor *a = p->tensors[i].src, *b = rf_model_tensor(back, i);
         bool same = strcmp(a->name, b->name) == 0 && a->dtype == b->dtype &&
-                    a->nbytes == b->nbytes && b->file_offset == p->data_offset + p->tensors[i].offset;
+                    a->nbytes == b->nbytes &&
+                    b->file_offset == p->data_offset + p->tensors[i].offset;
         for (int j = 0; same && j < a->ndim; j++)
             same = a->shape[j] == b->shape[j];
         if (!same)

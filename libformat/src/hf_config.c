@@ -39,12 +39,13 @@ static rf_status get_count(const cfg_ctx *c, const char *const *aliases, uint64_
     uint64_t v;
     hf_num r = hf_json_u64(item, &v);
     if (r == HF_NUM_NOT_NUMBER)
-        return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is %s, expected a non-negative "
-                            "integer", c->path, key, hf_json_kind(item));
+        return rf_error_set(c->err, RF_ERR_FORMAT,
+                            "%s: \"%s\" is %s, expected a non-negative integer", c->path, key,
+                            hf_json_kind(item));
     if (r != HF_NUM_OK)
-        return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" = %.17g %s, expected a "
-                            "non-negative integer", c->path, key, item->valuedouble,
-                            hf_num_problem(r));
+        return rf_error_set(c->err, RF_ERR_FORMAT,
+                            "%s: \"%s\" = %.17g %s, expected a non-negative integer", c->path, key,
+                            item->valuedouble, hf_num_problem(r));
     *out = v;
     return RF_OK;
 }
@@ -53,8 +54,8 @@ static rf_status get_count(const cfg_ctx *c, const char *const *aliases, uint64_
 static rf_status get_real(const cfg_ctx *c, const cJSON *item, const char *key, double *out)
 {
     if (!cJSON_IsNumber(item))
-        return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is %s, expected a number",
-                            c->path, key, hf_json_kind(item));
+        return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is %s, expected a number", c->path,
+                            key, hf_json_kind(item));
     double v = item->valuedouble;
     if (!isfinite(v))
         return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is not a finite number", c->path,
@@ -87,15 +88,15 @@ static rf_status get_id(const cfg_ctx *c, const char *key, int64_t *out)
             return RF_OK;
     }
     if (!cJSON_IsNumber(first))
-        return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is %s, expected a token id",
-                            c->path, key, hf_json_kind(first));
+        return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is %s, expected a token id", c->path,
+                            key, hf_json_kind(first));
     double v = first->valuedouble;
     if (!isfinite(v) || v != floor(v) || v > 2147483647.0)
         return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" = %.17g is not a valid token id",
                             c->path, key, v);
     if (v < 0) {
-        rf_model_add_warning(c->m, "%s: \"%s\" = %.0f is negative; treated as absent", c->path,
-                             key, v);
+        rf_model_add_warning(c->m, "%s: \"%s\" = %.0f is negative; treated as absent", c->path, key,
+                             v);
         return RF_OK;
     }
     *out = (int64_t)v;
@@ -104,8 +105,9 @@ static rf_status get_id(const cfg_ctx *c, const char *key, int64_t *out)
 
 rf_rope_type hf_rope_type_for(const char *arch)
 {
-    static const char *const neox[] = {"qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gpt_neox",
-                                       "gptneox", "phi3", "stablelm", "gemma", "gemma2", NULL};
+    static const char *const neox[] = {"qwen2",    "qwen2_moe", "qwen3", "qwen3_moe",
+                                       "gpt_neox", "gptneox",   "phi3",  "stablelm",
+                                       "gemma",    "gemma2",    NULL};
     static const char *const norm[] = {"llama", "mistral", "mixtral", "baichuan", NULL};
     if (!arch)
         return RF_ROPE_UNKNOWN;
@@ -138,8 +140,7 @@ static char *arch_from_class(rf_model *m, const char *cls)
     return s;
 }
 
-rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t len,
-                         rf_error *err)
+rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t len, rf_error *err)
 {
     cJSON *root = hf_json_parse(text, len, 0, err);
     if (!root) {
@@ -168,9 +169,9 @@ rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t
         const char *const *aliases;
         uint64_t *field;
     } counts[] = {
-        {hidden, &cfg->hidden_size},     {layers, &cfg->n_layers},  {heads, &cfg->n_heads},
-        {kv_heads, &cfg->n_kv_heads},    {head_dim, &cfg->head_dim}, {ffn, &cfg->intermediate_size},
-        {vocab, &cfg->vocab_size},       {ctx, &cfg->context_length},
+        {hidden, &cfg->hidden_size},  {layers, &cfg->n_layers},    {heads, &cfg->n_heads},
+        {kv_heads, &cfg->n_kv_heads}, {head_dim, &cfg->head_dim},  {ffn, &cfg->intermediate_size},
+        {vocab, &cfg->vocab_size},    {ctx, &cfg->context_length},
     };
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
         if ((st = get_count(&c, counts[i].aliases, counts[i].field)) != RF_OK)
@@ -190,16 +191,18 @@ rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t
         if (cfg->hidden_size % cfg->n_heads == 0)
             cfg->head_dim = cfg->hidden_size / cfg->n_heads;
         else
-            rf_model_add_warning(m, "%s: hidden_size %llu is not a multiple of "
-                                 "num_attention_heads %llu and head_dim is not given", path,
-                                 (unsigned long long)cfg->hidden_size,
+            rf_model_add_warning(m,
+                                 "%s: hidden_size %llu is not a multiple of "
+                                 "num_attention_heads %llu and head_dim is not given",
+                                 path, (unsigned long long)cfg->hidden_size,
                                  (unsigned long long)cfg->n_heads);
     }
     const cJSON *tie = hf_json_get(root, "tie_word_embeddings");
     if (tie && !cJSON_IsNull(tie)) {
         if (!cJSON_IsBool(tie)) {
-            st = rf_error_set(err, RF_ERR_FORMAT, "%s: \"tie_word_embeddings\" is %s, expected "
-                              "true or false", path, hf_json_kind(tie));
+            st = rf_error_set(err, RF_ERR_FORMAT,
+                              "%s: \"tie_word_embeddings\" is %s, expected true or false", path,
+                              hf_json_kind(tie));
             goto done;
         }
         cfg->tie_word_embeddings = cJSON_IsTrue(tie) ? 1 : 0;
@@ -266,8 +269,8 @@ done:
 static const char *class_for(const char *arch)
 {
     static const char *const map[][2] = {
-        {"qwen2", "Qwen2ForCausalLM"},   {"qwen3", "Qwen3ForCausalLM"},
-        {"llama", "LlamaForCausalLM"},   {"mistral", "MistralForCausalLM"},
+        {"qwen2", "Qwen2ForCausalLM"},        {"qwen3", "Qwen3ForCausalLM"},
+        {"llama", "LlamaForCausalLM"},        {"mistral", "MistralForCausalLM"},
         {"qwen2_moe", "Qwen2MoeForCausalLM"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -372,11 +375,11 @@ bool hf_config_build(const rf_model *m, hf_buf *b)
     }
     if (c->rms_norm_eps > 0 && isfinite(c->rms_norm_eps)) {
         key(b, &first, "rms_norm_eps");
-        hf_buf_put_double(b, c->rms_norm_eps);
+        hf_buf_put_real(b, c->rms_norm_eps, true);
     }
     if (c->rope_theta > 0 && isfinite(c->rope_theta)) {
         key(b, &first, "rope_theta");
-        hf_buf_put_double(b, c->rope_theta);
+        hf_buf_put_real(b, c->rope_theta, true);
     }
     if (c->tie_word_embeddings >= 0) {
         key(b, &first, "tie_word_embeddings");

@@ -12,7 +12,6 @@
 #include <cjson/cJSON.h>
 
 #include "rosetta/model.h"
-#include "rosetta/safetensors.h"
 
 /* Length of the longest valid UTF-8 prefix of s[0..n) (n when all of it is valid). */
 size_t hf_utf8_valid_prefix(const unsigned char *s, size_t n);
@@ -77,6 +76,10 @@ void hf_buf_put_json_stringn(hf_buf *b, const char *s, size_t n);
 /* A double the way Python's repr() prints it (shortest round trip, "1e-06", "1000000.0"). The
  * value must be finite. */
 void hf_buf_put_double(hf_buf *b, double v);
+/* hf_buf_put_double, except that with as_float a value that is exactly a binary32 number (GGUF and
+ * APR store config reals as f32) is spelled with the fewest digits that read back to that f32:
+ * the f32 of 1e-6 prints as 1e-06, not 9.999999974752427e-07. */
+void hf_buf_put_real(hf_buf *b, double v, bool as_float);
 /* Re-indents compact JSON text (as produced by hf_json_minify or by the builders) the way
  * Python's json.dumps(indent=2) and serde_json's pretty printer do; transformers ends its files
  * with a newline, the tokenizers library (tokenizer.json) does not. */

@@ -256,7 +256,8 @@ static rf_status scan_container(jscan *j, int depth, bool object)
             return RF_ERR_FORMAT;
         scan_ws(j);
         if (j->pos >= j->len)
-            return scan_fail(j, "unexpected end of JSON inside %s", object ? "an object" : "an array");
+            return scan_fail(j, "unexpected end of JSON inside %s",
+                             object ? "an object" : "an array");
         unsigned char c = j->s[j->pos];
         if (c == (unsigned char)close) {
             j->pos++;
@@ -331,7 +332,9 @@ static int compare_keys(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static rf_status check_duplicates(const cJSON *item, const char *where, int depth, rf_error *err)
+/* Checks every object under item for repeated keys. parent_key names the object holding item
+ * (NULL at the top level); messages are only formatted when a duplicate is found. */
+static rf_status check_duplicates(const cJSON *item, const char *parent_key, rf_error *err)
 {
     if (!cJSON_IsObject(item) && !cJSON_IsArray(item))
         return RF_OK;
@@ -348,19 +351,25 @@ static rf_status check_duplicates(const cJSON *item, const char *where, int dept
         qsort(keys, n, sizeof *keys, compare_keys);
         for (i = 1; i < n; i++)
             if (strcmp(keys[i - 1], keys[i]) == 0) {
-                rf_error_set(err, RF_ERR_FORMAT, "duplicate key \"%.200s\" in %s", keys[i], where);
+                if (parent_key)
+                    rf_error_set(err, RF_ERR_FORMAT,
+                                 "duplicate key \"%.200s\" in the object "
+                                 "\"%.200s\"",
+                                 keys[i], parent_key);
+                else
+                    rf_error_set(err, RF_ERR_FORMAT,
+                                 "duplicate key \"%.200s\" in the top-level "
+                                 "object",
+                                 keys[i]);
                 free(keys);
                 return RF_ERR_FORMAT;
             }
         free(keys);
     }
     for (const cJSON *c = item->child; c; c = c->next) {
-        char inner[256];
-        if (cJSON_IsObject(item))
-            snprintf(inner, sizeof inner, "the object \"%.200s\"", c->string ? c->string : "");
-        else
-            snprintf(inner, sizeof inner, "%.240s", where);
-        if (check_duplicates(c, inner, depth + 1, err) != RF_OK)
+        /* members of an object are named by their key; array elements by the array's name */
+        const char *inner = cJSON_IsObject(item) ? (c->string ? c->string : "") : parent_key;
+        if (check_duplicates(c, inner, err) != RF_OK)
             return RF_ERR_FORMAT;
     }
     return RF_OK;
@@ -378,7 +387,7 @@ cJSON *hf_json_parse(const char *text, size_t len, uint64_t base_offset, rf_erro
                      len);
         return NULL;
     }
-    if (check_duplicates(root, "the top-level object", 0, err) != RF_OK) {
+    if (check_duplicates(root, NULL, err) != RF_OK) {
         cJSON_Delete(root);
         return NULL;
     }
@@ -583,15 +592,18 @@ void hf_buf_put_json_stringn(hf_buf *b, const char *s, size_t n)
 
 void hf_buf_put_json_string(hf_buf *b, const char *s) { hf_buf_put_json_stringn(b, s, strlen(s)); }
 
-void hf_buf_put_double(hf_buf *b, double v)
+void hf_buf_put_double(hf_buf *b, double v) { hf_buf_put_real(b, v, false); }
+
+void hf_buf_put_real(hf_buf *b, double v, bool as_float)
 {
-    /* Shortest decimal that reads back to the same double, laid out as Python's repr(): plain
+    /* Shortest decimal that reads back to the same value, laid out as Python's repr(): plain
      * notation with at least one fractional digit for exponents -4..15, otherwise d.ddde[+-]XX. */
     char digits[40];
     int exp10 = 0;
+    bool single = as_float && (double)(float)v == v;
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(digits, sizeof digits, "%.*e", prec - 1, v);
-        if (strtod(digits, NULL) == v)
+        if (single ? strtof(digits, NULL) == (float)v : strtod(digits, NULL) == v)
             break;
     }
     /* digits is "[-]d[.ddd]e[+-]XX": split into sign, mantissa digits and exponent */
@@ -683,12 +695,8 @@ void hf_buf_put_pretty(hf_buf *b, const char *s, size_t len, bool final_newline)
             hf_buf_puts(b, ",\n");
             put_indent(b, level);
             break;
-        case ':':
-            hf_buf_puts(b, ": ");
-            break;
-        default:
-            hf_buf_put(b, &c, 1);
-            break;
+        case ':': hf_buf_puts(b, ": "); break;
+        default: hf_buf_put(b, &c, 1); break;
         }
     }
     if (final_newline)

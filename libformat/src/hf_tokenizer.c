@@ -1,7 +1,8 @@
-/* Hugging Face tokenizer.json and tokenizer_config.json <-> the model's tokenizer view: tokens by id
- * (vocabulary plus added tokens), merges in "a b" form, token types as llama.cpp's converter assigns
- * them, the pre-tokenizer name, BOS flag and chat template; and the builders that write these files
- * for models that did not come with them (byte-level BPE, as Qwen2 uses).
+/* Hugging Face tokenizer.json and tokenizer_config.json <-> the model's tokenizer view: tokens by
+ * id (vocabulary plus added tokens), merges in "a b" form, token types as llama.cpp's converter
+ * assigns them, the pre-tokenizer name, BOS flag and chat template; and the builders that write
+ * these files for models that did not come with them (byte-level BPE, as Qwen2 uses).
+ *
  * Not for: tokenizing text (libinfer). */
 #include <math.h>
 #include <stdio.h>
@@ -11,9 +12,11 @@
 #include "hf_internal.h"
 
 /* Qwen2's pre-tokenizer split pattern as tokenizer.json spells it (spec/qwen2.md section 5.1). */
+/* clang-format off */
 static const char QWEN2_REGEX[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+/* clang-format on */
 
 /* Most token ids accepted; also bounded by the file length before anything is allocated. */
 #define MAX_TOKENS (1u << 24)
@@ -79,19 +82,23 @@ typedef struct tok_ctx {
     uint64_t n;
 } tok_ctx;
 
-static rf_status read_id(tok_ctx *c, const cJSON *item, const char *what, uint64_t limit,
-                         uint64_t *out)
+/* Reads a token id. what/what_arg name the entry in messages ("model.vocab[\"%s\"]"). */
+static rf_status read_id(tok_ctx *c, const cJSON *item, const char *what, const char *what_arg,
+                         uint64_t limit, uint64_t *out)
 {
     hf_num r = hf_json_u64(item, out);
+    if (r == HF_NUM_OK && *out < limit)
+        return RF_OK;
+    char where[300];
+    snprintf(where, sizeof where, what, what_arg);
     if (r != HF_NUM_OK)
-        return rf_error_set(c->err, RF_ERR_FORMAT, "%s: %s: id %s, expected a non-negative "
-                            "integer", c->path, what, r == HF_NUM_NOT_NUMBER ? "is not a number"
-                                                                             : hf_num_problem(r));
-    if (*out >= limit)
-        return rf_error_set(c->err, RF_ERR_LIMIT, "%s: %s: id %llu is too large (at most %llu "
-                            "tokens for a file of this size)", c->path, what,
-                            (unsigned long long)*out, (unsigned long long)limit);
-    return RF_OK;
+        return rf_error_set(c->err, RF_ERR_FORMAT, "%s: %s: id %s, expected a non-negative integer",
+                            c->path, where,
+                            r == HF_NUM_NOT_NUMBER ? "is not a number" : hf_num_problem(r));
+    return rf_error_set(c->err, RF_ERR_LIMIT,
+                        "%s: %s: id %llu is too large (at most %llu tokens for a file of this "
+                        "size)",
+                        c->path, where, (unsigned long long)*out, (unsigned long long)limit);
 }
 
 static rf_status place(tok_ctx *c, uint64_t id, const char *text, int32_t type, bool added)
@@ -102,9 +109,10 @@ static rf_status place(tok_ctx *c, uint64_t id, const char *text, int32_t type, 
             return RF_OK;
         }
         if (!added)
-            return rf_error_set(c->err, RF_ERR_FORMAT, "%s: model.vocab: id %llu is used by both "
-                                "\"%.100s\" and \"%.100s\"", c->path, (unsigned long long)id,
-                                c->tokens[id], text);
+            return rf_error_set(c->err, RF_ERR_FORMAT,
+                                "%s: model.vocab: id %llu is used by both "
+                                "\"%.100s\" and \"%.100s\"",
+                                c->path, (unsigned long long)id, c->tokens[id], text);
         rf_model_add_warning(c->m, "%s: added token \"%.100s\" replaces \"%.100s\" at id %llu",
                              c->path, text, c->tokens[id], (unsigned long long)id);
     }
@@ -138,14 +146,15 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
     const char *type_name = cJSON_IsString(type) ? type->valuestring : (merges ? "BPE" : NULL);
     bool unigram = type_name && strcmp(type_name, "Unigram") == 0;
     if (!type_name || (unigram ? !cJSON_IsArray(vocab) : !cJSON_IsObject(vocab))) {
-        st = rf_error_set(err, RF_ERR_UNSUPPORTED, "%s: model.vocab is %s for model type %s; "
-                          "expected an object of token -> id (or a list for Unigram)", path,
-                          hf_json_kind(vocab), type_name ? type_name : "(none)");
+        st = rf_error_set(err, RF_ERR_UNSUPPORTED,
+                          "%s: model.vocab is %s for model type %s; "
+                          "expected an object of token -> id (or a list for Unigram)",
+                          path, hf_json_kind(vocab), type_name ? type_name : "(none)");
         goto done;
     }
     if (added && !cJSON_IsArray(added)) {
-        st = rf_error_set(err, RF_ERR_FORMAT, "%s: \"added_tokens\" is %s, expected an array",
-                          path, hf_json_kind(added));
+        st = rf_error_set(err, RF_ERR_FORMAT, "%s: \"added_tokens\" is %s, expected an array", path,
+                          hf_json_kind(added));
         goto done;
     }
     /* Never allocate for an id the file could not describe: every token needs a few bytes. */
@@ -159,9 +168,7 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
             max_id--;
     } else
         for (const cJSON *t = vocab->child; t; t = t->next) {
-            char what[300];
-            snprintf(what, sizeof what, "model.vocab[\"%.200s\"]", t->string);
-            if ((st = read_id(&c, t, what, limit, &id)) != RF_OK)
+            if ((st = read_id(&c, t, "model.vocab[\"%.200s\"]", t->string, limit, &id)) != RF_OK)
                 goto done;
             if (id > max_id || !any)
                 max_id = id;
@@ -171,13 +178,13 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
         const cJSON *aid = hf_json_get(a, "id");
         const cJSON *content = hf_json_get(a, "content");
         if (!cJSON_IsString(content)) {
-            st = rf_error_set(err, RF_ERR_FORMAT, "%s: added_tokens: \"content\" is %s, expected "
-                              "a string", path, hf_json_kind(content));
+            st = rf_error_set(err, RF_ERR_FORMAT,
+                              "%s: added_tokens: \"content\" is %s, expected a string", path,
+                              hf_json_kind(content));
             goto done;
         }
-        char what[300];
-        snprintf(what, sizeof what, "added_tokens \"%.200s\"", content->valuestring);
-        if ((st = read_id(&c, aid, what, limit, &id)) != RF_OK)
+        if ((st = read_id(&c, aid, "added_tokens \"%.200s\"", content->valuestring, limit, &id)) !=
+            RF_OK)
             goto done;
         if (id > max_id || !any)
             max_id = id;
@@ -200,8 +207,9 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
         for (const cJSON *t = vocab->child; t; t = t->next, id++) {
             const cJSON *piece = cJSON_IsArray(t) ? t->child : NULL;
             if (!cJSON_IsString(piece)) {
-                st = rf_error_set(err, RF_ERR_FORMAT, "%s: model.vocab[%llu] is not a [piece, "
-                                  "score] pair", path, (unsigned long long)id);
+                st = rf_error_set(err, RF_ERR_FORMAT,
+                                  "%s: model.vocab[%llu] is not a [piece, score] pair", path,
+                                  (unsigned long long)id);
                 goto done;
             }
             if ((st = place(&c, id, piece->valuestring, RF_TOKEN_NORMAL, false)) != RF_OK)
@@ -243,8 +251,8 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
     const char **merge_list = NULL;
     if (merges && !cJSON_IsNull(merges)) {
         if (!cJSON_IsArray(merges)) {
-            st = rf_error_set(err, RF_ERR_FORMAT, "%s: model.merges is %s, expected an array",
-                              path, hf_json_kind(merges));
+            st = rf_error_set(err, RF_ERR_FORMAT, "%s: model.merges is %s, expected an array", path,
+                              hf_json_kind(merges));
             goto done;
         }
         n_merges = (uint64_t)cJSON_GetArraySize(merges);
@@ -268,9 +276,10 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
                 }
                 merge_list[i] = s;
             } else {
-                st = rf_error_set(err, RF_ERR_FORMAT, "%s: model.merges[%llu] is %s, expected "
-                                  "\"a b\" or [\"a\", \"b\"]", path, (unsigned long long)i,
-                                  hf_json_kind(mg));
+                st = rf_error_set(err, RF_ERR_FORMAT,
+                                  "%s: model.merges[%llu] is %s, expected "
+                                  "\"a b\" or [\"a\", \"b\"]",
+                                  path, (unsigned long long)i, hf_json_kind(mg));
                 goto done;
             }
             if (!merge_list[i]) {
@@ -350,8 +359,9 @@ rf_status hf_tokenizer_config_read(rf_model *m, const char *path, const char *te
     const cJSON *add_bos = hf_json_get(root, "add_bos_token");
     if (add_bos && !cJSON_IsNull(add_bos)) {
         if (!cJSON_IsBool(add_bos)) {
-            st = rf_error_set(err, RF_ERR_FORMAT, "%s: \"add_bos_token\" is %s, expected true or "
-                              "false", path, hf_json_kind(add_bos));
+            st = rf_error_set(err, RF_ERR_FORMAT,
+                              "%s: \"add_bos_token\" is %s, expected true or false", path,
+                              hf_json_kind(add_bos));
             goto done;
         }
         tok->add_bos = cJSON_IsTrue(add_bos);
@@ -390,7 +400,10 @@ done:
 
 /* ---- builders ---------------------------------------------------------------------------- */
 
-static bool is_added(int32_t type) { return type == RF_TOKEN_CONTROL || type == RF_TOKEN_USER_DEFINED; }
+static bool is_added(int32_t type)
+{
+    return type == RF_TOKEN_CONTROL || type == RF_TOKEN_USER_DEFINED;
+}
 
 /* The GGUF converter pads the vocabulary with "[PAD<id>]" UNUSED tokens: not real tokens. */
 static bool is_padding(const rf_tokenizer *tok, uint64_t i)
@@ -425,8 +438,9 @@ bool hf_tokenizer_build(const rf_model *m, hf_buf *b)
         first = false;
         hf_buf_printf(b, "{\"id\":%llu,\"content\":", (unsigned long long)i);
         hf_buf_put_json_string(b, tok->tokens[i]);
-        hf_buf_printf(b, ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
-                         "\"normalized\":false,\"special\":%s}",
+        hf_buf_printf(b,
+                      ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+                      "\"normalized\":false,\"special\":%s}",
                       type == RF_TOKEN_CONTROL ? "true" : "false");
     }
     hf_buf_puts(b, "],\"normalizer\":");
@@ -500,8 +514,9 @@ bool hf_tokenizer_config_build(const rf_model *m, hf_buf *b)
         first = false;
         hf_buf_printf(b, "\"%llu\":{\"content\":", (unsigned long long)i);
         hf_buf_put_json_string(b, tok->tokens[i]);
-        hf_buf_printf(b, ",\"lstrip\":false,\"normalized\":false,\"rstrip\":false,"
-                         "\"single_word\":false,\"special\":%s}",
+        hf_buf_printf(b,
+                      ",\"lstrip\":false,\"normalized\":false,\"rstrip\":false,"
+                      "\"single_word\":false,\"special\":%s}",
                       type == RF_TOKEN_CONTROL ? "true" : "false");
     }
     hf_buf_puts(b, "},\"bos_token\":");

@@ -1,6 +1,9 @@
 /* SafeTensors view of the dtype table: element widths in bits (sub-byte F4/F6 included) and the
- * rank of each type in the reference implementation's Dtype enum, which orders the writer's output. */
+ * rank of each type in the reference implementation's Dtype enum (the writer's sort key). */
 #include "rosetta/safetensors.h"
+
+/* The case lists read better as tables. */
+/* clang-format off */
 
 int rf_safetensors_dtype_rank(rf_dtype dtype)
 {
@@ -65,3 +68,4 @@ unsigned rf_safetensors_dtype_bits(rf_dtype dtype)
     }
     return 0;
 }
+/* clang-format on */

@@ -65,10 +65,12 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
     }
     const cJSON *weight_map = hf_json_get(root, "weight_map");
     if (!cJSON_IsObject(weight_map)) {
-        st = rf_error_set(err, RF_ERR_FORMAT, "%s: \"weight_map\" is %s, expected an object "
+        st = rf_error_set(err, RF_ERR_FORMAT,
+                          "%s: \"weight_map\" is %s, expected an object "
                           "mapping tensor names to shard files",
-                          index_path, cJSON_IsObject(root) ? hf_json_kind(weight_map)
-                                                           : "absent (the index is not an object)");
+                          index_path,
+                          cJSON_IsObject(root) ? hf_json_kind(weight_map)
+                                               : "absent (the index is not an object)");
         goto done;
     }
     size_t n = 0;
@@ -88,8 +90,9 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
     size_t i = 0;
     for (const cJSON *it = weight_map->child; it; it = it->next, i++) {
         if (!cJSON_IsString(it)) {
-            st = rf_error_set(err, RF_ERR_FORMAT, "%s: weight_map[\"%s\"] is %s, expected a shard "
-                              "file name", index_path, it->string, hf_json_kind(it));
+            st = rf_error_set(err, RF_ERR_FORMAT,
+                              "%s: weight_map[\"%s\"] is %s, expected a shard file name",
+                              index_path, it->string, hf_json_kind(it));
             goto done;
         }
         if (!plain_file_name(it->valuestring)) {
@@ -124,21 +127,28 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
         for (size_t t = before; t < rf_model_n_tensors(m); t++) {
             const char *name = rf_model_tensor(m, t)->name;
             map_entry *e = find_entry(map, n, name);
-            if (!e) {
-                st = rf_error_set(err, RF_ERR_FORMAT,
-                                  "%s: shard \"%s\" holds tensor \"%s\" which the weight_map does "
-                                  "not list (extra tensor)",
-                                  index_path, shards[s], name);
+            char what[700];
+            if (!e)
+                snprintf(what, sizeof what,
+                         "%s: shard \"%.200s\" holds tensor \"%.200s\" which the weight_map does "
+                         "not list (extra tensor)",
+                         index_path, shards[s], name);
+            else if (strcmp(e->shard, shards[s]) != 0)
+                snprintf(what, sizeof what,
+                         "%s: tensor \"%.200s\" is in shard \"%.100s\" but the weight_map puts it "
+                         "in \"%.100s\"",
+                         index_path, name, shards[s], e->shard);
+            else {
+                e->found = true;
+                continue;
+            }
+            if (!(opts && opts->lenient)) {
+                st = rf_error_set(err, RF_ERR_FORMAT, "%s", what);
                 goto done;
             }
-            if (strcmp(e->shard, shards[s]) != 0) {
-                st = rf_error_set(err, RF_ERR_FORMAT,
-                                  "%s: tensor \"%s\" is in shard \"%s\" but the weight_map puts it "
-                                  "in \"%s\"",
-                                  index_path, name, shards[s], e->shard);
-                goto done;
-            }
-            e->found = true;
+            rf_model_add_warning(m, "%s", what);
+            if (e)
+                e->found = true; /* present, only in another shard than the map says */
         }
     }
     size_t n_missing = 0;
@@ -167,9 +177,9 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
         for (size_t t = 0; t < rf_model_n_tensors(m); t++)
             sum += rf_model_tensor(m, t)->nbytes;
         if (declared != sum)
-            rf_model_add_warning(m, "%s: metadata.total_size is %llu but the tensors hold %llu "
-                                 "bytes", index_path, (unsigned long long)declared,
-                                 (unsigned long long)sum);
+            rf_model_add_warning(m,
+                                 "%s: metadata.total_size is %llu but the tensors hold %llu bytes",
+                                 index_path, (unsigned long long)declared, (unsigned long long)sum);
     }
 done:
     cJSON_Delete(root);

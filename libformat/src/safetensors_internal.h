@@ -1,4 +1,5 @@
-/* Private declarations shared by safetensors_read.c, safetensors_index.c and safetensors_write.c. */
+/* Private declarations shared by safetensors_read.c, safetensors_index.c and safetensors_write.c.
+ */
 #ifndef ROSETTA_SAFETENSORS_INTERNAL_H
 #define ROSETTA_SAFETENSORS_INTERNAL_H
 

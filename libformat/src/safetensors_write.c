@@ -65,7 +65,7 @@ static int compare_out(const void *pa, const void *pb)
     const out_tensor *a = pa, *b = pb;
     if (a->rank != b->rank)
         return a->rank > b->rank ? -1 : 1; /* dtype descending */
-    return strcmp(a->name, b->name);      /* then name, byte order */
+    return strcmp(a->name, b->name);       /* then name, byte order */
 }
 
 static int compare_out_name(const void *pa, const void *pb)
@@ -92,7 +92,8 @@ static rf_status check_tensor(const rf_tensor *t, const char *name, int *rank, r
     if (*rank < 0)
         return rf_error_set(err, RF_ERR_UNSUPPORTED,
                             "tensor \"%s\" is %s, which SafeTensors cannot hold (dequantize it "
-                            "first)", name, rf_dtype_name(t->dtype));
+                            "first)",
+                            name, rf_dtype_name(t->dtype));
     uint64_t elements;
     if (rf_shape_elements(t->shape, t->ndim, &elements, err) != RF_OK) {
         rf_error_prefix(err, "tensor \"%s\"", name);
@@ -103,14 +104,14 @@ static rf_status check_tensor(const rf_tensor *t, const char *name, int *rank, r
         return rf_error_set(err, RF_ERR_OVERFLOW, "tensor \"%s\": bit size overflows 64 bits",
                             name);
     if (elements * bits % 8 != 0)
-        return rf_error_set(err, RF_ERR_ARGUMENT, "tensor \"%s\": %llu %s elements are not a "
-                            "whole number of bytes", name, (unsigned long long)elements,
-                            rf_dtype_name(t->dtype));
+        return rf_error_set(err, RF_ERR_ARGUMENT,
+                            "tensor \"%s\": %llu %s elements are not a whole number of bytes", name,
+                            (unsigned long long)elements, rf_dtype_name(t->dtype));
     uint64_t need = elements * bits / 8;
     if (t->nbytes != need)
-        return rf_error_set(err, RF_ERR_ARGUMENT, "tensor \"%s\": holds %llu bytes but its %s "
-                            "shape needs %llu", name, (unsigned long long)t->nbytes,
-                            rf_dtype_name(t->dtype), (unsigned long long)need);
+        return rf_error_set(
+            err, RF_ERR_ARGUMENT, "tensor \"%s\": holds %llu bytes but its %s shape needs %llu",
+            name, (unsigned long long)t->nbytes, rf_dtype_name(t->dtype), (unsigned long long)need);
     if (need > 0 && !t->data)
         return rf_error_set(err, RF_ERR_ARGUMENT, "tensor \"%s\": no data", name);
     return RF_OK;
@@ -179,8 +180,9 @@ static rf_status verify_safetensors(const char *temp_path, void *ctx, rf_error *
                           v->final_path, (unsigned long long)rf_file_size(f),
                           (unsigned long long)v->size);
     else if (rf_crc32(0, d, (size_t)v->size) != v->crc)
-        st = rf_error_set(err, RF_ERR_WRITE, "%s: re-read check failed: CRC-32 differs from the "
-                          "bytes written", v->final_path);
+        st = rf_error_set(err, RF_ERR_WRITE,
+                          "%s: re-read check failed: CRC-32 differs from the bytes written",
+                          v->final_path);
     if (st == RF_OK) {
         rf_model *check = rf_model_new(RF_FORMAT_SAFETENSORS, err);
         if (!check)
@@ -188,9 +190,9 @@ static rf_status verify_safetensors(const char *temp_path, void *ctx, rf_error *
         else {
             st = st_load_file(check, d, v->size, v->final_path, 0, NULL, err);
             if (st == RF_OK && rf_model_n_tensors(check) != v->n_tensors)
-                st = rf_error_set(err, RF_ERR_WRITE, "%s: re-read check found %zu tensors, "
-                                  "expected %zu", v->final_path, rf_model_n_tensors(check),
-                                  v->n_tensors);
+                st = rf_error_set(err, RF_ERR_WRITE,
+                                  "%s: re-read check found %zu tensors, expected %zu",
+                                  v->final_path, rf_model_n_tensors(check), v->n_tensors);
             else if (st != RF_OK) {
                 rf_error_prefix(err, "re-read check of the written file failed");
                 st = RF_ERR_WRITE;
@@ -222,8 +224,8 @@ static rf_status verify_text(const char *temp_path, void *ctx, rf_error *err)
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_meta,
-                             out_tensor *ts, size_t n, written *done, rf_error *err)
+static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_meta, out_tensor *ts,
+                             size_t n, written *done, rf_error *err)
 {
     qsort(ts, n, sizeof *ts, compare_out);
     hf_buf header = {0};
@@ -234,9 +236,10 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
     }
     if (header.len > RF_SAFETENSORS_MAX_HEADER) {
         hf_buf_free(&header);
-        return rf_error_set(err, RF_ERR_LIMIT, "%s: header of %zu bytes exceeds the %u-byte limit "
-                            "of SafeTensors readers (too many tensors for one file)", path,
-                            header.len, RF_SAFETENSORS_MAX_HEADER);
+        return rf_error_set(err, RF_ERR_LIMIT,
+                            "%s: header of %zu bytes exceeds the %u-byte limit "
+                            "of SafeTensors readers (too many tensors for one file)",
+                            path, header.len, RF_SAFETENSORS_MAX_HEADER);
     }
     rf_writer *w = rf_writer_open(path, err);
     if (!w) {
@@ -264,8 +267,8 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
     return st;
 }
 
-static rf_status write_text(const char *dir, const char *file, const hf_buf *content,
-                            written *done, rf_error *err)
+static rf_status write_text(const char *dir, const char *file, const hf_buf *content, written *done,
+                            rf_error *err)
 {
     if (content->failed)
         return rf_error_set(err, RF_ERR_NOMEM, "%s/%s: out of memory", dir, file);
@@ -334,8 +337,8 @@ static rf_status write_companions(const rf_model *m, const char *dir, bool regen
         /* kept as a JSON string literal: decode it back to the file's text */
         cJSON *s = cJSON_ParseWithLength(jinja->value.as.str.data, (size_t)jinja->value.as.str.len);
         if (!cJSON_IsString(s))
-            st = rf_error_set(err, RF_ERR_ARGUMENT, "raw metadata \"hf.chat_template.jinja\" is "
-                              "not a JSON string");
+            st = rf_error_set(err, RF_ERR_ARGUMENT,
+                              "raw metadata \"hf.chat_template.jinja\" is not a JSON string");
         else {
             hf_buf text = {0};
             hf_buf_puts(&text, s->valuestring);
@@ -408,9 +411,9 @@ static rf_status collect(const rf_model *m, out_tensor **out, size_t *n_out, cha
             qsort(sorted, k, sizeof *sorted, compare_out_name);
             for (size_t i = 1; i < k && st == RF_OK; i++)
                 if (strcmp(sorted[i - 1].name, sorted[i].name) == 0)
-                    st = rf_error_set(err, RF_ERR_ARGUMENT, "tensors \"%s\" and \"%s\" would both "
-                                      "be written as \"%s\"", sorted[i - 1].t->name,
-                                      sorted[i].t->name, sorted[i].name);
+                    st = rf_error_set(err, RF_ERR_ARGUMENT,
+                                      "tensors \"%s\" and \"%s\" would both be written as \"%s\"",
+                                      sorted[i - 1].t->name, sorted[i].t->name, sorted[i].name);
             free(sorted);
         }
     }
@@ -431,7 +434,7 @@ static rf_status collect_meta(const rf_model *m, const char *provenance, meta_pa
                               size_t *n_out, rf_error *err)
 {
     size_t n_kv = rf_model_n_kv(m);
-    meta_pair *meta = calloc(n_kv + 2, sizeof *meta);
+    meta_pair *meta = calloc(n_kv + 3, sizeof *meta);
     if (!meta)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     size_t n = 0;
@@ -444,15 +447,22 @@ static rf_status collect_meta(const rf_model *m, const char *provenance, meta_pa
                 continue;
             if (strlen(kv->value.as.str.data) != kv->value.as.str.len) {
                 free(meta);
-                return rf_error_set(err, RF_ERR_UNSUPPORTED, "__metadata__ \"%s\": value holds a "
-                                    "NUL byte", kv->key);
+                return rf_error_set(err, RF_ERR_UNSUPPORTED,
+                                    "__metadata__ \"%s\": value holds a NUL byte", kv->key);
             }
             meta[n++] = (meta_pair){kv->key, kv->value.as.str.data};
         }
     } else
         meta[n++] = (meta_pair){"format", "pt"};
-    if (provenance)
+    if (provenance) {
+        /* transformers 4.x refuses a __metadata__ without "format": do not create one */
+        bool has_format = false;
+        for (size_t i = 0; i < n; i++)
+            has_format = has_format || strcmp(meta[i].key, "format") == 0;
+        if (!has_format)
+            meta[n++] = (meta_pair){"format", "pt"};
         meta[n++] = (meta_pair){"rosetta.provenance", provenance};
+    }
     qsort(meta, n, sizeof *meta, compare_meta);
     *out = meta;
     *n_out = n;
@@ -515,8 +525,9 @@ rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
     bool is_dir = stat(path_or_dir, &sb) == 0 && S_ISDIR(sb.st_mode);
     bool single_file = !is_dir && has_suffix(path_or_dir, ".safetensors");
     if (single_file && opts->max_shard_size)
-        return rf_error_set(err, RF_ERR_ARGUMENT, "%s: sharded output needs a directory, not a "
-                            ".safetensors file name", path_or_dir);
+        return rf_error_set(err, RF_ERR_ARGUMENT,
+                            "%s: sharded output needs a directory, not a .safetensors file name",
+                            path_or_dir);
     if (opts->provenance && strlen(opts->provenance) == 0)
         return rf_error_set(err, RF_ERR_ARGUMENT, "empty provenance string");
 
@@ -566,8 +577,9 @@ rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
         free(path);
     } else {
         if (n_shards > 99999) {
-            st = rf_error_set(err, RF_ERR_ARGUMENT, "%s: %zu shards (at most 99999); raise the "
-                              "shard size", path_or_dir, n_shards);
+            st = rf_error_set(err, RF_ERR_ARGUMENT,
+                              "%s: %zu shards (at most 99999); raise the shard size", path_or_dir,
+                              n_shards);
             goto out;
         }
         shard_names = calloc(n_shards, sizeof *shard_names);

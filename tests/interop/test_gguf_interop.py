@@ -398,6 +398,12 @@ def check_fixture(name):
     lib.rf_model_free(model)
     if not check(st == 0, "%s: rf_gguf_write failed: %s" % (name, msg)):
         return None
+    model, _ = open_model(src)
+    again = out + ".again.gguf"
+    write_gguf(model, again)
+    lib.rf_model_free(model)
+    with open(out, "rb") as a, open(again, "rb") as b:
+        check(a.read() == b.read(), "%s: two writes of the same model differ" % name)
     with open(os.path.join(src, "config.json")) as f:
         cfg = json.load(f)
     with open(os.path.join(src, "tokenizer.json")) as f:

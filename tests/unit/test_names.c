@@ -46,10 +46,10 @@ Test(names, hf_and_gguf_both_ways)
 Test(names, every_layer_of_a_qwen2_model_round_trips)
 {
     static const char *const suffixes[] = {
-        "self_attn.q_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.weight",
-        "self_attn.k_proj.bias", "self_attn.v_proj.weight", "self_attn.v_proj.bias",
-        "self_attn.o_proj.weight", "input_layernorm.weight", "post_attention_layernorm.weight",
-        "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
+        "self_attn.q_proj.weight", "self_attn.q_proj.bias",   "self_attn.k_proj.weight",
+        "self_attn.k_proj.bias",   "self_attn.v_proj.weight", "self_attn.v_proj.bias",
+        "self_attn.o_proj.weight", "input_layernorm.weight",  "post_attention_layernorm.weight",
+        "mlp.gate_proj.weight",    "mlp.up_proj.weight",      "mlp.down_proj.weight"};
     char hf[128], gguf[128], back[128];
     for (int layer = 0; layer < 36; layer++)
         for (size_t s = 0; s < 12; s++) {
@@ -67,10 +67,15 @@ Test(names, every_layer_of_a_qwen2_model_round_trips)
 Test(names, unknown_and_malformed_names)
 {
     char out[128];
-    const char *unknown[] = {"model.layers.0.mlp.experts.0.w1", "blk.0.ffn_gate_exps.weight",
-                             "model.layers.x.self_attn.q_proj.weight", "blk..attn_q.weight",
-                             "model.layers.0", "transformer.h.0.attn.c_attn.weight", "",
-                             "blk.0.attn_q.weight.extra", "rope_freqs.weight"};
+    const char *unknown[] = {"model.layers.0.mlp.experts.0.w1",
+                             "blk.0.ffn_gate_exps.weight",
+                             "model.layers.x.self_attn.q_proj.weight",
+                             "blk..attn_q.weight",
+                             "model.layers.0",
+                             "transformer.h.0.attn.c_attn.weight",
+                             "",
+                             "blk.0.attn_q.weight.extra",
+                             "rope_freqs.weight"};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         cr_assert(!rf_name_to_gguf(unknown[i], out, sizeof out), "%s", unknown[i]);
         cr_assert(!rf_name_to_hf(unknown[i], out, sizeof out), "%s", unknown[i]);

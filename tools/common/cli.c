@@ -1,12 +1,17 @@
 /* Shared command-line plumbing for the apr-* tools (see cli.h). */
 #include "cli.h"
 
+#include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpu/cpu_features.h"
+#include "rosetta/apr.h"
+#include "rosetta/detect.h"
 #include "rosetta/version.h"
 
 void cli_print_version(const cli_tool *tool, FILE *out)
@@ -104,4 +109,367 @@ bool cli_color(FILE *stream)
     if (no && *no)
         return false;
     return isatty(fileno(stream));
+}
+
+/* ---- helpers for the tools that print models ---------------------------------------------- */
+
+/* rf_model_open, with the APR reader told whether to verify the footer CRC (it reads the
+ * whole file). */
+static rf_model *open_model(const char *path, const rf_open_options *opts, bool verify_whole_file,
+                            rf_error *err)
+{
+    rf_format format = RF_FORMAT_UNKNOWN;
+    if (rf_detect_path(path, &format, err) != RF_OK)
+        return NULL;
+    if (format == RF_FORMAT_APR || format == RF_FORMAT_APR2_MAGIC) {
+        const rf_apr_open_options apr = {.skip_footer_crc = !verify_whole_file};
+        return rf_apr_open(path, opts, &apr, err);
+    }
+    return rf_model_open(path, opts, err);
+}
+
+rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, rf_error *damage,
+                              rf_error *lenient_err)
+{
+    rf_error_clear(damage);
+    rf_error_clear(lenient_err);
+    const rf_open_options strict = {.lenient = false}, lenient = {.lenient = true};
+    rf_model *model = open_model(path, &strict, verify_whole_file, damage);
+    if (model)
+        return model;
+    /* An unreadable path (missing, permission) has nothing a lenient reader could add. */
+    if (damage->status == RF_ERR_IO)
+        return NULL;
+    return open_model(path, &lenient, verify_whole_file, lenient_err);
+}
+
+bool cli_cheap_to_verify(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           (uint64_t)st.st_size <= CLI_CHEAP_VERIFY_BYTES;
+}
+
+int cli_report_damage(const cli_tool *tool, const rf_model *model, const rf_error *damage,
+                      const rf_error *lenient_err, size_t max_warnings)
+{
+    if (model) {
+        size_t n = rf_model_n_warnings(model);
+        size_t shown = max_warnings && n > max_warnings ? max_warnings : n;
+        for (size_t i = 0; i < shown; i++)
+            cli_error(tool, "warning: %s", rf_model_warning(model, i));
+        if (shown < n)
+            cli_error(tool, "... and %zu more warnings (--json lists them all)", n - shown);
+    }
+    if (damage->status == RF_OK)
+        return APR_EXIT_OK;
+    cli_error(tool, "%s", damage->message);
+    if (!model && lenient_err->status != RF_OK &&
+        strcmp(lenient_err->message, damage->message) != 0)
+        cli_error(tool, "lenient reader: %s", lenient_err->message);
+    int code = cli_exit_for_status(damage->status);
+    /* A file that the reader refuses is malformed input whatever the status says. */
+    return code == APR_EXIT_OK || code == APR_EXIT_USAGE ? APR_EXIT_INPUT : code;
+}
+
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, size, "%" PRIu64 " B", bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, size, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+const char *cli_thousands(uint64_t value, char *buf, size_t size)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%" PRIu64, value);
+    char out[48];
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+    snprintf(buf, size, "%s", out);
+    return buf;
+}
+
+const char *cli_shape(const uint64_t *shape, int ndim, bool reversed, char *buf, size_t size)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < ndim && used < size; i++) {
+        uint64_t d = shape[reversed ? ndim - 1 - i : i];
+        used += (size_t)snprintf(buf + used, size - used, "%s%" PRIu64, i ? ", " : "", d);
+    }
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+    return buf;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if the bytes there are not one
+ * (overlong forms, surrogates and values above U+10FFFF are invalid). */
+static size_t utf8_sequence(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* Appends text to buf if it fits entirely; returns the new length. */
+static size_t append(char *buf, size_t size, size_t used, const char *text, size_t len)
+{
+    if (used + len + 1 > size)
+        return used;
+    memcpy(buf + used, text, len);
+    used += len;
+    buf[used] = '\0';
+    return used;
+}
+
+size_t cli_quote(char *buf, size_t size, size_t used, const char *s, size_t len, size_t max_chars)
+{
+    if (size == 0)
+        return 0;
+    if (used >= size)
+        used = size - 1;
+    buf[used] = '\0';
+    used = append(buf, size, used, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t chars = 0, i = 0;
+    while (i < len) {
+        if (max_chars && chars == max_chars)
+            break;
+        char esc[8];
+        size_t step = 1;
+        unsigned c = p[i];
+        size_t seq = utf8_sequence(p + i, len - i);
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            used = append(buf, size, used, esc, 2);
+        } else if (c == '\n') {
+            used = append(buf, size, used, "\\n", 2);
+        } else if (c == '\t') {
+            used = append(buf, size, used, "\\t", 2);
+        } else if (c == '\r') {
+            used = append(buf, size, used, "\\r", 2);
+        } else if (c < 0x20 || c == 0x7F || seq == 0) {
+            snprintf(esc, sizeof esc, "\\x%02X", c);
+            used = append(buf, size, used, esc, 4);
+        } else {
+            step = seq;
+            used = append(buf, size, used, s + i, seq);
+        }
+        i += step;
+        chars++;
+    }
+    used = append(buf, size, used, "\"", 1);
+    if (i < len)
+        used = append(buf, size, used, "...", 3);
+    return used;
+}
+
+cJSON *cli_json_string(const char *s, size_t len)
+{
+    /* Worst case every byte becomes the 3-byte U+FFFD. */
+    if (len > (SIZE_MAX - 1) / 3)
+        return NULL;
+    char *clean = malloc(len * 3 + 1);
+    if (!clean)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0, i = 0;
+    while (i < len) {
+        size_t seq = p[i] ? utf8_sequence(p + i, len - i) : 0;
+        if (seq == 0) {
+            memcpy(clean + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(clean + o, s + i, seq);
+            o += seq;
+            i += seq;
+        }
+    }
+    clean[o] = '\0';
+    cJSON *json = cJSON_CreateString(clean);
+    free(clean);
+    return json;
+}
+
+#define JSON_EXACT_LIMIT (UINT64_C(1) << 53)
+
+cJSON *cli_json_u64(uint64_t value)
+{
+    if (value <= JSON_EXACT_LIMIT)
+        return cJSON_CreateNumber((double)value);
+    char text[32];
+    snprintf(text, sizeof text, "%" PRIu64, value);
+    return cJSON_CreateString(text);
+}
+
+cJSON *cli_json_i64(int64_t value)
+{
+    if (value >= -(int64_t)JSON_EXACT_LIMIT && value <= (int64_t)JSON_EXACT_LIMIT)
+        return cJSON_CreateNumber((double)value);
+    char text[32];
+    snprintf(text, sizeof text, "%" PRId64, value);
+    return cJSON_CreateString(text);
+}
+
+const char *cli_shortest(double v, bool single, char *buf, size_t size)
+{
+    /* Whole numbers read best without an exponent: 1000000, not 1e+06. */
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, size, "%.0f", v);
+        return buf;
+    }
+    for (int digits = single ? 6 : 15; digits <= (single ? 9 : 17); digits++) {
+        snprintf(buf, size, "%.*g", digits, v);
+        if (single ? strtof(buf, NULL) == (float)v : strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
+cJSON *cli_json_double(double v, bool single)
+{
+    if (!isfinite(v))
+        return cJSON_CreateNull();
+    char text[40];
+    return cJSON_CreateRaw(cli_shortest(v, single, text, sizeof text));
+}
+
+struct cli_table {
+    size_t n_cols;
+    char *align;
+    char **cells; /* n_rows * n_cols */
+    size_t n_rows, cap_rows;
+};
+
+cli_table *cli_table_new(size_t n_cols, const char *align)
+{
+    if (n_cols == 0 || n_cols > CLI_TABLE_MAX_COLS || strlen(align) < n_cols)
+        return NULL;
+    cli_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->n_cols = n_cols;
+    t->align = strdup(align);
+    if (!t->align) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+bool cli_table_add(cli_table *t, const char *const *cells)
+{
+    if (t->n_rows == t->cap_rows) {
+        size_t cap = t->cap_rows ? t->cap_rows * 2 : 64;
+        char **grown = realloc(t->cells, cap * t->n_cols * sizeof *grown);
+        if (!grown)
+            return false;
+        t->cells = grown;
+        t->cap_rows = cap;
+    }
+    char **row = t->cells + t->n_rows * t->n_cols;
+    for (size_t c = 0; c < t->n_cols; c++) {
+        row[c] = strdup(cells[c] ? cells[c] : "");
+        if (!row[c]) {
+            while (c-- > 0)
+                free(row[c]);
+            return false;
+        }
+    }
+    t->n_rows++;
+    return true;
+}
+
+/* Display width: UTF-8 continuation bytes take no column. */
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+void cli_table_print(const cli_table *t, FILE *out, const char *indent)
+{
+    size_t widths[CLI_TABLE_MAX_COLS] = {0};
+    size_t n_cols = t->n_cols;
+    for (size_t r = 0; r < t->n_rows; r++)
+        for (size_t c = 0; c < n_cols; c++) {
+            size_t w = text_width(t->cells[r * t->n_cols + c]);
+            if (w > widths[c])
+                widths[c] = w;
+        }
+    for (size_t r = 0; r < t->n_rows; r++) {
+        char *const *row = t->cells + r * t->n_cols;
+        /* Empty cells at the end of a row print nothing, not even separators. */
+        size_t end = n_cols;
+        while (end > 1 && row[end - 1][0] == '\0')
+            end--;
+        fputs(indent, out);
+        for (size_t c = 0; c < end; c++) {
+            size_t pad = widths[c] - text_width(row[c]);
+            bool right = t->align[c] == 'r';
+            if (right)
+                fprintf(out, "%*s", (int)pad, "");
+            fputs(row[c], out);
+            if (!right && c + 1 < end)
+                fprintf(out, "%*s", (int)pad, "");
+            if (c + 1 < end)
+                fputs("  ", out);
+        }
+        fputc('\n', out);
+    }
+}
+
+void cli_table_free(cli_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(t->align);
+    free(t);
 }

@@ -5,10 +5,13 @@
 #define APR_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
 
+#include "rosetta/model.h"
 #include "rosetta/status.h"
 
 /* Exit codes shared by every tool (DESIGN.md section 6). */
@@ -52,5 +55,70 @@ bool cli_print_json(cJSON *json, bool pretty);
 
 /* Whether stderr/stdout should get colour (a terminal and NO_COLOR unset). */
 bool cli_color(FILE *stream);
+
+/* ---- helpers for the tools that print models (inspect, tensors) ---------------------------- */
+
+/* Opens path for a diagnostic tool: strictly first and, if the strict reader refuses the file,
+ * again with rf_open_options.lenient so that the tool can still show what is readable.
+ * Returns the model (strict or lenient) or NULL when neither reader could build one.
+ * *damage gets the strict reader's error: status RF_OK means the file is well formed, anything
+ * else means it is malformed (the tool prints what it has, then exits 3). *lenient_err gets the
+ * lenient reader's error when it also failed. Checksums that cover the whole file (the APR
+ * footer CRC) are verified only when verify_whole_file is true. */
+rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, rf_error *damage,
+                              rf_error *lenient_err);
+
+/* Files up to this size are cheap to read whole (milliseconds), so diagnostic tools verify
+ * their whole-file checksums without being asked. */
+#define CLI_CHEAP_VERIFY_BYTES (UINT64_C(64) << 20)
+
+/* Whether path is a regular file of at most CLI_CHEAP_VERIFY_BYTES bytes. */
+bool cli_cheap_to_verify(const char *path);
+
+/* Prints the model's warnings (the first max_warnings of them and a count of the rest; 0 prints
+ * all) and, if the file is damaged, the strict reader's error on stderr in the house format.
+ * Returns the exit code the tool should end with (0, or 3 for a malformed file). */
+int cli_report_damage(const cli_tool *tool, const rf_model *model, const rf_error *damage,
+                      const rf_error *lenient_err, size_t max_warnings);
+
+/* "4.0 MiB" (binary units, one decimal; bytes below 1 KiB as "512 B"). */
+const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size);
+/* "2,100,480". */
+const char *cli_thousands(uint64_t value, char *buf, size_t size);
+/* "[1024, 256]"; reversed prints the dimensions innermost first (GGUF ne order). */
+const char *cli_shape(const uint64_t *shape, int ndim, bool reversed, char *buf, size_t size);
+
+/* Appends s[0..len) to buf (of size bytes, NUL-terminated, holding used bytes) as a quoted,
+ * C-escaped string, cut with "..." after max_chars characters (0 = no limit). Invalid UTF-8 and
+ * control bytes are shown as \xNN. Returns the new used length (never beyond size - 1). */
+size_t cli_quote(char *buf, size_t size, size_t used, const char *s, size_t len, size_t max_chars);
+
+/* A JSON string from bytes that may be invalid UTF-8 or hold NULs: each invalid byte and each
+ * NUL becomes U+FFFD, so the output is always valid JSON. NULL on allocation failure. */
+cJSON *cli_json_string(const char *s, size_t len);
+/* An integer as a JSON number when |value| <= 2^53 (exact in a double), else as a decimal
+ * string, so that no value is silently rounded. */
+cJSON *cli_json_u64(uint64_t value);
+cJSON *cli_json_i64(int64_t value);
+/* The shortest decimal text that reads back as exactly v ("%.15g" .. "%.17g"; with single,
+ * the shortest that reads back as the same float32, "%.6g" .. "%.9g"); whole numbers below
+ * 10^15 without exponent ("1000000"). */
+const char *cli_shortest(double v, bool single, char *buf, size_t size);
+/* A finite number as JSON written with cli_shortest (cJSON's own printing may drop the last
+ * digits); NaN and infinities as null. */
+cJSON *cli_json_double(double v, bool single);
+
+/* A text table with aligned columns. align is one letter per column: 'l' left, 'r' right.
+ * Cells are copied. Lines carry no trailing blanks: a left-aligned last cell is not padded and
+ * empty cells at the end of a row are left out.
+ * cli_table_new returns NULL on allocation failure or more than CLI_TABLE_MAX_COLS columns. */
+#define CLI_TABLE_MAX_COLS 32
+typedef struct cli_table cli_table;
+cli_table *cli_table_new(size_t n_cols, const char *align);
+/* Adds a row of n_cols cells (NULL prints as empty). false on allocation failure. */
+bool cli_table_add(cli_table *table, const char *const *cells);
+/* Prints every row, each prefixed with indent. */
+void cli_table_print(const cli_table *table, FILE *out, const char *indent);
+void cli_table_free(cli_table *table);
 
 #endif

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-#define RF_GGUF_VERSION 3
+#define RF_GGUF_VERSION           3
 #define RF_GGUF_DEFAULT_ALIGNMENT 32u
 /* Longest tensor name in bytes: ggml's GGML_MAX_NAME is 64 including the NUL. */
 #define RF_GGUF_MAX_NAME 63
@@ -24,7 +24,7 @@ extern "C" {
 /* Value of general.quantization_version for the current block formats (GGML_QNT_VERSION). */
 #define RF_GGUF_QUANTIZATION_VERSION 2u
 /* ggml's limits on one string (GGUF_MAX_STRING_LENGTH) and one array (GGUF_MAX_ARRAY_ELEMENTS). */
-#define RF_GGUF_MAX_STRING_LENGTH (1ull << 30)
+#define RF_GGUF_MAX_STRING_LENGTH  (1ull << 30)
 #define RF_GGUF_MAX_ARRAY_ELEMENTS (1ull << 30)
 /* Rosetta's limit on metadata values in one file (array elements included), so that a crafted
  * file cannot make the reader allocate without bound (real tokenizers hold about 10^6). */
@@ -71,12 +71,12 @@ rf_model *rf_gguf_open_memory(const void *data, uint64_t size, const char *name,
 /* Layout of a GGUF file, found by scanning its header (no allocation proportional to the file). */
 typedef struct rf_gguf_layout {
     uint32_t version;
-    bool big_endian;           /* every scalar and plain tensor element is byte-swapped */
+    bool big_endian; /* every scalar and plain tensor element is byte-swapped */
     uint64_t n_tensors;
     uint64_t n_kv;
-    uint32_t alignment;        /* general.alignment, or 32 when absent or invalid */
+    uint32_t alignment;          /* general.alignment, or 32 when absent or invalid */
     uint64_t tensor_info_offset; /* where the tensor-info records start */
-    uint64_t data_offset;      /* start of the data section: the padded end of the tensor infos */
+    uint64_t data_offset;        /* start of the data section: the padded end of the tensor infos */
 } rf_gguf_layout;
 
 /* Scans the GGUF header in data[0..size) (name is used in messages). Fails with RF_ERR_FORMAT
