@@ -1,7 +1,8 @@
 /* Fuzz target: the APR v2 reader (header, flags, metadata JSON, tensor index, data spans,
  * footer, realizar-style compressed files) into the model view, strict and lenient, walked in
- * full. Each input is opened twice: as given, and with its header CRC (and, for uncompressed
- * files, its footer CRC) recomputed, so that mutations also reach the code past the checksums.
+ * full, plus the header decoder and the checksum report of `apr inspect`. Each input is opened
+ * twice: as given, and with its header CRC (and, for uncompressed files, its footer CRC)
+ * recomputed, so that mutations also reach the code past the checksums.
  * Input: one APR file.
  * fuzz-config: max_len=65536 seeds=tests/data/bad/apr */
 #include "fuzz_common.h"
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "rosetta/apr.h"
 #include "rosetta/io.h"
 
 #define APR_HEADER 64
@@ -26,6 +28,12 @@ static void fix_checksums(uint8_t *file, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    rf_apr_header header;
+    rf_apr_checksums sums;
+    rf_error err;
+    if (rf_apr_header_decode(data, size, &header, &err) == RF_OK)
+        (void)rf_apr_header_crc(data);
+    (void)rf_apr_checksums_bytes(data, size, &sums, &err);
     fz_open_and_walk_with(rf_apr_open_model, fz_memfd_path(data, size));
     if (size < APR_HEADER || memcmp(data, "APR", 3) != 0)
         return 0;
