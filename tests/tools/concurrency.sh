@@ -122,10 +122,13 @@ if [ -x "$WF" ]; then
     cp "$T/ref.gguf" "$T/shared.gguf"
     "$inspect" "$T/shared.gguf" >"$T/inspect-ref.out" 2>&1 || fail "apr inspect of the GGUF failed"
     (
+      reads=0
       while [ ! -e "$stop" ]; do
         "$inspect" "$T/shared.gguf" >"$T/inspect.out" 2>&1 || { cp "$T/inspect.out" "$T/inspect.bad"; exit 1; }
         cmp -s "$T/inspect.out" "$T/inspect-ref.out" || { cp "$T/inspect.out" "$T/inspect.bad"; exit 1; }
+        reads=$((reads + 1))
       done
+      echo "$reads" >"$T/inspect.count"
     ) &
     reader=$!
   fi
@@ -143,7 +146,8 @@ if [ -x "$WF" ]; then
   fi
   cmp -s "$T/ref.gguf" "$T/shared.gguf" || fail "8 concurrent GGUF writes differ from a single write"
   [ "$(temps "$T/shared.gguf")" -eq 0 ] || fail "GGUF temp files left"
-  echo "concurrency: $N GGUF writers on one path: result identical to a single write"
+  echo "concurrency: $N GGUF writers on one path: result identical to a single write" \
+    "($(cat "$T/inspect.count" 2>/dev/null || echo no) apr inspect runs meanwhile, all complete)"
 else
   echo "concurrency: note: $WF not built here; format-writer case skipped" >&2
 fi

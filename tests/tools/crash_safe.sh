@@ -126,6 +126,18 @@ if mount -t tmpfs -o size=1m rosetta-crash-safe "$small" 2>/dev/null; then
   "$SW" --id 6 --size 3000000 "$full" 2>"$T/err"
   rc=$?
   check_full $rc "$T/err" "1 MiB tmpfs" "no space left"
+  # A real format writer (the GGUF writer, through the write_formats helper) on the full disk.
+  WF="$ROSETTA_BUILD/tests/write_formats"
+  if [ -x "$WF" ]; then
+    "$WF" "$ROSETTA_ROOT/fixtures/tiny-qwen2/model.safetensors" --gguf "$small/model.gguf" 2>"$T/err"
+    rc=$?
+    [ $rc -eq 4 ] || fail "GGUF writer on a full disk: exit $rc, expected 4 ($(cat "$T/err"))"
+    grep -q "$small/model.gguf" "$T/err" && grep -qi "no space left" "$T/err" ||
+      fail "GGUF writer on a full disk: unclear message: $(cat "$T/err")"
+    [ -e "$small/model.gguf" ] && fail "GGUF writer on a full disk left $small/model.gguf"
+    [ "$(temps "$small/model.gguf")" -eq 0 ] || fail "GGUF writer on a full disk left a temp file"
+    echo "crash_safe: GGUF writer, 1 MiB tmpfs: exit 4: $(cat "$T/err")"
+  fi
   umount "$small"
 else
   echo "crash_safe: note: mounting a tmpfs is not permitted here; ENOSPC case covered by RLIMIT_FSIZE only" >&2
