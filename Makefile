@@ -7,6 +7,7 @@ FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
 .PHONY: all deps deps-python build build-asan demo test test-asan bench install format format-check clean
+.PHONY: build-fuzz fuzz test-valgrind lint
 
 all: build
 
@@ -48,5 +49,42 @@ format:
 format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') && echo "format-check: ok"
 
+# ---- reliability (docs/reliability.md) ----------------------------------------------------------
+BUILD_FUZZ ?= build-fuzz
+FUZZ_TARGETS ?=
+
+# The whole project with clang, ASan+UBSan and libFuzzer targets (also the clang -Werror check).
+build-fuzz: deps
+	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DROSETTA_SANITIZE=ON -DROSETTA_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS) -- --no-print-directory -s
+
+# Every fuzz target for FUZZ_SECONDS each (one core at a time), then executions per target.
+fuzz: build-fuzz
+	@tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The tools' end-to-end tests with every apr tool run under Valgrind memcheck.
+test-valgrind: build
+	@python3 tests/tools/valgrind_run.py $(BUILD) -j $(JOBS)
+
+# Static analysis, clean over the tree: cppcheck (warning, performance, portability) and
+# clang-tidy with the checks of .clang-tidy, on the sources of the compilation database.
+# The cppcheck suppressions are false positives, each explained in docs/reliability.md.
+LINT_DIRS = libformat libinfer kernels tools bench tests/fuzz tests/tools
+LINT_FILES = '/(libformat|libinfer|kernels|tools|tests/fuzz|tests/tools)/.*\.c$$'
+CPPCHECK_SUPPRESS = --suppress=missingIncludeSystem \
+  --suppress=legacyUninitvar:libformat/src/apr_json.c \
+  --suppress=ctunullpointer:kernels/common/quant_math.h
+lint: build
+	@rc=0; \
+	cppcheck --enable=warning,performance,portability --std=c11 --inline-suppr --error-exitcode=1 \
+	  --quiet $(CPPCHECK_SUPPRESS) -D_GNU_SOURCE -D__x86_64__ -Ilibformat/include -Ilibformat/src \
+	  -Ikernels -Itools/common -I$(BUILD)/libformat/include -j $(JOBS) $(LINT_DIRS) \
+	  && echo "lint: cppcheck clean" || { echo "lint: cppcheck found problems"; rc=1; }; \
+	run-clang-tidy -p $(BUILD) -quiet -j $(JOBS) $(LINT_FILES) >$(BUILD)/clang-tidy.log 2>&1 \
+	  && echo "lint: clang-tidy clean" || { grep -E -A3 'error:|warning:' $(BUILD)/clang-tidy.log \
+	  | head -150; echo "lint: clang-tidy found problems (log: $(BUILD)/clang-tidy.log)"; rc=1; }; \
+	exit $$rc
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -116,7 +116,7 @@ rf_status rf_detect_path(const char *path, rf_format *out, rf_error *err)
         *out = f;
         return RF_OK;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return rf_error_set(err, RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     uint8_t head[4096];

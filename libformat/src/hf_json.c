@@ -2,12 +2,14 @@
  * syntax check with byte offsets, duplicate-key detection, exact integers, compact and pretty text.
  * Not for: interpreting any particular file (safetensors_read.c, hf_config.c, hf_tokenizer.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "hf_internal.h"
 
@@ -549,8 +551,11 @@ rf_status hf_read_file(const char *path, uint64_t max_bytes, char **out, size_t 
 {
     *out = NULL;
     *out_len = 0;
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!f) {
+        if (fd >= 0)
+            close(fd);
         if (errno == ENOENT)
             return rf_error_set(err, RF_ERR_NOT_FOUND, "%s: no such file", path);
         return rf_error_set(err, RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));

@@ -28,7 +28,7 @@ static char *dup_string(const char *s)
 
 rf_file *rf_file_open(const char *path, rf_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0) {
         rf_error_set(err, RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return NULL;

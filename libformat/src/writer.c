@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 
 struct rf_writer {
     int fd;
+    int lock_fd; /* holds the flock that marks the temp file as live until w is freed */
     char *final_path;
     char *temp_path;
     uint8_t *buf;
@@ -47,8 +49,20 @@ rf_writer *rf_writer_open(const char *path, rf_error *err)
         return NULL;
     }
     memcpy(w->final_path, path, len + 1);
-    snprintf(w->temp_path, len + 16, "%s.tmp-XXXXXX", path);
-    w->fd = mkostemp(w->temp_path, O_CLOEXEC);
+    rf_writer_cleanup_stale(path);
+    /* Lock the temp file so rf_writer_cleanup_stale sees it is live (a file system without
+     * flock leaves it unlocked); a file a cleaner unlinked between mkostemp and flock has no
+     * links left: make another one. */
+    struct stat st;
+    for (int tries = 0; tries < 8; tries++, errno = EAGAIN) {
+        snprintf(w->temp_path, len + 16, "%s.tmp-XXXXXX", path);
+        w->fd = mkostemp(w->temp_path, O_CLOEXEC);
+        if (w->fd < 0 || flock(w->fd, LOCK_EX) != 0 || (fstat(w->fd, &st) == 0 && st.st_nlink > 0))
+            break;
+        close(w->fd);
+        w->fd = -1;
+    }
+    w->lock_fd = w->fd >= 0 ? fcntl(w->fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (w->fd < 0) {
         rf_error_set(err, RF_ERR_WRITE, "%s: cannot create temporary file: %s", path,
                      strerror(errno));
@@ -129,6 +143,8 @@ const char *rf_writer_temp_path(const rf_writer *w) { return w->temp_path; }
 
 static void writer_free(rf_writer *w)
 {
+    if (w->lock_fd >= 0)
+        close(w->lock_fd);
     free(w->buf);
     free(w->final_path);
     free(w->temp_path);

@@ -501,7 +501,8 @@ for path, fmt in ((big_st, "safetensors"), (big_gg, "gguf"), (big_apr, "apr")):
               "apr 4 GiB: human footer line")
         jc, _ = run_json("--checksums", path)
         check(jc["apr"]["footer_checksum"]["valid"] is True, f"apr 4 GiB --checksums: {jc['apr']['footer_checksum']}")
-    check(best < 0.5, f"{fmt}: inspect of a 4 GiB file took {best * 1000:.0f} ms (headers only should be milliseconds)")
+    check(best < 0.5 or os.environ.get("ROSETTA_VALGRIND") == "1",  # valgrind: seconds to start
+          f"{fmt}: inspect of a 4 GiB file took {best * 1000:.0f} ms (headers only should be milliseconds)")
 
 # ---- usage errors -------------------------------------------------------------------------
 run(expect_rc=2)

@@ -395,8 +395,7 @@ Test(hf_build, typed_view_survives_a_write_and_read)
                                    "b",
                                    "ab",
                                    "\xc4\xa0",
-                                   "\xc4\xa0"
-                                   "a",
+                                   "\xc4\xa0\x61", /* "Ġa" */
                                    "c",
                                    "d",
                                    "<|endoftext|>",

@@ -4,6 +4,7 @@
  * independently of quant_dequant.h), no access outside whole blocks, and a misdispatch check.
  * Byte equality with llama.cpp itself is tests/tools/quant_oracle.sh. */
 #include <criterion/criterion.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,6 +66,7 @@ static uint32_t bits(float f)
     return u;
 }
 
+#ifdef __FLT16_MANT_DIG__
 static uint16_t f16_bits(float f) /* the compiler's conversion, independent of Rosetta's */
 {
     _Float16 h = (_Float16)f;
@@ -79,6 +81,14 @@ static float f16_value(uint16_t u)
     memcpy(&h, &u, 2);
     return (float)h;
 }
+#else /* clang < 15 on x86 has no _Float16: the CPU's F16C conversion, as independent */
+__attribute__((target("f16c"))) static uint16_t f16_bits(float f)
+{
+    return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
+
+__attribute__((target("f16c"))) static float f16_value(uint16_t u) { return _cvtsh_ss(u); }
+#endif
 
 static double rel_rmse(const float *x, const float *y, int n)
 {

@@ -101,6 +101,29 @@ void rf_writer_abort(rf_writer *w);
 /* CRC-32 (IEEE, zlib's crc32): crc = rf_crc32(0, data, n), or continue from a previous value. */
 uint32_t rf_crc32(uint32_t crc, const void *data, size_t n);
 
+/* ---- reliability: stale temp files, truncated mappings ----------------------------------- */
+
+/* Removes the "<path>.tmp-XXXXXX" files that writers of path left when they were killed
+ * (a live writer holds a flock on its temp file, see rf_writer_open; an unlocked one is
+ * stale). Touches nothing else. rf_writer_open calls it first, so the next write of a
+ * destination cleans up after a killed one. Returns the number of files removed, or -1 when
+ * the directory cannot be read. */
+int rf_writer_cleanup_stale(const char *path);
+
+/* A function run under rf_mapped_call; it returns a status and fills err like any other. */
+typedef rf_status (*rf_mapped_fn)(void *ctx, rf_error *err);
+
+/* Runs fn(ctx, err) so that reading a page of a mapped file past its current end (the file was
+ * truncated by another process while mapped: SIGBUS, BUS_ADRERR) stops fn and returns RF_ERR_IO
+ * "<file>: file changed while in use: read at offset X failed (SIGBUS): mapped N bytes, the
+ * file now has M", naming the file among files[0..n_files) that holds the address (files may
+ * be NULL). Any other SIGBUS keeps its previous disposition. Installs a process-wide SIGBUS
+ * handler on first use (chaining to the previous one). fn is abandoned at the faulting read:
+ * it must not hold locks or memory that only it would release (keep such state in ctx and
+ * release it after the call). Guards nest; each thread has its own. */
+rf_status rf_mapped_call(const rf_file *const *files, size_t n_files, rf_mapped_fn fn, void *ctx,
+                         rf_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -214,6 +214,12 @@ bool rf_value_as_f64(const rf_value *v, double *out);
 /* GGUF-style type name: "u32", "string", "array", "json". */
 const char *rf_value_type_name(rf_value_type type);
 
+/* ---- reliability ------------------------------------------------------------------------- */
+
+/* rf_mapped_call over the files of model: reads of its tensor data inside fn that hit a file
+ * truncated by another process return RF_ERR_IO naming that file (see rosetta/io.h). */
+rf_status rf_model_mapped_call(const rf_model *model, rf_mapped_fn fn, void *ctx, rf_error *err);
+
 #ifdef __cplusplus
 }
 #endif
