@@ -18,7 +18,7 @@ typedef struct guard_frame {
     sigjmp_buf jump;
     const rf_file *const *files; /* the files to name in the error, or */
     size_t n_files;
-    const rf_model *model;       /* the files of this model */
+    const rf_model *model; /* the files of this model */
     const uint8_t *volatile fault_addr;
     struct guard_frame *prev;
 } guard_frame;
@@ -84,7 +84,8 @@ static rf_status guarded_call(const rf_file *const *files, size_t n_files, const
 {
     pthread_once(&install_once, install);
     if (install_errno)
-        return rf_error_set(err, RF_ERR_IO, "cannot install the SIGBUS handler for mapped input: %s",
+        return rf_error_set(err, RF_ERR_IO,
+                            "cannot install the SIGBUS handler for mapped input: %s",
                             strerror(install_errno));
     guard_frame frame;
     memset(&frame, 0, sizeof frame);

@@ -12,14 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEMP_INFIX ".tmp-"
+#define TEMP_INFIX      ".tmp-"
 #define TEMP_SUFFIX_LEN 6 /* mkostemp's XXXXXX */
 
 static bool is_temp_name(const char *name, const char *base, size_t base_len)
 {
     size_t infix_len = sizeof TEMP_INFIX - 1;
-    if (strlen(name) != base_len + infix_len + TEMP_SUFFIX_LEN || memcmp(name, base, base_len) != 0 ||
-        memcmp(name + base_len, TEMP_INFIX, infix_len) != 0)
+    if (strlen(name) != base_len + infix_len + TEMP_SUFFIX_LEN ||
+        memcmp(name, base, base_len) != 0 || memcmp(name + base_len, TEMP_INFIX, infix_len) != 0)
         return false;
     for (const char *p = name + base_len + infix_len; *p; p++) {
         char c = *p;

@@ -227,9 +227,7 @@ static void walk_value(const rf_value *v, int depth, const char *key)
     case RF_VALUE_BOOL:
     case RF_VALUE_U64:
     case RF_VALUE_I64:
-    case RF_VALUE_F64:
-        sink += v->as.u;
-        break;
+    case RF_VALUE_F64: sink += v->as.u; break;
     case RF_VALUE_STRING:
     case RF_VALUE_JSON:
         if (!v->as.str.data)
@@ -272,7 +270,8 @@ static void walk_tensor(const rf_model *m, const rf_tensor *t, size_t index)
     if (t->ndim < 0 || t->ndim > RF_MAX_DIMS)
         finding("tensor '%s': ndim %llu out of range", t->name, (unsigned long long)t->ndim);
     if (rf_model_find_tensor(m, t->name) != t)
-        finding("tensor '%s': rf_model_find_tensor does not return it (index %llu)", t->name, index);
+        finding("tensor '%s': rf_model_find_tensor does not return it (index %llu)", t->name,
+                index);
     touch_string(rf_dtype_name(t->dtype), "dtype");
     if (t->nbytes == 0)
         return;
@@ -417,7 +416,4 @@ void fz_open_memory_and_walk(fz_memory_opener open, const uint8_t *data, size_t 
     }
 }
 
-void fz_open_and_walk(const char *path)
-{
-    fz_open_and_walk_with(rf_model_open, path);
-}
+void fz_open_and_walk(const char *path) { fz_open_and_walk_with(rf_model_open, path); }

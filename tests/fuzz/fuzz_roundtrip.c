@@ -37,8 +37,8 @@ static void same_tensors(const rf_model *a, const rf_model *b, const char *forma
         if (!y)
             fail(format, x->name);
         /* GGUF stores a rank-0 tensor as n_dims 1, shape [1] (gguf.h). */
-        bool scalar_as_vector = strcmp(format, "gguf") == 0 && x->ndim == 0 && y->ndim == 1 &&
-                                y->shape[0] == 1;
+        bool scalar_as_vector =
+            strcmp(format, "gguf") == 0 && x->ndim == 0 && y->ndim == 1 && y->shape[0] == 1;
         if (x->dtype != y->dtype || x->nbytes != y->nbytes ||
             (!scalar_as_vector &&
              (x->ndim != y->ndim || memcmp(x->shape, y->shape, sizeof x->shape) != 0)) ||
