@@ -8,6 +8,8 @@
 #     prints alone (same bytes, same exit code).
 #  3. When the write_formats helper exists: 8 GGUF writes of the same model to the same path,
 #     while apr inspect reads it: the result is byte-identical to a single write.
+#  4. 16 apr quantize at once, 8 of them on one output: every output and plan equals a single
+#     run's.
 set -uo pipefail
 
 if [ "${ROSETTA_VALGRIND:-0}" = 1 ]; then
@@ -150,5 +152,32 @@ if [ -x "$WF" ]; then
     "($(cat "$T/inspect.count" 2>/dev/null || echo no) apr inspect runs meanwhile, all complete)"
 else
   echo "concurrency: note: $WF not built here; format-writer case skipped" >&2
+fi
+# ---- 4. a writing tool: 8 apr quantize on one output, 8 on their own outputs --------------------
+Q="$APR_BIN/apr-quantize"
+if [ -x "$Q" ]; then
+  src="$ROSETTA_ROOT/fixtures/tiny-qwen2"
+  "$Q" -q -t 1 "$src" "$T/q-shared.gguf" q4_k_m >"$T/q-ref.plan" 2>"$T/q.err" ||
+    fail "apr quantize failed: $(cat "$T/q.err")"
+  mv "$T/q-shared.gguf" "$T/q-ref.gguf"
+  pids=()
+  for k in $(seq 1 $N); do
+    "$Q" -q -t 1 "$src" "$T/q-shared.gguf" q4_k_m >"$T/q-$k.plan" 2>"$T/q-$k.err" &
+    pids+=($!)
+    "$Q" -q -t 1 "$src" "$T/q-own-$k.gguf" q4_k_m >/dev/null 2>"$T/q-own-$k.err" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || fail "a parallel apr quantize failed: $(cat "$T"/q-*.err | head -c 400)"
+  done
+  cmp -s "$T/q-ref.gguf" "$T/q-shared.gguf" || fail "8 apr quantize on one output: result differs"
+  for k in $(seq 1 $N); do
+    cmp -s "$T/q-ref.gguf" "$T/q-own-$k.gguf" || fail "parallel apr quantize $k: output differs"
+    cmp -s "$T/q-ref.plan" "$T/q-$k.plan" || fail "parallel apr quantize $k: plan on stdout differs"
+  done
+  [ "$(temps "$T/q-shared.gguf")" -eq 0 ] || fail "apr quantize temp files left"
+  echo "concurrency: $((2 * N)) apr quantize at once (8 on one output): outputs identical to a single run"
+else
+  echo "concurrency: note: apr-quantize not built here; writing-tool case skipped" >&2
 fi
 echo "concurrency: ok"

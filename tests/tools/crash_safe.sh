@@ -232,4 +232,66 @@ for target in "$special/model.safetensors" "$special/beside/model.safetensors" "
   echo "crash_safe: FIFO: $(cat "$T/err")"
 done
 
+# ---- 6. a writing tool: apr quantize ----------------------------------------------------------
+Q="$APR_BIN/apr-quantize"
+if [ -x "$Q" ]; then
+  src="$ROSETTA_ROOT/fixtures/tiny-qwen2"
+  qout="$T/quantized.gguf"
+  "$Q" -q -t 1 "$src" "$T/reference.gguf" q4_k_m >/dev/null 2>"$T/err" ||
+    fail "apr quantize failed: $(cat "$T/err")"
+  # Killed at random moments (the tool takes tens of milliseconds here): the destination is
+  # absent or complete (equal to the reference output), and the next run removes stale temps.
+  qkilled=0
+  for i in $(seq 1 30); do
+    "$Q" -q -t 1 "$src" "$qout" q4_k_m >/dev/null 2>&1 &
+    pid=$!
+    sleep "0.0$(printf %02d $((RANDOM % 60)))"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    [ $? -eq 137 ] && qkilled=$((qkilled + 1))
+    if [ -e "$qout" ]; then
+      cmp -s "$qout" "$T/reference.gguf" || fail "apr quantize killed: $qout is not a complete output"
+    fi
+    [ "$(temps "$qout")" -le 1 ] || fail "apr quantize: stale temp files accumulate"
+  done
+  "$Q" -q -t 1 "$src" "$qout" q4_k_m >/dev/null 2>&1 || fail "apr quantize after the kills failed"
+  cmp -s "$qout" "$T/reference.gguf" || fail "apr quantize after the kills: wrong output"
+  [ "$(temps "$qout")" -eq 0 ] || fail "apr quantize: stale temp file not removed by the next run"
+  echo "crash_safe: apr quantize: 30 runs, $qkilled killed: output always absent or complete"
+
+  # Unwritable directory and file-size limit: exit 4, message naming the output, no output.
+  "$Q" -q "$src" "$T/no-such-dir/q.gguf" q4_k_m >/dev/null 2>"$T/err"
+  rc=$?
+  [ $rc -eq 4 ] || fail "apr quantize into a missing directory: exit $rc, expected 4 ($(cat "$T/err"))"
+  # (It may name its scratch file in that directory rather than OUT itself.)
+  grep -q "$T/no-such-dir/" "$T/err" || fail "apr quantize: unclear message: $(cat "$T/err")"
+  echo "crash_safe: apr quantize, missing directory: exit 4: $(cat "$T/err")"
+  rm -f "$qout"
+  { (trap '' XFSZ && ulimit -f 500 && exec "$Q" -q "$src" "$qout" q4_k_m); } >/dev/null 2>"$T/err"
+  rc=$?
+  [ $rc -eq 4 ] || fail "apr quantize under ulimit -f (SIGXFSZ ignored): exit $rc, expected 4 ($(cat "$T/err"))"
+  grep -q "$T/" "$T/err" || fail "apr quantize under ulimit -f: unclear message: $(cat "$T/err")"
+  [ -e "$qout" ] && fail "apr quantize under ulimit -f left $qout"
+  [ "$(temps "$qout")" -eq 0 ] || fail "apr quantize under ulimit -f left a temp file"
+  echo "crash_safe: apr quantize, ulimit -f: exit 4: $(cat "$T/err")"
+  { (ulimit -f 500 && exec "$Q" -q "$src" "$qout" q4_k_m); } >/dev/null 2>&1
+  rc=$?
+  [ -e "$qout" ] && fail "apr quantize under ulimit -f (SIGXFSZ default) left $qout"
+  case $rc in
+    4) ;;
+    153) echo "crash_safe: note: apr quantize does not ignore SIGXFSZ: killed by the size limit (exit 153) instead of exit 4" >&2 ;;
+    *) fail "apr quantize under ulimit -f: exit $rc" ;;
+  esac
+  if mount -t tmpfs -o size=1m rosetta-crash-safe "$small" 2>/dev/null; then
+    "$Q" -q "$src" "$small/q.gguf" q4_k_m >/dev/null 2>"$T/err"
+    rc=$?
+    umount "$small"
+    [ $rc -eq 4 ] || fail "apr quantize on a full disk: exit $rc, expected 4 ($(cat "$T/err"))"
+    grep -qi "no space left" "$T/err" || fail "apr quantize on a full disk: unclear message: $(cat "$T/err")"
+    echo "crash_safe: apr quantize, 1 MiB tmpfs: exit 4: $(cat "$T/err")"
+  fi
+else
+  echo "crash_safe: note: apr-quantize not built here; writing-tool cases skipped" >&2
+fi
+
 echo "crash_safe: ok"
