@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hf_internal.h"
+#include "helpers/test_fs.h"
 #include "rosetta/model.h"
 #include "rosetta/safetensors.h"
 
@@ -24,26 +25,7 @@ static char *temp_dir(void)
     return dir;
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
+static void remove_tree(const char *dir) { test_remove_tree(dir); }
 
 static void put(const char *dir, const char *name, const char *text)
 {

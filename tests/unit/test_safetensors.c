@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "rosetta/io.h"
+#include "helpers/test_fs.h"
 #include "rosetta/model.h"
 #include "rosetta/safetensors.h"
 
@@ -83,26 +84,7 @@ static char *make_temp_dir(void)
     return dir;
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
+static void remove_tree(const char *dir) { test_remove_tree(dir); }
 
 static void write_file(const char *dir, const char *name, const void *data, size_t len)
 {
