@@ -499,8 +499,14 @@ for path, fmt in ((big_st, "safetensors"), (big_gg, "gguf"), (big_apr, "apr")):
         out, _ = run(path)
         check(re.search(r"^footer CRC\s+not checked \(4\.0 GiB file; --checksums reads it all\)$", out, re.M),
               "apr 4 GiB: human footer line")
-        jc, _ = run_json("--checksums", path)
-        check(jc["apr"]["footer_checksum"]["valid"] is True, f"apr 4 GiB --checksums: {jc['apr']['footer_checksum']}")
+        if os.environ.get("ROSETTA_VALGRIND") == "1":
+            # Reading 4 GiB under memcheck takes minutes; the --checksums path itself runs under
+            # memcheck on the fixture files above.
+            notes.append("apr 4 GiB --checksums not repeated under ROSETTA_VALGRIND (4 GiB read)")
+        else:
+            jc, _ = run_json("--checksums", path)
+            check(jc["apr"]["footer_checksum"]["valid"] is True,
+                  f"apr 4 GiB --checksums: {jc['apr']['footer_checksum']}")
     check(best < 0.5 or os.environ.get("ROSETTA_VALGRIND") == "1",  # valgrind: seconds to start
           f"{fmt}: inspect of a 4 GiB file took {best * 1000:.0f} ms (headers only should be milliseconds)")
 
