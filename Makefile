@@ -33,9 +33,16 @@ demo: build
 test: deps-python build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: build-asan
+# The whole suite under ASan+UBSan (-fno-sanitize-recover: any report fails the process): unit
+# tests and fuzz replays, the tools' end-to-end tests (the llama.cpp oracle comparisons run in
+# `make test`; tools/quantize covers apr quantize here), and the interop scripts with the sanitizer
+# runtimes preloaded into Python (leak checking off there: the interpreter's own allocations).
+ASAN_PRELOAD = $(shell gcc -print-file-name=libasan.so):$(shell gcc -print-file-name=libubsan.so)
+test-asan: deps-python build-asan
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --output-on-failure -j $(JOBS) -L unit
+	  ctest --output-on-failure -j $(JOBS) -L 'unit|tools' -E oracle
+	@cd $(BUILD_ASAN) && LD_PRELOAD=$(ASAN_PRELOAD) ASAN_OPTIONS=detect_leaks=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -L interop
 
 bench: build
 	@scripts/bench $(BUILD)
