@@ -998,7 +998,7 @@ int main(int argc, char **argv)
     }
     if (fflush(stdout) != 0 || ferror(stdout))
         written = false;
-    code = cli_report_damage(&TOOL, model, &damage, &lenient_err, full ? 0 : MAX_WARNINGS);
+    code = cli_report_damage(&TOOL, path, model, &damage, &lenient_err, full ? 0 : MAX_WARNINGS);
     rf_model_free(model);
     if (!written) {
         cli_error(&TOOL, "cannot write the output to stdout");

@@ -454,7 +454,7 @@ int main(int argc, char **argv)
     }
     if (fflush(stdout) != 0 || ferror(stdout))
         written = false;
-    code = cli_report_damage(&TOOL, model, &damage, &lenient_err, MAX_WARNINGS);
+    code = cli_report_damage(&TOOL, o.path, model, &damage, &lenient_err, MAX_WARNINGS);
     rf_model_free(model);
     if (!written) {
         cli_error(&TOOL, "cannot write the output (out of memory or stdout failed)");

@@ -156,16 +156,24 @@ bool cli_cheap_to_verify(const char *path)
            (uint64_t)st.st_size <= CLI_CHEAP_VERIFY_BYTES;
 }
 
-int cli_report_damage(const cli_tool *tool, const rf_model *model, const rf_error *damage,
-                      const rf_error *lenient_err, size_t max_warnings)
+int cli_report_damage(const cli_tool *tool, const char *path, const rf_model *model,
+                      const rf_error *damage, const rf_error *lenient_err, size_t max_warnings)
 {
     if (model) {
-        size_t n = rf_model_n_warnings(model);
-        size_t shown = max_warnings && n > max_warnings ? max_warnings : n;
-        for (size_t i = 0; i < shown; i++)
-            cli_error(tool, "warning: %s", rf_model_warning(model, i));
-        if (shown < n)
-            cli_error(tool, "... and %zu more warnings (--json lists them all)", n - shown);
+        size_t n = rf_model_n_warnings(model), shown = 0, i = 0, path_len = strlen(path);
+        for (; i < n && (!max_warnings || shown < max_warnings); i++) {
+            const char *w = rf_model_warning(model, i);
+            /* The strict reader's error below already states this problem. */
+            if (damage->status != RF_OK && strstr(damage->message, w))
+                continue;
+            if (strncmp(w, path, path_len) == 0 && w[path_len] == ':')
+                cli_error(tool, "warning: %s", w);
+            else
+                cli_error(tool, "warning: %s: %s", path, w);
+            shown++;
+        }
+        if (i < n)
+            cli_error(tool, "... and %zu more warnings (--json lists them all)", n - i);
     }
     if (damage->status == RF_OK)
         return APR_EXIT_OK;

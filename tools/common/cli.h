@@ -76,11 +76,12 @@ rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, rf_error
 /* Whether path is a regular file of at most CLI_CHEAP_VERIFY_BYTES bytes. */
 bool cli_cheap_to_verify(const char *path);
 
-/* Prints the model's warnings (the first max_warnings of them and a count of the rest; 0 prints
- * all) and, if the file is damaged, the strict reader's error on stderr in the house format.
- * Returns the exit code the tool should end with (0, or 3 for a malformed file). */
-int cli_report_damage(const cli_tool *tool, const rf_model *model, const rf_error *damage,
-                      const rf_error *lenient_err, size_t max_warnings);
+/* Prints the model's warnings, each naming path (the first max_warnings of them, 0 prints all;
+ * one the strict error repeats is left out) and, if the file is damaged, the strict reader's
+ * error on stderr in the house format. Returns the exit code the tool should end with (0, or 3
+ * for a malformed file). */
+int cli_report_damage(const cli_tool *tool, const char *path, const rf_model *model,
+                      const rf_error *damage, const rf_error *lenient_err, size_t max_warnings);
 
 /* "4.0 MiB" (binary units, one decimal; bytes below 1 KiB as "512 B"). */
 const char *cli_human_bytes(uint64_t bytes, char *buf, size_t size);
