@@ -1,13 +1,16 @@
 /* GGUF writer: lays a model view out as a little-endian GGUF v3 file that ggml's reader
  * (llama.cpp) accepts (spec/gguf.md sections 5 and 16), synthesizing the metadata llama.cpp's
  * converter writes when the model came from SafeTensors or APR (section 14).
- * Not for: choosing or converting dtypes (quantization) or contract checks (apr validate). */
+ * Not for: choosing dtypes (quantization) or contract checks (apr validate); the one conversion
+ * here is widening F16/BF16 vectors to F32 for SafeTensors/APR sources (llama.cpp needs it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model_internal.h"
 #include "rosetta/gguf.h"
+#include "rosetta/half.h"
+#include "rosetta/io.h"
 #include "rosetta/names.h"
 
 typedef struct out_tensor {
@@ -292,6 +295,22 @@ static rf_status synthesize_tokenizer(plan *p, const char *arch, rf_error *err)
                   (rf_value){.type = RF_VALUE_BOOL, .as.b = tok->add_bos}, err);
 }
 
+/* Whether a tensor of a SafeTensors/APR source is stored as F32 although it is F16 or BF16:
+ * vectors (norms, biases) and *_norm.weight, as llama.cpp's converter stores them. ggml's CPU
+ * backend adds and multiplies F32 activations only by F32 operands, so a BF16 norm or bias
+ * loads but aborts llama.cpp at the first llama_decode ("binary_op: unsupported types"). */
+static bool is_norm(const char *gguf_name)
+{
+    size_t len = strlen(gguf_name), suffix = strlen("_norm.weight");
+    return len >= suffix && strcmp(gguf_name + len - suffix, "_norm.weight") == 0;
+}
+
+static bool widen_to_f32(const rf_tensor *t, const char *gguf_name)
+{
+    return (t->dtype == RF_DTYPE_F16 || t->dtype == RF_DTYPE_BF16) &&
+           (t->ndim <= 1 || is_norm(gguf_name));
+}
+
 /* Metadata for a model read from SafeTensors or APR, in the order convert_hf_to_gguf.py
  * writes it for Qwen2 (spec/gguf.md 14.1-14.2). */
 static rf_status synthesize(plan *p, rf_error *err)
@@ -336,11 +355,11 @@ static rf_status synthesize(plan *p, rf_error *err)
         if ((st = add_f32(p, key, c->rms_norm_eps, err)))
             return st;
     }
-    /* general.file_type: the one type of all matrices, when there is one */
+    /* general.file_type: the one type of all matrices (norms aside), when there is one */
     int ftype = -2;
     for (size_t i = 0; i < p->n_tensors && ftype != -1; i++) {
         const rf_tensor *t = p->tensors[i].src;
-        if (t->ndim < 2)
+        if (t->ndim < 2 || is_norm(t->name))
             continue;
         int f = file_type_of(t->dtype);
         ftype = (ftype == -2 || ftype == f) ? f : -1;
@@ -515,6 +534,32 @@ static rf_status check_kvs(const plan *p, rf_error *err)
     return st;
 }
 
+/* Replaces copy's data by its F32 values (exact: every F16 and BF16 value is an F32 value), in
+ * memory owned by the scratch model. */
+static rf_status widen(plan *p, rf_tensor *copy, rf_error *err)
+{
+    uint64_t n = copy->nbytes / 2;
+    if (n > SIZE_MAX / 4)
+        return rf_error_set(err, RF_ERR_OVERFLOW, "%s: tensor '%s' too large to widen to F32",
+                            p->path, copy->name);
+    uint8_t *out = n ? rf_model_alloc(p->scratch, (size_t)n * 4) : NULL;
+    if (n && !out)
+        return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory widening tensor '%s' to F32",
+                            p->path, copy->name);
+    const uint8_t *in = copy->data;
+    for (uint64_t i = 0; i < n; i++) {
+        uint16_t h = rf_load_le16(in + 2 * i);
+        float f = copy->dtype == RF_DTYPE_BF16 ? rf_bf16_to_f32(h) : rf_f16_to_f32(h);
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof bits);
+        rf_store_le32(out + 4 * i, bits);
+    }
+    copy->dtype = RF_DTYPE_F32;
+    copy->data = out;
+    copy->nbytes = n * 4;
+    return RF_OK;
+}
+
 /* Chooses the tensors (GGUF names) and checks that GGUF can hold each one. */
 static rf_status plan_tensors(plan *p, bool map_names, rf_error *err)
 {
@@ -567,6 +612,8 @@ static rf_status plan_tensors(plan *p, bool map_names, rf_error *err)
                                 p->path, t->name);
         rf_tensor copy = *t;
         copy.name = name;
+        if (map_names && widen_to_f32(t, name) && (st = widen(p, &copy, err)) != RF_OK)
+            return st;
         if ((st = rf_model_add_tensor(p->scratch, &copy, err)) != RF_OK) {
             rf_error_prefix(err, "%s", p->path);
             return st;

@@ -470,10 +470,20 @@ def check_fixture(name):
         t = got.get(gguf_name(hf))
         if t is None:
             continue
-        check(dtype == "BF16" and int(t.tensor_type) == 30, "%s: %s dtype" % (name, hf))
         check([int(x) for x in t.shape] == list(reversed(shape)),
               "%s: %s ne %s, expected the reversed HF shape %s" % (name, hf, list(t.shape), shape))
-        check(bytes(t.data.tobytes()) == data, "%s: %s bytes differ from the SafeTensors file" % (name, hf))
+        if len(shape) <= 1:
+            # vectors (norms, biases) are widened to F32 as llama.cpp's converter stores them
+            check(dtype == "BF16" and int(t.tensor_type) == 0, "%s: %s dtype %d, expected F32"
+                  % (name, hf, int(t.tensor_type)))
+            halves = struct.unpack("<%dH" % (len(data) // 2), data)
+            widened = struct.pack("<%dI" % len(halves), *(h << 16 for h in halves))
+            check(bytes(t.data.tobytes()) == widened,
+                  "%s: %s F32 values differ from the SafeTensors file's BF16 values" % (name, hf))
+        else:
+            check(dtype == "BF16" and int(t.tensor_type) == 30, "%s: %s dtype" % (name, hf))
+            check(bytes(t.data.tobytes()) == data,
+                  "%s: %s bytes differ from the SafeTensors file" % (name, hf))
     print("fixture %s -> GGUF: %d tensors, %d KV pairs checked with gguf-py" % (name, len(got), len(r.fields) - 3))
     return None
 

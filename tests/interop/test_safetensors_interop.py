@@ -597,7 +597,13 @@ def gguf_to_safetensors(tmp):
         LIBR.rf_model_free(g)
         a, _ = python_view(os.path.join(src, "model.safetensors"))
         b, meta = python_view(os.path.join(out, "model.safetensors"))
-        check(a == b, "%s: tensors (HF names, shapes, bytes) survive GGUF" % d)
+        # the GGUF writer stores vectors (norms, biases) as F32, as llama.cpp needs: the same
+        # values widened exactly
+        for name, (dtype, shape, data) in list(a.items()):
+            if dtype == "BF16" and len(shape) <= 1:
+                halves = struct.unpack("<%dH" % (len(data) // 2), data)
+                a[name] = ("F32", shape, struct.pack("<%dI" % len(halves), *(h << 16 for h in halves)))
+        check(a == b, "%s: tensors (HF names, shapes, bytes; vectors widened to F32) survive GGUF" % d)
         check(meta == {"format": "pt"}, "%s: metadata %s" % (d, meta))
         with open(os.path.join(src, "tokenizer.json")) as f1, \
                 open(os.path.join(out, "tokenizer.json")) as f2:

@@ -1493,6 +1493,86 @@ Test(gguf_write, synthesizes_qwen2_metadata_from_a_hf_model)
     NO_LEAKS();
 }
 
+/* llama.cpp's CPU backend multiplies and adds F32 activations only by F32 norms and biases (a
+ * BF16 norm loads, then aborts the first llama_decode), so vectors of SafeTensors/APR sources are
+ * written as F32 like llama.cpp's converter writes them; matrices and GGUF sources are kept. */
+Test(gguf_write, vectors_of_hf_sources_are_written_as_f32)
+{
+    rf_model *m = rf_model_new(RF_FORMAT_SAFETENSORS, NULL);
+    rf_model_config *c = rf_model_config_mut(m);
+    c->architecture = "Qwen2ForCausalLM";
+    c->hidden_size = 4;
+    c->n_layers = 1;
+    /* 1.0, -1.5, the smallest BF16 subnormal, +Inf */
+    static const uint8_t norm_bf16[] = {0x80, 0x3f, 0xc0, 0xbf, 0x01, 0x00, 0x80, 0x7f};
+    /* 1.0, 2^-24 (the smallest F16 subnormal), -65504 */
+    static const uint8_t bias_f16[] = {0x00, 0x3c, 0x01, 0x00, 0xff, 0xfb};
+    static const uint8_t norm2d_bf16[] = {0x00, 0x40, 0x00, 0xc0, 0x80, 0x3e, 0x00, 0x00};
+    static const float norm_f32[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    static uint16_t q[4 * 4];
+    for (int i = 0; i < 16; i++)
+        q[i] = (uint16_t)(0x3f00 + i);
+    add(m, "model.layers.0.self_attn.q_proj.weight", RF_DTYPE_BF16, 2, (uint64_t[]){4, 4}, q,
+        sizeof q);
+    add(m, "model.layers.0.self_attn.q_proj.bias", RF_DTYPE_F16, 1, (uint64_t[]){3}, bias_f16,
+        sizeof bias_f16);
+    add(m, "model.layers.0.input_layernorm.weight", RF_DTYPE_BF16, 1, (uint64_t[]){4}, norm_bf16,
+        sizeof norm_bf16);
+    add(m, "model.layers.0.post_attention_layernorm.weight", RF_DTYPE_BF16, 2, (uint64_t[]){1, 4},
+        norm2d_bf16, sizeof norm2d_bf16);
+    add(m, "model.norm.weight", RF_DTYPE_F32, 1, (uint64_t[]){4}, norm_f32, sizeof norm_f32);
+    const char *path = tmp_path("vectors.gguf");
+    rf_error err;
+    cr_assert_eq(rf_gguf_write(m, path, NULL, &err), RF_OK, "%s", err.message);
+    rf_model *g = rf_model_open(path, NULL, &err);
+    cr_assert_not_null(g, "%s", err.message);
+
+    const rf_tensor *w = rf_model_find_tensor(g, "blk.0.attn_q.weight");
+    cr_assert_eq(w->dtype, RF_DTYPE_BF16, "matrices keep their dtype");
+    cr_assert_eq(memcmp(w->data, q, sizeof q), 0, "matrix bytes copied verbatim");
+    cr_assert_eq(kv_u32(g, "general.file_type"), 32, "the matrices decide the file type");
+
+    const rf_tensor *n = rf_model_find_tensor(g, "blk.0.attn_norm.weight");
+    cr_assert_eq(n->dtype, RF_DTYPE_F32);
+    cr_assert_eq(n->nbytes, 16);
+    cr_assert_eq(n->shape[0], 4);
+    for (int i = 0; i < 4; i++) {
+        uint32_t want = (uint32_t)(norm_bf16[2 * i] | norm_bf16[2 * i + 1] << 8) << 16;
+        uint32_t got;
+        memcpy(&got, (const uint8_t *)n->data + 4 * i, 4);
+        cr_assert_eq(got, want, "BF16 element %d widened exactly: 0x%08x, expected 0x%08x", i, got,
+                     want);
+    }
+    const rf_tensor *b = rf_model_find_tensor(g, "blk.0.attn_q.bias");
+    cr_assert_eq(b->dtype, RF_DTYPE_F32);
+    const float want_bias[3] = {1.0f, 0x1p-24f, -65504.0f};
+    cr_assert_eq(memcmp(b->data, want_bias, sizeof want_bias), 0, "F16 vector widened exactly");
+    const rf_tensor *n2 = rf_model_find_tensor(g, "blk.0.ffn_norm.weight");
+    cr_assert_eq(n2->dtype, RF_DTYPE_F32, "a *_norm.weight of rank 2 is widened too");
+    cr_assert_eq(n2->ndim, 2);
+    const float want_n2[4] = {2.0f, -2.0f, 0.25f, 0.0f};
+    cr_assert_eq(memcmp(n2->data, want_n2, sizeof want_n2), 0);
+    const rf_tensor *f = rf_model_find_tensor(g, "output_norm.weight");
+    cr_assert_eq(f->dtype, RF_DTYPE_F32);
+    cr_assert_eq(memcmp(f->data, norm_f32, sizeof norm_f32), 0, "F32 vectors copied verbatim");
+
+    /* a GGUF source is written back as it is, BF16 vector included (byte-identical round trip) */
+    const char *again = tmp_path("vectors-again.gguf");
+    rf_model *h = rf_model_new(RF_FORMAT_GGUF, NULL);
+    add(h, "output_norm.weight", RF_DTYPE_BF16, 1, (uint64_t[]){4}, norm_bf16, sizeof norm_bf16);
+    cr_assert_eq(rf_gguf_write(h, again, NULL, &err), RF_OK, "%s", err.message);
+    rf_model *h2 = rf_model_open(again, NULL, &err);
+    cr_assert_not_null(h2, "%s", err.message);
+    const rf_tensor *kept = rf_model_find_tensor(h2, "output_norm.weight");
+    cr_assert_eq(kept->dtype, RF_DTYPE_BF16, "GGUF sources keep their dtypes");
+    cr_assert_eq(memcmp(kept->data, norm_bf16, sizeof norm_bf16), 0);
+    rf_model_free(h2);
+    rf_model_free(h);
+    rf_model_free(g);
+    rf_model_free(m);
+    NO_LEAKS();
+}
+
 /* Deterministic mutation smoke test: flipped bytes anywhere must give a clean error or a model
  * whose every tensor byte is readable (ASan checks the reads in make test-asan). */
 Test(gguf_read, mutated_files_never_crash)

@@ -54,7 +54,9 @@ typedef struct rf_gguf_write_options {
  * the same bytes.
  * Other sources (SafeTensors, APR): metadata synthesized from the typed config and tokenizer the
  * way llama.cpp's convert_hf_to_gguf.py writes a Qwen2 model (spec/gguf.md section 14), tensor
- * names mapped to GGUF (names.h), and the output head omitted when tie_word_embeddings is 1.
+ * names mapped to GGUF (names.h), the output head omitted when tie_word_embeddings is 1, and F16
+ * or BF16 vectors (norms, biases; also *_norm.weight of any rank) widened exactly to F32, as the
+ * converter stores them: llama.cpp's CPU backend cannot apply an F16/BF16 norm or bias.
  *
  * Fails with RF_ERR_UNSUPPORTED (a dtype GGUF cannot hold, rank > 4, name longer than 63 bytes,
  * nested arrays, a tokenizer larger than the embedding), RF_ERR_ARGUMENT (bad alignment,
