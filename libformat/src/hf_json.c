@@ -261,8 +261,8 @@ static rf_status scan_value(jscan *j, int depth)
 static rf_status check_text(const char *text, size_t len, uint64_t base_offset, int max_depth,
                             bool reject_nul, rf_error *err)
 {
-    jscan j = {(const unsigned char *)text, len, 0, base_offset, NULL, 0, err, max_depth,
-               reject_nul};
+    jscan j = {
+        (const unsigned char *)text, len, 0, base_offset, NULL, 0, err, max_depth, reject_nul};
     if (scan_value(&j, 0) != RF_OK)
         return RF_ERR_FORMAT;
     scan_ws(&j);
