@@ -529,7 +529,8 @@ static bool compare_accepted(const view *ro, const view *gg, char *why, size_t c
     return true;
 }
 
-/* Runs one case. expect_accept: 1 = both readers must accept (a valid seed), 0 = no claim. */
+/* Runs one case. expect_accept: 1 = both readers must accept (a valid seed), -1 = Rosetta must
+ * reject (a bad-catalogue file), 0 = no claim beyond agreement. */
 static void run_case(const char *label, const uint8_t *img, size_t n, int expect_accept)
 {
     char path[4200];
@@ -567,6 +568,11 @@ static void run_case(const char *label, const uint8_t *img, size_t n, int expect
         snprintf(why + strlen(why), sizeof why - strlen(why),
                  " [a valid seed must be accepted by both: Rosetta %s, ggml %s]",
                  ro.accepted ? "accepts" : ro.msg, gg.msg);
+    }
+    if (ok && expect_accept == -1 && ro.accepted) {
+        ok = false;
+        snprintf(why + strlen(why), sizeof why - strlen(why),
+                 " [a file of the bad-input catalogue must be rejected by Rosetta]");
     }
     if (!ok) {
         n_failed++;
@@ -1088,6 +1094,11 @@ typedef struct layout {
     size_t n_f, cap_f;
     size_t *cut; /* boundaries: starts and ends of every item */
     size_t n_cut, cap_cut;
+    /* Complete walks of small images only: where each pair and tensor info starts (entry n is
+     * the end of the last one), the alignment and the data section. */
+    bool complete;
+    size_t kv_at[65], ti_at[65];
+    uint64_t n_kv, n_t, align, data;
 } layout;
 
 static void lay_field(layout *l, const uint8_t *img, size_t pos, int width)
@@ -1140,6 +1151,8 @@ static void walk(const uint8_t *img, size_t n, layout *l)
     uint64_t align = 32;
     for (uint64_t i = 0; i < n_kv; i++) {
         bool rec = i < 24 || i + 4 >= n_kv;
+        if (i < 65)
+            l->kv_at[i] = p;
         NEED(8);
         uint64_t kl = le64(img + p);
         if (rec)
@@ -1184,11 +1197,13 @@ static void walk(const uint8_t *img, size_t n, layout *l)
         if (rec)
             lay_cut(l, p);
     }
-    size_t infos = p;
-    (void)infos;
+    if (n_kv < 65)
+        l->kv_at[n_kv] = p;
     uint64_t starts[64], sizes[64];
     for (uint64_t i = 0; i < n_t; i++) {
         bool rec = i < 48 || i + 8 >= n_t;
+        if (i < 65)
+            l->ti_at[i] = p;
         NEED(8);
         uint64_t nl = le64(img + p);
         if (rec)
@@ -1227,8 +1242,14 @@ static void walk(const uint8_t *img, size_t n, layout *l)
     }
     if (!align || (align & (align - 1)))
         return;
+    if (n_t < 65)
+        l->ti_at[n_t] = p;
     uint64_t data = pad_up(p, align);
     lay_cut(l, (size_t)data);
+    if (n_kv < 64 && n_t < 64 && data <= n) {
+        l->complete = true;
+        l->n_kv = n_kv, l->n_t = n_t, l->align = align, l->data = data;
+    }
     for (uint64_t i = 0; i < n_t && i < 64; i++) {
         if (starts[i] < n && sizes[i] < n) {
             lay_cut(l, (size_t)(data + starts[i]));
@@ -1237,6 +1258,37 @@ static void walk(const uint8_t *img, size_t n, layout *l)
         }
     }
 #undef NEED
+}
+
+/* Rebuilds an image from a walked one with pair kv_drop and tensor info ti_drop left out (-1:
+ * none), pair kv_dup and tensor info ti_dup written twice, tensor infos ti_swap and ti_swap + 1
+ * exchanged; the counts are adjusted, the tensor infos re-padded to the alignment and the data
+ * section copied unchanged. */
+static void splice_case(const uint8_t *img, size_t n, const layout *l, int kv_drop, int kv_dup,
+                        int ti_drop, int ti_dup, int ti_swap, const char *label, int expect)
+{
+    buf b = {0};
+    put(&b, img, 8);
+    put_u64(&b, l->n_t - (ti_drop >= 0) + (ti_dup >= 0));
+    put_u64(&b, l->n_kv - (kv_drop >= 0) + (kv_dup >= 0));
+    for (int i = 0; i < (int)l->n_kv; i++) {
+        if (i == kv_drop)
+            continue;
+        for (int k = 0; k < 1 + (i == kv_dup); k++)
+            put(&b, img + l->kv_at[i], l->kv_at[i + 1] - l->kv_at[i]);
+    }
+    for (int i = 0; i < (int)l->n_t; i++) {
+        if (i == ti_drop)
+            continue;
+        int j = i == ti_swap ? i + 1 : i == ti_swap + 1 && ti_swap >= 0 ? i - 1 : i;
+        for (int k = 0; k < 1 + (i == ti_dup); k++)
+            put(&b, img + l->ti_at[j], l->ti_at[j + 1] - l->ti_at[j]);
+    }
+    if (l->n_t - (ti_drop >= 0) + (ti_dup >= 0) > 0)
+        pad_zero(&b, (size_t)l->align);
+    put(&b, img + l->data, n - (size_t)l->data);
+    run_case(label, b.p, b.n, expect);
+    free(b.p);
 }
 
 static void mutate_seed(const char *name, const uint8_t *img, size_t n)
@@ -1298,7 +1350,32 @@ static void mutate_seed(const char *name, const uint8_t *img, size_t n)
             run_case(label, m, n, 0);
         }
     }
-    /* 3. random byte flips, mostly in the header and tensor infos */
+    /* 3. structure: pairs and tensor infos dropped, duplicated, swapped */
+    if (l.complete && !big) {
+        for (int i = 0; i < (int)l.n_kv; i++) {
+            snprintf(label, sizeof label, "%s/drop-kv-%d", name, i);
+            splice_case(img, n, &l, i, -1, -1, -1, -1, label, 0);
+            snprintf(label, sizeof label, "%s/dup-kv-%d", name, i);
+            splice_case(img, n, &l, -1, i, -1, -1, -1, label, 0);
+        }
+        for (int i = 0; i < (int)l.n_t; i++) {
+            snprintf(label, sizeof label, "%s/drop-tensor-%d", name, i);
+            splice_case(img, n, &l, -1, -1, i, -1, -1, label, 0);
+            snprintf(label, sizeof label, "%s/dup-tensor-%d", name, i);
+            splice_case(img, n, &l, -1, -1, -1, i, -1, label, 0);
+            if (i + 1 < (int)l.n_t) {
+                snprintf(label, sizeof label, "%s/swap-tensors-%d", name, i);
+                splice_case(img, n, &l, -1, -1, -1, -1, i, label, 0);
+            }
+        }
+        for (int i = (int)l.n_t - 1; i >= 0; i--) { /* the last tensors dropped: still valid */
+            snprintf(label, sizeof label, "%s/drop-tensor-%d-and-data", name, i);
+            layout cut = l;
+            cut.n_t = (uint64_t)i;
+            splice_case(img, n, &cut, -1, -1, -1, -1, -1, label, 1);
+        }
+    }
+    /* 4. random byte flips, mostly in the header and tensor infos */
     size_t header_end = l.n_cut ? l.cut[l.n_cut - 1] : n;
     for (size_t i = 0; i < l.n_cut; i++)
         if (l.cut[i] > header_end)
@@ -1375,7 +1452,7 @@ int main(int argc, char **argv)
         char side[4200];
         snprintf(side, sizeof side, "%s.expect", files[i]);
         bool bad = access(side, F_OK) == 0;
-        run_case(files[i], img, n, bad ? 0 : 1);
+        run_case(files[i], img, n, bad ? -1 : 1);
         free(img);
     }
     /* 2. built cases */
