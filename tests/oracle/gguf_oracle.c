@@ -880,6 +880,15 @@ static void built_cases(void)
         run_spec(label, &s, 0);
         spec_free(&s);
     }
+    seed_small(&s); /* general.alignment as an array holding one u32 */
+    kv_key(&s, "general.alignment", GGUF_TYPE_ARRAY);
+    put_u32(&s.kv, GGUF_TYPE_UINT32), put_u64(&s.kv, 1), put_u32(&s.kv, 32);
+    run_spec("built/alignment-array", &s, 0), spec_free(&s);
+    /* keys and names that are not UTF-8 (both readers take any bytes but NUL) */
+    seed_small(&s), kv_u32(&s, "\xff\xfe.key", 1), run_spec("built/key-not-utf8", &s, 1),
+        spec_free(&s);
+    seed_small(&s), add_tensor(&s, "\xc3\x28", GGML_TYPE_F32, 1, 8, 1, 1, 1),
+        run_spec("built/name-not-utf8", &s, 1), spec_free(&s);
     /* keys */
     seed_small(&s), kv_string(&s, "general.architecture", "x"), run_spec("built/dup-key", &s, 0),
         spec_free(&s);
