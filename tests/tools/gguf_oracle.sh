@@ -62,4 +62,6 @@ for f in "$root"/tests/data/bad/gguf/*.gguf; do
   inputs+=("$f")
 done
 
+# Disagreeing inputs are kept as $tmp/fail-N.gguf; on success the scratch files go.
 "$tmp/gguf_oracle" --tmp "$tmp" ${GGUF_ORACLE_VERBOSE:+--verbose} "${inputs[@]}"
+rm -f "$tmp"/*.gguf
