@@ -775,13 +775,33 @@ static rf_status read_tensor_info(reader *r, tensor_info *t, name_set *names)
         if (!overflow && __builtin_mul_overflow(elements, t->ne[j], &elements))
             overflow = true;
     }
-    if (overflow || elements > INT64_MAX) {
+    /* llama.cpp's loader then calls ggml_new_tensor, which aborts unless ne[0] times every
+     * later dimension above 1 (zeros skipped) stays below INT64_MAX: without this, a tensor of
+     * zero elements with huge other dimensions passes every check above and crashes llama.cpp. */
+    bool ggml_abort = false;
+    if (!overflow && elements <= INT64_MAX && t->n_dims > 0) {
+        uint64_t running = t->ne[0];
+        for (uint32_t j = 1; j < t->n_dims && !ggml_abort; j++) {
+            if (t->ne[j] <= 1)
+                continue;
+            if ((uint64_t)INT64_MAX / t->ne[j] <= running)
+                ggml_abort = true;
+            else
+                running *= t->ne[j];
+        }
+    }
+    if (overflow || elements > INT64_MAX || ggml_abort) {
         char dims[200];
         size_t n = 0;
         for (uint32_t j = 0; j < t->n_dims && n < sizeof dims - 24; j++)
             n += (size_t)snprintf(dims + n, sizeof dims - n, "%s%llu", j ? ", " : "",
                                   (unsigned long long)t->ne[j]);
         dims[n] = '\0';
+        if (ggml_abort)
+            return fail(r, RF_ERR_FORMAT,
+                        "%s: shape (%s) at offset %llu: ne[0] times the dimensions above 1 "
+                        "reaches INT64_MAX (ggml_new_tensor aborts on it)",
+                        where(r, w, sizeof w), dims, (unsigned long long)dims_offset);
         return fail(r, RF_ERR_FORMAT,
                     "%s: shape (%s) at offset %llu: element count overflows int64",
                     where(r, w, sizeof w), dims, (unsigned long long)dims_offset);

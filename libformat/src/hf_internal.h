@@ -45,10 +45,27 @@ typedef enum hf_num {
     HF_NUM_FRACTION,
     HF_NUM_TOO_LARGE, /* above 2^53: cJSON holds numbers as doubles, so larger values are inexact */
     HF_NUM_NOT_FINITE,
+    HF_NUM_FLOAT_SPELLING, /* hf_json_exact_u64: "4.0", "4e0", "-0" (floats for serde) */
+    HF_NUM_OVER_U64,       /* hf_json_exact_u64: at least 2^64 */
 } hf_num;
 
 hf_num hf_json_u64(const cJSON *item, uint64_t *out);
 const char *hf_num_problem(hf_num n); /* "is negative", "is not an integer", ... */
+
+/* The reference SafeTensors reader (serde_json) refuses more than 127 nested containers. */
+#define HF_JSON_HEADER_MAX_DEPTH 127
+
+/* hf_json_parse for a SafeTensors header (len <= INT_MAX): nesting limited to
+ * HF_JSON_HEADER_MAX_DEPTH, \u0000 refused in strings (names and metadata become C strings), and
+ * every number node's valueint holds the offset of its token in text, for hf_json_exact_u64. */
+cJSON *hf_json_parse_header(const char *text, size_t len, uint64_t base_offset, rf_error *err);
+
+/* Reads a number of a hf_json_parse_header tree from its text, exactly as serde reads a usize:
+ * digits only (no sign, fraction or exponent), below 2^64. */
+hf_num hf_json_exact_u64(const cJSON *item, const char *text, size_t len, uint64_t *out);
+
+/* The token text of such a number (at most 64 bytes, *n of them), for messages. */
+const char *hf_json_number_text(const cJSON *item, const char *text, size_t len, int *n);
 
 /* A JSON item's kind for messages: "an object", "a string", "null", ... ("missing" for NULL). */
 const char *hf_json_kind(const cJSON *item);

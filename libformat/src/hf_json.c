@@ -3,6 +3,7 @@
  * Not for: interpreting any particular file (safetensors_read.c, hf_config.c, hf_tokenizer.c). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,8 @@ typedef struct jscan {
     const unsigned char *key; /* innermost object key seen, for messages */
     size_t key_len;
     rf_error *err;
+    int max_depth;   /* containers nested deeper than this are refused */
+    bool reject_nul; /* \u0000 in a string is refused (the value becomes a C string) */
 } jscan;
 
 static rf_status scan_fail(jscan *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -80,6 +83,11 @@ static rf_status scan_string(jscan *j)
                 unsigned u = 0;
                 if (scan_u_escape(j, &u) != RF_OK)
                     return RF_ERR_FORMAT;
+                if (u == 0 && j->reject_nul) {
+                    j->pos -= 6;
+                    return scan_fail(j, "\\u0000 (NUL) inside a string: names and metadata "
+                                        "are C strings here, a NUL would cut them short");
+                }
                 if (u >= 0xDC00 && u <= 0xDFFF)
                     return scan_fail(j, "lone low surrogate \\u%04x", u);
                 if (u >= 0xD800 && u <= 0xDBFF) {
@@ -162,8 +170,8 @@ static rf_status scan_value(jscan *j, int depth);
 
 static rf_status scan_container(jscan *j, int depth, bool object)
 {
-    if (depth >= HF_JSON_MAX_DEPTH)
-        return scan_fail(j, "nesting deeper than %d levels", HF_JSON_MAX_DEPTH);
+    if (depth >= j->max_depth)
+        return scan_fail(j, "nesting deeper than %d levels", j->max_depth);
     const unsigned char *saved_key = j->key;
     size_t saved_key_len = j->key_len;
     char close = object ? '}' : ']';
@@ -250,15 +258,22 @@ static rf_status scan_value(jscan *j, int depth)
     return scan_fail(j, "unexpected byte 0x%02x", c);
 }
 
-rf_status hf_json_check(const char *text, size_t len, uint64_t base_offset, rf_error *err)
+static rf_status check_text(const char *text, size_t len, uint64_t base_offset, int max_depth,
+                            bool reject_nul, rf_error *err)
 {
-    jscan j = {(const unsigned char *)text, len, 0, base_offset, NULL, 0, err};
+    jscan j = {
+        (const unsigned char *)text, len, 0, base_offset, NULL, 0, err, max_depth, reject_nul};
     if (scan_value(&j, 0) != RF_OK)
         return RF_ERR_FORMAT;
     scan_ws(&j);
     if (j.pos < j.len)
         return scan_fail(&j, "unexpected data after the end of the JSON value");
     return RF_OK;
+}
+
+rf_status hf_json_check(const char *text, size_t len, uint64_t base_offset, rf_error *err)
+{
+    return check_text(text, len, base_offset, HF_JSON_MAX_DEPTH, false, err);
 }
 
 /* ---- parse with duplicate detection ------------------------------------------------------ */
@@ -311,9 +326,10 @@ static rf_status check_duplicates(const cJSON *item, const char *parent_key, rf_
     return RF_OK;
 }
 
-cJSON *hf_json_parse(const char *text, size_t len, uint64_t base_offset, rf_error *err)
+static cJSON *parse_checked(const char *text, size_t len, uint64_t base_offset, int max_depth,
+                            bool reject_nul, rf_error *err)
 {
-    if (hf_json_check(text, len, base_offset, err) != RF_OK)
+    if (check_text(text, len, base_offset, max_depth, reject_nul, err) != RF_OK)
         return NULL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
@@ -328,6 +344,96 @@ cJSON *hf_json_parse(const char *text, size_t len, uint64_t base_offset, rf_erro
         return NULL;
     }
     return root;
+}
+
+cJSON *hf_json_parse(const char *text, size_t len, uint64_t base_offset, rf_error *err)
+{
+    return parse_checked(text, len, base_offset, HF_JSON_MAX_DEPTH, false, err);
+}
+
+/* Moves *pos to the start of the next number token of checked JSON text (strings skipped). */
+static bool next_number(const char *text, size_t len, size_t *pos)
+{
+    size_t i = *pos;
+    while (i < len) {
+        char c = text[i];
+        if (c == '"') {
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\')
+                    i++;
+            i++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            *pos = i;
+            return true;
+        } else
+            i++;
+    }
+    return false;
+}
+
+/* Walks the tree in document order (the order of the text: cJSON keeps members in order) and
+ * stores each number's text offset in its valueint. */
+static void mark_numbers(cJSON *item, const char *text, size_t len, size_t *pos)
+{
+    for (; item; item = item->next) {
+        if (cJSON_IsNumber(item) && next_number(text, len, pos)) {
+            item->valueint = (int)*pos;
+            while (*pos < len && strchr("-+.eE0123456789", text[*pos]))
+                (*pos)++;
+        }
+        if (item->child)
+            mark_numbers(item->child, text, len, pos);
+    }
+}
+
+cJSON *hf_json_parse_header(const char *text, size_t len, uint64_t base_offset, rf_error *err)
+{
+    if (len > INT_MAX) {
+        rf_error_set(err, RF_ERR_LIMIT, "JSON of %zu bytes is too large", len);
+        return NULL;
+    }
+    cJSON *root = parse_checked(text, len, base_offset, HF_JSON_HEADER_MAX_DEPTH, true, err);
+    if (root) {
+        size_t pos = 0;
+        mark_numbers(root, text, len, &pos);
+    }
+    return root;
+}
+
+hf_num hf_json_exact_u64(const cJSON *item, const char *text, size_t len, uint64_t *out)
+{
+    if (!cJSON_IsNumber(item))
+        return HF_NUM_NOT_NUMBER;
+    size_t i = (size_t)item->valueint;
+    if (i >= len)
+        return HF_NUM_NOT_NUMBER;
+    if (text[i] == '-')
+        return item->valuedouble == 0 ? HF_NUM_FLOAT_SPELLING : HF_NUM_NEGATIVE;
+    uint64_t v = 0;
+    bool wraps = false;
+    for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
+        unsigned d = (unsigned)(text[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            wraps = true;
+        v = v * 10 + d;
+    }
+    if (i < len && (text[i] == '.' || text[i] == 'e' || text[i] == 'E'))
+        return item->valuedouble == floor(item->valuedouble) ? HF_NUM_FLOAT_SPELLING
+                                                             : HF_NUM_FRACTION;
+    if (wraps)
+        return HF_NUM_OVER_U64;
+    *out = v;
+    return HF_NUM_OK;
+}
+
+const char *hf_json_number_text(const cJSON *item, const char *text, size_t len, int *n)
+{
+    size_t i = cJSON_IsNumber(item) ? (size_t)item->valueint : len;
+    size_t e = i;
+    while (e < len && strchr("-+.eE0123456789", text[e]))
+        e++;
+    *n = e - i > 64 ? 64 : (int)(e - i);
+    return i < len ? text + i : "";
 }
 
 cJSON *hf_json_parse_object(const char *path, const char *text, size_t len, rf_error *err)
@@ -401,6 +507,9 @@ const char *hf_num_problem(hf_num n)
     case HF_NUM_FRACTION: return "is not an integer";
     case HF_NUM_TOO_LARGE: return "is larger than 2^53 (not exactly representable)";
     case HF_NUM_NOT_FINITE: return "is not finite";
+    case HF_NUM_FLOAT_SPELLING:
+        return "is a floating-point number in JSON (written with '.', an exponent or as -0)";
+    case HF_NUM_OVER_U64: return "does not fit in 64 bits";
     }
     return "is invalid";
 }

@@ -64,6 +64,8 @@ typedef struct st_ctx {
     bool lenient;
     bool problem; /* set by tensor_problem in lenient mode */
     rf_error *err;
+    const char *header; /* the header text, for numbers read exactly from their tokens */
+    size_t header_len;
 } st_ctx;
 
 static rf_status tensor_problem(st_ctx *c, rf_status status, const char *fmt, ...)
@@ -81,6 +83,28 @@ static rf_status tensor_problem(st_ctx *c, rf_status status, const char *fmt, ..
         return RF_OK;
     }
     return rf_error_set(c->err, status, "%s: %s", c->name, what);
+}
+
+/* One shape or offset number, read from its token as serde reads a usize: "4.0", "4e0", "-0"
+ * and values of 2^64 or more are refused (serde sees floats there). */
+static rf_status read_u64(st_ctx *c, const char *tn, const char *field, int i, const cJSON *d,
+                          uint64_t *out)
+{
+    hf_num r = hf_json_exact_u64(d, c->header, c->header_len, out);
+    if (r == HF_NUM_OK)
+        return RF_OK;
+    if (cJSON_IsNumber(d)) {
+        int n;
+        const char *tok = hf_json_number_text(d, c->header, c->header_len, &n);
+        return rf_error_set(c->err, RF_ERR_FORMAT,
+                            "%s: header: tensor \"%s\": %s[%d] = %.*s %s, expected a "
+                            "non-negative integer",
+                            c->name, tn, field, i, n, tok, hf_num_problem(r));
+    }
+    return rf_error_set(c->err, RF_ERR_FORMAT,
+                        "%s: header: tensor \"%s\": %s[%d] is %s, expected a non-negative "
+                        "integer",
+                        c->name, tn, field, i, hf_json_kind(d));
 }
 
 /* Reads the dtype, shape and data_offsets of one header entry. Structural problems (wrong JSON
@@ -131,19 +155,11 @@ static rf_status read_entry(st_ctx *c, const cJSON *item, st_entry *e)
                             c->name, tn, ndim, RF_MAX_DIMS);
     e->ndim = ndim;
     int i = 0;
+    rf_status st;
     for (const cJSON *d = shape->child; d; d = d->next, i++) {
-        hf_num r = hf_json_u64(d, &e->shape[i]);
-        if (r != HF_NUM_OK) {
-            if (cJSON_IsNumber(d))
-                return rf_error_set(c->err, RF_ERR_FORMAT,
-                                    "%s: header: tensor \"%s\": shape[%d] = %.17g %s, expected a "
-                                    "non-negative integer",
-                                    c->name, tn, i, d->valuedouble, hf_num_problem(r));
-            return rf_error_set(c->err, RF_ERR_FORMAT,
-                                "%s: header: tensor \"%s\": shape[%d] is %s, expected a "
-                                "non-negative integer",
-                                c->name, tn, i, hf_json_kind(d));
-        }
+        st = read_u64(c, tn, "shape", i, d, &e->shape[i]);
+        if (st != RF_OK)
+            return st;
     }
     if (!cJSON_IsArray(offsets) || cJSON_GetArraySize(offsets) != 2)
         return rf_error_set(c->err, RF_ERR_FORMAT,
@@ -154,18 +170,9 @@ static rf_status read_entry(st_ctx *c, const cJSON *item, st_entry *e)
     uint64_t *bounds[2] = {&e->begin, &e->end};
     i = 0;
     for (const cJSON *d = offsets->child; d; d = d->next, i++) {
-        hf_num r = hf_json_u64(d, bounds[i]);
-        if (r != HF_NUM_OK) {
-            if (cJSON_IsNumber(d))
-                return rf_error_set(c->err, RF_ERR_FORMAT,
-                                    "%s: header: tensor \"%s\": data_offsets[%d] = %.17g %s, "
-                                    "expected a non-negative integer",
-                                    c->name, tn, i, d->valuedouble, hf_num_problem(r));
-            return rf_error_set(c->err, RF_ERR_FORMAT,
-                                "%s: header: tensor \"%s\": data_offsets[%d] is %s, expected a "
-                                "non-negative integer",
-                                c->name, tn, i, hf_json_kind(d));
-        }
+        st = read_u64(c, tn, "data_offsets", i, d, bounds[i]);
+        if (st != RF_OK)
+            return st;
     }
     return RF_OK;
 }
@@ -319,7 +326,7 @@ static rf_status add_metadata(rf_model *m, const cJSON *meta, const char *name)
 rf_status st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const char *name,
                        uint32_t source, const rf_open_options *opts, rf_error *err)
 {
-    st_ctx c = {m, name, opts && opts->lenient, false, err};
+    st_ctx c = {m, name, opts && opts->lenient, false, err, NULL, 0};
     /* Rules 1-3: the length prefix. */
     if (size < 8)
         return rf_error_set(err, RF_ERR_FORMAT,
@@ -349,7 +356,9 @@ rf_status st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const ch
     while (lead < n && (header[lead] == ' ' || header[lead] == '\t' || header[lead] == '\n' ||
                         header[lead] == '\r'))
         lead++;
-    cJSON *root = hf_json_parse(header, (size_t)n, 8, err);
+    c.header = header;
+    c.header_len = (size_t)n;
+    cJSON *root = hf_json_parse_header(header, (size_t)n, 8, err);
     if (!root) {
         rf_error_prefix(err, "%s: header", name);
         return err ? err->status : RF_ERR_FORMAT;

@@ -689,6 +689,26 @@ Test(gguf_read, tensor_rules)
     expect_fail(&ovf, RF_ERR_FORMAT, "element count overflows int64");
     free(ovf.p);
 
+    /* Zero elements, but ne[0] times the dimensions above 1 overflows: gguf.cpp accepts the
+     * shape, then ggml_new_tensor (llama.cpp's loader) aborts. Found by tools/gguf_oracle. */
+    buf zero = {0};
+    one_tensor(&zero, "x", 3, (uint64_t[]){8, 0, 1ull << 62}, 0, 0, 32);
+    expect_fail(&zero, RF_ERR_FORMAT, "ggml_new_tensor aborts on it");
+    free(zero.p);
+    /* The product fits in int64 but equals ggml's strict bound: INT64_MAX / 2 * 2. */
+    buf edge = {0};
+    one_tensor(&edge, "x", 2, (uint64_t[]){(uint64_t)INT64_MAX / 2, 2}, 24, 0, 32);
+    expect_fail(&edge, RF_ERR_FORMAT, "ggml_new_tensor aborts on it");
+    free(edge.p);
+    /* Zero ne[0]: every later check passes in ggml, and Rosetta accepts the empty tensor. */
+    buf empty = {0};
+    one_tensor(&empty, "x", 3, (uint64_t[]){0, 1ull << 62, 1ull << 62}, 0, 0, 0);
+    m = open_bytes(empty.p, empty.n, false, &err, NULL);
+    cr_assert_not_null(m, "an empty tensor with ne[0] = 0 is accepted: %s", err.message);
+    cr_assert_eq(rf_model_tensor(m, 0)->nbytes, 0);
+    rf_model_free(m);
+    free(empty.p);
+
     buf unk = {0};
     one_tensor(&unk, "x", 1, (uint64_t[]){1}, 99, 0, 32);
     expect_fail(&unk, RF_ERR_FORMAT, "unknown tensor type 99 at offset 45");

@@ -358,7 +358,7 @@ Test(safetensors_read, schema_rules)
     expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[\"1\"],\"data_offsets\":[0,1]}}", ZEROS, 1,
                   "shape[0] is a string");
     expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[1e300],\"data_offsets\":[0,1]}}", ZEROS, 1,
-                  "larger than 2^53");
+                  "shape[0] = 1e300 is a floating-point number in JSON");
     expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":{},\"data_offsets\":[0,1]}}", ZEROS, 1,
                   "\"shape\" is an object");
     expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,2]}}", ZEROS, 1,
@@ -377,6 +377,71 @@ Test(safetensors_read, schema_rules)
                           ZEROS, 1, &err, false);
     cr_assert_not_null(m, "%s", err.message);
     close_st(m);
+}
+
+/* Numbers are read from their text as serde reads a usize (the differential test against the
+ * reference found these): integral floats are refused, integers are exact up to 2^64 - 1. */
+Test(safetensors_read, numbers_read_exactly_like_the_reference)
+{
+    expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[1.0],\"data_offsets\":[0,1]}}", ZEROS, 1,
+                  "shape[0] = 1.0 is a floating-point number in JSON");
+    expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[1e0],\"data_offsets\":[0,1]}}", ZEROS, 1,
+                  "shape[0] = 1e0 is a floating-point number in JSON");
+    expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1E0]}}", ZEROS, 1,
+                  "data_offsets[1] = 1E0 is a floating-point number in JSON");
+    expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[-0],\"data_offsets\":[0,0]}}", NULL, 0,
+                  "shape[0] = -0 is a floating-point number in JSON");
+    expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[18446744073709551616,0],"
+                  "\"data_offsets\":[0,0]}}",
+                  NULL, 0, "shape[0] = 18446744073709551616 does not fit in 64 bits");
+    /* Above 2^53 a double is inexact: 2^53 + 1 must come back as itself, not as 2^53. */
+    rf_error err = {0};
+    rf_model *m = open_st("{\"t\":{\"dtype\":\"F32\",\"shape\":[9007199254740993,0],"
+                          "\"data_offsets\":[0,0]},\"u\":{\"dtype\":\"U8\","
+                          "\"shape\":[0,18446744073709551615],\"data_offsets\":[0,0]}}",
+                          NULL, 0, &err, false);
+    cr_assert_not_null(m, "%s", err.message);
+    const rf_tensor *t = rf_model_find_tensor(m, "t");
+    const rf_tensor *u = rf_model_find_tensor(m, "u");
+    cr_assert(t && u);
+    cr_assert_eq(t->shape[0], 9007199254740993ULL);
+    cr_assert_eq(u->shape[1], UINT64_MAX);
+    close_st(m);
+    /* The product overflows before the zero is reached: the reference's ValidationOverflow. */
+    expect_reject("{\"t\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,0],"
+                  "\"data_offsets\":[0,0]}}",
+                  NULL, 0, "element count of shape [4294967296,4294967296,0] overflows 64 bits");
+}
+
+/* serde_json refuses a 128th level of nesting (even inside a field it ignores); a NUL escape
+ * would be cut off by the C string a name or metadata value becomes. */
+Test(safetensors_read, nesting_limit_and_nul_escapes)
+{
+    for (int levels = 126; levels <= 128; levels++) {
+        int inner = levels - 2; /* the header object and the tensor entry are two levels */
+        char text[1024];
+        int n = snprintf(text, sizeof text,
+                         "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":");
+        for (int i = 0; i < inner; i++)
+            text[n++] = '[';
+        for (int i = 0; i < inner; i++)
+            text[n++] = ']';
+        snprintf(text + n, sizeof text - (size_t)n, "}}");
+        rf_error err = {0};
+        rf_model *m = open_st(text, ZEROS, 1, &err, false);
+        if (levels <= 127) {
+            cr_assert_not_null(m, "%d levels: %s", levels, err.message);
+            close_st(m);
+        } else {
+            cr_assert_null(m, "%d levels accepted", levels);
+            cr_assert(strstr(err.message, "nesting deeper than 127 levels") != NULL, "%s",
+                      err.message);
+        }
+    }
+    expect_reject("{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", ZEROS,
+                  1, "invalid JSON at offset 11: \\u0000 (NUL) inside a string");
+    expect_reject("{\"__metadata__\":{\"k\":\"v\\u0000\"}}", NULL, 0,
+                  "\\u0000 (NUL) inside a string");
 }
 
 Test(safetensors_read, offset_rules)

@@ -77,6 +77,14 @@ def build():
     case("shape-negative.safetensors", st_bytes(h, b"\0" * 4), "shape[0] = -4 is negative")
     h = header_of({"w": entry(u8, [2, 2.5], 0, 5)})
     case("shape-float.safetensors", st_bytes(h, b"\0" * 5), "shape[1] = 2.5 is not an integer")
+    # serde reads 4e0 as a float and refuses it for a usize, although its value is integral
+    h = '{"w":{"dtype":"U8","shape":[4e0],"data_offsets":[0,4]}}'
+    case("shape-exponent.safetensors", st_bytes(h, b"\0" * 4),
+         "shape[0] = 4e0 is a floating-point number in JSON")
+    # serde_json's recursion limit: 128 nested levels are refused even inside an ignored field
+    h = ('{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":' + "[" * 126 + "]" * 126 +
+         "}}")
+    case("header-too-deep.safetensors", st_bytes(h, b"\0"), "nesting deeper than 127 levels")
     h = '{"w":{"dtype":"U8","shape":[1]}}'
     case("missing-data-offsets.safetensors", st_bytes(h, b""),
          'tensor "w": missing "data_offsets"')
