@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Oracle test of the GGUF files Rosetta writes: llama.cpp's own libllama (built from the pinned
 # llama-cpp-python sdist by scripts/build-llama-oracle) loads `apr quantize FIXTURE OUT TYPE` for
-# the three fixtures and TYPE f32, bf16, f16, q8_0, and the library writer's direct BF16 copy
-# (rf_gguf_write through build/tests/write_formats), and tests/oracle/llama_logits.c checks that
-# it is the fixture's model: hyperparameters against config.json, llama_tokenize against the
-# fixture's token ids, last-position logits against transformers' float32 logits, 16 greedy
-# tokens, and llama_chat_apply_template with the GGUF's chat template against the chat prompt.
+# the three fixtures and TYPE f32, bf16, f16, q8_0, and the library writers' BF16 copies
+# (rf_gguf_write of the SafeTensors model, and of its APR copy, through build/tests/
+# write_formats), and tests/oracle/llama_logits.c checks that it is the fixture's model:
+# hyperparameters against config.json, llama_tokenize against the fixture's token ids,
+# last-position logits against transformers' float32 logits, 16 greedy tokens, and
+# llama_chat_apply_template with the GGUF's chat template against the chat prompt.
 #
 # Logit bounds (max |llama - transformers| over the 1024 logits, relative to max |logit|), with
 # an F32 KV cache and flash attention off unless said otherwise; measured worst cases over the
 # 3 fixtures x 4 prompts are in docs/formats/gguf.md:
 #   f32   1e-4  the same float32 weights: only summation order differs (measured <= 4.2e-6)
-#   f16   1e-2  weights exact (BF16 values fit F16 but for tiny subnormals); ggml rounds the
+#   f16   1e-2  weights exact but for |w| < 6.1e-5 (F16 subnormals lose bits); ggml rounds the
 #               activations to F16 for its dot products (measured <= 2.6e-3)
 #   bf16  4e-2  weights bit-identical to the source; ggml rounds the activations to BF16
-#               (8 significant bits; measured <= 1.5e-2); the same for the direct copy
+#               (8 significant bits; measured <= 1.5e-2); the same for the library's copies
 #   q8_0  0.2   weights and activations rounded to 8-bit blocks (measured <= 8.5e-2)
 #   f32 with llama.cpp's defaults (F16 KV cache, flash attention auto): 1e-2 (measured <= 2.6e-3)
 # The argmax must agree everywhere (unless the reference's top two are closer than twice the
@@ -76,6 +77,16 @@ check() {
       failures=$((failures + 1))
       return
     fi
+  elif [ "$type" = via-apr ]; then
+    # SafeTensors -> APR -> GGUF through the library writers: metadata synthesized from APR
+    if [ ! -f "$gguf" ] && ! { "$ROSETTA_BUILD/tests/write_formats" "$ROSETTA_ROOT/fixtures/$fx" \
+      --apr "$T/$fx.apr" && "$ROSETTA_BUILD/tests/write_formats" "$T/$fx.apr" --gguf "$gguf"; } \
+      2>"$T/apr.err"; then
+      echo "FAIL $label: write_formats failed:"
+      cat "$T/apr.err"
+      failures=$((failures + 1))
+      return
+    fi
   elif [ ! -f "$gguf" ] && ! "$APR_BIN/apr-quantize" -q --threads 2 "$ROSETTA_ROOT/fixtures/$fx" \
     "$gguf" "$type" >/dev/null 2>"$T/apr.err"; then
     echo "FAIL $label: apr quantize failed:"
@@ -94,6 +105,8 @@ for fx in tiny-qwen2 tiny-qwen2-tied tiny-qwen2-odd; do
   check "$fx" bf16 "$fx bf16" --max-rel 4e-2 --greedy report
   check "$fx" q8_0 "$fx q8_0" --max-rel 0.2 --greedy report
   check "$fx" direct "$fx bf16 (rf_gguf_write of the SafeTensors model)" --max-rel 4e-2 \
+    --greedy report
+  check "$fx" via-apr "$fx bf16 (SafeTensors -> APR -> GGUF, library writers)" --max-rel 4e-2 \
     --greedy report
   check "$fx" f32 "$fx f32 (llama.cpp defaults: F16 KV cache, flash attention auto)" \
     --kv f16 --flash-attn auto --max-rel 1e-2 --greedy report
