@@ -59,8 +59,7 @@ static void log_cb(enum ggml_log_level level, const char *text, void *user)
     log_buf[log_len] = '\0';
 }
 
-/* ---- files ------------------------------------------------------------------------------------
- */
+/* ---- files ---------------------------------------------------------------------------------- */
 
 static void *read_file(const char *path, size_t *len)
 {
@@ -142,8 +141,7 @@ static int32_t *json_ids(const cJSON *obj, const char *key, int *n, const char *
     return ids;
 }
 
-/* ---- checks -----------------------------------------------------------------------------------
- */
+/* ---- checks --------------------------------------------------------------------------------- */
 
 static int failures;
 
@@ -181,8 +179,7 @@ static int argmax(const float *v, int n)
     return best;
 }
 
-/* ---- one prompt -------------------------------------------------------------------------------
- */
+/* ---- one prompt ----------------------------------------------------------------------------- */
 
 struct opts {
     int threads;
@@ -216,7 +213,7 @@ static void run_prompt(struct llama_model *model, const char *fixture, const cha
         exit(2);
     }
 
-    /* the logits transformers computed (float32, little-endian, one per vocabulary id) */
+    /* the logits transformers computed (float32, little-endian as the host: x86-64, arm64) */
     snprintf(path, sizeof path, "%s/reference/%s.logits.bin", fixture, prompt);
     size_t ref_len;
     float *ref_logits = read_file(path, &ref_len);
@@ -275,6 +272,11 @@ static void run_prompt(struct llama_model *model, const char *fixture, const cha
         free(ids);
         goto out_logits;
     }
+    if (n_ref > cap) {
+        fprintf(stderr, "llama_logits: %s: %d ids for %zu bytes of text\n", prompt, n_ref,
+                text_len);
+        exit(2);
+    }
     memcpy(ids, ref_ids, (size_t)n_ref * sizeof *ids);
     int rc = llama_decode(ctx, llama_batch_get_one(ids, n_ref));
     if (rc != 0) {
@@ -284,6 +286,11 @@ static void run_prompt(struct llama_model *model, const char *fixture, const cha
         goto out_ctx;
     }
     const float *logits = llama_get_logits_ith(ctx, -1);
+    if (logits == NULL) {
+        printf("FAIL %s %s: no logits after llama_decode\n", label, prompt);
+        failures++;
+        goto out_ctx;
+    }
     double max_diff = 0.0, max_ref = 0.0;
     int worst = 0;
     for (int i = 0; i < n_vocab; i++) {
@@ -320,7 +327,13 @@ static void run_prompt(struct llama_model *model, const char *fixture, const cha
             failures++;
             goto out_ctx;
         }
-        next = argmax(llama_get_logits_ith(ctx, -1), n_vocab);
+        const float *step_logits = llama_get_logits_ith(ctx, -1);
+        if (step_logits == NULL) {
+            printf("FAIL %s %s: no logits at greedy step %d\n", label, prompt, step);
+            failures++;
+            goto out_ctx;
+        }
+        next = argmax(step_logits, n_vocab);
     }
     int diverge = -1;
     for (int i = 0; i < N_GREEDY; i++) {
@@ -357,8 +370,7 @@ out_logits:
     cJSON_Delete(ref);
 }
 
-/* ---- the chat template ------------------------------------------------------------------------
- */
+/* ---- the chat template ---------------------------------------------------------------------- */
 
 static void check_chat(struct llama_model *model, const char *fixture, const char *label)
 {
@@ -416,8 +428,7 @@ static void check_chat(struct llama_model *model, const char *fixture, const cha
     cJSON_Delete(ref);
 }
 
-/* ---- main -------------------------------------------------------------------------------------
- */
+/* ---- main ----------------------------------------------------------------------------------- */
 
 static int usage(void)
 {
