@@ -33,6 +33,10 @@ import tempfile
 import zlib
 from decimal import Decimal
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rosetta_lib import (RF_VALUE_U64, Config, Error, Tensor, Value, load_library,  # noqa: E402
+                         string_value)
+
 try:
     import numpy as np
 except ImportError as e:  # installed in CI by scripts/install-deps --python
@@ -40,14 +44,9 @@ except ImportError as e:  # installed in CI by scripts/install-deps --python
     sys.exit(77)
 
 ROOT = os.environ.get("ROSETTA_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("ROSETTA_BUILD", os.path.join(ROOT, "build"))
 TMP = os.environ.get("TEST_TMP") or tempfile.gettempdir()
 os.makedirs(TMP, exist_ok=True)
 WORK = tempfile.mkdtemp(prefix="apr-interop-", dir=TMP)
-LIB_PATH = os.path.join(BUILD, "libformat", "librosetta-format.so")
-if not os.path.exists(LIB_PATH):
-    print("SKIP: %s is not built" % LIB_PATH, file=sys.stderr)
-    sys.exit(77)
 
 failures = []
 
@@ -59,78 +58,28 @@ def check(cond, what):
     return cond
 
 
-# ---- ctypes view of the library ---------------------------------------------------------------
+# ---- ctypes view of the library (tests/interop/rosetta_lib.py) -------------------------------
 
-class Error(C.Structure):
-    _fields_ = [("status", C.c_int), ("message", C.c_char * 1024)]
-
-
-class Tensor(C.Structure):
-    _fields_ = [("name", C.c_char_p), ("dtype", C.c_int), ("ndim", C.c_int),
-                ("shape", C.c_uint64 * 8), ("data", C.c_void_p), ("nbytes", C.c_uint64),
-                ("file_offset", C.c_uint64), ("source", C.c_uint32)]
-
-
-class _Str(C.Structure):
-    _fields_ = [("data", C.c_char_p), ("len", C.c_uint64)]
-
-
-class _As(C.Union):
-    _fields_ = [("u", C.c_uint64), ("i", C.c_int64), ("f", C.c_double), ("str", _Str)]
-
-
-class Value(C.Structure):
-    _fields_ = [("type", C.c_int), ("as_", _As)]
-
-
-class WriteOptions(C.Structure):
+class WriteOptions(C.Structure):  # rf_apr_write_options
     _fields_ = [("compression", C.c_int), ("zstd_level", C.c_int), ("metadata", C.c_int),
                 ("model_type", C.c_char_p), ("name", C.c_char_p), ("extra", C.c_void_p),
                 ("n_extra", C.c_size_t), ("extra_flags", C.c_uint16)]
 
 
-class Buf(C.Structure):
+class Buf(C.Structure):  # apr_buf (private: the serde-exact number formatting)
     _fields_ = [("data", C.c_char_p), ("len", C.c_size_t), ("cap", C.c_size_t),
                 ("failed", C.c_bool)]
 
 
-class Config(C.Structure):
-    _fields_ = [("architecture", C.c_char_p), ("name", C.c_char_p), ("hidden_size", C.c_uint64),
-                ("n_layers", C.c_uint64), ("n_heads", C.c_uint64), ("n_kv_heads", C.c_uint64),
-                ("head_dim", C.c_uint64), ("intermediate_size", C.c_uint64),
-                ("vocab_size", C.c_uint64), ("context_length", C.c_uint64),
-                ("rope_theta", C.c_double), ("rope_type", C.c_int), ("rms_norm_eps", C.c_double),
-                ("tie_word_embeddings", C.c_int), ("bos_token_id", C.c_int64),
-                ("eos_token_id", C.c_int64), ("pad_token_id", C.c_int64),
-                ("chat_template", C.c_char_p)]
-
-
-class Tokenizer(C.Structure):
-    _fields_ = [("model", C.c_char_p), ("pre", C.c_char_p), ("n_tokens", C.c_uint64),
-                ("tokens", C.POINTER(C.c_char_p)), ("token_types", C.POINTER(C.c_int32)),
-                ("n_merges", C.c_uint64), ("merges", C.POINTER(C.c_char_p)),
-                ("add_bos", C.c_bool)]
-
-
-lib = C.CDLL(LIB_PATH)
-lib.rf_model_config_get.restype = C.POINTER(Config)
-lib.rf_model_config_get.argtypes = [C.c_void_p]
-lib.rf_model_tokenizer.restype = C.POINTER(Tokenizer)
-lib.rf_model_tokenizer.argtypes = [C.c_void_p]
-lib.rf_model_open.restype = C.c_void_p
-lib.rf_model_open.argtypes = [C.c_char_p, C.c_void_p, C.POINTER(Error)]
-lib.rf_model_new.restype = C.c_void_p
-lib.rf_model_new.argtypes = [C.c_int, C.POINTER(Error)]
-lib.rf_model_free.argtypes = [C.c_void_p]
-lib.rf_model_add_tensor.argtypes = [C.c_void_p, C.POINTER(Tensor), C.POINTER(Error)]
-lib.rf_model_add_kv.argtypes = [C.c_void_p, C.c_char_p, C.POINTER(Value), C.POINTER(Error)]
-lib.rf_apr_write.argtypes = [C.c_void_p, C.c_char_p, C.POINTER(WriteOptions), C.POINTER(Error)]
-lib.apr_json_f32.argtypes = [C.POINTER(Buf), C.c_float]
-lib.apr_json_f64.argtypes = [C.POINTER(Buf), C.c_double]
-lib.apr_buf_free.argtypes = [C.POINTER(Buf)]
+lib = load_library({
+    "rf_apr_write": (C.c_int, [C.c_void_p, C.c_char_p, C.POINTER(WriteOptions),
+                               C.POINTER(Error)]),
+    "apr_json_f32": (None, [C.POINTER(Buf), C.c_float]),
+    "apr_json_f64": (None, [C.POINTER(Buf), C.c_double]),
+    "apr_buf_free": (None, [C.POINTER(Buf)]),
+})
 
 RF_FORMAT_APR = 5
-RF_VALUE_STRING, RF_VALUE_U64 = 8, 10
 RF_DTYPE_F32 = 0
 COMPRESS_LZ4, COMPRESS_ZSTD = 1, 2
 
@@ -396,10 +345,8 @@ def test_golden():
                    ("created_at", "1700000000"), ("name", "golden-v2"), ("param_count", 8),
                    ("total_size", 0)]:
         if isinstance(v, str):
-            raw = v.encode()
-            keep.append(raw)
-            val = Value(type=RF_VALUE_STRING)
-            val.as_.str = _Str(raw, len(raw))
+            val = string_value(v.encode())
+            keep.append(val)
         else:
             val = Value(type=RF_VALUE_U64)
             val.as_.u = v

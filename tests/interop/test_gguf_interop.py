@@ -22,6 +22,9 @@ import struct
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rosetta_lib import Error, load_library  # noqa: E402
+
 try:
     import numpy as np
     from gguf import GGMLQuantizationType as Q
@@ -32,7 +35,6 @@ except ImportError as e:  # CI installs them (scripts/install-deps --python)
     sys.exit(77)
 
 ROOT = os.environ.get("ROSETTA_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("ROSETTA_BUILD", os.path.join(ROOT, "build"))
 TMP = os.environ.get("TEST_TMP") or tempfile.gettempdir()
 os.makedirs(TMP, exist_ok=True)
 WORK = tempfile.mkdtemp(prefix="gguf-interop-", dir=TMP)
@@ -47,80 +49,16 @@ def check(cond, what):
     return cond
 
 
-# ---- ctypes view of the library -----------------------------------------------------------------
+# ---- ctypes view of the library (tests/interop/rosetta_lib.py) ---------------------------------
 
-class Tensor(C.Structure):
-    _fields_ = [("name", C.c_char_p), ("dtype", C.c_int), ("ndim", C.c_int),
-                ("shape", C.c_uint64 * 8), ("data", C.c_void_p), ("nbytes", C.c_uint64),
-                ("file_offset", C.c_uint64), ("source", C.c_uint32)]
-
-
-class Value(C.Structure):
-    pass
-
-
-class _Str(C.Structure):
-    _fields_ = [("data", C.c_void_p), ("len", C.c_uint64)]
-
-
-class _Arr(C.Structure):
-    _fields_ = [("elem_type", C.c_int), ("count", C.c_uint64), ("items", C.POINTER(Value))]
-
-
-class _As(C.Union):
-    _fields_ = [("u", C.c_uint64), ("i", C.c_int64), ("f", C.c_double), ("b", C.c_bool),
-                ("str", _Str), ("arr", _Arr)]
-
-
-Value._fields_ = [("type", C.c_int), ("as_", _As)]
-
-
-class KV(C.Structure):
-    _fields_ = [("key", C.c_char_p), ("value", Value)]
-
-
-class Error(C.Structure):
-    _fields_ = [("status", C.c_int), ("message", C.c_char * 1024)]
-
-
-class OpenOptions(C.Structure):
-    _fields_ = [("lenient", C.c_bool)]
-
-
-class WriteOptions(C.Structure):
+class WriteOptions(C.Structure):  # rf_gguf_write_options
     _fields_ = [("alignment", C.c_uint32), ("allow_nested_arrays", C.c_bool)]
 
 
-class Config(C.Structure):
-    _fields_ = [("architecture", C.c_char_p), ("name", C.c_char_p)] + \
-        [(n, C.c_uint64) for n in ("hidden_size", "n_layers", "n_heads", "n_kv_heads", "head_dim",
-                                   "intermediate_size", "vocab_size", "context_length")] + \
-        [("rope_theta", C.c_double), ("rope_type", C.c_int), ("rms_norm_eps", C.c_double),
-         ("tie_word_embeddings", C.c_int), ("bos_token_id", C.c_int64),
-         ("eos_token_id", C.c_int64), ("pad_token_id", C.c_int64), ("chat_template", C.c_char_p)]
-
-
-lib_path = os.path.join(BUILD, "libformat", "librosetta-format.so")
-lib = C.CDLL(lib_path)
-lib.rf_model_open.restype = C.c_void_p
-lib.rf_model_open.argtypes = [C.c_char_p, C.POINTER(OpenOptions), C.POINTER(Error)]
-lib.rf_model_free.argtypes = [C.c_void_p]
-lib.rf_model_n_tensors.restype = C.c_size_t
-lib.rf_model_n_tensors.argtypes = [C.c_void_p]
-lib.rf_model_tensor.restype = C.POINTER(Tensor)
-lib.rf_model_tensor.argtypes = [C.c_void_p, C.c_size_t]
-lib.rf_model_n_kv.restype = C.c_size_t
-lib.rf_model_n_kv.argtypes = [C.c_void_p]
-lib.rf_model_kv.restype = C.POINTER(KV)
-lib.rf_model_kv.argtypes = [C.c_void_p, C.c_size_t]
-lib.rf_model_n_warnings.restype = C.c_size_t
-lib.rf_model_n_warnings.argtypes = [C.c_void_p]
-lib.rf_model_warning.restype = C.c_char_p
-lib.rf_model_warning.argtypes = [C.c_void_p, C.c_size_t]
-lib.rf_model_config_get.restype = C.POINTER(Config)
-lib.rf_model_config_get.argtypes = [C.c_void_p]
-lib.rf_gguf_write.restype = C.c_int
-lib.rf_gguf_write.argtypes = [C.c_void_p, C.c_char_p, C.POINTER(WriteOptions), C.POINTER(Error)]
+lib = load_library({
+    "rf_gguf_write": (C.c_int, [C.c_void_p, C.c_char_p, C.POINTER(WriteOptions),
+                                C.POINTER(Error)]),
+})
 
 
 def open_model(path):
@@ -365,7 +303,6 @@ def read_safetensors(path):
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
-        base = 8 + n
         blob = f.read()
     out = {}
     for name, info in header.items():

@@ -32,6 +32,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rosetta_lib import RF_VALUE_STRING, Error, load_library, value_bytes  # noqa: E402
+
 try:
     import safetensors
 except ImportError as e:  # pragma: no cover - CI installs it
@@ -39,71 +42,18 @@ except ImportError as e:  # pragma: no cover - CI installs it
           file=sys.stderr)
     sys.exit(77)
 
-BUILD = os.environ.get("ROSETTA_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
-LIB = os.path.join(BUILD, "libformat", "librosetta-format.so")
 SEED = int(os.environ.get("ROSETTA_ST_DIFF_SEED", "20261122"))
 N_CASES = int(os.environ.get("ROSETTA_ST_DIFF_CASES", "3000"))
 MAX_HEADER = 100_000_000
 
 
-# ---- Rosetta through ctypes ------------------------------------------------------------------
+# ---- Rosetta through ctypes (tests/interop/rosetta_lib.py) -----------------------------------
 
-class Error(ctypes.Structure):
-    _fields_ = [("status", ctypes.c_int), ("message", ctypes.c_char * 1024)]
-
-
-class Tensor(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("ndim", ctypes.c_int),
-                ("shape", ctypes.c_uint64 * 8), ("data", ctypes.c_void_p),
-                ("nbytes", ctypes.c_uint64), ("file_offset", ctypes.c_uint64),
-                ("source", ctypes.c_uint32)]
-
-
-class Str(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("len", ctypes.c_uint64)]
-
-
-class ValueUnion(ctypes.Union):
-    _fields_ = [("u", ctypes.c_uint64), ("i", ctypes.c_int64), ("f", ctypes.c_double),
-                ("str", Str), ("pad", ctypes.c_uint64 * 3)]
-
-
-class Value(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("as_", ValueUnion)]
-
-
-class KV(ctypes.Structure):
-    _fields_ = [("key", ctypes.c_char_p), ("value", Value)]
-
-
-RF_VALUE_STRING = 8
-
-
-def load_library():
-    if not os.path.exists(LIB):
-        print("FAIL: %s not built (run make build)" % LIB, file=sys.stderr)
-        sys.exit(1)
-    lib = ctypes.CDLL(LIB)
-    vp = ctypes.c_void_p
-    sigs = {
-        "rf_model_open": (vp, [ctypes.c_char_p, vp, ctypes.POINTER(Error)]),
-        "rf_safetensors_open_memory": (vp, [ctypes.c_char_p, ctypes.c_uint64, ctypes.c_char_p,
-                                            vp, ctypes.POINTER(Error)]),
-        "rf_model_free": (None, [vp]),
-        "rf_model_n_tensors": (ctypes.c_size_t, [vp]),
-        "rf_model_tensor": (ctypes.POINTER(Tensor), [vp, ctypes.c_size_t]),
-        "rf_model_n_kv": (ctypes.c_size_t, [vp]),
-        "rf_model_kv": (ctypes.POINTER(KV), [vp, ctypes.c_size_t]),
-        "rf_dtype_name": (ctypes.c_char_p, [ctypes.c_int]),
-    }
-    for name, (res, args) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype = res
-        fn.argtypes = args
-    return lib
-
-
-LIBR = load_library()
+LIBR = load_library({
+    "rf_safetensors_open_memory": (ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_uint64,
+                                                     ctypes.c_char_p, ctypes.c_void_p,
+                                                     ctypes.POINTER(Error)]),
+})
 
 
 def rosetta_view(m):
@@ -118,7 +68,7 @@ def rosetta_view(m):
     for i in range(LIBR.rf_model_n_kv(m)):
         kv = LIBR.rf_model_kv(m, i).contents
         if kv.value.type == RF_VALUE_STRING:
-            raw = ctypes.string_at(kv.value.as_.str.data, kv.value.as_.str.len)
+            raw = value_bytes(kv.value)
             meta[kv.key.decode("utf-8", "surrogateescape")] = raw.decode("utf-8",
                                                                          "surrogateescape")
     return tensors, meta

@@ -21,6 +21,10 @@ import struct
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from rosetta_lib import (RF_VALUE_STRING, Error, Tensor, load_library, string_value,  # noqa: E402
+                         value_bytes)
+
 try:
     import numpy as np
     import safetensors
@@ -30,9 +34,7 @@ except ImportError as e:  # pragma: no cover - CI installs both
           file=sys.stderr)
     sys.exit(77)
 
-BUILD = os.environ.get("ROSETTA_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 ROOT = os.environ.get("ROSETTA_ROOT", os.path.join(os.path.dirname(__file__), "../.."))
-LIB = os.path.join(BUILD, "libformat", "librosetta-format.so")
 
 FAILURES = []
 CHECKS = [0]
@@ -45,100 +47,20 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-# ---- ctypes view of the library ----------------------------------------------------------------
+# ---- ctypes view of the library (tests/interop/rosetta_lib.py) -------------------------------
 
-class Error(ctypes.Structure):
-    _fields_ = [("status", ctypes.c_int), ("message", ctypes.c_char * 1024)]
-
-
-class Tensor(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("ndim", ctypes.c_int),
-                ("shape", ctypes.c_uint64 * 8), ("data", ctypes.c_void_p),
-                ("nbytes", ctypes.c_uint64), ("file_offset", ctypes.c_uint64),
-                ("source", ctypes.c_uint32)]
-
-
-class Str(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_char_p), ("len", ctypes.c_uint64)]
-
-
-class ValueUnion(ctypes.Union):
-    _fields_ = [("u", ctypes.c_uint64), ("i", ctypes.c_int64), ("f", ctypes.c_double),
-                ("str", Str), ("pad", ctypes.c_uint64 * 3)]
-
-
-class Value(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_int), ("as_", ValueUnion)]
-
-
-class KV(ctypes.Structure):
-    _fields_ = [("key", ctypes.c_char_p), ("value", Value)]
-
-
-class Config(ctypes.Structure):
-    _fields_ = [("architecture", ctypes.c_char_p), ("name", ctypes.c_char_p),
-                ("hidden_size", ctypes.c_uint64), ("n_layers", ctypes.c_uint64),
-                ("n_heads", ctypes.c_uint64), ("n_kv_heads", ctypes.c_uint64),
-                ("head_dim", ctypes.c_uint64), ("intermediate_size", ctypes.c_uint64),
-                ("vocab_size", ctypes.c_uint64), ("context_length", ctypes.c_uint64),
-                ("rope_theta", ctypes.c_double), ("rope_type", ctypes.c_int),
-                ("rms_norm_eps", ctypes.c_double), ("tie_word_embeddings", ctypes.c_int),
-                ("bos_token_id", ctypes.c_int64), ("eos_token_id", ctypes.c_int64),
-                ("pad_token_id", ctypes.c_int64), ("chat_template", ctypes.c_char_p)]
-
-
-class Tokenizer(ctypes.Structure):
-    _fields_ = [("model", ctypes.c_char_p), ("pre", ctypes.c_char_p),
-                ("n_tokens", ctypes.c_uint64), ("tokens", ctypes.POINTER(ctypes.c_char_p)),
-                ("token_types", ctypes.POINTER(ctypes.c_int32)), ("n_merges", ctypes.c_uint64),
-                ("merges", ctypes.POINTER(ctypes.c_char_p)), ("add_bos", ctypes.c_bool)]
-
-
-class WriteOptions(ctypes.Structure):
+class WriteOptions(ctypes.Structure):  # rf_safetensors_write_options
     _fields_ = [("max_shard_size", ctypes.c_uint64), ("no_companions", ctypes.c_bool),
                 ("regenerate_companions", ctypes.c_bool), ("provenance", ctypes.c_char_p)]
 
 
 RF_FORMAT_SAFETENSORS = 2
-RF_VALUE_STRING = 8
 
-
-def load_library():
-    if not os.path.exists(LIB):
-        print("FAIL: %s not built (run make build)" % LIB, file=sys.stderr)
-        sys.exit(1)
-    lib = ctypes.CDLL(LIB)
-    vp = ctypes.c_void_p
-    sigs = {
-        "rf_model_open": (vp, [ctypes.c_char_p, vp, ctypes.POINTER(Error)]),
-        "rf_model_free": (None, [vp]),
-        "rf_model_new": (vp, [ctypes.c_int, ctypes.POINTER(Error)]),
-        "rf_model_n_tensors": (ctypes.c_size_t, [vp]),
-        "rf_model_tensor": (ctypes.POINTER(Tensor), [vp, ctypes.c_size_t]),
-        "rf_model_find_kv": (ctypes.POINTER(KV), [vp, ctypes.c_char_p]),
-        "rf_model_n_kv": (ctypes.c_size_t, [vp]),
-        "rf_model_kv": (ctypes.POINTER(KV), [vp, ctypes.c_size_t]),
-        "rf_model_n_files": (ctypes.c_size_t, [vp]),
-        "rf_model_n_warnings": (ctypes.c_size_t, [vp]),
-        "rf_model_warning": (ctypes.c_char_p, [vp, ctypes.c_size_t]),
-        "rf_model_config_get": (ctypes.POINTER(Config), [vp]),
-        "rf_model_tokenizer": (ctypes.POINTER(Tokenizer), [vp]),
-        "rf_model_add_tensor": (ctypes.c_int, [vp, ctypes.POINTER(Tensor), ctypes.POINTER(Error)]),
-        "rf_model_add_kv": (ctypes.c_int, [vp, ctypes.c_char_p, ctypes.POINTER(Value),
-                                           ctypes.POINTER(Error)]),
-        "rf_dtype_name": (ctypes.c_char_p, [ctypes.c_int]),
-        "rf_dtype_from_st": (ctypes.c_bool, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
-        "rf_safetensors_write": (ctypes.c_int, [vp, ctypes.c_char_p, ctypes.POINTER(WriteOptions),
-                                                ctypes.POINTER(Error)]),
-    }
-    for name, (res, args) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype = res
-        fn.argtypes = args
-    return lib
-
-
-LIBR = load_library()
+LIBR = load_library({
+    "rf_dtype_from_st": (ctypes.c_bool, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
+    "rf_safetensors_write": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p,
+                                            ctypes.POINTER(WriteOptions), ctypes.POINTER(Error)]),
+})
 
 
 def rosetta_open(path):
@@ -165,8 +87,7 @@ def rosetta_metadata(m):
     for i in range(LIBR.rf_model_n_kv(m)):
         kv = LIBR.rf_model_kv(m, i).contents
         if kv.value.type == RF_VALUE_STRING:
-            out[kv.key.decode()] = ctypes.string_at(kv.value.as_.str.data,
-                                                    kv.value.as_.str.len).decode()
+            out[kv.key.decode()] = value_bytes(kv.value).decode()
     return out
 
 
@@ -207,13 +128,7 @@ class Builder:
         assert rc == 0, err.message
 
     def meta(self, key, value):
-        v = Value()
-        v.type = RF_VALUE_STRING
-        raw = value.encode()
-        buf = ctypes.create_string_buffer(raw)
-        self.keep.append(buf)
-        v.as_.str.data = ctypes.cast(buf, ctypes.c_char_p)
-        v.as_.str.len = len(raw)
+        v = string_value(value.encode())
         assert LIBR.rf_model_add_kv(self.m, key.encode(), ctypes.byref(v), None) == 0
 
     def write(self, path, max_shard=0, provenance=None):
