@@ -16,14 +16,10 @@ tmp=${TEST_TMP:-$build/test-tmp}/gguf_oracle
 rm -rf "$tmp"
 mkdir -p "$tmp"
 
-if ! install_dir=$("$root/scripts/build-ggml-oracle" "$build"); then
-  if [ "${ROSETTA_ORACLE_REQUIRED:-0}" = 1 ]; then
-    echo "gguf_oracle: FAIL: the ggml oracle could not be built (see above)" >&2
-    exit 1
-  fi
-  echo "gguf_oracle: SKIP: the ggml oracle could not be built (no llama-cpp-python sdist reachable?)" >&2
-  exit 77
-fi
+# shellcheck source=tests/oracle/oracle_build.sh
+. "$root/tests/oracle/oracle_build.sh"
+oracle_install gguf_oracle ggml
+install_dir=$oracle_dir
 
 lib_dir="$build/libformat"
 if [ ! -e "$lib_dir/librosetta-format.so" ]; then

@@ -41,14 +41,10 @@ T="$TEST_TMP/llama_logits_oracle"
 rm -rf "$T"
 mkdir -p "$T"
 
-if ! install=$("$ROSETTA_ROOT/scripts/build-llama-oracle" "$ROSETTA_BUILD"); then
-  if [ "${ROSETTA_ORACLE_REQUIRED:-0}" = 1 ]; then
-    echo "llama_logits_oracle: FAIL: the llama.cpp oracle could not be built (see above)" >&2
-    exit 1
-  fi
-  echo "SKIP: the llama.cpp oracle could not be built (no llama-cpp-python sdist reachable?)" >&2
-  exit 77
-fi
+# shellcheck source=tests/oracle/oracle_build.sh
+. "$ROSETTA_ROOT/tests/oracle/oracle_build.sh"
+oracle_install llama_logits_oracle llama
+install=$oracle_dir
 harness="$ROSETTA_BUILD/oracle/llama/llama_logits"
 src="$ROSETTA_ROOT/tests/oracle/llama_logits.c"
 if [ ! -x "$harness" ] || [ "$src" -nt "$harness" ] || [ "$install/VERSION" -nt "$harness" ]; then

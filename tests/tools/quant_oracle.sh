@@ -13,14 +13,10 @@ build=${ROSETTA_BUILD:?ROSETTA_BUILD is not set}
 tmp=${TEST_TMP:-$build/test-tmp}/quant_oracle
 mkdir -p "$tmp"
 
-if ! install_dir=$("$root/scripts/build-ggml-oracle" "$build"); then
-  if [ "${ROSETTA_ORACLE_REQUIRED:-0}" = 1 ]; then
-    echo "quant_oracle: FAIL: the ggml oracle could not be built (see above)" >&2
-    exit 1
-  fi
-  echo "quant_oracle: SKIP: the ggml oracle could not be built (no llama-cpp-python sdist reachable?)" >&2
-  exit 77
-fi
+# shellcheck source=tests/oracle/oracle_build.sh
+. "$root/tests/oracle/oracle_build.sh"
+oracle_install quant_oracle ggml
+install_dir=$oracle_dir
 
 kernels_lib=$(find "$build/kernels" -maxdepth 2 -name 'librosetta_kernels_cpu.a' | head -n 1)
 if [ -z "$kernels_lib" ]; then

@@ -9,7 +9,8 @@
 #      elements, tied and untied) under every mix Rosetta offers and the type options
 #   3. importance matrices (GGUF and legacy .dat) for the K-quant and 32-element mixes
 # Needs python3 with numpy and gguf (installed by `make test`), a C compiler, and the oracle build
-# (a few minutes the first time, cached in the build tree). ROSETTA_SKIP_LLAMA_ORACLE=1 skips.
+# (a few minutes the first time, cached in the build tree). ROSETTA_SKIP_LLAMA_ORACLE=1 skips;
+# an oracle that cannot be built is a SKIP, or a failure under ROSETTA_ORACLE_REQUIRED=1 (CI).
 set -euo pipefail
 : "${APR_BIN:?}" "${ROSETTA_ROOT:?}" "${ROSETTA_BUILD:?}" "${TEST_TMP:?}"
 
@@ -33,7 +34,10 @@ rm -rf "$T"
 mkdir -p "$T"
 APR="$APR_BIN/apr-quantize"
 
-install=$("$ROSETTA_ROOT/scripts/build-llama-oracle" "$ROSETTA_BUILD")
+# shellcheck source=tests/oracle/oracle_build.sh
+. "$ROSETTA_ROOT/tests/oracle/oracle_build.sh"
+oracle_install quantize_oracle llama
+install=$oracle_dir
 harness="$ROSETTA_BUILD/oracle/llama/llama_quantize"
 src="$ROSETTA_ROOT/tests/oracle/llama_quantize.c"
 if [ ! -x "$harness" ] || [ "$src" -nt "$harness" ] || [ "$install/VERSION" -nt "$harness" ]; then
