@@ -44,7 +44,9 @@ test-asan: deps-python build-asan
 	@cd $(BUILD_ASAN) && LD_PRELOAD=$(ASAN_PRELOAD) ASAN_OPTIONS=detect_leaks=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -L interop
 
-bench: build
+# stdout carries the JSON lines only: the build's progress goes to stderr.
+bench:
+	@$(MAKE) --no-print-directory build >&2
 	@scripts/bench $(BUILD)
 
 install: build
