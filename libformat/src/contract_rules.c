@@ -583,8 +583,8 @@ static rf_status check_tensors(checker *ck)
 
 /* How a tensor's values lie in its bytes: rows of row_bytes bytes, each decoding to row_elems
  * values of which the first cols are meaningful (APR pads K-quant rows to whole super-blocks);
- * flat tensors (APR_Q4 / APR_Q8: one run of blocks or one scale for the whole tensor) are
- * decoded whole. */
+ * flat tensors (APR_Q4 / APR_Q8: one run of blocks, or one scale for the whole tensor) are
+ * streamed by element ranges. */
 typedef struct value_layout {
     uint64_t rows, cols, row_elems, row_bytes;
     bool flat;
@@ -647,81 +647,107 @@ typedef struct value_stats {
     double sumsq;
     bool constant;
     float first;
-    uint64_t rows, dead_rows;
+    uint64_t cols;            /* values per row */
+    uint64_t rows, dead_rows; /* completed rows */
+    uint64_t col;             /* position in the current row */
+    bool row_dead;            /* the current row is all zeros so far */
+    double row_sumsq;         /* of the current row */
     size_t n_spot;
     uint64_t spot_row[MAX_SPOT];
     double spot_sumsq[MAX_SPOT];
 } value_stats;
 
-static void stats_rows(value_stats *s, const float *x, uint64_t n_rows, uint64_t stride,
-                       uint64_t cols, uint64_t row0)
+/* Folds the next n values (in row-major order) into s. */
+static void stats_feed(value_stats *s, const float *x, uint64_t n)
 {
-    for (uint64_t r = 0; r < n_rows; r++) {
-        const float *row = x + r * stride;
-        bool dead = true;
-        double row_sumsq = 0;
-        for (uint64_t i = 0; i < cols; i++) {
-            float v = row[i];
-            if (isnan(v)) {
-                s->nan++;
-                dead = false;
-                continue;
-            }
-            if (isinf(v)) {
-                s->inf++;
-                dead = false;
-                continue;
-            }
+    for (uint64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (isnan(v)) {
+            s->nan++;
+            s->row_dead = false;
+        } else if (isinf(v)) {
+            s->inf++;
+            s->row_dead = false;
+        } else {
             if (v == 0.0f)
                 s->zeros++;
             else
-                dead = false;
-            row_sumsq += (double)v * (double)v;
+                s->row_dead = false;
+            s->row_sumsq += (double)v * (double)v;
             if (s->finite == 0)
                 s->first = v;
             else if (v != s->first)
                 s->constant = false;
             s->finite++;
         }
-        s->n += cols;
-        s->sumsq += row_sumsq;
-        s->dead_rows += dead && cols > 0;
-        for (size_t k = 0; k < s->n_spot; k++)
-            if (s->spot_row[k] == row0 + r)
-                s->spot_sumsq[k] = row_sumsq;
+        if (++s->col == s->cols) {
+            for (size_t k = 0; k < s->n_spot; k++)
+                if (s->spot_row[k] == s->rows)
+                    s->spot_sumsq[k] = s->row_sumsq;
+            s->sumsq += s->row_sumsq;
+            s->dead_rows += s->row_dead;
+            s->rows++;
+            s->col = 0;
+            s->row_dead = true;
+            s->row_sumsq = 0;
+        }
     }
-    s->rows += n_rows;
+    s->n += n;
 }
 
-/* Streams t's dequantized values into s, at most CHUNK_ELEMS (or one row) at a time. */
+static rf_status grow_buffer(checker *ck, uint64_t floats, const char *name)
+{
+    if (floats <= ck->buf_floats)
+        return RF_OK;
+    if (floats > SIZE_MAX / sizeof(float) - 1)
+        return rf_error_set(ck->err, RF_ERR_LIMIT, "tensor '%s' is too large", name);
+    /* 4 more bytes: APR_Q8 chunks are staged behind their scale in the same buffer's tail */
+    float *b = realloc(ck->buf, ((size_t)floats + 1) * sizeof *b + (size_t)floats);
+    if (!b)
+        return rf_error_set(ck->err, RF_ERR_NOMEM, "tensor '%s': out of memory", name);
+    ck->buf = b;
+    ck->buf_floats = (size_t)floats;
+    return RF_OK;
+}
+
+/* Flat APR tensors: APR_Q4 is a run of 32-value blocks (the last one may be partial), APR_Q8 one
+ * f32 scale then one int8 per value (apr-v2.md); a chunk that starts on a block boundary is
+ * decoded on its own. */
+static rf_status stream_flat(checker *ck, const rf_tensor *t, uint64_t elems, value_stats *s)
+{
+    const rf_dtype_info *info = rf_dtype_get(t->dtype);
+    rf_status st = grow_buffer(ck, CHUNK_ELEMS, t->name);
+    uint8_t *stage = (uint8_t *)(ck->buf + ck->buf_floats);
+    for (uint64_t e0 = 0; e0 < elems && st == RF_OK; e0 += CHUNK_ELEMS) {
+        uint64_t n = elems - e0 < CHUNK_ELEMS ? elems - e0 : CHUNK_ELEMS;
+        if (t->dtype == RF_DTYPE_APR_Q8) {
+            memcpy(stage, t->data, 4);
+            memcpy(stage + 4, t->data + 4 + e0, (size_t)n);
+            st = rf_dequantize(t->dtype, stage, ck->buf, n, ck->err);
+        } else {
+            st = rf_dequantize(t->dtype, t->data + e0 / info->block_elems * info->block_bytes,
+                               ck->buf, n, ck->err);
+        }
+        if (st == RF_OK)
+            stats_feed(s, ck->buf, n);
+    }
+    if (st != RF_OK)
+        rf_error_prefix(ck->err, "tensor '%s'", t->name);
+    return st;
+}
+
+/* Streams t's dequantized values into s, CHUNK_ELEMS values (or one row) at a time, through
+ * rf_tensor_dequantize on row ranges of the tensor. */
 static rf_status stream_stats(checker *ck, const rf_tensor *t, const value_layout *l,
                               value_stats *s)
 {
-    uint64_t per_chunk = l->flat ? l->rows : (l->row_elems ? CHUNK_ELEMS / l->row_elems : 1);
+    if (l->flat)
+        return stream_flat(ck, t, l->rows * l->cols, s);
+    uint64_t per_chunk = l->row_elems ? CHUNK_ELEMS / l->row_elems : 1;
     if (per_chunk == 0)
         per_chunk = 1;
-    if (per_chunk > l->rows)
-        per_chunk = l->rows;
-    uint64_t floats = l->flat ? l->rows * l->cols : per_chunk * l->row_elems;
-    if (floats > SIZE_MAX / sizeof(float))
-        return rf_error_set(ck->err, RF_ERR_LIMIT, "tensor '%s' is too large", t->name);
-    if (floats > ck->buf_floats) {
-        float *b = realloc(ck->buf, (size_t)floats * sizeof *b);
-        if (!b)
-            return rf_error_set(ck->err, RF_ERR_NOMEM, "tensor '%s': out of memory", t->name);
-        ck->buf = b;
-        ck->buf_floats = (size_t)floats;
-    }
-    if (l->flat) {
-        rf_status st = rf_dequantize(t->dtype, t->data, ck->buf, floats, ck->err);
-        if (st != RF_OK) {
-            rf_error_prefix(ck->err, "tensor '%s'", t->name);
-            return st;
-        }
-        stats_rows(s, ck->buf, l->rows, l->cols, l->cols, 0);
-        return RF_OK;
-    }
-    for (uint64_t r0 = 0; r0 < l->rows; r0 += per_chunk) {
+    rf_status st = grow_buffer(ck, per_chunk * l->row_elems, t->name);
+    for (uint64_t r0 = 0; r0 < l->rows && st == RF_OK; r0 += per_chunk) {
         uint64_t k = l->rows - r0 < per_chunk ? l->rows - r0 : per_chunk;
         rf_tensor part = *t;
         part.ndim = 2;
@@ -730,12 +756,11 @@ static rf_status stream_stats(checker *ck, const rf_tensor *t, const value_layou
         part.shape[1] = l->row_elems;
         part.data = t->data + r0 * l->row_bytes;
         part.nbytes = k * l->row_bytes;
-        rf_status st = rf_tensor_dequantize(&part, ck->buf, ck->err);
-        if (st != RF_OK)
-            return st;
-        stats_rows(s, ck->buf, k, l->row_elems, l->cols, r0);
+        st = rf_tensor_dequantize(&part, ck->buf, ck->err);
+        for (uint64_t r = 0; r < k && st == RF_OK; r++)
+            stats_feed(s, ck->buf + r * l->row_elems, l->cols);
     }
-    return RF_OK;
+    return st;
 }
 
 static bool quality_applies(const checker *ck, rule_index rule, int kind)
@@ -858,7 +883,7 @@ static rf_status check_quality(void *ctx, rf_error *err)
         rf_status st = layout_of(ck->m, t, &l, ck->err);
         if (st != RF_OK)
             return st;
-        value_stats s = {.constant = true};
+        value_stats s = {.constant = true, .cols = l.cols, .row_dead = true};
         if (quality_applies(ck, RULE_QUALITY_SPOT_ROWS, kind) && l.rows > 1)
             for (size_t k = 0; k < spot->n_at && s.n_spot < MAX_SPOT; k++)
                 s.spot_row[s.n_spot++] = (uint64_t)(spot->at[k] * (double)l.rows);
