@@ -12,7 +12,8 @@
 
 static const cli_tool TOOL = {
     "validate", "check a model file against the layout, family and data-quality contracts",
-    "usage: apr validate [options] FILE\n\n"
+    "usage: apr validate [options] FILE\n"
+    "       apr validate --list-rules [--json]\n\n"
     "Checks FILE (GGUF, SafeTensors file or directory, APR) against the contracts: structural\n"
     "rules (architecture family, config values, vocabulary sizes, every expected tensor in\n"
     "every layer, shapes equal to the contract's expressions on the config, bias presence)\n"
@@ -27,12 +28,14 @@ static const cli_tool TOOL = {
     "                       installed share/rosetta/contracts, the source tree)\n"
     "      --arch NAME      check against the family of architecture NAME instead of the\n"
     "                       file's\n"
-    "      --json           print one JSON object (schema in docs/tools.md)\n\n"
+    "      --json           print one JSON object (schema in docs/tools.md)\n"
+    "      --list-rules     print every rule: id, class, severity, what it checks\n\n"
+    "The rules and the contract files are described in docs/contracts.md.\n\n"
     "Exit status: 0 every rule passed, 5 a contract violation, 3 FILE or the contracts\n"
     "unreadable or malformed, 2 usage error.\n"};
 
 typedef struct options {
-    bool json, strict;
+    bool json, strict, list_rules;
     unsigned rules;
     const char *contracts, *arch, *path;
 } options;
@@ -49,6 +52,38 @@ static const char *result_text(const rf_rule_result *r, bool strict, char *buf, 
     bool fails = strict || r->rule->severity == RF_SEVERITY_ERROR;
     snprintf(buf, size, "%s (%" PRIu64 ")", fails ? "FAIL" : "warn", r->failed);
     return buf;
+}
+
+static int list_rules(bool json)
+{
+    if (json) {
+        cJSON *list = cJSON_CreateArray();
+        for (size_t i = 0; list && i < rf_contract_n_rules(); i++) {
+            const rf_rule_info *r = rf_contract_rule(i);
+            cJSON *item = cJSON_CreateObject();
+            cJSON_AddStringToObject(item, "id", r->id);
+            cJSON_AddStringToObject(item, "class", class_name(r->rule_class));
+            cJSON_AddStringToObject(item, "severity",
+                                    r->severity == RF_SEVERITY_ERROR ? "error" : "warning");
+            cJSON_AddStringToObject(item, "summary", r->summary);
+            cJSON_AddItemToArray(list, item);
+        }
+        return cli_print_json(list, true) ? APR_EXIT_OK : APR_EXIT_WRITE;
+    }
+    cli_table *table = cli_table_new(4, "llll");
+    if (!table)
+        return APR_EXIT_WRITE;
+    const char *head[] = {"rule", "class", "severity", "checks that"};
+    cli_table_add(table, head);
+    for (size_t i = 0; i < rf_contract_n_rules(); i++) {
+        const rf_rule_info *r = rf_contract_rule(i);
+        const char *cells[] = {r->id, class_name(r->rule_class),
+                               r->severity == RF_SEVERITY_ERROR ? "error" : "warning", r->summary};
+        cli_table_add(table, cells);
+    }
+    cli_table_print(table, stdout, "");
+    cli_table_free(table);
+    return APR_EXIT_OK;
 }
 
 static int print_json(const options *o, const rf_model *m, const rf_contracts *c,
@@ -172,12 +207,13 @@ int main(int argc, char **argv)
     if (cli_common_flags(&TOOL, argc, argv, &code))
         return code;
     options o = {.rules = RF_RULES_ALL};
-    enum { OPT_JSON = 1, OPT_STRICT, OPT_CONTRACTS, OPT_RULES, OPT_ARCH };
+    enum { OPT_JSON = 1, OPT_STRICT, OPT_CONTRACTS, OPT_RULES, OPT_ARCH, OPT_LIST };
     static const struct option longopts[] = {{"json", no_argument, NULL, OPT_JSON},
                                              {"strict", no_argument, NULL, OPT_STRICT},
                                              {"contracts", required_argument, NULL, OPT_CONTRACTS},
                                              {"rules", required_argument, NULL, OPT_RULES},
                                              {"arch", required_argument, NULL, OPT_ARCH},
+                                             {"list-rules", no_argument, NULL, OPT_LIST},
                                              {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -186,6 +222,7 @@ int main(int argc, char **argv)
         case OPT_STRICT: o.strict = true; break;
         case OPT_CONTRACTS: o.contracts = optarg; break;
         case OPT_ARCH: o.arch = optarg; break;
+        case OPT_LIST: o.list_rules = true; break;
         case OPT_RULES:
             if (strcmp(optarg, "structural") == 0)
                 o.rules = RF_RULE_STRUCTURAL;
@@ -199,6 +236,11 @@ int main(int argc, char **argv)
             break;
         default: return cli_usage_error(&TOOL, "unknown option");
         }
+    }
+    if (o.list_rules) {
+        if (optind < argc)
+            return cli_usage_error(&TOOL, "--list-rules takes no FILE");
+        return list_rules(o.json);
     }
     if (optind >= argc)
         return cli_usage_error(&TOOL, "no FILE given");

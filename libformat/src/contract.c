@@ -129,8 +129,11 @@ rf_status rf_contracts_locate(char *out, size_t out_size, rf_error *err)
             int k = snprintf(tried[n_tried], PATH_MAX, "%s/%s", here, rel[i]);
             if (k < 0 || k >= PATH_MAX)
                 continue;
+            char resolved[PATH_MAX];
             if (holds_contracts(tried[n_tried]))
-                return copy_dir(out, out_size, tried[n_tried], err);
+                return copy_dir(out, out_size,
+                                realpath(tried[n_tried], resolved) ? resolved : tried[n_tried],
+                                err);
             n_tried++;
         }
     }
@@ -282,6 +285,22 @@ static rf_status get_real(loader *ld, const cJSON *obj, const char *key, bool re
         st = bad_kind(ld, item, "a number");
     else if (!(item->valuedouble > lo && item->valuedouble < hi))
         st = bad(ld, "expected a number in (%g, %g), found %.17g", lo, hi, item->valuedouble);
+    else
+        *out = item->valuedouble;
+    path_pop(ld, mark);
+    return st;
+}
+
+/* A fraction in (0, 1]. */
+static rf_status get_fraction(loader *ld, const cJSON *obj, const char *key, double *out)
+{
+    const cJSON *item = hf_json_get(obj, key);
+    size_t mark = path_push_key(ld, key);
+    rf_status st = RF_OK;
+    if (!cJSON_IsNumber(item))
+        st = bad_kind(ld, item, "a number");
+    else if (!(item->valuedouble > 0 && item->valuedouble <= 1))
+        st = bad(ld, "expected a fraction in (0, 1], found %.17g", item->valuedouble);
     else
         *out = item->valuedouble;
     path_pop(ld, mark);
@@ -684,7 +703,7 @@ static rf_status parse_architectures(loader *ld, const cJSON *obj, rf_family *f)
         return rf_error_set(ld->err, RF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; keys[i] && st == RF_OK; i++) {
         const cJSON *arr;
-        st = get_array(ld, obj, keys[i], false, false, &arr);
+        st = get_array(ld, obj, keys[i], false, true, &arr);
         if (st == RF_OK && arr) {
             size_t mark = path_push_key(ld, keys[i]);
             st = parse_string_list(ld, arr, f);
@@ -1091,7 +1110,7 @@ static rf_status parse_quality_rule(loader *ld, const cJSON *obj)
                 break;
             }
             q->applies[found] = true;
-            st = get_real(ld, fr, m->string, true, 0, 1.0000001, &q->max_fraction[found]);
+            st = get_fraction(ld, fr, m->string, &q->max_fraction[found]);
         }
         path_pop(ld, mark);
         return st;
@@ -1139,7 +1158,7 @@ static rf_status parse_quality_rule(loader *ld, const cJSON *obj)
         static const char *const keys[] = {"id", "applies_to", "max_fraction", NULL};
         double max = 0;
         if ((st = only_keys(ld, obj, keys)) == RF_OK)
-            st = get_real(ld, obj, "max_fraction", true, 0, 1.0000001, &max);
+            st = get_fraction(ld, obj, "max_fraction", &max);
         for (int i = 0; i < QUALITY_KINDS; i++)
             q->max_fraction[i] = max;
         break;

@@ -523,8 +523,8 @@ static rf_status check_tensors(checker *ck)
             ck->checked[presence]++;
             if (!condition(ck, role->allowed_if, true)) {
                 char expected[128];
-                snprintf(expected, sizeof expected, "no %s tensor (%s is false for %s)", role->id,
-                         role->allowed_if, ck->family ? ck->family->name : "this model");
+                snprintf(expected, sizeof expected, "no tensor of role %s (%s is false for %s)",
+                         role->id, role->allowed_if, ck->family ? ck->family->name : "this model");
                 st = violation(ck, presence, t->name, role, layer, expected, "present",
                                "tensor the family does not have");
                 continue;
@@ -565,8 +565,11 @@ static rf_status check_tensors(checker *ck)
             char name[256], expected[320];
             if (rf_role_name(role, ck->naming, layer, name, sizeof name, NULL) != RF_OK)
                 snprintf(name, sizeof name, "%s", role->id);
-            snprintf(expected, sizeof expected, "a %s tensor (required when %s)", role->id,
-                     role->required_if);
+            if (strcmp(role->required_if, "1") == 0)
+                snprintf(expected, sizeof expected, "a tensor of role %s", role->id);
+            else
+                snprintf(expected, sizeof expected, "a tensor of role %s (required when %s)",
+                         role->id, role->required_if);
             st = violation(ck, presence, name, role, layer, expected, "absent",
                            "required tensor missing");
         }
