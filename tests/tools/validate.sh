@@ -82,6 +82,12 @@ for fx in ("tiny-qwen2", "tiny-qwen2-tied", "tiny-qwen2-odd"):
         out = run(path, rc=0).stdout
         check(out.rstrip().endswith("0 violations") and "PASS" in out, f"{path}: {out[-300:]}")
 check(len(rule_ids) >= 20 and len(set(rule_ids)) == len(rule_ids), f"rules: {rule_ids}")
+doc = open(os.path.join(root, "docs", "contracts.md")).read()
+undocumented = [r for r in rule_ids if f"`{r}`" not in doc and not r.startswith("quality.")]
+undocumented += [r for r in rule_ids if r.startswith("quality.") and f"| `{r}` |" not in doc]
+check(not undocumented, f"rules missing from docs/contracts.md: {undocumented}")
+listed = json.loads(run("--list-rules", "--json", rc=0).stdout)
+check([r["id"] for r in listed] == rule_ids, "--list-rules lists the rules that run")
 
 # ---- every rule has a crafted bad model that triggers exactly it --------------------------------
 cases = json.load(open(os.path.join(tmp, "bad", "cases.json")))
