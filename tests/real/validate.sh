@@ -1,22 +1,13 @@
 #!/usr/bin/env bash
 # apr validate on the real Qwen2.5-Coder-0.5B Q4_K_M GGUF (scripts/fetch-real-model): every
 # structural and data-quality rule passes, the file is recognised as the qwen2 family's 0.5B size,
-# and each rule checked what a 24-layer untied Qwen2 has (291 tensors). SKIP without the file,
-# a failure under ROSETTA_ORACLE_REQUIRED=1 (CI). Part of the real-weights checks, not `make test`.
-#   tests/real/validate.sh [BUILD_DIR]     (APR_BIN overrides BUILD_DIR/bin)
+# and each rule checked what a 24-layer untied Qwen2 has (291 tensors). `make test-real`; SKIP
+# without the file, a failure under ROSETTA_ORACLE_REQUIRED=1 (CI) (tests/real/lib.sh).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-$root/build}
-APR_BIN=${APR_BIN:-$build/bin}
-if ! M=$("$root/scripts/fetch-real-model"); then
-  if [ "${ROSETTA_ORACLE_REQUIRED:-0}" = 1 ]; then
-    echo "FAIL: the real model is required (ROSETTA_ORACLE_REQUIRED=1) but could not be fetched" >&2
-    exit 1
-  fi
-  echo "SKIP: the real model could not be fetched (scripts/fetch-real-model)" >&2
-  exit 77
-fi
-exec python3 - "$APR_BIN/apr-validate" "$M" <<'PY'
+. "$ROSETTA_ROOT/tests/real/lib.sh"
+real_model validate
+
+python3 - "$APR_BIN/apr-validate" "$MODEL" <<'PY'
 import json, subprocess, sys, time
 validate, model = sys.argv[1:3]
 t0 = time.monotonic()
