@@ -994,7 +994,7 @@ static rf_status load_families(loader *ld, const char *dir)
     if (!d)
         return rf_error_set(ld->err, errno == ENOENT ? RF_ERR_NOT_FOUND : RF_ERR_IO, "%s: %s",
                             fam_dir, strerror(errno));
-    char *names[MAX_FAMILIES];
+    char *names[MAX_FAMILIES] = {0};
     size_t count = 0;
     rf_status st = RF_OK;
     for (struct dirent *e; (e = readdir(d)) && st == RF_OK;) {

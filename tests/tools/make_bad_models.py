@@ -4,7 +4,7 @@
 report for it and nothing else. Used by tests/tools/validate.sh; also a source of bad inputs
 for tools that stop on contract violations.
 
-    make_bad_models.py OUTDIR [--apr-bin DIR]
+    make_bad_models.py OUTDIR [--apr-bin DIR [--no-gguf]]
 
 writes OUTDIR/<case>/ (config.json, tokenizer files, model.safetensors) or OUTDIR/<case>.apr /
 .gguf, and OUTDIR/cases.json: [{"case", "path", "rules", "warning_only"}]. With --apr-bin
@@ -287,6 +287,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
     ap.add_argument("--apr-bin", help="directory of apr-quantize: also write GGUF and APR cases")
+    ap.add_argument("--no-gguf", action="store_true",
+                    help="with --apr-bin: write the APR case but no GGUF copies")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     listing = []
@@ -298,7 +300,7 @@ def main():
         m.write(path)
         listing.append({"case": name, "path": path, "rules": rules,
                         "warning_only": warning_only})
-        if as_gguf and args.apr_bin:
+        if as_gguf and args.apr_bin and not args.no_gguf:
             gguf = path + ".gguf"
             subprocess.run([os.path.join(args.apr_bin, "apr-quantize"), "-q", "--format", "gguf",
                             path, gguf, "f32"], check=True, stdout=subprocess.DEVNULL)

@@ -9,12 +9,17 @@ set -euo pipefail
 T="$TEST_TMP/validate"
 rm -rf "$T" && mkdir -p "$T"
 python3 -c 'import numpy' 2>/dev/null || { echo "SKIP: numpy is not installed (make test installs it)" >&2; exit 77; }
-python3 "$ROSETTA_ROOT/tests/tools/make_bad_models.py" "$T/bad" --apr-bin "$APR_BIN"
+# Under Valgrind (make test-valgrind) every rule and format still runs once, without the GGUF
+# copies of the crafted models and the repeated runs in other output modes: memcheck costs ~50x.
+light=()
+[ "${ROSETTA_VALGRIND:-0}" = 1 ] && light=(--no-gguf)
+python3 "$ROSETTA_ROOT/tests/tools/make_bad_models.py" "$T/bad" --apr-bin "$APR_BIN" "${light[@]}"
 
 exec python3 - "$APR_BIN" "$ROSETTA_ROOT" "$T" <<'EOF'
 import json, os, shutil, subprocess, sys
 
 apr_bin, root, tmp = sys.argv[1:4]
+light = os.environ.get("ROSETTA_VALGRIND") == "1"
 validate = os.path.join(apr_bin, "apr-validate")
 quantize = os.path.join(apr_bin, "apr-quantize")
 checks = 0
@@ -52,11 +57,11 @@ def run_json(*args, rc=None):
 rule_ids = None
 
 # ---- every fixture passes, in every format ---------------------------------------------------
-for fx in ("tiny-qwen2", "tiny-qwen2-tied", "tiny-qwen2-odd"):
+for fx in ("tiny-qwen2",) if light else ("tiny-qwen2", "tiny-qwen2-tied", "tiny-qwen2-odd"):
     src = os.path.join(root, "fixtures", fx)
     models = [src]
-    for fmt, ext, qtype in (("gguf", "gguf", "q8_0"), ("gguf", "f32.gguf", "f32"),
-                            ("apr", "apr", "bf16")):
+    for fmt, ext, qtype in (("gguf", "gguf", "q8_0"),) + (() if light else (
+                            ("gguf", "f32.gguf", "f32"),)) + (("apr", "apr", "bf16"),):
         out = os.path.join(tmp, f"{fx}.{ext}")
         subprocess.run([quantize, "-q", "--format", fmt, src, out, qtype], check=True,
                        stdout=subprocess.DEVNULL)
@@ -79,6 +84,8 @@ for fx in ("tiny-qwen2", "tiny-qwen2-tied", "tiny-qwen2-odd"):
         by_id = {r["id"]: r for r in j["rules"]}
         check(by_id["layout.shape"]["checked"] > 0 and by_id["quality.nan_inf"]["checked"] > 0,
               f"{path}: rules checked nothing")
+        if light:
+            continue
         out = run(path, rc=0).stdout
         check(out.rstrip().endswith("0 violations") and "PASS" in out, f"{path}: {out[-300:]}")
 check(len(rule_ids) >= 20 and len(set(rule_ids)) == len(rule_ids), f"rules: {rule_ids}")
@@ -108,6 +115,9 @@ for c in cases:
           all(n == 0 for r, n in failed.items() if r not in want),
           f"{c['case']}: rule table {failed}")
     check(j["passed"] is c["warning_only"], f"{c['case']}: passed {j['passed']}")
+    if light:
+        triggered.update(want)
+        continue
     if c["warning_only"]:
         check(run_json("--strict", c["path"], rc=5)["passed"] is False,
               f"{c['case']}: --strict fails on warnings")
