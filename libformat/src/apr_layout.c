@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apr_internal.h"
+#include "pages.h"
 #include "rosetta/io.h"
 
 #define ENTRY_MIN 20 /* name length, dtype, ndim, offset, size with an empty name and no dims */
@@ -300,8 +301,10 @@ static rf_status scan_footer(const char *path, apr_layout *l, const apr_scan_opt
             return RF_OK;
         uint32_t crc = 0;
         for (uint64_t done = 0; done < end;) { /* rf_crc32 takes size_t chunks */
-            size_t take = end - done > (1u << 30) ? (1u << 30) : (size_t)(end - done);
+            size_t take = end - done > (64u << 20) ? (64u << 20) : (size_t)(end - done);
             crc = rf_crc32(crc, l->image + done, take);
+            if (o->mapped != NULL && l->owned == NULL)
+                file_release_range(o->mapped, l->image + done, take);
             done += take;
         }
         l->footer_computed = crc;

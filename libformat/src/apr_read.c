@@ -207,6 +207,7 @@ rf_model *rf_apr_open(const char *path, const rf_open_options *opts,
         .strict_checksums = !opts->lenient,
         .strict_layout = !opts->lenient,
         .verify_footer = !apr_opts->skip_footer_crc,
+        .mapped = file,
         .warnings = m,
         .alloc = &arena,
     };

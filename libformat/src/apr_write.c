@@ -11,6 +11,7 @@
 #include "model_internal.h"
 #include "rosetta/io.h"
 #include "rosetta/contract.h"
+#include "pages.h"
 #include "write_hook.h"
 
 /* One tensor as it goes into the file. */
@@ -631,6 +632,7 @@ typedef struct sink {
     rf_writer *w;
     uint8_t *mem;
     uint64_t pos;
+    const write_hook *hook; /* tensor bytes are released through it once written */
 } sink;
 
 static rf_status sink_put(sink *s, const void *p, uint64_t n, rf_error *err)
@@ -695,7 +697,13 @@ static rf_status emit_body(const plan *p, const uint8_t header[RF_APR_HEADER_SIZ
     if (st == RF_OK)
         st = sink_pad(s, err);
     for (size_t i = 0; i < p->n && st == RF_OK; i++) {
-        st = sink_put(s, p->t[i].data, p->t[i].nbytes, err);
+        const uint8_t *data = p->t[i].data;
+        for (uint64_t at = 0; st == RF_OK && at < p->t[i].nbytes; at += WRITE_HOOK_PIECE) {
+            uint64_t k = p->t[i].nbytes - at;
+            k = k < WRITE_HOOK_PIECE ? k : WRITE_HOOK_PIECE;
+            st = sink_put(s, data + at, k, err);
+            write_hook_release(s->hook, data + at, k);
+        }
         if (st == RF_OK)
             st = sink_pad(s, err);
     }
@@ -706,6 +714,7 @@ static rf_status emit_body(const plan *p, const uint8_t header[RF_APR_HEADER_SIZ
 
 typedef struct verify_ctx {
     const plan *p;
+    const write_hook *hook;
 } verify_ctx;
 
 static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
@@ -723,9 +732,16 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
     for (size_t i = 0; i < p->n && st == RF_OK; i++) {
         const out_tensor *t = &p->t[i];
         const rf_tensor *r = rf_model_tensor(m, i);
-        if (strcmp(r->name, t->name) != 0 || r->dtype != t->dtype || r->ndim != t->ndim ||
-            memcmp(r->shape, t->shape, sizeof(uint64_t) * (size_t)t->ndim) != 0 ||
-            r->nbytes != t->nbytes || (t->nbytes && memcmp(r->data, t->data, t->nbytes) != 0))
+        bool same = strcmp(r->name, t->name) == 0 && r->dtype == t->dtype && r->ndim == t->ndim &&
+                    memcmp(r->shape, t->shape, sizeof(uint64_t) * (size_t)t->ndim) == 0 &&
+                    r->nbytes == t->nbytes;
+        for (uint64_t at = 0; same && at < t->nbytes; at += WRITE_HOOK_PIECE) {
+            uint64_t k = t->nbytes - at < WRITE_HOOK_PIECE ? t->nbytes - at : WRITE_HOOK_PIECE;
+            same = memcmp(r->data + at, t->data + at, (size_t)k) == 0;
+            file_release_range(rf_model_file(m, 0), r->data + at, k);
+            write_hook_release(((const verify_ctx *)ctx)->hook, t->data + at, k);
+        }
+        if (!same)
             st = rf_error_set(err, RF_ERR_WRITE,
                               "%s: verification: tensor '%s' reads back differently", temp_path,
                               t->name);
@@ -786,7 +802,7 @@ rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_wri
         return RF_ERR_WRITE;
     }
     if (opts->compression == RF_APR_COMPRESSION_NONE) {
-        sink s = {.w = w};
+        sink s = {.w = w, .hook = hook};
         st = emit_body(&p, header, &s, err);
         uint8_t footer[4];
         rf_store_le32(footer, rf_writer_crc32(w));
@@ -821,7 +837,7 @@ rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_wri
         plan_free(&p);
         return st;
     }
-    verify_ctx ctx = {&p};
+    verify_ctx ctx = {&p, hook};
     st = write_hook_commit(w, path, verify, &ctx, hook, err);
     plan_free(&p);
     return st;

@@ -9,7 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <xxhash.h>
+
+#include "convert_internal.h"
+#include "hf_internal.h"
 #include "model_internal.h"
+#include "pages.h"
 #include "rosetta/apr.h"
 #include "rosetta/gguf.h"
 #include "rosetta/imatrix.h"
@@ -25,6 +30,7 @@ rf_convert_params rf_convert_params_default(void)
     p.format = RF_FORMAT_UNKNOWN;
     p.plan = rf_quant_plan_options_default(RF_MIX_Q8_0);
     p.allow_requantize = true;
+    p.unheld_dtype = RF_DTYPE_F32;
     return p;
 }
 
@@ -52,7 +58,8 @@ typedef struct report_store {
     rf_convert_report pub;
     rf_quant_plan *plan;
     rf_convert_tensor *tensors;
-    rf_model *names; /* owns output names */
+    rf_model *names; /* owns output names and the provenance record */
+    rf_contract_report *contract;
 } report_store;
 
 void rf_convert_report_free(rf_convert_report *report)
@@ -63,11 +70,17 @@ void rf_convert_report_free(rf_convert_report *report)
     rf_quant_plan_free(r->plan);
     free(r->tensors);
     rf_model_free(r->names);
+    rf_contract_report_free(r->contract);
     free(r);
 }
 
 typedef struct job {
-    const rf_model *src;
+    const rf_model *src;  /* the model converted: the caller's, or a view of it (--arch) */
+    const rf_model *orig; /* the caller's model (its files are mapped) */
+    rf_model *view;       /* owned view, or NULL */
+    rf_model *extras;     /* owns the extra metadata of the output (user's, provenance) */
+    rf_kv *extra;         /* its pairs, in order */
+    size_t n_extra;
     const rf_convert_params *p;
     const char *out_path;
     rf_format format;
@@ -77,6 +90,7 @@ typedef struct job {
     rf_imatrix *im;
     spill *sp;
     uint64_t *out_offset; /* per plan entry: offset in the spill, or UINT64_MAX = source bytes */
+    XXH3_state_t *digest; /* of the source's tensor data (provenance), or NULL */
     float *f32;           /* conversion buffers, kept here so that a SIGBUS abandon leaks none */
     uint64_t f32_cap;
     uint8_t *dst;
@@ -155,6 +169,77 @@ static rf_status keep_plan(job *j, rf_quant_plan **out, rf_error *err)
     return RF_OK;
 }
 
+static bool format_holds(rf_format f, rf_dtype dtype);
+static const char *format_label(rf_format f);
+
+/* Bytes of a tensor of t's shape stored as dtype (plain types, or rows of a block type). */
+static rf_status bytes_as(const rf_tensor *t, rf_dtype dtype, uint64_t *out, rf_error *err)
+{
+    const rf_dtype_info *info = rf_dtype_get(dtype);
+    if (info != NULL && info->kind == RF_KIND_QUANT) {
+        uint64_t ne0 = row_len(t), n = 0;
+        rf_status st = rf_shape_elements(t->shape, t->ndim, &n, err);
+        if (st != RF_OK)
+            return st;
+        return rf_quant_bytes(dtype, ne0 ? n / ne0 : 0, ne0, out, err);
+    }
+    return rf_dtype_tensor_bytes(dtype, t->shape, t->ndim, out, err);
+}
+
+/* Adds name to the comma-separated list (once). */
+static void list_add(char *list, size_t size, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+            return;
+    size_t used = strlen(list);
+    snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+/* Planned types the output format cannot hold become p->unheld_dtype (convert_unheld). */
+static rf_status settle_unheld(job *j, rf_error *err)
+{
+    rf_quant_plan *plan = j->rep->plan;
+    for (size_t i = 0; i < plan->n_entries; i++) {
+        rf_quant_plan_entry *e = &plan->entries[i];
+        if (format_holds(j->format, e->dtype) || !j->p->convert_unheld)
+            continue;
+        const rf_tensor *t = entry_tensor(j, e);
+        rf_convert_tensor *r = &j->rep->tensors[i];
+        r->unheld = true;
+        j->rep->pub.n_unheld++;
+        list_add(j->rep->pub.unheld_types, sizeof j->rep->pub.unheld_types,
+                 rf_dtype_name(e->dtype));
+        uint64_t bytes = 0;
+        rf_status st = bytes_as(t, j->p->unheld_dtype, &bytes, err);
+        if (st != RF_OK) {
+            rf_error_prefix(err, "%s: tensor %s as %s", source_name(j), e->name,
+                            rf_dtype_name(j->p->unheld_dtype));
+            return st;
+        }
+        bool was_converted = e->convert;
+        const rf_dtype unheld = e->dtype;
+        plan->dst_bytes -= e->dst_bytes;
+        e->dtype = j->p->unheld_dtype;
+        e->dst_bytes = bytes;
+        e->convert = e->dtype != e->src_dtype;
+        plan->dst_bytes += bytes;
+        plan->n_convert += (size_t)e->convert - (size_t)was_converted;
+        snprintf(e->reason, sizeof e->reason, "%s cannot hold %s: %s %s", format_label(j->format),
+                 rf_dtype_name(unheld),
+                 e->dtype == RF_DTYPE_F32 ? "dequantized to" : "requantized to",
+                 rf_dtype_name(e->dtype));
+        const rf_dtype_info *info = rf_dtype_get(e->src_dtype);
+        r->requantize =
+            e->convert && info != NULL && info->kind == RF_KIND_QUANT && e->dtype != RF_DTYPE_F32;
+    }
+    j->rep->pub.n_requantized = 0;
+    for (size_t i = 0; i < plan->n_entries; i++)
+        j->rep->pub.n_requantized += j->rep->tensors[i].requantize;
+    return RF_OK;
+}
+
 static rf_status make_plan(job *j, rf_error *err)
 {
     rf_quant_plan *plan = NULL;
@@ -195,6 +280,9 @@ static rf_status make_plan(job *j, rf_error *err)
         j->rep->pub.n_requantized += r->requantize;
         j->out_offset[i] = UINT64_MAX;
     }
+    st = settle_unheld(j, err);
+    if (st != RF_OK)
+        return st;
     /* a tied head the plan left out (SafeTensors/APR source): its data is the embedding's */
     for (size_t s = 0; s < n_src; s++)
         j->head_of[s] = -1;
@@ -372,6 +460,150 @@ static rf_status reserve(void **buf, uint64_t *cap, uint64_t need, const char *w
     return RF_OK;
 }
 
+/* ---- the view of the source (--arch) -------------------------------------------------------- */
+
+/* Renames "<old>.<rest>" keys of a GGUF source to "<new>.<rest>" and sets the architecture keys
+ * of GGUF and APR metadata to arch. */
+static rf_status view_kv(rf_model *v, const rf_kv *kv, const char *old, const char *arch,
+                         rf_error *err)
+{
+    char key[512];
+    size_t n = old ? strlen(old) : 0;
+    bool arch_key = strcmp(kv->key, "general.architecture") == 0 ||
+                    strcmp(kv->key, "architecture") == 0 ||
+                    strcmp(kv->key, "model.architecture") == 0;
+    if (arch_key && kv->value.type == RF_VALUE_STRING) {
+        rf_value value = {.type = RF_VALUE_STRING, .as.str = {arch, strlen(arch)}};
+        return rf_model_add_kv(v, kv->key, &value, err);
+    }
+    if (n > 0 && strncmp(kv->key, old, n) == 0 && kv->key[n] == '.' &&
+        rf_model_format(v) == RF_FORMAT_GGUF) {
+        snprintf(key, sizeof key, "%s%s", arch, kv->key + n);
+        return rf_model_add_kv(v, key, &kv->value, err);
+    }
+    /* a SafeTensors config.json naming another model_type is rebuilt from the typed config */
+    if (strcmp(kv->key, HF_KV_PREFIX "config.json") == 0)
+        return RF_OK;
+    return rf_model_add_kv(v, kv->key, &kv->value, err);
+}
+
+/* A model that borrows the source's tensors and copies its metadata, with the architecture
+ * replaced by p->architecture. */
+static rf_status make_view(job *j, rf_error *err)
+{
+    const rf_model *src = j->orig;
+    const char *arch = j->p->architecture;
+    rf_model *v = rf_model_new(rf_model_format(src), err);
+    if (v == NULL)
+        return RF_ERR_NOMEM;
+    j->view = v;
+    rf_model_set_format_version(v, rf_model_format_version(src));
+    rf_status st = rf_model_path(src) ? rf_model_set_path(v, rf_model_path(src), err) : RF_OK;
+    const char *old = rf_model_config_get(src)->architecture;
+    for (size_t i = 0; st == RF_OK && i < rf_model_n_kv(src); i++)
+        st = view_kv(v, rf_model_kv(src, i), old, arch, err);
+    if (st == RF_OK)
+        st = model_copy_config(v, src, err);
+    if (st == RF_OK)
+        st = model_copy_tokenizer(v, src, err);
+    for (size_t i = 0; st == RF_OK && i < rf_model_n_tensors(src); i++)
+        st = rf_model_add_tensor(v, rf_model_tensor(src, i), err);
+    if (st != RF_OK)
+        return st;
+    rf_model_config *c = rf_model_config_mut(v);
+    c->architecture = rf_model_strdup(v, arch);
+    if (c->architecture == NULL)
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+    if (c->rope_type == RF_ROPE_UNKNOWN)
+        c->rope_type = hf_rope_type_for(arch);
+    j->src = v;
+    return RF_OK;
+}
+
+/* ---- the stop-the-line checks --------------------------------------------------------------- */
+
+static rf_status check_contract(job *j, rf_error *err)
+{
+    rf_contract_options o = {0};
+    o.contracts = j->p->contracts;
+    o.rules = RF_RULE_STRUCTURAL;
+    rf_status st = rf_contract_check(j->src, &o, &j->rep->contract, err);
+    if (st != RF_OK)
+        return st;
+    j->rep->pub.contract = j->rep->contract;
+    st = rf_contract_report_status(j->rep->contract, false, err);
+    if (st != RF_OK)
+        rf_error_prefix(err, "%s", source_name(j));
+    return st;
+}
+
+static rf_status nan_inf(const job *j, const char *tensor, const nonfinite *nf, rf_error *err)
+{
+    if (nf->n_nan + nf->n_inf == 0)
+        return RF_OK;
+    return rf_error_set(err, RF_ERR_CONTRACT,
+                        "%s: contract violated: quality.nan_inf (1): %s: %llu NaN and %llu "
+                        "infinite value(s), the first at index %llu: expected none",
+                        source_name(j), tensor, (unsigned long long)nf->n_nan,
+                        (unsigned long long)nf->n_inf, (unsigned long long)nf->first);
+}
+
+/* Scans a source tensor for NaN / Inf: its raw floats, or its values dequantized. */
+static rf_status scan_tensor(job *j, const rf_tensor *t, rf_error *err)
+{
+    nonfinite nf;
+    if (!scan_raw(t->dtype, t->data, t->nbytes, &nf)) {
+        const rf_dtype_info *info = rf_dtype_get(t->dtype);
+        if (info == NULL || info->kind != RF_KIND_QUANT || !rf_can_dequantize(t->dtype))
+            return RF_OK; /* integers hold no NaN; undecodable types fail later, named */
+        uint64_t n = 0;
+        rf_status st = rf_shape_elements(t->shape, t->ndim, &n, err);
+        const uint64_t chunk = chunk_elems(t, n);
+        if (st == RF_OK && chunk > UINT64_MAX / sizeof(float))
+            st = rf_error_set(err, RF_ERR_OVERFLOW, "tensor %s: too many values", t->name);
+        if (st == RF_OK)
+            st = reserve((void **)&j->f32, &j->f32_cap, chunk * sizeof(float), "bytes", t->name,
+                         err);
+        memset(&nf, 0, sizeof nf);
+        for (uint64_t at = 0; st == RF_OK && at < n; at += chunk) {
+            uint64_t k = n - at < chunk ? n - at : chunk;
+            nonfinite part;
+            st = dequant_range(t, at, k, j->f32, err);
+            if (st == RF_OK)
+                scan_f32(j->f32, k, &part);
+            if (st == RF_OK && part.n_nan + part.n_inf > 0) {
+                if (nf.n_nan + nf.n_inf == 0)
+                    nf.first = at + part.first;
+                nf.n_nan += part.n_nan;
+                nf.n_inf += part.n_inf;
+            }
+        }
+        if (st != RF_OK)
+            return st;
+    }
+    j->rep->pub.n_values_checked++;
+    return nan_inf(j, t->name, &nf, err);
+}
+
+/* ---- releasing mapped pages --------------------------------------------------------------- */
+
+/* After a tensor's bytes are used, their pages of a mapped file are dropped from this process
+ * (MADV_DONTNEED: the page cache keeps them), so that resident memory stays bounded by what is
+ * in use, not by the size of the model. Only ranges inside the source's files or the spill are
+ * touched: any other memory (a caller's buffer) is left alone. */
+static void release_range(const void *data, uint64_t n, void *ctx)
+{
+    const job *j = ctx;
+    const uint8_t *p = data;
+    if (p == NULL || n == 0)
+        return;
+    for (size_t k = 0; k < rf_model_n_files(j->orig); k++)
+        if (file_release_range(rf_model_file(j->orig, k), p, n))
+            return;
+    if (j->sp != NULL && spill_holds(j->sp, p, n))
+        pages_release(p, n);
+}
+
 /* Converts one planned tensor: F32 values (dequantized unless the source is F32 and aligned),
  * then the quantizer, per expert slice when an imatrix is used (llama-quantize's order). */
 static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *offset, rf_error *err)
@@ -393,6 +625,15 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
             return st;
         values = j->f32;
     }
+    if (j->p->check_values) {
+        nonfinite nf;
+        scan_f32(values, n, &nf);
+        j->rep->pub.n_values_checked++;
+        if ((st = nan_inf(j, t->name, &nf, err)) != RF_OK)
+            return st;
+    }
+    if (e->dtype == RF_DTYPE_F32) /* the values are the output: no second copy */
+        return spill_append(j->sp, values, e->dst_bytes, offset, err);
     const float *imx = NULL;
     st = imatrix_for(j, e, &imx, err);
     if (st == RF_OK)
@@ -415,12 +656,43 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
     return st;
 }
 
+/* The source pass before any conversion, in the source's tensor order: the digest of the
+ * tensor data (provenance) and the NaN / Inf scan of the tensors kept as they are (converted
+ * ones are scanned on their values in convert_one). Each tensor's pages are released after. */
+static rf_status scan_source(job *j, rf_error *err)
+{
+    const size_t n = rf_model_n_tensors(j->src);
+    const rf_quant_plan *p = j->rep->plan;
+    bool *converted = calloc(n ? n : 1, sizeof *converted);
+    if (converted == NULL)
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->n_entries; i++)
+        if (p->entries[i].convert && p->entries[i].tensor_index < n)
+            converted[p->entries[i].tensor_index] = true;
+    rf_status st = RF_OK;
+    for (size_t i = 0; st == RF_OK && i < n; i++) {
+        const rf_tensor *t = rf_model_tensor(j->src, i);
+        if (j->digest != NULL && t->nbytes > 0)
+            XXH3_64bits_update(j->digest, t->data, (size_t)t->nbytes);
+        if (j->p->check_values && !converted[i])
+            st = scan_tensor(j, t, err);
+        release_range(t->data, t->nbytes, j);
+    }
+    free(converted);
+    if (st == RF_OK && j->digest != NULL)
+        snprintf(j->rep->pub.source_digest, sizeof j->rep->pub.source_digest, "xxh3-64:%016llx",
+                 (unsigned long long)XXH3_64bits_digest(j->digest));
+    return st;
+}
+
 /* The conversion loop; runs under the mapped-file guard (see rf_model_mapped_call). */
 static rf_status convert_all(void *ctx, rf_error *err)
 {
     job *j = ctx;
     const rf_quant_plan *p = j->rep->plan;
     rf_status st = RF_OK;
+    if (j->digest != NULL || j->p->check_values)
+        st = scan_source(j, err);
     for (size_t i = 0; st == RF_OK && i < p->n_entries; i++) {
         const rf_quant_plan_entry *e = &p->entries[i];
         if (!e->convert)
@@ -428,6 +700,8 @@ static rf_status convert_all(void *ctx, rf_error *err)
         if (j->p->on_progress)
             j->p->on_progress(&j->rep->pub, i, j->p->ctx);
         st = convert_one(j, e, &j->out_offset[i], err);
+        const rf_tensor *t = entry_tensor(j, e);
+        release_range(t->data, t->nbytes, j);
     }
     if (j->p->on_progress)
         j->p->on_progress(&j->rep->pub, p->n_entries, j->p->ctx);
@@ -486,12 +760,25 @@ static const rf_kv *pair(const job *j, const rf_kv_list *list, size_t i)
  * and the keys re-set below, then general.quantization_version, general.file_type and, with an
  * imatrix, the quantize.imatrix.* pairs llama-quantize records. A format change keeps the
  * source's pairs as they are (the GGUF writer settles the rest). */
+/* Whether the output's extra metadata replaces a source pair of this key (a new provenance
+ * record replaces every key of an old one). */
+static bool replaced(const job *j, const char *key)
+{
+    if (j->n_extra > 0 && j->p->provenance && provenance_key(key))
+        return true;
+    for (size_t i = 0; i < j->n_extra; i++)
+        if (strcmp(j->extra[i].key, key) == 0)
+            return true;
+    return false;
+}
+
 static rf_status gguf_keys(const job *j, const rf_kv_list *pairs, rf_model *out, rf_error *err)
 {
     if (!j->p->quantize) {
         rf_status st = RF_OK;
         for (size_t i = 0; st == RF_OK && i < n_pairs(j, pairs); i++)
-            st = rf_model_add_kv(out, pair(j, pairs, i)->key, &pair(j, pairs, i)->value, err);
+            if (!replaced(j, pair(j, pairs, i)->key))
+                st = rf_model_add_kv(out, pair(j, pairs, i)->key, &pair(j, pairs, i)->value, err);
         return st;
     }
     const char *imatrix_keys[4] = {NULL, NULL, NULL, NULL};
@@ -512,6 +799,7 @@ static rf_status gguf_keys(const job *j, const rf_kv_list *pairs, rf_model *out,
             skip |= strcmp(kv->key, dropped[k]) == 0;
         for (size_t k = 0; k < 4; k++)
             skip |= imatrix_keys[k] != NULL && strcmp(kv->key, imatrix_keys[k]) == 0;
+        skip |= replaced(j, kv->key);
         if (!skip)
             st = rf_model_add_kv(out, kv->key, &kv->value, err);
     }
@@ -570,14 +858,15 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
     rf_status st = RF_OK;
     if (to_gguf) {
         st = gguf_keys(j, gguf_pairs, out, err);
-        for (size_t i = 0; st == RF_OK && i < j->p->n_extra_metadata; i++)
-            st = rf_model_add_kv(out, j->p->extra_metadata[i].key, &j->p->extra_metadata[i].value,
-                                 err);
+        for (size_t i = 0; st == RF_OK && i < j->n_extra; i++)
+            st = rf_model_add_kv(out, j->extra[i].key, &j->extra[i].value, err);
     } else {
         for (size_t i = 0; st == RF_OK && i < rf_model_n_kv(j->src); i++)
             st = rf_model_add_kv(out, rf_model_kv(j->src, i)->key, &rf_model_kv(j->src, i)->value,
                                  err);
     }
+    if (st == RF_OK && j->format == RF_FORMAT_SAFETENSORS && j->p->provenance)
+        st = provenance_companions(j->src, out, err);
     if (st == RF_OK)
         st = model_copy_config(out, j->src, err);
     if (st == RF_OK)
@@ -616,26 +905,108 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
     return RF_OK;
 }
 
+/* Adds one file's comparison to the report's totals; the first violation becomes the error. */
+static rf_status add_comparison(job *j, const rf_compare_report *c, const char *path, rf_error *err)
+{
+    rf_convert_report *r = &j->rep->pub;
+    for (size_t k = 0; k <= RF_COMPARE_VIOLATION; k++)
+        r->compare_counts[k] += c->counts[k];
+    r->n_compared += c->n_entries;
+    for (size_t i = 0; i < c->n_entries; i++) {
+        const rf_compare_entry *e = &c->entries[i];
+        const char *name = e->name ? e->name : e->source_name ? e->source_name : "?";
+        if (e->kind == RF_COMPARE_VIOLATION && r->first_violation[0] == '\0')
+            snprintf(r->first_violation, sizeof r->first_violation, "tensor %s: %s", name,
+                     e->detail);
+        double score = e->bound > 0 ? e->rel_rmse / e->bound : 0;
+        double worst = r->worst_bound > 0 ? r->worst_rel_rmse / r->worst_bound : 0;
+        if (e->kind == RF_COMPARE_BOUNDED && (r->worst_tensor[0] == '\0' || score > worst)) {
+            r->worst_rel_rmse = e->rel_rmse;
+            r->worst_bound = e->bound;
+            snprintf(r->worst_tensor, sizeof r->worst_tensor, "%s", name);
+        }
+    }
+    if (c->counts[RF_COMPARE_VIOLATION] == 0)
+        return RF_OK;
+    return rf_error_set(err, RF_ERR_MISMATCH,
+                        "%s: %zu tensor(s) differ from the source beyond what their types allow; "
+                        "%s",
+                        path, c->counts[RF_COMPARE_VIOLATION], r->first_violation);
+}
+
+/* Run on each finished data file before it is renamed into place: the comparison with the
+ * source (p->compare), then the caller's hook. */
+static rf_status after_write(const char *temp_path, const char *final_path, void *ctx,
+                             rf_error *err)
+{
+    job *j = ctx;
+    rf_status st = RF_OK;
+    if (j->p->compare) {
+        rf_model *out = rf_model_open(temp_path, NULL, err);
+        if (out == NULL) {
+            rf_error_prefix(err, "%s: re-reading the output to compare it", final_path);
+            return RF_ERR_WRITE;
+        }
+        rf_compare_report *c = NULL;
+        st = rf_convert_compare(j->src, out, NULL, &c, err);
+        if (st == RF_OK)
+            st = add_comparison(j, c, final_path, err);
+        rf_compare_report_free(c);
+        rf_model_free(out);
+    }
+    if (st == RF_OK && j->p->verify)
+        st = j->p->verify(temp_path, final_path, j->p->ctx, err);
+    return st;
+}
+
+/* The output's extra metadata: the caller's pairs, then the provenance keys. */
+static rf_status make_extras(job *j, rf_error *err)
+{
+    rf_model *x = rf_model_new(RF_FORMAT_UNKNOWN, err);
+    if (x == NULL)
+        return RF_ERR_NOMEM;
+    j->extras = x;
+    rf_status st = RF_OK;
+    for (size_t i = 0; st == RF_OK && i < j->p->n_extra_metadata; i++)
+        st = rf_model_add_kv(x, j->p->extra_metadata[i].key, &j->p->extra_metadata[i].value, err);
+    if (st == RF_OK && j->p->provenance) {
+        provenance_facts f = {j->p, j->format, j->rep->pub.source_digest, j->rep->plan};
+        const char *record = NULL;
+        st = provenance_record(j->src, &f, j->rep->names, &record, err);
+        if (st == RF_OK) {
+            j->rep->pub.provenance = record;
+            st = provenance_keys(j->src, j->format, record, x, err);
+        }
+    }
+    size_t n = rf_model_n_kv(x);
+    j->extra = calloc(n ? n : 1, sizeof *j->extra);
+    if (st == RF_OK && j->extra == NULL)
+        st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == RF_OK && i < n; i++)
+        j->extra[j->n_extra++] = *rf_model_kv(x, i);
+    return st;
+}
+
 static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *err)
 {
     rf_model *out = NULL;
     rf_status st = build_output(j, gguf_pairs, &out, err);
     if (st != RF_OK)
         return st;
-    write_hook hook = {j->p->verify, j->p->ctx};
+    write_hook hook = {after_write, j, release_range, j};
     switch (j->format) {
     case RF_FORMAT_GGUF: st = gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
     case RF_FORMAT_APR: {
         rf_apr_write_options o = {0};
-        o.extra = j->p->extra_metadata;
-        o.n_extra = j->p->n_extra_metadata;
+        o.extra = j->extra;
+        o.n_extra = j->n_extra;
         st = apr_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_SAFETENSORS: {
         rf_safetensors_write_options o = {0};
-        for (size_t i = 0; i < j->p->n_extra_metadata; i++)
-            o.provenance = j->p->extra_metadata[i].value.as.str.data;
+        for (size_t i = 0; i < j->n_extra; i++)
+            o.provenance = j->extra[i].value.as.str.data;
         st = safetensors_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
@@ -672,6 +1043,14 @@ static rf_status check_params(job *j, rf_error *err)
                                 : "%s: the output format must be GGUF, APR or SafeTensors",
                             j->out_path ? j->out_path : "(no output)");
     j->format = f;
+    if (p->convert_unheld &&
+        (!format_holds(f, p->unheld_dtype) ||
+         (p->unheld_dtype != RF_DTYPE_F32 && !rf_can_quantize(p->unheld_dtype))))
+        return rf_error_set(err, RF_ERR_ARGUMENT,
+                            "%s cannot be the type of tensors %s output cannot hold: %s",
+                            rf_dtype_name(p->unheld_dtype), format_label(f),
+                            format_holds(f, p->unheld_dtype) ? "Rosetta cannot produce it"
+                                                             : "the format cannot hold it either");
     if (j->out_path == NULL && !p->dry_run)
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_convert: no output path");
     for (size_t i = 0; i < p->n_extra_metadata; i++) {
@@ -696,7 +1075,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_convert: no source model");
     job j;
     memset(&j, 0, sizeof j);
-    j.src = src;
+    j.src = j.orig = src;
     j.p = params != NULL ? params : &defaults;
     j.out_path = out_path;
     j.gguf_src = rf_model_format(src) == RF_FORMAT_GGUF;
@@ -704,12 +1083,18 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     if (st != RF_OK)
         return st;
     j.rep = calloc(1, sizeof *j.rep);
-    if (j.rep == NULL)
+    if (j.rep == NULL || (j.rep->names = rf_model_new(RF_FORMAT_UNKNOWN, err)) == NULL) {
+        free(j.rep);
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+    }
     j.rep->pub.format = j.format;
     j.rep->pub.out_path = out_path;
+    if (j.p->architecture != NULL)
+        st = make_view(&j, err);
+    if (st == RF_OK && j.p->check_contract)
+        st = check_contract(&j, err);
     rf_kv_list *gguf_pairs = NULL;
-    if (j.format == RF_FORMAT_GGUF && !j.gguf_src)
+    if (st == RF_OK && j.format == RF_FORMAT_GGUF && !j.gguf_src)
         st = source_gguf_pairs(&j, &gguf_pairs, err);
     if (st == RF_OK && j.p->imatrix_path != NULL && j.p->quantize) {
         j.im = rf_imatrix_open(j.p->imatrix_path, err);
@@ -723,13 +1108,23 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     if (st == RF_OK && j.p->on_plan)
         st = j.p->on_plan(&j.rep->pub, j.p->ctx, err);
     if (st == RF_OK && !j.p->dry_run) {
-        j.sp = spill_open(out_path, err);
-        if (j.sp == NULL)
+        if (j.p->provenance && (j.digest = XXH3_createState()) != NULL)
+            XXH3_64bits_reset(j.digest);
+        if (j.p->provenance && j.digest == NULL)
+            st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+        if (st == RF_OK && (j.sp = spill_open(out_path, err)) == NULL)
             st = err && err->status ? err->status : RF_ERR_WRITE;
         if (st == RF_OK)
-            st = rf_model_mapped_call(src, convert_all, &j, err);
+            st = rf_model_mapped_call(j.orig, convert_all, &j, err);
+        /* the conversion buffers are done with: the write needs none of that memory */
+        free(j.f32);
+        free(j.dst);
+        j.f32 = NULL;
+        j.dst = NULL;
         if (st == RF_OK)
             st = spill_map(j.sp, err);
+        if (st == RF_OK)
+            st = make_extras(&j, err);
         if (st == RF_OK)
             st = write_output(&j, gguf_pairs, err);
         if (st != RF_OK)
@@ -739,11 +1134,15 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     rf_kv_list_free(gguf_pairs);
     spill_close(j.sp);
     rf_imatrix_free(j.im);
+    XXH3_freeState(j.digest);
     free(j.head_of);
     free(j.out_offset);
     free(j.f32);
     free(j.dst);
-    if (report != NULL && j.rep->plan != NULL)
+    free(j.extra);
+    rf_model_free(j.extras);
+    rf_model_free(j.view);
+    if (report != NULL && (j.rep->plan != NULL || j.rep->contract != NULL))
         *report = &j.rep->pub;
     else
         rf_convert_report_free(&j.rep->pub);

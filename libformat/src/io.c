@@ -1,6 +1,8 @@
 /* Mapped input, bounds-checked cursor and little-endian helpers (see rosetta/io.h). */
 #include "rosetta/io.h"
 
+#include "pages.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -266,4 +268,25 @@ void rf_store_le64(void *p, uint64_t v)
     uint8_t *b = p;
     for (int i = 0; i < 8; i++)
         b[i] = (uint8_t)(v >> (8 * i));
+}
+
+void pages_release(const void *p, uint64_t n)
+{
+    static long page;
+    if (page == 0)
+        page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+    uintptr_t start = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)p + (uintptr_t)n) & ~((uintptr_t)page - 1);
+    if (end > start)
+        madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+bool file_release_range(const rf_file *f, const void *p, uint64_t n)
+{
+    const uint8_t *b = p;
+    if (f == NULL || !f->mapped || b < f->data || n > f->size ||
+        (uint64_t)(b - f->data) > f->size - n)
+        return false;
+    pages_release(p, n);
+    return true;
 }

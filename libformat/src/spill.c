@@ -101,3 +101,10 @@ void spill_close(spill *s)
     close(s->fd);
     free(s);
 }
+
+bool spill_holds(const spill *s, const void *p, uint64_t n)
+{
+    const uint8_t *b = p;
+    return s != NULL && s->map != NULL && b >= s->map && n <= s->size &&
+           (uint64_t)(b - s->map) <= s->size - n;
+}

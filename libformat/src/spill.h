@@ -4,6 +4,7 @@
 #ifndef ROSETTA_SPILL_H
 #define ROSETTA_SPILL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "rosetta/status.h"
@@ -21,6 +22,9 @@ rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset,
 /* Maps everything appended so far; spill_data is valid until spill_close. */
 rf_status spill_map(spill *s, rf_error *err);
 const uint8_t *spill_data(const spill *s);
+
+/* Whether [p, p + n) lies inside the mapping of spill_map. */
+bool spill_holds(const spill *s, const void *p, uint64_t n);
 
 /* Unmaps and closes; safe on NULL. */
 void spill_close(spill *s);
