@@ -7,7 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -91,7 +97,9 @@ typedef struct job {
     spill *sp;
     uint64_t *out_offset; /* per plan entry: offset in the spill, or UINT64_MAX = source bytes */
     XXH3_state_t *digest; /* of the source's tensor data (provenance), or NULL */
-    float *f32;           /* conversion buffers, kept here so that a SIGBUS abandon leaks none */
+    const char *phase;    /* on_work: the phase, bytes done and expected */
+    uint64_t phase_done, phase_total, phase_reported;
+    float *f32; /* conversion buffers, kept here so that a SIGBUS abandon leaks none */
     uint64_t f32_cap;
     uint8_t *dst;
     uint64_t dst_cap;
@@ -591,9 +599,28 @@ static rf_status scan_tensor(job *j, const rf_tensor *t, rf_error *err)
  * (MADV_DONTNEED: the page cache keeps them), so that resident memory stays bounded by what is
  * in use, not by the size of the model. Only ranges inside the source's files or the spill are
  * touched: any other memory (a caller's buffer) is left alone. */
+static void work(job *j, const char *phase, uint64_t total)
+{
+    j->phase = phase;
+    j->phase_done = j->phase_reported = 0;
+    j->phase_total = total;
+    if (j->p->on_work)
+        j->p->on_work(phase, 0, total, j->p->ctx);
+}
+
+static void worked(job *j, uint64_t n)
+{
+    j->phase_done += n;
+    if (j->p->on_work && j->phase_done - j->phase_reported >= ((uint64_t)64 << 20)) {
+        j->phase_reported = j->phase_done;
+        j->p->on_work(j->phase, j->phase_done, j->phase_total, j->p->ctx);
+    }
+}
+
 static void release_range(const void *data, uint64_t n, void *ctx)
 {
-    const job *j = ctx;
+    job *j = ctx;
+    worked(j, n);
     const uint8_t *p = data;
     if (p == NULL || n == 0)
         return;
@@ -670,6 +697,10 @@ static rf_status scan_source(job *j, rf_error *err)
         if (p->entries[i].convert && p->entries[i].tensor_index < n)
             converted[p->entries[i].tensor_index] = true;
     rf_status st = RF_OK;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += rf_model_tensor(j->src, i)->nbytes;
+    work(j, "checking", total);
     for (size_t i = 0; st == RF_OK && i < n; i++) {
         const rf_tensor *t = rf_model_tensor(j->src, i);
         if (j->digest != NULL && t->nbytes > 0)
@@ -693,6 +724,10 @@ static rf_status convert_all(void *ctx, rf_error *err)
     rf_status st = RF_OK;
     if (j->digest != NULL || j->p->check_values)
         st = scan_source(j, err);
+    uint64_t total = 0;
+    for (size_t i = 0; i < p->n_entries; i++)
+        total += p->entries[i].convert ? p->entries[i].src_bytes : 0;
+    work(j, "converting", total);
     for (size_t i = 0; st == RF_OK && i < p->n_entries; i++) {
         const rf_quant_plan_entry *e = &p->entries[i];
         if (!e->convert)
@@ -942,6 +977,7 @@ static rf_status after_write(const char *temp_path, const char *final_path, void
     job *j = ctx;
     rf_status st = RF_OK;
     if (j->p->compare) {
+        work(j, "comparing", 0);
         rf_model *out = rf_model_open(temp_path, NULL, err);
         if (out == NULL) {
             rf_error_prefix(err, "%s: re-reading the output to compare it", final_path);
@@ -956,6 +992,131 @@ static rf_status after_write(const char *temp_path, const char *final_path, void
     }
     if (st == RF_OK && j->p->verify)
         st = j->p->verify(temp_path, final_path, j->p->ctx, err);
+    return st;
+}
+
+/* ---- a Hugging Face directory, all at once ----------------------------------------------- */
+
+/* A SafeTensors output that is a checkpoint directory (see rf_safetensors_write). */
+static bool is_dir_target(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0)
+        return S_ISDIR(sb.st_mode);
+    return !ends_with(path, ".safetensors");
+}
+
+/* Removes a directory of plain files (a staging directory). */
+static void remove_flat_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        char path[PATH_MAX];
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+                unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* The directory holding path, synced so that a rename in it survives a crash. */
+static void sync_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Names a previous conversion or transformers' save_pretrained leaves in a checkpoint
+ * directory: only a directory holding nothing else is replaced. */
+static bool checkpoint_file(const char *name)
+{
+    static const char *const exact[] = {"config.json",
+                                        "generation_config.json",
+                                        "tokenizer.json",
+                                        "tokenizer_config.json",
+                                        "chat_template.jinja",
+                                        "special_tokens_map.json",
+                                        RF_SAFETENSORS_INDEX_FILE};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(name, exact[i]) == 0)
+            return true;
+    return strncmp(name, "model", 5) == 0 && ends_with(name, ".safetensors");
+}
+
+/* RF_OK when target may be replaced: absent, or a directory of checkpoint files only. */
+static rf_status replaceable(const char *target, rf_error *err)
+{
+    struct stat sb;
+    if (stat(target, &sb) != 0)
+        return RF_OK;
+    if (!S_ISDIR(sb.st_mode))
+        return rf_error_set(err, RF_ERR_WRITE, "%s: exists and is not a directory", target);
+    DIR *d = opendir(target);
+    if (d == NULL)
+        return rf_error_set(err, RF_ERR_WRITE, "%s: cannot read the directory: %s", target,
+                            strerror(errno));
+    rf_status st = RF_OK;
+    struct dirent *e;
+    while (st == RF_OK && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            !checkpoint_file(e->d_name))
+            st = rf_error_set(err, RF_ERR_WRITE,
+                              "%s: the directory holds '%s', which is not part of a checkpoint; "
+                              "write to a new or empty directory",
+                              target, e->d_name);
+    closedir(d);
+    return st;
+}
+
+/* The files of a directory output appear together: they are written into a staging directory
+ * next to it, which then takes the directory's place in one rename (an existing directory is
+ * exchanged with it, atomically, and removed). A crash at any moment leaves the destination
+ * absent or as it was before (and at most the staging directory beside it). */
+static rf_status write_directory(job *j, const rf_model *out, const rf_safetensors_write_options *o,
+                                 const write_hook *hook, rf_error *err)
+{
+    char target[PATH_MAX], stage[PATH_MAX + 16];
+    size_t n = strlen(j->out_path);
+    while (n > 1 && j->out_path[n - 1] == '/')
+        n--;
+    if (n >= sizeof target)
+        return rf_error_set(err, RF_ERR_WRITE, "%s: path too long", j->out_path);
+    snprintf(target, sizeof target, "%.*s", (int)n, j->out_path);
+    rf_status st = replaceable(target, err);
+    if (st != RF_OK)
+        return st;
+    snprintf(stage, sizeof stage, "%s.tmp-XXXXXX", target);
+    if (mkdtemp(stage) == NULL)
+        return rf_error_set(err, RF_ERR_WRITE, "%s: cannot create a staging directory: %s", target,
+                            strerror(errno));
+    chmod(stage, 0755);
+    st = safetensors_write_hooked(out, stage, o, hook, err);
+    if (st == RF_OK) {
+        struct stat sb;
+        bool exists = stat(target, &sb) == 0;
+        int rc = exists ? renameat2(AT_FDCWD, stage, AT_FDCWD, target, RENAME_EXCHANGE)
+                        : rename(stage, target);
+        if (rc != 0)
+            st = rf_error_set(err, RF_ERR_WRITE, "%s: cannot move the new files into place: %s",
+                              target, strerror(errno));
+        else
+            sync_parent(target);
+    }
+    remove_flat_dir(stage); /* the failed output, or the previous directory */
     return st;
 }
 
@@ -994,6 +1155,8 @@ static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *er
     if (st != RF_OK)
         return st;
     write_hook hook = {after_write, j, release_range, j};
+    /* APR and the comparison read the data back: twice the bytes */
+    work(j, "writing", j->rep->plan->dst_bytes * (j->format == RF_FORMAT_APR ? 2 : 1));
     switch (j->format) {
     case RF_FORMAT_GGUF: st = gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
     case RF_FORMAT_APR: {
@@ -1007,7 +1170,9 @@ static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *er
         rf_safetensors_write_options o = {0};
         for (size_t i = 0; i < j->n_extra; i++)
             o.provenance = j->extra[i].value.as.str.data;
-        st = safetensors_write_hooked(out, j->out_path, &o, &hook, err);
+        st = is_dir_target(j->out_path)
+                 ? write_directory(j, out, &o, &hook, err)
+                 : safetensors_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_UNKNOWN:
@@ -1027,6 +1192,33 @@ static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *er
 }
 
 /* ---- the call --------------------------------------------------------------------------- */
+
+static bool same_inode(const struct stat *a, const char *path)
+{
+    struct stat b;
+    return stat(path, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
+/* The output must not be one of the source's files, nor the directory that holds them (a
+ * directory output replaces its target). */
+static rf_status check_not_source(const job *j, rf_error *err)
+{
+    struct stat out;
+    if (stat(j->out_path, &out) != 0)
+        return RF_OK;
+    for (size_t k = 0; k < rf_model_n_files(j->orig); k++) {
+        const char *path = rf_file_path(rf_model_file(j->orig, k));
+        if (path == NULL)
+            continue;
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        if (same_inode(&out, path) || (S_ISDIR(out.st_mode) && same_inode(&out, dir)))
+            return rf_error_set(err, RF_ERR_ARGUMENT,
+                                "%s: the output would replace the source (%s)", j->out_path, path);
+    }
+    return RF_OK;
+}
 
 static rf_status check_params(job *j, rf_error *err)
 {
@@ -1053,6 +1245,9 @@ static rf_status check_params(job *j, rf_error *err)
                                                              : "the format cannot hold it either");
     if (j->out_path == NULL && !p->dry_run)
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_convert: no output path");
+    rf_status st = j->out_path != NULL && !p->dry_run ? check_not_source(j, err) : RF_OK;
+    if (st != RF_OK)
+        return st;
     for (size_t i = 0; i < p->n_extra_metadata; i++) {
         const rf_kv *kv = &p->extra_metadata[i];
         if (f == RF_FORMAT_SAFETENSORS &&

@@ -41,6 +41,12 @@ typedef void (*rf_convert_progress_fn)(const rf_convert_report *report, size_t i
 typedef rf_status (*rf_convert_verify_fn)(const char *temp_path, const char *final_path, void *ctx,
                                           rf_error *err);
 
+/* Called as the work advances, at most every 64 MiB of data and at the start of each phase:
+ * phase is "checking" (the source scan), "converting", "writing" (the output written and read
+ * back) or "comparing"; done and total are bytes of that phase (total 0 when unknown). A tool
+ * draws a progress bar here; it must not call back into the conversion. */
+typedef void (*rf_convert_work_fn)(const char *phase, uint64_t done, uint64_t total, void *ctx);
+
 typedef struct rf_convert_params {
     /* Output format: RF_FORMAT_GGUF, RF_FORMAT_APR or RF_FORMAT_SAFETENSORS (a single
      * ".safetensors" file, or a checkpoint directory with the companion files for any other
@@ -106,6 +112,7 @@ typedef struct rf_convert_params {
     rf_convert_plan_fn on_plan;
     rf_convert_progress_fn on_progress;
     rf_convert_verify_fn verify;
+    rf_convert_work_fn on_work;
     void *ctx;
 } rf_convert_params;
 
