@@ -1307,7 +1307,13 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
             XXH3_64bits_reset(j.digest);
         if (j.p->provenance && j.digest == NULL)
             st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
-        if (st == RF_OK && (j.sp = spill_open(out_path, err)) == NULL)
+        /* the spill goes next to the output: beside a directory output, not into it */
+        char near[PATH_MAX];
+        size_t n = strlen(out_path);
+        while (n > 1 && out_path[n - 1] == '/')
+            n--;
+        snprintf(near, sizeof near, "%.*s", (int)n, out_path);
+        if (st == RF_OK && (j.sp = spill_open(near, err)) == NULL)
             st = err && err->status ? err->status : RF_ERR_WRITE;
         if (st == RF_OK)
             st = rf_model_mapped_call(j.orig, convert_all, &j, err);

@@ -310,3 +310,32 @@ rf_status provenance_companions(const rf_model *src, rf_model *out, rf_error *er
     }
     return st;
 }
+
+char *rf_model_provenance(const rf_model *m)
+{
+    if (m == NULL)
+        return NULL;
+    const rf_kv *kv = rf_model_find_kv(m, "rosetta.provenance");
+    if (kv != NULL && (kv->value.type == RF_VALUE_JSON || kv->value.type == RF_VALUE_STRING)) {
+        /* APR: a JSON object; SafeTensors: its text in a string. Either way, compact JSON. */
+        cJSON *obj = cJSON_ParseWithLength(kv->value.as.str.data, (size_t)kv->value.as.str.len);
+        char *text = cJSON_IsObject(obj) ? cJSON_PrintUnformatted(obj) : NULL;
+        cJSON_Delete(obj);
+        return text;
+    }
+    /* GGUF: one string key per field */
+    cJSON *obj = NULL;
+    const size_t prefix = strlen("rosetta.provenance.");
+    for (size_t i = 0; i < rf_model_n_kv(m); i++) {
+        kv = rf_model_kv(m, i);
+        if (strncmp(kv->key, "rosetta.provenance.", prefix) != 0 ||
+            kv->value.type != RF_VALUE_STRING)
+            continue;
+        if (obj == NULL && (obj = cJSON_CreateObject()) == NULL)
+            return NULL;
+        cJSON_AddStringToObject(obj, kv->key + prefix, kv->value.as.str.data);
+    }
+    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    cJSON_Delete(obj);
+    return text;
+}

@@ -125,6 +125,13 @@ RF_API rf_convert_params rf_convert_params_default(void);
  * RF_FORMAT_UNKNOWN otherwise (the caller decides, e.g. a directory for SafeTensors). */
 RF_API rf_format rf_convert_format_for_path(const char *path);
 
+/* The provenance record of a file rf_convert wrote (the APR key rosetta.provenance, the GGUF
+ * keys rosetta.provenance.*, the SafeTensors __metadata__ key rosetta.provenance) as compact JSON
+ * text {"source": ..., "source_format": ..., "source_digest": ..., "rosetta_version": ...,
+ * "options": ..., "created": ...} (docs/convert.md); NULL when the model carries none or on
+ * allocation failure. The caller free()s it. */
+RF_API char *rf_model_provenance(const rf_model *m);
+
 /* ---- comparing an output with its source ------------------------------------------------ */
 
 /* How one output tensor compares with its source. */
