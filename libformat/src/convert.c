@@ -969,14 +969,14 @@ static rf_status add_comparison(job *j, const rf_compare_report *c, const char *
                         path, c->counts[RF_COMPARE_VIOLATION], r->first_violation);
 }
 
-/* Run on each finished data file before it is renamed into place: the comparison with the
- * source (p->compare), then the caller's hook. */
+/* Run on each finished data file before it is renamed into place: the caller's hook, then the
+ * comparison with the source (p->compare). */
 static rf_status after_write(const char *temp_path, const char *final_path, void *ctx,
                              rf_error *err)
 {
     job *j = ctx;
-    rf_status st = RF_OK;
-    if (j->p->compare) {
+    rf_status st = j->p->verify ? j->p->verify(temp_path, final_path, j->p->ctx, err) : RF_OK;
+    if (st == RF_OK && j->p->compare) {
         work(j, "comparing", 0);
         rf_model *out = rf_model_open(temp_path, NULL, err);
         if (out == NULL) {
@@ -990,8 +990,6 @@ static rf_status after_write(const char *temp_path, const char *final_path, void
         rf_compare_report_free(c);
         rf_model_free(out);
     }
-    if (st == RF_OK && j->p->verify)
-        st = j->p->verify(temp_path, final_path, j->p->ctx, err);
     return st;
 }
 
