@@ -11,6 +11,20 @@
 
 #include "tokenizer_internal.h"
 
+/* A cache of the ids of short pieces for one call on a long text: most pieces of real text
+ * (" the", "\n", " =") repeat, and a hit skips BPE. Direct-mapped; a collision replaces. */
+#define CACHE_SLOTS    4096
+#define CACHE_KEY      24   /* longest piece cached, bytes */
+#define CACHE_IDS      8    /* most ids of a cached piece */
+#define CACHE_MIN_TEXT 4096 /* shorter texts do not pay for the cache */
+
+typedef struct piece_cache {
+    uint8_t key_len[CACHE_SLOTS]; /* 0: empty */
+    uint8_t n_ids[CACHE_SLOTS];
+    char key[CACHE_SLOTS][CACHE_KEY];
+    int32_t ids[CACHE_SLOTS][CACHE_IDS];
+} piece_cache;
+
 typedef struct heap_entry {
     uint32_t rank;
     uint32_t pos; /* index of the left symbol */
@@ -29,8 +43,12 @@ typedef struct encoder {
     size_t sym_cap;
     heap_entry *heap;
     size_t heap_n, heap_cap;
+    piece_cache *cache; /* NULL for short texts */
     rf_error *err;
     rf_status status;
+    /* when set, pieces go here instead of to BPE (tok_split) */
+    void (*on_piece)(void *ctx, const char *piece, size_t len);
+    void *piece_ctx;
 } encoder;
 
 static rf_status fail(encoder *e, rf_status status, const char *what)
@@ -201,6 +219,43 @@ static void bpe(encoder *e, const uint8_t *s, size_t n)
 
 /* ---- pre-tokenizer ------------------------------------------------------------------------ */
 
+static uint32_t cache_slot(const uint8_t *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 16777619u;
+    return (h ^ h >> 15) & (CACHE_SLOTS - 1);
+}
+
+static void piece(encoder *e, const uint8_t *s, size_t n)
+{
+    if (e->on_piece) {
+        if (n)
+            e->on_piece(e->piece_ctx, (const char *)s, n);
+        return;
+    }
+    piece_cache *c = e->cache;
+    if (!c || n < 2 || n > CACHE_KEY) {
+        bpe(e, s, n);
+        return;
+    }
+    uint32_t slot = cache_slot(s, n);
+    if (c->key_len[slot] == n && memcmp(c->key[slot], s, n) == 0) {
+        for (uint8_t i = 0; i < c->n_ids[slot]; i++)
+            push_id(e, c->ids[slot][i]);
+        return;
+    }
+    size_t before = e->n_ids;
+    bpe(e, s, n);
+    size_t count = e->n_ids - before;
+    if (e->status == RF_OK && count <= CACHE_IDS) {
+        c->key_len[slot] = (uint8_t)n;
+        memcpy(c->key[slot], s, n);
+        c->n_ids[slot] = (uint8_t)count;
+        memcpy(c->ids[slot], e->ids + before, count * sizeof *e->ids);
+    }
+}
+
 /* Splits valid UTF-8 s[0..n) with the regex; each match and each stretch between matches (the
  * "Isolated" behaviour of tokenizers' Split) is one BPE piece. */
 static void split(encoder *e, const uint8_t *s, size_t n)
@@ -215,7 +270,7 @@ static void split(encoder *e, const uint8_t *s, size_t n)
             continue;
         }
         if (rc == PCRE2_ERROR_NOMATCH) {
-            bpe(e, s + pos, n - pos);
+            piece(e, s + pos, n - pos);
             return;
         }
         if (rc < 0) {
@@ -227,14 +282,14 @@ static void split(encoder *e, const uint8_t *s, size_t n)
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->match);
         size_t start = ov[0], end = ov[1];
         if (start > pos)
-            bpe(e, s + pos, start - pos);
+            piece(e, s + pos, start - pos);
         if (end == start) { /* an empty match: take one character as a piece of its own */
             size_t bad;
             bool incomplete;
             size_t len = tok_utf8_next(s + start, n - start, &bad, &incomplete);
             end = start + (len ? len : 1);
         }
-        bpe(e, s + start, end - start);
+        piece(e, s + start, end - start);
         pos = end;
     }
 }
@@ -325,6 +380,11 @@ static rf_status encode(const ri_tokenizer *tok, const char *text, size_t len, u
     e->match = pcre2_match_data_create(1, NULL);
     if (!e->match)
         return fail(e, RF_ERR_NOMEM, "out of memory");
+    if (len >= CACHE_MIN_TEXT) { /* without the cache only slower */
+        e->cache = malloc(sizeof *e->cache);
+        if (e->cache)
+            memset(e->cache->key_len, 0, sizeof e->cache->key_len);
+    }
     if ((flags & RI_TOKENIZE_ADD_SPECIAL) && tok->add_bos && tok->bos >= 0)
         push_id(e, tok->bos);
     const uint8_t *s = (const uint8_t *)text;
@@ -362,6 +422,24 @@ static void encoder_free(encoder *e)
     free(e->sym_prev);
     free(e->sym_next);
     free(e->heap);
+    free(e->cache);
+}
+
+rf_status tok_split(const ri_tokenizer *tok, const char *text, size_t len,
+                    void (*fn)(void *ctx, const char *piece, size_t len), void *ctx, rf_error *err)
+{
+    encoder e;
+    memset(&e, 0, sizeof e);
+    e.tok = tok;
+    e.err = err;
+    e.on_piece = fn;
+    e.piece_ctx = ctx;
+    e.match = pcre2_match_data_create(1, NULL);
+    if (!e.match)
+        return rf_error_set(err, RF_ERR_NOMEM, "tok_split: out of memory");
+    split(&e, (const uint8_t *)text, len);
+    pcre2_match_data_free(e.match);
+    return e.status;
 }
 
 rf_status ri_tokenize(const ri_tokenizer *tok, const char *text, size_t len, unsigned flags,

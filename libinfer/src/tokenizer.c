@@ -61,29 +61,36 @@ static const char *vocab_text(const ri_tokenizer *tok, size_t id)
     return tok->text_arena + tok->text_off[id];
 }
 
+/* A slot of the vocabulary table: the high 32 bits of the string's hash (compared before the
+ * string itself) and id + 1; 0 is empty. */
+static uint64_t make_slot(uint64_t hash, size_t id) { return (hash >> 32) << 32 | (id + 1); }
+
 /* Id of the vocabulary entry text[0..len), or -1. */
 static int32_t vocab_find(const ri_tokenizer *tok, const char *text, size_t len)
 {
-    size_t i = hash_bytes(text, len) & tok->vocab_mask;
-    for (;; i = (i + 1) & tok->vocab_mask) {
-        uint32_t slot = tok->vocab_slots[i];
+    uint64_t h = hash_bytes(text, len);
+    for (size_t i = h & tok->vocab_mask;; i = (i + 1) & tok->vocab_mask) {
+        uint64_t slot = tok->vocab_slots[i];
         if (slot == 0)
             return -1;
-        const char *t = vocab_text(tok, slot - 1);
-        if (strncmp(t, text, len) == 0 && t[len] == '\0')
-            return (int32_t)(slot - 1);
+        if (slot >> 32 != h >> 32)
+            continue;
+        const char *t = vocab_text(tok, (uint32_t)slot - 1);
+        if (memcmp(t, text, len) == 0 && t[len] == '\0')
+            return (int32_t)((uint32_t)slot - 1);
     }
 }
 
 /* Later duplicates replace earlier ones, as llama.cpp's token map does. */
-static void vocab_insert(ri_tokenizer *tok, size_t id)
+static void vocab_insert(ri_tokenizer *tok, size_t id, size_t len)
 {
     const char *text = vocab_text(tok, id);
-    size_t i = hash_bytes(text, strlen(text)) & tok->vocab_mask;
-    for (;; i = (i + 1) & tok->vocab_mask) {
-        uint32_t slot = tok->vocab_slots[i];
-        if (slot == 0 || strcmp(vocab_text(tok, slot - 1), text) == 0) {
-            tok->vocab_slots[i] = (uint32_t)id + 1;
+    uint64_t h = hash_bytes(text, len);
+    for (size_t i = h & tok->vocab_mask;; i = (i + 1) & tok->vocab_mask) {
+        uint64_t slot = tok->vocab_slots[i];
+        if (slot == 0 ||
+            (slot >> 32 == h >> 32 && strcmp(vocab_text(tok, (uint32_t)slot - 1), text) == 0)) {
+            tok->vocab_slots[i] = make_slot(h, id);
             return;
         }
     }
@@ -334,7 +341,7 @@ static rf_status build_vocab(ri_tokenizer *tok, const rf_tokenizer *src, rf_erro
         poff += decode_piece(t, (rf_token_type)type, byte_of_cp, tok->piece_arena + poff);
         tok->piece_arena[poff++] = '\0';
         if (len)
-            vocab_insert(tok, i);
+            vocab_insert(tok, i, len);
     }
     tok->piece_off[n] = poff;
     for (unsigned b = 0; b < 256; b++) {

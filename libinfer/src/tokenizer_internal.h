@@ -30,7 +30,8 @@ struct ri_tokenizer {
     char *piece_arena;     /* decoded bytes of each token, each followed by a NUL */
     uint64_t *piece_off;   /* n_vocab + 1 offsets: piece i is [piece_off[i], piece_off[i+1] - 1) */
     uint8_t *types;        /* rf_token_type of each id */
-    uint32_t *vocab_slots; /* open addressing: id + 1, 0 empty; hashed by the vocabulary string */
+    uint64_t *vocab_slots; /* open addressing by the vocabulary string: hash tag << 32 | id + 1,
+                              0 empty */
     size_t vocab_mask;
     tok_merge *merges; /* open addressing over keys; TOK_MERGE_EMPTY empty */
     size_t merge_mask;
@@ -53,6 +54,11 @@ struct ri_tokenizer {
     size_t n_eog;
     char *chat_template; /* NULL when the model has none */
 };
+
+/* The pre-tokenizer pieces of valid UTF-8 text[0..len) (no added tokens, no NFC), each passed
+ * to fn in order; the test view of the regex split (encode.c). */
+rf_status tok_split(const ri_tokenizer *tok, const char *text, size_t len,
+                    void (*fn)(void *ctx, const char *piece, size_t len), void *ctx, rf_error *err);
 
 /* ---- UTF-8 (tok_utf8.c) ------------------------------------------------------------------- */
 
