@@ -19,9 +19,10 @@ typedef struct jinja_arena {
     jinja_chunk *head;
     size_t used, size; /* of the head chunk */
     size_t total;      /* bytes allocated, bounded by JINJA_MAX_MEMORY */
+    bool over_limit;   /* an allocation was refused for JINJA_MAX_MEMORY (not by malloc) */
 } jinja_arena;
 
-#define JINJA_MAX_MEMORY ((size_t)256 << 20)
+#define JINJA_MAX_MEMORY ((size_t)64 << 20)
 
 /* Zeroed memory, or NULL when out of memory or over JINJA_MAX_MEMORY. */
 void *jinja_alloc(jinja_arena *a, size_t size);

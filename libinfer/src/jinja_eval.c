@@ -62,9 +62,11 @@ static bool fail(evaluator *e, rf_status status, size_t offset, const char *fmt,
 static bool oom(evaluator *e)
 {
     if (e->status == RF_OK)
-        e->status = rf_error_set(e->err, RF_ERR_NOMEM,
-                                 "chat template: out of memory (or over %zu MiB while rendering)",
-                                 JINJA_MAX_MEMORY >> 20);
+        e->status = e->arena->over_limit
+                        ? rf_error_set(e->err, RF_ERR_LIMIT,
+                                       "chat template: rendering needs more than %zu MiB",
+                                       JINJA_MAX_MEMORY >> 20)
+                        : rf_error_set(e->err, RF_ERR_NOMEM, "chat template: out of memory");
     return false;
 }
 
@@ -1878,8 +1880,9 @@ static bool exec_for(evaluator *e, const jinja_node *n)
             {"nextitem", i + 1 < list->n ? list->items[i + 1] : UNDEFINED},
         };
         for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
-            jinja_value key = jinja_string(e->arena, fields[k].key, strlen(fields[k].key));
-            if (key.type != JV_STRING || !jinja_dict_set(e->arena, loop.as.dict, key, fields[k].v))
+            /* values are never modified, so the keys may point at static text */
+            jinja_value key = {.type = JV_STRING, .as.str = {fields[k].key, strlen(fields[k].key)}};
+            if (!jinja_dict_set(e->arena, loop.as.dict, key, fields[k].v))
                 return oom(e);
         }
         e->scope = &f;

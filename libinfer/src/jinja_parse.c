@@ -30,8 +30,10 @@ void *jinja_alloc(jinja_arena *a, size_t size)
         size = sizeof(max_align_t);
     if (!a->head || a->size - a->used < size) {
         size_t chunk = size > 65536 ? size : 65536;
-        if (chunk > JINJA_MAX_MEMORY || a->total > JINJA_MAX_MEMORY - chunk)
+        if (chunk > JINJA_MAX_MEMORY || a->total > JINJA_MAX_MEMORY - chunk) {
+            a->over_limit = true;
             return NULL;
+        }
         jinja_chunk *c = malloc(sizeof *c + chunk);
         if (!c)
             return NULL;
@@ -135,7 +137,11 @@ static rf_status error_at(parser *p, rf_status status, size_t offset, const char
 static rf_status out_of_memory(parser *p)
 {
     if (p->status == RF_OK)
-        p->status = rf_error_set(p->err, RF_ERR_NOMEM, "chat template: out of memory");
+        p->status = p->arena->over_limit
+                        ? rf_error_set(p->err, RF_ERR_LIMIT,
+                                       "chat template: parsing needs more than %zu MiB",
+                                       JINJA_MAX_MEMORY >> 20)
+                        : rf_error_set(p->err, RF_ERR_NOMEM, "chat template: out of memory");
     return p->status;
 }
 
