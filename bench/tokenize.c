@@ -316,7 +316,7 @@ int main(int argc, char **argv)
         model = cached;
     }
     /* load: the model view, then the tokenizer from it */
-    double open_ms[64], tok_ms[64], tok_cpu_ms[64];
+    double open_ms[64] = {0}, tok_ms[64] = {0}, tok_cpu_ms[64] = {0};
     ri_tokenizer *tok = NULL;
     for (int r = 0; r < reps; r++) {
         rf_error err = {0};

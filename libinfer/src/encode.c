@@ -438,7 +438,7 @@ rf_status tok_split(const ri_tokenizer *tok, const char *text, size_t len,
     if (!e.match)
         return rf_error_set(err, RF_ERR_NOMEM, "tok_split: out of memory");
     split(&e, (const uint8_t *)text, len);
-    pcre2_match_data_free(e.match);
+    encoder_free(&e);
     return e.status;
 }
 

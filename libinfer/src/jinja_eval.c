@@ -1010,7 +1010,7 @@ static jinja_value arith(evaluator *e, int op, jinja_value a, jinja_value b, siz
     case JOP_MOD:
         if (fy == 0.0)
             return fail(e, RF_ERR_FORMAT, offset, "division by zero"), UNDEFINED;
-        if (ints && !(x == INT64_MIN && y == -1)) {
+        if (ints && y != 0 && !(x == INT64_MIN && y == -1)) {
             int64_t q = x / y, m = x % y;
             if (m != 0 && ((m < 0) != (y < 0))) {
                 q--;
