@@ -178,10 +178,20 @@ static bool is_number(jinja_value v)
 
 static double as_double(jinja_value v)
 {
-    return v.type == JV_FLOAT ? v.as.f : v.type == JV_INT ? (double)v.as.i : v.as.b ? 1.0 : 0.0;
+    if (v.type == JV_FLOAT)
+        return v.as.f;
+    if (v.type == JV_INT)
+        return (double)v.as.i;
+    return v.type == JV_BOOL && v.as.b ? 1.0 : 0.0;
 }
 
-static int64_t as_int(jinja_value v) { return v.type == JV_INT ? v.as.i : v.as.b ? 1 : 0; }
+/* The value of an int or bool (0 for anything else: callers check the type first). */
+static int64_t as_int(jinja_value v)
+{
+    if (v.type == JV_INT)
+        return v.as.i;
+    return v.type == JV_BOOL && v.as.b ? 1 : 0;
+}
 
 static bool truthy(jinja_value v)
 {

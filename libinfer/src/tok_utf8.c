@@ -129,6 +129,8 @@ void tok_buf_free(tok_buf *b)
 
 size_t tok_utf8_append_lossy(tok_buf *b, const uint8_t *s, size_t n, bool hold)
 {
+    if (n == 0)
+        return 0;
     size_t i = 0, run = 0; /* s[run..i) is valid and not yet appended */
     while (i < n) {
         if (s[i] < 0x80) { /* ASCII fast path */

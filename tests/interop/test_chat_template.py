@@ -233,9 +233,13 @@ def run_helper(cases):
         json.dump(cases, f, ensure_ascii=False)
         path = f.name
     try:
-        out = subprocess.run([HELPER, path], check=True, capture_output=True)
+        out = subprocess.run([HELPER, path], capture_output=True)
     finally:
         os.unlink(path)
+    if out.returncode != 0:
+        print("FAIL: %s exited %d:\n%s" % (HELPER, out.returncode,
+                                           out.stderr.decode(errors="replace")[-3000:]))
+        sys.exit(1)
     return json.loads(out.stdout.decode("utf-8"))
 
 
