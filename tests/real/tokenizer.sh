@@ -15,36 +15,24 @@
 #      (tests/interop/test_chat_template.py --gguf);
 # plus `apr tokenize --chat` on the ChatML prompt of docs/tokenizer.md against llama.cpp.
 #
-# Usage: tests/real/tokenizer.sh [MODEL.gguf]   (default: scripts/fetch-real-model)
-# Environment: ROSETTA_BUILD (default build), ROSETTA_ORACLE_REQUIRED=1 turns a missing model or
-# oracle into a failure (CI). Exit 0 pass, 1 fail, 77 skip (SKIP: <reason> on stderr).
+# Run by `make test-real` (CTest label real); also by hand: tests/real/tokenizer.sh (the
+# environment defaults to this checkout and build/). SKIP without the model, a failure under
+# ROSETTA_ORACLE_REQUIRED=1 (CI) (tests/real/lib.sh); the llama.cpp oracle likewise
+# (tests/oracle/oracle_build.sh). Exit 0 pass, 1 fail, 77 skip.
 set -euo pipefail
 ROSETTA_ROOT=${ROSETTA_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 ROSETTA_BUILD=${ROSETTA_BUILD:-$ROSETTA_ROOT/build}
-export ROSETTA_ROOT ROSETTA_BUILD
-required=${ROSETTA_ORACLE_REQUIRED:-0}
-
-skip() {
-  if [ "$required" = 1 ]; then
-    echo "tokenizer (real): FAIL: $*" >&2
-    exit 1
-  fi
-  echo "SKIP: $*" >&2
-  exit 77
-}
-
-model=${1:-}
-if [ -z "$model" ]; then
-  model=$("$ROSETTA_ROOT/scripts/fetch-real-model") || skip "the real model cannot be fetched"
-fi
-[ -f "$model" ] || skip "no model at $model"
-for need in "$ROSETTA_BUILD/tests/tokenize_corpus" "$ROSETTA_BUILD/bin/apr-tokenize"; do
-  [ -x "$need" ] || skip "$need is not built"
+APR_BIN=${APR_BIN:-$ROSETTA_BUILD/bin}
+TEST_TMP=${TEST_TMP:-$ROSETTA_BUILD/test-tmp}
+export ROSETTA_ROOT ROSETTA_BUILD APR_BIN TEST_TMP
+mkdir -p "$TEST_TMP"
+# shellcheck source=tests/real/lib.sh
+. "$ROSETTA_ROOT/tests/real/lib.sh"
+real_model tokenizer
+model=$MODEL
+for need in "$ROSETTA_BUILD/tests/tokenize_corpus" "$APR_BIN/apr-tokenize"; do
+  [ -x "$need" ] || fail "$need is not built"
 done
-
-T=${TEST_TMP:-$ROSETTA_BUILD/test-tmp}/tokenizer_real
-rm -rf "$T"
-mkdir -p "$T"
 
 # shellcheck source=tests/oracle/oracle_build.sh
 . "$ROSETTA_ROOT/tests/oracle/oracle_build.sh"
@@ -153,7 +141,7 @@ ROSETTA_BUILD=$ROSETTA_BUILD python3 "$ROSETTA_ROOT/tests/interop/test_chat_temp
 
 # apr tokenize --chat: the ChatML prompt of docs/tokenizer.md, and the same ids from llama.cpp
 prompt='What is 2+2? Answer with just the number.'
-got=$("$ROSETTA_BUILD/bin/apr-tokenize" --ids-only --chat "$model" "$prompt")
+got=$("$APR_BIN/apr-tokenize" --ids-only --chat "$model" "$prompt")
 printf '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n' \
   "$prompt" >"$T/chatml.txt"
 want=$({ od -An -tx1 -v "$T/chatml.txt" | tr -d ' \n'; echo; } | "$harness" "$model" | cut -f1)
@@ -164,7 +152,7 @@ else
   echo "  llama.cpp:              $want"
   failures=$((failures + 1))
 fi
-[ "$("$ROSETTA_BUILD/bin/apr-tokenize" --ids-only "$model" 'Hello world')" = "9707 1879" ] ||
+[ "$("$APR_BIN/apr-tokenize" --ids-only "$model" 'Hello world')" = "9707 1879" ] ||
   { echo "FAIL apr tokenize 'Hello world' is not 9707 1879"; failures=$((failures + 1)); }
 
 echo "tokenizer (real): $failures failed parts"
