@@ -57,9 +57,14 @@ ENV.filters["tojson"] = _tojson
 ENV.globals["raise_exception"] = _raise
 
 
+_COMPILED = {}
+
+
 def jinja_render(template, messages, gen):
     try:
-        t = ENV.from_string(template)
+        if template not in _COMPILED:
+            _COMPILED[template] = ENV.from_string(template)
+        t = _COMPILED[template]
         return True, t.render(messages=messages, add_generation_prompt=gen, tools=None,
                               documents=None, bos_token="", eos_token="")
     except (TemplateError, RaisedByTemplate, TypeError, ValueError, ZeroDivisionError) as e:
