@@ -193,4 +193,81 @@ jinja_value jinja_new_dict(jinja_arena *a);
 bool jinja_list_push(jinja_arena *a, jinja_list *l, jinja_value v);
 bool jinja_dict_set(jinja_arena *a, jinja_dict *d, jinja_value key, jinja_value v);
 
+/* ---- evaluation state and the value operations (jinja_value.c, jinja_eval.c) -------------- */
+
+/* Most bytes a rendering may produce (also the longest string a repetition may build). */
+#define JINJA_MAX_OUTPUT ((size_t)64 << 20)
+
+/* A scope: variables set in it and the enclosing scope. */
+typedef struct jinja_frame {
+    struct jinja_frame *parent;
+    jinja_var *vars;
+    size_t n, cap;
+} jinja_frame;
+
+/* One rendering in progress. The first error is kept in status and err; later ones are
+ * ignored, and every operation returns at once when status is not RF_OK. */
+typedef struct jinja_eval {
+    jinja_arena *arena;
+    const jinja_template *t;
+    tok_buf *out;
+    rf_error *err;
+    rf_status status;
+    jinja_frame *scope;
+    uint64_t steps;
+    int depth;
+    int loop_control; /* 1 after {% break %}, 2 after {% continue %} */
+} jinja_eval;
+
+/* Records the first error, with the template position of offset; returns false. */
+bool jv_fail(jinja_eval *e, rf_status status, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Records an allocation failure (RF_ERR_LIMIT when the arena's cap refused it); returns false. */
+bool jv_oom(jinja_eval *e);
+
+const jinja_value *jv_dict_get(const jinja_dict *d, jinja_value key);
+const jinja_value *jv_dict_get_str(const jinja_dict *d, const char *key);
+const char *jv_type_name(jinja_type t);
+bool jv_is_number(jinja_value v);            /* int, float or bool */
+double jv_as_double(jinja_value v);          /* of an int, float or bool */
+int64_t jv_as_int(jinja_value v);            /* of an int or bool (0 otherwise) */
+bool jv_truthy(jinja_value v);               /* Python's bool() */
+bool jv_equal(jinja_value a, jinja_value b); /* Python's == */
+/* Appends str(v), or repr(v) when repr is set, to b. */
+void jv_to_text(jinja_value v, bool repr, tok_buf *b);
+/* str(v) as a string value (v itself when it is one). */
+jinja_value jv_str(jinja_eval *e, jinja_value v);
+
+/* Code points of valid UTF-8: their count, the byte offset of index k, the one at byte i (and
+ * its length; U+FFFD for a bad byte). */
+size_t jv_utf8_count(const char *s, size_t len);
+size_t jv_utf8_offset(const char *s, size_t len, size_t k);
+uint32_t jv_cp_at(const char *s, size_t len, size_t i, size_t *cl);
+
+/* Python's str.strip / lstrip / rstrip (chars NULL: whitespace), upper (mode 1) / lower (0),
+ * concatenation, replace (count < 0: all) and split (sep NULL: runs of whitespace). */
+jinja_value jv_strip(jinja_eval *e, jinja_value v, bool left, bool right, const jinja_value *chars);
+jinja_value jv_case_map(jinja_eval *e, jinja_value v, int mode);
+jinja_value jv_concat(jinja_eval *e, jinja_value a, jinja_value b);
+jinja_value jv_replace(jinja_eval *e, jinja_value s, jinja_value old, jinja_value new,
+                       int64_t count);
+jinja_value jv_split(jinja_eval *e, jinja_value s, const jinja_value *sep, int64_t maxsplit);
+
+/* json.dumps(v, ensure_ascii=False, indent=indent or None when negative) appended to b. */
+bool jv_to_json(jinja_eval *e, jinja_value v, int indent, int level, tok_buf *b, size_t offset);
+
+/* obj[start:stop:step] of a list, tuple or string (bounds may be none). */
+jinja_value jv_slice(jinja_eval *e, jinja_value obj, const jinja_value *start,
+                     const jinja_value *stop, const jinja_value *step, size_t offset);
+
+/* a op b for + - * / // % ** (JOP_*). */
+jinja_value jv_arith(jinja_eval *e, int op, jinja_value a, jinja_value b, size_t offset);
+/* The order of a and b (-1, 0, 1) for < <= > >=; *ok false after an error. */
+int jv_compare(jinja_eval *e, jinja_value a, jinja_value b, int op, size_t offset, bool *ok);
+/* item in container into *result; false after an error. */
+bool jv_contains(jinja_eval *e, jinja_value item, jinja_value container, size_t offset,
+                 bool *result);
+/* The error for an undefined a or b used with op. */
+jinja_value jv_undefined_error(jinja_eval *e, jinja_value a, jinja_value b, int op, size_t offset);
+
 #endif
