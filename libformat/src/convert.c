@@ -969,6 +969,25 @@ static rf_status add_comparison(job *j, const rf_compare_report *c, const char *
                         path, c->counts[RF_COMPARE_VIOLATION], r->first_violation);
 }
 
+/* The fields of the metadata map in out against the source: a difference fails the conversion
+ * when Rosetta's round-trip keys were written (provenance), else it is reported. */
+static rf_status check_fields(job *j, const rf_model *out, const char *path, rf_error *err)
+{
+    fields_result fr;
+    rf_status st = fields_compare(j->src, out, &fr, err);
+    if (st != RF_OK)
+        return st;
+    rf_convert_report *r = &j->rep->pub;
+    r->n_fields_checked += fr.n_checked;
+    r->n_fields_differ += fr.n_differ;
+    snprintf(r->fields_differ, sizeof r->fields_differ, "%s", fr.fields);
+    snprintf(r->first_field_diff, sizeof r->first_field_diff, "%s", fr.first);
+    if (fr.n_differ == 0 || !j->p->provenance)
+        return RF_OK;
+    return rf_error_set(err, RF_ERR_MISMATCH, "%s: %zu field(s) of the metadata map not kept: %s",
+                        path, fr.n_differ, fr.first);
+}
+
 /* Run on each finished data file before it is renamed into place: the caller's hook, then the
  * comparison with the source (p->compare). */
 static rf_status after_write(const char *temp_path, const char *final_path, void *ctx,
@@ -987,6 +1006,9 @@ static rf_status after_write(const char *temp_path, const char *final_path, void
         st = rf_convert_compare(j->src, out, NULL, &c, err);
         if (st == RF_OK)
             st = add_comparison(j, c, final_path, err);
+        /* a SafeTensors data file holds no config or tokenizer: its directory is checked whole */
+        if (st == RF_OK && j->format != RF_FORMAT_SAFETENSORS)
+            st = check_fields(j, out, final_path, err);
         rf_compare_report_free(c);
         rf_model_free(out);
     }
@@ -1103,6 +1125,11 @@ static rf_status write_directory(job *j, const rf_model *out, const rf_safetenso
                             strerror(errno));
     chmod(stage, 0755);
     st = safetensors_write_hooked(out, stage, o, hook, err);
+    if (st == RF_OK && j->p->compare) {
+        rf_model *back = rf_model_open(stage, NULL, err);
+        st = back ? check_fields(j, back, target, err) : RF_ERR_WRITE;
+        rf_model_free(back);
+    }
     if (st == RF_OK) {
         struct stat sb;
         bool exists = stat(target, &sb) == 0;

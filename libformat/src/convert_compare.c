@@ -27,32 +27,35 @@ const char *rf_compare_kind_name(rf_compare_kind kind)
     return "?";
 }
 
-/* The bounds of docs/convert.md: about twice the relative RMSE each type shows on Gaussian
- * weights (measured with the bench's synthetic tensors and the fixtures), so that a broken
- * quantizer or a mix-up of tensors fails while the ordinary error of the type passes. */
+/* The bounds of docs/convert.md: about 1.5 times the largest relative RMSE each type showed on
+ * Gaussian weights, the fixtures and every matrix of the real Qwen2.5-Coder-0.5B (outliers make
+ * real weights worse than Gaussian ones), so that a broken quantizer or a mix-up of tensors
+ * fails while the ordinary error of the type passes. APR_Q8 keeps one scale per tensor: on a
+ * matrix with outliers it loses most small values (0.87 measured), so its bound only catches a
+ * broken file. */
 double rf_compare_bound(rf_dtype dtype)
 {
     switch (dtype) {
     case RF_DTYPE_F32:
     case RF_DTYPE_F64: return 0.0;
     case RF_DTYPE_F16: return 1e-3;
-    case RF_DTYPE_BF16: return 8e-3;
+    case RF_DTYPE_BF16: return 5e-3;
     case RF_DTYPE_Q8_0:
     case RF_DTYPE_Q8_1:
     case RF_DTYPE_Q8_K: return 0.01;
-    case RF_DTYPE_APR_Q8: return 0.05;
     case RF_DTYPE_Q6_K: return 0.03;
     case RF_DTYPE_Q5_0:
     case RF_DTYPE_Q5_1:
-    case RF_DTYPE_Q5_K: return 0.06;
+    case RF_DTYPE_Q5_K: return 0.12;
     case RF_DTYPE_Q4_0:
     case RF_DTYPE_Q4_1:
     case RF_DTYPE_Q4_K:
     case RF_DTYPE_IQ4_NL:
     case RF_DTYPE_IQ4_XS:
-    case RF_DTYPE_APR_Q4: return 0.12;
-    case RF_DTYPE_Q3_K: return 0.25;
-    case RF_DTYPE_Q2_K: return 0.5;
+    case RF_DTYPE_APR_Q4: return 0.27;
+    case RF_DTYPE_Q3_K: return 0.35;
+    case RF_DTYPE_Q2_K: return 0.6;
+    case RF_DTYPE_APR_Q8: return 1.3;
     case RF_DTYPE_IQ2_XXS:
     case RF_DTYPE_IQ2_XS:
     case RF_DTYPE_IQ3_XXS:

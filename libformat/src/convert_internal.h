@@ -37,6 +37,20 @@ uint64_t chunk_elems(const rf_tensor *t, uint64_t n);
 rf_status dequant_range(const rf_tensor *t, uint64_t first, uint64_t count, float *dst,
                         rf_error *err);
 
+/* ---- the fields of contracts/metadata-map.json (convert_fields.c) ------------------------------ */
+
+typedef struct fields_result {
+    size_t n_checked, n_differ;
+    char fields[256]; /* the names of the fields that differ, comma-separated */
+    char first[512];  /* the first difference: "pad_token_id: 997 in the source, none ..." */
+} fields_result;
+
+/* Compares every configuration and tokenizer field the metadata map lists (read from the
+ * contracts directory) between src and out; differences go to *r. Errors: the map cannot be
+ * read, or names a field the model view does not have. */
+rf_status fields_compare(const rf_model *src, const rf_model *out, fields_result *r,
+                         rf_error *err);
+
 /* ---- provenance (convert_provenance.c) ---------------------------------------------------- */
 
 /* What the provenance record says, besides the source model itself. */

@@ -218,6 +218,11 @@ static void warnings(const options *o, const step *s)
                 to == RF_DTYPE_F32 ? "were dequantized to" : "were requantized to",
                 rf_dtype_name(to), to == RF_DTYPE_F32 ? " (their values are kept exactly)" : "");
     }
+    if (r->n_fields_differ > 0)
+        fprintf(stderr,
+                "apr-%s: warning: the output does not keep %s (first: %s)%s\n", o->tool->name,
+                r->fields_differ, r->first_field_diff,
+                o->no_provenance ? "; without --no-provenance Rosetta carries them" : "");
     size_t requantized = 0;
     for (size_t i = 0; i < r->n_tensors; i++)
         requantized += r->tensors[i].requantize && !r->tensors[i].unheld;
@@ -346,6 +351,13 @@ static void print_step(const options *o, const step *s)
                    r->worst_rel_rmse, r->worst_bound);
         printf("\n");
     }
+    if (r->n_fields_checked > 0) {
+        if (r->n_fields_differ == 0)
+            printf("  fields      %zu config and tokenizer fields kept\n", r->n_fields_checked);
+        else
+            printf("  fields      %zu of %zu config and tokenizer fields not kept: %s\n",
+                   r->n_fields_differ, r->n_fields_checked, r->fields_differ);
+    }
     if (r->provenance)
         printf("  provenance  %s\n", r->provenance);
     (void)o;
@@ -396,6 +408,13 @@ static cJSON *step_json(const step *s)
         }
         if (r->first_violation[0])
             cJSON_AddStringToObject(v, "first_violation", r->first_violation);
+        cJSON_AddNumberToObject(v, "fields_checked", (double)r->n_fields_checked);
+        cJSON *lost = cJSON_AddArrayToObject(v, "fields_not_kept");
+        char names[sizeof r->fields_differ];
+        snprintf(names, sizeof names, "%s", r->fields_differ);
+        for (char *save = NULL, *f = strtok_r(names, ", ", &save); f;
+             f = strtok_r(NULL, ", ", &save))
+            cJSON_AddItemToArray(lost, cJSON_CreateString(f));
     } else {
         cJSON_AddNullToObject(j, "verify");
     }

@@ -228,6 +228,14 @@ struct rf_convert_report {
     char worst_tensor[128];    /* and the output tensor ("" when every tensor kept its values) */
     char first_violation[512]; /* the first violation's detail, "" when none */
     size_t n_values_checked;   /* check_values: source tensors scanned for NaN / Inf */
+    /* compare: the configuration and tokenizer fields of contracts/metadata-map.json that the
+     * output holds otherwise than the source (a single .safetensors file, which holds no config
+     * or tokenizer, is not checked). With provenance a difference fails the conversion
+     * (RF_ERR_MISMATCH); without, it is what the reference writer drops, reported here. */
+    size_t n_fields_checked;
+    size_t n_fields_differ;
+    char fields_differ[256];    /* their names, comma-separated */
+    char first_field_diff[512]; /* "pad_token_id: 997 in the source, none in the output" */
 };
 
 /* Converts src to out_path as p says (p NULL: the defaults). Order of work: plan the types,
