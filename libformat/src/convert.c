@@ -556,39 +556,68 @@ static rf_status nan_inf(const job *j, const char *tensor, const nonfinite *nf, 
                         (unsigned long long)nf->n_inf, (unsigned long long)nf->first);
 }
 
-/* Scans a source tensor for NaN / Inf: its raw floats, or its values dequantized. */
-static rf_status scan_tensor(job *j, const rf_tensor *t, rf_error *err)
+static void release_range(const void *data, uint64_t n, void *ctx);
+
+static void add_nonfinite(nonfinite *total, const nonfinite *part, uint64_t base)
 {
-    nonfinite nf;
-    if (!scan_raw(t->dtype, t->data, t->nbytes, &nf)) {
-        const rf_dtype_info *info = rf_dtype_get(t->dtype);
-        if (info == NULL || info->kind != RF_KIND_QUANT || !rf_can_dequantize(t->dtype))
-            return RF_OK; /* integers hold no NaN; undecodable types fail later, named */
+    if (part->n_nan + part->n_inf > 0 && total->n_nan + total->n_inf == 0)
+        total->first = base + part->first;
+    total->n_nan += part->n_nan;
+    total->n_inf += part->n_inf;
+}
+
+/* One pass over a source tensor's bytes, a piece at a time (each piece's pages released after):
+ * the digest (provenance) and, when check, the NaN / Inf scan of its raw floats or of its
+ * values dequantized. */
+static rf_status scan_tensor(job *j, const rf_tensor *t, bool check, rf_error *err)
+{
+    const rf_dtype_info *info = rf_dtype_get(t->dtype);
+    nonfinite nf = {0, 0, 0}, part;
+    rf_status st = RF_OK;
+    const bool raw = info != NULL && info->kind == RF_KIND_FLOAT && info->block_elems == 1 &&
+                     scan_raw(t->dtype, t->data, 0, &part);
+    const bool values =
+        check && !raw && info != NULL && info->kind == RF_KIND_QUANT && rf_can_dequantize(t->dtype);
+    if (!values) { /* plain bytes: raw floats, integers, or a type Rosetta cannot decode */
+        const uint64_t elem = raw ? info->block_bytes : 1;
+        const uint64_t piece = WRITE_HOOK_PIECE - WRITE_HOOK_PIECE % elem;
+        for (uint64_t at = 0; at < t->nbytes; at += piece) {
+            uint64_t k = t->nbytes - at < piece ? t->nbytes - at : piece;
+            if (j->digest != NULL)
+                XXH3_64bits_update(j->digest, t->data + at, (size_t)k);
+            if (check && raw) {
+                scan_raw(t->dtype, t->data + at, k, &part);
+                add_nonfinite(&nf, &part, at / elem);
+            }
+            release_range(t->data + at, k, j);
+        }
+    } else {
         uint64_t n = 0;
-        rf_status st = rf_shape_elements(t->shape, t->ndim, &n, err);
-        const uint64_t chunk = chunk_elems(t, n);
+        st = rf_shape_elements(t->shape, t->ndim, &n, err);
+        const uint64_t chunk = chunk_elems(t, n), block = info->block_elems;
         if (st == RF_OK && chunk > UINT64_MAX / sizeof(float))
             st = rf_error_set(err, RF_ERR_OVERFLOW, "tensor %s: too many values", t->name);
         if (st == RF_OK)
             st = reserve((void **)&j->f32, &j->f32_cap, chunk * sizeof(float), "bytes", t->name,
                          err);
-        memset(&nf, 0, sizeof nf);
+        uint64_t hashed = 0;
         for (uint64_t at = 0; st == RF_OK && at < n; at += chunk) {
             uint64_t k = n - at < chunk ? n - at : chunk;
-            nonfinite part;
             st = dequant_range(t, at, k, j->f32, err);
-            if (st == RF_OK)
-                scan_f32(j->f32, k, &part);
-            if (st == RF_OK && part.n_nan + part.n_inf > 0) {
-                if (nf.n_nan + nf.n_inf == 0)
-                    nf.first = at + part.first;
-                nf.n_nan += part.n_nan;
-                nf.n_inf += part.n_inf;
-            }
+            if (st != RF_OK)
+                break;
+            scan_f32(j->f32, k, &part);
+            add_nonfinite(&nf, &part, at);
+            /* the bytes of the blocks read (the last chunk takes the rest) */
+            uint64_t end = at + k >= n ? t->nbytes : (at + k) / block * info->block_bytes;
+            if (j->digest != NULL)
+                XXH3_64bits_update(j->digest, t->data + hashed, (size_t)(end - hashed));
+            release_range(t->data + hashed, end - hashed, j);
+            hashed = end;
         }
-        if (st != RF_OK)
-            return st;
     }
+    if (st != RF_OK || !check)
+        return st;
     j->rep->pub.n_values_checked++;
     return nan_inf(j, t->name, &nf, err);
 }
@@ -631,55 +660,106 @@ static void release_range(const void *data, uint64_t n, void *ctx)
         pages_release(p, n);
 }
 
-/* Converts one planned tensor: F32 values (dequantized unless the source is F32 and aligned),
- * then the quantizer, per expert slice when an imatrix is used (llama-quantize's order). */
+/* Rows converted at a time: about 4 Mi values (16 MiB as F32), at least one row. */
+static uint64_t rows_per_chunk(uint64_t ne0)
+{
+    uint64_t rows = ne0 ? ((uint64_t)4 << 20) / ne0 : 1;
+    return rows ? rows : 1;
+}
+
+/* Converts one planned tensor, streaming: a chunk of rows at a time is read as F32 (the mapping
+ * itself for aligned F32, else dequantized), scanned for NaN / Inf, quantized (per expert slice
+ * with an imatrix, llama-quantize's order) and appended to the spill; the chunk's source pages
+ * are released before the next. Rows are quantized independently, so the bytes equal those of
+ * a whole-tensor pass, and memory holds one chunk, not one tensor. */
 static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *offset, rf_error *err)
 {
     const rf_tensor *t = entry_tensor(j, e);
     const uint64_t n = e->n_elements, ne0 = row_len(t);
     const uint64_t rows = ne0 ? n / ne0 : 0;
-    const float *values;
-    rf_status st;
-    if (t->dtype == RF_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
-        values = (const void *)t->data; /* F32 and 4-byte aligned: use the mapping in place */
-    } else {
-        if (n > UINT64_MAX / sizeof(float))
-            return rf_error_set(err, RF_ERR_OVERFLOW, "tensor %s: too many values", e->name);
-        st = reserve((void **)&j->f32, &j->f32_cap, n * sizeof(float), "bytes", e->name, err);
-        if (st == RF_OK)
-            st = rf_tensor_dequantize(t, j->f32, err);
-        if (st != RF_OK)
-            return st;
-        values = j->f32;
-    }
-    if (j->p->check_values) {
-        nonfinite nf;
-        scan_f32(values, n, &nf);
-        j->rep->pub.n_values_checked++;
-        if ((st = nan_inf(j, t->name, &nf, err)) != RF_OK)
-            return st;
-    }
-    if (e->dtype == RF_DTYPE_F32) /* the values are the output: no second copy */
-        return spill_append(j->sp, values, e->dst_bytes, offset, err);
+    const rf_dtype_info *src_info = rf_dtype_get(t->dtype);
     const float *imx = NULL;
-    st = imatrix_for(j, e, &imx, err);
+    rf_status st = imatrix_for(j, e, &imx, err);
     if (st == RF_OK)
-        st = reserve((void **)&j->dst, &j->dst_cap, e->dst_bytes, "bytes", e->name, err);
-    rf_quant_options qopts = {.n_threads = j->p->n_threads};
-    if (st == RF_OK && rows > 0) {
-        uint64_t slices = imx ? expert_count(t) : 1;
-        uint64_t slice_rows = rows / slices, row_bytes = 0;
+        st = spill_start(j->sp, offset, err);
+    if (st != RF_OK || rows == 0 || src_info == NULL)
+        return st;
+    const uint64_t slices = imx ? expert_count(t) : 1, slice_rows = rows / slices;
+    const uint64_t src_block = src_info->block_elems ? src_info->block_elems : 1;
+    /* a source that cannot be read in pieces (APR_Q8: one scale; blocks across rows) is whole */
+    /* APR_Q4 / APR_Q8 outputs are flat over the whole tensor (blocks across rows, one scale):
+     * quantized in one piece */
+    const bool flat = e->dtype == RF_DTYPE_APR_Q4 || e->dtype == RF_DTYPE_APR_Q8;
+    uint64_t chunk_rows = chunk_elems(t, n) == n || ne0 % src_block != 0 || flat
+                              ? rows
+                              : rows_per_chunk(ne0);
+    const bool in_place = t->dtype == RF_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
+    const bool to_f32 = e->dtype == RF_DTYPE_F32;
+    uint64_t row_bytes = ne0 * sizeof(float);
+    if (!to_f32 && !flat)
         st = rf_quant_row_bytes(e->dtype, ne0, &row_bytes, err);
-        for (uint64_t s = 0; st == RF_OK && s < slices; s++)
-            st = rf_quantize(e->dtype, values + s * slice_rows * ne0,
-                             j->dst + s * slice_rows * row_bytes, slice_rows, ne0,
-                             imx ? imx + s * ne0 : NULL, &qopts, err);
-        if (st != RF_OK)
-            rf_error_prefix(err, "tensor %s (%s -> %s)", e->name, rf_dtype_name(e->src_dtype),
-                            rf_dtype_name(e->dtype));
+    rf_quant_options qopts = {.n_threads = j->p->n_threads};
+    nonfinite nf = {0, 0, 0};
+    uint64_t written = 0;
+    for (uint64_t s = 0; st == RF_OK && s < slices; s++) {
+        for (uint64_t r0 = 0; st == RF_OK && r0 < slice_rows; r0 += chunk_rows) {
+            const uint64_t k = slice_rows - r0 < chunk_rows ? slice_rows - r0 : chunk_rows;
+            const uint64_t first = (s * slice_rows + r0) * ne0, count = k * ne0;
+            const float *values;
+            if (in_place) {
+                values = (const float *)(const void *)t->data + first;
+            } else {
+                if (count > UINT64_MAX / sizeof(float))
+                    return rf_error_set(err, RF_ERR_OVERFLOW, "tensor %s: too many values",
+                                        e->name);
+                st = reserve((void **)&j->f32, &j->f32_cap, count * sizeof(float), "bytes", e->name,
+                             err);
+                if (st == RF_OK)
+                    st = dequant_range(t, first, count, j->f32, err);
+                if (st != RF_OK)
+                    break;
+                values = j->f32;
+            }
+            if (j->p->check_values) {
+                nonfinite part;
+                scan_f32(values, count, &part);
+                if (part.n_nan + part.n_inf > 0 && nf.n_nan + nf.n_inf == 0)
+                    nf.first = first + part.first;
+                nf.n_nan += part.n_nan;
+                nf.n_inf += part.n_inf;
+            }
+            if (to_f32) {
+                st = spill_write(j->sp, values, count * sizeof(float), err);
+                written += count * sizeof(float);
+            } else {
+                const uint64_t out_bytes = flat ? e->dst_bytes : k * row_bytes;
+                st = reserve((void **)&j->dst, &j->dst_cap, out_bytes, "bytes", e->name, err);
+                if (st == RF_OK)
+                    st = rf_quantize(e->dtype, values, j->dst, k, ne0, imx ? imx + s * ne0 : NULL,
+                                     &qopts, err);
+                if (st != RF_OK)
+                    rf_error_prefix(err, "tensor %s (%s -> %s)", e->name,
+                                    rf_dtype_name(e->src_dtype), rf_dtype_name(e->dtype));
+                if (st == RF_OK)
+                    st = spill_write(j->sp, j->dst, out_bytes, err);
+                written += out_bytes;
+            }
+            /* the chunk's source bytes are done with */
+            if (chunk_rows < rows)
+                release_range(t->data + first / src_block * src_info->block_bytes,
+                              count / src_block * src_info->block_bytes, j);
+        }
     }
-    if (st == RF_OK)
-        st = spill_append(j->sp, j->dst, e->dst_bytes, offset, err);
+    if (st == RF_OK && j->p->check_values) {
+        j->rep->pub.n_values_checked++;
+        st = nan_inf(j, t->name, &nf, err);
+    }
+    if (st == RF_OK && written != e->dst_bytes)
+        st = rf_error_set(err, RF_ERR_FORMAT,
+                          "tensor %s: %llu bytes converted, %llu planned (%s, %llu rows of %llu)",
+                          e->name, (unsigned long long)written, (unsigned long long)e->dst_bytes,
+                          rf_dtype_name(e->dtype), (unsigned long long)rows,
+                          (unsigned long long)ne0);
     return st;
 }
 
@@ -703,11 +783,9 @@ static rf_status scan_source(job *j, rf_error *err)
     work(j, "checking", total);
     for (size_t i = 0; st == RF_OK && i < n; i++) {
         const rf_tensor *t = rf_model_tensor(j->src, i);
-        if (j->digest != NULL && t->nbytes > 0)
-            XXH3_64bits_update(j->digest, t->data, (size_t)t->nbytes);
-        if (j->p->check_values && !converted[i])
-            st = scan_tensor(j, t, err);
-        release_range(t->data, t->nbytes, j);
+        const bool check = j->p->check_values && !converted[i];
+        if (j->digest != NULL || check)
+            st = scan_tensor(j, t, check, err);
     }
     free(converted);
     if (st == RF_OK && j->digest != NULL)

@@ -124,6 +124,15 @@ static void shape_text(const rf_tensor *t, char *buf, size_t size)
         snprintf(buf + used, size - used, "]");
 }
 
+/* Drops the mapped pages of [p, p + n) when they lie in one of m's files (pages.h): memory
+ * holds the pieces being compared, not whole tensors. */
+static void release_bytes(const rf_model *m, const uint8_t *p, uint64_t n)
+{
+    for (size_t k = 0; k < rf_model_n_files(m); k++)
+        if (file_release_range(rf_model_file(m, k), p, n))
+            return;
+}
+
 /* Compares output tensor o with source tensor s into e. */
 static rf_status compare_pair(compare_job *j, const rf_tensor *s, const rf_tensor *o,
                               rf_compare_entry *e, rf_error *err)
@@ -143,8 +152,15 @@ static rf_status compare_pair(compare_job *j, const rf_tensor *s, const rf_tenso
     }
     e->n_values = n;
     if (s->dtype == o->dtype) {
-        if (s->nbytes == o->nbytes &&
-            (s->nbytes == 0 || memcmp(s->data, o->data, s->nbytes) == 0)) {
+        bool same = s->nbytes == o->nbytes;
+        const uint64_t piece = (uint64_t)64 << 20;
+        for (uint64_t at = 0; same && at < s->nbytes; at += piece) {
+            uint64_t k = s->nbytes - at < piece ? s->nbytes - at : piece;
+            same = memcmp(s->data + at, o->data + at, (size_t)k) == 0;
+            release_bytes(j->src, s->data + at, k);
+            release_bytes(j->out, o->data + at, k);
+        }
+        if (same) {
             e->kind = RF_COMPARE_IDENTICAL;
             return RF_OK;
         }
@@ -190,6 +206,11 @@ static rf_status compare_pair(compare_job *j, const rf_tensor *s, const rf_tenso
             st = dequant_range(o, at, k, j->b, err);
         if (st != RF_OK)
             return st;
+        uint64_t off, len;
+        value_bytes(s, at, k, n, &off, &len);
+        release_bytes(j->src, s->data + off, len);
+        value_bytes(o, at, k, n, &off, &len);
+        release_bytes(j->out, o->data + off, len);
         const uint32_t *ba = (const void *)j->a, *bb = (const void *)j->b;
         for (uint64_t i = 0; i < k; i++) {
             if (ba[i] == bb[i]) {
@@ -240,14 +261,6 @@ static rf_status compare_pair(compare_job *j, const rf_tensor *s, const rf_tenso
     return RF_OK;
 }
 
-/* Drops the mapped pages of t's bytes (pages.h): memory stays bounded by one tensor pair. */
-static void release_tensor(const rf_model *m, const rf_tensor *t)
-{
-    for (size_t k = 0; k < rf_model_n_files(m); k++)
-        if (file_release_range(rf_model_file(m, k), t->data, t->nbytes))
-            return;
-}
-
 static long find_key(char *const *keys, size_t n, const char *key)
 {
     for (size_t i = 0; i < n; i++)
@@ -287,8 +300,6 @@ static rf_status compare_all(void *ctx, rf_error *err)
         const rf_tensor *t = rf_model_tensor(j->src, (size_t)s);
         e->source_name = t->name;
         st = compare_pair(j, t, o, e, err);
-        release_tensor(j->src, t);
-        release_tensor(j->out, o);
     }
     /* source tensors the output does not hold */
     const long out_embd = find_key(j->keys_out, n_out, "token_embd.weight");

@@ -233,8 +233,7 @@ static rf_status read_map(cJSON **out, char *path, size_t size, rf_error *err)
     return RF_OK;
 }
 
-rf_status fields_compare(const rf_model *src, const rf_model *out, fields_result *r,
-                         rf_error *err)
+rf_status fields_compare(const rf_model *src, const rf_model *out, fields_result *r, rf_error *err)
 {
     memset(r, 0, sizeof *r);
     char path[4096];
@@ -247,16 +246,15 @@ rf_status fields_compare(const rf_model *src, const rf_model *out, fields_result
     for (size_t s = 0; st == RF_OK && s < 2; s++) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(map, sections[s]);
         if (!cJSON_IsArray(list)) {
-            st = rf_error_set(err, RF_ERR_FORMAT, "%s: $.%s: expected an array", path,
-                              sections[s]);
+            st = rf_error_set(err, RF_ERR_FORMAT, "%s: $.%s: expected an array", path, sections[s]);
             break;
         }
         int k = 0;
         for (const cJSON *e = list->child; st == RF_OK && e; e = e->next, k++) {
             const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "field");
             if (!cJSON_IsString(f)) {
-                st = rf_error_set(err, RF_ERR_FORMAT, "%s: $.%s[%d].field: expected a string",
-                                  path, sections[s], k);
+                st = rf_error_set(err, RF_ERR_FORMAT, "%s: $.%s[%d].field: expected a string", path,
+                                  sections[s], k);
                 break;
             }
             bool known;
@@ -264,8 +262,7 @@ rf_status fields_compare(const rf_model *src, const rf_model *out, fields_result
                 known = config_field(r, f->valuestring, rf_model_config_get(src),
                                      rf_model_config_get(out));
             } else if (ta == NULL) {
-                known = tokenizer_field(r, f->valuestring, &(rf_tokenizer){0},
-                                        &(rf_tokenizer){0});
+                known = tokenizer_field(r, f->valuestring, &(rf_tokenizer){0}, &(rf_tokenizer){0});
             } else if (tb == NULL) {
                 known = tokenizer_field(r, f->valuestring, ta, ta);
                 if (known)

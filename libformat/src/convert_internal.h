@@ -37,7 +37,13 @@ uint64_t chunk_elems(const rf_tensor *t, uint64_t n);
 rf_status dequant_range(const rf_tensor *t, uint64_t first, uint64_t count, float *dst,
                         rf_error *err);
 
-/* ---- the fields of contracts/metadata-map.json (convert_fields.c) ------------------------------ */
+/* The bytes of t that hold values [first, first + count) of its n (the last range runs to the
+ * end of its data). */
+void value_bytes(const rf_tensor *t, uint64_t first, uint64_t count, uint64_t n, uint64_t *off,
+                 uint64_t *len);
+
+/* ---- the fields of contracts/metadata-map.json (convert_fields.c) ------------------------------
+ */
 
 typedef struct fields_result {
     size_t n_checked, n_differ;
@@ -48,8 +54,7 @@ typedef struct fields_result {
 /* Compares every configuration and tokenizer field the metadata map lists (read from the
  * contracts directory) between src and out; differences go to *r. Errors: the map cannot be
  * read, or names a field the model view does not have. */
-rf_status fields_compare(const rf_model *src, const rf_model *out, fields_result *r,
-                         rf_error *err);
+rf_status fields_compare(const rf_model *src, const rf_model *out, fields_result *r, rf_error *err);
 
 /* ---- provenance (convert_provenance.c) ---------------------------------------------------- */
 

@@ -34,14 +34,19 @@ void scan_f32(const float *v, uint64_t n, nonfinite *out)
             count(out, i, (bits[i] & 0x007fffffu) != 0);
 }
 
-/* Blocks of 16-bit values: exponent mask and mantissa mask of F16 or BF16. */
+/* 16-bit values (F16 or BF16, by their exponent and mantissa masks): a first pass over pieces
+ * copied into an aligned buffer, which the compiler vectorizes; the exact count only when it
+ * found something. */
 static void scan_16(const uint8_t *data, uint64_t n, uint16_t exp_mask, uint16_t man_mask,
                     nonfinite *out)
 {
-    uint16_t any = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        uint16_t x = (uint16_t)(data[2 * i] | (data[2 * i + 1] << 8));
-        any |= (uint16_t)((x & exp_mask) == exp_mask);
+    uint16_t piece[2048];
+    unsigned any = 0;
+    for (uint64_t at = 0; at < n && !any; at += 2048) {
+        size_t k = n - at < 2048 ? (size_t)(n - at) : 2048;
+        memcpy(piece, data + 2 * at, 2 * k);
+        for (size_t i = 0; i < k; i++)
+            any |= (unsigned)((piece[i] & exp_mask) == exp_mask);
     }
     if (!any)
         return;
@@ -162,4 +167,20 @@ rf_status dequant_range(const rf_tensor *t, uint64_t first, uint64_t count, floa
     if (st != RF_OK)
         rf_error_prefix(err, "tensor %s", t->name);
     return st;
+}
+
+void value_bytes(const rf_tensor *t, uint64_t first, uint64_t count, uint64_t n, uint64_t *off,
+                 uint64_t *len)
+{
+    const rf_dtype_info *info = rf_dtype_get(t->dtype);
+    uint64_t block = info && info->block_elems ? info->block_elems : 1;
+    uint64_t bytes = info ? info->block_bytes : 0;
+    uint64_t start = first == 0 ? 0 : first / block * bytes;
+    uint64_t end = first + count >= n ? t->nbytes : (first + count) / block * bytes;
+    if (start > t->nbytes)
+        start = t->nbytes;
+    if (end > t->nbytes || end < start)
+        end = t->nbytes < start ? start : t->nbytes;
+    *off = start;
+    *len = end - start;
 }

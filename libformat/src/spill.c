@@ -71,11 +71,22 @@ static rf_status put(spill *s, const uint8_t *p, uint64_t n, rf_error *err)
     return RF_OK;
 }
 
-rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
+rf_status spill_start(spill *s, uint64_t *offset, rf_error *err)
 {
     static const uint8_t zeros[64];
     rf_status st = put(s, zeros, (64 - s->size % 64) % 64, err);
     *offset = s->size;
+    return st;
+}
+
+rf_status spill_write(spill *s, const void *data, uint64_t n, rf_error *err)
+{
+    return put(s, data, n, err);
+}
+
+rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
+{
+    rf_status st = spill_start(s, offset, err);
     return st == RF_OK ? put(s, data, n, err) : st;
 }
 

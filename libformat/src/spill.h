@@ -19,6 +19,11 @@ spill *spill_open(const char *near_path, rf_error *err);
  * element type) and returns that offset. RF_ERR_WRITE on failure (e.g. no space). */
 rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err);
 
+/* spill_append in pieces: spill_start aligns the end to 64 bytes and returns that offset, each
+ * spill_write then appends right after what came before. */
+rf_status spill_start(spill *s, uint64_t *offset, rf_error *err);
+rf_status spill_write(spill *s, const void *data, uint64_t n, rf_error *err);
+
 /* Maps everything appended so far; spill_data is valid until spill_close. */
 rf_status spill_map(spill *s, rf_error *err);
 const uint8_t *spill_data(const spill *s);

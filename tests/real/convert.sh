@@ -3,15 +3,15 @@
 # GGUF (Q4_K, Q6_K, Q5_0, Q8_0 and F32 tensors; docs/convert.md, "Real weights"):
 #   1. GGUF -> APR (--verify): one warning naming the Q5_0 / Q8_0 tensors APR cannot hold
 #      (dequantized, values kept exactly), every config and tokenizer field kept, peak memory
-#      bounded by the largest tensor (printed, and below 1.2 GB);
+#      bounded (printed, and below 400 MiB: the model is 463 MiB, the APR 2 GiB);
 #   2. APR -> GGUF (--verify): every Q4_K / Q6_K tensor bit for bit the original's, every
 #      tokenizer key (tokenizer.ggml.*, tokenizer.chat_template) and general.* name equal, read
 #      with gguf-py;
-#   3. what happens to the Q5_0 / Q8_0 tensors through APR, measured: their F32 values in the
-#      APR requantized by gguf-py's reference quantizer to their original types give the
-#      original bytes (counted per tensor and block; the largest value difference printed), and
-#      `apr export --quantize q4_k_m` (Rosetta's mix) is compared with the original tensor by
-#      tensor;
+#   3. what happens to the Q5_0 / Q8_0 tensors through APR, measured and held to it: their F32
+#      values in the APR requantized by gguf-py's reference quantizer to their original types
+#      give the original bytes, every block (requantizing a dequantized Q5_0 / Q8_0 block is
+#      exact); and `apr export --quantize q4_k_m` (Rosetta's mix) gives 259 of the 291 tensors
+#      their original type (the file's own mix differs for the rest), all bit for bit;
 #   4. GGUF -> Hugging Face directory (F32 SafeTensors, config.json, tokenizer.json) -> GGUF,
 #      both --verify: tokenizers loads the tokenizer.json and encodes text to ids that name the
 #      GGUF's tokens and decode back; the GGUF at the end has every tokenizer key of the
@@ -41,8 +41,8 @@ grep -q "verify      145 identical, 146 exact, 0 within bound" "$T/import.out" |
   fail "GGUF -> APR: tensors"
 grep -q "fields      23 config and tokenizer fields kept" "$T/import.out" || fail "GGUF -> APR: fields"
 rss=$(peak_mib "$T/import.err")
-echo "real/convert: GGUF -> APR peak RSS $rss MiB (largest tensor as F32: 519 MiB; the APR: 2.0 GiB)"
-[ "$rss" -lt 1200 ] || fail "GGUF -> APR peak RSS $rss MiB: not bounded by the largest tensor"
+echo "real/convert: GGUF -> APR peak RSS $rss MiB (the GGUF: 463 MiB; the APR: 2.0 GiB)"
+[ "$rss" -lt 400 ] || fail "GGUF -> APR peak RSS $rss MiB: not bounded"
 
 # ---- 2. APR -> GGUF, types kept --------------------------------------------------------------
 "$APR_BIN/apr-export" --verify "$MODEL" -o "$T/x.gguf" >/dev/null 2>&1 &&
@@ -169,8 +169,8 @@ for name, (n, exact, blocks, diff_blocks, max_err) in sorted(stats.items()):
     print("real/convert: %s -> F32 (APR) -> %s with gguf-py's reference quantizer: %d of %d "
           "tensors bit for bit, %d of %d blocks differ, max |value difference| %.3g"
           % (name, name, exact, n, diff_blocks, blocks, max_err))
-    if diff_blocks * 100 > blocks:  # the measured figures are in docs/convert.md
-        bad.append("%s: more than 1 %% of the blocks requantize differently" % name)
+    if diff_blocks:  # measured: none (docs/convert.md); llama.cpp's reference quantizer
+        bad.append("%s: %d blocks requantize differently" % (name, diff_blocks))
 
 # Rosetta's q4_k_m mix on the APR: which tensors come back as the original bytes
 qt = {t.name: t for t in q4.tensors}
@@ -182,6 +182,9 @@ for t in orig.tensors:
         same_bytes += bytes(b.data) == bytes(t.data)
 print("real/convert: apr export --quantize q4_k_m: %d of %d tensors get their original type, "
       "%d of those their original bytes" % (same_type, len(orig.tensors), same_bytes))
+if same_bytes != same_type or same_type < 250:  # measured: 259 of 291, all bit for bit
+    bad.append("Rosetta's q4_k_m on the APR: %d of %d same-type tensors keep their bytes"
+               % (same_bytes, same_type))
 if bad:
     print("\n".join("FAIL: " + b for b in bad[:20]), file=sys.stderr)
     sys.exit(1)

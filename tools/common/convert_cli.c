@@ -219,9 +219,8 @@ static void warnings(const options *o, const step *s)
                 rf_dtype_name(to), to == RF_DTYPE_F32 ? " (their values are kept exactly)" : "");
     }
     if (r->n_fields_differ > 0)
-        fprintf(stderr,
-                "apr-%s: warning: the output does not keep %s (first: %s)%s\n", o->tool->name,
-                r->fields_differ, r->first_field_diff,
+        fprintf(stderr, "apr-%s: warning: the output does not keep %s (first: %s)%s\n",
+                o->tool->name, r->fields_differ, r->first_field_diff,
                 o->no_provenance ? "; without --no-provenance Rosetta carries them" : "");
     size_t requantized = 0;
     for (size_t i = 0; i < r->n_tensors; i++)
