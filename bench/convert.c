@@ -442,7 +442,12 @@ int main(int argc, char **argv)
            (unsigned long long)s.layers, (unsigned long long)bytes, q.n);
     print_num("seconds", med(&q));
     print_num("gb_per_s", gb / med(&q));
-    printf(",\"peer\":%s", have_llama ? "\"llama_model_quantize (F32 GGUF -> Q4_K_M)\"" : "null");
+    const char *peer = getenv("ROSETTA_LLAMA_PEER");
+    if (have_llama)
+        printf(",\"peer\":\"llama_model_quantize, F32 GGUF -> Q4_K_M, %s\"",
+               peer ? peer : "llama.cpp");
+    else
+        printf(",\"peer\":null");
     print_num("peer_seconds", have_llama ? med(&l) : NAN);
     print_num("ratio", have_llama ? med(&l) / med(&q) : NAN);
     printf(",\"goal\":4");

@@ -275,10 +275,13 @@ void pages_release(const void *p, uint64_t n)
     static long page;
     if (page == 0)
         page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
-    uintptr_t start = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    uintptr_t end = ((uintptr_t)p + (uintptr_t)n) & ~((uintptr_t)page - 1);
-    if (end > start)
-        madvise((void *)start, end - start, MADV_DONTNEED);
+    const uint8_t *b = p;
+    uint64_t head = ((uint64_t)page - (uintptr_t)b % (uint64_t)page) % (uint64_t)page;
+    if (n <= head)
+        return;
+    uint64_t whole = (n - head) / (uint64_t)page * (uint64_t)page;
+    if (whole > 0)
+        madvise((void *)(b + head), whole, MADV_DONTNEED);
 }
 
 bool file_release_range(const rf_file *f, const void *p, uint64_t n)

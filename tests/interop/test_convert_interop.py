@@ -8,7 +8,9 @@ format's rules, no Rosetta code), and the Hugging Face `tokenizers` library.
    the GGUF as llama.cpp's converter stores them, equal as values), the same names, and
    config.json, generation_config.json, tokenizer_config.json and tokenizer.json equal the
    fixture's (as JSON).
-2. The key maps, key by key: the GGUF's qwen2.* / general.* / tokenizer.ggml.* keys against
+2. The key maps, key by key: every config field of contracts/metadata-map.json (validated
+   against its JSON schema) read under its keys in the fixture's files, the GGUF and the APR,
+   equal across the three; the GGUF's qwen2.* / general.* / tokenizer.ggml.* keys against
    config.json, tokenizer.json and tokenizer_config.json (the vocabulary padded to the
    embedding rows with [PAD{id}] entries, token types, merges, special ids, add_bos_token, chat
    template); the APR's typed keys and tokenizer.* keys against the same; and back: the config
@@ -319,6 +321,84 @@ def test_chain(name):
     return plain
 
 
+# ---- 2b: the configuration map of contracts/metadata-map.json, key by key ----------------------
+
+def hf_value(name, key):
+    """A 'file:key' of the map in the fixture's companion files (None when absent)."""
+    if ":" not in key:
+        path = fixture(name, key)
+        return open(path, encoding="utf-8").read() if os.path.exists(path) else None
+    f, k = key.split(":", 1)
+    path = fixture(name, f)
+    if not os.path.exists(path):
+        return None
+    v = load_json(path)
+    for part in k.replace("[", ".[").split("."):
+        if part.startswith("["):
+            v = v[int(part[1:-1])] if isinstance(v, list) and len(v) > int(part[1:-1]) else None
+        else:
+            v = v.get(part) if isinstance(v, dict) else None
+        if v is None:
+            return None
+    if f == "tokenizer_config.json" and k.endswith("_token"):  # a token: its id
+        text = v if isinstance(v, str) else (v or {}).get("content")
+        by_id, _, _ = expected_vocab(name)
+        ids = [i for i, t in by_id.items() if t == text]
+        return ids[0] if ids else None
+    if isinstance(v, list) and k.endswith("_token_id"):  # generation_config's eos list
+        return v[0]
+    return v
+
+
+def normal(field, value):
+    t = field["type"]
+    if value is None:
+        return None
+    if t == "real":
+        return float(np.float32(value))
+    if t == "string":
+        value = str(value)
+        # the class name of config.json's architectures, the model_type elsewhere
+        return value.lower().replace("forcausallm", "")
+    if t == "enum":
+        names = {v: k for k, v in field["values"].items()}
+        return names.get(value, value)
+    return value
+
+
+def test_metadata_map(name):
+    path = os.path.join(ROOT, "contracts", "metadata-map.json")
+    mapping = load_json(path)
+    try:
+        import jsonschema
+        jsonschema.validate(mapping, load_json(os.path.join(ROOT, "contracts", "schema",
+                                                            "metadata-map.schema.json")))
+    except ImportError:
+        pass
+    out = os.path.join(WORK, "chain-" + name)
+    g, _ = gguf_fields(os.path.join(out, name + ".gguf"))
+    meta, _ = check_apr(os.path.join(out, name + ".apr"))
+    checked = 0
+    for field in mapping["config"]:
+        seen = []
+        for fmt, keys, lookup in (
+                ("hf", field["hf"], lambda k: hf_value(name, k)),
+                ("gguf", field["gguf"], lambda k: g.get(k.replace("{arch}", "qwen2"))),
+                ("apr", field["apr"], lambda k: meta.get(k))):
+            for k in keys:
+                v = lookup(k)
+                if v is not None:
+                    seen.append((fmt, k, normal(field, v)))
+                    break
+        need = 0 if "derived" in field else 2  # derived: may be implied everywhere
+        check(len({f for f, _, _ in seen}) >= need,
+              "%s: map field %s: found in %s only" % (name, field["field"], seen))
+        check(len({repr(v) for _, _, v in seen}) <= 1,
+              "%s: map field %s differs between formats: %s" % (name, field["field"], seen))
+        checked += len(seen)
+    return checked
+
+
 # ---- 3: APRs of every kind --------------------------------------------------------------------
 
 def test_aprs():
@@ -413,6 +493,8 @@ def main():
     for name in FIXTURES:
         plain = test_chain(name)
         test_tokenizers(name, plain)
+        n = test_metadata_map(name)
+        print("test_convert_interop: %s: %d keys of the metadata map compared" % (name, n))
     test_aprs()
     test_sharded()
     print("test_convert_interop: %d APR files checked, %d failure(s)"
