@@ -3,7 +3,8 @@
  * of --reps runs, in the same run as their peers:
  *   - SafeTensors -> APR keeping BF16 (`apr convert`, every check and the provenance on) against
  *     `cp` of the same file (goal: >= 0.8x its GB/s), and against `cp` followed by an fsync
- *     (apr convert syncs what it writes; cp does not);
+ *     (apr convert syncs what it writes; cp does not); also without the source scan and the
+ *     contract (--no-provenance --skip-contract: the writer's write, sync and read-back alone);
  *   - SafeTensors -> GGUF Q4_K_M (`apr convert --quantize q4_k_m`) against llama.cpp's
  *     llama_model_quantize on the F32 GGUF of the same model (goal: >= 4x);
  *   - the peak RSS of each, next to the largest tensor (bounded by it plus a constant, not by
@@ -384,13 +385,14 @@ int main(int argc, char **argv)
     char *cp_argv[] = {cp_path, st, cp_out, NULL};
     char *sync_argv[] = {sync_path, cp_out, NULL};
     char *apr_argv[] = {convert, "-q", st, "-o", out, NULL};
+    char *plain_argv[] = {convert, "-q", "--no-provenance", "--skip-contract", st, "-o", out, NULL};
     char *q_argv[] = {convert, "-q", "--quantize", "q4_k_m", st, "-o", q_out, NULL};
     char *f32_argv[] = {convert, "-q", "--quantize", "f32", st, "-o", f32, NULL};
     char threads[] = "2";
     char *l_argv[] = {(char *)llama, "--threads", threads, f32, l_out, "Q4_K_M", NULL};
 
     /* 1. SafeTensors -> APR keeping BF16, against cp (and cp + fsync), interleaved */
-    series cp = {0}, cps = {0}, apr = {0};
+    series cp = {0}, cps = {0}, apr = {0}, plain = {0};
     for (int r = 0; r < reps; r++) {
         fprintf(stderr, "bench-convert: st->apr, rep %d/%d\n", r + 1, reps);
         measure(&cp, cp_argv, cp_out);
@@ -401,6 +403,7 @@ int main(int argc, char **argv)
         }
         unlink(cp_out);
         measure(&apr, apr_argv, out);
+        measure(&plain, plain_argv, out);
     }
     printf("{\"bench\":\"convert\",\"case\":\"st_to_apr_bf16\",\"model\":\"qwen2-1.5b-shaped\","
            "\"layers\":%llu,\"bytes\":%llu,\"reps\":%d",
@@ -412,6 +415,9 @@ int main(int argc, char **argv)
     print_num("ratio_vs_cp", med(&cp) / med(&apr));
     print_num("cp_fsync_seconds", med(&cps));
     print_num("ratio_vs_cp_fsync", med(&cps) / med(&apr));
+    /* without the source scan (NaN / Inf, digest) and the contract: the writer's own work */
+    print_num("plain_seconds", med(&plain));
+    print_num("plain_ratio_vs_cp", med(&cp) / med(&plain));
     printf(",\"goal\":0.8");
     print_num("peak_rss_mib", max_rss(&apr));
     print_num("largest_tensor_mib", largest_mib);
@@ -470,5 +476,5 @@ int main(int argc, char **argv)
         rmdir(model);
         rmdir(dir);
     }
-    return apr.failed || q.failed || l.failed ? 1 : 0;
+    return apr.failed || plain.failed || q.failed || l.failed ? 1 : 0;
 }
