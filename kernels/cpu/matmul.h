@@ -78,7 +78,7 @@ typedef struct rk_type_traits {
     rk_type type;
     const char *name;    /* "Q4_K", "APR_Q8", ... */
     int64_t block_elems; /* elements per block: 1 (F32/F16/BF16), 32, or 256 (K-quants) */
-    size_t block_bytes;  /* bytes per block (APR_Q8: 1, the scale lives outside the rows) */
+    size_t block_bytes;  /* bytes per block (APR_Q8: 32 int8 per 32; its scale is outside) */
     rk_type act_type;    /* what rk_quantize_act makes of the activations for this weight type */
     bool weight;         /* rk_matmul accepts it as a weight type */
 } rk_type_traits;
@@ -94,8 +94,10 @@ size_t rk_row_bytes(rk_type type, int64_t k);
  * unknown type. */
 rk_type rk_act_type(rk_type weight_type);
 
-/* Bytes of one quantized activation column of k elements for weight_type:
- * rk_row_bytes(rk_act_type(weight_type), k); 0 when k does not suit the weight type. */
+/* Bytes of one quantized activation column of k elements for weight_type, 0 when k does not
+ * suit the weight type. At least rk_row_bytes(rk_act_type(weight_type), k): the row of
+ * activation blocks comes first, followed for Q8_0 by kernel-private data (the integer sum of
+ * each block, which the GEMM needs). Allocate with this size, never with rk_row_bytes. */
 size_t rk_act_row_bytes(rk_type weight_type, int64_t k);
 
 /* ---- the weight matrix ----------------------------------------------------------------------
@@ -121,8 +123,8 @@ int rk_matrix_check(const rk_matrix *w);
 /* ---- activation quantization ----------------------------------------------------------------
  * Quantizes n_cols activation columns of k floats (column c at x + c * x_stride floats) into
  * rk_act_type(weight_type) rows (column c at act + c * act_stride bytes, act_stride >=
- * rk_act_row_bytes(weight_type, k)). Q8_0 / Q8_1 / Q8_K bytes equal ggml's quantize_row_q8_0 /
- * q8_1 / q8_K of the same floats (Q8_K: f32 d, 256 int8, 16 int16 bsums; see docs/kernels.md);
+ * rk_act_row_bytes(weight_type, k)). The blocks equal ggml's quantize_row_q8_0 / q8_1 / q8_K
+ * of the same floats (Q8_K: f32 d, 256 int8, 16 int16 bsums; see docs/kernels.md);
  * for F32/F16/BF16 weights the floats are copied. Do it once per input and reuse the result for
  * every matrix sharing that input (q/k/v, gate/up) when their weight types have the same
  * activation type. Returns 0 or -1. */
