@@ -326,6 +326,440 @@ static void matvec_float(const rk_matrix *w, int64_t r0, int64_t r1, const float
     }
 }
 
+/* ---- matrix-vector: 16 rows per pass, one row per lane ------------------------------------
+ * The integer dot of each (row, block) is computed on the row's own bytes, then the partial
+ * sums of 16 rows are reduced into one vector whose lane i belongs to row i, and the float
+ * update of rk math runs on that vector. */
+
+#define MV_R      16
+#define MV_INLINE static inline __attribute__((always_inline))
+
+typedef struct mv_rows {
+    const uint8_t *p[MV_R]; /* row pointers; lanes past the end repeat the last row */
+    __m512i offs;           /* byte offset of each lane's row from p[0], for gathers */
+} mv_rows;
+
+MV_INLINE mv_rows mv_group(const rk_matrix *w, int64_t rt, int nr)
+{
+    mv_rows g;
+    int32_t offs[MV_R];
+    for (int i = 0; i < MV_R; i++) {
+        const int ri = i < nr ? i : nr - 1;
+        g.p[i] = (const uint8_t *)w->data + (size_t)(rt + ri) * w->row_stride;
+        offs[i] = (int32_t)((size_t)ri * w->row_stride);
+    }
+    g.offs = _mm512_loadu_si512((const void *)offs);
+    return g;
+}
+
+/* Rows are consumed 16 at a time, block by block: 16 short interleaved streams that the
+ * hardware prefetchers do not follow. While a group runs, its step `step` of `n_steps` fetches
+ * the matching slice of the next group's bytes (rows rt + 16 .. rt + 31, below r1). */
+MV_INLINE void mv_prefetch_next(const rk_matrix *w, int64_t rt, int64_t r1, int64_t step,
+                                int64_t n_steps)
+{
+    const int64_t next = rt + MV_R;
+    if (next >= r1)
+        return;
+    const int64_t n = r1 - next < MV_R ? r1 - next : MV_R;
+    const size_t span = (size_t)n * w->row_stride;
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)next * w->row_stride;
+    const size_t lines = (span + 63) / 64;
+    const size_t a = lines * (size_t)step / (size_t)n_steps;
+    const size_t b = lines * (size_t)(step + 1) / (size_t)n_steps;
+    for (size_t l = a; l < b; l++)
+        _mm_prefetch((const char *)(base + 64 * l), _MM_HINT_T0);
+}
+
+/* The f16 at byte `at` of every lane's row (read as a dword at at - shift, shift 0 or 2). */
+MV_INLINE __m512 mv_gather_f16(const mv_rows *g, size_t at, int high)
+{
+    const __m512i v =
+        _mm512_i32gather_epi32(g->offs, (const void *)(g->p[0] + at - (high ? 2 : 0)), 1);
+    const __m512i h = high ? _mm512_srli_epi32(v, 16) : v;
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+}
+
+/* s_j's 128-bit lane i holds 4 partial sums of row 4i + j; returns the 16 row sums in order */
+MV_INLINE __m512i mv_reduce_4x4(__m512i s0, __m512i s1, __m512i s2, __m512i s3)
+{
+    const __m512i a =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(s0, s1), _mm512_unpackhi_epi32(s0, s1));
+    const __m512i b =
+        _mm512_add_epi32(_mm512_unpacklo_epi32(s2, s3), _mm512_unpackhi_epi32(s2, s3));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+
+/* v[r] holds 16 partial sums of row r; returns the 16 row sums in order */
+MV_INLINE __m512i mv_reduce_16x16(const __m512i v[MV_R])
+{
+    __m512i a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++)
+        a[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; i++)
+        b[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(a[2 * i], a[2 * i + 1]),
+                                _mm512_unpackhi_epi64(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        c[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0x88),
+                                _mm512_shuffle_i32x4(b[2 * i], b[2 * i + 1], 0xDD));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(c[0], c[1], 0x88),
+                            _mm512_shuffle_i32x4(c[0], c[1], 0xDD));
+}
+
+/* 16 bytes at off of the rows j, 4 + j, 8 + j, 12 + j, one per 128-bit lane */
+MV_INLINE __m512i mv_load4x16(const mv_rows *g, int j, size_t off)
+{
+    __m512i z =
+        _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(g->p[j] + off)));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(g->p[4 + j] + off)),
+                           1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(const void *)(g->p[8 + j] + off)),
+                           2);
+    return _mm512_inserti32x4(
+        z, _mm_loadu_si128((const __m128i *)(const void *)(g->p[12 + j] + off)), 3);
+}
+
+/* bit 4 of the quants of Q5_0 / Q5_1: 16 bits of each row's qh per lane (low or high half) */
+MV_INLINE __mmask64 mv_qh_mask(const mv_rows *g, int j, size_t off, int high)
+{
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++) {
+        uint32_t qh;
+        memcpy(&qh, g->p[4 * i + j] + off, 4);
+        m |= (uint64_t)(high ? qh >> 16 : qh & 0xffffu) << (16 * i);
+    }
+    return (__mmask64)m;
+}
+
+/* One 32-element block of a 16-row group against activation quants XLO / XHI (each 16 bytes
+ * broadcast to the four lanes): the 16 exact integer sums, bias not yet removed. */
+MV_INLINE __m512i mv_blk32_isum(rk_type t, const mv_rows *g, size_t off, __m512i xlo, __m512i xhi)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512i s[4];
+    for (int j = 0; j < 4; j++) {
+        __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+        int eight = 0;
+        switch (t) {
+        case RK_TYPE_Q8_0:
+        case RK_TYPE_APR_Q8: {
+            const size_t qo = t == RK_TYPE_Q8_0 ? 2 : 0;
+            const __m512i z1 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(
+                    _mm256_loadu_si256((const __m256i *)(const void *)(g->p[j] + off + qo))),
+                _mm256_loadu_si256((const __m256i *)(const void *)(g->p[4 + j] + off + qo)), 1);
+            const __m512i z2 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(
+                    _mm256_loadu_si256((const __m256i *)(const void *)(g->p[8 + j] + off + qo))),
+                _mm256_loadu_si256((const __m256i *)(const void *)(g->p[12 + j] + off + qo)), 1);
+            lo = _mm512_permutex2var_epi64(z1, _mm512_setr_epi64(0, 1, 4, 5, 8, 9, 12, 13), z2);
+            hi = _mm512_permutex2var_epi64(z1, _mm512_setr_epi64(2, 3, 6, 7, 10, 11, 14, 15), z2);
+            eight = 1;
+            break;
+        }
+        case RK_TYPE_Q4_0:
+        case RK_TYPE_APR_Q4:
+        case RK_TYPE_Q4_1: {
+            const __m512i z = mv_load4x16(g, j, off + (t == RK_TYPE_Q4_1 ? 4 : 2));
+            lo = _mm512_and_si512(z, m4);
+            hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+            break;
+        }
+        case RK_TYPE_Q5_0:
+        case RK_TYPE_Q5_1: {
+            const size_t qh = t == RK_TYPE_Q5_0 ? 2 : 4;
+            const __m512i z = mv_load4x16(g, j, off + qh + 4);
+            const __m512i b4 = _mm512_set1_epi8(0x10);
+            lo = _mm512_and_si512(z, m4);
+            hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+            lo = _mm512_mask_add_epi8(lo, mv_qh_mask(g, j, off + qh, 0), lo, b4);
+            hi = _mm512_mask_add_epi8(hi, mv_qh_mask(g, j, off + qh, 1), hi, b4);
+            break;
+        }
+        case RK_TYPE_F32:
+        case RK_TYPE_F16:
+        case RK_TYPE_BF16:
+        case RK_TYPE_Q8_1:
+        case RK_TYPE_Q2_K:
+        case RK_TYPE_Q3_K:
+        case RK_TYPE_Q4_K:
+        case RK_TYPE_Q5_K:
+        case RK_TYPE_Q6_K:
+        case RK_TYPE_Q8_K: break;
+        }
+        if (eight) {
+#if RK_VNNI
+            const __m512i flip = _mm512_set1_epi8((char)0x80);
+            s[j] = dot_u8s8(_mm512_setzero_si512(), _mm512_xor_si512(lo, flip), xlo);
+            s[j] = dot_u8s8(s[j], _mm512_xor_si512(hi, flip), xhi);
+#else
+            s[j] = dot_s8s8(_mm512_setzero_si512(), lo, xlo);
+            s[j] = dot_s8s8(s[j], hi, xhi);
+#endif
+        } else {
+            s[j] = dot_u8s8(_mm512_setzero_si512(), lo, xlo);
+            s[j] = dot_u8s8(s[j], hi, xhi);
+        }
+    }
+    return mv_reduce_4x4(s[0], s[1], s[2], s[3]);
+}
+
+/* Bias of the unsigned quants above (their integer sum includes bias * sum(x)). */
+static int mv_blk32_bias(rk_type t)
+{
+    switch (t) {
+    case RK_TYPE_Q4_0:
+    case RK_TYPE_APR_Q4: return 8;
+    case RK_TYPE_Q5_0: return 16;
+    case RK_TYPE_Q8_0:
+    case RK_TYPE_APR_Q8: return RK_VNNI ? 128 : 0;
+    case RK_TYPE_Q4_1:
+    case RK_TYPE_Q5_1:
+    case RK_TYPE_F32:
+    case RK_TYPE_F16:
+    case RK_TYPE_BF16:
+    case RK_TYPE_Q8_1:
+    case RK_TYPE_Q2_K:
+    case RK_TYPE_Q3_K:
+    case RK_TYPE_Q4_K:
+    case RK_TYPE_Q5_K:
+    case RK_TYPE_Q6_K:
+    case RK_TYPE_Q8_K: return 0;
+    }
+    return 0;
+}
+
+MV_INLINE void matvec_blk32(rk_type t, const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x,
+                            float *y)
+{
+    const int64_t nb = w->k / 32;
+    const int min = t == RK_TYPE_Q4_1 || t == RK_TYPE_Q5_1;
+    const size_t ab = min ? 36 : 34, aq = min ? 4 : 2;
+    const size_t bb = rk_type_traits_get(t)->block_bytes;
+    const int bias = mv_blk32_bias(t);
+    const uint8_t *xsums = min ? NULL : rk_act_q8_0_sums_at(x, nb);
+    /* APR_Q4 pairs elements 2i / 2i + 1 in one byte: split the activation into even / odd */
+    const __m128i even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i odd = _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+    for (int64_t rt = r0; rt < r1; rt += MV_R) {
+        const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
+        const mv_rows g = mv_group(w, rt, nr);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            mv_prefetch_next(w, rt, r1, b, nb);
+            const uint8_t *xb = x + b * ab;
+            __m128i xl = _mm_loadu_si128((const __m128i *)(const void *)(xb + aq));
+            __m128i xh = _mm_loadu_si128((const __m128i *)(const void *)(xb + aq + 16));
+            if (t == RK_TYPE_APR_Q4) {
+                const __m128i e =
+                    _mm_unpacklo_epi64(_mm_shuffle_epi8(xl, even), _mm_shuffle_epi8(xh, even));
+                const __m128i o =
+                    _mm_unpacklo_epi64(_mm_shuffle_epi8(xl, odd), _mm_shuffle_epi8(xh, odd));
+                xl = e;
+                xh = o;
+            }
+            __m512i isum = mv_blk32_isum(t, &g, (size_t)b * bb, _mm512_broadcast_i32x4(xl),
+                                         _mm512_broadcast_i32x4(xh));
+            if (bias)
+                isum = _mm512_sub_epi32(isum,
+                                        _mm512_set1_epi32(bias * (int32_t)load_u32(xsums + 4 * b)));
+            const __m512 dx = _mm512_set1_ps(load_f16(xb));
+            const __m512 dw = t == RK_TYPE_APR_Q8 ? _mm512_set1_ps(w->scale)
+                                                  : mv_gather_f16(&g, (size_t)b * bb, 0);
+            const __m512 fi = _mm512_cvtepi32_ps(isum);
+            if (min) {
+                const __m512 m = mv_gather_f16(&g, (size_t)b * bb + 2, 0);
+                const __m512 sx = _mm512_set1_ps(load_f16(xb + 2));
+                acc = _mm512_add_ps(acc, _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(dw, dx), fi),
+                                                       _mm512_mul_ps(m, sx)));
+            } else {
+                acc = _mm512_add_ps(acc, _mm512_mul_ps(fi, _mm512_mul_ps(dw, dx)));
+            }
+        }
+        _mm512_mask_storeu_ps(y + rt, row_mask(nr), acc);
+    }
+}
+
+/* Q4_K / Q5_K scales[12] -> eight 6-bit scales (low 8 bytes of *sc) and mins (*mn) */
+MV_INLINE void k4_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s12, 4);
+    memcpy(&u1, s12 + 4, 4);
+    memcpy(&u2, s12 + 8, 4);
+    const uint32_t sc_lo = u0 & 0x3f3f3f3fu, mn_lo = u1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    const uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    *sc = (uint64_t)sc_lo | ((uint64_t)sc_hi << 32);
+    *mn = (uint64_t)mn_lo | ((uint64_t)mn_hi << 32);
+}
+
+/* int16 lane i of the result = v16[idx(i)] where the first 16 lanes take a and the rest b */
+MV_INLINE __m512i mv_spread2(__m512i v16, int a, int b)
+{
+    const __m512i idx = _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)a),
+                                                _mm512_set1_epi16((short)b));
+    return _mm512_permutexvar_epi16(idx, v16);
+}
+
+MV_INLINE __m512i mv_nib_lo(__m512i z) { return _mm512_and_si512(z, _mm512_set1_epi8(0x0f)); }
+MV_INLINE __m512i mv_nib_hi(__m512i z)
+{
+    return _mm512_and_si512(_mm512_srli_epi16(z, 4), _mm512_set1_epi8(0x0f));
+}
+
+/* q | (h & 0x10) */
+MV_INLINE __m512i mv_or_bit4(__m512i q, __m512i h)
+{
+    return _mm512_ternarylogic_epi32(q, h, _mm512_set1_epi8(0x10), 0xF8);
+}
+
+MV_INLINE void matvec_k45(int five, const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x,
+                          float *y)
+{
+    const int64_t nsb = w->k / 256;
+    const size_t bb = five ? 176 : 144, qo = five ? 48 : 16;
+    for (int64_t rt = r0; rt < r1; rt += MV_R) {
+        const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
+        const mv_rows g = mv_group(w, rt, nr);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t s = 0; s < nsb; s++) {
+            mv_prefetch_next(w, rt, r1, s, nsb);
+            const uint8_t *xb = x + s * 292;
+            const uint8_t *xq = xb + 4;
+            const __m512i X0 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)xq)),
+                _mm256_loadu_si256((const __m256i *)(const void *)(xq + 64)), 1);
+            const __m512i X1 =
+                _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
+                                       (const __m256i *)(const void *)(xq + 32))),
+                                   _mm256_loadu_si256((const __m256i *)(const void *)(xq + 96)), 1);
+            const __m512i X2 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(
+                    _mm256_loadu_si256((const __m256i *)(const void *)(xq + 128))),
+                _mm256_loadu_si256((const __m256i *)(const void *)(xq + 192)), 1);
+            const __m512i X3 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(
+                    _mm256_loadu_si256((const __m256i *)(const void *)(xq + 160))),
+                _mm256_loadu_si256((const __m256i *)(const void *)(xq + 224)), 1);
+            /* sums of 32 activation quants per sub-block, as int16 */
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 260));
+            const __m128i bp = _mm256_cvtepi32_epi16(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)));
+            __m512i part[MV_R];
+            __m128i mpart[MV_R];
+            for (int r = 0; r < MV_R; r++) {
+                const uint8_t *blk = g.p[r] + s * bb;
+                uint64_t sc, mn;
+                k4_scales(blk + 4, &sc, &mn);
+                const __m512i sc16 =
+                    _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+                const __m512i z0 = _mm512_loadu_si512((const void *)(blk + qo));
+                const __m512i z1 = _mm512_loadu_si512((const void *)(blk + qo + 64));
+                __m512i q0 = mv_nib_lo(z0), q1 = mv_nib_hi(z0), q2 = mv_nib_lo(z1),
+                        q3 = mv_nib_hi(z1);
+                if (five) {
+                    const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16));
+                    const __m512i hz =
+                        _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
+                    q0 = mv_or_bit4(q0, _mm512_slli_epi16(hz, 4));
+                    q1 = mv_or_bit4(q1, _mm512_slli_epi16(hz, 3));
+                    q2 = mv_or_bit4(q2, hz);
+                    q3 = mv_or_bit4(q3, _mm512_srli_epi16(hz, 1));
+                }
+                __m512i a = _mm512_setzero_si512();
+                a = dot_s16(a, _mm512_maddubs_epi16(q0, X0), mv_spread2(sc16, 0, 2));
+                a = dot_s16(a, _mm512_maddubs_epi16(q1, X1), mv_spread2(sc16, 1, 3));
+                a = dot_s16(a, _mm512_maddubs_epi16(q2, X2), mv_spread2(sc16, 4, 6));
+                a = dot_s16(a, _mm512_maddubs_epi16(q3, X3), mv_spread2(sc16, 5, 7));
+                part[r] = a;
+                mpart[r] = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), bp);
+            }
+            const __m512i isum = mv_reduce_16x16(part);
+            __m512i mz[4];
+            for (int j = 0; j < 4; j++) {
+                __m512i z = _mm512_castsi128_si512(mpart[j]);
+                z = _mm512_inserti32x4(z, mpart[4 + j], 1);
+                z = _mm512_inserti32x4(z, mpart[8 + j], 2);
+                mz[j] = _mm512_inserti32x4(z, mpart[12 + j], 3);
+            }
+            const __m512i msum = mv_reduce_4x4(mz[0], mz[1], mz[2], mz[3]);
+            const __m512 dx = _mm512_set1_ps(load_f32(xb));
+            const __m512 dw = mv_gather_f16(&g, (size_t)s * bb, 0);
+            const __m512 dmin = mv_gather_f16(&g, (size_t)s * bb + 2, 1);
+            const __m512 u =
+                _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum)),
+                              _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum)));
+            acc = _mm512_add_ps(acc, u);
+        }
+        _mm512_mask_storeu_ps(y + rt, row_mask(nr), acc);
+    }
+}
+
+MV_INLINE __m512i mv_spread4(__m512i v16, int first)
+{
+    /* int16 lane i -> element first + i / 8 */
+    const __m512i idx = _mm512_add_epi16(
+        _mm512_set1_epi16((short)first),
+        _mm512_srli_epi16(_mm512_setr_epi32(0x00010000, 0x00030002, 0x00050004, 0x00070006,
+                                            0x00090008, 0x000b000a, 0x000d000c, 0x000f000e,
+                                            0x00110010, 0x00130012, 0x00150014, 0x00170016,
+                                            0x00190018, 0x001b001a, 0x001d001c, 0x001f001e),
+                          3));
+    return _mm512_permutexvar_epi16(idx, v16);
+}
+
+static void matvec_q6_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    const int64_t nsb = w->k / 256;
+    const __m512i m30 = _mm512_set1_epi8(0x30), m0f = _mm512_set1_epi8(0x0f);
+    for (int64_t rt = r0; rt < r1; rt += MV_R) {
+        const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
+        const mv_rows g = mv_group(w, rt, nr);
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t s = 0; s < nsb; s++) {
+            mv_prefetch_next(w, rt, r1, s, nsb);
+            const uint8_t *xb = x + s * 292;
+            __m512i X[4];
+            for (int m = 0; m < 4; m++)
+                X[m] = _mm512_loadu_si512((const void *)(xb + 4 + 64 * m));
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 260));
+            __m512i part[MV_R];
+            for (int r = 0; r < MV_R; r++) {
+                const uint8_t *blk = g.p[r] + s * 210;
+                const __m256i sc = _mm256_cvtepi8_epi16(
+                    _mm_loadu_si128((const __m128i *)(const void *)(blk + 192)));
+                const __m512i sc16 = _mm512_castsi256_si512(sc);
+                __m512i a = _mm512_setzero_si512();
+                for (int h = 0; h < 2; h++) {
+                    const __m512i l = _mm512_loadu_si512((const void *)(blk + 64 * h));
+                    const __m256i hb =
+                        _mm256_loadu_si256((const __m256i *)(const void *)(blk + 128 + 32 * h));
+                    const __m512i hz =
+                        _mm512_inserti64x4(_mm512_castsi256_si512(hb), _mm256_srli_epi16(hb, 2), 1);
+                    /* (l & 0x0f) | t */
+                    const __m512i qlo = _mm512_ternarylogic_epi32(
+                        l, _mm512_and_si512(_mm512_slli_epi16(hz, 4), m30), m0f, 0xEC);
+                    const __m512i qhi = _mm512_ternarylogic_epi32(
+                        _mm512_srli_epi16(l, 4), _mm512_and_si512(hz, m30), m0f, 0xEC);
+                    a = dot_s16(a, _mm512_maddubs_epi16(qlo, X[2 * h]), mv_spread4(sc16, 8 * h));
+                    a = dot_s16(a, _mm512_maddubs_epi16(qhi, X[2 * h + 1]),
+                                mv_spread4(sc16, 8 * h + 4));
+                }
+                /* the quants were stored + 32: remove 32 * sum_j sc_j * bsum_j */
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc, bs), 5);
+                part[r] = _mm512_sub_epi32(a, _mm512_zextsi256_si512(corr));
+            }
+            const __m512i isum = mv_reduce_16x16(part);
+            const __m512 dx = _mm512_set1_ps(load_f32(xb));
+            const __m512 dw = mv_gather_f16(&g, (size_t)s * 210 + 208, 1);
+            acc =
+                _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum)));
+        }
+        _mm512_mask_storeu_ps(y + rt, row_mask(nr), acc);
+    }
+}
+
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 static int is_float_type(rk_type t)
@@ -342,15 +776,67 @@ void MM_FN(rk_mm_gemm)(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t
         gemm_quant(w, r0, r1, act, act_stride, n_cols, y, y_stride);
 }
 
+static void matvec_q8_0(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_blk32(RK_TYPE_Q8_0, w, r0, r1, x, y);
+}
+static void matvec_q5_0(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_blk32(RK_TYPE_Q5_0, w, r0, r1, x, y);
+}
+static void matvec_q4_0(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_blk32(RK_TYPE_Q4_0, w, r0, r1, x, y);
+}
+static void matvec_q4_1(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_blk32(RK_TYPE_Q4_1, w, r0, r1, x, y);
+}
+static void matvec_q5_1(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_blk32(RK_TYPE_Q5_1, w, r0, r1, x, y);
+}
+static void matvec_apr_q4(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_blk32(RK_TYPE_APR_Q4, w, r0, r1, x, y);
+}
+static void matvec_apr_q8(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_blk32(RK_TYPE_APR_Q8, w, r0, r1, x, y);
+}
+static void matvec_q4_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_k45(0, w, r0, r1, x, y);
+}
+static void matvec_q5_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    matvec_k45(1, w, r0, r1, x, y);
+}
+
 void MM_FN(rk_mm_matvec)(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
                          size_t act_stride, int64_t n_cols, float *y, size_t y_stride)
 {
     for (int64_t c = 0; c < n_cols; c++) {
         const uint8_t *x = act + (size_t)c * act_stride;
         float *yc = y + (size_t)c * y_stride;
-        if (is_float_type(w->type))
-            matvec_float(w, r0, r1, (const float *)(const void *)x, yc);
-        else
-            gemm_quant(w, r0, r1, x, act_stride, 1, yc, y_stride);
+        switch (w->type) {
+        case RK_TYPE_F32:
+        case RK_TYPE_F16:
+        case RK_TYPE_BF16: matvec_float(w, r0, r1, (const float *)(const void *)x, yc); break;
+        case RK_TYPE_Q8_0: matvec_q8_0(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q5_0: matvec_q5_0(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q4_0: matvec_q4_0(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q4_1: matvec_q4_1(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q5_1: matvec_q5_1(w, r0, r1, x, yc); break;
+        case RK_TYPE_APR_Q4: matvec_apr_q4(w, r0, r1, x, yc); break;
+        case RK_TYPE_APR_Q8: matvec_apr_q8(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q4_K: matvec_q4_K(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q5_K: matvec_q5_K(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q6_K: matvec_q6_K(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q2_K:
+        case RK_TYPE_Q3_K:
+        case RK_TYPE_Q8_1:
+        case RK_TYPE_Q8_K: gemm_quant(w, r0, r1, x, act_stride, 1, yc, y_stride); break;
+        }
     }
 }
