@@ -295,6 +295,399 @@ static void gemm_float(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t
     }
 }
 
+/* ---- matrix-vector: 8 rows per pass, one row per lane --------------------------------------
+ * As the AVX-512 kernels (matmul_avx512_body.h): exact integer sums on each row's own bytes,
+ * reduced across 8 rows into one vector whose lane i belongs to row i, then rk math's float
+ * update on that vector. */
+
+#define MV_R      8
+#define MV_INLINE static inline __attribute__((always_inline))
+
+typedef struct mv_rows {
+    const uint8_t *p[MV_R];
+    __m256i offs;
+} mv_rows;
+
+MV_INLINE mv_rows mv_group(const rk_matrix *w, int64_t rt, int nr)
+{
+    mv_rows g;
+    int32_t offs[MV_R];
+    for (int i = 0; i < MV_R; i++) {
+        const int ri = i < nr ? i : nr - 1;
+        g.p[i] = (const uint8_t *)w->data + (size_t)(rt + ri) * w->row_stride;
+        offs[i] = (int32_t)((size_t)ri * w->row_stride);
+    }
+    g.offs = _mm256_loadu_si256((const __m256i *)(const void *)offs);
+    return g;
+}
+
+MV_INLINE void mv_prefetch_next(const rk_matrix *w, int64_t rt, int64_t r1, int64_t step,
+                                int64_t n_steps)
+{
+    const int64_t next = rt + MV_R;
+    if (next >= r1)
+        return;
+    const int64_t n = r1 - next < MV_R ? r1 - next : MV_R;
+    const size_t span = (size_t)n * w->row_stride;
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)next * w->row_stride;
+    const size_t lines = (span + 63) / 64;
+    const size_t a = lines * (size_t)step / (size_t)n_steps;
+    const size_t b = lines * (size_t)(step + 1) / (size_t)n_steps;
+    for (size_t l = a; l < b; l++)
+        _mm_prefetch((const char *)(base + 64 * l), _MM_HINT_T0);
+}
+
+/* the f16 at byte `at` of each lane's row (a dword read at at - 2 when high) */
+MV_INLINE __m256 mv_gather_f16(const mv_rows *g, size_t at, int high)
+{
+    __m256i v = _mm256_i32gather_epi32((const int *)(const void *)(g->p[0] + at - (high ? 2 : 0)),
+                                       g->offs, 1);
+    if (high)
+        v = _mm256_srli_epi32(v, 16);
+    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, pick), 0x08);
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+}
+
+/* s_j's 128-bit lane i holds 4 partial sums of row 4i + j; returns the 8 row sums in order */
+MV_INLINE __m256i mv_reduce_4x4(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
+{
+    const __m256i a =
+        _mm256_add_epi32(_mm256_unpacklo_epi32(s0, s1), _mm256_unpackhi_epi32(s0, s1));
+    const __m256i b =
+        _mm256_add_epi32(_mm256_unpacklo_epi32(s2, s3), _mm256_unpackhi_epi32(s2, s3));
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+}
+
+/* v[r] holds 8 partial sums of row r; returns the 8 row sums in order */
+MV_INLINE __m256i mv_reduce_8x8(const __m256i v[MV_R])
+{
+    __m256i a[4], b[2];
+    for (int i = 0; i < 4; i++)
+        a[i] = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                                _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 2; i++)
+        b[i] = _mm256_add_epi32(_mm256_unpacklo_epi64(a[2 * i], a[2 * i + 1]),
+                                _mm256_unpackhi_epi64(a[2 * i], a[2 * i + 1]));
+    /* b[0] lane l: rows 0-3 partial over lane l; b[1]: rows 4-7 */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b[0], b[1], 0x20),
+                            _mm256_permute2x128_si256(b[0], b[1], 0x31));
+}
+
+MV_INLINE __m256i mv_load2x16(const mv_rows *g, int j, size_t off)
+{
+    return _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(const void *)(g->p[4 + j] + off)),
+                            _mm_loadu_si128((const __m128i *)(const void *)(g->p[j] + off)));
+}
+
+/* 32 bits -> 32 bytes of 0x10 where the bit is set */
+MV_INLINE __m256i mv_bits_to_0x10(uint32_t bits)
+{
+    const __m256i rep =
+        _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+                            _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
+                                             2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i sel = _mm256_set1_epi64x(0x8040201008040201ll);
+    const __m256i on = _mm256_cmpeq_epi8(_mm256_and_si256(rep, sel), sel);
+    return _mm256_and_si256(on, _mm256_set1_epi8(0x10));
+}
+
+MV_INLINE uint32_t mv_qh_bits(const mv_rows *g, int j, size_t off, int high)
+{
+    uint32_t a, b;
+    memcpy(&a, g->p[j] + off, 4);
+    memcpy(&b, g->p[4 + j] + off, 4);
+    return high ? (a >> 16) | (b & 0xffff0000u) : (a & 0xffffu) | (b << 16);
+}
+
+MV_INLINE __m256i mv_blk32_isum(rk_type t, const mv_rows *g, size_t off, __m256i xlo, __m256i xhi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i s[4];
+    for (int j = 0; j < 4; j++) {
+        __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+        int eight = 0;
+        switch (t) {
+        case RK_TYPE_Q8_0:
+        case RK_TYPE_APR_Q8: {
+            const size_t qo = t == RK_TYPE_Q8_0 ? 2 : 0;
+            const __m256i a =
+                _mm256_loadu_si256((const __m256i *)(const void *)(g->p[j] + off + qo));
+            const __m256i b =
+                _mm256_loadu_si256((const __m256i *)(const void *)(g->p[4 + j] + off + qo));
+            lo = _mm256_permute2x128_si256(a, b, 0x20);
+            hi = _mm256_permute2x128_si256(a, b, 0x31);
+            eight = 1;
+            break;
+        }
+        case RK_TYPE_Q4_0:
+        case RK_TYPE_APR_Q4:
+        case RK_TYPE_Q4_1: {
+            const __m256i z = mv_load2x16(g, j, off + (t == RK_TYPE_Q4_1 ? 4 : 2));
+            lo = _mm256_and_si256(z, m4);
+            hi = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
+            break;
+        }
+        case RK_TYPE_Q5_0:
+        case RK_TYPE_Q5_1: {
+            const size_t qh = t == RK_TYPE_Q5_0 ? 2 : 4;
+            const __m256i z = mv_load2x16(g, j, off + qh + 4);
+            lo = _mm256_or_si256(_mm256_and_si256(z, m4),
+                                 mv_bits_to_0x10(mv_qh_bits(g, j, off + qh, 0)));
+            hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(z, 4), m4),
+                                 mv_bits_to_0x10(mv_qh_bits(g, j, off + qh, 1)));
+            break;
+        }
+        case RK_TYPE_F32:
+        case RK_TYPE_F16:
+        case RK_TYPE_BF16:
+        case RK_TYPE_Q8_1:
+        case RK_TYPE_Q2_K:
+        case RK_TYPE_Q3_K:
+        case RK_TYPE_Q4_K:
+        case RK_TYPE_Q5_K:
+        case RK_TYPE_Q6_K:
+        case RK_TYPE_Q8_K: break;
+        }
+        if (eight) {
+            s[j] = dot_s8s8(_mm256_setzero_si256(), lo, xlo);
+            s[j] = dot_s8s8(s[j], hi, xhi);
+        } else {
+            s[j] = dot_u8s8(_mm256_setzero_si256(), lo, xlo);
+            s[j] = dot_u8s8(s[j], hi, xhi);
+        }
+    }
+    return mv_reduce_4x4(s[0], s[1], s[2], s[3]);
+}
+
+static int mv_blk32_bias(rk_type t)
+{
+    switch (t) {
+    case RK_TYPE_Q4_0:
+    case RK_TYPE_APR_Q4: return 8;
+    case RK_TYPE_Q5_0: return 16;
+    case RK_TYPE_Q8_0:
+    case RK_TYPE_APR_Q8:
+    case RK_TYPE_Q4_1:
+    case RK_TYPE_Q5_1:
+    case RK_TYPE_F32:
+    case RK_TYPE_F16:
+    case RK_TYPE_BF16:
+    case RK_TYPE_Q8_1:
+    case RK_TYPE_Q2_K:
+    case RK_TYPE_Q3_K:
+    case RK_TYPE_Q4_K:
+    case RK_TYPE_Q5_K:
+    case RK_TYPE_Q6_K:
+    case RK_TYPE_Q8_K: return 0;
+    }
+    return 0;
+}
+
+MV_INLINE void matvec_blk32(rk_type t, const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x,
+                            float *y)
+{
+    const int64_t nb = w->k / 32;
+    const int min = t == RK_TYPE_Q4_1 || t == RK_TYPE_Q5_1;
+    const size_t ab = min ? 36 : 34, aq = min ? 4 : 2;
+    const size_t bb = rk_type_traits_get(t)->block_bytes;
+    const int bias = mv_blk32_bias(t);
+    const uint8_t *xsums = min ? NULL : rk_act_q8_0_sums_at(x, nb);
+    const __m128i even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i odd = _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+    for (int64_t rt = r0; rt < r1; rt += MV_R) {
+        const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
+        const mv_rows g = mv_group(w, rt, nr);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            mv_prefetch_next(w, rt, r1, b, nb);
+            const uint8_t *xb = x + b * ab;
+            __m128i xl = _mm_loadu_si128((const __m128i *)(const void *)(xb + aq));
+            __m128i xh = _mm_loadu_si128((const __m128i *)(const void *)(xb + aq + 16));
+            if (t == RK_TYPE_APR_Q4) {
+                const __m128i e =
+                    _mm_unpacklo_epi64(_mm_shuffle_epi8(xl, even), _mm_shuffle_epi8(xh, even));
+                const __m128i o =
+                    _mm_unpacklo_epi64(_mm_shuffle_epi8(xl, odd), _mm_shuffle_epi8(xh, odd));
+                xl = e;
+                xh = o;
+            }
+            __m256i isum = mv_blk32_isum(t, &g, (size_t)b * bb, _mm256_set_m128i(xl, xl),
+                                         _mm256_set_m128i(xh, xh));
+            if (bias)
+                isum = _mm256_sub_epi32(isum,
+                                        _mm256_set1_epi32(bias * (int32_t)load_u32(xsums + 4 * b)));
+            const __m256 dx = _mm256_set1_ps(load_f16(xb));
+            const __m256 dw = t == RK_TYPE_APR_Q8 ? _mm256_set1_ps(w->scale)
+                                                  : mv_gather_f16(&g, (size_t)b * bb, 0);
+            const __m256 fi = _mm256_cvtepi32_ps(isum);
+            if (min) {
+                const __m256 m = mv_gather_f16(&g, (size_t)b * bb + 2, 0);
+                const __m256 sx = _mm256_set1_ps(load_f16(xb + 2));
+                acc = _mm256_add_ps(acc, _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(dw, dx), fi),
+                                                       _mm256_mul_ps(m, sx)));
+            } else {
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(fi, _mm256_mul_ps(dw, dx)));
+            }
+        }
+        _mm256_maskstore_ps(y + rt, lane_mask(nr), acc);
+    }
+}
+
+MV_INLINE void k4_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s12, 4);
+    memcpy(&u1, s12 + 4, 4);
+    memcpy(&u2, s12 + 8, 4);
+    const uint32_t sc_lo = u0 & 0x3f3f3f3fu, mn_lo = u1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    const uint32_t mn_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    *sc = (uint64_t)sc_lo | ((uint64_t)sc_hi << 32);
+    *mn = (uint64_t)mn_lo | ((uint64_t)mn_hi << 32);
+}
+
+/* int16 element j of v16 (both 128-bit lanes hold the same 8 values) in every int16 lane */
+MV_INLINE __m256i mv_bcast16(__m256i v16, int j)
+{
+    return _mm256_shuffle_epi8(v16, _mm256_set1_epi16((short)((2 * j) | ((2 * j + 1) << 8))));
+}
+
+MV_INLINE void matvec_k45(int five, const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x,
+                          float *y)
+{
+    const int64_t nsb = w->k / 256;
+    const size_t bb = five ? 176 : 144, qo = five ? 48 : 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    for (int64_t rt = r0; rt < r1; rt += MV_R) {
+        const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
+        const mv_rows g = mv_group(w, rt, nr);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t s = 0; s < nsb; s++) {
+            mv_prefetch_next(w, rt, r1, s, nsb);
+            const uint8_t *xb = x + s * 292;
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 260));
+            const __m256i bp32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+            const __m128i bp =
+                _mm_packs_epi32(_mm256_castsi256_si128(bp32), _mm256_extracti128_si256(bp32, 1));
+            __m256i part[MV_R];
+            __m128i mpart[MV_R];
+            for (int r = 0; r < MV_R; r++) {
+                const uint8_t *blk = g.p[r] + s * bb;
+                uint64_t sc, mn;
+                k4_scales(blk + 4, &sc, &mn);
+                const __m128i sc16x = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc));
+                const __m256i sc16 = _mm256_set_m128i(sc16x, sc16x);
+                __m256i hbits = _mm256_setzero_si256();
+                if (five)
+                    hbits = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 16));
+                __m256i a = _mm256_setzero_si256();
+                for (int c = 0; c < 4; c++) {
+                    const __m256i z =
+                        _mm256_loadu_si256((const __m256i *)(const void *)(blk + qo + 32 * c));
+                    __m256i q0 = _mm256_and_si256(z, m4);
+                    __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
+                    if (five) {
+                        q0 = _mm256_or_si256(
+                            q0, _mm256_and_si256(
+                                    _mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * c), 4), b4));
+                        q1 = _mm256_or_si256(
+                            q1, _mm256_and_si256(
+                                    _mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * c + 1), 4), b4));
+                    }
+                    const __m256i x0 =
+                        _mm256_loadu_si256((const __m256i *)(const void *)(xb + 4 + 64 * c));
+                    const __m256i x1 =
+                        _mm256_loadu_si256((const __m256i *)(const void *)(xb + 4 + 64 * c + 32));
+                    a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, x0),
+                                                              mv_bcast16(sc16, 2 * c)));
+                    a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, x1),
+                                                              mv_bcast16(sc16, 2 * c + 1)));
+                }
+                part[r] = a;
+                mpart[r] = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)), bp);
+            }
+            const __m256i isum = mv_reduce_8x8(part);
+            const __m256i msum = mv_reduce_4x4(
+                _mm256_set_m128i(mpart[4], mpart[0]), _mm256_set_m128i(mpart[5], mpart[1]),
+                _mm256_set_m128i(mpart[6], mpart[2]), _mm256_set_m128i(mpart[7], mpart[3]));
+            const __m256 dx = _mm256_set1_ps(load_f32(xb));
+            const __m256 dw = mv_gather_f16(&g, (size_t)s * bb, 0);
+            const __m256 dmin = mv_gather_f16(&g, (size_t)s * bb + 2, 1);
+            const __m256 u =
+                _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum)),
+                              _mm256_mul_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(msum)));
+            acc = _mm256_add_ps(acc, u);
+        }
+        _mm256_maskstore_ps(y + rt, lane_mask(nr), acc);
+    }
+}
+
+static void matvec_q6_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *x, float *y)
+{
+    const int64_t nsb = w->k / 256;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    for (int64_t rt = r0; rt < r1; rt += MV_R) {
+        const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
+        const mv_rows g = mv_group(w, rt, nr);
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t s = 0; s < nsb; s++) {
+            mv_prefetch_next(w, rt, r1, s, nsb);
+            const uint8_t *xb = x + s * 292;
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 260));
+            __m256i part[MV_R];
+            for (int r = 0; r < MV_R; r++) {
+                const uint8_t *blk = g.p[r] + s * 210;
+                const __m128i sc8 = _mm_loadu_si128((const __m128i *)(const void *)(blk + 192));
+                const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+                __m256i a = _mm256_setzero_si256();
+                for (int h = 0; h < 2; h++) {
+                    const __m256i l0 =
+                        _mm256_loadu_si256((const __m256i *)(const void *)(blk + 64 * h));
+                    const __m256i l1 =
+                        _mm256_loadu_si256((const __m256i *)(const void *)(blk + 64 * h + 32));
+                    const __m256i hb =
+                        _mm256_loadu_si256((const __m256i *)(const void *)(blk + 128 + 32 * h));
+                    __m256i q[4];
+                    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                           _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+                    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                           _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+                    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                           _mm256_and_si256(hb, m30));
+                    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+                    for (int t = 0; t < 4; t++) {
+                        /* 32 elements 128h + 32t: sub-blocks 8h + 2t (low lane) and + 1 */
+                        const int sb0 = 8 * h + 2 * t;
+                        const __m256i xq = _mm256_loadu_si256(
+                            (const __m256i *)(const void *)(xb + 4 + 128 * h + 32 * t));
+                        const __m256i scv = _mm256_permute2x128_si256(
+                            _mm256_shuffle_epi8(
+                                sc16, _mm256_set1_epi16(
+                                          (short)((2 * (sb0 % 8)) | ((2 * (sb0 % 8) + 1) << 8)))),
+                            _mm256_shuffle_epi8(
+                                sc16, _mm256_set1_epi16((short)((2 * ((sb0 + 1) % 8)) |
+                                                                ((2 * ((sb0 + 1) % 8) + 1) << 8)))),
+                            sb0 < 8 ? 0x20 : 0x31);
+                        a = _mm256_add_epi32(
+                            a, _mm256_madd_epi16(_mm256_maddubs_epi16(q[t], xq), scv));
+                    }
+                }
+                const __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bs), 5);
+                part[r] = _mm256_sub_epi32(a, corr);
+            }
+            const __m256i isum = mv_reduce_8x8(part);
+            const __m256 dx = _mm256_set1_ps(load_f32(xb));
+            const __m256 dw = mv_gather_f16(&g, (size_t)s * 210 + 208, 1);
+            acc =
+                _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum)));
+        }
+        _mm256_maskstore_ps(y + rt, lane_mask(nr), acc);
+    }
+}
+
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 static int is_float_type(rk_type t)
@@ -317,9 +710,24 @@ void rk_mm_matvec_avx2(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t
     for (int64_t c = 0; c < n_cols; c++) {
         const uint8_t *x = act + (size_t)c * act_stride;
         float *yc = y + (size_t)c * y_stride;
-        if (is_float_type(w->type))
-            gemm_float(w, r0, r1, x, act_stride, 1, yc, y_stride);
-        else
-            gemm_quant(w, r0, r1, x, act_stride, 1, yc, y_stride);
+        switch (w->type) {
+        case RK_TYPE_F32:
+        case RK_TYPE_F16:
+        case RK_TYPE_BF16: gemm_float(w, r0, r1, x, act_stride, 1, yc, y_stride); break;
+        case RK_TYPE_Q8_0: matvec_blk32(RK_TYPE_Q8_0, w, r0, r1, x, yc); break;
+        case RK_TYPE_Q5_0: matvec_blk32(RK_TYPE_Q5_0, w, r0, r1, x, yc); break;
+        case RK_TYPE_Q4_0: matvec_blk32(RK_TYPE_Q4_0, w, r0, r1, x, yc); break;
+        case RK_TYPE_Q4_1: matvec_blk32(RK_TYPE_Q4_1, w, r0, r1, x, yc); break;
+        case RK_TYPE_Q5_1: matvec_blk32(RK_TYPE_Q5_1, w, r0, r1, x, yc); break;
+        case RK_TYPE_APR_Q4: matvec_blk32(RK_TYPE_APR_Q4, w, r0, r1, x, yc); break;
+        case RK_TYPE_APR_Q8: matvec_blk32(RK_TYPE_APR_Q8, w, r0, r1, x, yc); break;
+        case RK_TYPE_Q4_K: matvec_k45(0, w, r0, r1, x, yc); break;
+        case RK_TYPE_Q5_K: matvec_k45(1, w, r0, r1, x, yc); break;
+        case RK_TYPE_Q6_K: matvec_q6_K(w, r0, r1, x, yc); break;
+        case RK_TYPE_Q2_K:
+        case RK_TYPE_Q3_K:
+        case RK_TYPE_Q8_1:
+        case RK_TYPE_Q8_K: gemm_quant(w, r0, r1, x, act_stride, 1, yc, y_stride); break;
+        }
     }
 }
