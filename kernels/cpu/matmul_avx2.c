@@ -304,20 +304,14 @@ static void gemm_float(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t
 #define MV_INLINE static inline __attribute__((always_inline))
 
 typedef struct mv_rows {
-    const uint8_t *p[MV_R];
-    __m256i offs;
+    const uint8_t *p[MV_R]; /* row pointers; lanes past the end repeat the last row */
 } mv_rows;
 
 MV_INLINE mv_rows mv_group(const rk_matrix *w, int64_t rt, int nr)
 {
     mv_rows g;
-    int32_t offs[MV_R];
-    for (int i = 0; i < MV_R; i++) {
-        const int ri = i < nr ? i : nr - 1;
-        g.p[i] = (const uint8_t *)w->data + (size_t)(rt + ri) * w->row_stride;
-        offs[i] = (int32_t)((size_t)ri * w->row_stride);
-    }
-    g.offs = _mm256_loadu_si256((const __m256i *)(const void *)offs);
+    for (int i = 0; i < MV_R; i++)
+        g.p[i] = (const uint8_t *)w->data + (size_t)(rt + (i < nr ? i : nr - 1)) * w->row_stride;
     return g;
 }
 
@@ -337,17 +331,13 @@ MV_INLINE void mv_prefetch_next(const rk_matrix *w, int64_t rt, int64_t r1, int6
         _mm_prefetch((const char *)(base + 64 * l), _MM_HINT_T0);
 }
 
-/* the f16 at byte `at` of each lane's row (a dword read at at - 2 when high) */
-MV_INLINE __m256 mv_gather_f16(const mv_rows *g, size_t at, int high)
+/* the f16 at byte `at` of each lane's row (scalar loads: gathers are slow on many CPUs) */
+MV_INLINE __m256 mv_gather_f16(const mv_rows *g, size_t at)
 {
-    __m256i v = _mm256_i32gather_epi32((const int *)(const void *)(g->p[0] + at - (high ? 2 : 0)),
-                                       g->offs, 1);
-    if (high)
-        v = _mm256_srli_epi32(v, 16);
-    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
-                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m256i packed = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, pick), 0x08);
-    return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+    uint16_t h[MV_R];
+    for (int i = 0; i < MV_R; i++)
+        memcpy(&h[i], g->p[i] + at, 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)h));
 }
 
 /* s_j's 128-bit lane i holds 4 partial sums of row 4i + j; returns the 8 row sums in order */
@@ -519,11 +509,11 @@ MV_INLINE void matvec_blk32(rk_type t, const rk_matrix *w, int64_t r0, int64_t r
                 isum = _mm256_sub_epi32(isum,
                                         _mm256_set1_epi32(bias * (int32_t)load_u32(xsums + 4 * b)));
             const __m256 dx = _mm256_set1_ps(load_f16(xb));
-            const __m256 dw = t == RK_TYPE_APR_Q8 ? _mm256_set1_ps(w->scale)
-                                                  : mv_gather_f16(&g, (size_t)b * bb, 0);
+            const __m256 dw =
+                t == RK_TYPE_APR_Q8 ? _mm256_set1_ps(w->scale) : mv_gather_f16(&g, (size_t)b * bb);
             const __m256 fi = _mm256_cvtepi32_ps(isum);
             if (min) {
-                const __m256 m = mv_gather_f16(&g, (size_t)b * bb + 2, 0);
+                const __m256 m = mv_gather_f16(&g, (size_t)b * bb + 2);
                 const __m256 sx = _mm256_set1_ps(load_f16(xb + 2));
                 acc = _mm256_add_ps(acc, _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(dw, dx), fi),
                                                        _mm256_mul_ps(m, sx)));
@@ -613,8 +603,8 @@ MV_INLINE void matvec_k45(int five, const rk_matrix *w, int64_t r0, int64_t r1, 
                 _mm256_set_m128i(mpart[4], mpart[0]), _mm256_set_m128i(mpart[5], mpart[1]),
                 _mm256_set_m128i(mpart[6], mpart[2]), _mm256_set_m128i(mpart[7], mpart[3]));
             const __m256 dx = _mm256_set1_ps(load_f32(xb));
-            const __m256 dw = mv_gather_f16(&g, (size_t)s * bb, 0);
-            const __m256 dmin = mv_gather_f16(&g, (size_t)s * bb + 2, 1);
+            const __m256 dw = mv_gather_f16(&g, (size_t)s * bb);
+            const __m256 dmin = mv_gather_f16(&g, (size_t)s * bb + 2);
             const __m256 u =
                 _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum)),
                               _mm256_mul_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(msum)));
@@ -680,7 +670,7 @@ static void matvec_q6_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_
             }
             const __m256i isum = mv_reduce_8x8(part);
             const __m256 dx = _mm256_set1_ps(load_f32(xb));
-            const __m256 dw = mv_gather_f16(&g, (size_t)s * 210 + 208, 1);
+            const __m256 dw = mv_gather_f16(&g, (size_t)s * 210 + 208);
             acc =
                 _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum)));
         }

@@ -70,7 +70,7 @@ static inline __mmask16 row_mask(int nr) { return (__mmask16)((1u << nr) - 1u); 
 
 /* ---- GEMM over a decoded panel ------------------------------------------------------------- */
 
-#define GEMM_C 4 /* columns per register tile */
+#define GEMM_C 6 /* columns per register tile */
 
 /* acc[c] for the rows of the panel: loaded from y (or 0 for the first chunk), stored back. */
 static inline void acc_load(__m512 acc[GEMM_C], float *const yc[GEMM_C], __mmask16 m, int first)
@@ -336,19 +336,13 @@ static void matvec_float(const rk_matrix *w, int64_t r0, int64_t r1, const float
 
 typedef struct mv_rows {
     const uint8_t *p[MV_R]; /* row pointers; lanes past the end repeat the last row */
-    __m512i offs;           /* byte offset of each lane's row from p[0], for gathers */
 } mv_rows;
 
 MV_INLINE mv_rows mv_group(const rk_matrix *w, int64_t rt, int nr)
 {
     mv_rows g;
-    int32_t offs[MV_R];
-    for (int i = 0; i < MV_R; i++) {
-        const int ri = i < nr ? i : nr - 1;
-        g.p[i] = (const uint8_t *)w->data + (size_t)(rt + ri) * w->row_stride;
-        offs[i] = (int32_t)((size_t)ri * w->row_stride);
-    }
-    g.offs = _mm512_loadu_si512((const void *)offs);
+    for (int i = 0; i < MV_R; i++)
+        g.p[i] = (const uint8_t *)w->data + (size_t)(rt + (i < nr ? i : nr - 1)) * w->row_stride;
     return g;
 }
 
@@ -371,13 +365,14 @@ MV_INLINE void mv_prefetch_next(const rk_matrix *w, int64_t rt, int64_t r1, int6
         _mm_prefetch((const char *)(base + 64 * l), _MM_HINT_T0);
 }
 
-/* The f16 at byte `at` of every lane's row (read as a dword at at - shift, shift 0 or 2). */
-MV_INLINE __m512 mv_gather_f16(const mv_rows *g, size_t at, int high)
+/* The f16 at byte `at` of every lane's row. (Scalar loads: vpgatherdd is slow on the CPUs that
+ * matter here, e.g. Zen 4.) */
+MV_INLINE __m512 mv_gather_f16(const mv_rows *g, size_t at)
 {
-    const __m512i v =
-        _mm512_i32gather_epi32(g->offs, (const void *)(g->p[0] + at - (high ? 2 : 0)), 1);
-    const __m512i h = high ? _mm512_srli_epi32(v, 16) : v;
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+    uint16_t h[MV_R];
+    for (int i = 0; i < MV_R; i++)
+        memcpy(&h[i], g->p[i] + at, 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h));
 }
 
 /* s_j's 128-bit lane i holds 4 partial sums of row 4i + j; returns the 16 row sums in order */
@@ -420,16 +415,20 @@ MV_INLINE __m512i mv_load4x16(const mv_rows *g, int j, size_t off)
         z, _mm_loadu_si128((const __m128i *)(const void *)(g->p[12 + j] + off)), 3);
 }
 
-/* bit 4 of the quants of Q5_0 / Q5_1: 16 bits of each row's qh per lane (low or high half) */
-MV_INLINE __mmask64 mv_qh_mask(const mv_rows *g, int j, size_t off, int high)
+/* Bit 4 of the quants of Q5_0 / Q5_1 for the 16 rows of a group: masks[j] (low halves, elements
+ * 0..15) and masks[4 + j] (high halves) hold 16 bits of qh of the rows j, 4 + j, 8 + j, 12 + j,
+ * in the order of mv_load4x16's lanes. One gather of the 16 qh words, one permutation. */
+MV_INLINE void mv_qh_masks(const mv_rows *g, size_t off, uint64_t masks[8])
 {
-    uint64_t m = 0;
-    for (int i = 0; i < 4; i++) {
-        uint32_t qh;
-        memcpy(&qh, g->p[4 * i + j] + off, 4);
-        m |= (uint64_t)(high ? qh >> 16 : qh & 0xffffu) << (16 * i);
-    }
-    return (__mmask64)m;
+    uint32_t words[MV_R];
+    for (int i = 0; i < MV_R; i++)
+        memcpy(&words[i], g->p[i] + off, 4);
+    /* int16 position 4j + i <- low half of row 4i + j; 16 + 4j + i <- its high half */
+    static const int16_t order[32] = {0, 8, 16, 24, 2, 10, 18, 26, 4, 12, 20, 28, 6, 14, 22, 30,
+                                      1, 9, 17, 25, 3, 11, 19, 27, 5, 13, 21, 29, 7, 15, 23, 31};
+    const __m512i idx = _mm512_loadu_si512((const void *)order);
+    const __m512i qh = _mm512_loadu_si512((const void *)words);
+    _mm512_storeu_si512((void *)masks, _mm512_permutexvar_epi16(idx, qh));
 }
 
 /* One 32-element block of a 16-row group against activation quants XLO / XHI (each 16 bytes
@@ -438,6 +437,9 @@ MV_INLINE __m512i mv_blk32_isum(rk_type t, const mv_rows *g, size_t off, __m512i
 {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512i s[4];
+    uint64_t qh_masks[8] = {0};
+    if (t == RK_TYPE_Q5_0 || t == RK_TYPE_Q5_1)
+        mv_qh_masks(g, off + (t == RK_TYPE_Q5_0 ? 2 : 4), qh_masks);
     for (int j = 0; j < 4; j++) {
         __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
         int eight = 0;
@@ -473,8 +475,8 @@ MV_INLINE __m512i mv_blk32_isum(rk_type t, const mv_rows *g, size_t off, __m512i
             const __m512i b4 = _mm512_set1_epi8(0x10);
             lo = _mm512_and_si512(z, m4);
             hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-            lo = _mm512_mask_add_epi8(lo, mv_qh_mask(g, j, off + qh, 0), lo, b4);
-            hi = _mm512_mask_add_epi8(hi, mv_qh_mask(g, j, off + qh, 1), hi, b4);
+            lo = _mm512_mask_add_epi8(lo, (__mmask64)qh_masks[j], lo, b4);
+            hi = _mm512_mask_add_epi8(hi, (__mmask64)qh_masks[4 + j], hi, b4);
             break;
         }
         case RK_TYPE_F32:
@@ -565,11 +567,11 @@ MV_INLINE void matvec_blk32(rk_type t, const rk_matrix *w, int64_t r0, int64_t r
                 isum = _mm512_sub_epi32(isum,
                                         _mm512_set1_epi32(bias * (int32_t)load_u32(xsums + 4 * b)));
             const __m512 dx = _mm512_set1_ps(load_f16(xb));
-            const __m512 dw = t == RK_TYPE_APR_Q8 ? _mm512_set1_ps(w->scale)
-                                                  : mv_gather_f16(&g, (size_t)b * bb, 0);
+            const __m512 dw =
+                t == RK_TYPE_APR_Q8 ? _mm512_set1_ps(w->scale) : mv_gather_f16(&g, (size_t)b * bb);
             const __m512 fi = _mm512_cvtepi32_ps(isum);
             if (min) {
-                const __m512 m = mv_gather_f16(&g, (size_t)b * bb + 2, 0);
+                const __m512 m = mv_gather_f16(&g, (size_t)b * bb + 2);
                 const __m512 sx = _mm512_set1_ps(load_f16(xb + 2));
                 acc = _mm512_add_ps(acc, _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(dw, dx), fi),
                                                        _mm512_mul_ps(m, sx)));
@@ -685,8 +687,8 @@ MV_INLINE void matvec_k45(int five, const rk_matrix *w, int64_t r0, int64_t r1, 
             }
             const __m512i msum = mv_reduce_4x4(mz[0], mz[1], mz[2], mz[3]);
             const __m512 dx = _mm512_set1_ps(load_f32(xb));
-            const __m512 dw = mv_gather_f16(&g, (size_t)s * bb, 0);
-            const __m512 dmin = mv_gather_f16(&g, (size_t)s * bb + 2, 1);
+            const __m512 dw = mv_gather_f16(&g, (size_t)s * bb);
+            const __m512 dmin = mv_gather_f16(&g, (size_t)s * bb + 2);
             const __m512 u =
                 _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum)),
                               _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum)));
@@ -752,7 +754,7 @@ static void matvec_q6_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_
             }
             const __m512i isum = mv_reduce_16x16(part);
             const __m512 dx = _mm512_set1_ps(load_f32(xb));
-            const __m512 dw = mv_gather_f16(&g, (size_t)s * 210 + 208, 1);
+            const __m512 dw = mv_gather_f16(&g, (size_t)s * 210 + 208);
             acc =
                 _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum)));
         }
