@@ -82,7 +82,7 @@ static void sum_task(void *ctx, int64_t task, int thread)
 static double dram_gbps(rk_pool *pool, const uint64_t *buf, size_t bytes, int reps)
 {
     sum_job job = {.buf = buf, .words = (int64_t)(bytes / 8), .chunk = 1 << 18};
-    double t[32];
+    double t[32] = {0};
     for (int r = 0; r < reps; r++) {
         const double t0 = now();
         rk_pool_run(pool, (job.words + job.chunk - 1) / job.chunk, sum_task, &job);
@@ -214,6 +214,7 @@ int main(int argc, char **argv)
         pools[t] = rk_pool_create(threads[t]);
         if (!pools[t]) {
             fprintf(stderr, "bench-matmul: cannot start %d threads\n", threads[t]);
+            free(dram);
             return 1;
         }
         dram_bw[t] = dram_gbps(pools[t], dram, dram_bytes, reps < 5 ? 5 : reps);
@@ -258,7 +259,7 @@ int main(int argc, char **argv)
                 x[i] = frand();
             rk_quantize_act(type, sh.k, prefill_cols, x, (size_t)sh.k, act, act_row);
             for (int t = 0; t < n_threads; t++) {
-                double tm[32];
+                double tm[32] = {0};
                 for (int r = 0; r < reps; r++) {
                     const double t0 = now();
                     for (int64_t c = 0; c < n_copies; c++) {
@@ -276,7 +277,7 @@ int main(int argc, char **argv)
                 const double s = median(tm, reps);
                 const double gbps = (double)mat / s / 1e9;
                 /* the same matrix again and again: cache-resident, the kernel's own speed */
-                double th[32];
+                double th[32] = {0};
                 rk_matrix m0 = {.type = type,
                                 .data = w,
                                 .row_stride = row,
@@ -311,7 +312,7 @@ int main(int argc, char **argv)
                                .n_rows = sh.rows,
                                .k = sh.k,
                                .scale = 1.0f};
-                double tm[32];
+                double tm[32] = {0};
                 const int preps = reps < 3 ? reps : 3;
                 for (int r = 0; r < preps; r++) {
                     const double t0 = now();

@@ -653,14 +653,15 @@ static void matvec_q6_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_
                         const int sb0 = 8 * h + 2 * t;
                         const __m256i xq = _mm256_loadu_si256(
                             (const __m256i *)(const void *)(xb + 4 + 128 * h + 32 * t));
-                        const __m256i scv = _mm256_permute2x128_si256(
-                            _mm256_shuffle_epi8(
-                                sc16, _mm256_set1_epi16(
-                                          (short)((2 * (sb0 % 8)) | ((2 * (sb0 % 8) + 1) << 8)))),
-                            _mm256_shuffle_epi8(
-                                sc16, _mm256_set1_epi16((short)((2 * ((sb0 + 1) % 8)) |
-                                                                ((2 * ((sb0 + 1) % 8) + 1) << 8)))),
-                            sb0 < 8 ? 0x20 : 0x31);
+                        const int e0 = sb0 % 8, e1 = (sb0 + 1) % 8;
+                        const __m256i lo = _mm256_shuffle_epi8(
+                            sc16, _mm256_set1_epi16((short)((2 * e0) | ((2 * e0 + 1) << 8))));
+                        const __m256i hi = _mm256_shuffle_epi8(
+                            sc16, _mm256_set1_epi16((short)((2 * e1) | ((2 * e1 + 1) << 8))));
+                        /* sub-blocks 0..7 come from the low 128-bit lane of sc16, 8..15 from
+                         * the high one */
+                        const __m256i scv = sb0 < 8 ? _mm256_permute2x128_si256(lo, hi, 0x20)
+                                                    : _mm256_permute2x128_si256(lo, hi, 0x31);
                         a = _mm256_add_epi32(
                             a, _mm256_madd_epi16(_mm256_maddubs_epi16(q[t], xq), scv));
                     }

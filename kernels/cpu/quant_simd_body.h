@@ -14,6 +14,7 @@
  * Blocks with a non-finite input, or whose inverse scale overflows, go to the reference kernel.
  * Not for: inclusion anywhere but the two SIMD translation units. */
 #include <math.h>
+#include <stddef.h>
 
 #include "common/blocks.h"
 #include "common/half.h"

@@ -46,9 +46,9 @@ const rk_vec_ops *rk_vec_ops_for(rk_isa isa);
 #define RK_EXP_LN2_HI 0.693145751953125f
 #define RK_EXP_LN2_LO 1.428606765330187045e-06f
 #define RK_EXP_OVER   88.72283935546875f
-#define RK_EXP_UNDER  -103.97208404541015625f
+#define RK_EXP_UNDER  (-103.97208404541015625f)
 #define RK_EXP_HI     89.0f
-#define RK_EXP_LO     -104.0f
+#define RK_EXP_LO     (-104.0f)
 #define RK_EXP_C7     (1.0f / 5040.0f)
 #define RK_EXP_C6     (1.0f / 720.0f)
 #define RK_EXP_C5     (1.0f / 120.0f)
