@@ -8,9 +8,16 @@
  *    "frac_dram":weight_gbps / dram_gbps of the same thread count}
  * Decode cycles through enough copies of the matrix to exceed the last-level cache (as a model's
  * layers do), so weight_gbps is a DRAM figure; prefill reuses one copy (compute-bound).
+ * With a ggml CPU library (--ggml PATH/libggml-cpu.so, or $ROSETTA_GGML_CPU), decode is also timed
+ * through ggml's own vec_dot (ggml_get_type_traits_cpu, one call per row on the same pool, on
+ * ggml's own quantized activations), interleaved with Rosetta's runs: "ggml_weight_gbps" and
+ * "ratio" (Rosetta / ggml, medians). Build a native one for a fair peer (the oracle build has
+ * no -march=native). Prefill has no such peer here: ggml's GEMM paths are not behind vec_dot.
  * Usage: bench-matmul [--reps N] [--threads LIST] [--types LIST] [--no-prefill] [--mb N]
+ *                     [--ggml PATH]
  *   --mb: bytes of weight copies per decode measurement (default 384 MiB).
  * Not for: correctness (tests/unit/test_matmul.c). */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -153,6 +160,58 @@ static uint8_t *make_copies(rk_type t, int64_t n_rows, int64_t k, size_t bytes, 
     return buf;
 }
 
+/* ---- ggml's vec_dot as the peer (loaded at run time) ---------------------------------------- */
+
+typedef void (*ggml_vec_dot_fn)(int n, float *s, size_t bs, const void *x, size_t bx, const void *y,
+                                size_t by, int nrc);
+typedef void (*ggml_from_float_fn)(const float *x, void *y, int64_t k);
+/* the layout of ggml-cpu.h's struct ggml_type_traits_cpu */
+typedef struct ggml_traits_cpu {
+    ggml_from_float_fn from_float;
+    ggml_vec_dot_fn vec_dot;
+    int vec_dot_type;
+    int64_t nrows;
+} ggml_traits_cpu;
+typedef const ggml_traits_cpu *(*ggml_get_traits_fn)(int type);
+
+static ggml_get_traits_fn ggml_traits;
+
+static int load_ggml(const char *path)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+    if (!h) {
+        fprintf(stderr, "bench-matmul: %s\n", dlerror());
+        return -1;
+    }
+    void (*init)(void) = (void (*)(void))dlsym(h, "ggml_cpu_init");
+    ggml_traits = (ggml_get_traits_fn)dlsym(h, "ggml_get_type_traits_cpu");
+    if (!init || !ggml_traits) {
+        fprintf(stderr, "bench-matmul: %s has no ggml_cpu_init / ggml_get_type_traits_cpu\n", path);
+        ggml_traits = NULL;
+        return -1;
+    }
+    init();
+    return 0;
+}
+
+typedef struct ggml_job {
+    ggml_vec_dot_fn vec_dot;
+    const uint8_t *w;
+    size_t row;
+    int64_t rows, k, chunk;
+    const void *act;
+    float *y;
+} ggml_job;
+
+static void ggml_task(void *ctx, int64_t task, int thread)
+{
+    (void)thread;
+    const ggml_job *j = ctx;
+    const int64_t r0 = task * j->chunk, r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
+    for (int64_t r = r0; r < r1; r++)
+        j->vec_dot((int)j->k, &j->y[r], 0, j->w + (size_t)r * j->row, 0, j->act, 0, 1);
+}
+
 static int parse_list(const char *s, int *out, int max)
 {
     int n = 0;
@@ -175,6 +234,7 @@ int main(int argc, char **argv)
     int reps = 7, threads[8] = {1, 2}, n_threads = 2, prefill = 1;
     size_t copy_bytes = (size_t)384 << 20;
     const char *types_arg = "Q5_0,Q8_0,Q4_K,Q6_K,F32";
+    const char *ggml_path = getenv("ROSETTA_GGML_CPU");
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
@@ -184,16 +244,20 @@ int main(int argc, char **argv)
             types_arg = argv[++i];
         else if (strcmp(argv[i], "--no-prefill") == 0)
             prefill = 0;
+        else if (strcmp(argv[i], "--ggml") == 0 && i + 1 < argc)
+            ggml_path = argv[++i];
         else if (strcmp(argv[i], "--mb") == 0 && i + 1 < argc)
             copy_bytes = (size_t)atoi(argv[++i]) << 20;
         else {
             fprintf(stderr, "usage: bench-matmul [--reps N] [--threads LIST] [--types LIST] "
-                            "[--no-prefill] [--mb N]\n");
+                            "[--no-prefill] [--mb N] [--ggml PATH]\n");
             return 2;
         }
     }
     if (reps < 1 || reps > 32)
         reps = 7;
+    if (ggml_path && *ggml_path && load_ggml(ggml_path) != 0)
+        return 1;
 
     static const shape SHAPES[] = {{896, 896}, {128, 896}, {4864, 896}, {896, 4864}, {151936, 896}};
     static const shape PREFILL[] = {{896, 896}, {4864, 896}, {896, 4864}};
@@ -258,10 +322,24 @@ int main(int argc, char **argv)
             for (int64_t i = 0; i < sh.k * prefill_cols; i++)
                 x[i] = frand();
             rk_quantize_act(type, sh.k, prefill_cols, x, (size_t)sh.k, act, act_row);
+            /* ggml's activation for its vec_dot (its own quantizer) */
+            const ggml_traits_cpu *gt = ggml_traits ? ggml_traits((int)type) : NULL;
+            uint8_t *gact = NULL;
+            if (gt && gt->vec_dot) {
+                const ggml_traits_cpu *at = ggml_traits(gt->vec_dot_type);
+                gact = malloc(rk_row_bytes((rk_type)gt->vec_dot_type, sh.k) + 64);
+                if (at->from_float && gt->vec_dot_type != RK_TYPE_F32)
+                    at->from_float(x, gact, sh.k);
+                else
+                    memcpy(gact, x, (size_t)sh.k * sizeof(float));
+            }
             for (int t = 0; t < n_threads; t++) {
-                double tm[32] = {0};
+                double tm[32] = {0}, tg[32] = {0};
+                const int64_t nt = rk_pool_threads(pools[t]);
+                int64_t chunk = (sh.rows + 4 * nt - 1) / (4 * nt);
+                chunk = chunk < 16 ? 16 : (chunk + 15) / 16 * 16;
                 for (int r = 0; r < reps; r++) {
-                    const double t0 = now();
+                    double t0 = now();
                     for (int64_t c = 0; c < n_copies; c++) {
                         rk_matrix m = {.type = type,
                                        .data = w + (size_t)c * mat,
@@ -272,6 +350,15 @@ int main(int argc, char **argv)
                         rk_matmul_pool(pools[t], &m, act, act_row, 1, y, (size_t)sh.rows);
                     }
                     tm[r] = (now() - t0) / (double)n_copies;
+                    if (!gact)
+                        continue;
+                    t0 = now();
+                    for (int64_t c = 0; c < n_copies; c++) {
+                        ggml_job gj = {
+                            gt->vec_dot, w + (size_t)c * mat, row, sh.rows, sh.k, chunk, gact, y};
+                        rk_pool_run(pools[t], (sh.rows + chunk - 1) / chunk, ggml_task, &gj);
+                    }
+                    tg[r] = (now() - t0) / (double)n_copies;
                 }
                 const double best = min_of(tm, reps);
                 const double s = median(tm, reps);
@@ -299,6 +386,14 @@ int main(int argc, char **argv)
                        tok, (long long)sh.rows, (long long)sh.k, threads[t], rk_isa_name(isa),
                        s * 1e3, best * 1e3, 2.0 * (double)sh.rows * (double)sh.k / s / 1e9, gbps,
                        (double)mat / best / 1e9, gbps / dram_bw[t], (double)mat / hot / 1e9);
+                if (gact) {
+                    const double g = median(tg, reps);
+                    printf("{\"bench\":\"matmul\",\"what\":\"decode_vs_ggml\",\"type\":\"%s\","
+                           "\"rows\":%lld,\"k\":%lld,\"threads\":%d,\"weight_gbps\":%.2f,"
+                           "\"ggml_weight_gbps\":%.2f,\"ratio\":%.3f}\n",
+                           tok, (long long)sh.rows, (long long)sh.k, threads[t], gbps,
+                           (double)mat / g / 1e9, g / s);
+                }
                 fflush(stdout);
             }
             int do_prefill = 0;
@@ -330,6 +425,7 @@ int main(int argc, char **argv)
             }
             free(x);
             free(act);
+            free(gact);
             free(y);
             free(w);
         }

@@ -315,20 +315,21 @@ MV_INLINE mv_rows mv_group(const rk_matrix *w, int64_t rt, int nr)
     return g;
 }
 
-MV_INLINE void mv_prefetch_next(const rk_matrix *w, int64_t rt, int64_t r1, int64_t step,
-                                int64_t n_steps)
+/* Prefetch of the next group's bytes into L2 while a group runs, and of the first group at the
+ * start (see mv_prefetch_group in matmul_avx512_body.h for why). */
+MV_INLINE void mv_prefetch_group(const rk_matrix *w, int64_t from, int64_t r1, int64_t step,
+                                 int64_t n_steps)
 {
-    const int64_t next = rt + MV_R;
-    if (next >= r1)
+    if (from >= r1)
         return;
-    const int64_t n = r1 - next < MV_R ? r1 - next : MV_R;
+    const int64_t n = r1 - from < MV_R ? r1 - from : MV_R;
     const size_t span = (size_t)n * w->row_stride;
-    const uint8_t *base = (const uint8_t *)w->data + (size_t)next * w->row_stride;
+    const uint8_t *base = (const uint8_t *)w->data + (size_t)from * w->row_stride;
     const size_t lines = (span + 63) / 64;
     const size_t a = lines * (size_t)step / (size_t)n_steps;
     const size_t b = lines * (size_t)(step + 1) / (size_t)n_steps;
     for (size_t l = a; l < b; l++)
-        _mm_prefetch((const char *)(base + 64 * l), _MM_HINT_T0);
+        _mm_prefetch((const char *)(base + 64 * l), _MM_HINT_T1);
 }
 
 /* the f16 at byte `at` of each lane's row (scalar loads: gathers are slow on many CPUs) */
@@ -486,12 +487,13 @@ MV_INLINE void matvec_blk32(rk_type t, const rk_matrix *w, int64_t r0, int64_t r
     const uint8_t *xsums = min ? NULL : rk_act_q8_0_sums_at(x, nb);
     const __m128i even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
     const __m128i odd = _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+    mv_prefetch_group(w, r0, r1, 0, 1);
     for (int64_t rt = r0; rt < r1; rt += MV_R) {
         const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
         const mv_rows g = mv_group(w, rt, nr);
         __m256 acc = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
-            mv_prefetch_next(w, rt, r1, b, nb);
+            mv_prefetch_group(w, rt + MV_R, r1, b, nb);
             const uint8_t *xb = x + b * ab;
             __m128i xl = _mm_loadu_si128((const __m128i *)(const void *)(xb + aq));
             __m128i xh = _mm_loadu_si128((const __m128i *)(const void *)(xb + aq + 16));
@@ -550,12 +552,13 @@ MV_INLINE void matvec_k45(int five, const rk_matrix *w, int64_t r0, int64_t r1, 
     const int64_t nsb = w->k / 256;
     const size_t bb = five ? 176 : 144, qo = five ? 48 : 16;
     const __m256i m4 = _mm256_set1_epi8(0x0f), b4 = _mm256_set1_epi8(0x10);
+    mv_prefetch_group(w, r0, r1, 0, 1);
     for (int64_t rt = r0; rt < r1; rt += MV_R) {
         const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
         const mv_rows g = mv_group(w, rt, nr);
         __m256 acc = _mm256_setzero_ps();
         for (int64_t s = 0; s < nsb; s++) {
-            mv_prefetch_next(w, rt, r1, s, nsb);
+            mv_prefetch_group(w, rt + MV_R, r1, s, nsb);
             const uint8_t *xb = x + s * 292;
             const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 260));
             const __m256i bp32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
@@ -618,12 +621,13 @@ static void matvec_q6_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_
 {
     const int64_t nsb = w->k / 256;
     const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    mv_prefetch_group(w, r0, r1, 0, 1);
     for (int64_t rt = r0; rt < r1; rt += MV_R) {
         const int nr = (int)(r1 - rt < MV_R ? r1 - rt : MV_R);
         const mv_rows g = mv_group(w, rt, nr);
         __m256 acc = _mm256_setzero_ps();
         for (int64_t s = 0; s < nsb; s++) {
-            mv_prefetch_next(w, rt, r1, s, nsb);
+            mv_prefetch_group(w, rt + MV_R, r1, s, nsb);
             const uint8_t *xb = x + s * 292;
             const __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(xb + 260));
             __m256i part[MV_R];
