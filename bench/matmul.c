@@ -333,96 +333,115 @@ int main(int argc, char **argv)
                 else
                     memcpy(gact, x, (size_t)sh.k * sizeof(float));
             }
-            for (int t = 0; t < n_threads; t++) {
-                double tm[32] = {0}, tg[32] = {0};
-                const int64_t nt = rk_pool_threads(pools[t]);
-                int64_t chunk = (sh.rows + 4 * nt - 1) / (4 * nt);
-                chunk = chunk < 16 ? 16 : (chunk + 15) / 16 * 16;
-                for (int r = 0; r < reps; r++) {
-                    double t0 = now();
-                    for (int64_t c = 0; c < n_copies; c++) {
-                        rk_matrix m = {.type = type,
-                                       .data = w + (size_t)c * mat,
-                                       .row_stride = row,
-                                       .n_rows = sh.rows,
-                                       .k = sh.k,
-                                       .scale = 1.0f};
-                        rk_matmul_pool(pools[t], &m, act, act_row, 1, y, (size_t)sh.rows);
+            /* the ROWS copies, and their R16 repacking when the type has one */
+            rk_matrix *mats = malloc((size_t)n_copies * sizeof *mats);
+            uint8_t *packed = NULL;
+            for (int lay = 0; lay < 2; lay++) {
+                if (lay == 1) {
+                    const size_t pb = rk_repack_bytes(type, sh.rows, sh.k);
+                    if (pb == 0 || !(packed = malloc(pb * (size_t)n_copies)))
+                        break;
+                }
+                for (int64_t c = 0; c < n_copies; c++) {
+                    rk_matrix m = {.type = type,
+                                   .data = w + (size_t)c * mat,
+                                   .row_stride = row,
+                                   .n_rows = sh.rows,
+                                   .k = sh.k,
+                                   .scale = 1.0f};
+                    mats[c] = m;
+                    if (lay == 1) {
+                        const size_t pb = rk_repack_bytes(type, sh.rows, sh.k);
+                        rk_repack(&m, packed + (size_t)c * pb, pb, &mats[c]);
                     }
-                    tm[r] = (now() - t0) / (double)n_copies;
-                    if (!gact)
-                        continue;
-                    t0 = now();
-                    for (int64_t c = 0; c < n_copies; c++) {
-                        ggml_job gj = {
-                            gt->vec_dot, w + (size_t)c * mat, row, sh.rows, sh.k, chunk, gact, y};
-                        rk_pool_run(pools[t], (sh.rows + chunk - 1) / chunk, ggml_task, &gj);
+                }
+                const char *lname = lay ? "r16" : "rows";
+                for (int t = 0; t < n_threads; t++) {
+                    double tm[32] = {0}, tg[32] = {0};
+                    const int64_t nt = rk_pool_threads(pools[t]);
+                    int64_t chunk = (sh.rows + 4 * nt - 1) / (4 * nt);
+                    chunk = chunk < 16 ? 16 : (chunk + 15) / 16 * 16;
+                    for (int r = 0; r < reps; r++) {
+                        double t0 = now();
+                        for (int64_t c = 0; c < n_copies; c++)
+                            rk_matmul_pool(pools[t], &mats[c], act, act_row, 1, y, (size_t)sh.rows);
+                        tm[r] = (now() - t0) / (double)n_copies;
+                        if (!gact)
+                            continue;
+                        t0 = now();
+                        for (int64_t c = 0; c < n_copies; c++) {
+                            ggml_job gj = {gt->vec_dot, w + (size_t)c * mat,
+                                           row,         sh.rows,
+                                           sh.k,        chunk,
+                                           gact,        y};
+                            rk_pool_run(pools[t], (sh.rows + chunk - 1) / chunk, ggml_task, &gj);
+                        }
+                        tg[r] = (now() - t0) / (double)n_copies;
                     }
-                    tg[r] = (now() - t0) / (double)n_copies;
+                    const double best = min_of(tm, reps);
+                    const double s = median(tm, reps);
+                    const double gbps = (double)mat / s / 1e9;
+                    /* the same matrix again and again: cache-resident, the kernel's own speed */
+                    double th[32] = {0};
+                    const rk_matrix m0 = mats[0];
+                    const int64_t inner = (int64_t)(((size_t)64 << 20) / mat) + 1;
+                    for (int r = 0; r < reps; r++) {
+                        const double t0 = now();
+                        for (int64_t c = 0; c < inner; c++)
+                            rk_matmul_pool(pools[t], &m0, act, act_row, 1, y, (size_t)sh.rows);
+                        th[r] = (now() - t0) / (double)inner;
+                    }
+                    const double hot = min_of(th, reps);
+                    printf(
+                        "{\"bench\":\"matmul\",\"what\":\"decode\",\"type\":\"%s\",\"layout\":\"%"
+                        "s\","
+                        "\"rows\":%lld,\"k\":%lld,\"cols\":1,\"threads\":%d,\"isa\":\"%s\",\"ms\":%"
+                        ".4f,"
+                        "\"ms_min\":%.4f,\"gflops\":%.2f,\"weight_gbps\":%.2f,"
+                        "\"weight_gbps_best\":%.2f,\"frac_dram\":%.3f,\"hot_cache_gbps\":%.2f}\n",
+                        tok, lname, (long long)sh.rows, (long long)sh.k, threads[t],
+                        rk_isa_name(isa), s * 1e3, best * 1e3,
+                        2.0 * (double)sh.rows * (double)sh.k / s / 1e9, gbps,
+                        (double)mat / best / 1e9, gbps / dram_bw[t], (double)mat / hot / 1e9);
+                    if (gact) {
+                        const double g = median(tg, reps);
+                        printf("{\"bench\":\"matmul\",\"what\":\"decode_vs_ggml\",\"type\":\"%s\","
+                               "\"layout\":\"%s\",\"rows\":%lld,\"k\":%lld,\"threads\":%d,\"weight_"
+                               "gbps\":%.2f,"
+                               "\"ggml_weight_gbps\":%.2f,\"ratio\":%.3f}\n",
+                               tok, lname, (long long)sh.rows, (long long)sh.k, threads[t], gbps,
+                               (double)mat / g / 1e9, g / s);
+                    }
+                    fflush(stdout);
                 }
-                const double best = min_of(tm, reps);
-                const double s = median(tm, reps);
-                const double gbps = (double)mat / s / 1e9;
-                /* the same matrix again and again: cache-resident, the kernel's own speed */
-                double th[32] = {0};
-                rk_matrix m0 = {.type = type,
-                                .data = w,
-                                .row_stride = row,
-                                .n_rows = sh.rows,
-                                .k = sh.k,
-                                .scale = 1.0f};
-                const int64_t inner = (int64_t)(((size_t)64 << 20) / mat) + 1;
-                for (int r = 0; r < reps; r++) {
-                    const double t0 = now();
-                    for (int64_t c = 0; c < inner; c++)
-                        rk_matmul_pool(pools[t], &m0, act, act_row, 1, y, (size_t)sh.rows);
-                    th[r] = (now() - t0) / (double)inner;
+                int do_prefill = 0;
+                for (size_t pi = 0; pi < sizeof PREFILL / sizeof PREFILL[0]; pi++)
+                    if (PREFILL[pi].rows == sh.rows && PREFILL[pi].k == sh.k)
+                        do_prefill = prefill;
+                for (int t = 0; do_prefill && t < n_threads; t++) {
+                    const rk_matrix m = mats[0];
+                    double tm[32] = {0};
+                    const int preps = reps < 3 ? reps : 3;
+                    for (int r = 0; r < preps; r++) {
+                        const double t0 = now();
+                        rk_matmul_pool(pools[t], &m, act, act_row, prefill_cols, y,
+                                       (size_t)sh.rows);
+                        tm[r] = now() - t0;
+                    }
+                    const double s = median(tm, preps);
+                    printf("{\"bench\":\"matmul\",\"what\":\"prefill\",\"type\":\"%s\",\"layout\":"
+                           "\"%s\","
+                           "\"rows\":%lld,\"k\":%lld,\"cols\":%lld,\"threads\":%d,\"isa\":\"%s\","
+                           "\"ms\":%.3f,"
+                           "\"gflops\":%.2f}\n",
+                           tok, lname, (long long)sh.rows, (long long)sh.k, (long long)prefill_cols,
+                           threads[t], rk_isa_name(isa), s * 1e3,
+                           2.0 * (double)sh.rows * (double)sh.k * (double)prefill_cols / s / 1e9);
+                    fflush(stdout);
                 }
-                const double hot = min_of(th, reps);
-                printf("{\"bench\":\"matmul\",\"what\":\"decode\",\"type\":\"%s\",\"rows\":%lld,"
-                       "\"k\":%lld,\"cols\":1,\"threads\":%d,\"isa\":\"%s\",\"ms\":%.4f,"
-                       "\"ms_min\":%.4f,\"gflops\":%.2f,\"weight_gbps\":%.2f,"
-                       "\"weight_gbps_best\":%.2f,\"frac_dram\":%.3f,\"hot_cache_gbps\":%.2f}\n",
-                       tok, (long long)sh.rows, (long long)sh.k, threads[t], rk_isa_name(isa),
-                       s * 1e3, best * 1e3, 2.0 * (double)sh.rows * (double)sh.k / s / 1e9, gbps,
-                       (double)mat / best / 1e9, gbps / dram_bw[t], (double)mat / hot / 1e9);
-                if (gact) {
-                    const double g = median(tg, reps);
-                    printf("{\"bench\":\"matmul\",\"what\":\"decode_vs_ggml\",\"type\":\"%s\","
-                           "\"rows\":%lld,\"k\":%lld,\"threads\":%d,\"weight_gbps\":%.2f,"
-                           "\"ggml_weight_gbps\":%.2f,\"ratio\":%.3f}\n",
-                           tok, (long long)sh.rows, (long long)sh.k, threads[t], gbps,
-                           (double)mat / g / 1e9, g / s);
-                }
-                fflush(stdout);
             }
-            int do_prefill = 0;
-            for (size_t pi = 0; pi < sizeof PREFILL / sizeof PREFILL[0]; pi++)
-                if (PREFILL[pi].rows == sh.rows && PREFILL[pi].k == sh.k)
-                    do_prefill = prefill;
-            for (int t = 0; do_prefill && t < n_threads; t++) {
-                rk_matrix m = {.type = type,
-                               .data = w,
-                               .row_stride = row,
-                               .n_rows = sh.rows,
-                               .k = sh.k,
-                               .scale = 1.0f};
-                double tm[32] = {0};
-                const int preps = reps < 3 ? reps : 3;
-                for (int r = 0; r < preps; r++) {
-                    const double t0 = now();
-                    rk_matmul_pool(pools[t], &m, act, act_row, prefill_cols, y, (size_t)sh.rows);
-                    tm[r] = now() - t0;
-                }
-                const double s = median(tm, preps);
-                printf("{\"bench\":\"matmul\",\"what\":\"prefill\",\"type\":\"%s\",\"rows\":%lld,"
-                       "\"k\":%lld,\"cols\":%lld,\"threads\":%d,\"isa\":\"%s\",\"ms\":%.3f,"
-                       "\"gflops\":%.2f}\n",
-                       tok, (long long)sh.rows, (long long)sh.k, (long long)prefill_cols,
-                       threads[t], rk_isa_name(isa), s * 1e3,
-                       2.0 * (double)sh.rows * (double)sh.k * (double)prefill_cols / s / 1e9);
-                fflush(stdout);
-            }
+            free(mats);
+            free(packed);
             free(x);
             free(act);
             free(gact);

@@ -73,9 +73,13 @@ int rk_matrix_check(const rk_matrix *w)
     if (!t || !t->weight)
         return -1;
     const size_t row = rk_row_bytes(w->type, w->k);
-    if (row == 0 || w->row_stride < row || rk_act_row_bytes(w->type, w->k) == 0)
+    if (row == 0 || rk_act_row_bytes(w->type, w->k) == 0)
         return -1;
-    return 0;
+    switch (w->layout) {
+    case RK_LAYOUT_ROWS: return w->row_stride < row ? -1 : 0;
+    case RK_LAYOUT_R16: return rk_repack_supported(w->type) ? 0 : -1;
+    }
+    return -1;
 }
 
 /* ---- variants ------------------------------------------------------------------------------- */
@@ -137,6 +141,8 @@ static int check_call(const rk_matrix *w, int64_t r0, int64_t r1, const void *ac
     if (rk_matrix_check(w) != 0 || !act || !y || n_cols < 1)
         return -1;
     if (r0 < 0 || r1 > w->n_rows || r0 >= r1)
+        return -1;
+    if (w->layout == RK_LAYOUT_R16 && r0 % 16 != 0)
         return -1;
     const size_t act_row = rk_act_row_bytes(w->type, w->k);
     if (n_cols > 1 && (act_stride < act_row || y_stride < (size_t)r1))
@@ -320,10 +326,17 @@ int rk_quantize_act_pool(rk_pool *pool, rk_type weight_type, int64_t k, int64_t 
 
 /* ---- dequantizing reference ----------------------------------------------------------------- */
 
-static int dequant_row(const rk_matrix *w, int64_t r, float *out)
+static int dequant_row(const rk_matrix *w, int64_t r, float *out, uint8_t *rowbuf)
 {
     const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_stride;
     const int64_t k = w->k;
+    if (w->layout == RK_LAYOUT_R16) {
+        const rk_type_traits *t = rk_type_traits_get(w->type);
+        for (int64_t b = 0; b < k / t->block_elems; b++)
+            rk_r16_block(w->type, rk_r16_tile(w, r / 16, b), (int)(r % 16),
+                         rowbuf + (size_t)b * t->block_bytes);
+        row = rowbuf;
+    }
     switch (w->type) {
     case RK_TYPE_F32: memcpy(out, row, (size_t)k * sizeof(float)); return 0;
     case RK_TYPE_F16: rk_dequantize_row_f16_ref(row, out, k); return 0;
@@ -355,11 +368,16 @@ int rk_matmul_dequant_ref(const rk_matrix *w, int64_t r0, int64_t r1, const floa
     if (rk_matrix_check(w) != 0 || !x || !y || n_cols < 1 || r0 < 0 || r1 > w->n_rows || r0 >= r1)
         return -1;
     float *row = malloc((size_t)w->k * sizeof(float));
-    if (!row)
+    uint8_t *rowbuf = malloc(rk_row_bytes(w->type, w->k));
+    if (!row || !rowbuf) {
+        free(row);
+        free(rowbuf);
         return -1;
+    }
     for (int64_t r = r0; r < r1; r++) {
-        if (dequant_row(w, r, row) != 0) {
+        if (dequant_row(w, r, row, rowbuf) != 0) {
             free(row);
+            free(rowbuf);
             return -1;
         }
         for (int64_t c = 0; c < n_cols; c++) {
@@ -371,5 +389,6 @@ int rk_matmul_dequant_ref(const rk_matrix *w, int64_t r0, int64_t r1, const floa
         }
     }
     free(row);
+    free(rowbuf);
     return 0;
 }

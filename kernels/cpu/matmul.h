@@ -106,19 +106,51 @@ size_t rk_act_row_bytes(rk_type weight_type, int64_t k);
  *     rk_matrix w = {.type = RK_TYPE_Q4_K, .data = p, .row_stride = rk_row_bytes(..),
  *                    .n_rows = 896, .k = 896};
  * Rows need no alignment (blocks are read as bytes). */
+
+/* How the bytes are arranged. RK_LAYOUT_ROWS: as in the file (row r at data + r * row_stride).
+ * RK_LAYOUT_R16: made by rk_repack; 16 rows interleaved per block (docs/kernels.md), same bytes
+ * per weight, faster for both decode and prefill. */
+typedef enum rk_layout {
+    RK_LAYOUT_ROWS = 0,
+    RK_LAYOUT_R16 = 1,
+} rk_layout;
+
 typedef struct rk_matrix {
     rk_type type;
     const void *data;  /* first byte of row 0 */
-    size_t row_stride; /* bytes from row r to row r + 1, >= rk_row_bytes(type, k) */
+    size_t row_stride; /* bytes from row r to row r + 1, >= rk_row_bytes(type, k) (ROWS only) */
     int64_t n_rows;    /* output dimension */
     int64_t k;         /* input dimension, a multiple of the type's block (32 for APR types) */
     float scale;       /* APR_Q8 only: the tensor's scale; ignored for every other type */
+    rk_layout layout;  /* RK_LAYOUT_ROWS (0) unless the matrix came from rk_repack */
 } rk_matrix;
 
 /* Checks that w is usable by rk_matmul: supported weight type, k a positive multiple of the
- * block (and of 32 for the APR types), n_rows >= 1, data != NULL, row_stride large enough.
- * Returns 0 or -1. Call it once at load time. */
+ * block (and of 32 for the APR types), n_rows >= 1, data != NULL, row_stride large enough (ROWS),
+ * a repackable type (R16). Returns 0 or -1. Call it once at load time. */
 int rk_matrix_check(const rk_matrix *w);
+
+/* ---- repacking (optional, at load time) -----------------------------------------------------
+ * rk_repack copies a ROWS matrix into the R16 layout: groups of 16 rows, each block of the 16
+ * rows stored together with their quants interleaved 4 bytes per row (the rows past n_rows in
+ * the last group are zero). The bytes per weight do not change, decode reads one sequential
+ * stream per 16 rows and needs no cross-row reductions, and the GEMM reads the quants directly.
+ * Results are bit-identical to the ROWS layout (rk math does not depend on the layout).
+ * Types: Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K. On an R16 matrix, rk_matmul's r0 must be a multiple
+ * of 16 (rk_matmul_pool's chunks are). Once repacked, the engine may release the source pages
+ * (e.g. madvise(MADV_DONTNEED) on an mmapped file) so that the weights are resident once. */
+
+/* Whether type has an R16 layout. */
+bool rk_repack_supported(rk_type type);
+
+/* Bytes of the R16 copy of an n_rows x k matrix of type (n_rows rounded up to 16), or 0 when the
+ * type has no R16 layout or k does not suit it. */
+size_t rk_repack_bytes(rk_type type, int64_t n_rows, int64_t k);
+
+/* Writes the R16 copy of src (a valid ROWS matrix) to dst (dst_bytes >= rk_repack_bytes, any
+ * alignment) and describes it in *out (data = dst, layout = RK_LAYOUT_R16, other fields as src).
+ * Returns 0 or -1 (unsupported type, small buffer, invalid src). */
+int rk_repack(const rk_matrix *src, void *dst, size_t dst_bytes, rk_matrix *out);
 
 /* ---- activation quantization ----------------------------------------------------------------
  * Quantizes n_cols activation columns of k floats (column c at x + c * x_stride floats) into

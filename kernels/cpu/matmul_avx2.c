@@ -683,6 +683,262 @@ static void matvec_q6_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_
     }
 }
 
+/* ---- the R16 layout (matmul_repack.c) -----------------------------------------------------
+ * A 16-row tile is processed as two halves of 8 rows: half `hf` reads bytes 32hf..32hf+31 of
+ * every 64-byte plane (one dword per row). Otherwise as the AVX-512 kernels. */
+
+#define R16_NC_MAX 4
+
+MV_INLINE __m256i xquad(const uint8_t *xc, size_t at)
+{
+    return _mm256_set1_epi32((int32_t)load_u32(xc + at));
+}
+
+MV_INLINE __m256i r16_dot(__m256i acc, __m256i wv, __m256i xv, int eight)
+{
+    if (eight)
+        return dot_s8s8(acc, _mm256_xor_si256(wv, _mm256_set1_epi8((char)0x80)), xv);
+    return dot_u8s8(acc, wv, xv);
+}
+
+MV_INLINE __m256i plane8(const uint8_t *tile, size_t off, int hf)
+{
+    return _mm256_loadu_si256((const __m256i *)(const void *)(tile + off + 32 * (size_t)hf));
+}
+
+MV_INLINE __m256 r16_f16x8(const uint8_t *p, int hf)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * hf)));
+}
+
+MV_INLINE __m256i byte_of_dwords(__m256i v, int b)
+{
+    return _mm256_and_si256(_mm256_srli_epi32(v, 8 * b), _mm256_set1_epi32(0xff));
+}
+
+MV_INLINE __m256i shift_dwords(__m256i v, int left)
+{
+    return left >= 0 ? _mm256_sll_epi32(v, _mm_cvtsi32_si128(left))
+                     : _mm256_srl_epi32(v, _mm_cvtsi32_si128(-left));
+}
+
+/* q | (h & 0x10) */
+MV_INLINE __m256i or_bit4(__m256i q, __m256i h)
+{
+    return _mm256_or_si256(q, _mm256_and_si256(h, _mm256_set1_epi8(0x10)));
+}
+
+MV_INLINE void r16_blk32(rk_type t, const rk_matrix *w, int64_t g, int hf, int64_t nb,
+                         const uint8_t *const xs[], int nc, __m256 acc[])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const int eight = t == RK_TYPE_Q8_0;
+    const int bias = t == RK_TYPE_Q4_0 ? 8 : t == RK_TYPE_Q5_0 ? 16 : 0;
+    const uint8_t *tile = rk_r16_tile(w, g, 0);
+    const size_t tb = t == RK_TYPE_Q8_0 ? 544 : t == RK_TYPE_Q5_0 ? 352 : 288;
+    for (int64_t b = 0; b < nb; b++, tile += tb) {
+        __m256i isum[R16_NC_MAX];
+        for (int c = 0; c < nc; c++)
+            isum[c] = _mm256_set1_epi32(-bias *
+                                        (int32_t)load_u32(rk_act_q8_0_sums_at(xs[c], nb) + 4 * b));
+        const size_t xb = (size_t)b * 34 + 2;
+        if (eight) {
+            for (int p = 0; p < 8; p++) {
+                const __m256i wv = plane8(tile, 32 + 64 * (size_t)p, hf);
+                for (int c = 0; c < nc; c++)
+                    isum[c] = r16_dot(isum[c], wv, xquad(xs[c], xb + 4 * (size_t)p), 1);
+            }
+        } else {
+            const size_t qo = t == RK_TYPE_Q5_0 ? 96 : 32;
+            const __m256i h = t == RK_TYPE_Q5_0 ? plane8(tile, 32, hf) : _mm256_setzero_si256();
+            for (int p = 0; p < 4; p++) {
+                const __m256i z = plane8(tile, qo + 64 * (size_t)p, hf);
+                __m256i lo = _mm256_and_si256(z, m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
+                if (t == RK_TYPE_Q5_0) {
+                    lo = or_bit4(lo, shift_dwords(h, 4 - p));
+                    hi = or_bit4(hi, shift_dwords(h, -p));
+                }
+                for (int c = 0; c < nc; c++) {
+                    isum[c] = r16_dot(isum[c], lo, xquad(xs[c], xb + 4 * (size_t)p), 0);
+                    isum[c] = r16_dot(isum[c], hi, xquad(xs[c], xb + 16 + 4 * (size_t)p), 0);
+                }
+            }
+        }
+        const __m256 dw = r16_f16x8(tile, hf);
+        for (int c = 0; c < nc; c++) {
+            const __m256 dx = _mm256_set1_ps(load_f16(xs[c] + (size_t)b * 34));
+            acc[c] = _mm256_add_ps(
+                acc[c], _mm256_mul_ps(_mm256_cvtepi32_ps(isum[c]), _mm256_mul_ps(dw, dx)));
+        }
+    }
+}
+
+MV_INLINE void r16_k45(int five, const rk_matrix *w, int64_t g, int hf, int64_t nsb,
+                       const uint8_t *const xs[], int nc, __m256 acc[])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m6 = _mm256_set1_epi8(0x3f),
+                  m2 = _mm256_set1_epi8(0x03);
+    const size_t tb = five ? 2816 : 2304;
+    const uint8_t *tile = rk_r16_tile(w, g, 0);
+    for (int64_t s = 0; s < nsb; s++, tile += tb) {
+        const __m256i s0 = plane8(tile, 64, hf), s1 = plane8(tile, 128, hf),
+                      s2 = plane8(tile, 192, hf);
+        const __m256i sc_lo = _mm256_and_si256(s0, m6), mn_lo = _mm256_and_si256(s1, m6);
+        const __m256i sc_hi =
+            _mm256_or_si256(_mm256_and_si256(s2, m4),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s0, 6), m2), 4));
+        const __m256i mn_hi =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, 4), m4),
+                            _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s1, 6), m2), 4));
+        __m256i isum[R16_NC_MAX], msum[R16_NC_MAX];
+        for (int c = 0; c < nc; c++)
+            isum[c] = msum[c] = _mm256_setzero_si256();
+        for (int cc = 0; cc < 4; cc++) {
+            __m256i tlo[R16_NC_MAX], thi[R16_NC_MAX];
+            for (int c = 0; c < nc; c++)
+                tlo[c] = thi[c] = _mm256_setzero_si256();
+            for (int p = 0; p < 8; p++) {
+                const __m256i z = plane8(tile, 256 + 64 * (size_t)(8 * cc + p), hf);
+                __m256i lo = _mm256_and_si256(z, m4);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
+                if (five) {
+                    const __m256i h = plane8(tile, 2304 + 64 * (size_t)p, hf);
+                    lo = or_bit4(lo, shift_dwords(h, 4 - 2 * cc));
+                    hi = or_bit4(hi, shift_dwords(h, 3 - 2 * cc));
+                }
+                for (int c = 0; c < nc; c++) {
+                    const size_t at = (size_t)s * 292 + 4 + 64 * (size_t)cc + 4 * (size_t)p;
+                    tlo[c] = r16_dot(tlo[c], lo, xquad(xs[c], at), 0);
+                    thi[c] = r16_dot(thi[c], hi, xquad(xs[c], at + 32), 0);
+                }
+            }
+            const __m256i sa = byte_of_dwords(cc < 2 ? sc_lo : sc_hi, (2 * cc) % 4);
+            const __m256i sb = byte_of_dwords(cc < 2 ? sc_lo : sc_hi, (2 * cc + 1) % 4);
+            for (int c = 0; c < nc; c++)
+                isum[c] =
+                    _mm256_add_epi32(isum[c], _mm256_add_epi32(_mm256_mullo_epi32(tlo[c], sa),
+                                                               _mm256_mullo_epi32(thi[c], sb)));
+        }
+        for (int j = 0; j < 8; j++) {
+            const __m256i mj = byte_of_dwords(j < 4 ? mn_lo : mn_hi, j % 4);
+            const __m256i pair = _mm256_or_si256(mj, _mm256_slli_epi32(mj, 16));
+            for (int c = 0; c < nc; c++)
+                msum[c] = _mm256_add_epi32(
+                    msum[c],
+                    _mm256_madd_epi16(pair, xquad(xs[c], (size_t)s * 292 + 260 + 4 * (size_t)j)));
+        }
+        const __m256 dw = r16_f16x8(tile, hf), dmin = r16_f16x8(tile + 32, hf);
+        for (int c = 0; c < nc; c++) {
+            const __m256 dx = _mm256_set1_ps(load_f32(xs[c] + (size_t)s * 292));
+            const __m256 u =
+                _mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum[c])),
+                              _mm256_mul_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(msum[c])));
+            acc[c] = _mm256_add_ps(acc[c], u);
+        }
+    }
+}
+
+MV_INLINE void r16_q6_K(const rk_matrix *w, int64_t g, int hf, int64_t nsb,
+                        const uint8_t *const xs[], int nc, __m256 acc[])
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    const uint8_t *tile = rk_r16_tile(w, g, 0);
+    for (int64_t s = 0; s < nsb; s++, tile += 3360) {
+        __m256i isum[R16_NC_MAX];
+        for (int c = 0; c < nc; c++)
+            isum[c] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            for (int half = 0; half < 2; half++) {
+                __m256i t[4][R16_NC_MAX];
+                for (int q = 0; q < 4; q++)
+                    for (int c = 0; c < nc; c++)
+                        t[q][c] = _mm256_setzero_si256();
+                for (int p = 4 * half; p < 4 * half + 4; p++) {
+                    const __m256i a = plane8(tile, 288 + 64 * (size_t)(3 * (8 * h + p)), hf);
+                    const __m256i cq = plane8(tile, 288 + 64 * (size_t)(3 * (8 * h + p) + 1), hf);
+                    const __m256i hb = plane8(tile, 288 + 64 * (size_t)(3 * (8 * h + p) + 2), hf);
+                    __m256i q[4];
+                    q[0] = _mm256_or_si256(_mm256_and_si256(a, m4),
+                                           _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+                    q[1] = _mm256_or_si256(_mm256_and_si256(cq, m4),
+                                           _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+                    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
+                                           _mm256_and_si256(hb, m30));
+                    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(cq, 4), m4),
+                                           _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+                    for (int qq = 0; qq < 4; qq++)
+                        for (int c = 0; c < nc; c++) {
+                            const size_t at = (size_t)s * 292 + 4 + 128 * (size_t)h +
+                                              32 * (size_t)qq + 4 * (size_t)p;
+                            t[qq][c] = r16_dot(t[qq][c], q[qq], xquad(xs[c], at), 0);
+                        }
+                }
+                for (int qq = 0; qq < 4; qq++) {
+                    const int j = 8 * h + 2 * qq + half;
+                    const __m256i wv = plane8(tile, 32 + 64 * (size_t)(j / 4), hf);
+                    const __m256i sc =
+                        _mm256_srai_epi32(_mm256_slli_epi32(wv, 24 - 8 * (j % 4)), 24);
+                    for (int c = 0; c < nc; c++) {
+                        const int32_t bsum =
+                            (int16_t)rk_load_u16le(xs[c] + (size_t)s * 292 + 260 + 2 * (size_t)j);
+                        const __m256i tt = _mm256_sub_epi32(t[qq][c], _mm256_set1_epi32(32 * bsum));
+                        isum[c] = _mm256_add_epi32(isum[c], _mm256_mullo_epi32(tt, sc));
+                    }
+                }
+            }
+        }
+        const __m256 dw = r16_f16x8(tile, hf);
+        for (int c = 0; c < nc; c++) {
+            const __m256 dx = _mm256_set1_ps(load_f32(xs[c] + (size_t)s * 292));
+            acc[c] = _mm256_add_ps(
+                acc[c], _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(isum[c])));
+        }
+    }
+}
+
+MV_INLINE void r16_run(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
+                       size_t act_stride, int64_t n_cols, float *y, size_t y_stride, int nc_max)
+{
+    const rk_type t = w->type;
+    const int64_t nblk = w->k / rk_type_traits_get(t)->block_elems;
+    for (int64_t rt = r0; rt < r1; rt += 8) {
+        const int nr = (int)(r1 - rt < 8 ? r1 - rt : 8);
+        const int hf = (int)((rt / 8) % 2);
+        const __m256i m = lane_mask(nr);
+        for (int64_t c0 = 0; c0 < n_cols; c0 += nc_max) {
+            const int nc = (int)(n_cols - c0 < nc_max ? n_cols - c0 : nc_max);
+            const uint8_t *xs[R16_NC_MAX];
+            __m256 acc[R16_NC_MAX];
+            for (int c = 0; c < nc_max; c++) {
+                xs[c] = act + (size_t)(c0 + (c < nc ? c : nc - 1)) * act_stride;
+                acc[c] = _mm256_setzero_ps();
+            }
+            switch (t) {
+            case RK_TYPE_Q4_0:
+            case RK_TYPE_Q5_0:
+            case RK_TYPE_Q8_0: r16_blk32(t, w, rt / 16, hf, nblk, xs, nc_max, acc); break;
+            case RK_TYPE_Q4_K: r16_k45(0, w, rt / 16, hf, nblk, xs, nc_max, acc); break;
+            case RK_TYPE_Q5_K: r16_k45(1, w, rt / 16, hf, nblk, xs, nc_max, acc); break;
+            case RK_TYPE_Q6_K: r16_q6_K(w, rt / 16, hf, nblk, xs, nc_max, acc); break;
+            case RK_TYPE_F32:
+            case RK_TYPE_F16:
+            case RK_TYPE_BF16:
+            case RK_TYPE_Q4_1:
+            case RK_TYPE_Q5_1:
+            case RK_TYPE_Q8_1:
+            case RK_TYPE_Q2_K:
+            case RK_TYPE_Q3_K:
+            case RK_TYPE_Q8_K:
+            case RK_TYPE_APR_Q4:
+            case RK_TYPE_APR_Q8: break;
+            }
+            for (int c = 0; c < nc; c++)
+                _mm256_maskstore_ps(y + (size_t)(c0 + c) * y_stride + (size_t)rt, m, acc[c]);
+        }
+    }
+}
+
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 static int is_float_type(rk_type t)
@@ -693,7 +949,9 @@ static int is_float_type(rk_type t)
 void rk_mm_gemm_avx2(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
                      size_t act_stride, int64_t n_cols, float *y, size_t y_stride)
 {
-    if (is_float_type(w->type))
+    if (w->layout == RK_LAYOUT_R16)
+        r16_run(w, r0, r1, act, act_stride, n_cols, y, y_stride, R16_NC_MAX);
+    else if (is_float_type(w->type))
         gemm_float(w, r0, r1, act, act_stride, n_cols, y, y_stride);
     else
         gemm_quant(w, r0, r1, act, act_stride, n_cols, y, y_stride);
@@ -702,6 +960,10 @@ void rk_mm_gemm_avx2(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *
 void rk_mm_matvec_avx2(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
                        size_t act_stride, int64_t n_cols, float *y, size_t y_stride)
 {
+    if (w->layout == RK_LAYOUT_R16) {
+        r16_run(w, r0, r1, act, act_stride, n_cols, y, y_stride, 1);
+        return;
+    }
     for (int64_t c = 0; c < n_cols; c++) {
         const uint8_t *x = act + (size_t)c * act_stride;
         float *yc = y + (size_t)c * y_stride;

@@ -772,6 +772,292 @@ static void matvec_q6_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_
     }
 }
 
+/* ---- the R16 layout (matmul_repack.c): 16 rows per tile, one dword per row per 64 bytes -----
+ * One 512-bit load is one "plane": 4 quants (or 8 nibbles) of each of the 16 rows, lane = row,
+ * so vpdpbusd against the broadcast activation quad adds straight into the rows' lanes: no
+ * reduction across lanes, one sequential stream of bytes. NC columns at once (1 for decode). */
+
+#define R16_NC_MAX 8 /* columns per pass of the GEMM: 32-element types */
+#define R16_NC_K   4 /* K-quants (more accumulators per column) */
+
+/* the activation quad of column c at byte `at` of its row, in every lane */
+MV_INLINE __m512i xquad(const uint8_t *xc, size_t at)
+{
+    return _mm512_set1_epi32((int32_t)load_u32(xc + at));
+}
+
+/* unsigned quants against one activation quad; Q8_0's planes hold q ^ 0x80 */
+MV_INLINE __m512i r16_dot(__m512i acc, __m512i wv, __m512i xv, int eight)
+{
+#if RK_VNNI
+    (void)eight;
+    return dot_u8s8(acc, wv, xv);
+#else
+    if (eight)
+        return dot_s8s8(acc, _mm512_xor_si512(wv, _mm512_set1_epi8((char)0x80)), xv);
+    return dot_u8s8(acc, wv, xv);
+#endif
+}
+
+MV_INLINE __m512 r16_f16x16(const uint8_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+
+/* byte b (0..3) of every dword, zero-extended (as int32), or duplicated into both int16 halves */
+MV_INLINE __m512i byte_of_dwords(__m512i v, int b)
+{
+    return _mm512_and_si512(_mm512_srli_epi32(v, 8 * b), _mm512_set1_epi32(0xff));
+}
+
+/* Q4_0 / Q5_0 / Q8_0: blocks of 32 */
+MV_INLINE void r16_blk32(rk_type t, const rk_matrix *w, int64_t g, int64_t nb,
+                         const uint8_t *const xs[], int nc, __m512 acc[])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
+    const int eight = t == RK_TYPE_Q8_0;
+    const int bias = t == RK_TYPE_Q4_0 ? 8 : t == RK_TYPE_Q5_0 ? 16 : (RK_VNNI ? 128 : 0);
+    const uint8_t *tile = rk_r16_tile(w, g, 0);
+    const size_t tb = t == RK_TYPE_Q8_0 ? 544 : t == RK_TYPE_Q5_0 ? 352 : 288;
+    for (int64_t b = 0; b < nb; b++, tile += tb) {
+        __m512i isum[R16_NC_MAX];
+        for (int c = 0; c < nc; c++)
+            isum[c] = _mm512_set1_epi32(-bias *
+                                        (int32_t)load_u32(rk_act_q8_0_sums_at(xs[c], nb) + 4 * b));
+        const size_t xb = (size_t)b * 34 + 2;
+        if (eight) {
+            for (int p = 0; p < 8; p++) {
+                const __m512i wv = _mm512_loadu_si512((const void *)(tile + 32 + 64 * p));
+                for (int c = 0; c < nc; c++)
+                    isum[c] = r16_dot(isum[c], wv, xquad(xs[c], xb + 4 * p), 1);
+            }
+        } else {
+            const size_t qo = t == RK_TYPE_Q5_0 ? 96 : 32;
+            const __m512i h = t == RK_TYPE_Q5_0 ? _mm512_loadu_si512((const void *)(tile + 32))
+                                                : _mm512_setzero_si512();
+            for (int p = 0; p < 4; p++) {
+                const __m512i z = _mm512_loadu_si512((const void *)(tile + qo + 64 * p));
+                __m512i lo = _mm512_and_si512(z, m4);
+                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+                if (t == RK_TYPE_Q5_0) {
+                    /* bit-planar qh: bit 8i + g is element 4g + i; groups p (low) and 4 + p */
+                    lo = _mm512_ternarylogic_epi32(
+                        lo, _mm512_sll_epi32(h, _mm_cvtsi32_si128(4 - p)), b4, 0xF8);
+                    hi = _mm512_ternarylogic_epi32(hi, _mm512_srl_epi32(h, _mm_cvtsi32_si128(p)),
+                                                   b4, 0xF8);
+                }
+                for (int c = 0; c < nc; c++) {
+                    isum[c] = r16_dot(isum[c], lo, xquad(xs[c], xb + 4 * p), 0);
+                    isum[c] = r16_dot(isum[c], hi, xquad(xs[c], xb + 16 + 4 * p), 0);
+                }
+            }
+        }
+        const __m512 dw = r16_f16x16(tile);
+        for (int c = 0; c < nc; c++) {
+            const __m512 dx = _mm512_set1_ps(load_f16(xs[c] + (size_t)b * 34));
+            acc[c] = _mm512_add_ps(
+                acc[c], _mm512_mul_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(dw, dx)));
+        }
+    }
+}
+
+/* Q4_K / Q5_K */
+MV_INLINE void r16_k45(int five, const rk_matrix *w, int64_t g, int64_t nsb,
+                       const uint8_t *const xs[], int nc, __m512 acc[])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), b4 = _mm512_set1_epi8(0x10);
+    const __m512i m6 = _mm512_set1_epi8(0x3f), m2 = _mm512_set1_epi8(0x03);
+    const size_t tb = five ? 2816 : 2304;
+    const uint8_t *tile = rk_r16_tile(w, g, 0);
+    for (int64_t s = 0; s < nsb; s++, tile += tb) {
+        /* the 6-bit scales and mins of the 16 rows (kernels/common/quant_dequant.h) */
+        const __m512i s0 = _mm512_loadu_si512((const void *)(tile + 64));
+        const __m512i s1 = _mm512_loadu_si512((const void *)(tile + 128));
+        const __m512i s2 = _mm512_loadu_si512((const void *)(tile + 192));
+        const __m512i sc_lo = _mm512_and_si512(s0, m6), mn_lo = _mm512_and_si512(s1, m6);
+        const __m512i sc_hi =
+            _mm512_or_si512(_mm512_and_si512(s2, m4),
+                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s0, 6), m2), 4));
+        const __m512i mn_hi =
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 4), m4),
+                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s1, 6), m2), 4));
+        __m512i isum[R16_NC_MAX], msum[R16_NC_MAX];
+        for (int c = 0; c < nc; c++)
+            isum[c] = msum[c] = _mm512_setzero_si512();
+        for (int cc = 0; cc < 4; cc++) {
+            __m512i tlo[R16_NC_MAX], thi[R16_NC_MAX];
+            for (int c = 0; c < nc; c++)
+                tlo[c] = thi[c] = _mm512_setzero_si512();
+            for (int p = 0; p < 8; p++) {
+                const __m512i z =
+                    _mm512_loadu_si512((const void *)(tile + 256 + 64 * (8 * cc + p)));
+                __m512i lo = _mm512_and_si512(z, m4);
+                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+                if (five) {
+                    /* bit 2cc (low nibbles) and 2cc + 1 (high) of qh bytes 4p..4p+3 */
+                    const __m512i h = _mm512_loadu_si512((const void *)(tile + 2304 + 64 * p));
+                    const __m512i hl = 4 - 2 * cc >= 0
+                                           ? _mm512_sll_epi32(h, _mm_cvtsi32_si128(4 - 2 * cc))
+                                           : _mm512_srl_epi32(h, _mm_cvtsi32_si128(2 * cc - 4));
+                    const __m512i hh = 3 - 2 * cc >= 0
+                                           ? _mm512_sll_epi32(h, _mm_cvtsi32_si128(3 - 2 * cc))
+                                           : _mm512_srl_epi32(h, _mm_cvtsi32_si128(2 * cc - 3));
+                    lo = _mm512_ternarylogic_epi32(lo, hl, b4, 0xF8);
+                    hi = _mm512_ternarylogic_epi32(hi, hh, b4, 0xF8);
+                }
+                for (int c = 0; c < nc; c++) {
+                    const size_t at = (size_t)s * 292 + 4 + 64 * (size_t)cc + 4 * (size_t)p;
+                    tlo[c] = r16_dot(tlo[c], lo, xquad(xs[c], at), 0);
+                    thi[c] = r16_dot(thi[c], hi, xquad(xs[c], at + 32), 0);
+                }
+            }
+            const __m512i sa = byte_of_dwords(cc < 2 ? sc_lo : sc_hi, (2 * cc) % 4);
+            const __m512i sb = byte_of_dwords(cc < 2 ? sc_lo : sc_hi, (2 * cc + 1) % 4);
+            for (int c = 0; c < nc; c++)
+                isum[c] =
+                    _mm512_add_epi32(isum[c], _mm512_add_epi32(_mm512_mullo_epi32(tlo[c], sa),
+                                                               _mm512_mullo_epi32(thi[c], sb)));
+        }
+        /* mins: (m_j, m_j) int16 pairs against bsums 2j, 2j + 1 */
+        for (int j = 0; j < 8; j++) {
+            const __m512i mj = byte_of_dwords(j < 4 ? mn_lo : mn_hi, j % 4);
+            const __m512i pair = _mm512_or_si512(mj, _mm512_slli_epi32(mj, 16));
+            for (int c = 0; c < nc; c++)
+                msum[c] =
+                    dot_s16(msum[c], pair, xquad(xs[c], (size_t)s * 292 + 260 + 4 * (size_t)j));
+        }
+        const __m512 dw = r16_f16x16(tile), dmin = r16_f16x16(tile + 32);
+        for (int c = 0; c < nc; c++) {
+            const __m512 dx = _mm512_set1_ps(load_f32(xs[c] + (size_t)s * 292));
+            const __m512 u =
+                _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum[c])),
+                              _mm512_mul_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum[c])));
+            acc[c] = _mm512_add_ps(acc[c], u);
+        }
+    }
+}
+
+MV_INLINE void r16_q6_K(const rk_matrix *w, int64_t g, int64_t nsb, const uint8_t *const xs[],
+                        int nc, __m512 acc[])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const uint8_t *tile = rk_r16_tile(w, g, 0);
+    for (int64_t s = 0; s < nsb; s++, tile += 3360) {
+        __m512i isum[R16_NC_MAX];
+        for (int c = 0; c < nc; c++)
+            isum[c] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            for (int half = 0; half < 2; half++) {
+                __m512i t[4][R16_NC_MAX];
+                for (int q = 0; q < 4; q++)
+                    for (int c = 0; c < nc; c++)
+                        t[q][c] = _mm512_setzero_si512();
+                for (int p = 4 * half; p < 4 * half + 4; p++) {
+                    const __m512i a =
+                        _mm512_loadu_si512((const void *)(tile + 288 + 64 * (3 * (8 * h + p))));
+                    const __m512i cq =
+                        _mm512_loadu_si512((const void *)(tile + 288 + 64 * (3 * (8 * h + p) + 1)));
+                    const __m512i hb =
+                        _mm512_loadu_si512((const void *)(tile + 288 + 64 * (3 * (8 * h + p) + 2)));
+                    __m512i q[4];
+                    q[0] = _mm512_ternarylogic_epi32(
+                        a, _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30), m4, 0xEC);
+                    q[1] = _mm512_ternarylogic_epi32(
+                        cq, _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30), m4, 0xEC);
+                    q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(a, 4),
+                                                     _mm512_and_si512(hb, m30), m4, 0xEC);
+                    q[3] = _mm512_ternarylogic_epi32(
+                        _mm512_srli_epi16(cq, 4), _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30),
+                        m4, 0xEC);
+                    for (int qq = 0; qq < 4; qq++)
+                        for (int c = 0; c < nc; c++) {
+                            const size_t at = (size_t)s * 292 + 4 + 128 * (size_t)h +
+                                              32 * (size_t)qq + 4 * (size_t)p;
+                            t[qq][c] = r16_dot(t[qq][c], q[qq], xquad(xs[c], at), 0);
+                        }
+                }
+                /* sub-block j = 8h + 2qq + half: (t - 32 * bsum_j) * scale_j */
+                for (int qq = 0; qq < 4; qq++) {
+                    const int j = 8 * h + 2 * qq + half;
+                    const __m512i wv = _mm512_loadu_si512((const void *)(tile + 32 + 64 * (j / 4)));
+                    const __m512i sc =
+                        _mm512_srai_epi32(_mm512_slli_epi32(wv, 24 - 8 * (j % 4)), 24);
+                    for (int c = 0; c < nc; c++) {
+                        const int32_t bsum =
+                            (int16_t)rk_load_u16le(xs[c] + (size_t)s * 292 + 260 + 2 * (size_t)j);
+                        const __m512i tt = _mm512_sub_epi32(t[qq][c], _mm512_set1_epi32(32 * bsum));
+                        isum[c] = _mm512_add_epi32(isum[c], _mm512_mullo_epi32(tt, sc));
+                    }
+                }
+            }
+        }
+        const __m512 dw = r16_f16x16(tile);
+        for (int c = 0; c < nc; c++) {
+            const __m512 dx = _mm512_set1_ps(load_f32(xs[c] + (size_t)s * 292));
+            acc[c] = _mm512_add_ps(
+                acc[c], _mm512_mul_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(isum[c])));
+        }
+    }
+}
+
+MV_INLINE void r16_run(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
+                       size_t act_stride, int64_t n_cols, float *y, size_t y_stride, int nc_max)
+{
+    const rk_type t = w->type;
+    const int64_t nblk = w->k / rk_type_traits_get(t)->block_elems;
+    for (int64_t rt = r0; rt < r1; rt += 16) {
+        const int nr = (int)(r1 - rt < 16 ? r1 - rt : 16);
+        const __mmask16 m = row_mask(nr);
+        for (int64_t c0 = 0; c0 < n_cols; c0 += nc_max) {
+            const int nc = (int)(n_cols - c0 < nc_max ? n_cols - c0 : nc_max);
+            const uint8_t *xs[R16_NC_MAX];
+            __m512 acc[R16_NC_MAX];
+            for (int c = 0; c < R16_NC_MAX; c++) {
+                xs[c] = act + (size_t)(c0 + (c < nc ? c : nc - 1)) * act_stride;
+                acc[c] = _mm512_setzero_ps();
+            }
+            switch (t) {
+            case RK_TYPE_Q4_0:
+            case RK_TYPE_Q5_0:
+            case RK_TYPE_Q8_0: r16_blk32(t, w, rt / 16, nblk, xs, nc_max, acc); break;
+            case RK_TYPE_Q4_K: r16_k45(0, w, rt / 16, nblk, xs, nc_max, acc); break;
+            case RK_TYPE_Q5_K: r16_k45(1, w, rt / 16, nblk, xs, nc_max, acc); break;
+            case RK_TYPE_Q6_K: r16_q6_K(w, rt / 16, nblk, xs, nc_max, acc); break;
+            case RK_TYPE_F32:
+            case RK_TYPE_F16:
+            case RK_TYPE_BF16:
+            case RK_TYPE_Q4_1:
+            case RK_TYPE_Q5_1:
+            case RK_TYPE_Q8_1:
+            case RK_TYPE_Q2_K:
+            case RK_TYPE_Q3_K:
+            case RK_TYPE_Q8_K:
+            case RK_TYPE_APR_Q4:
+            case RK_TYPE_APR_Q8: break;
+            }
+            for (int c = 0; c < nc; c++)
+                _mm512_mask_storeu_ps(y + (size_t)(c0 + c) * y_stride + (size_t)rt, m, acc[c]);
+        }
+    }
+}
+
+static void r16_matvec(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
+                       size_t act_stride, int64_t n_cols, float *y, size_t y_stride)
+{
+    r16_run(w, r0, r1, act, act_stride, n_cols, y, y_stride, 1);
+}
+
+static void r16_gemm(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
+                     size_t act_stride, int64_t n_cols, float *y, size_t y_stride)
+{
+    if (w->type == RK_TYPE_Q6_K) /* its quants take many operations: decode a panel once */
+        gemm_quant(w, r0, r1, act, act_stride, n_cols, y, y_stride);
+    else if (w->type == RK_TYPE_Q4_K || w->type == RK_TYPE_Q5_K)
+        r16_run(w, r0, r1, act, act_stride, n_cols, y, y_stride, R16_NC_K);
+    else
+        r16_run(w, r0, r1, act, act_stride, n_cols, y, y_stride, R16_NC_MAX);
+}
+
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 static int is_float_type(rk_type t)
@@ -782,7 +1068,9 @@ static int is_float_type(rk_type t)
 void MM_FN(rk_mm_gemm)(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
                        size_t act_stride, int64_t n_cols, float *y, size_t y_stride)
 {
-    if (is_float_type(w->type))
+    if (w->layout == RK_LAYOUT_R16)
+        r16_gemm(w, r0, r1, act, act_stride, n_cols, y, y_stride);
+    else if (is_float_type(w->type))
         gemm_float(w, r0, r1, act, act_stride, n_cols, y, y_stride);
     else
         gemm_quant(w, r0, r1, act, act_stride, n_cols, y, y_stride);
@@ -828,6 +1116,10 @@ static void matvec_q5_K(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_
 void MM_FN(rk_mm_matvec)(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
                          size_t act_stride, int64_t n_cols, float *y, size_t y_stride)
 {
+    if (w->layout == RK_LAYOUT_R16) {
+        r16_matvec(w, r0, r1, act, act_stride, n_cols, y, y_stride);
+        return;
+    }
     for (int64_t c = 0; c < n_cols; c++) {
         const uint8_t *x = act + (size_t)c * act_stride;
         float *yc = y + (size_t)c * y_stride;

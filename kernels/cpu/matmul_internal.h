@@ -20,6 +20,17 @@
 typedef void (*rk_mm_fn)(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
                          size_t act_stride, int64_t n_cols, float *y, size_t y_stride);
 
+/* R16 layout (matmul_repack.c): row r's (0..15) block of a tile, back in the block's own bytes. */
+void rk_r16_block(rk_type type, const uint8_t *tile, int r, uint8_t *blk);
+
+/* The tile of rows [16g, 16g + 16) and block b of an R16 matrix. */
+static inline const uint8_t *rk_r16_tile(const rk_matrix *w, int64_t g, int64_t b)
+{
+    const rk_type_traits *t = rk_type_traits_get(w->type);
+    const int64_t nb = w->k / t->block_elems;
+    return (const uint8_t *)w->data + (size_t)(g * nb + b) * 16 * t->block_bytes;
+}
+
 /* Scalar reference (matmul_ref.c): one rk_dot_row_ref per (row, column). */
 void rk_mm_ref(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act, size_t act_stride,
                int64_t n_cols, float *y, size_t y_stride);

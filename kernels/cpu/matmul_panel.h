@@ -22,6 +22,7 @@
 
 #include "common/quant_dot.h"
 #include "cpu/matmul.h"
+#include "cpu/matmul_internal.h"
 
 #ifndef PANEL_R
 #error "define PANEL_R (lanes per row tile) before including matmul_panel.h"
@@ -211,12 +212,19 @@ static inline void panel_decode(rk_panel *p, const rk_matrix *w, int64_t row0, i
         memset(p->sc, 0, sizeof p->sc);
         memset(p->mn, 0, sizeof p->mn);
     }
-    uint8_t u[256];
+    uint8_t u[256], unpacked[256];
     for (int r = 0; r < nr; r++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)(row0 + r) * w->row_stride;
+        const int r16 = w->layout == RK_LAYOUT_R16;
         if (info.kind == PANEL_BLK32 || info.kind == PANEL_BLK32_MIN) {
             for (int b = 0; b < kn / 32; b++) {
-                const uint8_t *blk = row + (size_t)((k0 / 32) + b) * bb;
+                const int64_t bi = k0 / 32 + b;
+                const uint8_t *blk = row + (size_t)bi * bb;
+                if (r16) {
+                    rk_r16_block(w->type, rk_r16_tile(w, (row0 + r) / 16, bi),
+                                 (int)((row0 + r) % 16), unpacked);
+                    blk = unpacked;
+                }
                 float d = w->type == RK_TYPE_APR_Q8 ? w->scale : rk_load_f16(blk), m = 0.0f;
                 switch (w->type) {
                 case RK_TYPE_Q4_0: raw_blk32_nibbles(blk, 2, -1, u); break;
@@ -245,7 +253,13 @@ static inline void panel_decode(rk_panel *p, const rk_matrix *w, int64_t row0, i
             }
         } else {
             for (int s = 0; s < kn / 256; s++) {
-                const uint8_t *blk = row + (size_t)((k0 / 256) + s) * bb;
+                const int64_t si = k0 / 256 + s;
+                const uint8_t *blk = row + (size_t)si * bb;
+                if (r16) {
+                    rk_r16_block(w->type, rk_r16_tile(w, (row0 + r) / 16, si),
+                                 (int)((row0 + r) % 16), unpacked);
+                    blk = unpacked;
+                }
                 int32_t sc[16] = {0}, mn[16] = {0};
                 float d = 0.0f, dmin = 0.0f;
                 switch (w->type) {

@@ -12,6 +12,16 @@
 #include "common/quant_math.h"
 #include "cpu/matmul_internal.h"
 
+/* Block b of row r, as the block's own bytes: in place for ROWS, unpacked into buf for R16. */
+static const uint8_t *row_block(const rk_matrix *w, int64_t r, int64_t b, size_t bb, uint8_t *buf)
+{
+    if (w->layout == RK_LAYOUT_R16) {
+        rk_r16_block(w->type, rk_r16_tile(w, r / 16, b), (int)(r % 16), buf);
+        return buf;
+    }
+    return (const uint8_t *)w->data + (size_t)r * w->row_stride + (size_t)b * bb;
+}
+
 /* Q8_0 activation block: d (f16) | qs[32]. */
 static float act_q8_0(const uint8_t *a, const int8_t **qs)
 {
@@ -28,22 +38,25 @@ static int32_t isum32(const int8_t *q, const int8_t *x)
 }
 
 /* Q4_0, Q5_0, Q8_0, APR_Q4, APR_Q8 against Q8_0: acc = acc + (float)isum * (d_w * d_x). */
-static float dot_blk32(rk_type type, const uint8_t *row, const uint8_t *act, int64_t nb,
-                       float apr_scale)
+static float dot_blk32(const rk_matrix *w, int64_t r, const uint8_t *act, int64_t nb)
 {
+    const rk_type type = w->type;
+    const size_t bb = rk_type_traits_get(type)->block_bytes;
+    uint8_t buf[256];
     float acc = 0.0f;
     for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row_block(w, r, b, bb, buf);
         int8_t q[32] = {0};
         float d = 0.0f;
         switch (type) {
-        case RK_TYPE_Q4_0: rk_qform_q4_0(row + b * 18, q, &d); break;
-        case RK_TYPE_Q5_0: rk_qform_q5_0(row + b * 22, q, &d); break;
-        case RK_TYPE_Q8_0: rk_qform_q8_0(row + b * 34, q, &d); break;
-        case RK_TYPE_APR_Q4: rk_qform_apr_q4(row + b * 18, q, &d); break;
+        case RK_TYPE_Q4_0: rk_qform_q4_0(blk, q, &d); break;
+        case RK_TYPE_Q5_0: rk_qform_q5_0(blk, q, &d); break;
+        case RK_TYPE_Q8_0: rk_qform_q8_0(blk, q, &d); break;
+        case RK_TYPE_APR_Q4: rk_qform_apr_q4(blk, q, &d); break;
         case RK_TYPE_APR_Q8:
             for (int i = 0; i < 32; i++)
-                q[i] = (int8_t)row[b * 32 + i];
-            d = apr_scale;
+                q[i] = (int8_t)blk[i];
+            d = w->scale;
             break;
         case RK_TYPE_F32:
         case RK_TYPE_F16:
@@ -67,16 +80,19 @@ static float dot_blk32(rk_type type, const uint8_t *row, const uint8_t *act, int
 }
 
 /* Q4_1, Q5_1 against Q8_1 (d | s | qs[32]): acc = acc + ((d_w * d_x) * (float)isum + m_w * s_x). */
-static float dot_blk32_min(rk_type type, const uint8_t *row, const uint8_t *act, int64_t nb)
+static float dot_blk32_min(const rk_matrix *w, int64_t r, const uint8_t *act, int64_t nb)
 {
+    const size_t bb = rk_type_traits_get(w->type)->block_bytes;
+    uint8_t buf[256];
     float acc = 0.0f;
     for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row_block(w, r, b, bb, buf);
         int8_t q[32] = {0};
         float d, m;
-        if (type == RK_TYPE_Q4_1)
-            rk_qform_q4_1(row + b * 20, q, &d, &m);
+        if (w->type == RK_TYPE_Q4_1)
+            rk_qform_q4_1(blk, q, &d, &m);
         else
-            rk_qform_q5_1(row + b * 24, q, &d, &m);
+            rk_qform_q5_1(blk, q, &d, &m);
         const uint8_t *a = act + b * 36;
         const float dx = rk_load_f16(a + offsetof(rk_block_q8_1, d));
         const float sx = rk_load_f16(a + offsetof(rk_block_q8_1, s));
@@ -90,31 +106,35 @@ static float dot_blk32_min(rk_type type, const uint8_t *row, const uint8_t *act,
  *   isum = sum_j sc[j] * sum_{i in j} q[i] * x[i];  msum = sum_j mn[j] * (sum of x over j)
  *   with mins:    acc = acc + ((d_w * d_x) * (float)isum - (dmin_w * d_x) * (float)msum)
  *   without:      acc = acc + (d_w * d_x) * (float)isum */
-static float dot_kquant(rk_type type, const uint8_t *row, const uint8_t *act, int64_t nb)
+static float dot_kquant(const rk_matrix *w, int64_t r, const uint8_t *act, int64_t nb)
 {
+    const rk_type type = w->type;
+    const size_t bb = rk_type_traits_get(type)->block_bytes;
+    uint8_t buf[256];
     float acc = 0.0f;
     for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row_block(w, r, b, bb, buf);
         int8_t q[256] = {0};
         int32_t sc[16], mn[16] = {0};
         float d = 0.0f, dmin = 0.0f;
         int nsub = 16, mins = 0;
         switch (type) {
         case RK_TYPE_Q2_K:
-            rk_qform_q2_K(row + b * 84, q, sc, mn, &d, &dmin);
+            rk_qform_q2_K(blk, q, sc, mn, &d, &dmin);
             mins = 1;
             break;
-        case RK_TYPE_Q3_K: rk_qform_q3_K(row + b * 110, q, sc, &d); break;
+        case RK_TYPE_Q3_K: rk_qform_q3_K(blk, q, sc, &d); break;
         case RK_TYPE_Q4_K:
-            rk_qform_q4_K(row + b * 144, q, sc, mn, &d, &dmin);
+            rk_qform_q4_K(blk, q, sc, mn, &d, &dmin);
             nsub = 8;
             mins = 1;
             break;
         case RK_TYPE_Q5_K:
-            rk_qform_q5_K(row + b * 176, q, sc, mn, &d, &dmin);
+            rk_qform_q5_K(blk, q, sc, mn, &d, &dmin);
             nsub = 8;
             mins = 1;
             break;
-        case RK_TYPE_Q6_K: rk_qform_q6_K(row + b * 210, q, sc, &d); break;
+        case RK_TYPE_Q6_K: rk_qform_q6_K(blk, q, sc, &d); break;
         case RK_TYPE_F32:
         case RK_TYPE_F16:
         case RK_TYPE_Q4_0:
@@ -189,14 +209,14 @@ float rk_dot_row_ref(const rk_matrix *w, int64_t r, const uint8_t *act)
     case RK_TYPE_Q5_0:
     case RK_TYPE_Q8_0:
     case RK_TYPE_APR_Q4:
-    case RK_TYPE_APR_Q8: return dot_blk32(w->type, row, act, w->k / 32, w->scale);
+    case RK_TYPE_APR_Q8: return dot_blk32(w, r, act, w->k / 32);
     case RK_TYPE_Q4_1:
-    case RK_TYPE_Q5_1: return dot_blk32_min(w->type, row, act, w->k / 32);
+    case RK_TYPE_Q5_1: return dot_blk32_min(w, r, act, w->k / 32);
     case RK_TYPE_Q2_K:
     case RK_TYPE_Q3_K:
     case RK_TYPE_Q4_K:
     case RK_TYPE_Q5_K:
-    case RK_TYPE_Q6_K: return dot_kquant(w->type, row, act, w->k / 256);
+    case RK_TYPE_Q6_K: return dot_kquant(w, r, act, w->k / 256);
     case RK_TYPE_F32:
     case RK_TYPE_F16:
     case RK_TYPE_BF16: return dot_float(w->type, row, (const float *)(const void *)act, w->k);

@@ -290,6 +290,66 @@ static void check_variants(rk_type t, int64_t n_rows, int64_t k, int64_t n_cols,
     free(m.bytes);
 }
 
+/* The R16 copy of the matrix gives the ROWS reference's bits on every variant and path; row
+ * ranges start on 16-row boundaries. */
+static void check_r16(rk_type t, int64_t n_rows, int64_t k, int64_t n_cols, int mode)
+{
+    test_matrix m = make_matrix(t, n_rows, k, 3, mode);
+    test_act a = make_act(t, k, n_cols);
+    const size_t ys = (size_t)n_rows + 2;
+    float *ref = make_y(n_cols, ys);
+    cr_assert(rk_matmul_isa(RK_ISA_SCALAR, 0, &m.w, 0, n_rows, a.q, a.q_stride, n_cols, ref, ys) ==
+              0);
+    const size_t bytes = rk_repack_bytes(t, n_rows, k);
+    cr_assert(bytes == (size_t)((n_rows + 15) / 16) * 16 * rk_row_bytes(t, k));
+    uint8_t *packed = malloc(bytes + 1);
+    rk_matrix r16;
+    cr_assert(rk_repack(&m.w, packed + 1, bytes, &r16) == 0, "repack %s", type_name(t));
+    cr_assert(r16.layout == RK_LAYOUT_R16 && rk_matrix_check(&r16) == 0);
+    cr_assert(rk_repack(&m.w, packed + 1, bytes - 1, &r16) == -1, "small buffer");
+    cr_assert(rk_repack(&m.w, packed + 1, bytes, &r16) == 0);
+    const int64_t r0 = n_rows > 16 ? 16 : 0;
+    for (int isa = RK_ISA_SCALAR; isa <= (int)rk_isa_cpu(); isa++) {
+        for (int gemm = 0; gemm <= 1; gemm++) {
+            float *y = make_y(n_cols, ys);
+            cr_assert(rk_matmul_isa((rk_isa)isa, gemm, &r16, r0, n_rows, a.q, a.q_stride, n_cols, y,
+                                    ys) == 0);
+            for (int64_t c = 0; c < n_cols; c++)
+                for (size_t r = 0; r < ys; r++) {
+                    const float g = y[(size_t)c * ys + r];
+                    const float e = (int64_t)r >= r0 && (int64_t)r < n_rows
+                                        ? ref[(size_t)c * ys + r]
+                                        : -12345.0f;
+                    if (!same_float(e, g))
+                        cr_assert_fail("R16 %s %s %s rows %lld k %lld cols %lld: y[%lld][%zu] = "
+                                       "%.9g, reference %.9g",
+                                       type_name(t), rk_isa_name((rk_isa)isa),
+                                       gemm ? "gemm" : "matvec", (long long)n_rows, (long long)k,
+                                       (long long)n_cols, (long long)c, r, (double)g, (double)e);
+                }
+            free(y);
+        }
+    }
+    if (n_rows > 1) {
+        float *y = make_y(n_cols, ys);
+        cr_assert(rk_matmul(&r16, 1, n_rows, a.q, a.q_stride, n_cols, y, ys) == -1,
+                  "R16 ranges start on 16 rows");
+        free(y);
+    }
+    rk_pool *pool = rk_pool_create(3);
+    float *y = make_y(n_cols, ys);
+    cr_assert(rk_matmul_pool(pool, &r16, a.q, a.q_stride, n_cols, y, ys) == 0);
+    for (int64_t c = 0; c < n_cols; c++)
+        for (int64_t r = 0; r < n_rows; r++)
+            cr_assert(same_float(y[(size_t)c * ys + (size_t)r], ref[(size_t)c * ys + (size_t)r]));
+    free(y);
+    rk_pool_destroy(pool);
+    free(packed);
+    free(ref);
+    free_act(&a);
+    free(m.bytes);
+}
+
 static void check_type(rk_type t)
 {
     static const int64_t ROWS[] = {1, 7, 17, 33};
@@ -300,8 +360,11 @@ static void check_type(rk_type t)
                 /* the largest shapes once, the small ones in both weight modes */
                 if (kw == 2 && (ri + ci) % 3 != 0)
                     continue;
-                for (int mode = 0; mode <= 1; mode++)
+                for (int mode = 0; mode <= 1; mode++) {
                     check_variants(t, ROWS[ri], ks_for(t, kw), COLS[ci], mode);
+                    if (rk_repack_supported(t) && ci % 2 == 0)
+                        check_r16(t, ROWS[ri], ks_for(t, kw), COLS[ci], mode);
+                }
             }
 }
 
@@ -535,6 +598,9 @@ Test(matmul, traits_and_checks)
     cr_assert_eq(rk_row_bytes(RK_TYPE_Q4_K, 500), 0u);
     cr_assert_eq(rk_row_bytes(RK_TYPE_F16, 7), 14u);
     cr_assert_eq(rk_row_bytes(RK_TYPE_APR_Q8, 64), 64u);
+    cr_assert(rk_repack_supported(RK_TYPE_Q6_K) && !rk_repack_supported(RK_TYPE_Q2_K));
+    cr_assert_eq(rk_repack_bytes(RK_TYPE_Q5_0, 17, 64), 32u * 44u);
+    cr_assert_eq(rk_repack_bytes(RK_TYPE_F32, 16, 64), 0u);
     cr_assert_eq(rk_act_type(RK_TYPE_Q6_K), RK_TYPE_Q8_K);
     cr_assert_eq(rk_act_type(RK_TYPE_Q5_1), RK_TYPE_Q8_1);
     cr_assert_eq(rk_act_type(RK_TYPE_APR_Q4), RK_TYPE_Q8_0);
