@@ -12,7 +12,8 @@
  *         super-block in 8 float lanes, rk math in one exact integer);
  *       every type: within 1e-6 * sum|w x| of the AVX2 vec_dot (another float order);
  *       F32: within 1e-6 * sum|w x|; F16 / BF16: ggml rounds the activations to F16 / BF16,
- *         within 2^-10 / 2^-7 * sum|w x|.
+ *         within 2^-10 / 2^-7 * sum|w x|;
+ *     and the R16 layout (rk_repack) gives the row layout's bits.
  * Built and run by tests/tools/matmul_oracle.sh. Prints one line per type; exit 0 when all
  * checks pass, 1 otherwise. */
 #include <math.h>
@@ -188,6 +189,21 @@ static int check_type(const otype *o, int64_t k, int64_t n_rows, int64_t n_cols)
         fprintf(stderr, "%s: %s differs from the scalar reference\n", name,
                 rk_isa_name(rk_isa_active()));
         fail = 1;
+    }
+    /* the R16 layout gives the same bits */
+    if (rk_repack_supported(t)) {
+        const size_t pb = rk_repack_bytes(t, n_rows, k);
+        uint8_t *packed = malloc(pb);
+        float *y16 = malloc((size_t)(n_rows * n_cols) * sizeof(float));
+        rk_matrix r16;
+        if (rk_repack(&m, packed, pb, &r16) != 0 ||
+            rk_matmul(&r16, 0, n_rows, ract, rk_act_row, n_cols, y16, (size_t)n_rows) != 0 ||
+            memcmp(y16, yref, (size_t)(n_rows * n_cols) * sizeof(float)) != 0) {
+            fprintf(stderr, "%s: the R16 layout differs from the row layout\n", name);
+            fail = 1;
+        }
+        free(packed);
+        free(y16);
     }
 
     double worst_generic = 0, worst_arch = 0;
