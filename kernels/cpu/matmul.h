@@ -23,13 +23,15 @@
  * multiply-adds, then a fixed pairwise reduction of the 16 lanes). Because the integer parts are
  * exact and the float sequence is fixed, EVERY variant (scalar reference, AVX2, AVX-512,
  * AVX512-VNNI, matrix-vector or GEMM, any tile or thread split, any n_cols) returns the SAME BITS.
- * Against ggml's own dot products (vec_dot on the same quantized activations) the results are
- * identical for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and within a few float roundings for the K-quants
- * (ggml splits the super-block sum into 8 float lanes). Against an F32 dot product of the
- * dequantized weights with the unquantized activations, the error is that of the activation
- * quantization: |err| <= about 2^-8 * sum_i |w_i * x_i| (Q8_0/Q8_1/Q8_K round each activation
- * to 1/254 of its block's range); F32/F16/BF16 weights: float rounding only (about 1e-6 relative
- * to sum |w_i * x_i|). docs/kernels.md lists the per-type formulas and tolerances.
+ * Against ggml's own portable dot products (the *_generic vec_dot on the same weight and
+ * activation bytes) the results are identical for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K and within a
+ * few float roundings (< 1e-7 of sum |w_i * x_i|) for Q3_K..Q6_K, whose super-block sum ggml
+ * splits into 8 float lanes. Against an F32 dot product of the dequantized weights with the
+ * unquantized activations, the error is that of the activation quantization:
+ * |err| <= sum_i |w_i| * step_i / 2 + 1e-5 * sum_i |w_i * x_i|, step_i = the quantization step of
+ * x_i's activation block (in practice about 1e-3 of sum |w_i * x_i|); F32/F16/BF16 weights:
+ * float rounding only (about 1e-7 of sum |w_i * x_i|). docs/kernels.md has the per-type
+ * formulas and the measured figures.
  *
  * Errors: functions returning int give 0 on success and -1 for invalid arguments (unsupported
  * type, k not a multiple of the block, bad range, NULL pointer) or, where documented, an
