@@ -4,8 +4,11 @@
  * One JSON object per line on stdout:
  *   {"bench":"matmul","what":"dram_read","threads":T,"gbps":G}
  *   {"bench":"matmul","what":"decode"|"prefill","type":"Q5_0","rows":R,"k":K,"cols":C,
- *    "threads":T,"isa":"avx512vnni","ms":median,"gflops":..,"weight_gbps":..,
- *    "frac_dram":weight_gbps / dram_gbps of the same thread count}
+ *    "layout":"rows"|"r16","threads":T,"isa":"avx512vnni","ms":median,"gflops":..,
+ *    "weight_gbps":..,"weight_gbps_cpu_time":..,"frac_dram":weight_gbps / dram_gbps of the same
+ *    thread count,"hot_cache_gbps":..}  (prefill: "gflops" and "gflops_cpu_time")
+ * The *_cpu_time figures divide by the process CPU time per thread instead of the wall clock:
+ * steadier when other programs share the cores.
  * Decode cycles through enough copies of the matrix to exceed the last-level cache (as a model's
  * layers do), so weight_gbps is a DRAM figure; prefill reuses one copy (compute-bound).
  * With a ggml CPU library (--ggml PATH/libggml-cpu.so, or $ROSETTA_GGML_CPU), decode is also timed
@@ -28,12 +31,18 @@
 #include "cpu/matmul.h"
 #include "cpu/quant_ref.h"
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+
+/* CPU time of the whole process: on a shared machine it leaves out the time other programs
+ * hold the cores (divided by the thread count it is the "while running" time) */
+static double cpu_now(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -361,11 +370,14 @@ int main(int argc, char **argv)
                     const int64_t nt = rk_pool_threads(pools[t]);
                     int64_t chunk = (sh.rows + 4 * nt - 1) / (4 * nt);
                     chunk = chunk < 16 ? 16 : (chunk + 15) / 16 * 16;
+                    double tcpu[32] = {0};
                     for (int r = 0; r < reps; r++) {
                         double t0 = now();
+                        const double c0 = cpu_now();
                         for (int64_t c = 0; c < n_copies; c++)
                             rk_matmul_pool(pools[t], &mats[c], act, act_row, 1, y, (size_t)sh.rows);
                         tm[r] = (now() - t0) / (double)n_copies;
+                        tcpu[r] = (cpu_now() - c0) / (double)n_copies / threads[t];
                         if (!gact)
                             continue;
                         t0 = now();
@@ -392,17 +404,17 @@ int main(int argc, char **argv)
                         th[r] = (now() - t0) / (double)inner;
                     }
                     const double hot = min_of(th, reps);
-                    printf(
-                        "{\"bench\":\"matmul\",\"what\":\"decode\",\"type\":\"%s\",\"layout\":\"%"
-                        "s\","
-                        "\"rows\":%lld,\"k\":%lld,\"cols\":1,\"threads\":%d,\"isa\":\"%s\",\"ms\":%"
-                        ".4f,"
-                        "\"ms_min\":%.4f,\"gflops\":%.2f,\"weight_gbps\":%.2f,"
-                        "\"weight_gbps_best\":%.2f,\"frac_dram\":%.3f,\"hot_cache_gbps\":%.2f}\n",
-                        tok, lname, (long long)sh.rows, (long long)sh.k, threads[t],
-                        rk_isa_name(isa), s * 1e3, best * 1e3,
-                        2.0 * (double)sh.rows * (double)sh.k / s / 1e9, gbps,
-                        (double)mat / best / 1e9, gbps / dram_bw[t], (double)mat / hot / 1e9);
+                    printf("{\"bench\":\"matmul\",\"what\":\"decode\",\"type\":\"%s\","
+                           "\"layout\":\"%s\",\"rows\":%lld,\"k\":%lld,\"cols\":1,\"threads\":%d,"
+                           "\"isa\":\"%s\",\"ms\":%.4f,\"ms_min\":%.4f,\"gflops\":%.2f,"
+                           "\"weight_gbps\":%.2f,\"weight_gbps_best\":%.2f,"
+                           "\"weight_gbps_cpu_time\":%.2f,\"frac_dram\":%.3f,"
+                           "\"hot_cache_gbps\":%.2f}\n",
+                           tok, lname, (long long)sh.rows, (long long)sh.k, threads[t],
+                           rk_isa_name(isa), s * 1e3, best * 1e3,
+                           2.0 * (double)sh.rows * (double)sh.k / s / 1e9, gbps,
+                           (double)mat / best / 1e9, (double)mat / median(tcpu, reps) / 1e9,
+                           gbps / dram_bw[t], (double)mat / hot / 1e9);
                     if (gact) {
                         const double g = median(tg, reps);
                         printf("{\"bench\":\"matmul\",\"what\":\"decode_vs_ggml\",\"type\":\"%s\","
@@ -420,23 +432,23 @@ int main(int argc, char **argv)
                         do_prefill = prefill;
                 for (int t = 0; do_prefill && t < n_threads; t++) {
                     const rk_matrix m = mats[0];
-                    double tm[32] = {0};
+                    double tm[32] = {0}, tc[32] = {0};
                     const int preps = reps < 3 ? reps : 3;
                     for (int r = 0; r < preps; r++) {
-                        const double t0 = now();
+                        const double t0 = now(), c0 = cpu_now();
                         rk_matmul_pool(pools[t], &m, act, act_row, prefill_cols, y,
                                        (size_t)sh.rows);
                         tm[r] = now() - t0;
+                        tc[r] = (cpu_now() - c0) / threads[t];
                     }
-                    const double s = median(tm, preps);
-                    printf("{\"bench\":\"matmul\",\"what\":\"prefill\",\"type\":\"%s\",\"layout\":"
-                           "\"%s\","
-                           "\"rows\":%lld,\"k\":%lld,\"cols\":%lld,\"threads\":%d,\"isa\":\"%s\","
-                           "\"ms\":%.3f,"
-                           "\"gflops\":%.2f}\n",
+                    const double s = median(tm, preps), sc = median(tc, preps);
+                    const double flop = 2.0 * (double)sh.rows * (double)sh.k * (double)prefill_cols;
+                    printf("{\"bench\":\"matmul\",\"what\":\"prefill\",\"type\":\"%s\","
+                           "\"layout\":\"%s\",\"rows\":%lld,\"k\":%lld,\"cols\":%lld,"
+                           "\"threads\":%d,\"isa\":\"%s\",\"ms\":%.3f,\"gflops\":%.2f,"
+                           "\"gflops_cpu_time\":%.2f}\n",
                            tok, lname, (long long)sh.rows, (long long)sh.k, (long long)prefill_cols,
-                           threads[t], rk_isa_name(isa), s * 1e3,
-                           2.0 * (double)sh.rows * (double)sh.k * (double)prefill_cols / s / 1e9);
+                           threads[t], rk_isa_name(isa), s * 1e3, flop / s / 1e9, flop / sc / 1e9);
                     fflush(stdout);
                 }
             }
