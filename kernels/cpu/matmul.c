@@ -367,8 +367,9 @@ int rk_matmul_dequant_ref(const rk_matrix *w, int64_t r0, int64_t r1, const floa
 {
     if (rk_matrix_check(w) != 0 || !x || !y || n_cols < 1 || r0 < 0 || r1 > w->n_rows || r0 >= r1)
         return -1;
+    const size_t row_bytes = rk_row_bytes(w->type, w->k); /* > 0: checked above */
     float *row = malloc((size_t)w->k * sizeof(float));
-    uint8_t *rowbuf = malloc(rk_row_bytes(w->type, w->k));
+    uint8_t *rowbuf = row_bytes ? malloc(row_bytes) : NULL;
     if (!row || !rowbuf) {
         free(row);
         free(rowbuf);
