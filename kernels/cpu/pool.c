@@ -1,11 +1,14 @@
 /* rk_pool: a persistent thread pool with atomic-counter task chunking (matmul.h).
- * A job is published by bumping a generation counter; workers spin on it for a short while
- * (decode issues hundreds of small jobs per token, a sleeping thread takes tens of microseconds
- * to wake) and then sleep on a condition variable until the next job.
+ * A job is published in one word, (generation << 32) | next task index; threads take tasks by
+ * compare-and-swap on it, so a late worker cannot take a task of a newer job, and the caller
+ * waits only for tasks that were taken. Idle workers spin on the word for a short while (decode
+ * issues hundreds of small jobs per token, a sleeping thread takes tens of microseconds to wake)
+ * and then sleep on a condition variable until the next job.
  * Not for: more than one submitting thread per pool, nested jobs. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,16 +31,23 @@ struct rk_pool {
     int n_threads;
     pthread_t *tids;
     int n_started;
+    uint32_t generation; /* the caller's count of jobs (only the calling thread touches it) */
 
-    /* the current job, written before generation is bumped */
-    rk_task_fn fn;
-    void *ctx;
-    int64_t n_tasks;
+    /* jobs alternate between two slots (generation % 2): the next job is written into the slot
+     * the current one does not use, so a worker that read an old claim word still finds that
+     * job's own task count in its slot */
+    struct {
+        _Atomic(rk_task_fn) fn;
+        _Atomic(void *) ctx;
+        _Atomic int64_t n_tasks;
+    } jobs[2];
 
-    _Atomic int64_t next;        /* next task index to hand out */
-    _Atomic unsigned generation; /* bumped once per job */
-    _Atomic int pending;         /* workers not yet done with the current job */
-    _Atomic int sleepers;        /* workers blocked (or about to block) on cv */
+    /* (generation << 32) | index of the next task: a task is taken by a compare-and-swap that
+     * also checks the generation, so a thread that wakes up late cannot take a task of the
+     * next job by mistake, and the caller never waits for a worker that has no task */
+    _Atomic uint64_t claim;
+    _Atomic int64_t done; /* tasks of the current job finished */
+    _Atomic int sleepers; /* workers blocked (or about to block) on cv */
     _Atomic int stop;
 
     pthread_mutex_t mu;
@@ -56,23 +66,33 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static void run_tasks(rk_pool *pool, int thread)
+static uint32_t claim_generation(uint64_t c) { return (uint32_t)(c >> 32); }
+
+/* Takes and runs tasks of job `gen` until none are left (or the job is no longer current). */
+static void run_tasks(rk_pool *pool, uint32_t gen, int thread)
 {
-    const int64_t n = pool->n_tasks;
     for (;;) {
-        const int64_t t = atomic_fetch_add_explicit(&pool->next, 1, memory_order_relaxed);
-        if (t >= n)
-            break;
-        pool->fn(pool->ctx, t, thread);
+        uint64_t c = atomic_load(&pool->claim);
+        if (claim_generation(c) != gen)
+            return;
+        const int64_t t = (int64_t)(uint32_t)c;
+        if (t >= atomic_load_explicit(&pool->jobs[gen % 2].n_tasks, memory_order_relaxed))
+            return;
+        if (!atomic_compare_exchange_weak(&pool->claim, &c, c + 1))
+            continue;
+        /* task t of job gen is ours: the job cannot change before it is marked done */
+        const rk_task_fn fn = atomic_load_explicit(&pool->jobs[gen % 2].fn, memory_order_relaxed);
+        fn(atomic_load_explicit(&pool->jobs[gen % 2].ctx, memory_order_relaxed), t, thread);
+        atomic_fetch_add_explicit(&pool->done, 1, memory_order_release);
     }
 }
 
-/* Waits until the generation differs from seen (or stop); returns the new generation. */
-static unsigned wait_job(rk_pool *pool, unsigned seen)
+/* Waits until a job other than `seen` is published (or stop); returns its generation. */
+static uint32_t wait_job(rk_pool *pool, uint32_t seen)
 {
     int64_t start = 0;
     for (int spins = 0;; spins++) {
-        const unsigned g = atomic_load(&pool->generation);
+        const uint32_t g = claim_generation(atomic_load(&pool->claim));
         if (g != seen || atomic_load(&pool->stop))
             return g;
         if (spins % RK_POOL_SPIN_CHECK == 0) {
@@ -86,8 +106,8 @@ static unsigned wait_job(rk_pool *pool, unsigned seen)
     }
     pthread_mutex_lock(&pool->mu);
     atomic_fetch_add(&pool->sleepers, 1);
-    unsigned g;
-    while ((g = atomic_load(&pool->generation)) == seen && !atomic_load(&pool->stop))
+    uint32_t g;
+    while ((g = claim_generation(atomic_load(&pool->claim))) == seen && !atomic_load(&pool->stop))
         pthread_cond_wait(&pool->cv, &pool->mu);
     atomic_fetch_sub(&pool->sleepers, 1);
     pthread_mutex_unlock(&pool->mu);
@@ -100,13 +120,12 @@ static void *worker_main(void *p)
     rk_pool *pool = arg->pool;
     const int index = arg->index;
     free(arg);
-    unsigned seen = 0;
+    uint32_t seen = 0;
     for (;;) {
         seen = wait_job(pool, seen);
         if (atomic_load(&pool->stop))
             break;
-        run_tasks(pool, index);
-        atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_release);
+        run_tasks(pool, seen, index);
     }
     return NULL;
 }
@@ -123,9 +142,13 @@ rk_pool *rk_pool_create(int n_threads)
     if (!pool)
         return NULL;
     pool->n_threads = n_threads;
-    atomic_init(&pool->next, 0);
-    atomic_init(&pool->generation, 0);
-    atomic_init(&pool->pending, 0);
+    for (int j = 0; j < 2; j++) {
+        atomic_init(&pool->jobs[j].fn, NULL);
+        atomic_init(&pool->jobs[j].ctx, NULL);
+        atomic_init(&pool->jobs[j].n_tasks, 0);
+    }
+    atomic_init(&pool->claim, 0);
+    atomic_init(&pool->done, 0);
     atomic_init(&pool->sleepers, 0);
     atomic_init(&pool->stop, 0);
     if (pthread_mutex_init(&pool->mu, NULL) != 0) {
@@ -189,21 +212,28 @@ void rk_pool_run(rk_pool *pool, int64_t n_tasks, rk_task_fn fn, void *ctx)
             fn(ctx, t, 0);
         return;
     }
-    pool->fn = fn;
-    pool->ctx = ctx;
-    pool->n_tasks = n_tasks;
-    atomic_store_explicit(&pool->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&pool->pending, pool->n_threads - 1, memory_order_relaxed);
-    /* seq_cst: a worker that registered as a sleeper before this bump is seen below, and one
-     * that registers after it sees the new generation before it waits */
-    atomic_fetch_add(&pool->generation, 1);
+    if (n_tasks > (int64_t)UINT32_MAX) { /* more than the claim word counts: serially */
+        for (int64_t t = 0; t < n_tasks; t++)
+            fn(ctx, t, 0);
+        return;
+    }
+    const uint32_t gen = ++pool->generation;
+    atomic_store_explicit(&pool->jobs[gen % 2].fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool->jobs[gen % 2].ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&pool->jobs[gen % 2].n_tasks, n_tasks, memory_order_relaxed);
+    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
+    /* seq_cst: a worker that registered as a sleeper before this store is seen below, and one
+     * that registers after it sees the new job before it waits */
+    atomic_store(&pool->claim, (uint64_t)gen << 32);
     if (atomic_load(&pool->sleepers) > 0) {
         pthread_mutex_lock(&pool->mu);
         pthread_cond_broadcast(&pool->cv);
         pthread_mutex_unlock(&pool->mu);
     }
-    run_tasks(pool, 0);
-    for (int spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
+    run_tasks(pool, gen, 0);
+    /* only tasks that a worker has taken can still be running */
+    for (int spins = 0; atomic_load_explicit(&pool->done, memory_order_acquire) < n_tasks;
+         spins++) {
         if (spins < 20000)
             cpu_relax();
         else
