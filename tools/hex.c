@@ -48,9 +48,10 @@ const cli_tool HEX_TOOL = {
     "      --json            one JSON document (every mode but --tui; schema in docs/tools.md)\n\n"
     "The window (--offset/--limit) selects the regions shown by --header, --list and --entropy,\n"
     "the bytes of the dumps, and the blocks of --blocks (default: a tensor's first block).\n\n"
-    "Exit status: 0; 3 when the file is unreadable, of unknown format or damaged (after showing\n"
-    "it; the problems go to stderr); 2 for a bad command line or a --tensor that matches\n"
-    "nothing. --raw only dumps bytes: 0 whenever it could read them.\n"};
+    "Exit status: 0; 3 when the file is unreadable, damaged or not a model file Rosetta reads\n"
+    "(unknown format, APR v1, aprender-tsp ...), after showing it, with the problems on\n"
+    "stderr; 2 for a bad command line or a --tensor that matches nothing. --raw only dumps\n"
+    "bytes: 0 whenever it could read them.\n"};
 
 /* Problems printed on stderr; --json lists them all. */
 #define MAX_PROBLEMS 10
@@ -287,8 +288,7 @@ int main(int argc, char **argv)
     if (o.mode != HEX_RAW) {
         if (o.mode != HEX_TUI)
             report_problems(map);
-        bool bad = rf_filemap_damaged(map) || rf_filemap_format(map) == RF_FORMAT_UNKNOWN;
-        if (code == APR_EXIT_OK && bad)
+        if (code == APR_EXIT_OK && !hex_file_ok(map))
             code = APR_EXIT_INPUT;
     }
     rf_filemap_free(map);

@@ -673,7 +673,7 @@ static rf_status map_unknown(rf_filemap *m)
         n += (size_t)snprintf(first + n, sizeof first - n, "%s%02x", i ? " " : "", m->data[i]);
     fm_unparsed_tail(m, 0,
                      fm_printf(m,
-                               "not a GGUF, SafeTensors or APR file: no known magic at offset 0 "
+                               "unknown format (offset 0): no GGUF, SafeTensors or APR magic "
                                "(first bytes %s)",
                                first));
     return RF_OK;

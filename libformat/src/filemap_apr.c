@@ -34,8 +34,9 @@ static const struct {
 /* Lenient-reader warnings that state something aprender's (or Rosetta's strict) reader refuses
  * (docs/formats/apr.md, "Validation"); every other warning is informational. */
 static const char *const REJECTED[] = {
-    "CRC mismatch",     "column-major", "encrypted", "signed (flag", "unknown dtype", "needs",
-    "unexpected bytes", "APR version",  "overlap",   "not sorted",   "extends past",  "truncated",
+    "CRC mismatch", "column-major",     "encrypted",   "signed (flag", "unknown dtype",
+    "needs",        "unexpected bytes", "APR version", "overlap",      "not sorted",
+    "extends past", "truncated",        "skipped",     "overflows",
 };
 
 static rf_problem_severity severity_of(const char *message)
@@ -380,7 +381,7 @@ static void map_tsp(rf_filemap *m)
     if (m->size > 16)
         fm_add(m, RF_REGION_FIELD, 16, m->size - 16, "payload", "solver model (not decoded)");
     fm_problem(m, RF_PROBLEM_WARNING, 0, -1, false,
-               "aprender-tsp model (APR\\0 magic, version 1, model type 0x54535000): not APR v2, "
+               "aprender-tsp model (not APR v2): APR\\0 magic, version 1, model type 0x54535000; "
                "not a model Rosetta converts");
 }
 

@@ -90,6 +90,8 @@ cJSON *hex_json_region(const rf_filemap *map, const rf_region *r, size_t raw_max
 cJSON *hex_json_tensor(const rf_map_tensor *t);
 /* {"file", "format", "description", "size", "valid", "mode"} to which a view adds its members. */
 cJSON *hex_json_root(const rf_filemap *map, const char *mode);
+/* Whether the file is a model file Rosetta reads (GGUF, SafeTensors, APR v2) and undamaged. */
+bool hex_file_ok(const rf_filemap *map);
 /* Prints and frees root; returns 0 or 4 when printing failed. */
 int hex_json_print(cJSON *root);
 

@@ -332,6 +332,7 @@ typedef struct entropy_row {
     uint64_t first_zero, first_constant, first_low;
     uint64_t nonzero_padding, first_nonzero;
     double low_bound;
+    uint64_t period; /* bytes of one element or block: a constant tensor repeats it */
 } entropy_row;
 
 /* c log2 c for the counts of one window, tabulated when the window is small enough. */
@@ -357,7 +358,17 @@ static double window_entropy(const xlogx *x, const uint64_t *c, uint64_t n)
     return h < 1e-12 ? 0 : h; /* rounding noise of a constant window */
 }
 
-static void judge_window(entropy_row *row, const uint64_t *c, uint64_t w, uint64_t at, double h)
+/* Whether the window repeats one element (period bytes) all along: a constant tensor. A window
+ * with period p holds at most p distinct bytes, so only low-entropy windows are compared. */
+static bool periodic(const uint8_t *win, uint64_t w, uint64_t period, double h)
+{
+    if (period == 0 || w <= period || h > log2((double)period) + 1e-9)
+        return false;
+    return memcmp(win, win + period, (size_t)(w - period)) == 0;
+}
+
+static void judge_window(entropy_row *row, const uint64_t *c, uint64_t w, uint64_t at, double h,
+                         const uint8_t *win)
 {
     row->windows++;
     if (h < row->min)
@@ -371,7 +382,7 @@ static void judge_window(entropy_row *row, const uint64_t *c, uint64_t w, uint64
     if (c[0] == w) {
         if (row->zero_windows++ == 0)
             row->first_zero = at;
-    } else if (h == 0) {
+    } else if (h == 0 || periodic(win, w, row->period, h)) {
         if (row->constant_windows++ == 0)
             row->first_constant = at;
     } else if (row->low_bound > 0 && w >= 256 && h < row->low_bound) {
@@ -406,12 +417,13 @@ static void entropy_scan(const rf_filemap *map, entropy_row *row, uint64_t windo
         for (int b = 0; b < 256; b++)
             all[b] += cur[b];
         if (w == step && n == step) { /* windows of one half (w == 1) */
-            judge_window(row, cur, w, row->region->offset + at, window_entropy(x, cur, w));
+            judge_window(row, cur, w, row->region->offset + at, window_entropy(x, cur, w), d + at);
             last_start = at;
         } else if (have_prev && n == step) {
             for (int b = 0; b < 256; b++)
                 win[b] = prev[b] + cur[b];
-            judge_window(row, win, w, row->region->offset + at - step, window_entropy(x, win, w));
+            judge_window(row, win, w, row->region->offset + at - step, window_entropy(x, win, w),
+                         d + at - step);
             last_start = at - step;
         }
         memcpy(prev, cur, sizeof prev);
@@ -423,7 +435,7 @@ static void entropy_scan(const rf_filemap *map, entropy_row *row, uint64_t windo
         memset(win, 0, sizeof win);
         for (uint64_t i = 0; i < w; i++)
             win[d[from + i]]++;
-        judge_window(row, win, w, row->region->offset + from, window_entropy(x, win, w));
+        judge_window(row, win, w, row->region->offset + from, window_entropy(x, win, w), d + from);
     }
     row->total = size ? window_entropy(x, all, size) : 0;
     if (row->windows == 0)
@@ -508,8 +520,11 @@ int hex_entropy(const rf_filemap *map, const hex_options *o)
         if (selected && (!t || !selected[r->tensor]))
             continue;
         entropy_row row = {.region = r, .tensor = t};
-        if (r->kind == RF_REGION_TENSOR_DATA)
+        if (r->kind == RF_REGION_TENSOR_DATA) {
             row.low_bound = expected_low(t);
+            const rf_dtype_info *info = t && t->dtype_known ? rf_dtype_get(t->tensor.dtype) : NULL;
+            row.period = info ? info->block_bytes : 1;
+        }
         entropy_scan(map, &row, window, &x);
         char flags[600], sz[32];
         entropy_flags(&row, flags, sizeof flags);

@@ -231,8 +231,7 @@ cJSON *hex_json_root(const rf_filemap *map, const char *mode)
     cJSON_AddStringToObject(o, "format", rf_format_name(rf_filemap_format(map)));
     cJSON_AddStringToObject(o, "description", rf_filemap_description(map));
     cJSON_AddItemToObject(o, "size", cli_json_u64(rf_filemap_size(map)));
-    cJSON_AddBoolToObject(o, "valid",
-                          !rf_filemap_damaged(map) && rf_filemap_format(map) != RF_FORMAT_UNKNOWN);
+    cJSON_AddBoolToObject(o, "valid", hex_file_ok(map));
     cJSON *problems = cJSON_AddArrayToObject(o, "problems");
     for (size_t i = 0; i < rf_filemap_n_problems(map); i++) {
         const rf_map_problem *p = rf_filemap_problem(map, i);
@@ -248,6 +247,14 @@ cJSON *hex_json_root(const rf_filemap *map, const char *mode)
         cJSON_AddItemToArray(problems, j);
     }
     return o;
+}
+
+bool hex_file_ok(const rf_filemap *map)
+{
+    rf_format f = rf_filemap_format(map);
+    bool model_file = f == RF_FORMAT_GGUF || f == RF_FORMAT_SAFETENSORS || f == RF_FORMAT_APR ||
+                      f == RF_FORMAT_APR2_MAGIC;
+    return model_file && !rf_filemap_damaged(map);
 }
 
 int hex_json_print(cJSON *root)
@@ -415,13 +422,13 @@ static bool inside_data(const rf_filemap *map, const rf_region *r)
     return r->kind == RF_REGION_SECTION && strcmp(r->label, "data") == 0;
 }
 
-/* The regions --header shows: everything but what lies inside the data section and the bare
- * JSON punctuation between members. */
+/* The regions --header shows: everything but what lies inside the data section (damaged regions
+ * there are shown) and the bare JSON punctuation between members. */
 static bool header_region(const rf_filemap *map, const rf_region *r, const hex_options *o,
                           const bool *selected)
 {
-    if (r->depth > 0 && inside_data(map, r))
-        return false;
+    if (r->depth > 0 && inside_data(map, r) && !r->damaged)
+        return false; /* tensor bytes are --list's business, unless damaged */
     if (r->kind == RF_REGION_JSON && strcmp(r->label, "json") == 0 && !r->damaged)
         return false;
     if (!in_window(o, r->offset, r->size))
