@@ -193,7 +193,8 @@ static void decode_q3_K(rf_block *b, const uint8_t *p)
         int low = (qs[32 * h + l] >> (2 * j)) & 3;
         int high = (hmask[l] >> (4 * h + j)) & 1;
         b->q[e] = low | high << 2;
-        const float dl = b->d * (float)b->scales[e / 16];
+        const int sub = e / 16;
+        const float dl = b->d * (float)b->scales[sub];
         b->values[e] = dl * (float)(b->q[e] - 4);
     }
 }
@@ -281,7 +282,8 @@ static void decode_q6_K(rf_block *b, const uint8_t *p)
         int low4 = t < 2 ? byte & 0x0f : byte >> 4;
         int high2 = (qh[32 * h + l] >> (2 * t)) & 3;
         b->q[e] = low4 | high2 << 4;
-        b->values[e] = b->d * (float)b->scales[e / 16] * (float)(b->q[e] - 32);
+        const int sub = e / 16;
+        b->values[e] = b->d * (float)b->scales[sub] * (float)(b->q[e] - 32);
     }
 }
 

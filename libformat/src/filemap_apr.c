@@ -425,10 +425,11 @@ rf_status fm_map_apr(rf_filemap *m, rf_error *err)
         crc = rf_apr_header_crc(m->data);
     }
     bool compressed = (h.flags & (RF_APR_FLAG_LZ4 | RF_APR_FLAG_ZSTD)) != 0;
-    snprintf(
-        m->description, sizeof m->description, "APR v%u.%u%s%s", m->size > 5 ? m->data[4] : 0,
-        m->size > 5 ? m->data[5] : 0, m->format == RF_FORMAT_APR2_MAGIC ? " (old magic APR2)" : "",
-        compressed ? (h.flags & RF_APR_FLAG_LZ4 ? ", LZ4-compressed" : ", zstd-compressed") : "");
+    unsigned major = m->size > 5 ? m->data[4] : 0u, minor = m->size > 5 ? m->data[5] : 0u;
+    snprintf(m->description, sizeof m->description, "APR v%u.%u%s%s", major, minor,
+             m->format == RF_FORMAT_APR2_MAGIC ? " (old magic APR2)" : "",
+             compressed ? (h.flags & RF_APR_FLAG_LZ4 ? ", LZ4-compressed" : ", zstd-compressed")
+                        : "");
     map_header(m, &h, crc);
     int64_t header = 0; /* the header section is the first region added */
     if (m->size < RF_APR_HEADER_SIZE) {

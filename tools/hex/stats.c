@@ -560,10 +560,9 @@ int hex_entropy(const rf_filemap *map, const hex_options *o)
             cJSON_AddItemToArray(list, j);
             continue;
         }
-        printf("0x%08" PRIx64 " %13s  %-11s %7.3f %7.3f %7.3f  %s%s%s%s%s\n", r->offset,
+        printf("0x%08" PRIx64 " %13s  %-11s %7.3f %7.3f %7.3f  %s%s%s%s\n", r->offset,
                cli_thousands(r->size, sz, sizeof sz), rf_region_kind_name(r->kind), row.total,
-               row.min, row.max, r->label, t ? " (" : "", t ? t->dtype_text : "", t ? ")" : "",
-               *flags ? "" : "");
+               row.min, row.max, r->label, t ? " (" : "", t ? t->dtype_text : "", t ? ")" : "");
         if (*flags)
             printf("%-10s %13s  %s  <-- %s\n", "", "", "", flags);
     }

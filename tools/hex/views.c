@@ -687,8 +687,8 @@ static void print_block(const rf_filemap *map, const rf_map_tensor *t, const rf_
             snprintf(value, sizeof value, " = %.9g", (double)b->d);
         else if (strcmp(fd->name, "dmin") == 0 || strcmp(fd->name, "m") == 0)
             snprintf(value, sizeof value, " = %.9g", (double)b->dmin);
-        printf("  %-7s %7s %5u  %-50s %s%s\n", fd->name,
-               (snprintf(a, sizeof a, "+%u", fd->offset), a), fd->size,
+        snprintf(a, sizeof a, "+%u", fd->offset);
+        printf("  %-7s %7s %5u  %-50s %s%s\n", fd->name, a, fd->size,
                hex_bytes(map, offset + fd->offset, fd->size, 16, hex, sizeof hex), fd->meaning,
                value);
     }
@@ -706,9 +706,10 @@ static void print_block(const rf_filemap *map, const rf_map_tensor *t, const rf_
                        (double)(b->d * (float)b->scales[s]));
         }
     }
-    printf("  quants (%u bits%s):\n", b->q_bits,
-           b->q_offset ? (snprintf(z, sizeof z, ", the formula subtracts %d", b->q_offset), z)
-                       : "");
+    z[0] = '\0';
+    if (b->q_offset)
+        snprintf(z, sizeof z, ", the formula subtracts %d", b->q_offset);
+    printf("  quants (%u bits%s):\n", b->q_bits, z);
     for (uint32_t e = 0; e < b->n_elems; e += 16) {
         printf("    %3u:", e);
         for (uint32_t k = e; k < e + 16 && k < b->n_elems; k++)
