@@ -1,29 +1,14 @@
 #!/usr/bin/env bash
-# apr hex on the real Qwen2.5-Coder-0.5B Q4_K_M GGUF (fixtures/real/README.md): --list and
-# --header in milliseconds (headers only), offsets and key/value records equal gguf-py's, blocks
-# of every quantized type of the file (Q4_K, Q5_0, Q6_K, Q8_0) and slices equal gguf-py's
-# dequantization, --distribution equals numpy, --entropy flags nothing on the healthy file, --raw
-# equals xxd, and the browser opens in tmux. Prints the figures it measured.
-#
-#   tests/real/hex.sh [BUILD_DIR]     (default build/; SKIP, exit 77, without the model)
+# Real weights: apr hex on the genuine Qwen2.5-Coder-0.5B Q4_K_M GGUF (fixtures/real/README.md).
+# --list and --header in milliseconds (headers only), offsets and key/value records equal
+# gguf-py's, blocks of every quantized type of the file (Q4_K, Q5_0, Q6_K, Q8_0) and slices equal
+# gguf-py's dequantization, --distribution equals numpy, --entropy flags nothing on the healthy
+# file, --raw equals xxd, and the browser opens in tmux. Prints the figures it measured.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-${ROSETTA_BUILD:-$root/build}}
-APR_BIN=${APR_BIN:-$build/bin}
-skip() {
-  if [ "${ROSETTA_ORACLE_REQUIRED:-0}" = 1 ]; then
-    echo "FAIL: $*" >&2
-    exit 1
-  fi
-  echo "SKIP: $*" >&2
-  exit 77
-}
-[ -x "$APR_BIN/apr-hex" ] || skip "$APR_BIN/apr-hex is not built"
-model=$("$root/scripts/fetch-real-model" 2>"${TMPDIR:-/tmp}/hex-real-fetch.$$") ||
-  skip "the real model is not available: $(cat "${TMPDIR:-/tmp}/hex-real-fetch.$$")"
-rm -f "${TMPDIR:-/tmp}/hex-real-fetch.$$"
-python3 -c "import gguf, numpy" 2>/dev/null || skip "the Python packages gguf and numpy are missing"
-command -v xxd >/dev/null || skip "xxd is not installed"
+. "$ROSETTA_ROOT/tests/real/lib.sh"
+real_model hex
+command -v xxd >/dev/null || fail "xxd is not installed (scripts/install-deps installs it)"
+model=$MODEL
 
 python3 - "$APR_BIN/apr-hex" "$model" <<'EOF'
 import json, subprocess, sys, time
@@ -125,6 +110,14 @@ check(ent["flagged"] == 0, f"{ent['flagged']} regions flagged on the healthy fil
 q = [x["entropy"] for x in ent["regions"] if x.get("dtype") in ("Q4_K", "Q5_0", "Q6_K", "Q8_0")]
 check(min(q) > 6.0, f"quantized data entropy {min(q)}")
 
+# the contracts: every tensor has its role and expected shape, nothing is missing
+ct, _ = run_json("--contract", model)
+check(ct["family"] == "qwen2" and ct["mismatches"] == 0 and ct["swaps"] == 0 and
+      ct["without_role"] == 0 and not ct["missing"] and len(ct["tensors"]) == 291,
+      f"--contract: {ct['mismatches']} mismatches, {ct['missing'][:3]} missing")
+check({t["names"]["gguf"] for t in ct["tensors"] if t["critical"]} ==
+      {"token_embd.weight", "output.weight"}, "critical roles")
+
 # xxd
 for off, lim in ((0, 256), (0x5ac166, 64), (491400064 - 100, 200)):
     mine, _ = run("--raw", "--offset", hex(off), "--limit", str(lim), model)
@@ -143,24 +136,24 @@ EOF
 if command -v tmux >/dev/null; then
   socket="rosetta-hex-real-$$"
   tm() { tmux -L "$socket" -f /dev/null "$@"; }
-  trap 'tm kill-server 2>/dev/null || true' EXIT
-  status="${TMPDIR:-/tmp}/hex-real-tui.$$"
+  tui_done() { tm kill-server 2>/dev/null || true; }
+  status="$T/tui-status"
   rm -f "$status"
   tm new-session -d -s hex -x 150 -y 45 "'$APR_BIN/apr-hex' --tui '$model'; echo \$? > '$status'"
   for _ in $(seq 100); do
     tm capture-pane -p -t hex | grep -qF "tensors (291)" && break
     sleep 0.2
   done
-  tm capture-pane -p -t hex | grep -qF "tensors (291)" || { echo "FAIL: the browser did not open" >&2; exit 1; }
+  tm capture-pane -p -t hex | grep -qF "tensors (291)" || { tui_done; fail "the browser did not open"; }
   tm send-keys -t hex g && tm send-keys -t hex -l 0x5ac180 && tm send-keys -t hex Enter
   for _ in $(seq 100); do
     tm capture-pane -p -t hex | grep -qF "data > output.weight" && break
     sleep 0.2
   done
-  tm capture-pane -p -t hex | grep -qF "data > output.weight" || { echo "FAIL: goto in the browser" >&2; exit 1; }
+  tm capture-pane -p -t hex | grep -qF "data > output.weight" || { tui_done; fail "goto in the browser"; }
   tm send-keys -t hex q
   for _ in $(seq 50); do [ -s "$status" ] && break; sleep 0.2; done
-  [ "$(cat "$status" 2>/dev/null)" = 0 ] || { echo "FAIL: the browser did not quit cleanly" >&2; exit 1; }
-  rm -f "$status"
+  [ "$(cat "$status" 2>/dev/null)" = 0 ] || { tui_done; fail "the browser did not quit cleanly"; }
+  tui_done
   echo "hex real: the browser opened the file, went to the data and quit"
 fi

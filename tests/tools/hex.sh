@@ -497,6 +497,63 @@ for i, (name, path) in enumerate(files.items()):
         lines = out.strip().splitlines()[1:]
         check(lines and all("norm" in line.split()[0] for line in lines), f"--tensor glob on {name}")
 
+# ---- --contract: roles, names in three spellings, expected shapes --------------------------------
+for fx in ("tiny-qwen2", "tiny-qwen2-tied"):
+    st = files[f"{fx}.safetensors"]
+    ct, _ = run_json("--contract", st)
+    check(ct["family"] == "qwen2" and ct["mismatches"] == 0 and ct["swaps"] == 0 and
+          not ct["missing"] and all(t["status"] == "ok" for t in ct["tensors"]),
+          f"{fx}: --contract of the fixture: {[t for t in ct['tensors'] if t['status'] != 'ok'][:2]}")
+    hf_names = {t["name"] for t in ct["tensors"]}
+    if VALGRIND:
+        continue
+    cg, _ = run_json("--contract", files[f"{fx}.gguf"])
+    check(all(t["status"] == "ok" and t["naming"] == "gguf" for t in cg["tensors"]),
+          f"{fx}.gguf: --contract")
+    check({t["names"]["hf"] for t in cg["tensors"]} == hf_names,
+          f"{fx}: the GGUF tensors' HF names are not the SafeTensors names")
+    crit = {t["names"]["hf"] for t in cg["tensors"] if t["critical"]}
+    check("model.embed_tokens.weight" in crit, f"{fx}: the embedding is not critical: {crit}")
+    ca, _ = run_json("--contract", files[f"{fx}.apr"])
+    # a tied APR carries lm_head.weight as a copy of the embedding (aprender does), GGUF not
+    head = {"lm_head.weight"}
+    check({t["name"] for t in ca["tensors"]} - head == {t["names"]["apr"] for t in cg["tensors"]} - head
+          and all(t["status"] == "ok" for t in ca["tensors"]), f"{fx}.apr: --contract")
+# a SafeTensors checkpoint with one shape reversed and one tensor renamed out of its role
+bad_dir = os.path.join(tmp, "contract-bad")
+os.makedirs(bad_dir, exist_ok=True)
+src_dir = os.path.join(root, "fixtures", "tiny-qwen2")
+for companion in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+    with open(os.path.join(src_dir, companion), "rb") as fi, \
+            open(os.path.join(bad_dir, companion), "wb") as fo:
+        fo.write(fi.read())
+with open(os.path.join(src_dir, "model.safetensors"), "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+    body = f.read()
+header["model.layers.0.self_attn.k_proj.weight"]["shape"].reverse()
+header["model.layers.1.mlp.up_proj.weight.moved"] = header.pop("model.layers.1.mlp.up_proj.weight")
+text = json.dumps(header, separators=(",", ":")).encode()
+text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+bad_st = os.path.join(bad_dir, "model.safetensors")
+with open(bad_st, "wb") as f:
+    f.write(struct.pack("<Q", len(text)) + text + body)
+cb, _ = run_json("--contract", bad_st)
+status = {t["name"]: t for t in cb["tensors"]}
+check(status["model.layers.0.self_attn.k_proj.weight"]["status"] == "SWAPPED" and
+      status["model.layers.0.self_attn.k_proj.weight"]["swap_needed"] and
+      status["model.layers.0.self_attn.k_proj.weight"]["expected"] == [128, 256],
+      f"the reversed shape: {status['model.layers.0.self_attn.k_proj.weight']}")
+check(status["model.layers.1.mlp.up_proj.weight.moved"]["role"] is None, "a name without role")
+check([(m["role"], m["layer"]) for m in cb["missing"]] == [("ffn_up", 1)],
+      f"missing roles: {cb['missing']}")
+text_out, err, _ = run("--contract", bad_st)
+check("SWAPPED (reverse the shape)" in text_out and "1 required role missing" in text_out and
+      "missing: role ffn_up" in err, "--contract text")
+p = subprocess.run([HEX, "--contract", files["tiny-qwen2.gguf"]], capture_output=True,
+                   env={**os.environ, "ROSETTA_CONTRACTS": os.path.join(tmp, "no-contracts")})
+check(p.returncode == 3 and b"contracts" in p.stderr, "--contract without contracts: exit 3")
+
 # ---- damaged files: shown, marked, exit 3 --------------------------------------------------------
 bad_root = os.path.join(root, "tests/data/bad")
 # the lenient reader words these differently from the strict reader's .expect text
@@ -550,7 +607,6 @@ usage_errors = (["--header", "--list"], ["--raw", "--width", "0"], ["--raw", "--
 for args in usage_errors[::8] if VALGRIND else usage_errors:
     run(*args, g, rc=2)
 run("--tui", g, rc=2)  # stdin is not a terminal here
-run("--contract", g, rc=None)
 run("--list", "/nonexistent/x.gguf", rc=3)
 run("--list", tmp, rc=3)  # a directory
 junk = os.path.join(tmp, "junk.bin")
