@@ -572,7 +572,7 @@ Test(filemap, damage_is_marked_with_the_reason)
     free(d);
 
     d = small_file(0, &n);
-    rf_store_le32(d + 4, 7); /* GGUF version 7 */
+    d[4] = 7, d[5] = d[6] = d[7] = 0; /* GGUF version 7 (little-endian u32) */
     cr_assert_eq(rf_filemap_open_memory(d, n, "v7.gguf", NULL, &m, &err), RF_OK);
     r = find_label(m, "version");
     cr_assert(r->damaged && strstr(r->reason, "version 7"), "%s", r->reason ? r->reason : "");

@@ -310,6 +310,15 @@ static void draw_hex(tui *t)
     }
 }
 
+/* n little-endian bytes as an unsigned integer (n <= 8). */
+static uint64_t load_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
 /* The bytes at the cursor read as each plain type (little-endian): integers, then floats. */
 static void decode_types(const tui *t, char *ints, char *floats, size_t size)
 {
@@ -319,20 +328,20 @@ static void decode_types(const tui *t, char *ints, char *floats, size_t size)
     size_t m = 0;
     floats[0] = '\0';
     if (left >= 2) {
-        uint16_t v = rf_load_le16(d);
+        uint16_t v = (uint16_t)load_le(d, 2);
         n += (size_t)snprintf(ints + n, size - n, "  u16 %u  i16 %d", v, (int16_t)v);
         m += (size_t)snprintf(floats + m, size - m, "f16 %.6g  bf16 %.6g", (double)rf_f16_to_f32(v),
                               (double)rf_bf16_to_f32(v));
     }
     if (left >= 4 && n < size && m < size) {
-        uint32_t v = rf_load_le32(d);
+        uint32_t v = (uint32_t)load_le(d, 4);
         float f;
         memcpy(&f, &v, sizeof f);
         n += (size_t)snprintf(ints + n, size - n, "  u32 %u  i32 %d", v, (int32_t)v);
         m += (size_t)snprintf(floats + m, size - m, "  f32 %.9g", (double)f);
     }
     if (left >= 8 && n < size && m < size) {
-        uint64_t v = rf_load_le64(d);
+        uint64_t v = load_le(d, 8);
         double f;
         memcpy(&f, &v, sizeof f);
         snprintf(ints + n, size - n, "  u64 %" PRIu64 "  i64 %" PRId64, v, (int64_t)v);
