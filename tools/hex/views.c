@@ -626,8 +626,8 @@ static const char *coords(const rf_tensor *t, uint64_t e, char *buf, size_t size
     return cli_shape(idx, t->ndim, false, buf, size);
 }
 
-static cJSON *json_block(const rf_map_tensor *t, const rf_block *b, uint64_t index, uint64_t offset,
-                         uint64_t first, const rf_filemap *map)
+static cJSON *json_block(const rf_block *b, uint64_t index, uint64_t offset, uint64_t first,
+                         const rf_filemap *map)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "index", cli_json_u64(index));
@@ -665,7 +665,6 @@ static cJSON *json_block(const rf_map_tensor *t, const rf_block *b, uint64_t ind
         cJSON_AddItemToArray(q, cJSON_CreateNumber(b->q[e]));
         cJSON_AddItemToArray(v, cli_json_double(b->values[e], true));
     }
-    (void)t;
     return o;
 }
 
@@ -800,7 +799,7 @@ int hex_blocks(const rf_filemap *map, const hex_options *o)
                 break;
             }
             if (blocks)
-                cJSON_AddItemToArray(blocks, json_block(t, &blk, b, offset, first, map));
+                cJSON_AddItemToArray(blocks, json_block(&blk, b, offset, first, map));
             else
                 print_block(map, t, &blk, b, n_blocks, offset, first);
         }
