@@ -1,0 +1,11 @@
+/* The canonical name of a tensor: the one spelling that pairs a tensor across formats (used by
+ * fingerprints and tensor diffs; docs/fingerprint.md, "Canonical names").
+ * Not for: renaming tensors in written files (rosetta/names.h). */
+#ifndef ROSETTA_CANONICAL_NAME_H
+#define ROSETTA_CANONICAL_NAME_H
+
+/* A malloc'd copy of the canonical name of name (NULL when memory runs out): its Hugging Face
+ * spelling when the name table knows it in any spelling, else name unchanged. */
+char *canonical_tensor_name(const char *name);
+
+#endif
