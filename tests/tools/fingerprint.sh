@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# apr fingerprint on the fixture in three formats (SafeTensors BF16, and GGUF / APR written by
+# apr quantize here): canonical digests equal across lossless conversions; --check passes on the
+# same model in another format and on lossy quantizations, fails (exit 1, naming the tensor and
+# field) on a modified tensor; single bit flips at random positions change the tensor's raw
+# digest and the model digest; identical output across runs and --threads 1/2/3; every statistic
+# against numpy on the same values (percentiles: numpy.percentile method "lower"); the output
+# validated against docs/fingerprint-schema.json (jsonschema); --gguf-hash against hashlib
+# sha256 and the xxhash package on the same tensor bytes; damaged inputs exit 3.
+set -euo pipefail
+: "${APR_BIN:?}" "${ROSETTA_ROOT:?}" "${TEST_TMP:?}"
+tmp="$TEST_TMP/fingerprint"
+rm -rf "$tmp" && mkdir -p "$tmp"
+for mod in numpy jsonschema xxhash gguf; do
+  python3 -c "import $mod" 2>/dev/null || { echo "SKIP: python module $mod is missing (make test installs it)" >&2; exit 77; }
+done
+exec python3 - "$APR_BIN" "$ROSETTA_ROOT" "$tmp" <<'PY'
+import hashlib, json, os, random, shutil, struct, subprocess, sys
+import numpy as np
+import jsonschema, xxhash, gguf
+
+apr, root, tmp = sys.argv[1:4]
+FP = os.path.join(apr, "apr-fingerprint")
+checks = 0
+
+
+def fail(msg):
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    global checks
+    if not cond:
+        fail(msg)
+    checks += 1
+
+
+def run(args, rc=0, exe=FP):
+    p = subprocess.run([exe, *args], capture_output=True, timeout=300)
+    if p.returncode != rc:
+        fail(f"{os.path.basename(exe)} {' '.join(args)}: exit {p.returncode}, expected {rc}\n"
+             f"stdout: {p.stdout.decode(errors='replace')[-1500:]}\n"
+             f"stderr: {p.stderr.decode(errors='replace')[-1500:]}")
+    return p.stdout.decode(), p.stderr.decode()
+
+
+def fingerprint(path, *extra):
+    out, _ = run([*extra, path])
+    return json.loads(out)
+
+
+src = os.path.join(root, "fixtures/tiny-qwen2/model.safetensors")
+files = {"st": src}
+for name, fmt, typ in (("bf16.gguf", "gguf", "bf16"), ("bf16.apr", "apr", "bf16"),
+                       ("f32.gguf", "gguf", "f32"), ("q8.gguf", "gguf", "q8_0"),
+                       ("q4.gguf", "gguf", "q4_k_m"), ("q4.apr", "apr", "q4_k_m")):
+    out = os.path.join(tmp, name)
+    run(["-q", "--format", fmt, src, out, typ], exe=os.path.join(apr, "apr-quantize"))
+    files[name] = out
+fps = {k: fingerprint(v) for k, v in files.items()}
+
+# Schema: every output validates.
+schema = json.load(open(os.path.join(root, "docs/fingerprint-schema.json")))
+for k, fp in fps.items():
+    try:
+        jsonschema.validate(fp, schema)
+    except jsonschema.ValidationError as e:
+        fail(f"{k}: fingerprint does not validate against docs/fingerprint-schema.json: {e.message}")
+    check(fp["tensor_count"] == len(fp["tensors"]) == 27, f"{k}: tensor count")
+
+# Lossless conversions: same canonical digests per tensor and for the model.
+ref = {t["canonical"]: t for t in fps["st"]["tensors"]}
+for k in ("bf16.gguf", "bf16.apr", "f32.gguf"):
+    for t in fps[k]["tensors"]:
+        check(t["canonical_xxh3"] == ref[t["canonical"]]["canonical_xxh3"],
+              f"{k}: {t['name']} canonical digest differs from the SafeTensors source")
+    check(fps[k]["model_canonical_xxh3"] == fps["st"]["model_canonical_xxh3"],
+          f"{k}: model canonical digest differs")
+check(fps["bf16.apr"]["model_raw_xxh3"] == fps["st"]["model_raw_xxh3"], "APR BF16 keeps the bytes")
+check(fps["f32.gguf"]["model_raw_xxh3"] != fps["st"]["model_raw_xxh3"], "F32 raw digest differs")
+
+# --check: same model in other formats and lossy quantizations pass.
+ref_path = os.path.join(tmp, "ref.json")
+run(["-o", ref_path, src])
+check(json.load(open(ref_path)) == fps["st"], "-o writes what stdout shows")
+for k, path in files.items():
+    out, _ = run(["--check", ref_path, path])
+    check(out.startswith("MATCH"), f"--check {k}: {out}")
+rep = json.loads(run(["--check", ref_path, "--json", files["q4.gguf"]])[0])
+verdicts = {t["verdict"] for t in rep["tensors"]}
+check(rep["passed"] and verdicts <= {"raw", "canonical", "statistics"} and "statistics" in verdicts,
+      f"q4 verdicts {verdicts}")
+# The same quantization checked as a reference of itself must match its bytes exactly.
+q4_ref = os.path.join(tmp, "q4.json")
+run(["-o", q4_ref, files["q4.gguf"]])
+rep = json.loads(run(["--check", q4_ref, "--json", files["q4.gguf"]])[0])
+check({t["verdict"] for t in rep["tensors"]} == {"raw"}, "self-check is raw everywhere")
+
+# A modified tensor (one tensor scaled by 1.5 in a copy of the SafeTensors file) fails, naming it.
+raw = bytearray(open(src, "rb").read())
+hlen = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + hlen])
+victim = "model.layers.1.mlp.down_proj.weight"
+a, b = header[victim]["data_offsets"]
+assert header[victim]["dtype"] == "BF16"
+base = 8 + hlen
+vals = np.frombuffer(bytes(raw[base + a:base + b]), dtype="<u2").astype(np.uint32) << 16
+scaled = (vals.view(np.float32) * np.float32(1.5)).view(np.uint32) >> 16
+raw[base + a:base + b] = scaled.astype("<u2").tobytes()
+moddir = os.path.join(tmp, "modified")
+shutil.copytree(os.path.dirname(src), moddir)
+mod = os.path.join(moddir, "model.safetensors")
+open(mod, "wb").write(raw)
+out, _ = run(["--check", ref_path, mod], rc=1)
+check(f"DEVIATION  {victim}  raw_xxh3" in out and f"{victim}  canonical_xxh3" in out,
+      f"--check names the modified tensor and its digests:\n{out}")
+rep = json.loads(run(["--check", ref_path, "--json", mod], rc=1)[0])
+devs = [d for d in rep["deviations"]]
+check(devs and all(d["tensor"] == victim for d in devs), f"only {victim} deviates: {devs}")
+# A lossy copy of the modified tensor: statistics out of tolerance are named field by field.
+q4mod = os.path.join(tmp, "q4mod.gguf")
+run(["-q", "--format", "gguf", mod, q4mod, "q4_k_m"], exe=os.path.join(apr, "apr-quantize"))
+rep = json.loads(run(["--check", ref_path, "--json", q4mod], rc=1)[0])
+fields = {d["field"] for d in rep["deviations"] if d["tensor"] == "blk.1.ffn_down.weight"}
+check("stats.std" in fields and "stats.p99" in fields, f"lossy modified tensor fields {fields}")
+check(all(d["tensor"] == "blk.1.ffn_down.weight" for d in rep["deviations"]),
+      "only the modified tensor deviates after quantization")
+
+# Determinism: runs and thread counts give the same bytes.
+outs = {run(["--threads", str(t), files["q4.apr"]])[0] for t in (1, 2, 3)}
+outs.add(run([files["q4.apr"]])[0])
+check(len(outs) == 1, "output differs across runs / thread counts")
+
+# Statistics against numpy on the same values (gguf-py dequantizes the GGUF blocks).
+def ref_stats(vals):
+    v = vals.astype(np.float64)
+    fin = v[np.isfinite(v)]
+    s = {"count": v.size, "finite": fin.size, "nan": int(np.isnan(v).sum()),
+         "inf": int(np.isinf(v).sum()), "zeros": int((fin == 0).sum()),
+         "min": fin.min(), "max": fin.max(), "mean": fin.mean(), "std": fin.std(),
+         "l2": float(np.sqrt(np.sum(fin * fin)))}
+    f32 = vals[np.isfinite(vals)]
+    for p in (1, 5, 25, 50, 75, 95, 99):
+        s[f"p{p}"] = float(np.percentile(f32, p, method="lower"))
+    return s
+
+for key in ("q4.gguf", "q8.gguf", "f32.gguf"):
+    reader = gguf.GGUFReader(files[key])
+    got = {t["name"]: t for t in fps[key]["tensors"]}
+    for rt in reader.tensors:
+        vals = gguf.quants.dequantize(rt.data, rt.tensor_type).astype(np.float32).ravel()
+        want = ref_stats(vals)
+        s = got[rt.name]["stats"]
+        for f in ("count", "finite", "nan", "inf", "zeros"):
+            check(s[f] == want[f], f"{key} {rt.name} {f}: apr {s[f]!r}, numpy {want[f]!r}")
+        # float32 values are written as the shortest text that reads back as the same float32
+        for f in ("min", "max", "p1", "p5", "p25", "p50", "p75", "p95", "p99"):
+            check(np.float32(s[f]) == np.float32(want[f]),
+                  f"{key} {rt.name} {f}: apr {s[f]!r}, numpy {want[f]!r}")
+        for f in ("mean", "std", "l2"):
+            check(abs(s[f] - want[f]) <= 1e-9 * max(abs(want[f]), 1e-6),
+                  f"{key} {rt.name} {f}: apr {s[f]!r}, numpy {want[f]!r}")
+        # canonical digest = XXH3-64 of the dequantized values as little-endian F32
+        check(got[rt.name]["canonical_xxh3"] == xxhash.xxh3_64_hexdigest(vals.astype("<f4").tobytes()),
+              f"{key} {rt.name}: canonical digest is not XXH3 of the dequantized values")
+        check(got[rt.name]["raw_xxh3"] == xxhash.xxh3_64_hexdigest(bytes(rt.data.tobytes())),
+              f"{key} {rt.name}: raw digest is not XXH3 of the stored bytes")
+
+# --gguf-hash: the llama-gguf-hash line format, hashes recomputed with hashlib and xxhash.
+path = files["q4.gguf"]
+out, _ = run(["--gguf-hash", path])
+lines = out.splitlines()
+reader = gguf.GGUFReader(path)
+want = []
+whole_x, whole_s = xxhash.xxh64(seed=0), hashlib.sha256()
+for rt in reader.tensors:
+    data = bytes(rt.data.tobytes())
+    want.append(f"xxh64     {xxhash.xxh64_hexdigest(data)}  {path}:{rt.name}")
+    want.append(f"sha256    {hashlib.sha256(data).hexdigest()}  {path}:{rt.name}")
+    whole_x.update(data)
+    whole_s.update(data)
+want.append(f"xxh64     {whole_x.hexdigest()}  {path}")
+want.append(f"sha256    {whole_s.hexdigest()}  {path}")
+check(lines == want, "--gguf-hash lines differ from hashlib/xxhash:\n" +
+      "\n".join(f"{a}\n{b}" for a, b in zip(lines, want) if a != b)[:2000])
+
+# Bit flips: any single bit of any tensor's data changes that tensor's raw digest and the model's.
+path = files["bf16.gguf"]
+reader = gguf.GGUFReader(path)
+spans = [(rt.name, int(rt.data_offset), int(rt.n_bytes)) for rt in reader.tensors]
+base_fp = fingerprint(path)
+base_raw = {t["name"]: t["raw_xxh3"] for t in base_fp["tensors"]}
+flipped = os.path.join(tmp, "flipped.gguf")
+shutil.copy(path, flipped)
+rng = random.Random(12)
+blob = bytearray(open(path, "rb").read())
+for trial in range(40):
+    name, off, n = rng.choice(spans)
+    pos, bit = off + rng.randrange(n), rng.randrange(8)
+    blob[pos] ^= 1 << bit
+    open(flipped, "wb").write(blob)
+    fp = fingerprint(flipped)
+    blob[pos] ^= 1 << bit
+    changed = [t["name"] for t in fp["tensors"] if t["raw_xxh3"] != base_raw[t["name"]]]
+    check(changed == [name], f"flip of bit {bit} at {pos} ({name}): raw digests changed for {changed}")
+    check(fp["model_raw_xxh3"] != base_fp["model_raw_xxh3"], f"flip at {pos}: model digest unchanged")
+
+# Damaged inputs: exit 3 with a message naming the file.
+trunc = os.path.join(tmp, "truncated.gguf")
+open(trunc, "wb").write(open(files["q4.gguf"], "rb").read()[:100000])
+_, err = run([trunc], rc=3)
+check("truncated.gguf" in err, f"truncated file message: {err}")
+_, err = run(["--check", ref_path, trunc], rc=3)
+_, err = run(["--gguf-hash", trunc], rc=3)
+junk = os.path.join(tmp, "junk.bin")
+open(junk, "wb").write(b"\x00" * 64)
+_, err = run([junk], rc=3)
+check("junk.bin" in err, f"unknown format message: {err}")
+bad_ref = os.path.join(tmp, "bad.json")
+open(bad_ref, "w").write('{"schema": "rosetta-fingerprint", "schema_version": 1}')
+_, err = run(["--check", bad_ref, src], rc=3)
+check("bad.json" in err and "file" in err, f"bad reference message: {err}")
+run(["--check", os.path.join(tmp, "absent.json"), src], rc=3)
+run(["--bogus", src], rc=2)
+run([], rc=2)
+print(f"tools/fingerprint: {checks} checks passed")
+PY
