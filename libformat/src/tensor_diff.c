@@ -390,6 +390,17 @@ static const rf_tensor *find_canonical(const rf_model *m, const char *canonical,
     return NULL;
 }
 
+/* A tied output head: a model whose config does not say its embeddings are untied stores the
+ * head as the token embedding (GGUF and SafeTensors leave lm_head out, an APR keeps a copy), so
+ * an lm_head on the other side is compared with that embedding. */
+static const rf_tensor *tied_partner(const rf_model *m, const char *canonical, bool *nomem)
+{
+    if (strcmp(canonical, "lm_head.weight") != 0 ||
+        rf_model_config_get(m)->tie_word_embeddings == 0)
+        return NULL;
+    return find_canonical(m, "model.embed_tokens.weight", nomem);
+}
+
 static rf_status diff_b_guarded(void *ctx, rf_error *err)
 {
     diff_ctx *c = ctx;
@@ -401,6 +412,8 @@ static rf_status diff_b_guarded(void *ctx, rf_error *err)
             break;
         }
         const rf_tensor *tb = find_canonical(c->b, canonical, &c->nomem);
+        if (!tb)
+            tb = tied_partner(c->b, canonical, &c->nomem);
         if (!selected(c->opts, ta->name, canonical) &&
             !(tb && selected(c->opts, tb->name, canonical))) {
             free(canonical);
@@ -444,6 +457,14 @@ static rf_status diff_b_guarded(void *ctx, rf_error *err)
         d->name_b = strdup(tb->name);
         describe(d, tb, false);
         d->cls = RF_DIFF_ONLY_IN_B;
+        const rf_tensor *ta = tied_partner(c->a, canonical, &c->nomem);
+        if (ta) {
+            d->name_a = strdup(ta->name);
+            describe(d, ta, true);
+            rf_status st = compare_pair(c, ta, tb, d, err);
+            if (st != RF_OK)
+                return st;
+        }
     }
     return RF_OK;
 }

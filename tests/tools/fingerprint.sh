@@ -206,6 +206,105 @@ for trial in range(40):
     check(changed == [name], f"flip of bit {bit} at {pos} ({name}): raw digests changed for {changed}")
     check(fp["model_raw_xxh3"] != base_fp["model_raw_xxh3"], f"flip at {pos}: model digest unchanged")
 
+# Layouts and special values laid out by hand: APR's own encodings (APR_Q8: one f32 scale and
+# int8 values; APR_Q4: f16 scale + 16 nibble bytes per 32 values, partial last block; K-quants
+# padded to whole super-blocks per row, and a 1-D one whose last block is padded) and a
+# SafeTensors file with NaN, +-Inf, -0, an all-NaN, an empty and a scalar tensor, F16 subnormals
+# and a BF16 tensor longer than one chunk. Statistics and canonical digests against numpy/xxhash.
+def a64(n):
+    return (n + 63) // 64 * 64
+
+def apr_file(path, tensors):
+    import zlib
+    meta = b'{"model_type":"test"}'
+    index, data = b"", b""
+    for tname, code, shape, blob in sorted(tensors, key=lambda t: t[0].encode()):
+        index += struct.pack("<H", len(tname)) + tname.encode() + struct.pack("<BB", code, len(shape))
+        index += b"".join(struct.pack("<Q", d) for d in shape) + struct.pack("<QQ", len(data), len(blob))
+        data += blob + bytes(a64(len(blob)) - len(blob))
+    index_at = 64 + a64(len(meta))
+    data_at = index_at + a64(len(index))
+    hdr = bytearray(b"APR\0\x02\x00" + struct.pack("<HIQIQQ", 0x0400, len(tensors), 64, len(meta), index_at, data_at) + bytes(24))
+    hdr[40:44] = struct.pack("<I", zlib.crc32(bytes(hdr[:40]) + bytes(hdr[44:])))
+    body = bytes(hdr) + meta + bytes(a64(len(meta)) - len(meta)) + index + bytes(a64(len(index)) - len(index)) + data
+    with open(path, "wb") as f:
+        f.write(body + struct.pack("<I", zlib.crc32(body)))
+
+rng = np.random.default_rng(11)
+q8_vals = rng.integers(-127, 128, size=3 * 70000).astype(np.int8)
+q8_scale = np.float32(0.0123)
+q4_n = 70001
+q4_blocks = (q4_n + 31) // 32
+q4_nib = rng.integers(0, 16, size=q4_blocks * 32).astype(np.uint8)
+q4_nib[q4_n:] = 0
+q4_scales = rng.uniform(0.01, 0.1, size=q4_blocks).astype("<f2")
+q4_bytes = b"".join(q4_scales[b].tobytes() + bytes((q4_nib[b * 32 + 2 * k] | (q4_nib[b * 32 + 2 * k + 1] << 4)) for k in range(16))
+                    for b in range(q4_blocks))
+q4_expect = ((q4_nib.astype(np.float32) - 8) * np.repeat(q4_scales.astype(np.float32), 32))[:q4_n]
+
+def kblocks(qt, n_blocks, f16_fields):
+    size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[qt]][1]
+    b = rng.integers(0, 256, size=(n_blocks, size), dtype=np.uint8)
+    for off in f16_fields:
+        b[:, off:off + 2] = np.array(rng.uniform(0.001, 0.05, size=n_blocks), dtype="<f2").view(np.uint8).reshape(-1, 2)
+    return b, gguf.quants.dequantize(b, gguf.GGMLQuantizationType[qt]).reshape(n_blocks, 256)
+
+k4, k4_vals = kblocks("Q4_K", 3, (0, 2))  # 3 rows of 160 values, one padded block each
+k6, k6_vals = kblocks("Q6_K", 2, (208,))  # 300 values in two blocks
+hand = os.path.join(tmp, "hand.apr")
+apr_file(hand, [("q8", 129, [3, 70000], q8_scale.tobytes() + q8_vals.tobytes()),
+                ("q4", 128, [q4_n], q4_bytes), ("k4", 12, [3, 160], k4.tobytes()),
+                ("k6", 14, [300], k6.tobytes())])
+expect = {"q8": q8_vals.astype(np.float32) * q8_scale, "q4": q4_expect,
+          "k4": k4_vals[:, :160].ravel().astype(np.float32), "k6": k6_vals.ravel()[:300].astype(np.float32)}
+
+special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.5, 3e38] + list(rng.standard_normal(24)), dtype="<f4")
+f16 = rng.standard_normal(15).astype("<f2")
+f16[3] = np.float16(6e-8)  # subnormal
+f16[7] = np.float16(np.inf)
+bf16_bits = ((rng.standard_normal(70000) * 3 + 1).astype(np.float32).view(np.uint32) >> 16).astype("<u2")
+bf16_bits[12345] = 0x7FC0  # NaN
+bf16_bits[:100] = 0
+st_tensors = [("f32.special", "F32", [4, 8], special.tobytes(), special),
+              ("f16.values", "F16", [3, 5], f16.tobytes(), f16.astype(np.float32)),
+              ("bf16.long", "BF16", [70000], bf16_bits.tobytes(),
+               (bf16_bits.astype(np.uint32) << 16).view(np.float32)),
+              ("f32.all_nan", "F32", [3], np.full(3, np.nan, dtype="<f4").tobytes(), np.full(3, np.nan, dtype=np.float32)),
+              ("f32.empty", "F32", [0, 4], b"", np.zeros(0, dtype=np.float32)),
+              ("f32.scalar", "F32", [], np.array([42.0], dtype="<f4").tobytes(), np.array([42.0], dtype=np.float32))]
+hdr, data = {}, b""
+for tname, dt, shape, blob, _ in st_tensors:
+    hdr[tname] = {"dtype": dt, "shape": shape, "data_offsets": [len(data), len(data) + len(blob)]}
+    data += blob
+hj = json.dumps(hdr).encode()
+hj += b" " * (-len(hj) % 8)
+special_path = os.path.join(tmp, "special.safetensors")
+open(special_path, "wb").write(struct.pack("<Q", len(hj)) + hj + data)
+expect.update({t[0]: t[4] for t in st_tensors})
+
+for path in (hand, special_path):
+    fp = fingerprint(path)
+    jsonschema.validate(fp, schema)
+    for t in fp["tensors"]:
+        vals, s = expect[t["name"]], t["stats"]
+        label = f"{os.path.basename(path)}/{t['name']}"
+        check(s is not None, f"{label}: no statistics: {t['values_error']}")
+        check(t["canonical_xxh3"] == xxhash.xxh3_64_hexdigest(vals.astype("<f4").tobytes()),
+              f"{label}: canonical digest")
+        fin = vals[np.isfinite(vals)]
+        check((s["count"], s["finite"], s["nan"], s["inf"], s["zeros"]) ==
+              (vals.size, fin.size, int(np.isnan(vals).sum()), int(np.isinf(vals).sum()), int((fin == 0).sum())),
+              f"{label}: counts {s}")
+        if fin.size == 0:
+            check(all(s[f] is None for f in ("min", "max", "mean", "std", "l2", "p1", "p50", "p99")),
+                  f"{label}: no finite value gives nulls: {s}")
+            continue
+        want = ref_stats(vals)
+        for f in ("min", "max", "p1", "p5", "p25", "p50", "p75", "p95", "p99"):
+            check(np.float32(s[f]) == np.float32(want[f]), f"{label} {f}: apr {s[f]!r}, numpy {want[f]!r}")
+        for f in ("mean", "std", "l2"):
+            check(abs(s[f] - want[f]) <= 1e-9 * max(abs(want[f]), 1e-6), f"{label} {f}: apr {s[f]!r}, numpy {want[f]!r}")
+
 # Damaged inputs: exit 3 with a message naming the file.
 trunc = os.path.join(tmp, "truncated.gguf")
 open(trunc, "wb").write(open(files["q4.gguf"], "rb").read()[:100000])

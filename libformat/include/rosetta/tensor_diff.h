@@ -76,9 +76,11 @@ typedef struct rf_diff_options {
 typedef struct rf_diff_report rf_diff_report;
 
 /* Compares every tensor of a with the tensor of b that has the same canonical name (pairs in
- * a's order, then tensors only in b). Reads under the SIGBUS guards of both models. Fails only
- * on allocation failure or a file truncated while in use (RF_ERR_IO); unreadable values are
- * reported per tensor (class critical, error set). */
+ * a's order, then tensors only in b). An lm_head.weight on one side only is compared with the
+ * other side's token embedding unless that model's config says the embeddings are untied (tied
+ * heads: GGUF and SafeTensors omit them, APR keeps a copy). Reads under the SIGBUS guards of both
+ * models. Fails only on allocation failure or a file truncated while in use (RF_ERR_IO); unreadable
+ * values are reported per tensor (class critical, error set). */
 RF_API rf_status rf_models_diff(const rf_model *a, const rf_model *b, const rf_diff_options *opts,
                                 rf_diff_report **out, rf_error *err);
 RF_API void rf_diff_report_free(rf_diff_report *r);
