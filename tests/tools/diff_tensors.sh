@@ -69,9 +69,9 @@ for k in ("q8.gguf", "q4.gguf"):
 tied = os.path.join(root, "fixtures/tiny-qwen2-tied/model.safetensors")
 tied_apr = os.path.join(tmp, "tied.apr")
 run(["-q", "--format", "apr", tied, tied_apr, "bf16"], exe=os.path.join(apr, "apr-quantize"))
-r = diff(tied, tied_apr)
-head = [t for t in r["tensors"] if t["name_b"] == "lm_head.weight"]
-check(r["passed"] and len(head) == 1 and head[0]["name_a"] == "model.embed_tokens.weight" and
+rt = diff(tied, tied_apr)
+head = [t for t in rt["tensors"] if t["name_b"] == "lm_head.weight"]
+check(rt["passed"] and len(head) == 1 and head[0]["name_a"] == "model.embed_tokens.weight" and
       head[0]["status"] == "identical", f"tied head paired with the embedding: {head}")
 
 # Metrics against numpy for one quantized pair (gguf-py dequantizes B).
