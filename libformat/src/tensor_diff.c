@@ -312,6 +312,7 @@ static rf_status compare_pair(diff_ctx *c, const rf_tensor *ta, const rf_tensor 
     d->cosine = m.na == 0 && m.nb == 0   ? 1.0
                 : m.na == 0 || m.nb == 0 ? 0.0
                                          : m.dot / (sqrt(m.na) * sqrt(m.nb));
+    d->cosine = d->cosine > 1 ? 1 : d->cosine < -1 ? -1 : d->cosine; /* rounding past +-1 */
     d->has_ulp = ta->dtype == tb->dtype;
     d->max_ulp = d->has_ulp ? m.max_ulp : 0;
     d->n_diff = m.n_diff;
