@@ -183,7 +183,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
         else {
-            fprintf(stderr, "usage: bench-fingerprint [--mb N] [--reps N] [--threads N] [--apr PATH] [--dir DIR]\n");
+            fprintf(stderr, "usage: bench-fingerprint [--mb N] [--reps N] [--threads N] [--apr "
+                            "PATH] [--dir DIR]\n");
             return 2;
         }
     }
@@ -210,7 +211,8 @@ int main(int argc, char **argv)
         const char *name;
         rf_dtype dtype;
         int ggml;
-    } cases[] = {{"F32", RF_DTYPE_F32, 0}, {"BF16", RF_DTYPE_BF16, 30}, {"Q4_K", RF_DTYPE_Q4_K, 12}};
+    } cases[] = {
+        {"F32", RF_DTYPE_F32, 0}, {"BF16", RF_DTYPE_BF16, 30}, {"Q4_K", RF_DTYPE_Q4_K, 12}};
     int status = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char path[PATH_MAX];

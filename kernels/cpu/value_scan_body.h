@@ -1,8 +1,7 @@
 /* The body of the value_scan.h kernels, included once per variant with SCAN_FN(name) naming
- * the function: rk_value_select for every variant (plain C that the compiler vectorizes at each
- * ISA level; it only counts), and, with SCAN_SCALAR defined, the scalar rk_value_scan and
- * rk_value_m2 that define the lane order (the SIMD variants implement the same order with
- * intrinsics in value_scan_x86.h). No reassociation, no fused operations (the build uses
+ * the function, with SCAN_SCALAR defined: the scalar reference, which defines the lane order (the
+ * SIMD variants implement the same order, and the same counts, with intrinsics in
+ * value_scan_x86.h). No reassociation, no fused operations (the build uses
  * -ffp-contract=off and never -ffast-math). */
 #include <string.h>
 
@@ -101,6 +100,7 @@ double SCAN_FN(rk_value_m2)(const float *x, int64_t n, double mean)
 
 #endif
 
+#ifdef SCAN_SCALAR
 /* Blocks of 64 values: flag the values in a wanted bin (vectorized compares), list the flagged
  * positions without branches, then count only those. */
 void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, int n_bins,
@@ -140,5 +140,6 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         }
     }
 }
+#endif
 
 #undef L

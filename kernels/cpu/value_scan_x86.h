@@ -122,3 +122,48 @@ double SCAN_FN(rk_value_m2)(const float *x, int64_t n, double mean)
     }
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
+
+/* Eight keys per step: compare their top 16 bits with the wanted bins (broadcast), and count
+ * only the lanes that match (counting does not depend on the order). */
+void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, int n_bins,
+                              uint64_t (*low)[65536])
+{
+    const __m256i expo = _mm256_set1_epi32(0x7f800000), sign = _mm256_set1_epi32((int)0x80000000u);
+    __m256i want[8];
+    for (int k = 0; k < 8; k++)
+        want[k] = _mm256_set1_epi32((int)(k < n_bins ? bins[k] : bins[0]));
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i b = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i key = _mm256_xor_si256(b, _mm256_or_si256(_mm256_srai_epi32(b, 31), sign));
+        __m256i top = _mm256_srli_epi32(key, 16);
+        __m256i hit = _mm256_cmpeq_epi32(top, want[0]);
+        for (int k = 1; k < n_bins; k++)
+            hit = _mm256_or_si256(hit, _mm256_cmpeq_epi32(top, want[k]));
+        hit = _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(b, expo), expo), hit);
+        unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(hit));
+        while (mask) {
+            int j = __builtin_ctz(mask);
+            mask &= mask - 1;
+            uint32_t bits;
+            memcpy(&bits, &x[i + j], sizeof bits);
+            uint32_t kk = bits ^ ((uint32_t)((int32_t)bits >> 31) | 0x80000000u);
+            int s = 0;
+            while (s < n_bins - 1 && kk >> 16 != bins[s])
+                s++;
+            low[s][kk & 0xffffu]++;
+        }
+    }
+    for (; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        if ((bits & 0x7f800000u) == 0x7f800000u)
+            continue;
+        uint32_t kk = bits ^ ((uint32_t)((int32_t)bits >> 31) | 0x80000000u);
+        for (int s = 0; s < n_bins; s++)
+            if (kk >> 16 == bins[s]) {
+                low[s][kk & 0xffffu]++;
+                break;
+            }
+    }
+}

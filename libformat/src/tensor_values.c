@@ -126,3 +126,12 @@ rf_status tv_read(tv_reader *r, uint64_t first, uint64_t n, float *out, rf_error
     }
     return RF_OK;
 }
+
+const float *tv_view(tv_reader *r, uint64_t first, uint64_t n, float *buf, rf_error *err)
+{
+    const rf_tensor *t = r->tensor;
+    if (t->dtype == RF_DTYPE_F32 && r->rows == 1 && (uintptr_t)t->data % sizeof(float) == 0 &&
+        n <= TV_CHUNK && first <= r->count && n <= r->count - first)
+        return (const float *)(const void *)t->data + first;
+    return tv_read(r, first, n, buf, err) == RF_OK ? buf : NULL;
+}

@@ -41,6 +41,11 @@ rf_status tv_open(const rf_model *m, const rf_tensor *t, tv_reader *r, rf_error 
  * rf_model_mapped_call. */
 rf_status tv_read(tv_reader *r, uint64_t first, uint64_t n, float *out, rf_error *err);
 
+/* Like tv_read, but returns a pointer to the values: straight into the mapped data when the
+ * tensor is flat F32 stored 4-byte aligned (no copy), else into buf after decoding them there.
+ * NULL on error. */
+const float *tv_view(tv_reader *r, uint64_t first, uint64_t n, float *buf, rf_error *err);
+
 /* The block size reads must start on (1 for plain types). */
 uint64_t tv_granule(const tv_reader *r);
 

@@ -25,6 +25,9 @@
 #include "rosetta/quant.h"
 
 #define BINS 65536
+/* Tensors of at most this many values keep their keys and select the percentiles with
+ * quickselect: cheaper than clearing and walking the histograms. */
+#define SMALL_VALUES (UINT64_C(1) << 14)
 
 static const unsigned POINTS[RF_N_PERCENTILES] = {1, 5, 25, 50, 75, 95, 99};
 
@@ -39,7 +42,9 @@ struct vs_work {
     uint32_t hist32[2][BINS]; /* pass 1, flushed into hist before it can overflow */
     uint64_t hist[BINS];
     uint64_t low[RF_N_PERCENTILES][BINS]; /* pass 2: low-bit counts per wanted bin */
-    XXH3_state_t *digest;                 /* the canonical digest's running state */
+    uint32_t keys[SMALL_VALUES];          /* small tensors: the keys of the finite values */
+    uint64_t n_keys;
+    XXH3_state_t *digest; /* the canonical digest's running state */
 };
 
 vs_work *vs_work_new(void)
@@ -112,7 +117,8 @@ static void flush_hist(vs_work *w, acc *a)
 
 /* Folds n values into a: counts, extremes, sums and the top-bit histogram (two interleaved
  * sub-histograms, so that runs of equal values do not wait on one counter). */
-static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x, size_t n)
+static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x, size_t n,
+                      bool small)
 {
     if (a->pending + n > UINT32_MAX)
         flush_hist(w, a);
@@ -121,7 +127,15 @@ static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x,
     rk_scan s;
     k->scan(x, (int64_t)n, &s);
     uint32_t *h0 = w->hist32[0], *h1 = w->hist32[1];
-    if (s.nonfinite == 0) {
+    if (small) {
+        uint32_t *keys = w->keys + w->n_keys;
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            keys[m] = key_of(&x[i]);
+            m += isfinite(x[i]);
+        }
+        w->n_keys += m;
+    } else if (s.nonfinite == 0) {
         size_t i = 0;
         for (; i + 2 <= n; i += 2) {
             h0[key_of(&x[i]) >> 16]++;
@@ -165,6 +179,7 @@ typedef struct pass {
     vs_work *w;
     scan_kernels k;
     acc *a;
+    bool small;                      /* keys kept for quickselect, no histograms */
     uint32_t bins[RF_N_PERCENTILES]; /* pass 2: the wanted bins */
     int n_bins;
     XXH3_state_t *digest; /* NULL: no canonical digest */
@@ -173,21 +188,54 @@ typedef struct pass {
 
 static rf_status run_pass(tv_reader *r, pass *p, rf_error *err)
 {
-    float *buf = p->w->buf;
     for (uint64_t first = 0; first < r->count; first += TV_CHUNK) {
         uint64_t n = r->count - first < TV_CHUNK ? r->count - first : TV_CHUNK;
-        rf_status st = tv_read(r, first, n, buf, err);
-        if (st != RF_OK)
-            return st;
+        const float *x = tv_view(r, first, n, p->w->buf, err);
+        if (!x)
+            return err ? err->status : RF_ERR_FORMAT;
         if (p->second) {
-            p->k.select(buf, (int64_t)n, p->bins, p->n_bins, p->w->low);
+            p->k.select(x, (int64_t)n, p->bins, p->n_bins, p->w->low);
             continue;
         }
-        add_chunk(p->w, &p->k, p->a, buf, (size_t)n);
+        add_chunk(p->w, &p->k, p->a, x, (size_t)n, p->small);
         if (p->digest)
-            XXH3_64bits_update(p->digest, buf, (size_t)n * sizeof *buf);
+            XXH3_64bits_update(p->digest, x, (size_t)n * sizeof *x);
     }
     return RF_OK;
+}
+
+/* The k-th smallest of keys[lo..hi] (inclusive), rearranging them (Hoare's selection with the
+ * median of three as pivot). */
+static uint32_t select_key(uint32_t *keys, uint64_t lo, uint64_t hi, uint64_t k)
+{
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint32_t a = keys[lo], b = keys[mid], c = keys[hi];
+        uint32_t pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        uint64_t i = lo, j = hi;
+        while (i <= j) {
+            while (keys[i] < pivot)
+                i++;
+            while (keys[j] > pivot)
+                j--;
+            if (i <= j) {
+                uint32_t t = keys[i];
+                keys[i] = keys[j];
+                keys[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return keys[k];
+    }
+    return keys[k];
 }
 
 rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_stats *out,
@@ -200,18 +248,23 @@ rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_
         return st;
     acc a;
     memset(&a, 0, sizeof a);
-    memset(w->hist32, 0, sizeof w->hist32);
-    memset(w->hist, 0, sizeof w->hist);
+    bool small = r->count <= SMALL_VALUES;
+    w->n_keys = 0;
+    if (!small) {
+        memset(w->hist32, 0, sizeof w->hist32);
+        memset(w->hist, 0, sizeof w->hist);
+    }
     if (canonical_digest)
         XXH3_64bits_reset(w->digest);
-    pass p = {w, kernels(), &a, {0}, 0, canonical_digest ? w->digest : NULL, false};
+    pass p = {w, kernels(), &a, small, {0}, 0, canonical_digest ? w->digest : NULL, false};
     /* F32 stored flat: the canonical bytes are the stored bytes (little-endian host). */
     bool canonical_is_raw = t->dtype == RF_DTYPE_F32 && r->rows == 1 && r->need == r->count * 4;
     if (canonical_is_raw)
         p.digest = NULL;
     if ((st = run_pass(r, &p, err)) != RF_OK)
         return st;
-    flush_hist(w, &a);
+    if (!small)
+        flush_hist(w, &a);
     if (canonical_digest)
         *canonical_digest = canonical_is_raw ? XXH3_64bits(t->data, (size_t)r->need)
                                              : XXH3_64bits_digest(w->digest);
@@ -239,6 +292,14 @@ rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_
     uint32_t bin[RF_N_PERCENTILES] = {0};
     for (int k = 0; k < RF_N_PERCENTILES; k++)
         rank[k] = (a.finite - 1) * POINTS[k] / 100;
+    if (small) { /* ranks ascend: each selection leaves the smaller keys to its left */
+        uint64_t lo = 0;
+        for (int k = 0; k < RF_N_PERCENTILES; k++) {
+            out->percentiles[k] = value_of_key(select_key(w->keys, lo, w->n_keys - 1, rank[k]));
+            lo = rank[k];
+        }
+        return RF_OK;
+    }
     uint64_t cum = 0;
     int k = 0;
     for (uint32_t b = 0; b < BINS && k < RF_N_PERCENTILES; b++) {

@@ -272,6 +272,18 @@ st_tensors = [("f32.special", "F32", [4, 8], special.tobytes(), special),
               ("f32.all_nan", "F32", [3], np.full(3, np.nan, dtype="<f4").tobytes(), np.full(3, np.nan, dtype=np.float32)),
               ("f32.empty", "F32", [0, 4], b"", np.zeros(0, dtype=np.float32)),
               ("f32.scalar", "F32", [], np.array([42.0], dtype="<f4").tobytes(), np.array([42.0], dtype=np.float32))]
+# Above 2^14 values the percentiles come from the two-pass histogram instead of quickselect:
+# F32 with ties, -0, NaN and Inf; BF16 (one pass: no low bits); F16.
+big = (rng.standard_normal(1_200_000) * 0.05).astype(np.float32)
+big[::7] = np.float32(0.0123)
+big[5::11] = -0.0
+big[3] = np.nan
+big[4] = -np.inf
+big_bf16 = ((rng.standard_normal(1_100_000) * 2).astype(np.float32).view(np.uint32) >> 16).astype("<u2")
+big_f16 = (rng.standard_normal(1_050_000) * 3).astype("<f2")
+st_tensors += [("f32.big", "F32", [1200, 1000], big.tobytes(), big),
+               ("bf16.big", "BF16", [1_100_000], big_bf16.tobytes(), (big_bf16.astype(np.uint32) << 16).view(np.float32)),
+               ("f16.big", "F16", [1050, 1000], big_f16.tobytes(), big_f16.astype(np.float32))]
 hdr, data = {}, b""
 for tname, dt, shape, blob, _ in st_tensors:
     hdr[tname] = {"dtype": dt, "shape": shape, "data_offsets": [len(data), len(data) + len(blob)]}
