@@ -5,8 +5,8 @@
  * Order: element i of a chunk belongs to lane i % RK_SCAN_LANES; each lane sums its elements in
  * index order (in double, products rounded before the add: no FMA); the lanes are then added as
  * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). NaN and +-Inf add nothing.
- * Keys: the bits b of a value map to b ^ (((int32_t)b >> 31) | 0x80000000), which orders keys
- * as the values (-0 before +0).
+ * Keys: the bits b of a value map to b ^ ((0 - (b >> 31)) | 0x80000000) (all bits flipped when
+ * the sign is set, else the sign bit set), which orders keys as the values (-0 before +0).
  * Not for: choosing a variant (value_stats.c does, from rk_simd_active()). */
 #ifndef RK_VALUE_SCAN_H
 #define RK_VALUE_SCAN_H

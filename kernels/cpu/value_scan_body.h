@@ -36,7 +36,7 @@ void SCAN_FN(rk_value_scan)(const float *x, int64_t n, rk_scan *out)
         for (int j = 0; j < L; j++) {
             uint32_t b = scan_bits(x[i + j]);
             uint32_t nf = (b & 0x7f800000u) == 0x7f800000u;
-            uint32_t key = b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+            uint32_t key = b ^ ((0u - (b >> 31)) | 0x80000000u);
             double d = nf ? 0.0 : (double)x[i + j];
             sum[j] += d;
             sq[j] += d * d;
@@ -52,7 +52,7 @@ void SCAN_FN(rk_value_scan)(const float *x, int64_t n, rk_scan *out)
     for (int j = 0; i < n; i++, j++) {
         uint32_t b = scan_bits(x[i]);
         uint32_t nf = (b & 0x7f800000u) == 0x7f800000u;
-        uint32_t key = b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+        uint32_t key = b ^ ((0u - (b >> 31)) | 0x80000000u);
         double d = nf ? 0.0 : (double)x[i];
         sum[j] += d;
         sq[j] += d * d;
@@ -115,7 +115,7 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         uint32_t hit[BLOCK], any = 0;
         for (int64_t i = 0; i < m; i++) {
             uint32_t b = scan_bits(x[i0 + i]);
-            uint32_t key = b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+            uint32_t key = b ^ ((0u - (b >> 31)) | 0x80000000u);
             uint32_t top = key >> 16, h = 0;
             for (int k = 0; k < 8; k++)
                 h |= top == want[k];
@@ -125,14 +125,14 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         }
         if (!any)
             continue;
-        uint32_t pos[BLOCK], count = 0;
+        uint32_t pos[BLOCK] = {0}, count = 0;
         for (uint32_t i = 0; i < (uint32_t)m; i++) {
             pos[count] = i;
             count += hit[i];
         }
         for (uint32_t c = 0; c < count; c++) {
             uint32_t b = scan_bits(x[i0 + pos[c]]);
-            uint32_t key = b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+            uint32_t key = b ^ ((0u - (b >> 31)) | 0x80000000u);
             int k = 0;
             while (k < n_bins - 1 && key >> 16 != bins[k])
                 k++;

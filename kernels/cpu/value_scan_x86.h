@@ -64,7 +64,7 @@ void SCAN_FN(rk_value_scan)(const float *x, int64_t n, rk_scan *out)
         uint32_t b;
         memcpy(&b, &x[i], sizeof b);
         uint32_t nf = (b & 0x7f800000u) == 0x7f800000u;
-        uint32_t key = b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+        uint32_t key = b ^ ((0u - (b >> 31)) | 0x80000000u);
         double d = nf ? 0.0 : (double)x[i];
         s[j] += d;
         q[j] += d * d;
@@ -147,7 +147,7 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
             mask &= mask - 1;
             uint32_t bits;
             memcpy(&bits, &x[i + j], sizeof bits);
-            uint32_t kk = bits ^ ((uint32_t)((int32_t)bits >> 31) | 0x80000000u);
+            uint32_t kk = bits ^ ((0u - (bits >> 31)) | 0x80000000u);
             int s = 0;
             while (s < n_bins - 1 && kk >> 16 != bins[s])
                 s++;
@@ -159,7 +159,7 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         memcpy(&bits, &x[i], sizeof bits);
         if ((bits & 0x7f800000u) == 0x7f800000u)
             continue;
-        uint32_t kk = bits ^ ((uint32_t)((int32_t)bits >> 31) | 0x80000000u);
+        uint32_t kk = bits ^ ((0u - (bits >> 31)) | 0x80000000u);
         for (int s = 0; s < n_bins; s++)
             if (kk >> 16 == bins[s]) {
                 low[s][kk & 0xffffu]++;

@@ -197,7 +197,7 @@ static rf_status one_tensor(fp_job *job, vs_work *w, size_t i)
         return RF_OK;
     rf_error err;
     rf_error_clear(&err);
-    rf_status st = vs_tensor(w, job->m, t, &f->stats, &f->canonical_digest, &err);
+    rf_status st = vs_tensor(w, job->m, t, &f->stats, &f->canonical_digest, &f->raw_digest, &err);
     if (st == RF_OK) {
         f->has_values = true;
         return RF_OK;

@@ -66,12 +66,15 @@ static void deviation(rf_check_report *r, const char *tensor, const char *field,
         r->devs = d;
         r->cap_devs = cap;
     }
-    char *t = tensor ? strdup(tensor) : NULL, *fl = strdup(field);
-    if (!expected || !found || !fl || (tensor && !t) || !detail)
+    rf_check_deviation *d = &r->devs[r->n_devs++];
+    d->tensor = tensor ? strdup(tensor) : NULL;
+    d->field = strdup(field);
+    d->expected = expected;
+    d->found = found;
+    d->detail = detail;
+    /* The report is dropped as a whole when any of them is missing (rf_fingerprint_check). */
+    if (!d->expected || !d->found || !d->field || (tensor && !d->tensor) || !d->detail)
         r->nomem = true;
-    r->devs[r->n_devs++] =
-        (rf_check_deviation){t, fl, expected ? expected : strdup(""), found ? found : strdup(""),
-                             detail ? detail : strdup("")};
 }
 
 static void verdict(rf_check_report *r, const char *name, const char *canonical, rf_check_verdict v)

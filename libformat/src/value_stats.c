@@ -39,7 +39,7 @@ unsigned rf_percentile_point(int index)
 struct vs_work {
     tv_reader reader;
     float buf[TV_CHUNK];
-    uint32_t hist32[2][BINS]; /* pass 1, flushed into hist before it can overflow */
+    uint32_t hist32[4][BINS]; /* pass 1, flushed into hist before it can overflow */
     uint64_t hist[BINS];
     uint64_t low[RF_N_PERCENTILES][BINS]; /* pass 2: low-bit counts per wanted bin */
     uint32_t keys[SMALL_VALUES];          /* small tensors: the keys of the finite values */
@@ -68,7 +68,7 @@ static inline uint32_t key_of(const float *v)
 {
     uint32_t b;
     memcpy(&b, v, sizeof b);
-    return b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+    return b ^ ((0u - (b >> 31)) | 0x80000000u);
 }
 
 static inline float value_of_key(uint32_t key)
@@ -85,6 +85,7 @@ typedef struct acc {
     uint32_t min_key, max_key;
     double mean, m2, sumsq;
     uint32_t low_or; /* OR of the low 16 bits of the finite values' bits */
+    bool flushed;    /* w->hist holds counts */
 } acc;
 
 typedef struct scan_kernels {
@@ -107,10 +108,14 @@ static scan_kernels kernels(void)
     return (scan_kernels){rk_value_scan_ref, rk_value_m2_ref, rk_value_select_ref};
 }
 
+/* Moves the 32-bit counts into the 64-bit histogram (tensors of 2^32 values and more). */
 static void flush_hist(vs_work *w, acc *a)
 {
+    if (!a->flushed)
+        memset(w->hist, 0, sizeof w->hist);
+    a->flushed = true;
     for (size_t i = 0; i < BINS; i++)
-        w->hist[i] += (uint64_t)w->hist32[0][i] + w->hist32[1][i];
+        w->hist[i] += (uint64_t)w->hist32[0][i] + w->hist32[1][i] + w->hist32[2][i] + w->hist32[3][i];
     memset(w->hist32, 0, sizeof w->hist32);
     a->pending = 0;
 }
@@ -126,7 +131,7 @@ static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x,
     a->count += n;
     rk_scan s;
     k->scan(x, (int64_t)n, &s);
-    uint32_t *h0 = w->hist32[0], *h1 = w->hist32[1];
+    uint32_t *h0 = w->hist32[0], *h1 = w->hist32[1], *h2 = w->hist32[2], *h3 = w->hist32[3];
     if (small) {
         uint32_t *keys = w->keys + w->n_keys;
         size_t m = 0;
@@ -137,11 +142,13 @@ static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x,
         w->n_keys += m;
     } else if (s.nonfinite == 0) {
         size_t i = 0;
-        for (; i + 2 <= n; i += 2) {
+        for (; i + 4 <= n; i += 4) {
             h0[key_of(&x[i]) >> 16]++;
             h1[key_of(&x[i + 1]) >> 16]++;
+            h2[key_of(&x[i + 2]) >> 16]++;
+            h3[key_of(&x[i + 3]) >> 16]++;
         }
-        if (i < n)
+        for (; i < n; i++)
             h0[key_of(&x[i]) >> 16]++;
     } else {
         for (size_t i = 0; i < n; i++)
@@ -239,7 +246,7 @@ static uint32_t select_key(uint32_t *keys, uint64_t lo, uint64_t hi, uint64_t k)
 }
 
 rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_stats *out,
-                    uint64_t *canonical_digest, rf_error *err)
+                    uint64_t *canonical_digest, const uint64_t *raw_digest, rf_error *err)
 {
     memset(out, 0, sizeof *out);
     tv_reader *r = &w->reader;
@@ -250,10 +257,8 @@ rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_
     memset(&a, 0, sizeof a);
     bool small = r->count <= SMALL_VALUES;
     w->n_keys = 0;
-    if (!small) {
+    if (!small)
         memset(w->hist32, 0, sizeof w->hist32);
-        memset(w->hist, 0, sizeof w->hist);
-    }
     if (canonical_digest)
         XXH3_64bits_reset(w->digest);
     pass p = {w, kernels(), &a, small, {0}, 0, canonical_digest ? w->digest : NULL, false};
@@ -263,11 +268,11 @@ rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_
         p.digest = NULL;
     if ((st = run_pass(r, &p, err)) != RF_OK)
         return st;
-    if (!small)
-        flush_hist(w, &a);
     if (canonical_digest)
-        *canonical_digest = canonical_is_raw ? XXH3_64bits(t->data, (size_t)r->need)
-                                             : XXH3_64bits_digest(w->digest);
+        *canonical_digest = !canonical_is_raw ? XXH3_64bits_digest(w->digest)
+                            : raw_digest && t->nbytes == r->need
+                                ? *raw_digest
+                                : XXH3_64bits(t->data, (size_t)r->need);
 
     out->count = a.count;
     out->finite = a.finite;
@@ -303,7 +308,8 @@ rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_
     uint64_t cum = 0;
     int k = 0;
     for (uint32_t b = 0; b < BINS && k < RF_N_PERCENTILES; b++) {
-        uint64_t c = w->hist[b];
+        uint64_t c = (uint64_t)w->hist32[0][b] + w->hist32[1][b] + w->hist32[2][b] +
+                     w->hist32[3][b] + (a.flushed ? w->hist[b] : 0);
         while (k < RF_N_PERCENTILES && rank[k] < cum + c) {
             bin[k] = b;
             in_bin[k] = rank[k] - cum;
@@ -352,7 +358,7 @@ typedef struct stats_call {
 static rf_status stats_guarded(void *ctx, rf_error *err)
 {
     stats_call *c = ctx;
-    return vs_tensor(c->w, c->m, c->t, c->out, NULL, err);
+    return vs_tensor(c->w, c->m, c->t, c->out, NULL, NULL, err);
 }
 
 rf_status rf_tensor_stats(const rf_model *m, const rf_tensor *t, rf_value_stats *out, rf_error *err)

@@ -18,9 +18,11 @@ void vs_work_free(vs_work *w);
 
 /* Computes the statistics of t in two streaming passes (the second only when a percentile is not
  * settled by the first). When canonical_digest is not NULL it receives the XXH3-64 of the
- * canonical values (the logical values as little-endian F32, row-major). Reads mapped data:
- * call it under rf_model_mapped_call. Errors carry no tensor name. */
+ * canonical values (the logical values as little-endian F32, row-major); raw_digest (nullable)
+ * is the XXH3-64 of all t's stored bytes when the caller has it, reused for flat F32 tensors,
+ * whose canonical bytes are the stored bytes. Reads mapped data: call it under
+ * rf_model_mapped_call. Errors carry no tensor name. */
 rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_stats *out,
-                    uint64_t *canonical_digest, rf_error *err);
+                    uint64_t *canonical_digest, const uint64_t *raw_digest, rf_error *err);
 
 #endif
