@@ -195,7 +195,7 @@ flipped = os.path.join(tmp, "flipped.gguf")
 shutil.copy(path, flipped)
 rng = random.Random(12)
 blob = bytearray(open(path, "rb").read())
-for trial in range(40):
+for trial in range(16):
     name, off, n = rng.choice(spans)
     pos, bit = off + rng.randrange(n), rng.randrange(8)
     blob[pos] ^= 1 << bit
