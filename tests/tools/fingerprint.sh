@@ -324,6 +324,15 @@ _, err = run([trunc], rc=3)
 check("truncated.gguf" in err, f"truncated file message: {err}")
 _, err = run(["--check", ref_path, trunc], rc=3)
 _, err = run(["--gguf-hash", trunc], rc=3)
+# A damaged file that the lenient reader can still read (APR header CRC broken): fingerprinted
+# as far as it can be read, the problem on stderr, exit 3.
+damaged = os.path.join(tmp, "damaged.apr")
+blob = bytearray(open(files["bf16.apr"], "rb").read())
+blob[50] ^= 1
+open(damaged, "wb").write(blob)
+out, err = run([damaged], rc=3)
+check(json.loads(out)["tensor_count"] == 27 and "damaged.apr" in err and "CRC" in err.upper(),
+      f"damaged APR: {err}")
 junk = os.path.join(tmp, "junk.bin")
 open(junk, "wb").write(b"\x00" * 64)
 _, err = run([junk], rc=3)
