@@ -93,7 +93,7 @@ static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
     if (x == y)
-        return signbit(y) - signbit(x); /* -0 before +0 */
+        return (signbit(y) != 0) - (signbit(x) != 0); /* -0 before +0 */
     return (x > y) - (x < y);
 }
 
