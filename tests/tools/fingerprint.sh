@@ -89,6 +89,8 @@ ref_path = os.path.join(tmp, "ref.json")
 run(["-o", ref_path, src])
 check(json.load(open(ref_path)) == fps["st"], "-o writes what stdout shows")
 for k, path in files.items():
+    if QUICK and k not in ("bf16.gguf", "q4.apr"):
+        continue
     out, _ = run(["--check", ref_path, path])
     check(out.startswith("MATCH"), f"--check {k}: {out}")
 rep = json.loads(run(["--check", ref_path, "--json", files["q4.gguf"]])[0])
@@ -285,7 +287,7 @@ big[3] = np.nan
 big[4] = -np.inf
 big_bf16 = ((rng.standard_normal(1_100_000) * 2).astype(np.float32).view(np.uint32) >> 16).astype("<u2")
 big_f16 = (rng.standard_normal(1_050_000) * 3).astype("<f2")
-st_tensors += [("f32.big", "F32", [1200, 1000], big.tobytes(), big),
+st_tensors += [] if QUICK else [("f32.big", "F32", [1200, 1000], big.tobytes(), big),
                ("bf16.big", "BF16", [1_100_000], big_bf16.tobytes(), (big_bf16.astype(np.uint32) << 16).view(np.float32)),
                ("f16.big", "F16", [1050, 1000], big_f16.tobytes(), big_f16.astype(np.float32))]
 hdr, data = {}, b""
