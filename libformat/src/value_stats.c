@@ -24,7 +24,8 @@
 #include "cpu/value_scan.h"
 #include "rosetta/quant.h"
 
-#define BINS 65536
+#define BINS  65536
+#define HISTS 4 /* interleaved sub-histograms of pass 1 */
 /* Tensors of at most this many values keep their keys and select the percentiles with
  * quickselect: cheaper than clearing and walking the histograms. */
 #define SMALL_VALUES (UINT64_C(1) << 14)
@@ -39,7 +40,7 @@ unsigned rf_percentile_point(int index)
 struct vs_work {
     tv_reader reader;
     float buf[TV_CHUNK];
-    uint32_t hist32[4][BINS]; /* pass 1, flushed into hist before it can overflow */
+    uint32_t hist32[HISTS][BINS]; /* pass 1, flushed into hist before it can overflow */
     uint64_t hist[BINS];
     uint64_t low[RF_N_PERCENTILES][BINS]; /* pass 2: low-bit counts per wanted bin */
     uint32_t keys[SMALL_VALUES];          /* small tensors: the keys of the finite values */
@@ -115,7 +116,8 @@ static void flush_hist(vs_work *w, acc *a)
         memset(w->hist, 0, sizeof w->hist);
     a->flushed = true;
     for (size_t i = 0; i < BINS; i++)
-        w->hist[i] += (uint64_t)w->hist32[0][i] + w->hist32[1][i] + w->hist32[2][i] + w->hist32[3][i];
+        for (int h = 0; h < HISTS; h++)
+            w->hist[i] += w->hist32[h][i];
     memset(w->hist32, 0, sizeof w->hist32);
     a->pending = 0;
 }
@@ -131,7 +133,6 @@ static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x,
     a->count += n;
     rk_scan s;
     k->scan(x, (int64_t)n, &s);
-    uint32_t *h0 = w->hist32[0], *h1 = w->hist32[1], *h2 = w->hist32[2], *h3 = w->hist32[3];
     if (small) {
         uint32_t *keys = w->keys + w->n_keys;
         size_t m = 0;
@@ -142,18 +143,15 @@ static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x,
         w->n_keys += m;
     } else if (s.nonfinite == 0) {
         size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            h0[key_of(&x[i]) >> 16]++;
-            h1[key_of(&x[i + 1]) >> 16]++;
-            h2[key_of(&x[i + 2]) >> 16]++;
-            h3[key_of(&x[i + 3]) >> 16]++;
-        }
+        for (; i + HISTS <= n; i += HISTS)
+            for (int h = 0; h < HISTS; h++)
+                w->hist32[h][key_of(&x[i + h]) >> 16]++;
         for (; i < n; i++)
-            h0[key_of(&x[i]) >> 16]++;
+            w->hist32[0][key_of(&x[i]) >> 16]++;
     } else {
         for (size_t i = 0; i < n; i++)
             if (isfinite(x[i]))
-                h0[key_of(&x[i]) >> 16]++;
+                w->hist32[0][key_of(&x[i]) >> 16]++;
     }
     uint64_t finite = n - s.nonfinite;
     a->nan += s.nan;
@@ -308,8 +306,9 @@ rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_
     uint64_t cum = 0;
     int k = 0;
     for (uint32_t b = 0; b < BINS && k < RF_N_PERCENTILES; b++) {
-        uint64_t c = (uint64_t)w->hist32[0][b] + w->hist32[1][b] + w->hist32[2][b] +
-                     w->hist32[3][b] + (a.flushed ? w->hist[b] : 0);
+        uint64_t c = a.flushed ? w->hist[b] : 0;
+        for (int h = 0; h < HISTS; h++)
+            c += w->hist32[h][b];
         while (k < RF_N_PERCENTILES && rank[k] < cum + c) {
             bin[k] = b;
             in_bin[k] = rank[k] - cum;
