@@ -323,6 +323,20 @@ for path in (hand, special_path):
         for f in ("mean", "std", "l2"):
             check(abs(s[f] - want[f]) <= 1e-9 * max(abs(want[f]), 1e-6), f"{label} {f}: apr {s[f]!r}, numpy {want[f]!r}")
 
+# A file truncated by another process while mapped: every call reports it (RF_ERR_IO, "file
+# changed while in use") instead of dying of SIGBUS, also from worker threads.
+helper = os.path.join(os.environ.get("ROSETTA_BUILD") or os.path.join(apr, ".."), "tests", "mapped_fingerprint")
+for call in ("fingerprint", "stats", "hashes", "diff"):
+    victim_file = os.path.join(tmp, f"truncate-{call}.gguf")
+    shutil.copy(files["bf16.gguf"], victim_file)
+    p = subprocess.Popen([helper, call, victim_file], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    check(p.stdout.readline().strip() == b"mapped", f"{call}: helper did not map the file")
+    os.truncate(victim_file, 200000)
+    out, err = p.communicate(b"go\n", timeout=120)
+    check(p.returncode == 3 and b"file changed while in use" in err,
+          f"truncated while mapped ({call}): exit {p.returncode}, {err.decode(errors='replace')}")
+
 # Damaged inputs: exit 3 with a message naming the file.
 trunc = os.path.join(tmp, "truncated.gguf")
 open(trunc, "wb").write(open(files["q4.gguf"], "rb").read()[:100000])
