@@ -123,16 +123,53 @@ double SCAN_FN(rk_value_m2)(const float *x, int64_t n, double mean)
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* Eight keys per step: compare their top 16 bits with the wanted bins (broadcast), and count
- * only the lanes that match (counting does not depend on the order). */
+/* The keys of a step of values: compare their top 16 bits with the wanted bins (broadcast), and
+ * count only the lanes that match (counting does not depend on the order). AVX-512 builds take
+ * sixteen values per step, AVX2 builds eight. */
+static inline void select_one(const float *x, const uint32_t *bins, int n_bins,
+                              uint64_t (*low)[65536])
+{
+    uint32_t bits;
+    memcpy(&bits, x, sizeof bits);
+    if ((bits & 0x7f800000u) == 0x7f800000u)
+        return;
+    uint32_t kk = bits ^ ((0u - (bits >> 31)) | 0x80000000u);
+    for (int s = 0; s < n_bins; s++)
+        if (kk >> 16 == bins[s]) {
+            low[s][kk & 0xffffu]++;
+            return;
+        }
+}
+
 void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, int n_bins,
                               uint64_t (*low)[65536])
 {
+    int64_t i = 0;
+#ifdef __AVX512F__
+    const __m512i expo = _mm512_set1_epi32(0x7f800000), sign = _mm512_set1_epi32((int)0x80000000u);
+    __m512i want[8];
+    for (int k = 0; k < 8; k++)
+        want[k] = _mm512_set1_epi32((int)(k < n_bins ? bins[k] : bins[0]));
+    for (; i + 16 <= n; i += 16) {
+        __m512i b = _mm512_loadu_si512((const void *)(x + i));
+        __m512i key = _mm512_xor_si512(b, _mm512_or_si512(_mm512_srai_epi32(b, 31), sign));
+        __m512i top = _mm512_srli_epi32(key, 16);
+        __mmask16 hit = _mm512_cmpeq_epi32_mask(top, want[0]);
+        for (int k = 1; k < n_bins; k++)
+            hit |= _mm512_cmpeq_epi32_mask(top, want[k]);
+        hit &= _mm512_cmpneq_epi32_mask(_mm512_and_si512(b, expo), expo);
+        unsigned mask = hit;
+        while (mask) {
+            int j = __builtin_ctz(mask);
+            mask &= mask - 1;
+            select_one(x + i + j, bins, n_bins, low);
+        }
+    }
+#else
     const __m256i expo = _mm256_set1_epi32(0x7f800000), sign = _mm256_set1_epi32((int)0x80000000u);
     __m256i want[8];
     for (int k = 0; k < 8; k++)
         want[k] = _mm256_set1_epi32((int)(k < n_bins ? bins[k] : bins[0]));
-    int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256i b = _mm256_loadu_si256((const __m256i *)(x + i));
         __m256i key = _mm256_xor_si256(b, _mm256_or_si256(_mm256_srai_epi32(b, 31), sign));
@@ -145,25 +182,10 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         while (mask) {
             int j = __builtin_ctz(mask);
             mask &= mask - 1;
-            uint32_t bits;
-            memcpy(&bits, &x[i + j], sizeof bits);
-            uint32_t kk = bits ^ ((0u - (bits >> 31)) | 0x80000000u);
-            int s = 0;
-            while (s < n_bins - 1 && kk >> 16 != bins[s])
-                s++;
-            low[s][kk & 0xffffu]++;
+            select_one(x + i + j, bins, n_bins, low);
         }
     }
-    for (; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, &x[i], sizeof bits);
-        if ((bits & 0x7f800000u) == 0x7f800000u)
-            continue;
-        uint32_t kk = bits ^ ((0u - (bits >> 31)) | 0x80000000u);
-        for (int s = 0; s < n_bins; s++)
-            if (kk >> 16 == bins[s]) {
-                low[s][kk & 0xffffu]++;
-                break;
-            }
-    }
+#endif
+    for (; i < n; i++)
+        select_one(x + i, bins, n_bins, low);
 }

@@ -11,7 +11,6 @@
 
 #include "canonical_name.h"
 #include "cpu/threads.h"
-#include "rosetta/version.h"
 #include "value_stats.h"
 
 rf_fingerprint *fp_new(void) { return calloc(1, sizeof(rf_fingerprint)); }
