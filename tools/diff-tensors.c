@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rosetta/contract.h"
 #include "rosetta/model.h"
 #include "rosetta/tensor_diff.h"
 
@@ -268,6 +269,12 @@ int main(int argc, char **argv)
         return cli_usage_error(&TOOL, "two models A and B are needed (got %d)", argc - optind);
     o.a = argv[optind];
     o.b = argv[optind + 1];
+    rf_error contracts_err;
+    if (!rf_contracts_default(&contracts_err))
+        cli_error(&TOOL,
+                  "warning: %s: canonical names are the stored names (no pairing across "
+                  "formats)",
+                  contracts_err.message);
     rf_model *a = open_input(o.a, &code);
     if (!a)
         return code;

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "rosetta/fingerprint.h"
+#include "rosetta/contract.h"
 #include "rosetta/model.h"
 
 static const cli_tool TOOL = {
@@ -240,6 +241,12 @@ int main(int argc, char **argv)
     if ((code = parse(argc, argv, &o)) >= 0)
         return code;
 
+    rf_error contracts_err;
+    if (!rf_contracts_default(&contracts_err))
+        cli_error(&TOOL,
+                  "warning: %s: canonical names are the stored names (no pairing across "
+                  "formats)",
+                  contracts_err.message);
     rf_error damage, lenient_err;
     rf_model *model = cli_open_diagnostic(o.path, true, &damage, &lenient_err);
     if (!model) {

@@ -10,7 +10,8 @@
 #include "common/half.h"
 #include "model_internal.h"
 #include "rosetta/io.h"
-#include "rosetta/names.h"
+#include "rosetta/contract.h"
+#include "write_hook.h"
 
 /* One tensor as it goes into the file. */
 typedef struct out_tensor {
@@ -263,6 +264,9 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
     const char *arch = c->architecture;
     apr_kvlist *l = &p->kvs;
     size_t n = rf_model_n_tensors(m);
+    const rf_contracts *names = gguf ? rf_contracts_default(err) : NULL;
+    if (gguf && !names)
+        return err ? err->status : RF_ERR_NOT_FOUND;
     p->t = calloc(n + 1, sizeof *p->t);
     if (!p->t)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
@@ -273,8 +277,11 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
         if (gguf) { /* aprender maps GGUF names to HF names for the Qwen families only */
             size_t cap = strlen(t->name) + 64;
             char *mapped = apr_kvlist_own(l, malloc(cap));
-            if (!mapped || !rf_name_to_apr(t->name, arch, mapped, cap))
+            if (!mapped)
                 return rf_error_set(err, RF_ERR_NOMEM, "out of memory mapping tensor names");
+            rf_status st = rf_contracts_apr_name(names, t->name, arch, mapped, cap, err);
+            if (st != RF_OK)
+                return st;
             o_t->name = mapped;
         }
         o_t->dtype = t->dtype;
@@ -745,6 +752,12 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
 rf_status rf_apr_write(const rf_model *m, const char *path, const rf_apr_write_options *opts,
                        rf_error *err)
 {
+    return apr_write_hooked(m, path, opts, NULL, err);
+}
+
+rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_write_options *opts,
+                           const write_hook *hook, rf_error *err)
+{
     static const rf_apr_write_options defaults = {0};
     if (!opts)
         opts = &defaults;
@@ -809,7 +822,7 @@ rf_status rf_apr_write(const rf_model *m, const char *path, const rf_apr_write_o
         return st;
     }
     verify_ctx ctx = {&p};
-    st = rf_writer_commit(w, verify, &ctx, err);
+    st = write_hook_commit(w, path, verify, &ctx, hook, err);
     plan_free(&p);
     return st;
 }

@@ -11,9 +11,10 @@
 
 #include "hf_internal.h"
 #include "rosetta/io.h"
-#include "rosetta/names.h"
+#include "rosetta/contract.h"
 #include "rosetta/safetensors.h"
 #include "safetensors_internal.h"
+#include "write_hook.h"
 
 /* Longest tensor name Rosetta writes after renaming (HF names are well below this). */
 #define NAME_MAX_BYTES 512
@@ -225,7 +226,7 @@ static rf_status verify_text(const char *temp_path, void *ctx, rf_error *err)
 /* ---- writing ------------------------------------------------------------------------------ */
 
 static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_meta, out_tensor *ts,
-                             size_t n, written *done, rf_error *err)
+                             size_t n, written *done, const write_hook *hook, rf_error *err)
 {
     qsort(ts, n, sizeof *ts, compare_out);
     text_buf header = {0};
@@ -260,7 +261,7 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
         return st;
     }
     verify_st v = {path, &header, n, rf_writer_offset(w), rf_writer_crc32(w)};
-    st = rf_writer_commit(w, verify_safetensors, &v, err);
+    st = write_hook_commit(w, path, verify_safetensors, &v, hook, err);
     text_buf_free(&header);
     if (st == RF_OK)
         written_add(done, path);
@@ -378,6 +379,9 @@ static rf_status collect(const rf_model *m, out_tensor **out, size_t *n_out, cha
     size_t n = rf_model_n_tensors(m);
     bool rename = rf_model_format(m) == RF_FORMAT_GGUF;
     bool tied = rf_model_config_get(m)->tie_word_embeddings == 1;
+    const rf_contracts *contracts = rename ? rf_contracts_default(err) : NULL;
+    if (rename && !contracts)
+        return err ? err->status : RF_ERR_NOT_FOUND;
     out_tensor *ts = calloc(n ? n : 1, sizeof *ts);
     char *block = rename ? malloc((n ? n : 1) * NAME_MAX_BYTES) : NULL;
     if (!ts || (rename && !block)) {
@@ -392,7 +396,8 @@ static rf_status collect(const rf_model *m, out_tensor **out, size_t *n_out, cha
         const char *name = t->name;
         if (rename) {
             char *slot = block + i * NAME_MAX_BYTES;
-            if (rf_name_to_hf(t->name, slot, NAME_MAX_BYTES))
+            if (rf_contracts_map_name(contracts, t->name, RF_NAMING_HF, slot, NAME_MAX_BYTES,
+                                      NULL) == RF_OK)
                 name = slot;
         }
         if (tied && strcmp(name, "lm_head.weight") == 0)
@@ -516,6 +521,13 @@ static rf_status write_index(const char *dir, char **shard_names, const out_tens
 rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
                                const rf_safetensors_write_options *opts, rf_error *err)
 {
+    return safetensors_write_hooked(m, path_or_dir, opts, NULL, err);
+}
+
+rf_status safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
+                                   const rf_safetensors_write_options *opts, const write_hook *hook,
+                                   rf_error *err)
+{
     static const rf_safetensors_write_options defaults = {0};
     if (!opts)
         opts = &defaults;
@@ -545,7 +557,7 @@ rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
     if ((st = collect_meta(m, opts->provenance, &meta, &n_meta, err)) != RF_OK)
         goto out;
     if (single_file) {
-        st = write_shard(path_or_dir, meta, n_meta, ts, n, &done, err);
+        st = write_shard(path_or_dir, meta, n_meta, ts, n, &done, hook, err);
         goto out;
     }
     if ((st = ensure_dir(path_or_dir, err)) != RF_OK)
@@ -573,7 +585,7 @@ rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
             st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
             goto out;
         }
-        st = write_shard(path, meta, n_meta, ts, n, &done, err);
+        st = write_shard(path, meta, n_meta, ts, n, &done, hook, err);
         free(path);
     } else {
         if (n_shards > 99999) {
@@ -603,7 +615,7 @@ rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
             for (size_t i = 0; i < n; i++)
                 if (shard_of[i] == s)
                     group[k++] = ts[i];
-            st = write_shard(path, meta, n_meta, group, k, &done, err);
+            st = write_shard(path, meta, n_meta, group, k, &done, hook, err);
             free(path);
         }
         free(group);

@@ -160,6 +160,7 @@ static void accumulate(metrics *m, const float *a, const float *b, size_t n, uin
 
 typedef struct diff_ctx {
     const rf_model *a, *b;
+    char **canon_a, **canon_b; /* canonical names, by tensor index */
     const rf_diff_options *opts;
     rf_diff_report *report;
     tv_reader *ra, *rb;
@@ -372,34 +373,25 @@ static bool selected(const rf_diff_options *o, const char *name, const char *can
            fnmatch(o->filter, canonical, 0) == 0;
 }
 
-/* The tensor of m whose canonical name is canonical (linear: models have hundreds of tensors,
- * and this runs once per tensor). */
-static const rf_tensor *find_canonical(const rf_model *m, const char *canonical, bool *nomem)
+/* The tensor whose canonical name is canonical, given the canonical names of m's tensors
+ * (models have hundreds of tensors, and this runs once per tensor). */
+static const rf_tensor *find_canonical(const rf_model *m, char *const *names, const char *canonical)
 {
-    for (size_t i = 0; i < rf_model_n_tensors(m); i++) {
-        const rf_tensor *t = rf_model_tensor(m, i);
-        char *cn = canonical_tensor_name(t->name);
-        if (!cn) {
-            *nomem = true;
-            return NULL;
-        }
-        bool same = strcmp(cn, canonical) == 0;
-        free(cn);
-        if (same)
-            return t;
-    }
+    for (size_t i = 0; i < rf_model_n_tensors(m); i++)
+        if (strcmp(names[i], canonical) == 0)
+            return rf_model_tensor(m, i);
     return NULL;
 }
 
 /* A tied output head: a model whose config does not say its embeddings are untied stores the
  * head as the token embedding (GGUF and SafeTensors leave lm_head out, an APR keeps a copy), so
  * an lm_head on the other side is compared with that embedding. */
-static const rf_tensor *tied_partner(const rf_model *m, const char *canonical, bool *nomem)
+static const rf_tensor *tied_partner(const rf_model *m, char *const *names, const char *canonical)
 {
     if (strcmp(canonical, "lm_head.weight") != 0 ||
         rf_model_config_get(m)->tie_word_embeddings == 0)
         return NULL;
-    return find_canonical(m, "model.embed_tokens.weight", nomem);
+    return find_canonical(m, names, "model.embed_tokens.weight");
 }
 
 static rf_status diff_b_guarded(void *ctx, rf_error *err)
@@ -407,14 +399,14 @@ static rf_status diff_b_guarded(void *ctx, rf_error *err)
     diff_ctx *c = ctx;
     for (size_t i = 0; i < rf_model_n_tensors(c->a) && !c->nomem; i++) {
         const rf_tensor *ta = rf_model_tensor(c->a, i);
-        char *canonical = canonical_tensor_name(ta->name);
+        char *canonical = strdup(c->canon_a[i]);
         if (!canonical) {
             c->nomem = true;
             break;
         }
-        const rf_tensor *tb = find_canonical(c->b, canonical, &c->nomem);
+        const rf_tensor *tb = find_canonical(c->b, c->canon_b, canonical);
         if (!tb)
-            tb = tied_partner(c->b, canonical, &c->nomem);
+            tb = tied_partner(c->b, c->canon_b, canonical);
         if (!selected(c->opts, ta->name, canonical) &&
             !(tb && selected(c->opts, tb->name, canonical))) {
             free(canonical);
@@ -440,12 +432,13 @@ static rf_status diff_b_guarded(void *ctx, rf_error *err)
     }
     for (size_t i = 0; i < rf_model_n_tensors(c->b) && !c->nomem; i++) {
         const rf_tensor *tb = rf_model_tensor(c->b, i);
-        char *canonical = canonical_tensor_name(tb->name);
+        char *canonical = strdup(c->canon_b[i]);
         if (!canonical) {
             c->nomem = true;
             break;
         }
-        if (find_canonical(c->a, canonical, &c->nomem) || !selected(c->opts, tb->name, canonical)) {
+        if (find_canonical(c->a, c->canon_a, canonical) ||
+            !selected(c->opts, tb->name, canonical)) {
             free(canonical);
             continue;
         }
@@ -458,7 +451,7 @@ static rf_status diff_b_guarded(void *ctx, rf_error *err)
         d->name_b = strdup(tb->name);
         describe(d, tb, false);
         d->cls = RF_DIFF_ONLY_IN_B;
-        const rf_tensor *ta = tied_partner(c->a, canonical, &c->nomem);
+        const rf_tensor *ta = tied_partner(c->a, c->canon_a, canonical);
         if (ta) {
             d->name_a = strdup(ta->name);
             describe(d, ta, true);
@@ -468,6 +461,29 @@ static rf_status diff_b_guarded(void *ctx, rf_error *err)
         }
     }
     return RF_OK;
+}
+
+static void free_names(const rf_model *m, char **names)
+{
+    for (size_t i = 0; names && i < rf_model_n_tensors(m); i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The canonical names of m's tensors (reading no tensor data). */
+static char **canonical_names(const rf_model *m, bool *nomem)
+{
+    size_t n = rf_model_n_tensors(m);
+    char **names = calloc(n ? n : 1, sizeof *names);
+    for (size_t i = 0; names && i < n; i++) {
+        if (!(names[i] = canonical_tensor_name(rf_model_tensor(m, i)->name))) {
+            free_names(m, names);
+            names = NULL;
+        }
+    }
+    if (!names)
+        *nomem = true;
+    return names;
 }
 
 static rf_status diff_a_guarded(void *ctx, rf_error *err)
@@ -494,13 +510,17 @@ rf_status rf_models_diff(const rf_model *a, const rf_model *b, const rf_diff_opt
     c.vb = malloc(TV_CHUNK * sizeof *c.vb);
     c.idx = malloc(TV_CHUNK * sizeof *c.idx);
     c.tile = malloc((TILE_VALUES + TV_CHUNK) * sizeof *c.tile);
+    c.canon_a = canonical_names(a, &c.nomem);
+    c.canon_b = canonical_names(b, &c.nomem);
     rf_status st = RF_OK;
     if (!c.report || !c.ra || !c.rb || !c.va || !c.vb || !c.idx || !c.tile)
         c.nomem = true;
-    else
+    else if (!c.nomem)
         st = rf_model_mapped_call(a, diff_a_guarded, &c, err);
     if (c.nomem && st == RF_OK)
         st = rf_error_set(err, RF_ERR_NOMEM, "out of memory while comparing tensors");
+    free_names(a, c.canon_a);
+    free_names(b, c.canon_b);
     free(c.ra);
     free(c.rb);
     free(c.va);
