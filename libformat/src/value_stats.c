@@ -42,8 +42,9 @@ struct vs_work {
     float buf[TV_CHUNK];
     uint32_t hist32[HISTS][BINS]; /* pass 1, flushed into hist before it can overflow */
     uint64_t hist[BINS];
-    uint64_t low[RF_N_PERCENTILES][BINS]; /* pass 2: low-bit counts per wanted bin */
-    uint32_t keys[SMALL_VALUES];          /* small tensors: the keys of the finite values */
+    uint64_t (*low)[BINS];       /* pass 2: low-bit counts per wanted bin (RF_N_PERCENTILES rows,
+                                    allocated on first use: 3.5 MiB) */
+    uint32_t keys[SMALL_VALUES]; /* small tensors: the keys of the finite values */
     uint64_t n_keys;
     XXH3_state_t *digest; /* the canonical digest's running state */
 };
@@ -55,13 +56,17 @@ vs_work *vs_work_new(void)
         free(w);
         return NULL;
     }
+    if (w)
+        w->low = NULL;
     return w;
 }
 
 void vs_work_free(vs_work *w)
 {
-    if (w)
+    if (w) {
         XXH3_freeState(w->digest);
+        free(w->low);
+    }
     free(w);
 }
 
@@ -321,6 +326,8 @@ rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_
             out->percentiles[k] = value_of_key(bin[k] << 16 | (bin[k] & 0x8000u ? 0 : 0xffffu));
         return RF_OK;
     }
+    if (!w->low && !(w->low = malloc(RF_N_PERCENTILES * sizeof *w->low)))
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory for the percentile histograms");
     int slot_of[RF_N_PERCENTILES];
     for (k = 0; k < RF_N_PERCENTILES; k++) {
         int s = 0;
