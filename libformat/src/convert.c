@@ -690,9 +690,8 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
     /* APR_Q4 / APR_Q8 outputs are flat over the whole tensor (blocks across rows, one scale):
      * quantized in one piece */
     const bool flat = e->dtype == RF_DTYPE_APR_Q4 || e->dtype == RF_DTYPE_APR_Q8;
-    uint64_t chunk_rows = chunk_elems(t, n) == n || ne0 % src_block != 0 || flat
-                              ? rows
-                              : rows_per_chunk(ne0);
+    uint64_t chunk_rows =
+        chunk_elems(t, n) == n || ne0 % src_block != 0 || flat ? rows : rows_per_chunk(ne0);
     const bool in_place = t->dtype == RF_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
     const bool to_f32 = e->dtype == RF_DTYPE_F32;
     uint64_t row_bytes = ne0 * sizeof(float);
