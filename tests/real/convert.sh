@@ -15,7 +15,8 @@
 #   4. GGUF -> Hugging Face directory (F32 SafeTensors, config.json, tokenizer.json) -> GGUF,
 #      both --verify: tokenizers loads the tokenizer.json and encodes text to ids that name the
 #      GGUF's tokens and decode back; the GGUF at the end has every tokenizer key of the
-#      original and its F32 values equal the original's dequantized values.
+#      original and its F32 values equal the original's dequantized values;
+#   5. the progress bar on stderr when it is a terminal, none with -q.
 set -euo pipefail
 . "$ROSETTA_ROOT/tests/real/lib.sh"
 real_model convert
@@ -244,4 +245,13 @@ if bad:
     print("\n".join("FAIL: " + b for b in bad[:20]), file=sys.stderr)
     sys.exit(1)
 EOF
+# ---- 5. the progress bar: on a terminal (script(1) provides one) when the work takes over a
+# second, never with -q ------------------------------------------------------------------------
+if command -v script >/dev/null; then
+  script -qec "'$C' '$MODEL' -o '$T/tty.gguf'" /dev/null >"$T/tty.out" 2>&1 || fail "under script"
+  grep -q $'\r\033\[Kwriting .*% ' "$T/tty.out" || fail "no progress bar on a terminal"
+  script -qec "'$C' -q '$MODEL' -o '$T/tty.gguf'" /dev/null >"$T/tty.out" 2>&1 || fail "-q"
+  grep -q "writing" "$T/tty.out" && fail "a progress bar under -q"
+  echo "real/convert: progress bar on a terminal, none with -q"
+fi
 echo "real/convert: ok"
