@@ -146,6 +146,12 @@ while read -r name path want rules; do
   done
 done <"$T/cases.txt"
 [ "$n_cases" -ge 20 ] || failed "only $n_cases bad models"
+# a name that spells no role passes through, with a warning naming the rule
+run "unknown tensor name" 0 "$C" "$B/unknown_tensor" -o "$B/unknown.gguf" &&
+  grep -q "warning: layout.unknown_tensor: model.layers.0.mlp.experts.0.w1" "$T/err" ||
+  failed "unknown tensor: no warning: $(cat "$T/err")"
+run "unknown tensor kept" 0 "$APR_BIN/apr-tensors" "$B/unknown.gguf"
+grep -q "model.layers.0.mlp.experts.0.w1" "$T/out" || failed "unknown tensor: not passed through"
 # --skip-contract writes what the contract refuses; --arch names an unknown architecture
 run "skip-contract" 0 "$C" --skip-contract "$B/vocab_size" -o "$B/skipped.apr"
 run "skip-contract NaN" 0 "$C" --skip-contract "$B/nan_inf" -o "$B/nan.gguf"

@@ -208,6 +208,12 @@ static void warnings(const options *o, const step *s)
     const rf_convert_report *r = s->report;
     if (o->quiet || r == NULL)
         return;
+    /* the contract's warnings (a name that spells no role passes through unchanged) */
+    for (size_t i = 0; r->contract && i < rf_contract_report_n_violations(r->contract); i++) {
+        const rf_violation *v = rf_contract_report_violation(r->contract, i);
+        if (v->severity == RF_SEVERITY_WARNING)
+            fprintf(stderr, "apr-%s: warning: %s: %s\n", o->tool->name, v->rule, v->message);
+    }
     if (r->n_unheld > 0) {
         rf_dtype to = RF_DTYPE_F32;
         if (o->requantize)
