@@ -532,6 +532,61 @@ rf_status rf_apr_checksums_bytes(const uint8_t *data, uint64_t size, rf_apr_chec
     return checksums("<memory>", data, size, out, err);
 }
 
+/* The mapped first source file of an APR model. */
+static const rf_file *apr_file(const rf_model *m, rf_error *err)
+{
+    const rf_file *f = m && rf_format_is_apr(rf_model_format(m)) ? rf_model_file(m, 0) : NULL;
+    if (!f)
+        rf_error_set(err, RF_ERR_ARGUMENT, "the model was not read from an APR file");
+    return f;
+}
+
+rf_status rf_apr_model_header(const rf_model *m, rf_apr_header *out, uint32_t *crc, rf_error *err)
+{
+    const rf_file *f = apr_file(m, err);
+    if (!f)
+        return RF_ERR_ARGUMENT;
+    rf_status st = rf_apr_header_decode(rf_file_data(f), rf_file_size(f), out, err);
+    if (st == RF_OK && crc)
+        *crc = rf_apr_header_crc(rf_file_data(f));
+    return st;
+}
+
+rf_status rf_apr_model_checksums(const rf_model *m, rf_apr_checksums *out, rf_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const rf_file *f = apr_file(m, err);
+    if (!f)
+        return RF_ERR_ARGUMENT;
+    return checksums(rf_file_path(f), rf_file_data(f), rf_file_size(f), out, err);
+}
+
+static const struct {
+    uint16_t bit;
+    const char *name;
+} APR_FLAG_NAMES[] = {
+    {RF_APR_FLAG_LZ4, "lz4"},
+    {RF_APR_FLAG_ZSTD, "zstd"},
+    {RF_APR_FLAG_ENCRYPTED, "encrypted"},
+    {RF_APR_FLAG_SIGNED, "signed"},
+    {RF_APR_FLAG_SHARDED, "sharded"},
+    {RF_APR_FLAG_QUANTIZED, "quantized"},
+    {RF_APR_FLAG_HAS_FILTERBANK, "has-filterbank"},
+    {RF_APR_FLAG_HAS_MODEL_CARD, "has-model-card"},
+    {RF_APR_FLAG_STREAMING, "streaming"},
+    {RF_APR_FLAG_HAS_VOCAB, "has-vocab"},
+    {RF_APR_FLAG_ROW_MAJOR, "row-major"},
+    {RF_APR_FLAG_COLUMN_MAJOR, "column-major"},
+};
+
+const char *rf_apr_flag_name(uint16_t bit)
+{
+    for (size_t i = 0; i < sizeof APR_FLAG_NAMES / sizeof APR_FLAG_NAMES[0]; i++)
+        if (APR_FLAG_NAMES[i].bit == bit)
+            return APR_FLAG_NAMES[i].name;
+    return NULL;
+}
+
 rf_status rf_apr_checksums_path(const char *path, rf_apr_checksums *out, rf_error *err)
 {
     memset(out, 0, sizeof *out);

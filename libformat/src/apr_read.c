@@ -160,6 +160,8 @@ static rf_status add_tensors(rf_model *m, const char *path, const apr_layout *l,
         t.file_offset = l->h.data_offset + e->offset;
         t.data = l->image + t.file_offset;
         t.nbytes = e->size;
+        uint64_t row_bytes;
+        t.row_stride = rf_apr_tensor_row_padded(&t, &row_bytes) ? row_bytes : 0;
         st = rf_model_add_tensor(m, &t, err);
         if (st != RF_OK)
             rf_error_prefix(err, "%s", path);

@@ -591,6 +591,8 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
         t.dtype = e->dtype;
         t.data = entry_data(j, i);
         t.nbytes = e->dst_bytes;
+        if (j->out_offset[i] != UINT64_MAX)
+            t.row_stride = 0; /* converted data is one packed run */
         t.file_offset = 0;
         t.source = 0;
         st = rf_model_add_tensor(out, &t, err);

@@ -334,6 +334,26 @@ const rf_file *rf_model_file(const rf_model *m, size_t i)
     return i < m->n_files ? m->files[i] : NULL;
 }
 
+const char *rf_model_source_path(const rf_model *m, size_t i)
+{
+    return i < m->n_files ? rf_file_path(m->files[i]) : NULL;
+}
+
+uint64_t rf_model_source_size(const rf_model *m, size_t i)
+{
+    return i < m->n_files ? rf_file_size(m->files[i]) : 0;
+}
+
+const char *rf_rope_type_name(rf_rope_type t)
+{
+    switch (t) {
+    case RF_ROPE_NORM: return "norm";
+    case RF_ROPE_NEOX: return "neox";
+    case RF_ROPE_UNKNOWN: break;
+    }
+    return NULL;
+}
+
 /* ---- values ------------------------------------------------------------------------------ */
 
 bool rf_value_as_u64(const rf_value *v, uint64_t *out)

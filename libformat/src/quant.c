@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "rosetta/io.h"
+
 #include "cpu/cpu_features.h"
 #include "cpu/quant_dispatch.h"
 #include "cpu/quant_ref.h"
@@ -263,30 +265,174 @@ rf_status rf_dequantize(rf_dtype dtype, const void *src, float *dst, uint64_t n_
     return RF_OK;
 }
 
+/* How a tensor's values lie in its bytes: rows of row_bytes bytes, each decoding to row_elems
+ * values of which the first cols are meaningful (a packed tensor is one row). */
+typedef struct value_layout {
+    uint64_t elements, rows, cols, row_elems, row_bytes;
+} value_layout;
+
+static rf_status layout_of(const rf_tensor *t, const char *name, value_layout *out, rf_error *err)
+{
+    const rf_dtype_info *info = rf_dtype_get(t->dtype);
+    if (!info)
+        return rf_error_set(err, RF_ERR_UNSUPPORTED, "tensor '%s': unknown dtype %d", name,
+                            (int)t->dtype);
+    if (t->ndim < 0 || t->ndim > RF_MAX_DIMS)
+        return rf_error_set(err, RF_ERR_FORMAT, "tensor '%s': %d dimensions (at most %d)", name,
+                            t->ndim, RF_MAX_DIMS);
+    uint64_t n, need = 0;
+    rf_status st = rf_shape_elements(t->shape, t->ndim, &n, err);
+    if (st != RF_OK) {
+        rf_error_prefix(err, "tensor '%s'", name);
+        return st;
+    }
+    const uint64_t block = info->block_elems, block_bytes = info->block_bytes;
+    if (t->dtype == RF_DTYPE_APR_Q8) { /* one f32 scale, then one int8 per value */
+        need = n ? 4 + n : 0;
+        *out = (value_layout){n, 1, n, n, need};
+    } else if (t->row_stride != 0) {
+        uint64_t cols = t->ndim > 0 ? t->shape[t->ndim - 1] : 0;
+        uint64_t per_row = block ? cols / block + (cols % block != 0) : 0;
+        if (cols == 0 || block == 0 || per_row > UINT64_MAX / block_bytes ||
+            per_row * block_bytes != t->row_stride)
+            return rf_error_set(
+                err, RF_ERR_FORMAT,
+                "tensor '%s': rows of %llu bytes, but rows of %llu %s values take "
+                "%llu",
+                name, (unsigned long long)t->row_stride, (unsigned long long)cols, info->name,
+                (unsigned long long)(per_row <= UINT64_MAX / block_bytes ? per_row * block_bytes
+                                                                         : 0));
+        if (__builtin_mul_overflow(n / cols, t->row_stride, &need))
+            return rf_error_set(err, RF_ERR_OVERFLOW, "tensor '%s': size overflows", name);
+        *out = (value_layout){n, n / cols, cols, per_row * block, t->row_stride};
+    } else {
+        uint64_t blocks = block ? n / block + (n % block != 0) : 0;
+        if (block == 0 || __builtin_mul_overflow(blocks, block_bytes, &need))
+            return rf_error_set(err, RF_ERR_OVERFLOW, "tensor '%s': size overflows", name);
+        *out = (value_layout){n, 1, n, blocks * block, need};
+    }
+    if (need != t->nbytes)
+        return rf_error_set(err, RF_ERR_FORMAT,
+                            "tensor '%s': %llu bytes, but %llu elements of %s take %llu bytes",
+                            name, (unsigned long long)t->nbytes, (unsigned long long)n, info->name,
+                            (unsigned long long)need);
+    if (n > 0 && !t->data)
+        return rf_error_set(err, RF_ERR_FORMAT,
+                            "tensor '%s': no data: the tensor's bytes are not in the file", name);
+    return RF_OK;
+}
+
+rf_status rf_tensor_check(const rf_model *model, const rf_tensor *tensor, rf_error *err)
+{
+    if (!tensor)
+        return rf_error_set(err, RF_ERR_ARGUMENT, "NULL tensor");
+    const char *name = tensor->name ? tensor->name : "(unnamed)";
+    value_layout v = {0};
+    rf_status st = layout_of(tensor, name, &v, err);
+    if (st != RF_OK)
+        return st;
+    /* data that lies in a mapped file must end in it (defence in depth for lenient opens) */
+    const rf_file *file = model ? rf_model_file(model, tensor->source) : NULL;
+    if (file && tensor->nbytes > 0) {
+        uintptr_t base = (uintptr_t)rf_file_data(file), end = base + rf_file_size(file);
+        uintptr_t at = (uintptr_t)tensor->data;
+        if (at >= base && at <= end && tensor->nbytes > end - at)
+            return rf_error_set(err, RF_ERR_FORMAT, "tensor '%s': data runs past the end of %s",
+                                name, rf_file_path(file));
+    }
+    return RF_OK;
+}
+
 rf_status rf_tensor_dequantize(const rf_tensor *tensor, float *dst, rf_error *err)
 {
     if (!tensor)
         return rf_error_set(err, RF_ERR_ARGUMENT, "NULL tensor");
     const char *name = tensor->name ? tensor->name : "(unnamed)";
-    if (tensor->ndim < 0 || tensor->ndim > RF_MAX_DIMS)
-        return rf_error_set(err, RF_ERR_FORMAT, "tensor '%s': %d dimensions (at most %d)", name,
-                            tensor->ndim, RF_MAX_DIMS);
-    uint64_t n, expect;
-    rf_status st = rf_shape_elements(tensor->shape, tensor->ndim, &n, err);
-    if (st == RF_OK)
-        st = rf_dtype_tensor_bytes(tensor->dtype, tensor->shape, tensor->ndim, &expect, err);
-    if (st != RF_OK) {
+    value_layout v = {0};
+    rf_status st = layout_of(tensor, name, &v, err);
+    if (st != RF_OK)
+        return st;
+    return rf_tensor_dequantize_range(tensor, 0, v.elements, dst, err);
+}
+
+/* Values [col, col + n) of one row (cols meaningful values) that starts at row; a block that
+ * is only partly wanted is decoded into a one-block buffer. */
+static rf_status dequantize_in_row(const rf_tensor *t, const rf_dtype_info *info,
+                                   const uint8_t *row, uint64_t cols, uint64_t col, uint64_t n,
+                                   float *dst, rf_error *err)
+{
+    const uint64_t block = info->block_elems;
+    rf_status st = RF_OK;
+    while (st == RF_OK && n > 0) {
+        const uint8_t *src = row + col / block * info->block_bytes;
+        uint64_t lead = col % block;
+        if (lead == 0 && n >= block) {
+            uint64_t whole = n / block * block;
+            st = rf_dequantize(t->dtype, src, dst, whole, err);
+            col += whole;
+            dst += whole;
+            n -= whole;
+            continue;
+        }
+        float part[256];
+        /* APR_Q4's last block may hold fewer values; every other block is whole (padded) */
+        uint64_t count = block;
+        if (t->dtype == RF_DTYPE_APR_Q4 && cols - (col - lead) < block)
+            count = cols - (col - lead);
+        if (count > sizeof part / sizeof part[0])
+            return rf_error_set(err, RF_ERR_UNSUPPORTED, "%s blocks are too large", info->name);
+        st = rf_dequantize(t->dtype, src, part, count, err);
+        uint64_t use = count - lead < n ? count - lead : n;
+        if (st == RF_OK)
+            memcpy(dst, part + lead, (size_t)use * sizeof *part);
+        col += use;
+        dst += use;
+        n -= use;
+    }
+    return st;
+}
+
+rf_status rf_tensor_dequantize_range(const rf_tensor *tensor, uint64_t first, uint64_t n,
+                                     float *dst, rf_error *err)
+{
+    if (!tensor)
+        return rf_error_set(err, RF_ERR_ARGUMENT, "NULL tensor");
+    const char *name = tensor->name ? tensor->name : "(unnamed)";
+    value_layout v = {0};
+    rf_status st = layout_of(tensor, name, &v, err);
+    if (st != RF_OK)
+        return st;
+    if (first > v.elements || n > v.elements - first)
+        return rf_error_set(err, RF_ERR_ARGUMENT,
+                            "tensor '%s': values [%llu, %llu) are outside its %llu values", name,
+                            (unsigned long long)first, (unsigned long long)(first + n),
+                            (unsigned long long)v.elements);
+    if (n == 0)
+        return RF_OK;
+    const rf_dtype_info *info = rf_dtype_get(tensor->dtype);
+    if (!kernels_of(tensor->dtype).dequant[0]) {
+        st = unsupported(err, tensor->dtype, "Rosetta has no dequantizer for it");
         rf_error_prefix(err, "tensor '%s'", name);
         return st;
     }
-    if (expect != tensor->nbytes)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "tensor '%s': %llu bytes, but %llu elements of %s take %llu bytes",
-                            name, (unsigned long long)tensor->nbytes, (unsigned long long)n,
-                            rf_dtype_name(tensor->dtype), (unsigned long long)expect);
-    if (n > 0 && !tensor->data)
-        return rf_error_set(err, RF_ERR_ARGUMENT, "tensor '%s': no data", name);
-    st = rf_dequantize(tensor->dtype, tensor->data, dst, n, err);
+    if (tensor->dtype == RF_DTYPE_APR_Q8) {
+        /* the tensor-wide scale, then the wanted int8 values (apr-v2.md 9.3) */
+        float scale;
+        uint32_t bits = rf_load_le32(tensor->data);
+        memcpy(&scale, &bits, sizeof scale);
+        for (uint64_t i = 0; i < n; i++)
+            dst[i] = (float)(int8_t)tensor->data[4 + first + i] * scale;
+        return RF_OK;
+    }
+    while (st == RF_OK && n > 0) {
+        uint64_t row = first / v.cols, col = first % v.cols;
+        uint64_t take = v.cols - col < n ? v.cols - col : n;
+        st = dequantize_in_row(tensor, info, tensor->data + row * v.row_bytes, v.cols, col, take,
+                               dst, err);
+        dst += take;
+        first += take;
+        n -= take;
+    }
     if (st != RF_OK)
         rf_error_prefix(err, "tensor '%s'", name);
     return st;

@@ -23,7 +23,8 @@ class Error(C.Structure):  # rf_error
 class Tensor(C.Structure):  # rf_tensor
     _fields_ = [("name", C.c_char_p), ("dtype", C.c_int), ("ndim", C.c_int),
                 ("shape", C.c_uint64 * RF_MAX_DIMS), ("data", C.c_void_p),
-                ("nbytes", C.c_uint64), ("file_offset", C.c_uint64), ("source", C.c_uint32)]
+                ("nbytes", C.c_uint64), ("file_offset", C.c_uint64), ("source", C.c_uint32),
+                ("row_stride", C.c_uint64)]
 
 
 class Value(C.Structure):  # rf_value; fields below (it refers to itself through arrays)

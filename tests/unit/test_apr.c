@@ -18,6 +18,7 @@
 #include "common/apr_quant.h"
 #include "model_internal.h"
 #include "rosetta/apr.h"
+#include "rosetta/quant.h"
 #include "rosetta/io.h"
 #include "rosetta/model.h"
 
@@ -845,10 +846,21 @@ Test(apr, row_padded_q4_k)
     uint64_t row;
     cr_assert(rf_apr_tensor_row_padded(w, &row));
     cr_assert_eq(row, 288);
+    cr_assert_eq(w->row_stride, 288, "the reader sets the row stride of padded rows");
+    static float vals[3 * 300];
+    cr_assert_eq(rf_tensor_dequantize(w, vals, &err), RF_OK, "%s", err.message);
     cr_assert_eq(rf_apr_write(m, tmp("q4k-out.apr"), NULL, &err), RF_OK, "%s", err.message);
     rf_model *r = rf_model_open(tmp("q4k-out.apr"), NULL, &err);
     cr_assert_not_null(r, "%s", err.message);
     cr_assert_eq(memcmp(rf_model_tensor(r, 0)->data, q, sizeof q), 0);
+    rf_apr_header h;
+    uint32_t crc = 0;
+    cr_assert_eq(rf_apr_model_header(r, &h, &crc, &err), RF_OK, "%s", err.message);
+    cr_assert(h.flags & RF_APR_FLAG_ROW_MAJOR);
+    cr_assert_eq(h.checksum, crc);
+    rf_apr_checksums sums;
+    cr_assert_eq(rf_apr_model_checksums(r, &sums, &err), RF_OK, "%s", err.message);
+    cr_assert(sums.header_valid && sums.footer_present && sums.footer_valid);
     rf_model_free(r);
     rf_model_free(m);
     /* the unpadded size is not accepted for a 300-wide row */

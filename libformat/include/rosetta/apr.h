@@ -42,6 +42,10 @@ enum {
     RF_APR_FLAG_COLUMN_MAJOR = 0x0800, /* refused ("dirty GGUF import") */
 };
 
+/* Lower-case name of one flag bit ("lz4", "row-major", ...), or NULL for a bit APR does not
+ * define (0x1000 and above) or a value that is not a single bit. */
+const char *rf_apr_flag_name(uint16_t bit);
+
 /* The 64-byte header, field by field (all little-endian on disk). */
 typedef struct rf_apr_header {
     uint8_t magic[4];      /* "APR\0" (current) or "APR2" (old magic) */
@@ -63,6 +67,10 @@ rf_status rf_apr_header_decode(const uint8_t *bytes, size_t len, rf_apr_header *
 void rf_apr_header_encode(const rf_apr_header *h, uint8_t out[RF_APR_HEADER_SIZE]);
 /* The header checksum of 64 encoded header bytes (the stored checksum field is skipped). */
 uint32_t rf_apr_header_crc(const uint8_t header[RF_APR_HEADER_SIZE]);
+
+/* The stored header of the APR file a model was read from, and the CRC computed over it
+ * (crc may be NULL). RF_ERR_ARGUMENT when the model was not read from APR. */
+rf_status rf_apr_model_header(const rf_model *m, rf_apr_header *out, uint32_t *crc, rf_error *err);
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
@@ -94,6 +102,8 @@ typedef struct rf_apr_checksums {
 rf_status rf_apr_checksums_path(const char *path, rf_apr_checksums *out, rf_error *err);
 rf_status rf_apr_checksums_bytes(const uint8_t *data, uint64_t size, rf_apr_checksums *out,
                                  rf_error *err);
+/* The same for the file a model was read from (its mapping; nothing is read again from disk). */
+rf_status rf_apr_model_checksums(const rf_model *m, rf_apr_checksums *out, rf_error *err);
 
 /* Bytes an APR tensor of this dtype and shape occupies (spec 12.3): plain types N x element;
  * Q4_K/Q6_K of rank 2 row-aligned, rows x ceil(cols/256) x block (aprender's quantizer pads each

@@ -2,6 +2,7 @@
 #ifndef ROSETTA_DETECT_H
 #define ROSETTA_DETECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,13 @@ const char *rf_format_name(rf_format format);
 /* One-line human description: "GGUF v3 (little-endian)" is built by the caller; this is
  * the kind only: "GGUF", "SafeTensors", "APR v2", ... */
 const char *rf_format_description(rf_format format);
+
+/* Whether format is APR v2 (the current "APR\0" magic or the old "APR2" one). */
+bool rf_format_is_apr(rf_format format);
+
+/* A format version as people write it: "3" for GGUF, "2.0" for APR (stored as 200), the number
+ * for other formats; NULL (buf untouched) when version is 0 for a format without versions. */
+const char *rf_format_version_text(rf_format format, uint32_t version, char *buf, size_t size);
 
 /* Detects from the first bytes of a file (len may be short; 16 bytes suffice for every magic,
  * SafeTensors also needs the total file size to check the header length). */

@@ -22,7 +22,9 @@ extern "C" {
 #define RF_MAX_DIMS 8
 
 /* A tensor descriptor. shape is row-major [outer ... inner] in every format (GGUF ne[] is
- * reversed on read). data points into a mapped source file or into memory the model owns. */
+ * reversed on read). data points into a mapped source file or into memory the model owns.
+ * How the values lie in data is the format's business: read them with rf_tensor_dequantize or
+ * rf_tensor_dequantize_range (quant.h), which follow row_stride, never by offsets of one's own. */
 typedef struct rf_tensor {
     const char *name;
     rf_dtype dtype;
@@ -32,6 +34,11 @@ typedef struct rf_tensor {
     uint64_t nbytes;
     uint64_t file_offset; /* absolute offset of the data in its source file */
     uint32_t source;      /* index of the source file (shard) it came from */
+    /* 0: the values are one run of elements or blocks (aprender may pad the last block of a
+     * K-quant run). Otherwise every row of the innermost dimension starts row_stride bytes after
+     * the previous one and is padded to whole blocks (APR Q4_K/Q6_K whose rows are not a
+     * multiple of 256 values); such a tensor has no GGUF form. */
+    uint64_t row_stride;
 } rf_tensor;
 
 /* Metadata values. Codes 0..12 equal the GGUF metadata value types. */
@@ -224,6 +231,13 @@ rf_tokenizer *rf_model_tokenizer_mut(rf_model *model); /* creates an empty one o
 
 rf_status rf_model_add_warning(rf_model *model, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Path and size of source file i (shards in order), or NULL / 0 past the end. */
+const char *rf_model_source_path(const rf_model *model, size_t index);
+uint64_t rf_model_source_size(const rf_model *model, size_t index);
+
+/* "norm" or "neox"; NULL for RF_ROPE_UNKNOWN. */
+const char *rf_rope_type_name(rf_rope_type type);
 
 /* ---- values ------------------------------------------------------------------------------ */
 

@@ -61,9 +61,22 @@ rf_status rf_quantize(rf_dtype dtype, const float *src, void *dst, uint64_t n_ro
                       uint64_t n_per_row, const float *imatrix, const rf_quant_options *opts,
                       rf_error *err);
 
-/* Dequantizes a whole tensor into dst (rf_shape_elements(shape) floats). Checks that nbytes
- * agrees with dtype and shape (RF_ERR_FORMAT naming the tensor otherwise). */
+/* Dequantizes a whole tensor into dst (rf_shape_elements(shape) floats), in any format's
+ * layout (row_stride, APR's padded blocks, APR_Q8's scale). Checks that nbytes agrees with
+ * dtype, shape and layout (RF_ERR_FORMAT naming the tensor otherwise). */
 rf_status rf_tensor_dequantize(const rf_tensor *tensor, float *dst, rf_error *err);
+
+/* Values [first, first + n) of the tensor in row-major order (padding never shows) into dst,
+ * n floats: for streaming a big tensor through a small buffer. Any range inside the tensor
+ * works (a block only partly wanted is decoded whole into a small buffer); ranges that start
+ * and end on block boundaries are the fast case. RF_ERR_ARGUMENT for a range outside it. */
+rf_status rf_tensor_dequantize_range(const rf_tensor *tensor, uint64_t first, uint64_t n,
+                                     float *dst, rf_error *err);
+
+/* Checks that a tensor's bytes are all there: its layout accounts for nbytes exactly, data is
+ * present, and data that lies in one of model's mapped files ends inside it (model may be
+ * NULL). RF_ERR_FORMAT naming the tensor otherwise. */
+rf_status rf_tensor_check(const rf_model *model, const rf_tensor *tensor, rf_error *err);
 
 #ifdef __cplusplus
 }
