@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "blocks.h"
-#include "quant_math.h"
+#include "common/blocks.h"
+#include "common/quant_math.h"
 
 /* The 16 values an IQ4_NL / IQ4_XS nibble selects (ggml's kvalues_iq4nl). */
 static const int8_t rk_iq4nl_values[16] = {

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "half.h"
+#include "common/half.h"
 
 /* ggml's nearest_int: add 1.5 * 2^23 and read the low mantissa bits. Round half to even for
  * |f| <= 4194303. ggml only asserts that bound (compiled out in release builds) and does reach

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_internal.h"
 #include "apr_internal.h"
-#include "rosetta/io.h"
+#include "io.h"
 
 #define ENTRY_MIN 20 /* name length, dtype, ndim, offset, size with an empty name and no dims */
 
@@ -346,7 +347,7 @@ static rf_status scan_footer(const char *path, apr_layout *l, const apr_scan_opt
     return RF_OK;
 }
 
-void apr_layout_free(apr_layout *l, const apr_allocator *a)
+void rfi_apr_layout_free(apr_layout *l, const apr_allocator *a)
 {
     free(l->entries);
     if (l->owned && a)
@@ -354,8 +355,8 @@ void apr_layout_free(apr_layout *l, const apr_allocator *a)
     memset(l, 0, sizeof *l);
 }
 
-rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size, const apr_scan_options *o,
-                   apr_layout *l, rf_error *err)
+rf_status rfi_apr_scan(const char *path, const uint8_t *data, uint64_t size,
+                       const apr_scan_options *o, apr_layout *l, rf_error *err)
 {
     memset(l, 0, sizeof *l);
     if (size < RF_APR_HEADER_SIZE)
@@ -430,8 +431,9 @@ rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size, const a
     if (f & (RF_APR_FLAG_LZ4 | RF_APR_FLAG_ZSTD)) {
         uint8_t *img;
         uint64_t n;
-        rf_status st = apr_decompress(path, f, data + RF_APR_HEADER_SIZE, size - RF_APR_HEADER_SIZE,
-                                      RF_APR_HEADER_SIZE, o->alloc, &img, &n, err);
+        rf_status st =
+            rfi_apr_decompress(path, f, data + RF_APR_HEADER_SIZE, size - RF_APR_HEADER_SIZE,
+                               RF_APR_HEADER_SIZE, o->alloc, &img, &n, err);
         if (st != RF_OK)
             return st;
         memcpy(img, data, RF_APR_HEADER_SIZE);
@@ -510,7 +512,7 @@ static rf_status checksums(const char *name, const uint8_t *data, uint64_t size,
     memset(out, 0, sizeof *out);
     apr_scan_options o = {.verify_footer = true, .alloc = &HEAP};
     apr_layout l;
-    rf_status st = apr_scan(name, data, size, &o, &l, err);
+    rf_status st = rfi_apr_scan(name, data, size, &o, &l, err);
     if (st == RF_OK) {
         out->header_stored = l.h.checksum;
         out->header_computed = l.header_crc;
@@ -522,7 +524,7 @@ static rf_status checksums(const char *name, const uint8_t *data, uint64_t size,
         out->footer_computed = l.footer_computed;
         out->footer_valid = l.footer_present && l.footer_stored == l.footer_computed;
     }
-    apr_layout_free(&l, &HEAP);
+    rfi_apr_layout_free(&l, &HEAP);
     return st;
 }
 

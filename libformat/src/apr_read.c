@@ -213,13 +213,13 @@ rf_model *rf_apr_open(const char *path, const rf_open_options *opts,
         .alloc = &arena,
     };
     apr_layout l;
-    rf_status st = apr_scan(path, data, size, &so, &l, err);
+    rf_status st = rfi_apr_scan(path, data, size, &so, &l, err);
     if (st == RF_OK)
         st = rf_model_set_path(m, path, err);
     const char *model_type = NULL;
     if (st == RF_OK) {
-        st = apr_metadata_read(m, l.image + l.h.metadata_offset, l.h.metadata_size,
-                               l.h.metadata_offset, &model_type, err);
+        st = rfi_apr_metadata_read(m, l.image + l.h.metadata_offset, l.h.metadata_size,
+                                   l.h.metadata_offset, &model_type, err);
         if (st != RF_OK)
             rf_error_prefix(err, "%s", path);
     }
@@ -227,10 +227,10 @@ rf_model *rf_apr_open(const char *path, const rf_open_options *opts,
         st = add_tensors(m, path, &l, opts->lenient, model_type, source, err);
     if (st == RF_OK) {
         rf_model_set_format_version(m, (uint32_t)l.h.version_major * 100u + l.h.version_minor);
-        apr_metadata_config(m);
+        rfi_apr_metadata_config(m);
         detect_tie(m);
     }
-    apr_layout_free(&l, &arena);
+    rfi_apr_layout_free(&l, &arena);
     if (st != RF_OK) {
         rf_model_free(m);
         return NULL;

@@ -411,7 +411,7 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
                             rf_dtype_name(e->dtype));
     }
     if (st == RF_OK)
-        st = spill_append(j->sp, j->dst, e->dst_bytes, offset, err);
+        st = rfi_spill_append(j->sp, j->dst, e->dst_bytes, offset, err);
     return st;
 }
 
@@ -440,7 +440,7 @@ static const uint8_t *entry_data(const job *j, size_t i)
 {
     if (j->out_offset[i] == UINT64_MAX)
         return entry_tensor(j, &j->rep->plan->entries[i])->data;
-    return spill_data(j->sp) + j->out_offset[i];
+    return rfi_spill_data(j->sp) + j->out_offset[i];
 }
 
 static rf_status add_u32(rf_model *m, const char *key, uint64_t v, rf_error *err)
@@ -579,9 +579,9 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
                                  err);
     }
     if (st == RF_OK)
-        st = model_copy_config(out, j->src, err);
+        st = rfi_model_copy_config(out, j->src, err);
     if (st == RF_OK)
-        st = model_copy_tokenizer(out, j->src, err);
+        st = rfi_model_copy_tokenizer(out, j->src, err);
     const rf_quant_plan *p = j->rep->plan;
     char buf[256];
     for (size_t i = 0; st == RF_OK && i < p->n_entries; i++) {
@@ -626,19 +626,19 @@ static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *er
         return st;
     write_hook hook = {j->p->verify, j->p->ctx};
     switch (j->format) {
-    case RF_FORMAT_GGUF: st = gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
+    case RF_FORMAT_GGUF: st = rfi_gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
     case RF_FORMAT_APR: {
         rf_apr_write_options o = {0};
         o.extra = j->p->extra_metadata;
         o.n_extra = j->p->n_extra_metadata;
-        st = apr_write_hooked(out, j->out_path, &o, &hook, err);
+        st = rfi_apr_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_SAFETENSORS: {
         rf_safetensors_write_options o = {0};
         for (size_t i = 0; i < j->p->n_extra_metadata; i++)
             o.provenance = j->p->extra_metadata[i].value.as.str.data;
-        st = safetensors_write_hooked(out, j->out_path, &o, &hook, err);
+        st = rfi_safetensors_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_UNKNOWN:
@@ -725,13 +725,13 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     if (st == RF_OK && j.p->on_plan)
         st = j.p->on_plan(&j.rep->pub, j.p->ctx, err);
     if (st == RF_OK && !j.p->dry_run) {
-        j.sp = spill_open(out_path, err);
+        j.sp = rfi_spill_open(out_path, err);
         if (j.sp == NULL)
             st = err && err->status ? err->status : RF_ERR_WRITE;
         if (st == RF_OK)
             st = rf_model_mapped_call(src, convert_all, &j, err);
         if (st == RF_OK)
-            st = spill_map(j.sp, err);
+            st = rfi_spill_map(j.sp, err);
         if (st == RF_OK)
             st = write_output(&j, gguf_pairs, err);
         if (st != RF_OK)
@@ -739,7 +739,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
         j.rep->pub.written = st == RF_OK;
     }
     rf_kv_list_free(gguf_pairs);
-    spill_close(j.sp);
+    rfi_spill_close(j.sp);
     rf_imatrix_free(j.im);
     free(j.head_of);
     free(j.out_offset);

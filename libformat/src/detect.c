@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rosetta/io.h"
+#include "io.h"
 
 const char *rf_format_name(rf_format format)
 {

@@ -11,7 +11,7 @@
 #include "model_internal.h"
 #include "rosetta/gguf.h"
 #include "rosetta/half.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/names.h"
 #include "write_hook.h"
 
@@ -168,7 +168,7 @@ static int file_type_of(rf_dtype dtype)
 }
 
 /* GGUF architecture name for the config's architecture ("qwen2" or an HF class name). */
-const char *gguf_architecture_name(const char *arch)
+const char *rfi_gguf_architecture_name(const char *arch)
 {
     static const struct {
         const char *hf, *gguf;
@@ -318,7 +318,7 @@ static bool widen_to_f32(const rf_tensor *t, const char *gguf_name)
 static rf_status synthesize(plan *p, rf_error *err)
 {
     const rf_model_config *c = rf_model_config_get(p->m);
-    const char *arch = gguf_architecture_name(c->architecture);
+    const char *arch = rfi_gguf_architecture_name(c->architecture);
     if (!arch)
         return rf_error_set(err, RF_ERR_UNSUPPORTED,
                             "%s: cannot name the GGUF architecture: the model's architecture is "
@@ -883,11 +883,11 @@ rf_status rf_gguf_metadata(const rf_model *m, const rf_gguf_write_options *opts,
     const char *name = rf_model_path(m) ? rf_model_path(m) : "model";
     plan p;
     rf_status st = plan_model(&p, m, name, opts, err);
-    rf_kv_list *list = st == RF_OK ? kv_list_new(err) : NULL;
+    rf_kv_list *list = st == RF_OK ? rfi_kv_list_new(err) : NULL;
     if (st == RF_OK && !list)
         st = RF_ERR_NOMEM;
     for (size_t i = 0; st == RF_OK && i < p.n_kvs; i++)
-        st = kv_list_add(list, p.kvs[i]->key, &p.kvs[i]->value, err);
+        st = rfi_kv_list_add(list, p.kvs[i]->key, &p.kvs[i]->value, err);
     plan_free(&p);
     if (st != RF_OK) {
         rf_kv_list_free(list);
@@ -900,11 +900,12 @@ rf_status rf_gguf_metadata(const rf_model *m, const rf_gguf_write_options *opts,
 rf_status rf_gguf_write(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
                         rf_error *err)
 {
-    return gguf_write_hooked(m, path, opts, NULL, err);
+    return rfi_gguf_write_hooked(m, path, opts, NULL, err);
 }
 
-rf_status gguf_write_hooked(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
-                            const write_hook *hook, rf_error *err)
+rf_status rfi_gguf_write_hooked(const rf_model *m, const char *path,
+                                const rf_gguf_write_options *opts, const write_hook *hook,
+                                rf_error *err)
 {
     static const rf_gguf_write_options defaults = {0};
     if (!opts)
@@ -941,7 +942,7 @@ rf_status gguf_write_hooked(const rf_model *m, const char *path, const rf_gguf_w
         } else if ((st = write_file(&p, w, err)) != RF_OK) {
             rf_writer_abort(w);
         } else {
-            st = write_hook_commit(w, path, verify, &p, hook, err);
+            st = rfi_write_hook_commit(w, path, verify, &p, hook, err);
         }
     }
     plan_free(&p);

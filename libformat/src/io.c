@@ -1,5 +1,5 @@
 /* Mapped input, bounds-checked cursor and little-endian helpers (see rosetta/io.h). */
-#include "rosetta/io.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -458,7 +458,7 @@ static bool dup_opt(rf_model *m, const char **s)
     return *s != NULL;
 }
 
-rf_status model_copy_config(rf_model *dst, const rf_model *src, rf_error *err)
+rf_status rfi_model_copy_config(rf_model *dst, const rf_model *src, rf_error *err)
 {
     rf_model_config c = src->config;
     if (!dup_opt(dst, &c.architecture) || !dup_opt(dst, &c.name) || !dup_opt(dst, &c.chat_template))
@@ -479,7 +479,7 @@ static const char **dup_strings(rf_model *m, const char *const *src, uint64_t n)
     return out;
 }
 
-rf_status model_copy_tokenizer(rf_model *dst, const rf_model *src, rf_error *err)
+rf_status rfi_model_copy_tokenizer(rf_model *dst, const rf_model *src, rf_error *err)
 {
     const rf_tokenizer *t = src->tokenizer;
     if (t == NULL)

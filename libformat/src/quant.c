@@ -3,11 +3,12 @@
  * Every kernel writes only the blocks of its own range, and blocks never depend on their
  * neighbours, so the bytes do not depend on the split or on the SIMD level (the SIMD kernels
  * are tested byte for byte against the reference in tests/unit/test_quant_simd.c). */
+#include "model_internal.h"
 #include "rosetta/quant.h"
 
 #include <string.h>
 
-#include "rosetta/io.h"
+#include "io.h"
 
 #include "cpu/cpu_features.h"
 #include "cpu/quant_dispatch.h"
@@ -192,6 +193,9 @@ static int simd_index(void)
     }
     return 0;
 }
+
+const char *rf_simd_cpu(void) { return rk_simd_level_name(rk_cpu_simd_level()); }
+const char *rf_simd_active(void) { return rk_simd_level_name(rk_simd_active()); }
 
 bool rf_can_dequantize(rf_dtype dtype) { return kernels_of(dtype).dequant[0] != NULL; }
 bool rf_can_quantize(rf_dtype dtype) { return kernels_of(dtype).quant[0] != NULL; }

@@ -58,7 +58,7 @@ class WriteOptions(C.Structure):  # rf_gguf_write_options
 lib = load_library({
     "rf_gguf_write": (C.c_int, [C.c_void_p, C.c_char_p, C.POINTER(WriteOptions),
                                 C.POINTER(Error)]),
-})
+}, structs={"rf_gguf_write_options": WriteOptions})
 
 
 def open_model(path):

@@ -19,7 +19,7 @@
 #include "model_internal.h"
 #include "rosetta/apr.h"
 #include "rosetta/quant.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/model.h"
 
 /* Criterion ignores LeakSanitizer reports from its worker processes, so under ASan every test
@@ -881,17 +881,17 @@ Test(apr, row_padded_q4_k)
 static void expect_f32(float v, const char *want)
 {
     apr_buf b = {0};
-    apr_json_f32(&b, v);
+    rfi_apr_json_f32(&b, v);
     cr_assert_str_eq(b.data, want, "f32 %.9g: got %s, want %s", (double)v, b.data, want);
-    apr_buf_free(&b);
+    rfi_apr_buf_free(&b);
 }
 
 static void expect_f64(double v, const char *want)
 {
     apr_buf b = {0};
-    apr_json_f64(&b, v);
+    rfi_apr_json_f64(&b, v);
     cr_assert_str_eq(b.data, want, "f64 %.17g: got %s, want %s", v, b.data, want);
-    apr_buf_free(&b);
+    rfi_apr_buf_free(&b);
 }
 
 Test(apr, serde_json_floats)
@@ -945,16 +945,16 @@ Test(apr, serde_json_strings_and_integers)
     apr_json_string(&b, s, sizeof s - 1);
     cr_assert_str_eq(b.data,
                      "\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\x7f \xc3\xa9 \xf0\x9f\x98\x80\"");
-    apr_buf_free(&b);
+    rfi_apr_buf_free(&b);
     apr_json_string(&b, "a\0b", 3);
     cr_assert_eq(b.len, 10);
     cr_assert_eq(memcmp(b.data, "\"a\\u0000b\"", 10), 0);
-    apr_buf_free(&b);
-    apr_json_u64(&b, UINT64_MAX);
+    rfi_apr_buf_free(&b);
+    rfi_apr_json_u64(&b, UINT64_MAX);
     apr_buf_putc(&b, ' ');
-    apr_json_i64(&b, INT64_MIN);
+    rfi_apr_json_i64(&b, INT64_MIN);
     cr_assert_str_eq(b.data, "18446744073709551615 -9223372036854775808");
-    apr_buf_free(&b);
+    rfi_apr_buf_free(&b);
     no_leaks();
 }
 
@@ -963,20 +963,20 @@ static void expect_canonical(const char *text, const char *want)
 {
     apr_json j;
     rf_error err;
-    cr_assert_eq(apr_json_parse((const uint8_t *)text, strlen(text), 0, "t", &j, &err), RF_OK,
+    cr_assert_eq(rfi_apr_json_parse((const uint8_t *)text, strlen(text), 0, "t", &j, &err), RF_OK,
                  "%s: %s", text, err.message);
     apr_buf b = {0};
-    apr_json_write(&b, &j, 0);
+    rfi_apr_json_write(&b, &j, 0);
     cr_assert_str_eq(b.data, want, "%s", text);
-    apr_buf_free(&b);
-    apr_json_free(&j);
+    rfi_apr_buf_free(&b);
+    rfi_apr_json_free(&j);
 }
 
 static void expect_invalid(const char *text, size_t len, const char *needle)
 {
     apr_json j;
     rf_error err;
-    cr_assert_eq(apr_json_parse((const uint8_t *)text, len, 100, "t", &j, &err), RF_ERR_FORMAT,
+    cr_assert_eq(rfi_apr_json_parse((const uint8_t *)text, len, 100, "t", &j, &err), RF_ERR_FORMAT,
                  "%s accepted", text);
     cr_assert(strstr(err.message, needle), "%s: %s", text, err.message);
 }

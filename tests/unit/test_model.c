@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "model_internal.h"
 #include "rosetta/model.h"
 
 Test(model, tensors_and_lookup)

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "rosetta/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -20,21 +22,21 @@ typedef enum rf_name_scheme {
 } rf_name_scheme;
 
 /* Which spelling of the table name uses. */
-rf_name_scheme rf_name_scheme_of(const char *name);
+RF_API rf_name_scheme rf_name_scheme_of(const char *name);
 
 /* Writes the GGUF spelling of name (given in HF or GGUF spelling) to out, NUL-terminated.
  * Returns false, leaving out unspecified, when name is not in the table or out is too small.
  * Layer numbers are copied digit for digit. */
-bool rf_name_to_gguf(const char *name, char *out, size_t out_size);
+RF_API bool rf_name_to_gguf(const char *name, char *out, size_t out_size);
 
 /* Writes the Hugging Face spelling of name (given in HF or GGUF spelling); false as above. */
-bool rf_name_to_hf(const char *name, char *out, size_t out_size);
+RF_API bool rf_name_to_hf(const char *name, char *out, size_t out_size);
 
 /* Writes the name an APR file uses for a tensor called name in a source of architecture arch
  * (may be NULL), following aprender (spec/apr-v2.md 15.1-15.2): HF names are kept; GGUF names
  * become HF names for the Qwen families (arch "qwen2" or starting with "qwen3") and are kept for
  * every other architecture; unknown names are kept. Returns false only when out is too small. */
-bool rf_name_to_apr(const char *name, const char *arch, char *out, size_t out_size);
+RF_API bool rf_name_to_apr(const char *name, const char *arch, char *out, size_t out_size);
 
 #ifdef __cplusplus
 }

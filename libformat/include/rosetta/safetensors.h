@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rosetta/api.h"
 #include "rosetta/model.h"
 #include "rosetta/status.h"
 
@@ -26,8 +27,8 @@ extern "C" {
 /* Opens one SafeTensors file held in memory (fuzzers, tests, in-memory buffers). The memory must
  * outlive the model; name appears in messages. No companion files are read. Same rules as
  * rf_model_open on a file; NULL with err set on failure. */
-rf_model *rf_safetensors_open_memory(const void *data, uint64_t size, const char *name,
-                                     const rf_open_options *opts, rf_error *err);
+RF_API rf_model *rf_safetensors_open_memory(const void *data, uint64_t size, const char *name,
+                                            const rf_open_options *opts, rf_error *err);
 
 typedef struct rf_safetensors_write_options {
     /* 0: one file. Otherwise the most tensor-data bytes per shard: tensors are taken in model
@@ -62,15 +63,15 @@ typedef struct rf_safetensors_write_options {
  * checked before it is renamed into place; on failure files already written by this call are
  * removed. Tensors whose dtype SafeTensors cannot hold (GGML block types, APR_Q4/APR_Q8) fail
  * with RF_ERR_UNSUPPORTED. The same model and options always give the same bytes. */
-rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
-                               const rf_safetensors_write_options *opts, rf_error *err);
+RF_API rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
+                                      const rf_safetensors_write_options *opts, rf_error *err);
 
 /* Rank of a dtype in the reference implementation's Dtype enum (BOOL 0, F4 1, ... U64 21), the
  * key of the writer's sort; -1 for dtypes SafeTensors cannot hold. */
-int rf_safetensors_dtype_rank(rf_dtype dtype);
+RF_API int rf_safetensors_dtype_rank(rf_dtype dtype);
 
 /* Bits per element of a SafeTensors dtype (4 for F4, 6 for F6_*, 8 for BOOL ...); 0 if none. */
-unsigned rf_safetensors_dtype_bits(rf_dtype dtype);
+RF_API unsigned rf_safetensors_dtype_bits(rf_dtype dtype);
 
 #ifdef __cplusplus
 }
