@@ -1,4 +1,4 @@
-/* Mapped input, bounds-checked cursor and little-endian helpers (see rosetta/io.h). */
+/* Mapped input, bounds-checked cursor and little-endian helpers (see io.h). */
 #include "io.h"
 
 #include <errno.h>

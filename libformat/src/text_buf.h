@@ -1,6 +1,6 @@
 /* A growable, always NUL-terminated byte buffer for building text in memory (JSON headers,
  * metadata, companion files). An allocation failure sets failed; later writes are ignored, so
- * a builder checks failed once at the end. Not for: file output (rf_writer in rosetta/io.h). */
+ * a builder checks failed once at the end. Not for: file output (rf_writer in io.h). */
 #ifndef ROSETTA_TEXT_BUF_H
 #define ROSETTA_TEXT_BUF_H
 
