@@ -536,13 +536,14 @@ static rf_status check_tensors(plan *p, rf_error *err)
     p->data_bytes = 0;
     for (size_t i = 0; i < p->n; i++) {
         const out_tensor *t = &p->t[i];
-        const rf_dtype_info *info = rf_dtype_get(t->dtype);
-        if (!info || info->apr_code < 0)
+        if (!rf_format_holds(RF_FORMAT_APR, t->dtype)) {
+            char held[256];
+            rf_format_held_types(RF_FORMAT_APR, ~0u, 0, held, sizeof held);
             return rf_error_set(err, RF_ERR_UNSUPPORTED,
-                                "tensor '%s' has dtype %s, which APR cannot hold (APR holds F32, "
-                                "F16, BF16, F64, I32, I64, I8, U8, Q4_K, Q6_K, APR_Q4, APR_Q8): "
+                                "tensor '%s' has dtype %s, which APR cannot hold (APR holds %s): "
                                 "convert it first",
-                                t->name, rf_dtype_name(t->dtype));
+                                t->name, rf_dtype_name(t->dtype), held);
+        }
         size_t len = strlen(t->name);
         if (len > RF_APR_MAX_NAME_LEN)
             return rf_error_set(err, RF_ERR_LIMIT,
@@ -568,7 +569,7 @@ static rf_status check_tensors(plan *p, rf_error *err)
             return rf_error_set(err, RF_ERR_ARGUMENT,
                                 "tensor '%s': %llu bytes given, but %s of this shape takes %llu in "
                                 "APR",
-                                t->name, (unsigned long long)t->nbytes, info->name,
+                                t->name, (unsigned long long)t->nbytes, rf_dtype_name(t->dtype),
                                 (unsigned long long)expected);
         if (t->nbytes && !t->data)
             return rf_error_set(err, RF_ERR_ARGUMENT, "tensor '%s' has no data", t->name);

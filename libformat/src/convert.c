@@ -213,43 +213,6 @@ static rf_status make_plan(job *j, rf_error *err)
 
 /* ---- checks before any work ------------------------------------------------------------- */
 
-static bool format_holds(rf_format f, rf_dtype dtype)
-{
-    const rf_dtype_info *info = rf_dtype_get(dtype);
-    if (info == NULL)
-        return false;
-    switch (f) {
-    case RF_FORMAT_GGUF: return info->ggml_code >= 0;
-    case RF_FORMAT_APR: return info->apr_code >= 0;
-    case RF_FORMAT_SAFETENSORS: return info->st_name != NULL;
-    case RF_FORMAT_UNKNOWN:
-    case RF_FORMAT_SAFETENSORS_INDEX:
-    case RF_FORMAT_SAFETENSORS_DIR:
-    case RF_FORMAT_APR2_MAGIC:
-    case RF_FORMAT_APR_V1:
-    case RF_FORMAT_APR1:
-    case RF_FORMAT_APRT:
-    case RF_FORMAT_APR_TSP: return false;
-    }
-    return false;
-}
-
-/* "F32, F16, Q4_K, ..." : the float and quantized types format holds, from the dtype table. */
-static void held_types(rf_format f, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int v = 0; v < 256; v++) {
-        const rf_dtype_info *info = rf_dtype_valid(v) ? rf_dtype_get((rf_dtype)v) : NULL;
-        if (info == NULL || info->kind == RF_KIND_INT || !format_holds(f, (rf_dtype)v))
-            continue;
-        int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", info->name);
-        if (w < 0 || (size_t)w >= size - used)
-            break;
-        used += (size_t)w;
-    }
-}
-
 static const char *format_label(rf_format f)
 {
     return f == RF_FORMAT_SAFETENSORS ? "safetensors" : rf_format_name(f);
@@ -310,7 +273,7 @@ static rf_status check_plan(const job *j, rf_error *err)
     size_t bad = 0;
     const rf_quant_plan_entry *first = NULL;
     for (size_t i = 0; i < p->n_entries; i++) {
-        if (!format_holds(j->format, p->entries[i].dtype)) {
+        if (!rf_format_holds(j->format, p->entries[i].dtype)) {
             if (first == NULL)
                 first = &p->entries[i];
             bad++;
@@ -318,7 +281,8 @@ static rf_status check_plan(const job *j, rf_error *err)
     }
     if (first != NULL) {
         char held[256];
-        held_types(j->format, held, sizeof held);
+        rf_format_held_types(j->format, 1u << RF_KIND_FLOAT | 1u << RF_KIND_QUANT, 0, held,
+                             sizeof held);
         return rf_error_set(
             err, RF_ERR_ARGUMENT,
             "%s output cannot hold %s (tensor %s%s): %s; write GGUF, or choose a "

@@ -11,177 +11,28 @@
 #include "io.h"
 
 #include "cpu/cpu_features.h"
-#include "cpu/quant_dispatch.h"
-#include "cpu/quant_ref.h"
 #include "cpu/threads.h"
+#include "dtype_internal.h"
 
-typedef void (*quant_fn)(const float *x, void *y, int64_t k);
-typedef void (*dequant_fn)(const void *x, float *y, int64_t k);
-typedef void (*imatrix_fn)(const float *x, void *y, int64_t n_rows, int64_t n_per_row,
-                           const float *quant_weights);
-
-/* ---- plain (per-element) dtypes -------------------------------------------------------------- */
-
-static void quantize_f32(const float *x, void *y, int64_t k) { memcpy(y, x, (size_t)k * 4); }
-
-/* Values of integer dtypes convert as C converts them to float (round to nearest). */
-#define PLAIN_DEQUANT(name, ctype)                                                                 \
-    static void dequantize_##name(const void *vx, float *y, int64_t k)                             \
-    {                                                                                              \
-        const uint8_t *x = vx;                                                                     \
-        for (int64_t i = 0; i < k; i++) {                                                          \
-            ctype v;                                                                               \
-            memcpy(&v, x + (size_t)i * sizeof v, sizeof v);                                        \
-            y[i] = (float)v;                                                                       \
-        }                                                                                          \
-    }
-PLAIN_DEQUANT(f32, float)
-PLAIN_DEQUANT(f64, double)
-PLAIN_DEQUANT(i8, int8_t)
-PLAIN_DEQUANT(i16, int16_t)
-PLAIN_DEQUANT(i32, int32_t)
-PLAIN_DEQUANT(i64, int64_t)
-PLAIN_DEQUANT(u8, uint8_t)
-PLAIN_DEQUANT(u16, uint16_t)
-PLAIN_DEQUANT(u32, uint32_t)
-PLAIN_DEQUANT(u64, uint64_t)
-
-static void dequantize_bool(const void *vx, float *y, int64_t k)
-{
-    const uint8_t *x = vx;
-    for (int64_t i = 0; i < k; i++)
-        y[i] = x[i] ? 1.0f : 0.0f;
-}
-
-/* ---- the kernels of each dtype --------------------------------------------------------------- */
-
+/* The kernels of a dtype: its entry in the dtype table (dtype.c), or none. */
 typedef struct kernels {
-    quant_fn quant[3];     /* by rk_simd_level; [0] is the reference, NULL = cannot quantize */
-    dequant_fn dequant[3]; /* by rk_simd_level; [0] is the reference, NULL = cannot dequantize */
-    imatrix_fn imatrix;    /* weighted path, NULL = no importance matrix */
-    bool ignores_imatrix;  /* llama.cpp ignores an importance matrix for this dtype */
+    rfi_quant_fn quant[3];
+    rfi_dequant_fn dequant[3];
+    rfi_imatrix_fn imatrix;
+    bool ignores_imatrix;
 } kernels;
-
-/* A dtype with AVX2 and AVX-512 variants of both directions. */
-static kernels with_simd(quant_fn q_ref, quant_fn q_avx2, quant_fn q_avx512, dequant_fn d_ref,
-                         dequant_fn d_avx2, dequant_fn d_avx512, imatrix_fn imatrix)
-{
-    return (kernels){{q_ref, q_avx2, q_avx512}, {d_ref, d_avx2, d_avx512}, imatrix, false};
-}
-
-/* A dtype with the reference kernels only (q or d may be NULL). */
-static kernels scalar_only(quant_fn q, dequant_fn d, imatrix_fn imatrix)
-{
-    return (kernels){{q, q, q}, {d, d, d}, imatrix, false};
-}
-
-static kernels ignoring_imatrix(kernels k)
-{
-    k.ignores_imatrix = true;
-    return k;
-}
 
 static kernels kernels_of(rf_dtype dtype)
 {
-    switch (dtype) {
-    case RF_DTYPE_F32: return ignoring_imatrix(scalar_only(quantize_f32, dequantize_f32, NULL));
-    case RF_DTYPE_F16:
-        return ignoring_imatrix(with_simd(rk_quantize_row_f16_ref, rk_quantize_row_f16_avx2,
-                                          rk_quantize_row_f16_avx512, rk_dequantize_row_f16_ref,
-                                          rk_dequantize_row_f16_avx2, rk_dequantize_row_f16_avx512,
-                                          NULL));
-    case RF_DTYPE_BF16:
-        return ignoring_imatrix(with_simd(rk_quantize_row_bf16_ref, rk_quantize_row_bf16_avx2,
-                                          rk_quantize_row_bf16_avx512, rk_dequantize_row_bf16_ref,
-                                          rk_dequantize_row_bf16_avx2,
-                                          rk_dequantize_row_bf16_avx512, NULL));
-    case RF_DTYPE_Q8_0: /* llama.cpp ignores an importance matrix for Q8_0 */
-        return ignoring_imatrix(with_simd(rk_quantize_row_q8_0_ref, rk_quantize_row_q8_0_avx2,
-                                          rk_quantize_row_q8_0_avx512, rk_dequantize_row_q8_0_ref,
-                                          rk_dequantize_row_q8_0_avx2,
-                                          rk_dequantize_row_q8_0_avx512, NULL));
-    case RF_DTYPE_Q4_0:
-        return with_simd(rk_quantize_row_q4_0_ref, rk_quantize_row_q4_0_avx2,
-                         rk_quantize_row_q4_0_avx512, rk_dequantize_row_q4_0_ref,
-                         rk_dequantize_row_q4_0_avx2, rk_dequantize_row_q4_0_avx512,
-                         rk_quantize_row_q4_0_imatrix);
-    case RF_DTYPE_Q5_0:
-        return with_simd(rk_quantize_row_q5_0_ref, rk_quantize_row_q5_0_avx2,
-                         rk_quantize_row_q5_0_avx512, rk_dequantize_row_q5_0_ref,
-                         rk_dequantize_row_q5_0_avx2, rk_dequantize_row_q5_0_avx512,
-                         rk_quantize_row_q5_0_imatrix);
-    case RF_DTYPE_Q4_K:
-        return with_simd(rk_quantize_row_q4_K_ref, rk_quantize_row_q4_K_avx2,
-                         rk_quantize_row_q4_K_avx512, rk_dequantize_row_q4_K_ref,
-                         rk_dequantize_row_q4_K_avx2, rk_dequantize_row_q4_K_avx512,
-                         rk_quantize_row_q4_K_imatrix);
-    case RF_DTYPE_Q5_K:
-        return with_simd(rk_quantize_row_q5_K_ref, rk_quantize_row_q5_K_avx2,
-                         rk_quantize_row_q5_K_avx512, rk_dequantize_row_q5_K_ref,
-                         rk_dequantize_row_q5_K_avx2, rk_dequantize_row_q5_K_avx512,
-                         rk_quantize_row_q5_K_imatrix);
-    case RF_DTYPE_Q6_K:
-        return with_simd(rk_quantize_row_q6_K_ref, rk_quantize_row_q6_K_avx2,
-                         rk_quantize_row_q6_K_avx512, rk_dequantize_row_q6_K_ref,
-                         rk_dequantize_row_q6_K_avx2, rk_dequantize_row_q6_K_avx512,
-                         rk_quantize_row_q6_K_imatrix);
-    case RF_DTYPE_Q4_1:
-        return scalar_only(rk_quantize_row_q4_1_ref, rk_dequantize_row_q4_1_ref,
-                           rk_quantize_row_q4_1_imatrix);
-    case RF_DTYPE_Q5_1:
-        return scalar_only(rk_quantize_row_q5_1_ref, rk_dequantize_row_q5_1_ref,
-                           rk_quantize_row_q5_1_imatrix);
-    case RF_DTYPE_Q2_K:
-        return scalar_only(rk_quantize_row_q2_K_ref, rk_dequantize_row_q2_K_ref,
-                           rk_quantize_row_q2_K_imatrix);
-    case RF_DTYPE_Q3_K:
-        return scalar_only(rk_quantize_row_q3_K_ref, rk_dequantize_row_q3_K_ref,
-                           rk_quantize_row_q3_K_imatrix);
-    case RF_DTYPE_Q8_K:
-        return scalar_only(rk_quantize_row_q8_K_ref, rk_dequantize_row_q8_K_ref, NULL);
-    case RF_DTYPE_APR_Q4:
-        return scalar_only(rk_quantize_row_apr_q4_ref, rk_dequantize_row_apr_q4_ref, NULL);
-    case RF_DTYPE_APR_Q8:
-        return scalar_only(rk_quantize_row_apr_q8_ref, rk_dequantize_row_apr_q8_ref, NULL);
-    /* read, never written: Q8_1 is an activation type; IQ4 quantizers are not offered */
-    case RF_DTYPE_Q8_1: return scalar_only(NULL, rk_dequantize_row_q8_1_ref, NULL);
-    case RF_DTYPE_IQ4_NL: return scalar_only(NULL, rk_dequantize_row_iq4_nl_ref, NULL);
-    case RF_DTYPE_IQ4_XS: return scalar_only(NULL, rk_dequantize_row_iq4_xs_ref, NULL);
-    case RF_DTYPE_F64: return scalar_only(NULL, dequantize_f64, NULL);
-    case RF_DTYPE_I8: return scalar_only(NULL, dequantize_i8, NULL);
-    case RF_DTYPE_I16: return scalar_only(NULL, dequantize_i16, NULL);
-    case RF_DTYPE_I32: return scalar_only(NULL, dequantize_i32, NULL);
-    case RF_DTYPE_I64: return scalar_only(NULL, dequantize_i64, NULL);
-    case RF_DTYPE_U8: return scalar_only(NULL, dequantize_u8, NULL);
-    case RF_DTYPE_U16: return scalar_only(NULL, dequantize_u16, NULL);
-    case RF_DTYPE_U32: return scalar_only(NULL, dequantize_u32, NULL);
-    case RF_DTYPE_U64: return scalar_only(NULL, dequantize_u64, NULL);
-    case RF_DTYPE_BOOL: return scalar_only(NULL, dequantize_bool, NULL);
-    /* neither read nor written as values by Rosetta: an error, never garbage */
-    case RF_DTYPE_IQ2_XXS:
-    case RF_DTYPE_IQ2_XS:
-    case RF_DTYPE_IQ3_XXS:
-    case RF_DTYPE_IQ1_S:
-    case RF_DTYPE_IQ3_S:
-    case RF_DTYPE_IQ2_S:
-    case RF_DTYPE_IQ1_M:
-    case RF_DTYPE_TQ1_0:
-    case RF_DTYPE_TQ2_0:
-    case RF_DTYPE_MXFP4:
-    case RF_DTYPE_NVFP4:
-    case RF_DTYPE_Q1_0:
-    case RF_DTYPE_Q2_0:
-    case RF_DTYPE_C64:
-    case RF_DTYPE_F8_E5M2:
-    case RF_DTYPE_F8_E4M3:
-    case RF_DTYPE_F8_E8M0:
-    case RF_DTYPE_F8_E4M3FNUZ:
-    case RF_DTYPE_F8_E5M2FNUZ:
-    case RF_DTYPE_F6_E2M3:
-    case RF_DTYPE_F6_E3M2:
-    case RF_DTYPE_F4: break;
+    const rfi_dtype_traits *t = rfi_dtype_traits_of(dtype);
+    kernels k = {{NULL, NULL, NULL}, {NULL, NULL, NULL}, NULL, false};
+    if (t) {
+        memcpy(k.quant, t->quant, sizeof k.quant);
+        memcpy(k.dequant, t->dequant, sizeof k.dequant);
+        k.imatrix = t->imatrix;
+        k.ignores_imatrix = t->ignores_imatrix;
     }
-    return scalar_only(NULL, NULL, NULL);
+    return k;
 }
 
 static int simd_index(void)
@@ -445,8 +296,8 @@ rf_status rf_tensor_dequantize_range(const rf_tensor *tensor, uint64_t first, ui
 /* ---- quantization ---------------------------------------------------------------------------- */
 
 typedef struct quant_job {
-    quant_fn fn;
-    imatrix_fn weighted;
+    rfi_quant_fn fn;
+    rfi_imatrix_fn weighted;
     const float *src;
     uint8_t *dst;
     uint64_t unit_elems; /* elements per work unit: a block, or a row on the weighted path */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "rosetta/api.h"
+#include "rosetta/detect.h"
 #include "rosetta/status.h"
 
 #ifdef __cplusplus
@@ -81,7 +82,7 @@ typedef enum rf_dtype_kind {
     RF_KIND_QUANT, /* blocks of quantized values with scales */
 } rf_dtype_kind;
 
-/* Capability flags of Rosetta for a dtype. */
+/* Capability flags of Rosetta for a dtype (derived from the kernels the table lists). */
 enum {
     RF_DTYPE_CAN_DEQUANTIZE = 1u << 0, /* rf_dequantize turns it into F32 */
     RF_DTYPE_CAN_QUANTIZE = 1u << 1,   /* rf_quantize produces it from F32 */
@@ -107,6 +108,17 @@ RF_API const char *rf_dtype_name(rf_dtype dtype);
 
 /* Whether value is a member of rf_dtype. */
 RF_API bool rf_dtype_valid(int value);
+
+/* Whether a file of format can hold tensors of dtype (GGUF: a ggml type code; APR: an APR dtype
+ * code; SafeTensors file, directory or index: a SafeTensors dtype name), from the table. */
+RF_API bool rf_format_holds(rf_format format, rf_dtype dtype);
+
+/* "F32, F16, Q4_K, Q6_K, BF16, APR_Q4, APR_Q8": the dtypes of the given kinds (a mask of
+ * 1u << RF_KIND_FLOAT / RF_KIND_INT / RF_KIND_QUANT) that format holds and that have all the
+ * RF_DTYPE_CAN_* bits of flags (0: any), in the table's order, written to buf (cut at a whole
+ * name when buf is too small). Returns buf. */
+RF_API const char *rf_format_held_types(rf_format format, unsigned kinds, unsigned flags, char *buf,
+                                        size_t size);
 
 /* Lookups by each format's code or name; return false if there is no such dtype. Name lookup
  * is case-insensitive over canonical names ("q4_k", "BF16"). */
