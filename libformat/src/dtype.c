@@ -17,8 +17,9 @@
 /* An entry's facts: name, kind, block geometry, code in GGUF / APR (-1: none), SafeTensors name
  * (NULL: none). */
 #define INFO(d, n, k, elems, bytes, ggml, apr, st)                                                 \
-    .info.dtype = d, .info.name = n, .info.kind = k, .info.block_elems = elems,                    \
-    .info.block_bytes = bytes, .info.ggml_code = ggml, .info.apr_code = apr, .info.st_name = st
+    .info.dtype = (d), .info.name = (n), .info.kind = (k), .info.block_elems = (elems),            \
+    .info.block_bytes = (bytes), .info.ggml_code = (ggml), .info.apr_code = (apr),                 \
+    .info.st_name = (st)
 #define DQ RF_DTYPE_CAN_DEQUANTIZE
 #define QZ RF_DTYPE_CAN_QUANTIZE
 /* An entry's kernels, by SIMD level (scalar reference, AVX2, AVX-512); the capability flags come
