@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io.h"
 #include "rosetta/apr.h"
 #include "rosetta/model.h"
 #include "rosetta/text.h"
@@ -66,7 +67,9 @@ typedef struct apr_jnode {
         int64_t i;
         double f;
     } as;
-    uint64_t offset; /* offset of the value in the file (base + position in the text) */
+    uint64_t offset;     /* offset of the value in the file (base + position in the text) */
+    uint64_t end;        /* one past the value's last byte, in the same terms */
+    uint64_t key_offset; /* the opening quote of the member name (members of objects) */
 } apr_jnode;
 
 typedef struct apr_json {
@@ -178,8 +181,14 @@ rf_status rfi_apr_scan(const char *path, const uint8_t *data, uint64_t size,
                        const apr_scan_options *opts, apr_layout *out, rf_error *err);
 void rfi_apr_layout_free(apr_layout *l, const apr_allocator *a);
 
-/* ---- compression (apr_compress.c) ---------------------------------------------------------------
- */
+/* ---- reading (apr_read.c) ------------------------------------------------------------------ */
+
+/* rf_apr_open over a file already mapped (or wrapped memory); the model takes ownership of file
+ * (closed on failure too). path names the file in messages. */
+rf_model *rfi_apr_open_file(rf_file *file, const char *path, const rf_open_options *opts,
+                            const rf_apr_open_options *apr_opts, rf_error *err);
+
+/* ---- compression (apr_compress.c) ---------------------------------------------------------- */
 
 /* Decompresses payload (everything after the header of a file with flag LZ4 or ZSTD) into a
  * buffer from a with prefix free bytes in front (for the header): *out_len is the decompressed

@@ -4,7 +4,7 @@
 #   2. that list is exactly the functions declared RF_API in libformat/include/rosetta/*.h (the
 #      library is built with -fvisibility=hidden, so nothing else leaks);
 #   3. every exported symbol is named in docs/architecture.md's API table;
-#   4. no tool or benchmark includes a private libformat header or a kernel header.
+#   4. no tool or benchmark includes a private header of libformat or libinfer, or a kernel header.
 # After adding a public function: declare it RF_API, document it, and regenerate the list with
 #   nm -D --defined-only build/libformat/librosetta-format.so | awk '{print $3}' | sort \
 #     > tests/data/public_symbols.txt
@@ -58,6 +58,10 @@ if undocumented:
 public = {os.path.basename(p) for p in glob.glob(os.path.join(root, "libformat/include/rosetta/*.h"))}
 public |= {os.path.basename(p) for p in glob.glob(os.path.join(root, "libinfer/include/rosetta/*.h"))}
 public.add("version.h")  # generated into the build tree
+private_dirs = ["libformat/src", "libinfer/src", "kernels"]
+own = {}
+for p in glob.glob(os.path.join(root, "tools/**/*.h"), recursive=True):
+    own.setdefault(os.path.basename(p), p)
 for src in sorted(glob.glob(os.path.join(root, "tools/**/*.[ch]"), recursive=True) +
                   glob.glob(os.path.join(root, "bench/**/*.[ch]"), recursive=True)):
     rel = os.path.relpath(src, root)
@@ -69,9 +73,14 @@ for src in sorted(glob.glob(os.path.join(root, "tools/**/*.[ch]"), recursive=Tru
         if inc.startswith("rosetta/"):
             if os.path.basename(inc) not in public:
                 fail("%s:%d includes %s, which is not a public header" % (rel, n, inc))
-        elif not (os.path.exists(os.path.join(os.path.dirname(src), inc)) or
-                  os.path.exists(os.path.join(root, "tools/common", inc))):
-            fail("%s:%d includes \"%s\", which is neither public nor the tool's own" % (rel, n, inc))
+            continue
+        if os.path.exists(os.path.join(os.path.dirname(src), inc)) or (
+                rel.startswith("tools/") and os.path.basename(inc) in own):
+            continue  # the tool's own header
+        hits = [d for d in private_dirs if os.path.exists(os.path.join(root, d, inc))]
+        if hits:
+            fail("%s:%d includes \"%s\", a private header of %s" % (rel, n, inc, hits[0]))
+        # anything else is an outside library's header (llama.h of the oracle build, ...)
 print("public_api: %d exported symbols, all declared RF_API and documented%s"
       % (len(exported), "" if not failed else " (see the failures above)"))
 sys.exit(1 if failed else 0)
