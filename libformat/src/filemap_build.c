@@ -361,7 +361,6 @@ uint64_t rfi_fm_data_regions(rf_filemap *m, uint64_t start, uint64_t limit)
     return cursor;
 }
 
-
 void rfi_fm_arena_free(rf_filemap *m)
 {
     while (m->chunks) {
