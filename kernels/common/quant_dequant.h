@@ -3,7 +3,7 @@
  * -ffp-contract=off). Plain C, header-only, shared by host and device code.
  * Blocks are read as bytes at the offsets of the structs in blocks.h; fields are little-endian
  * and no alignment is assumed. Not for: deciding a block's type (callers switch on rf_dtype).
- * Layouts: spec/quantization.md section 3, docs/formats/quantization.md. */
+ * Layouts: docs/formats/quantization.md. */
 #ifndef RK_QUANT_DEQUANT_H
 #define RK_QUANT_DEQUANT_H
 

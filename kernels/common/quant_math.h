@@ -2,7 +2,7 @@
  * integer conversions as x86-64 executes them, its f16 conversions, and little-endian field access
  * for blocks read as bytes. Plain C, header-only, shared by host and device code.
  * Not for: anything that may round differently from ggml (no lrintf, no hardware f16 here).
- * Facts: spec/quantization.md sections 2 and 6. */
+ * Facts: docs/formats/quantization.md. */
 #ifndef RK_QUANT_MATH_H
 #define RK_QUANT_MATH_H
 

@@ -1,4 +1,4 @@
-/* Realizar-style compressed APR files (spec/apr-v2.md section 13): everything after the 64-byte
+/* Realizar-style compressed APR files (docs/formats/apr.md): everything after the 64-byte
  * header is one size-prefixed LZ4 block (lz4_flex compress_prepend_size) or one zstd frame, and
  * the header's offsets refer to the uncompressed image. Not for: per-tensor compression (the
  * scheme in aprender's prose spec, which no code implements). */

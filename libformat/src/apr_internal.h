@@ -24,7 +24,7 @@ typedef text_buf apr_buf;
 static inline void apr_buf_putc(apr_buf *b, char c) { rfi_text_buf_putc(b, c); }
 void rfi_apr_buf_free(apr_buf *b);
 
-/* ---- serde_json output rules (apr_json.c, spec 6.4) ----------------------------------------- */
+/* ---- serde_json output rules (apr_json.c, docs/formats/apr.md) ------------------------------- */
 
 /* Strings are escaped by rfi_json_put_string (json_text.h), which follows serde_json;
  * apr_json_string is its former name here, kept for the unit tests. */
@@ -105,7 +105,7 @@ int rfi_apr_json_cmp_members(const void *a, const void *b, void *ctx);
 rf_status rfi_apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64_t offset,
                                 const char **model_type, rf_error *err);
 
-/* Fills config and tokenizer from the key/value pairs already in m (aliases of spec 6.7
+/* Fills config and tokenizer from the key/value pairs already in m (aliases of docs/formats/apr.md
  * accepted and reported as warnings). */
 void rfi_apr_metadata_config(rf_model *m);
 
@@ -124,8 +124,8 @@ void rfi_apr_kvlist_add(apr_kvlist *l, const char *key, rf_value value);
 void *rfi_apr_kvlist_own(apr_kvlist *l, void *p);
 void rfi_apr_kvlist_free(apr_kvlist *l);
 
-/* Serializes keys as AprV2Metadata: typed keys in declaration order (spec 6.2), alias keys
- * folded into their canonical field (6.7), then the custom keys sorted by byte order (6.5). */
+/* Serializes keys as AprV2Metadata: typed keys in declaration order (docs/formats/apr.md), alias
+ * keys folded into their canonical field (6.7), then the custom keys sorted by byte order (6.5). */
 rf_status rfi_apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err);
 
 /* Where a decompressed image goes (the model's arena, or malloc for the checksum report). */

@@ -1,5 +1,5 @@
 /* JSON for APR metadata: a strict parser that keeps the distinctions serde_json makes, and output
- * that reproduces serde_json's compact bytes (spec/apr-v2.md 6.4). Not a general JSON library:
+ * that reproduces serde_json's compact bytes (docs/formats/apr.md). Not a general JSON library:
  * the rest of Rosetta uses cJSON; cJSON cannot tell 1 from 1.0 or keep u64 values exact. */
 #include <locale.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* APR v2 structure: the header codec, the tensor-size rule, and the scan that bounds-checks
  * header, metadata range, tensor index and every tensor extent before anything is trusted
- * (spec/apr-v2.md sections 2-5, 7, 10-12). Shared by the reader and the checksum report.
+ * (docs/formats/apr.md). Shared by the reader and the checksum report.
  * Not for: metadata contents (apr_metadata.c) or building the model (apr_read.c). */
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,7 +50,7 @@ void rf_apr_header_encode(const rf_apr_header *h, uint8_t out[RF_APR_HEADER_SIZE
 
 uint32_t rf_apr_header_crc(const uint8_t header[RF_APR_HEADER_SIZE])
 {
-    /* spec 5: bytes [0,40) then [44,64); the checksum field itself is skipped */
+    /* docs/formats/apr.md: bytes [0,40) then [44,64); the checksum field itself is skipped */
     return rf_crc32(rf_crc32(0, header, 40), header + 44, 20);
 }
 
@@ -62,7 +62,7 @@ rf_status rf_apr_tensor_bytes(rf_dtype dtype, const uint64_t *shape, int ndim, u
     if (st != RF_OK)
         return st;
     if (dtype == RF_DTYPE_Q4_K || dtype == RF_DTYPE_Q6_K) {
-        /* aprender's quantizer pads every row to whole super-blocks (spec 9.4) */
+        /* aprender's quantizer pads every row to whole super-blocks (docs/formats/apr.md) */
         uint64_t block = dtype == RF_DTYPE_Q4_K ? 144 : 210, blocks, bytes;
         if (ndim == 2) {
             uint64_t per_row = shape[1] / 256 + (shape[1] % 256 != 0);

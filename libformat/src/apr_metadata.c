@@ -1,5 +1,5 @@
 /* APR metadata <-> model view: JSON object -> key/value pairs, typed config and tokenizer on read;
- * key/value pairs -> aprender's AprV2Metadata JSON on write (spec/apr-v2.md section 6).
+ * key/value pairs -> aprender's AprV2Metadata JSON on write (docs/formats/apr.md).
  *
  * Values are kept typed where JSON and rf_value agree without loss: strings, u64 / i64 integers,
  * f64 numbers (f32 for aprender's two f32 fields), booleans, and homogeneous arrays of those.
@@ -13,7 +13,8 @@
 #include "model_internal.h"
 #include "apr_internal.h"
 
-/* ---- AprV2Metadata's typed fields, in declaration (= serialization) order (spec 6.2) --------- */
+/* ---- AprV2Metadata's typed fields, in declaration (= serialization) order (docs/formats/apr.md)
+ * --------- */
 
 typedef enum field_kind {
     F_STR_DEFAULT, /* String with default "": always written */
@@ -85,8 +86,8 @@ static const typed_field *typed_lookup(const char *key)
     return NULL;
 }
 
-/* realizar's serde aliases (spec 6.7), in the order aprender's canonicalize_hf_aliases takes
- * them; the last group member of each list is NULL. */
+/* realizar's serde aliases (docs/formats/apr.md), in the order aprender's canonicalize_hf_aliases
+ * takes them; the last group member of each list is NULL. */
 typedef struct alias_group {
     const char *canonical;
     const char *aliases[4];
@@ -552,7 +553,7 @@ static void load_tokenizer(rf_model *m)
     if (!tok)
         return;
     if (vocab && vocab->type == RF_VALUE_ARRAY) {
-        const char **tokens = rf_model_alloc(m, (size_t)vocab->as.arr.count * sizeof *tokens);
+        const char **tokens = rf_model_alloc_array(m, vocab->as.arr.count, sizeof *tokens);
         if (tokens) {
             for (uint64_t i = 0; i < vocab->as.arr.count; i++)
                 tokens[i] = vocab->as.arr.items[i].as.str.data;
@@ -561,7 +562,7 @@ static void load_tokenizer(rf_model *m)
         }
     }
     if (merges && merges->type == RF_VALUE_ARRAY) {
-        const char **list = rf_model_alloc(m, (size_t)merges->as.arr.count * sizeof *list);
+        const char **list = rf_model_alloc_array(m, merges->as.arr.count, sizeof *list);
         if (list) {
             for (uint64_t i = 0; i < merges->as.arr.count; i++)
                 list[i] = merges->as.arr.items[i].as.str.data;
@@ -572,7 +573,7 @@ static void load_tokenizer(rf_model *m)
     const rf_value *types = kv_value(m, "tokenizer.token_type");
     if (types && types->type == RF_VALUE_ARRAY && is_integer_type(types->as.arr.elem_type) &&
         types->as.arr.count == tok->n_tokens) {
-        int32_t *tt = rf_model_alloc(m, (size_t)types->as.arr.count * sizeof *tt);
+        int32_t *tt = rf_model_alloc_array(m, types->as.arr.count, sizeof *tt);
         if (tt) {
             for (uint64_t i = 0; i < types->as.arr.count; i++) {
                 int64_t x = 0;

@@ -1,4 +1,4 @@
-/* APR v2 reader: builds the model view from a scanned file (spec/apr-v2.md section 12.3).
+/* APR v2 reader: builds the model view from a scanned file (docs/formats/apr.md).
  * Lenient where real files differ (APR2 magic, no footer, no row-major flag, GGUF names, alias
  * keys, legacy dtype codes 8/9, GGML codes in realizar-written files), strict where safety is at
  * stake (bounds, overlaps, sizes, unknown dtypes, index order, column-major flag, checksums
@@ -17,7 +17,8 @@ static void arena_release(void *ctx, void *p)
     (void)p; /* arena memory is freed with the model */
 }
 
-/* The dtype a code means in this file (spec 8.1-8.3, 14). note explains a non-current meaning. */
+/* The dtype a code means in this file (docs/formats/apr.md). note explains a non-current meaning.
+ */
 static bool map_dtype(uint8_t code, bool old_magic, bool realizar, rf_dtype *out, const char **note)
 {
     *note = NULL;
@@ -55,7 +56,7 @@ static void shape_text(const uint64_t *shape, int ndim, char *buf, size_t cap)
         snprintf(buf + n, cap - n, "]");
 }
 
-/* Tied embeddings (spec 16): the flag, else lm_head missing (realizar's fallback), else
+/* Tied embeddings (docs/formats/apr.md): the flag, else lm_head missing (realizar's fallback), else
  * lm_head byte-identical to the embedding. */
 static void detect_tie(rf_model *m)
 {

@@ -1,6 +1,6 @@
-/* APR v2 writer (spec/apr-v2.md sections 2-11, 13, 15, 16; DESIGN.md section 3): lays a model out
+/* APR v2 writer (docs/formats/apr.md; docs/design.md section 3): lays a model out
  * exactly as aprender's in-memory writer does, and, for models that did not come from APR,
- * builds the metadata aprender's importers write (spec 6.6).
+ * builds the metadata aprender's importers write (docs/formats/apr.md).
  * Not for: dequantizing or requantizing tensors APR cannot hold (refused, named), or sharding. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +109,7 @@ static rf_value v_strings(apr_kvlist *l, const char *const *items, uint64_t n)
     return n ? v : v_json("[]", 2);
 }
 
-/* ---- synthesis (spec 6.6, 15, 16) ----------------------------------------------------------- */
+/* ---- synthesis (docs/formats/apr.md) --------------------------------------------------------- */
 
 static int cmp_out(const void *a, const void *b)
 {
@@ -199,7 +199,8 @@ static bool is_embedding(const char *name, bool gguf)
     return strcmp(name, "wte.weight") == 0 || (n > 11 && strcmp(name + n - 11, ".wte.weight") == 0);
 }
 
-/* "qwen2" -> "Qwen2ForCausalLM"; llama -> LlamaForCausalLM; others capitalised (spec 6.6). */
+/* "qwen2" -> "Qwen2ForCausalLM"; llama -> LlamaForCausalLM; others capitalised
+ * (docs/formats/apr.md). */
 static char *hf_architecture(apr_kvlist *l, const char *arch)
 {
     size_t n = strlen(arch);
@@ -292,7 +293,7 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
     }
     qsort(p->t, p->n, sizeof *p->t, cmp_out);
 
-    /* tied embeddings: lm_head.weight becomes a copy of the embedding (spec 16) */
+    /* tied embeddings: lm_head.weight becomes a copy of the embedding (docs/formats/apr.md) */
     out_tensor *head = NULL, *embed = NULL;
     for (size_t i = 0; i < p->n; i++) {
         if (strcmp(p->t[i].name, "lm_head.weight") == 0 ||
@@ -795,8 +796,8 @@ rf_status rfi_apr_write_hooked(const rf_model *m, const char *path,
         if (st == RF_OK)
             st = rf_writer_write(w, footer, 4, err);
     } else {
-        /* spec 13: the uncompressed image (flag already set, footer over the image), then
-         * everything after the header compressed as one block or frame */
+        /* docs/formats/apr.md: the uncompressed image (flag already set, footer over the image),
+         * then everything after the header compressed as one block or frame */
         uint8_t *image = body + 4 <= SIZE_MAX ? malloc((size_t)(body + 4)) : NULL;
         if (!image) {
             st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory for a %llu-byte image", path,

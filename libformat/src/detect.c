@@ -1,4 +1,5 @@
-/* Format detection by magic bytes (spec/gguf.md, spec/safetensors.md, spec/apr-v2.md section 1). */
+/* Format detection by magic bytes (docs/formats/gguf.md, docs/formats/safetensors.md,
+ * docs/formats/apr.md). */
 #include "rosetta/detect.h"
 
 #include <dirent.h>

@@ -209,7 +209,7 @@ bool rf_dtype_from_ggml(uint32_t ggml_code, rf_dtype *out)
 
 bool rf_dtype_from_apr(uint32_t apr_code, rf_dtype *out)
 {
-    /* spec/apr-v2.md 8.2: codes 8 and 9 are the pre-GH-438 codes of APR_Q4 / APR_Q8 */
+    /* docs/formats/apr.md: codes 8 and 9 are the pre-GH-438 codes of APR_Q4 / APR_Q8 */
     if (apr_code == 8) {
         *out = RF_DTYPE_APR_Q4;
         return true;

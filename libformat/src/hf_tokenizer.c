@@ -12,7 +12,7 @@
 #include "model_internal.h"
 #include "hf_internal.h"
 
-/* Qwen2's pre-tokenizer split pattern as tokenizer.json spells it (spec/qwen2.md section 5.1). */
+/* Qwen2's pre-tokenizer split pattern as tokenizer.json spells it (docs/tokenizer.md). */
 /* clang-format off */
 static const char QWEN2_REGEX[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
@@ -196,8 +196,8 @@ rf_status rfi_hf_tokenizer_read(rf_model *m, const char *path, const char *text,
         goto done;
     }
     c.n = max_id + 1;
-    c.tokens = rf_model_alloc(m, (size_t)c.n * sizeof *c.tokens);
-    c.types = rf_model_alloc(m, (size_t)c.n * sizeof *c.types);
+    c.tokens = rf_model_alloc_array(m, c.n, sizeof *c.tokens);
+    c.types = rf_model_alloc_array(m, c.n, sizeof *c.types);
     if (!c.tokens || !c.types) {
         st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory for %llu tokens", path,
                           (unsigned long long)c.n);
@@ -257,7 +257,7 @@ rf_status rfi_hf_tokenizer_read(rf_model *m, const char *path, const char *text,
             goto done;
         }
         n_merges = (uint64_t)cJSON_GetArraySize(merges);
-        merge_list = rf_model_alloc(m, (size_t)(n_merges ? n_merges : 1) * sizeof *merge_list);
+        merge_list = rf_model_alloc_array(m, n_merges ? n_merges : 1, sizeof *merge_list);
         if (!merge_list) {
             st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory for merges", path);
             goto done;

@@ -92,8 +92,17 @@ void rf_model_free(rf_model *m)
     free(m);
 }
 
+void *rf_model_alloc_array(rf_model *m, uint64_t count, size_t elem)
+{
+    if (elem != 0 && count > SIZE_MAX / elem)
+        return NULL;
+    return rf_model_alloc(m, (size_t)count * elem);
+}
+
 void *rf_model_alloc(rf_model *m, size_t size)
 {
+    if (size > SIZE_MAX - 15)
+        return NULL;
     size = (size + 15) & ~(size_t)15;
     if (size == 0)
         size = 16;
@@ -122,7 +131,7 @@ void *rf_model_alloc(rf_model *m, size_t size)
 
 char *rf_model_strndup(rf_model *m, const char *s, size_t n)
 {
-    char *d = rf_model_alloc(m, n + 1);
+    char *d = n < SIZE_MAX ? rf_model_alloc(m, n + 1) : NULL;
     if (d) {
         memcpy(d, s, n);
         d[n] = '\0';
@@ -236,9 +245,7 @@ static bool copy_value(rf_model *m, rf_value *dst, const rf_value *src, int dept
     } else if (src->type == RF_VALUE_ARRAY) {
         if (depth > 16)
             return false;
-        if (src->as.arr.count > SIZE_MAX / sizeof(rf_value))
-            return false;
-        rf_value *items = rf_model_alloc(m, (size_t)src->as.arr.count * sizeof *items);
+        rf_value *items = rf_model_alloc_array(m, src->as.arr.count, sizeof *items);
         if (!items)
             return false;
         for (uint64_t i = 0; i < src->as.arr.count; i++)
@@ -470,9 +477,7 @@ rf_status rfi_model_copy_config(rf_model *dst, const rf_model *src, rf_error *er
 /* n strings of src, each copied into m (NULL entries stay NULL). */
 static const char **dup_strings(rf_model *m, const char *const *src, uint64_t n)
 {
-    if (n > SIZE_MAX / sizeof(char *))
-        return NULL;
-    const char **out = rf_model_alloc(m, (size_t)n * sizeof *out);
+    const char **out = rf_model_alloc_array(m, n, sizeof *out);
     for (uint64_t i = 0; out && i < n; i++)
         if (src[i] && !(out[i] = rf_model_strdup(m, src[i])))
             return NULL;
@@ -491,9 +496,7 @@ rf_status rfi_model_copy_tokenizer(rf_model *dst, const rf_model *src, rf_error 
     if (ok && t->merges)
         ok = (c.merges = dup_strings(dst, t->merges, t->n_merges)) != NULL;
     if (ok && t->token_types) {
-        int32_t *types = t->n_tokens <= SIZE_MAX / sizeof *types
-                             ? rf_model_alloc(dst, (size_t)t->n_tokens * sizeof *types)
-                             : NULL;
+        int32_t *types = rf_model_alloc_array(dst, t->n_tokens, sizeof *types);
         if ((ok = types != NULL))
             memcpy(types, t->token_types, (size_t)t->n_tokens * sizeof *types);
         c.token_types = types;

@@ -14,8 +14,12 @@ rf_model *rf_model_new(rf_format format, rf_error *err);
 void rf_model_set_format_version(rf_model *model, uint32_t version);
 rf_status rf_model_set_path(rf_model *model, const char *path, rf_error *err);
 
-/* Memory owned by the model, freed with it (zeroed). NULL on failure. */
+/* Memory owned by the model, freed with it (zeroed). NULL on failure, including a size so large
+ * that rounding it up would wrap. */
 void *rf_model_alloc(rf_model *model, size_t size);
+/* count elements of elem bytes each, zeroed, owned by the model: NULL on failure, including a
+ * count x elem that does not fit in size_t. Use it for every array (never multiply by hand). */
+void *rf_model_alloc_array(rf_model *model, uint64_t count, size_t elem);
 /* A copy of s (or of its first n bytes, NUL-terminated) owned by the model. */
 char *rf_model_strdup(rf_model *model, const char *s);
 char *rf_model_strndup(rf_model *model, const char *s, size_t n);

@@ -6,7 +6,7 @@
 #include "rosetta/model.h"
 #include "rosetta/safetensors.h"
 
-/* Validates one SafeTensors file (the seven rules of spec/safetensors.md section 4 plus duplicate
+/* Validates one SafeTensors file (the seven rules of docs/formats/safetensors.md plus duplicate
  * keys) held in data[0..size), then appends its tensors in data-offset order (source = source)
  * and its __metadata__ pairs as RF_VALUE_STRING key/values (kept as they are; a key already
  * present with the same value is not repeated, a different value is a warning). name is the

@@ -1,8 +1,8 @@
-/* SafeTensors reader: validates a file exactly as the reference reader does (spec/safetensors.md
- * section 4, plus duplicate keys) and maps its tensors into the model view without copying.
- * Checkpoint directories and shard indexes are opened by safetensors_open.c (the index logic is
- * in safetensors_index.c, companion JSON files in hf_*.c).
- * Not for: writing (safetensors_write.c). */
+/* SafeTensors reader: validates a file exactly as the reference reader does
+ * (docs/formats/safetensors.md section 4, plus duplicate keys) and maps its tensors into the model
+ * view without copying. Checkpoint directories and shard indexes are opened by safetensors_open.c
+ * (the index logic is in safetensors_index.c, companion JSON files in hf_*.c). Not for: writing
+ * (safetensors_write.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* SafeTensors writer with the reference writer's conventions (spec/safetensors.md section 5): one
+/* SafeTensors writer with the reference writer's conventions (docs/formats/safetensors.md): one
  * file or transformers-style shards plus index, and the companion JSON files, every file through
  * the atomic writer with a re-read check before it is renamed into place.
  * Not for: converting dtypes or choosing what to write (callers prepare the model). */

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""APR v2 files written by Rosetta, checked by an independent reader written here from the spec.
+"""APR v2 files written by Rosetta, checked by an independent reader written here from the format.
 
-There is no Python APR library, so this script carries its own minimal implementation of
-spec/apr-v2.md (struct + zlib.crc32 + json, plus an LZ4 block decoder and a re-implementation of
-serde_json's output rules) and never uses Rosetta to judge Rosetta's output:
+There is no Python APR library, so this script carries its own minimal implementation of APR v2
+(docs/formats/apr.md; struct + zlib.crc32 + json, plus an LZ4 block decoder and a
+re-implementation of serde_json's output rules) and never uses Rosetta to judge Rosetta's output:
 
-1. The golden model of spec 21.1 (its tensors in a SafeTensors file written here, opened with
-   rf_model_open, its metadata from that file and from rf_apr_write_options.extra) written by
-   rf_apr_write equals the file this script lays out from the spec's rules (and the spec's
-   SHA-256).
+1. The golden model of aprender's APR v2 specification (its tensors in a SafeTensors file written
+   here, opened with rf_model_open, its metadata from that file and from
+   rf_apr_write_options.extra) written by rf_apr_write equals the file this script lays out from
+   the format's rules (and the specification's SHA-256).
 2. Each fixture (tiny-qwen2, -tied, -odd; SafeTensors BF16) written to APR through the API:
    header fields and CRC, index order and packing, 64-byte data alignment and zero padding,
    footer CRC, tensor names / shapes / dtype codes / bytes equal to the SafeTensors file (read
@@ -94,7 +94,7 @@ def open_model(path):
     return m
 
 
-# ---- serde_json's output rules (spec 6.4), re-implemented ---------------------------------------
+# ---- serde_json's output rules (docs/formats/apr.md), re-implemented -----------------------------
 
 def serde_layout(negative, digits, exp10, single):
     """ryu's layout for shortest digits D with the first digit at 10^exp10."""
@@ -212,7 +212,7 @@ def align64(x):
 
 
 def parse_apr(data, label):
-    """Checks every structural rule of spec sections 2-11; returns (header, metadata, tensors)."""
+    """Checks every structural rule of docs/formats/apr.md; returns (header, metadata, tensors)."""
     ok = check(len(data) >= 64, "%s: shorter than the header" % label)
     if not ok:
         return None

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The apr dispatcher and the common behaviour of every installed tool (DESIGN.md section 6):
+# The apr dispatcher and the common behaviour of every installed tool (docs/design.md section 6):
 # apr --help lists each apr-* program, an unknown tool exits 2 with a suggestion, every tool
 # answers --help (exit 0), --version and --describe, and a usage error exits 2 with nothing on
 # stdout (stdout carries results only).

@@ -1,5 +1,5 @@
-/* The dtype table: membership, ggml block sizes from spec/gguf.md, per-format codes, byte-size
- * arithmetic and its overflow checks. */
+/* The dtype table: membership, ggml block sizes from docs/formats/gguf.md, per-format codes,
+ * byte-size arithmetic and its overflow checks. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 
@@ -26,7 +26,7 @@ Test(dtype, table_membership)
 
 Test(dtype, ggml_sizes_match_spec)
 {
-    /* spec/gguf.md section 7: code, block elements, bytes per block */
+    /* docs/formats/gguf.md: code, block elements, bytes per block */
     static const int expect[][3] = {
         {0, 1, 4},      {1, 1, 2},      {2, 32, 18},    {3, 32, 20},    {6, 32, 22},
         {7, 32, 24},    {8, 32, 34},    {9, 32, 36},    {10, 256, 84},  {11, 256, 110},

@@ -1,7 +1,7 @@
-/* APR v2, aprender's model container (spec/apr-v2.md, DESIGN.md section 3): header access for
- * diagnostic tools, checksum reports, the APR tensor-size rule, and the writer.
- * Reading goes through rf_model_open (rosetta/model.h); this header adds what is APR-specific.
- * Not for: APR v1 (APRN) payloads, aprender-tsp files, encryption or signatures (refused). */
+/* APR v2, aprender's model container (docs/formats/apr.md, docs/design.md section 3): header access
+ * for diagnostic tools, checksum reports, the APR tensor-size rule, and the writer. Reading goes
+ * through rf_model_open (rosetta/model.h); this header adds what is APR-specific. Not for: APR v1
+ * (APRN) payloads, aprender-tsp files, encryption or signatures (refused). */
 #ifndef ROSETTA_APR_H
 #define ROSETTA_APR_H
 
@@ -27,7 +27,7 @@ extern "C" {
  * many times the compressed payload (checked before allocating). LZ4 cannot exceed 255. */
 #define RF_APR_MAX_EXPANSION 1024u
 
-/* Header flags (u16 at offset 6), spec section 4. */
+/* Header flags (u16 at offset 6), docs/formats/apr.md */
 enum {
     RF_APR_FLAG_LZ4 = 0x0001,       /* realizar-style: bytes after the header are one LZ4 block */
     RF_APR_FLAG_ZSTD = 0x0002,      /* realizar-style: bytes after the header are one zstd frame */
@@ -108,11 +108,11 @@ RF_API rf_status rf_apr_checksums_bytes(const uint8_t *data, uint64_t size, rf_a
 /* The same for the file a model was read from (its mapping; nothing is read again from disk). */
 RF_API rf_status rf_apr_model_checksums(const rf_model *m, rf_apr_checksums *out, rf_error *err);
 
-/* Bytes an APR tensor of this dtype and shape occupies (spec 12.3): plain types N x element;
- * Q4_K/Q6_K of rank 2 row-aligned, rows x ceil(cols/256) x block (aprender's quantizer pads each
- * row inside its last block), otherwise ceil(N/256) x block; APR_Q4 ceil(N/32) x 18; APR_Q8
- * 4 + N (0 when N = 0); GGML types read from realizar-written files by the ggml rule.
- * Fails with RF_ERR_OVERFLOW, RF_ERR_FORMAT (ggml block rule) or RF_ERR_UNSUPPORTED. */
+/* Bytes an APR tensor of this dtype and shape occupies (docs/formats/apr.md): plain types N x
+ * element; Q4_K/Q6_K of rank 2 row-aligned, rows x ceil(cols/256) x block (aprender's quantizer
+ * pads each row inside its last block), otherwise ceil(N/256) x block; APR_Q4 ceil(N/32) x 18;
+ * APR_Q8 4 + N (0 when N = 0); GGML types read from realizar-written files by the ggml rule. Fails
+ * with RF_ERR_OVERFLOW, RF_ERR_FORMAT (ggml block rule) or RF_ERR_UNSUPPORTED. */
 RF_API rf_status rf_apr_tensor_bytes(rf_dtype dtype, const uint64_t *shape, int ndim, uint64_t *out,
                                      rf_error *err);
 
@@ -133,8 +133,8 @@ typedef enum rf_apr_metadata_source {
     RF_APR_METADATA_AUTO = 0,   /* KEEP for models read from APR, SYNTHESIZE otherwise */
     RF_APR_METADATA_KEEP,       /* the model's key/value pairs are the APR metadata */
     RF_APR_METADATA_SYNTHESIZE, /* aprender's importer metadata from config + tokenizer
-                                   (spec 6.6): SafeTensors path, or GGUF raw path when the
-                                   model came from GGUF; tied embeddings get lm_head.weight */
+                                   (docs/formats/apr.md): SafeTensors path, or GGUF raw path when
+                                   the model came from GGUF; tied embeddings get lm_head.weight */
 } rf_apr_metadata_source;
 
 typedef struct rf_apr_write_options {

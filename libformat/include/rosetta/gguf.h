@@ -1,5 +1,5 @@
-/* GGUF v3 (spec/gguf.md): writing a model view to a file llama.cpp accepts, and the layout facts
- * of a GGUF file that the model view does not carry (alignment, data offset, byte order).
+/* GGUF v3 (docs/formats/gguf.md): writing a model view to a file llama.cpp accepts, and the layout
+ * facts of a GGUF file that the model view does not carry (alignment, data offset, byte order).
  * Reading goes through rf_model_open (model.h), which validates like ggml's reader.
  * Not for: name mapping between formats (names.h) or quantization (quant.h). */
 #ifndef ROSETTA_GGUF_H
@@ -54,7 +54,7 @@ typedef struct rf_gguf_write_options {
  * is quantized and the key is missing). So reading a canonical GGUF and writing it back gives
  * the same bytes.
  * Other sources (SafeTensors, APR): metadata synthesized from the typed config and tokenizer the
- * way llama.cpp's convert_hf_to_gguf.py writes a Qwen2 model (spec/gguf.md section 14), tensor
+ * way llama.cpp's convert_hf_to_gguf.py writes a Qwen2 model (docs/formats/gguf.md), tensor
  * names mapped to GGUF (names.h), the output head omitted when tie_word_embeddings is 1, and F16
  * or BF16 vectors (norms, biases; also *_norm.weight of any rank) widened exactly to F32, as the
  * converter stores them: llama.cpp's CPU backend cannot apply an F16/BF16 norm or bias.

@@ -1,5 +1,5 @@
-/* The one model view (DESIGN.md section 2): every format loads into it and every writer takes it.
- * A model is a list of tensors (name, dtype, row-major shape, byte span mapped from the source,
+/* The one model view (docs/design.md section 2): every format loads into it and every writer takes
+ * it. A model is a list of tensors (name, dtype, row-major shape, byte span mapped from the source,
  * never copied unless asked), typed configuration, the raw metadata of the source format (kept
  * so that a round trip loses nothing) and the tokenizer when present.
  * Not for: format-specific parsing (gguf.h, safetensors.h, apr.h) or name mapping (names.h). */

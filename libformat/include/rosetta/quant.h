@@ -1,5 +1,5 @@
 /* Quantization and dequantization between F32 and every dtype Rosetta reads or writes.
- * Quantizers produce llama.cpp's reference bytes (spec/quantization.md); the output never
+ * Quantizers produce llama.cpp's reference bytes (docs/formats/quantization.md); the output never
  * depends on the number of threads or on the SIMD level of the CPU.
  * Not for: choosing per-tensor types (the llama-quantize mixes) or writing files. */
 #ifndef ROSETTA_QUANT_H
