@@ -4,14 +4,13 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "rosetta/fingerprint.h"
 #include "rosetta/model.h"
-#include "rosetta/quant.h"
 
 static const cli_tool TOOL = {
     "tensors", "list the tensors of a model file, with value statistics on request",
@@ -26,8 +25,6 @@ static const cli_tool TOOL = {
     "      --json         print one JSON object (schema in docs/tools.md)\n"
     "      --gguf-order   print shapes innermost dimension first (GGUF ne order)\n"};
 
-/* Values dequantized per step: 64 Ki floats (256 KiB). */
-#define CHUNK_ELEMS (UINT64_C(1) << 16)
 /* Warnings printed on stderr; --json lists them all. */
 #define MAX_WARNINGS 10
 
@@ -39,88 +36,24 @@ typedef struct options {
 
 /* ---- statistics --------------------------------------------------------------------------- */
 
-typedef struct stats {
-    uint64_t count, finite, nan, inf, zeros;
-    double min, max, mean, m2; /* over finite values; m2 = sum of squared deviations */
-} stats;
-
-/* Folds a chunk of values into s: the chunk's own mean and squared deviations are computed in
- * double over the chunk (two passes over memory that is in cache), then merged with the running
- * totals by Chan et al.'s pairwise update, which keeps std accurate for billions of values. */
-static void stats_add(stats *s, const float *x, size_t n)
+/* Statistics of one tensor from the library (rf_tensor_stats: dequantized values streamed in
+ * chunks, docs/fingerprint.md). On failure a short reason goes to err ("unsupported dtype
+ * IQ2_XXS"): the table already names the tensor. */
+static bool tensor_stats(const rf_model *m, const rf_tensor *t, rf_value_stats *s, rf_error *err)
 {
-    uint64_t finite = 0;
-    double sum = 0, lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        if (isnan(v)) {
-            s->nan++;
-            continue;
-        }
-        if (isinf(v)) {
-            s->inf++;
-            continue;
-        }
-        s->zeros += v == 0.0f;
-        finite++;
-        sum += v;
-        if (v < lo)
-            lo = v;
-        if (v > hi)
-            hi = v;
+    rf_status st = rf_tensor_stats(m, t, s, err);
+    if (st == RF_OK)
+        return true;
+    if (st == RF_ERR_UNSUPPORTED) {
+        rf_error_set(err, st, "unsupported dtype %s", rf_dtype_name(t->dtype));
+        return false;
     }
-    s->count += n;
-    if (finite == 0)
-        return;
-    double mean = sum / (double)finite, m2 = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isfinite(x[i])) {
-            double d = (double)x[i] - mean;
-            m2 += d * d;
-        }
-    }
-    if (s->finite == 0) {
-        s->min = lo;
-        s->max = hi;
-        s->mean = mean;
-        s->m2 = m2;
-        s->finite = finite;
-        return;
-    }
-    double total = (double)(s->finite + finite);
-    double delta = mean - s->mean;
-    s->mean += delta * ((double)finite / total);
-    s->m2 += m2 + delta * delta * ((double)s->finite * (double)finite / total);
-    s->finite += finite;
-    if (lo < s->min)
-        s->min = lo;
-    if (hi > s->max)
-        s->max = hi;
-}
-
-static double stats_std(const stats *s) { return s->finite ? sqrt(s->m2 / (double)s->finite) : 0; }
-
-/* Statistics of one tensor, streamed CHUNK_ELEMS values at a time through buf (never a copy of
- * the whole tensor). On failure returns the status and leaves a short reason in err
- * ("unsupported dtype IQ2_XXS"). */
-static rf_status tensor_stats(const rf_model *m, const rf_tensor *t, float *buf, stats *s,
-                              rf_error *err)
-{
-    memset(s, 0, sizeof *s);
-    if (!rf_can_dequantize(t->dtype))
-        return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %s",
-                            rf_dtype_name(t->dtype));
-    uint64_t n;
-    if (rf_tensor_check(m, t, err) != RF_OK ||
-        rf_shape_elements(t->shape, t->ndim, &n, err) != RF_OK)
-        return err->status;
-    for (uint64_t first = 0; first < n; first += CHUNK_ELEMS) {
-        uint64_t k = n - first < CHUNK_ELEMS ? n - first : CHUNK_ELEMS;
-        if (rf_tensor_dequantize_range(t, first, k, buf, err) != RF_OK)
-            return err->status;
-        stats_add(s, buf, (size_t)k);
-    }
-    return RF_OK;
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "tensor '%s': ", t->name);
+    size_t n = strlen(prefix);
+    if (strncmp(err->message, prefix, n) == 0)
+        memmove(err->message, err->message + n, strlen(err->message + n) + 1);
+    return false;
 }
 
 /* ---- output ------------------------------------------------------------------------------- */
@@ -143,14 +76,14 @@ static cJSON *json_shape(const rf_tensor *t, bool reversed)
     return a;
 }
 
-static cJSON *json_stats(const stats *s)
+static cJSON *json_stats(const rf_value_stats *s)
 {
     cJSON *o = cJSON_CreateObject();
     bool any = s->finite > 0;
     cJSON_AddItemToObject(o, "min", json_number_or_null(any, s->min));
     cJSON_AddItemToObject(o, "max", json_number_or_null(any, s->max));
     cJSON_AddItemToObject(o, "mean", json_number_or_null(any, s->mean));
-    cJSON_AddItemToObject(o, "std", json_number_or_null(any, stats_std(s)));
+    cJSON_AddItemToObject(o, "std", json_number_or_null(any, s->std));
     cJSON_AddItemToObject(o, "count", cli_json_u64(s->count));
     cJSON_AddItemToObject(o, "finite", cli_json_u64(s->finite));
     cJSON_AddItemToObject(o, "nan", cli_json_u64(s->nan));
@@ -172,9 +105,6 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
 {
     size_t n = rf_model_n_tensors(m);
     bool several_files = rf_model_n_files(m) > 1;
-    float *buf = NULL;
-    if (o->stats && (buf = malloc(CHUNK_ELEMS * sizeof *buf)) == NULL)
-        return false;
     cJSON *root = NULL, *list = NULL;
     cli_table *table = NULL;
     if (o->json) {
@@ -212,7 +142,6 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
     if ((o->json && (!root || !list)) || (!o->json && !table)) {
         cJSON_Delete(root);
         cli_table_free(table);
-        free(buf);
         return false;
     }
 
@@ -226,9 +155,9 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         bool elems_ok = rf_shape_elements(t->shape, t->ndim, &elems, NULL) == RF_OK;
         params += elems;
         bytes += t->nbytes;
-        stats s;
+        rf_value_stats s;
         rf_error serr = {0};
-        bool have_stats = o->stats && tensor_stats(m, t, buf, &s, &serr) == RF_OK;
+        bool have_stats = o->stats && tensor_stats(m, t, &s, &serr);
         if (o->json) {
             cJSON *item = cJSON_CreateObject();
             cJSON_AddItemToObject(item, "name", cli_json_string(t->name, strlen(t->name)));
@@ -269,7 +198,7 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
             cells[c++] = g(s.min, any, v[0], sizeof v[0]);
             cells[c++] = g(s.max, any, v[1], sizeof v[1]);
             cells[c++] = g(s.mean, any, v[2], sizeof v[2]);
-            cells[c++] = g(stats_std(&s), any, v[3], sizeof v[3]);
+            cells[c++] = g(s.std, any, v[3], sizeof v[3]);
             snprintf(v[4], sizeof v[4], "%" PRIu64, s.nan);
             snprintf(v[5], sizeof v[5], "%" PRIu64, s.inf);
             snprintf(v[6], sizeof v[6], "%" PRIu64, s.zeros);
@@ -285,11 +214,9 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         }
         if (!cli_table_add(table, cells)) {
             cli_table_free(table);
-            free(buf);
             return false;
         }
     }
-    free(buf);
     if (o->json) {
         cJSON_AddItemToObject(root, "listed", cli_json_u64(listed));
         cJSON *warnings = cJSON_AddArrayToObject(root, "warnings");
