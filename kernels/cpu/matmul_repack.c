@@ -23,30 +23,6 @@
 #include "common/quant_math.h"
 #include "cpu/matmul_internal.h"
 
-bool rk_repack_supported(rk_type type)
-{
-    switch (type) {
-    case RK_TYPE_Q4_0:
-    case RK_TYPE_Q5_0:
-    case RK_TYPE_Q8_0:
-    case RK_TYPE_Q4_K:
-    case RK_TYPE_Q5_K:
-    case RK_TYPE_Q6_K: return true;
-    case RK_TYPE_F32:
-    case RK_TYPE_F16:
-    case RK_TYPE_BF16:
-    case RK_TYPE_Q4_1:
-    case RK_TYPE_Q5_1:
-    case RK_TYPE_Q8_1:
-    case RK_TYPE_Q2_K:
-    case RK_TYPE_Q3_K:
-    case RK_TYPE_Q8_K:
-    case RK_TYPE_APR_Q4:
-    case RK_TYPE_APR_Q8: return false;
-    }
-    return false;
-}
-
 size_t rk_repack_bytes(rk_type type, int64_t n_rows, int64_t k)
 {
     if (!rk_repack_supported(type) || n_rows < 1)

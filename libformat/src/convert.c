@@ -177,7 +177,6 @@ static rf_status keep_plan(job *j, rf_quant_plan **out, rf_error *err)
     return RF_OK;
 }
 
-static bool format_holds(rf_format f, rf_dtype dtype);
 static const char *format_label(rf_format f);
 
 /* Bytes of a tensor of t's shape stored as dtype (plain types, or rows of a block type). */
@@ -211,7 +210,7 @@ static rf_status settle_unheld(job *j, rf_error *err)
     rf_quant_plan *plan = j->rep->plan;
     for (size_t i = 0; i < plan->n_entries; i++) {
         rf_quant_plan_entry *e = &plan->entries[i];
-        if (format_holds(j->format, e->dtype) || !j->p->convert_unheld)
+        if (rf_format_holds(j->format, e->dtype) || !j->p->convert_unheld)
             continue;
         const rf_tensor *t = entry_tensor(j, e);
         rf_convert_tensor *r = &j->rep->tensors[i];
@@ -309,43 +308,6 @@ static rf_status make_plan(job *j, rf_error *err)
 
 /* ---- checks before any work ------------------------------------------------------------- */
 
-static bool format_holds(rf_format f, rf_dtype dtype)
-{
-    const rf_dtype_info *info = rf_dtype_get(dtype);
-    if (info == NULL)
-        return false;
-    switch (f) {
-    case RF_FORMAT_GGUF: return info->ggml_code >= 0;
-    case RF_FORMAT_APR: return info->apr_code >= 0;
-    case RF_FORMAT_SAFETENSORS: return info->st_name != NULL;
-    case RF_FORMAT_UNKNOWN:
-    case RF_FORMAT_SAFETENSORS_INDEX:
-    case RF_FORMAT_SAFETENSORS_DIR:
-    case RF_FORMAT_APR2_MAGIC:
-    case RF_FORMAT_APR_V1:
-    case RF_FORMAT_APR1:
-    case RF_FORMAT_APRT:
-    case RF_FORMAT_APR_TSP: return false;
-    }
-    return false;
-}
-
-/* "F32, F16, Q4_K, ..." : the float and quantized types format holds, from the dtype table. */
-static void held_types(rf_format f, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int v = 0; v < 256; v++) {
-        const rf_dtype_info *info = rf_dtype_valid(v) ? rf_dtype_get((rf_dtype)v) : NULL;
-        if (info == NULL || info->kind == RF_KIND_INT || !format_holds(f, (rf_dtype)v))
-            continue;
-        int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", info->name);
-        if (w < 0 || (size_t)w >= size - used)
-            break;
-        used += (size_t)w;
-    }
-}
-
 static const char *format_label(rf_format f)
 {
     return f == RF_FORMAT_SAFETENSORS ? "safetensors" : rf_format_name(f);
@@ -406,7 +368,7 @@ static rf_status check_plan(const job *j, rf_error *err)
     size_t bad = 0;
     const rf_quant_plan_entry *first = NULL;
     for (size_t i = 0; i < p->n_entries; i++) {
-        if (!format_holds(j->format, p->entries[i].dtype)) {
+        if (!rf_format_holds(j->format, p->entries[i].dtype)) {
             if (first == NULL)
                 first = &p->entries[i];
             bad++;
@@ -414,7 +376,8 @@ static rf_status check_plan(const job *j, rf_error *err)
     }
     if (first != NULL) {
         char held[256];
-        held_types(j->format, held, sizeof held);
+        rf_format_held_types(j->format, 1u << RF_KIND_FLOAT | 1u << RF_KIND_QUANT, 0, held,
+                             sizeof held);
         return rf_error_set(
             err, RF_ERR_ARGUMENT,
             "%s output cannot hold %s (tensor %s%s): %s; write GGUF, or choose a "
@@ -511,9 +474,9 @@ static rf_status make_view(job *j, rf_error *err)
     for (size_t i = 0; st == RF_OK && i < rf_model_n_kv(src); i++)
         st = view_kv(v, rf_model_kv(src, i), old, arch, err);
     if (st == RF_OK)
-        st = model_copy_config(v, src, err);
+        st = rfi_model_copy_config(v, src, err);
     if (st == RF_OK)
-        st = model_copy_tokenizer(v, src, err);
+        st = rfi_model_copy_tokenizer(v, src, err);
     for (size_t i = 0; st == RF_OK && i < rf_model_n_tensors(src); i++)
         st = rf_model_add_tensor(v, rf_model_tensor(src, i), err);
     if (st != RF_OK)
@@ -523,7 +486,7 @@ static rf_status make_view(job *j, rf_error *err)
     if (c->architecture == NULL)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     if (c->rope_type == RF_ROPE_UNKNOWN)
-        c->rope_type = hf_rope_type_for(arch);
+        c->rope_type = rfi_hf_rope_type_for(arch);
     j->src = v;
     return RF_OK;
 }
@@ -575,7 +538,7 @@ static rf_status scan_tensor(job *j, const rf_tensor *t, bool check, rf_error *e
     nonfinite nf = {0, 0, 0}, part;
     rf_status st = RF_OK;
     const bool raw = info != NULL && info->kind == RF_KIND_FLOAT && info->block_elems == 1 &&
-                     scan_raw(t->dtype, t->data, 0, &part);
+                     rfi_scan_raw(t->dtype, t->data, 0, &part);
     const bool values =
         check && !raw && info != NULL && info->kind == RF_KIND_QUANT && rf_can_dequantize(t->dtype);
     if (!values) { /* plain bytes: raw floats, integers, or a type Rosetta cannot decode */
@@ -586,7 +549,7 @@ static rf_status scan_tensor(job *j, const rf_tensor *t, bool check, rf_error *e
             if (j->digest != NULL)
                 XXH3_64bits_update(j->digest, t->data + at, (size_t)k);
             if (check && raw) {
-                scan_raw(t->dtype, t->data + at, k, &part);
+                rfi_scan_raw(t->dtype, t->data + at, k, &part);
                 add_nonfinite(&nf, &part, at / elem);
             }
             release_range(t->data + at, k, j);
@@ -594,7 +557,7 @@ static rf_status scan_tensor(job *j, const rf_tensor *t, bool check, rf_error *e
     } else {
         uint64_t n = 0;
         st = rf_shape_elements(t->shape, t->ndim, &n, err);
-        const uint64_t chunk = chunk_elems(t, n), block = info->block_elems;
+        const uint64_t chunk = rfi_chunk_elems(t, n), block = info->block_elems;
         if (st == RF_OK && chunk > UINT64_MAX / sizeof(float))
             st = rf_error_set(err, RF_ERR_OVERFLOW, "tensor %s: too many values", t->name);
         if (st == RF_OK)
@@ -603,10 +566,10 @@ static rf_status scan_tensor(job *j, const rf_tensor *t, bool check, rf_error *e
         uint64_t hashed = 0;
         for (uint64_t at = 0; st == RF_OK && at < n; at += chunk) {
             uint64_t k = n - at < chunk ? n - at : chunk;
-            st = dequant_range(t, at, k, j->f32, err);
+            st = rf_tensor_dequantize_range(t, at, k, j->f32, err);
             if (st != RF_OK)
                 break;
-            scan_f32(j->f32, k, &part);
+            rfi_scan_f32(j->f32, k, &part);
             add_nonfinite(&nf, &part, at);
             /* the bytes of the blocks read (the last chunk takes the rest) */
             uint64_t end = at + k >= n ? t->nbytes : (at + k) / block * info->block_bytes;
@@ -654,10 +617,10 @@ static void release_range(const void *data, uint64_t n, void *ctx)
     if (p == NULL || n == 0)
         return;
     for (size_t k = 0; k < rf_model_n_files(j->orig); k++)
-        if (file_release_range(rf_model_file(j->orig, k), p, n))
+        if (rfi_file_release_range(rf_model_file(j->orig, k), p, n))
             return;
-    if (j->sp != NULL && spill_holds(j->sp, p, n))
-        pages_release(p, n);
+    if (j->sp != NULL && rfi_spill_holds(j->sp, p, n))
+        rfi_pages_release(p, n);
 }
 
 /* Rows converted at a time: about 4 Mi values (16 MiB as F32), at least one row. */
@@ -681,17 +644,15 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
     const float *imx = NULL;
     rf_status st = imatrix_for(j, e, &imx, err);
     if (st == RF_OK)
-        st = spill_start(j->sp, offset, err);
+        st = rfi_spill_start(j->sp, offset, err);
     if (st != RF_OK || rows == 0 || src_info == NULL)
         return st;
     const uint64_t slices = imx ? expert_count(t) : 1, slice_rows = rows / slices;
     const uint64_t src_block = src_info->block_elems ? src_info->block_elems : 1;
-    /* a source that cannot be read in pieces (APR_Q8: one scale; blocks across rows) is whole */
     /* APR_Q4 / APR_Q8 outputs are flat over the whole tensor (blocks across rows, one scale):
-     * quantized in one piece */
+     * quantized in one piece; any source is read in pieces (rf_tensor_dequantize_range) */
     const bool flat = e->dtype == RF_DTYPE_APR_Q4 || e->dtype == RF_DTYPE_APR_Q8;
-    uint64_t chunk_rows =
-        chunk_elems(t, n) == n || ne0 % src_block != 0 || flat ? rows : rows_per_chunk(ne0);
+    uint64_t chunk_rows = flat ? rows : rows_per_chunk(ne0);
     const bool in_place = t->dtype == RF_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
     const bool to_f32 = e->dtype == RF_DTYPE_F32;
     uint64_t row_bytes = ne0 * sizeof(float);
@@ -714,21 +675,21 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
                 st = reserve((void **)&j->f32, &j->f32_cap, count * sizeof(float), "bytes", e->name,
                              err);
                 if (st == RF_OK)
-                    st = dequant_range(t, first, count, j->f32, err);
+                    st = rf_tensor_dequantize_range(t, first, count, j->f32, err);
                 if (st != RF_OK)
                     break;
                 values = j->f32;
             }
             if (j->p->check_values) {
                 nonfinite part;
-                scan_f32(values, count, &part);
+                rfi_scan_f32(values, count, &part);
                 if (part.n_nan + part.n_inf > 0 && nf.n_nan + nf.n_inf == 0)
                     nf.first = first + part.first;
                 nf.n_nan += part.n_nan;
                 nf.n_inf += part.n_inf;
             }
             if (to_f32) {
-                st = spill_write(j->sp, values, count * sizeof(float), err);
+                st = rfi_spill_write(j->sp, values, count * sizeof(float), err);
                 written += count * sizeof(float);
             } else {
                 const uint64_t out_bytes = flat ? e->dst_bytes : k * row_bytes;
@@ -740,7 +701,7 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
                     rf_error_prefix(err, "tensor %s (%s -> %s)", e->name,
                                     rf_dtype_name(e->src_dtype), rf_dtype_name(e->dtype));
                 if (st == RF_OK)
-                    st = spill_write(j->sp, j->dst, out_bytes, err);
+                    st = rfi_spill_write(j->sp, j->dst, out_bytes, err);
                 written += out_bytes;
             }
             /* the chunk's source bytes are done with */
@@ -826,7 +787,7 @@ static const uint8_t *entry_data(const job *j, size_t i)
 {
     if (j->out_offset[i] == UINT64_MAX)
         return entry_tensor(j, &j->rep->plan->entries[i])->data;
-    return spill_data(j->sp) + j->out_offset[i];
+    return rfi_spill_data(j->sp) + j->out_offset[i];
 }
 
 static rf_status add_u32(rf_model *m, const char *key, uint64_t v, rf_error *err)
@@ -876,7 +837,7 @@ static const rf_kv *pair(const job *j, const rf_kv_list *list, size_t i)
  * record replaces every key of an old one). */
 static bool replaced(const job *j, const char *key)
 {
-    if (j->n_extra > 0 && j->p->provenance && provenance_key(key))
+    if (j->n_extra > 0 && j->p->provenance && rfi_provenance_key(key))
         return true;
     for (size_t i = 0; i < j->n_extra; i++)
         if (strcmp(j->extra[i].key, key) == 0)
@@ -978,11 +939,11 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
                                  err);
     }
     if (st == RF_OK && j->format == RF_FORMAT_SAFETENSORS && j->p->provenance)
-        st = provenance_companions(j->src, out, err);
+        st = rfi_provenance_companions(j->src, out, err);
     if (st == RF_OK)
-        st = model_copy_config(out, j->src, err);
+        st = rfi_model_copy_config(out, j->src, err);
     if (st == RF_OK)
-        st = model_copy_tokenizer(out, j->src, err);
+        st = rfi_model_copy_tokenizer(out, j->src, err);
     const rf_quant_plan *p = j->rep->plan;
     char buf[256];
     for (size_t i = 0; st == RF_OK && i < p->n_entries; i++) {
@@ -992,6 +953,8 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
         t.dtype = e->dtype;
         t.data = entry_data(j, i);
         t.nbytes = e->dst_bytes;
+        if (j->out_offset[i] != UINT64_MAX)
+            t.row_stride = 0; /* converted data is one packed run */
         t.file_offset = 0;
         t.source = 0;
         st = rf_model_add_tensor(out, &t, err);
@@ -1051,7 +1014,7 @@ static rf_status add_comparison(job *j, const rf_compare_report *c, const char *
 static rf_status check_fields(job *j, const rf_model *out, const char *path, rf_error *err)
 {
     fields_result fr;
-    rf_status st = fields_compare(j->src, out, &fr, err);
+    rf_status st = rfi_fields_compare(j->src, out, &fr, err);
     if (st != RF_OK)
         return st;
     rf_convert_report *r = &j->rep->pub;
@@ -1201,7 +1164,7 @@ static rf_status write_directory(job *j, const rf_model *out, const rf_safetenso
         return rf_error_set(err, RF_ERR_WRITE, "%s: cannot create a staging directory: %s", target,
                             strerror(errno));
     chmod(stage, 0755);
-    st = safetensors_write_hooked(out, stage, o, hook, err);
+    st = rfi_safetensors_write_hooked(out, stage, o, hook, err);
     if (st == RF_OK && j->p->compare) {
         rf_model *back = rf_model_open(stage, NULL, err);
         st = back ? check_fields(j, back, target, err) : RF_ERR_WRITE;
@@ -1235,10 +1198,10 @@ static rf_status make_extras(job *j, rf_error *err)
     if (st == RF_OK && j->p->provenance) {
         provenance_facts f = {j->p, j->format, j->rep->pub.source_digest, j->rep->plan};
         const char *record = NULL;
-        st = provenance_record(j->src, &f, j->rep->names, &record, err);
+        st = rfi_provenance_record(j->src, &f, j->rep->names, &record, err);
         if (st == RF_OK) {
             j->rep->pub.provenance = record;
-            st = provenance_keys(j->src, j->format, record, x, err);
+            st = rfi_provenance_keys(j->src, j->format, record, x, err);
         }
     }
     size_t n = rf_model_n_kv(x);
@@ -1260,12 +1223,12 @@ static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *er
     /* APR and the comparison read the data back: twice the bytes */
     work(j, "writing", j->rep->plan->dst_bytes * (j->format == RF_FORMAT_APR ? 2 : 1));
     switch (j->format) {
-    case RF_FORMAT_GGUF: st = gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
+    case RF_FORMAT_GGUF: st = rfi_gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
     case RF_FORMAT_APR: {
         rf_apr_write_options o = {0};
         o.extra = j->extra;
         o.n_extra = j->n_extra;
-        st = apr_write_hooked(out, j->out_path, &o, &hook, err);
+        st = rfi_apr_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_SAFETENSORS: {
@@ -1274,7 +1237,7 @@ static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *er
             o.provenance = j->extra[i].value.as.str.data;
         st = is_dir_target(j->out_path)
                  ? write_directory(j, out, &o, &hook, err)
-                 : safetensors_write_hooked(out, j->out_path, &o, &hook, err);
+                 : rfi_safetensors_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_UNKNOWN:
@@ -1338,13 +1301,13 @@ static rf_status check_params(job *j, rf_error *err)
                             j->out_path ? j->out_path : "(no output)");
     j->format = f;
     if (p->convert_unheld &&
-        (!format_holds(f, p->unheld_dtype) ||
+        (!rf_format_holds(f, p->unheld_dtype) ||
          (p->unheld_dtype != RF_DTYPE_F32 && !rf_can_quantize(p->unheld_dtype))))
-        return rf_error_set(err, RF_ERR_ARGUMENT,
-                            "%s cannot be the type of tensors %s output cannot hold: %s",
-                            rf_dtype_name(p->unheld_dtype), format_label(f),
-                            format_holds(f, p->unheld_dtype) ? "Rosetta cannot produce it"
-                                                             : "the format cannot hold it either");
+        return rf_error_set(
+            err, RF_ERR_ARGUMENT, "%s cannot be the type of tensors %s output cannot hold: %s",
+            rf_dtype_name(p->unheld_dtype), format_label(f),
+            rf_format_holds(f, p->unheld_dtype) ? "Rosetta cannot produce it"
+                                                : "the format cannot hold it either");
     if (j->out_path == NULL && !p->dry_run)
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_convert: no output path");
     rf_status st = j->out_path != NULL && !p->dry_run ? check_not_source(j, err) : RF_OK;
@@ -1415,7 +1378,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
         while (n > 1 && out_path[n - 1] == '/')
             n--;
         snprintf(near, sizeof near, "%.*s", (int)n, out_path);
-        if (st == RF_OK && (j.sp = spill_open(near, err)) == NULL)
+        if (st == RF_OK && (j.sp = rfi_spill_open(near, err)) == NULL)
             st = err && err->status ? err->status : RF_ERR_WRITE;
         if (st == RF_OK)
             st = rf_model_mapped_call(j.orig, convert_all, &j, err);
@@ -1425,7 +1388,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
         j.f32 = NULL;
         j.dst = NULL;
         if (st == RF_OK)
-            st = spill_map(j.sp, err);
+            st = rfi_spill_map(j.sp, err);
         if (st == RF_OK)
             st = make_extras(&j, err);
         if (st == RF_OK)
@@ -1435,7 +1398,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
         j.rep->pub.written = st == RF_OK;
     }
     rf_kv_list_free(gguf_pairs);
-    spill_close(j.sp);
+    rfi_spill_close(j.sp);
     rf_imatrix_free(j.im);
     XXH3_freeState(j.digest);
     free(j.head_of);

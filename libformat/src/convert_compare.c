@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "convert_internal.h"
+#include "model_internal.h"
 #include "pages.h"
 #include "rosetta/convert.h"
 #include "rosetta/names.h"
@@ -129,7 +130,7 @@ static void shape_text(const rf_tensor *t, char *buf, size_t size)
 static void release_bytes(const rf_model *m, const uint8_t *p, uint64_t n)
 {
     for (size_t k = 0; k < rf_model_n_files(m); k++)
-        if (file_release_range(rf_model_file(m, k), p, n))
+        if (rfi_file_release_range(rf_model_file(m, k), p, n))
             return;
 }
 
@@ -180,7 +181,7 @@ static rf_status compare_pair(compare_job *j, const rf_tensor *s, const rf_tenso
         return RF_OK;
     }
     /* both sides stream through the same chunks (a multiple of both blocks) */
-    uint64_t chunk = chunk_elems(s, n), chunk_o = chunk_elems(o, n);
+    uint64_t chunk = rfi_chunk_elems(s, n), chunk_o = rfi_chunk_elems(o, n);
     if (chunk_o != chunk)
         chunk = chunk_o == n || chunk == n ? n : (chunk < chunk_o ? chunk : chunk_o);
     if (chunk > j->cap) {
@@ -201,15 +202,15 @@ static rf_status compare_pair(compare_job *j, const rf_tensor *s, const rf_tenso
     uint64_t n_diff = 0, bad = 0, first = 0;
     for (uint64_t at = 0; at < n; at += chunk) {
         uint64_t k = n - at < chunk ? n - at : chunk;
-        rf_status st = dequant_range(s, at, k, j->a, err);
+        rf_status st = rf_tensor_dequantize_range(s, at, k, j->a, err);
         if (st == RF_OK)
-            st = dequant_range(o, at, k, j->b, err);
+            st = rf_tensor_dequantize_range(o, at, k, j->b, err);
         if (st != RF_OK)
             return st;
         uint64_t off, len;
-        value_bytes(s, at, k, n, &off, &len);
+        rfi_value_bytes(s, at, k, n, &off, &len);
         release_bytes(j->src, s->data + off, len);
-        value_bytes(o, at, k, n, &off, &len);
+        rfi_value_bytes(o, at, k, n, &off, &len);
         release_bytes(j->out, o->data + off, len);
         const uint32_t *ba = (const void *)j->a, *bb = (const void *)j->b;
         for (uint64_t i = 0; i < k; i++) {

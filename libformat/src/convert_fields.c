@@ -233,7 +233,8 @@ static rf_status read_map(cJSON **out, char *path, size_t size, rf_error *err)
     return RF_OK;
 }
 
-rf_status fields_compare(const rf_model *src, const rf_model *out, fields_result *r, rf_error *err)
+rf_status rfi_fields_compare(const rf_model *src, const rf_model *out, fields_result *r,
+                             rf_error *err)
 {
     memset(r, 0, sizeof *r);
     char path[4096];

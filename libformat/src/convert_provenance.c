@@ -25,7 +25,7 @@ static const char *const COMPANIONS[] = {"config.json", "generation_config.json"
                                          "tokenizer_config.json", "chat_template.jinja"};
 #define N_COMPANIONS (sizeof COMPANIONS / sizeof COMPANIONS[0])
 
-bool provenance_key(const char *key)
+bool rfi_provenance_key(const char *key)
 {
     return strcmp(key, "rosetta.provenance") == 0 ||
            strncmp(key, "rosetta.provenance.", strlen("rosetta.provenance.")) == 0;
@@ -65,35 +65,35 @@ static void base_name(const char *path, char *out, size_t size)
 static void options_text(const provenance_facts *f, text_buf *b)
 {
     const rf_convert_params *p = f->p;
-    text_buf_printf(b, "--to %s", format_word(f->format));
+    rfi_text_buf_printf(b, "--to %s", format_word(f->format));
     if (p->quantize) {
         const char *mix = rf_quant_mix_name(p->plan.mix);
-        text_buf_printf(b, " --quantize %s", mix ? mix : "?");
+        rfi_text_buf_printf(b, " --quantize %s", mix ? mix : "?");
         if (p->plan.pure)
-            text_buf_puts(b, " --pure");
+            rfi_text_buf_puts(b, " --pure");
         if (p->plan.leave_output_tensor)
-            text_buf_puts(b, " --leave-output-tensor");
+            rfi_text_buf_puts(b, " --leave-output-tensor");
         if (p->plan.set_output_tensor_type)
-            text_buf_printf(b, " --output-tensor-type %s",
-                            rf_dtype_name(p->plan.output_tensor_type));
+            rfi_text_buf_printf(b, " --output-tensor-type %s",
+                                rf_dtype_name(p->plan.output_tensor_type));
         if (p->plan.set_token_embedding_type)
-            text_buf_printf(b, " --token-embedding-type %s",
-                            rf_dtype_name(p->plan.token_embedding_type));
+            rfi_text_buf_printf(b, " --token-embedding-type %s",
+                                rf_dtype_name(p->plan.token_embedding_type));
         for (size_t i = 0; i < p->plan.n_overrides; i++)
-            text_buf_printf(b, " --tensor-type %s=%s", p->plan.overrides[i].pattern,
-                            rf_dtype_name(p->plan.overrides[i].dtype));
+            rfi_text_buf_printf(b, " --tensor-type %s=%s", p->plan.overrides[i].pattern,
+                                rf_dtype_name(p->plan.overrides[i].dtype));
         if (p->imatrix_path) {
             char name[256];
             base_name(p->imatrix_path, name, sizeof name);
-            text_buf_printf(b, " --imatrix %s", name);
+            rfi_text_buf_printf(b, " --imatrix %s", name);
         }
     }
     if (p->convert_unheld && p->unheld_dtype != RF_DTYPE_F32)
-        text_buf_printf(b, " --requantize %s", rf_dtype_name(p->unheld_dtype));
+        rfi_text_buf_printf(b, " --requantize %s", rf_dtype_name(p->unheld_dtype));
     if (p->architecture)
-        text_buf_printf(b, " --arch %s", p->architecture);
+        rfi_text_buf_printf(b, " --arch %s", p->architecture);
     if (!p->check_contract)
-        text_buf_puts(b, " --skip-contract");
+        rfi_text_buf_puts(b, " --skip-contract");
 }
 
 /* SOURCE_DATE_EPOCH as ISO 8601 UTC, or false when unset or not a number. */
@@ -116,20 +116,20 @@ static bool created_at(char *buf, size_t size)
 static void member(text_buf *b, const char *key, const char *value, bool first)
 {
     if (!first)
-        text_buf_putc(b, ',');
-    json_put_cstring(b, key);
-    text_buf_putc(b, ':');
-    json_put_cstring(b, value);
+        rfi_text_buf_putc(b, ',');
+    rfi_json_put_cstring(b, key);
+    rfi_text_buf_putc(b, ':');
+    rfi_json_put_cstring(b, value);
 }
 
-rf_status provenance_record(const rf_model *src, const provenance_facts *f, rf_model *store,
-                            const char **json, rf_error *err)
+rf_status rfi_provenance_record(const rf_model *src, const provenance_facts *f, rf_model *store,
+                                const char **json, rf_error *err)
 {
     char name[256], created[40];
     base_name(rf_model_path(src), name, sizeof name);
     text_buf options = {0}, b = {0};
     options_text(f, &options);
-    text_buf_putc(&b, '{');
+    rfi_text_buf_putc(&b, '{');
     member(&b, "source", name, true);
     member(&b, "source_format", format_word(rf_model_format(src)), false);
     member(&b, "source_digest", f->digest, false);
@@ -137,10 +137,10 @@ rf_status provenance_record(const rf_model *src, const provenance_facts *f, rf_m
     member(&b, "options", options.data ? options.data : "", false);
     if (created_at(created, sizeof created))
         member(&b, "created", created, false);
-    text_buf_putc(&b, '}');
+    rfi_text_buf_putc(&b, '}');
     const char *copy = b.failed || options.failed ? NULL : rf_model_strdup(store, b.data);
-    text_buf_free(&options);
-    text_buf_free(&b);
+    rfi_text_buf_free(&options);
+    rfi_text_buf_free(&b);
     if (copy == NULL)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory for the provenance record");
     *json = copy;
@@ -188,17 +188,17 @@ static rf_status gguf_general(const rf_model *src, rf_model *store, const char *
         if (kv->value.type != RF_VALUE_STRING || strncmp(kv->key, "general.", 8) != 0 ||
             strcmp(kv->key, "general.architecture") == 0)
             continue;
-        text_buf_putc(&b, n++ ? ',' : '{');
-        json_put_cstring(&b, kv->key);
-        text_buf_putc(&b, ':');
-        json_put_string(&b, kv->value.as.str.data, (size_t)kv->value.as.str.len);
+        rfi_text_buf_putc(&b, n++ ? ',' : '{');
+        rfi_json_put_cstring(&b, kv->key);
+        rfi_text_buf_putc(&b, ':');
+        rfi_json_put_string(&b, kv->value.as.str.data, (size_t)kv->value.as.str.len);
     }
     *out = NULL;
     if (n == 0)
         return RF_OK;
-    text_buf_putc(&b, '}');
+    rfi_text_buf_putc(&b, '}');
     *out = b.failed ? NULL : rf_model_strdup(store, b.data);
-    text_buf_free(&b);
+    rfi_text_buf_free(&b);
     return *out ? RF_OK : rf_error_set(err, RF_ERR_NOMEM, "out of memory");
 }
 
@@ -228,8 +228,8 @@ static rf_status apr_tokenizer_keys(const rf_model *src, rf_model *store, rf_err
 
 static bool is_apr(rf_format f) { return f == RF_FORMAT_APR || f == RF_FORMAT_APR2_MAGIC; }
 
-rf_status provenance_keys(const rf_model *src, rf_format format, const char *record,
-                          rf_model *store, rf_error *err)
+rf_status rfi_provenance_keys(const rf_model *src, rf_format format, const char *record,
+                              rf_model *store, rf_error *err)
 {
     const rf_format sf = rf_model_format(src);
     rf_status st = RF_OK;
@@ -295,7 +295,7 @@ rf_status provenance_keys(const rf_model *src, rf_format format, const char *rec
     return add(store, "rosetta.provenance", str(record), err);
 }
 
-rf_status provenance_companions(const rf_model *src, rf_model *out, rf_error *err)
+rf_status rfi_provenance_companions(const rf_model *src, rf_model *out, rf_error *err)
 {
     rf_status st = RF_OK;
     char key[96];

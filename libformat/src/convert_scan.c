@@ -6,7 +6,7 @@
 
 #include "convert_internal.h"
 #include "rosetta/quant.h"
-#include "rosetta/io.h"
+#include "io.h"
 
 /* A value is NaN or infinite when its exponent bits are all ones; the mantissa tells which. */
 static void count(nonfinite *out, uint64_t index, bool nan)
@@ -19,7 +19,7 @@ static void count(nonfinite *out, uint64_t index, bool nan)
         out->n_inf++;
 }
 
-void scan_f32(const float *v, uint64_t n, nonfinite *out)
+void rfi_scan_f32(const float *v, uint64_t n, nonfinite *out)
 {
     memset(out, 0, sizeof *out);
     const uint32_t *bits = (const void *)v;
@@ -57,13 +57,13 @@ static void scan_16(const uint8_t *data, uint64_t n, uint16_t exp_mask, uint16_t
     }
 }
 
-bool scan_raw(rf_dtype dtype, const uint8_t *data, uint64_t nbytes, nonfinite *out)
+bool rfi_scan_raw(rf_dtype dtype, const uint8_t *data, uint64_t nbytes, nonfinite *out)
 {
     memset(out, 0, sizeof *out);
     switch (dtype) {
     case RF_DTYPE_F32:
         if (((uintptr_t)data % 4) == 0) {
-            scan_f32((const void *)data, nbytes / 4, out);
+            rfi_scan_f32((const void *)data, nbytes / 4, out);
         } else {
             for (uint64_t i = 0; i < nbytes / 4; i++) {
                 uint32_t x = rf_load_le32(data + 4 * i);
@@ -132,45 +132,16 @@ bool scan_raw(rf_dtype dtype, const uint8_t *data, uint64_t nbytes, nonfinite *o
     return false;
 }
 
-uint64_t chunk_elems(const rf_tensor *t, uint64_t n)
+uint64_t rfi_chunk_elems(const rf_tensor *t, uint64_t n)
 {
     const rf_dtype_info *info = rf_dtype_get(t->dtype);
-    if (info == NULL || t->dtype == RF_DTYPE_APR_Q8 || n <= CHUNK_ELEMS)
-        return n; /* APR_Q8 has one scale for the whole tensor: read it whole */
+    if (info == NULL || n <= CHUNK_ELEMS)
+        return n;
     return CHUNK_ELEMS - CHUNK_ELEMS % (info->block_elems ? info->block_elems : 1);
 }
 
-rf_status dequant_range(const rf_tensor *t, uint64_t first, uint64_t count, float *dst,
-                        rf_error *err)
-{
-    const rf_dtype_info *info = rf_dtype_get(t->dtype);
-    if (info == NULL)
-        return rf_error_set(err, RF_ERR_UNSUPPORTED, "tensor %s: unknown dtype", t->name);
-    uint64_t n = 0, expect = 0;
-    rf_status st = rf_shape_elements(t->shape, t->ndim, &n, err);
-    if (st == RF_OK)
-        st = rf_dtype_tensor_bytes(t->dtype, t->shape, t->ndim, &expect, err);
-    if (st == RF_OK && expect != t->nbytes)
-        st = rf_error_set(err, RF_ERR_FORMAT,
-                          "tensor %s: %llu bytes, but %llu elements of %s take %llu bytes", t->name,
-                          (unsigned long long)t->nbytes, (unsigned long long)n, info->name,
-                          (unsigned long long)expect);
-    if (st != RF_OK)
-        return st;
-    if (first == 0 && count == n)
-        return rf_tensor_dequantize(t, dst, err);
-    uint64_t block = info->block_elems ? info->block_elems : 1;
-    if (first % block != 0 || first > n || count > n - first || t->dtype == RF_DTYPE_APR_Q8)
-        return rf_error_set(err, RF_ERR_ARGUMENT, "tensor %s: cannot read values [%llu, +%llu)",
-                            t->name, (unsigned long long)first, (unsigned long long)count);
-    st = rf_dequantize(t->dtype, t->data + first / block * info->block_bytes, dst, count, err);
-    if (st != RF_OK)
-        rf_error_prefix(err, "tensor %s", t->name);
-    return st;
-}
-
-void value_bytes(const rf_tensor *t, uint64_t first, uint64_t count, uint64_t n, uint64_t *off,
-                 uint64_t *len)
+void rfi_value_bytes(const rf_tensor *t, uint64_t first, uint64_t count, uint64_t n, uint64_t *off,
+                     uint64_t *len)
 {
     const rf_dtype_info *info = rf_dtype_get(t->dtype);
     uint64_t block = info && info->block_elems ? info->block_elems : 1;

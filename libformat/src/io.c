@@ -1,5 +1,5 @@
-/* Mapped input, bounds-checked cursor and little-endian helpers (see rosetta/io.h). */
-#include "rosetta/io.h"
+/* Mapped input, bounds-checked cursor and little-endian helpers (see io.h). */
+#include "io.h"
 
 #include "pages.h"
 
@@ -270,7 +270,7 @@ void rf_store_le64(void *p, uint64_t v)
         b[i] = (uint8_t)(v >> (8 * i));
 }
 
-void pages_release(const void *p, uint64_t n)
+void rfi_pages_release(const void *p, uint64_t n)
 {
     static long page;
     if (page == 0)
@@ -284,12 +284,12 @@ void pages_release(const void *p, uint64_t n)
         madvise((void *)(b + head), whole, MADV_DONTNEED);
 }
 
-bool file_release_range(const rf_file *f, const void *p, uint64_t n)
+bool rfi_file_release_range(const rf_file *f, const void *p, uint64_t n)
 {
     const uint8_t *b = p;
     if (f == NULL || !f->mapped || b < f->data || n > f->size ||
         (uint64_t)(b - f->data) > f->size - n)
         return false;
-    pages_release(p, n);
+    rfi_pages_release(p, n);
     return true;
 }

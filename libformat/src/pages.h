@@ -8,14 +8,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "rosetta/io.h"
+#include "io.h"
 
 /* Drops the whole pages inside [p, p + n), which must lie in a read-only file mapping the caller
  * owns (partial pages at either end are kept). */
-void pages_release(const void *p, uint64_t n);
+void rfi_pages_release(const void *p, uint64_t n);
 
-/* pages_release when f is a mapped file and [p, p + n) lies inside its mapping; true when it
+/* rfi_pages_release when f is a mapped file and [p, p + n) lies inside its mapping; true when it
  * did (false for files read into memory or ranges outside f). */
-bool file_release_range(const rf_file *f, const void *p, uint64_t n);
+bool rfi_file_release_range(const rf_file *f, const void *p, uint64_t n);
 
 #endif

@@ -1,6 +1,6 @@
 /* The atomic writer: every model file Rosetta writes goes through here (temp file in the target
  * directory, buffered writes with a running CRC-32, fsync, verify, rename, directory fsync). */
-#include "rosetta/io.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -77,8 +77,8 @@ static rf_model *altered(const rf_model *src, const char *name, const void *data
     for (size_t i = 0; i < rf_model_n_kv(src); i++)
         cr_assert_eq(
             rf_model_add_kv(m, rf_model_kv(src, i)->key, &rf_model_kv(src, i)->value, &err), RF_OK);
-    cr_assert_eq(model_copy_config(m, src, &err), RF_OK);
-    cr_assert_eq(model_copy_tokenizer(m, src, &err), RF_OK);
+    cr_assert_eq(rfi_model_copy_config(m, src, &err), RF_OK);
+    cr_assert_eq(rfi_model_copy_tokenizer(m, src, &err), RF_OK);
     for (size_t i = 0; i < rf_model_n_tensors(src); i++) {
         rf_tensor t = *rf_model_tensor(src, i);
         if (strcmp(t.name, name) == 0) {
