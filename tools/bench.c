@@ -29,7 +29,8 @@ static const cli_tool TOOL = {
     "      --json             one JSON object: model, path, threads, prefill_tokens,\n"
     "                         prefill_tok_s (median), prefill_tok_s_min, prefill_tok_s_max,\n"
     "                         decode_tokens, decode_tok_s, decode_tok_s_min, decode_tok_s_max,\n"
-    "                         load_s, peak_rss_mib\n"};
+    "                         load_s, file_bytes, weight_bytes (read per decoded token),\n"
+    "                         kv_bytes (the KV cache), peak_rss_mib\n"};
 
 static double now(void)
 {
@@ -203,6 +204,8 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mib = (double)ru.ru_maxrss / 1024.0;
+    uint64_t kv_bytes = 2ull * info.n_layers * ri_context_n_ctx(ctx) * info.n_kv_heads *
+                        info.head_dim * (kv == RI_KV_F16 ? 2 : 4);
     int n_threads = threads ? threads : -1;
 
     int exit_code = APR_EXIT_OK;
@@ -225,6 +228,10 @@ int main(int argc, char **argv)
         cJSON_AddItemToObject(o, "decode_tok_s_min", cli_json_double(rg.min, false));
         cJSON_AddItemToObject(o, "decode_tok_s_max", cli_json_double(rg.max, false));
         cJSON_AddItemToObject(o, "load_s", cli_json_double(load_s, false));
+        cJSON_AddItemToObject(o, "file_bytes",
+                              cli_json_u64(rf_model_file_size(ri_model_source(model))));
+        cJSON_AddItemToObject(o, "weight_bytes", cli_json_u64(info.weight_bytes));
+        cJSON_AddItemToObject(o, "kv_bytes", cli_json_u64(kv_bytes));
         cJSON_AddItemToObject(o, "peak_rss_mib", cli_json_double(rss_mib, false));
         if (!cli_print_json(o, false))
             exit_code = APR_EXIT_WRITE;
