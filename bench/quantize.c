@@ -6,12 +6,14 @@
  * other programs share the cores).
  *
  * Usage: bench-quantize [--oracle PATH/libggml-base.so] [--reps N] [--mb N] [--dequant-mb N]
- *                       [--threads LIST]
+ *                       [--threads LIST] [--model PATH]
  * --mb: F32 input of the quantizers (default 8); --dequant-mb: F32 output of the dequantizers
  * (default 384, more than this machine's 300 MiB last-level cache).
  * The oracle is loaded with dlopen (scripts/build-ggml-oracle builds it), so the normal build
  * does not depend on it; $ROSETTA_GGML_ORACLE names it when --oracle is absent. Without it,
  * only Rosetta's numbers are printed.
+ * --model: a model that the whole pipeline (rf_convert, as `apr quantize` runs it) converts to a
+ * Q4_K_M GGUF (default fixtures/tiny-qwen2 when run from the source tree; skipped if absent).
  * Not for: correctness (tests/unit/test_quant_simd.c and the oracle tests prove the bytes). */
 #include <dlfcn.h>
 #include <math.h>
@@ -20,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu/cpu_features.h"
+#include "rosetta/convert.h"
 #include "rosetta/quant.h"
 
 typedef size_t (*ggml_quantize_chunk_fn)(int type, const float *src, void *dst, int64_t start,
@@ -94,6 +98,45 @@ static void llama_quantize(int type, const float *src, void *dst, int64_t rows, 
         pthread_join(tids[t], NULL);
 }
 
+/* ---- the whole pipeline ------------------------------------------------------------------- */
+
+/* MB/s of source bytes of rf_convert(model -> Q4_K_M GGUF), the call `apr quantize` makes. */
+static void bench_pipeline(const char *path, int reps, double *times)
+{
+    rf_error err = {0};
+    rf_model *m = rf_model_open(path, NULL, &err);
+    if (m == NULL) {
+        printf("{\"bench\":\"pipeline\",\"note\":\"no model at %s\"}\n", path);
+        return;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char out[4096];
+    snprintf(out, sizeof out, "%s/bench-pipeline-%d.gguf", tmp && *tmp ? tmp : "/tmp",
+             (int)getpid());
+    rf_convert_params p = rf_convert_params_default();
+    p.quantize = true;
+    p.plan = rf_quant_plan_options_default(RF_MIX_Q4_K_M);
+    p.format = RF_FORMAT_GGUF;
+    rf_status st = RF_OK;
+    for (int r = 0; r < reps && st == RF_OK; r++) {
+        double t0 = now();
+        st = rf_convert(m, &p, out, NULL, &err);
+        times[r] = now() - t0;
+    }
+    if (st == RF_OK) {
+        double mb = (double)rf_model_file_size(m) / 1e6;
+        printf("{\"bench\":\"pipeline\",\"model\":\"%s\",\"mix\":\"Q4_K_M\",\"format\":"
+               "\"gguf\",\"source_mb\":%.1f,\"reps\":%d,\"seconds\":%.4f,"
+               "\"rosetta_mb_per_s\":%.1f}\n",
+               path, mb, reps, median(times, reps), mb / median(times, reps));
+    } else {
+        printf("{\"bench\":\"pipeline\",\"note\":\"rf_convert failed\"}\n");
+        fprintf(stderr, "bench-quantize: %s\n", err.message);
+    }
+    unlink(out);
+    rf_model_free(m);
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static float gauss(uint64_t *s)
@@ -111,6 +154,7 @@ static float gauss(uint64_t *s)
 int main(int argc, char **argv)
 {
     const char *oracle = getenv("ROSETTA_GGML_ORACLE");
+    const char *model = "fixtures/tiny-qwen2";
     int reps = 5, mb = 8, dq_mb = 384;
     int thread_list[8] = {1, 2}, n_thread_list = 2;
     for (int i = 1; i < argc; i++) {
@@ -122,6 +166,8 @@ int main(int argc, char **argv)
             mb = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--dequant-mb") == 0 && i + 1 < argc) {
             dq_mb = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc) {
+            model = argv[++i];
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             n_thread_list = 0;
             for (char *tok = strtok(argv[++i], ","); tok && n_thread_list < 8;
@@ -129,7 +175,7 @@ int main(int argc, char **argv)
                 thread_list[n_thread_list++] = atoi(tok);
         } else {
             fprintf(stderr, "usage: bench-quantize [--oracle LIB] [--reps N] [--mb N] "
-                            "[--dequant-mb N] [--threads 1,2]\n");
+                            "[--dequant-mb N] [--threads 1,2] [--model PATH]\n");
             return 2;
         }
     }
@@ -299,6 +345,7 @@ int main(int argc, char **argv)
         }
         printf("}\n");
     }
+    bench_pipeline(model, reps, tr);
     free(big_a);
     free(big_b);
     free(big_q);

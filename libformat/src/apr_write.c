@@ -11,6 +11,7 @@
 #include "model_internal.h"
 #include "rosetta/io.h"
 #include "rosetta/names.h"
+#include "write_hook.h"
 
 /* One tensor as it goes into the file. */
 typedef struct out_tensor {
@@ -745,6 +746,12 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
 rf_status rf_apr_write(const rf_model *m, const char *path, const rf_apr_write_options *opts,
                        rf_error *err)
 {
+    return apr_write_hooked(m, path, opts, NULL, err);
+}
+
+rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_write_options *opts,
+                           const write_hook *hook, rf_error *err)
+{
     static const rf_apr_write_options defaults = {0};
     if (!opts)
         opts = &defaults;
@@ -809,7 +816,7 @@ rf_status rf_apr_write(const rf_model *m, const char *path, const rf_apr_write_o
         return st;
     }
     verify_ctx ctx = {&p};
-    st = rf_writer_commit(w, verify, &ctx, err);
+    st = write_hook_commit(w, path, verify, &ctx, hook, err);
     plan_free(&p);
     return st;
 }

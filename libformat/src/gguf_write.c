@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_list.h"
 #include "model_internal.h"
 #include "rosetta/gguf.h"
 #include "rosetta/half.h"
 #include "rosetta/io.h"
 #include "rosetta/names.h"
+#include "write_hook.h"
 
 typedef struct out_tensor {
     const rf_tensor *src; /* descriptor in the scratch model: GGUF name, source data */
@@ -166,7 +168,7 @@ static int file_type_of(rf_dtype dtype)
 }
 
 /* GGUF architecture name for the config's architecture ("qwen2" or an HF class name). */
-static const char *gguf_architecture(const char *arch)
+const char *gguf_architecture_name(const char *arch)
 {
     static const struct {
         const char *hf, *gguf;
@@ -316,7 +318,7 @@ static bool widen_to_f32(const rf_tensor *t, const char *gguf_name)
 static rf_status synthesize(plan *p, rf_error *err)
 {
     const rf_model_config *c = rf_model_config_get(p->m);
-    const char *arch = gguf_architecture(c->architecture);
+    const char *arch = gguf_architecture_name(c->architecture);
     if (!arch)
         return rf_error_set(err, RF_ERR_UNSUPPORTED,
                             "%s: cannot name the GGUF architecture: the model's architecture is "
@@ -821,29 +823,95 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
     return st;
 }
 
+/* The alignment a write of m with opts uses; RF_ERR_ARGUMENT when opts asks for one that is not
+ * a power of two. */
+static rf_status choose_alignment(const rf_model *m, const rf_gguf_write_options *opts,
+                                  const char *path, uint32_t *out, rf_error *err)
+{
+    uint32_t alignment = opts->alignment;
+    if (alignment == 0) {
+        alignment = RF_GGUF_DEFAULT_ALIGNMENT;
+        const rf_kv *a =
+            rf_model_format(m) == RF_FORMAT_GGUF ? rf_model_find_kv(m, "general.alignment") : NULL;
+        if (a && a->value.type == RF_VALUE_U32 && a->value.as.u &&
+            (a->value.as.u & (a->value.as.u - 1)) == 0)
+            alignment = (uint32_t)a->value.as.u;
+    } else if ((alignment & (alignment - 1)) != 0) {
+        return rf_error_set(err, RF_ERR_ARGUMENT, "%s: alignment %u is not a power of two", path,
+                            alignment);
+    }
+    *out = alignment;
+    return RF_OK;
+}
+
+/* Plans tensors and pairs of m into p (p->scratch is created here); frees nothing. */
+static rf_status plan_model(plan *p, const rf_model *m, const char *path,
+                            const rf_gguf_write_options *opts, rf_error *err)
+{
+    bool from_gguf = rf_model_format(m) == RF_FORMAT_GGUF;
+    *p = (plan){.m = m, .path = path, .allow_nested = opts->allow_nested_arrays};
+    rf_status st = choose_alignment(m, opts, path, &p->alignment, err);
+    if (st != RF_OK)
+        return st;
+    p->scratch = rf_model_new(RF_FORMAT_GGUF, err);
+    if (!p->scratch)
+        return RF_ERR_NOMEM;
+    st = plan_tensors(p, !from_gguf, err);
+    if (!st)
+        st = from_gguf ? keep_source_kvs(p, err) : synthesize(p, err);
+    if (!st)
+        st = check_kvs(p, err);
+    return st;
+}
+
+static void plan_free(plan *p)
+{
+    free(p->kvs);
+    free(p->tensors);
+    rf_model_free(p->scratch);
+}
+
+rf_status rf_gguf_metadata(const rf_model *m, const rf_gguf_write_options *opts, rf_kv_list **out,
+                           rf_error *err)
+{
+    static const rf_gguf_write_options defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    if (!m || !out)
+        return rf_error_set(err, RF_ERR_ARGUMENT, "rf_gguf_metadata: model and result required");
+    *out = NULL;
+    const char *name = rf_model_path(m) ? rf_model_path(m) : "model";
+    plan p;
+    rf_status st = plan_model(&p, m, name, opts, err);
+    rf_kv_list *list = st == RF_OK ? kv_list_new(err) : NULL;
+    if (st == RF_OK && !list)
+        st = RF_ERR_NOMEM;
+    for (size_t i = 0; st == RF_OK && i < p.n_kvs; i++)
+        st = kv_list_add(list, p.kvs[i]->key, &p.kvs[i]->value, err);
+    plan_free(&p);
+    if (st != RF_OK) {
+        rf_kv_list_free(list);
+        return st;
+    }
+    *out = list;
+    return RF_OK;
+}
+
 rf_status rf_gguf_write(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
                         rf_error *err)
+{
+    return gguf_write_hooked(m, path, opts, NULL, err);
+}
+
+rf_status gguf_write_hooked(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
+                            const write_hook *hook, rf_error *err)
 {
     static const rf_gguf_write_options defaults = {0};
     if (!opts)
         opts = &defaults;
     if (!m || !path)
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_gguf_write: model and path are required");
-    plan p = {.m = m, .path = path, .allow_nested = opts->allow_nested_arrays};
-    bool from_gguf = rf_model_format(m) == RF_FORMAT_GGUF;
-
-    p.alignment = opts->alignment;
-    if (p.alignment == 0) {
-        p.alignment = RF_GGUF_DEFAULT_ALIGNMENT;
-        const rf_kv *a = from_gguf ? rf_model_find_kv(m, "general.alignment") : NULL;
-        if (a && a->value.type == RF_VALUE_U32 && a->value.as.u &&
-            (a->value.as.u & (a->value.as.u - 1)) == 0)
-            p.alignment = (uint32_t)a->value.as.u;
-    } else if ((p.alignment & (p.alignment - 1)) != 0) {
-        return rf_error_set(err, RF_ERR_ARGUMENT, "%s: alignment %u is not a power of two", path,
-                            p.alignment);
-    }
-    if (from_gguf && rf_model_n_files(m) > 0) {
+    if (rf_model_format(m) == RF_FORMAT_GGUF && rf_model_n_files(m) > 0) {
         /* a lenient read of a big-endian file leaves quantized data in its stored byte order */
         rf_gguf_layout layout;
         if (rf_gguf_model_layout(m, &layout, NULL) == RF_OK && layout.big_endian)
@@ -853,15 +921,8 @@ rf_status rf_gguf_write(const rf_model *m, const char *path, const rf_gguf_write
                                         "%s: tensor '%s' is quantized data from a big-endian file",
                                         path, rf_model_tensor(m, i)->name);
     }
-
-    p.scratch = rf_model_new(RF_FORMAT_GGUF, err);
-    if (!p.scratch)
-        return RF_ERR_NOMEM;
-    rf_status st = plan_tensors(&p, !from_gguf, err);
-    if (!st)
-        st = from_gguf ? keep_source_kvs(&p, err) : synthesize(&p, err);
-    if (!st)
-        st = check_kvs(&p, err);
+    plan p;
+    rf_status st = plan_model(&p, m, path, opts, err);
     if (!st) {
         uint64_t offset = 0;
         p.data_offset = pad_to(header_size(&p), p.alignment);
@@ -880,11 +941,9 @@ rf_status rf_gguf_write(const rf_model *m, const char *path, const rf_gguf_write
         } else if ((st = write_file(&p, w, err)) != RF_OK) {
             rf_writer_abort(w);
         } else {
-            st = rf_writer_commit(w, verify, &p, err);
+            st = write_hook_commit(w, path, verify, &p, hook, err);
         }
     }
-    free(p.kvs);
-    free(p.tensors);
-    rf_model_free(p.scratch);
+    plan_free(&p);
     return st;
 }

@@ -427,3 +427,60 @@ const char *rf_value_type_name(rf_value_type t)
     }
     return "unknown";
 }
+
+/* ---- copies between models ----------------------------------------------------------------- */
+
+static bool dup_opt(rf_model *m, const char **s)
+{
+    if (*s == NULL)
+        return true;
+    *s = rf_model_strdup(m, *s);
+    return *s != NULL;
+}
+
+rf_status model_copy_config(rf_model *dst, const rf_model *src, rf_error *err)
+{
+    rf_model_config c = src->config;
+    if (!dup_opt(dst, &c.architecture) || !dup_opt(dst, &c.name) || !dup_opt(dst, &c.chat_template))
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory copying a model configuration");
+    dst->config = c;
+    return RF_OK;
+}
+
+/* n strings of src, each copied into m (NULL entries stay NULL). */
+static const char **dup_strings(rf_model *m, const char *const *src, uint64_t n)
+{
+    if (n > SIZE_MAX / sizeof(char *))
+        return NULL;
+    const char **out = rf_model_alloc(m, (size_t)n * sizeof *out);
+    for (uint64_t i = 0; out && i < n; i++)
+        if (src[i] && !(out[i] = rf_model_strdup(m, src[i])))
+            return NULL;
+    return out;
+}
+
+rf_status model_copy_tokenizer(rf_model *dst, const rf_model *src, rf_error *err)
+{
+    const rf_tokenizer *t = src->tokenizer;
+    if (t == NULL)
+        return RF_OK;
+    rf_tokenizer c = *t;
+    bool ok = dup_opt(dst, &c.model) && dup_opt(dst, &c.pre);
+    if (ok && t->tokens)
+        ok = (c.tokens = dup_strings(dst, t->tokens, t->n_tokens)) != NULL;
+    if (ok && t->merges)
+        ok = (c.merges = dup_strings(dst, t->merges, t->n_merges)) != NULL;
+    if (ok && t->token_types) {
+        int32_t *types = t->n_tokens <= SIZE_MAX / sizeof *types
+                             ? rf_model_alloc(dst, (size_t)t->n_tokens * sizeof *types)
+                             : NULL;
+        if ((ok = types != NULL))
+            memcpy(types, t->token_types, (size_t)t->n_tokens * sizeof *types);
+        c.token_types = types;
+    }
+    rf_tokenizer *d = ok ? rf_model_tokenizer_mut(dst) : NULL;
+    if (d == NULL)
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory copying a tokenizer");
+    *d = c;
+    return RF_OK;
+}

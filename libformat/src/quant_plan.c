@@ -12,6 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "rosetta/names.h"
+#include "write_hook.h"
+
 /* ---- mixes -------------------------------------------------------------------------------- */
 
 typedef struct mix_info {
@@ -1027,26 +1030,71 @@ static uint32_t model_n_expert(const rf_model *model, const char *arch)
     return 0;
 }
 
-rf_status rf_quant_plan_for_model(const rf_model *model, const rf_quant_plan_options *opts,
-                                  rf_quant_plan **out, rf_error *err)
+rf_quant_model_info rf_quant_model_info_of(const rf_model *model)
 {
-    if (model == NULL)
-        return rf_error_set(err, RF_ERR_ARGUMENT, "rf_quant_plan_for_model: NULL model");
     const rf_model_config *cfg = rf_model_config_get(model);
     rf_quant_model_info info = {0};
-    info.architecture = cfg->architecture;
+    info.architecture = gguf_architecture_name(cfg->architecture);
     info.n_layer = clamp_u32(cfg->n_layers);
     info.n_head = clamp_u32(cfg->n_heads);
     info.n_head_kv = clamp_u32(cfg->n_kv_heads);
-    info.n_expert = model_n_expert(model, cfg->architecture);
-    size_t n = rf_model_n_tensors(model);
-    rf_tensor *list = calloc(n ? n : 1, sizeof *list);
-    if (list == NULL)
-        return rf_error_set(err, RF_ERR_NOMEM, "out of memory planning %zu tensors", n);
+    info.n_expert = model_n_expert(model, info.architecture);
+    return info;
+}
+
+/* Bytes of one GGUF name in the plan's name storage (GGUF allows 63 plus the NUL; a longer
+ * name is kept whole in a bigger slot, see below). */
+#define PLAN_NAME_SLOT 128
+
+rf_status rf_quant_plan_for_model(const rf_model *model, const rf_quant_plan_options *opts,
+                                  rf_quant_plan **out, rf_error *err)
+{
+    if (model == NULL || out == NULL)
+        return rf_error_set(err, RF_ERR_ARGUMENT, "rf_quant_plan_for_model: NULL argument");
+    *out = NULL;
+    const bool gguf = rf_model_format(model) == RF_FORMAT_GGUF;
+    const bool tied = rf_model_config_get(model)->tie_word_embeddings == 1;
+    size_t n = rf_model_n_tensors(model), names_bytes = 0;
     for (size_t i = 0; i < n; i++)
-        list[i] = *rf_model_tensor(model, i);
-    rf_status st = rf_quant_plan_make(list, n, &info, opts, out, err);
-    free(list);
+        names_bytes += strlen(rf_model_tensor(model, i)->name) + PLAN_NAME_SLOT;
+    rf_tensor *view = calloc(n ? n : 1, sizeof *view);
+    size_t *source = calloc(n ? n : 1, sizeof *source);
+    char *names = malloc(names_bytes ? names_bytes : 1);
+    if (view == NULL || source == NULL || names == NULL) {
+        free(view);
+        free(source);
+        free(names);
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory planning %zu tensors", n);
+    }
+    size_t n_view = 0, used = 0;
+    for (size_t i = 0; i < n; i++) {
+        const rf_tensor *t = rf_model_tensor(model, i);
+        char *name = names + used;
+        size_t room = strlen(t->name) + PLAN_NAME_SLOT;
+        if (gguf || !rf_name_to_gguf(t->name, name, room))
+            snprintf(name, room, "%s", t->name);
+        /* a tied model's head is its token embedding: GGUF has no output.weight then (see
+         * docs/formats/gguf.md), and the plan treats the embedding as the head */
+        if (!gguf && tied && strcmp(name, "output.weight") == 0)
+            continue;
+        used += strlen(name) + 1;
+        view[n_view] = *t;
+        view[n_view].name = name;
+        source[n_view++] = i;
+    }
+    rf_quant_model_info info = rf_quant_model_info_of(model);
+    rf_quant_plan *plan = NULL;
+    rf_status st = rf_quant_plan_make(view, n_view, &info, opts, &plan, err);
+    if (st == RF_OK) {
+        for (size_t i = 0; i < plan->n_entries; i++)
+            plan->entries[i].tensor_index = source[plan->entries[i].tensor_index];
+        plan->name_storage = names;
+        names = NULL;
+        *out = plan;
+    }
+    free(names);
+    free(view);
+    free(source);
     return st;
 }
 
@@ -1055,6 +1103,7 @@ void rf_quant_plan_free(rf_quant_plan *plan)
     if (plan == NULL)
         return;
     free(plan->entries);
+    free(plan->name_storage);
     free(plan);
 }
 

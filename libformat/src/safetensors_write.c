@@ -14,6 +14,7 @@
 #include "rosetta/names.h"
 #include "rosetta/safetensors.h"
 #include "safetensors_internal.h"
+#include "write_hook.h"
 
 /* Longest tensor name Rosetta writes after renaming (HF names are well below this). */
 #define NAME_MAX_BYTES 512
@@ -225,7 +226,7 @@ static rf_status verify_text(const char *temp_path, void *ctx, rf_error *err)
 /* ---- writing ------------------------------------------------------------------------------ */
 
 static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_meta, out_tensor *ts,
-                             size_t n, written *done, rf_error *err)
+                             size_t n, written *done, const write_hook *hook, rf_error *err)
 {
     qsort(ts, n, sizeof *ts, compare_out);
     text_buf header = {0};
@@ -260,7 +261,7 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
         return st;
     }
     verify_st v = {path, &header, n, rf_writer_offset(w), rf_writer_crc32(w)};
-    st = rf_writer_commit(w, verify_safetensors, &v, err);
+    st = write_hook_commit(w, path, verify_safetensors, &v, hook, err);
     text_buf_free(&header);
     if (st == RF_OK)
         written_add(done, path);
@@ -516,6 +517,13 @@ static rf_status write_index(const char *dir, char **shard_names, const out_tens
 rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
                                const rf_safetensors_write_options *opts, rf_error *err)
 {
+    return safetensors_write_hooked(m, path_or_dir, opts, NULL, err);
+}
+
+rf_status safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
+                                   const rf_safetensors_write_options *opts, const write_hook *hook,
+                                   rf_error *err)
+{
     static const rf_safetensors_write_options defaults = {0};
     if (!opts)
         opts = &defaults;
@@ -545,7 +553,7 @@ rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
     if ((st = collect_meta(m, opts->provenance, &meta, &n_meta, err)) != RF_OK)
         goto out;
     if (single_file) {
-        st = write_shard(path_or_dir, meta, n_meta, ts, n, &done, err);
+        st = write_shard(path_or_dir, meta, n_meta, ts, n, &done, hook, err);
         goto out;
     }
     if ((st = ensure_dir(path_or_dir, err)) != RF_OK)
@@ -573,7 +581,7 @@ rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
             st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
             goto out;
         }
-        st = write_shard(path, meta, n_meta, ts, n, &done, err);
+        st = write_shard(path, meta, n_meta, ts, n, &done, hook, err);
         free(path);
     } else {
         if (n_shards > 99999) {
@@ -603,7 +611,7 @@ rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
             for (size_t i = 0; i < n; i++)
                 if (shard_of[i] == s)
                     group[k++] = ts[i];
-            st = write_shard(path, meta, n_meta, group, k, &done, err);
+            st = write_shard(path, meta, n_meta, group, k, &done, hook, err);
             free(path);
         }
         free(group);

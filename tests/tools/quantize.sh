@@ -104,7 +104,7 @@ h = json.loads(raw[8:8 + n])
 assert h["model.layers.0.mlp.down_proj.weight"]["dtype"] == "F16", h["model.layers.0.mlp.down_proj.weight"]
 assert h["model.norm.weight"]["dtype"] == "BF16", h["model.norm.weight"]
 PY
-leftover=$(find "$T" -name '.apr-quantize-*' | head -n 1)
+leftover=$(find "$T" -name '.apr-quantize-*' -o -name '.rosetta-spill-*' | head -n 1)
 [ -z "$leftover" ] || { echo "FAIL: temporary file left: $leftover"; fail=1; }
 
 [ "$fail" -eq 0 ] && echo "quantize: all checks passed"

@@ -65,6 +65,16 @@ typedef struct rf_gguf_write_options {
 rf_status rf_gguf_write(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
                         rf_error *err);
 
+/* The key/value pairs rf_gguf_write(m, ..., opts) would write, in order, in memory (no file):
+ * a GGUF source's own pairs (general.alignment and general.quantization_version settled as the
+ * writer settles them), or the pairs synthesized from a SafeTensors/APR model's config and
+ * tokenizer (architecture, sizes, rope, general.file_type when the matrices share one type,
+ * tokenizer.ggml.*, chat template). The list owns copies of everything (free it with
+ * rf_kv_list_free). Fails as rf_gguf_write's checks do (e.g. RF_ERR_UNSUPPORTED when the
+ * architecture cannot be named), naming the model's path. */
+rf_status rf_gguf_metadata(const rf_model *m, const rf_gguf_write_options *opts, rf_kv_list **out,
+                           rf_error *err);
+
 /* Reads a GGUF image held in memory (tests, fuzzers) like rf_model_open reads a file; the
  * memory must outlive the model, whose tensor data points into it. name is used in messages. */
 rf_model *rf_gguf_open_memory(const void *data, uint64_t size, const char *name,

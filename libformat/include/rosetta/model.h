@@ -77,6 +77,16 @@ typedef struct rf_kv {
     rf_value value;
 } rf_kv;
 
+/* A list of key/value pairs that owns its keys and values (deep copies), e.g. the metadata a
+ * writer would store (rf_gguf_metadata). Independent of the model it was made from. */
+typedef struct rf_kv_list rf_kv_list;
+size_t rf_kv_list_count(const rf_kv_list *list);
+/* Pair i in order, or NULL past the end. */
+const rf_kv *rf_kv_list_get(const rf_kv_list *list, size_t index);
+/* First pair with this key, or NULL. */
+const rf_kv *rf_kv_list_find(const rf_kv_list *list, const char *key);
+void rf_kv_list_free(rf_kv_list *list);
+
 typedef enum rf_rope_type {
     RF_ROPE_UNKNOWN = 0,
     RF_ROPE_NORM, /* adjacent pairs (llama) */
@@ -128,6 +138,15 @@ typedef struct rf_tokenizer {
     bool add_bos;
 } rf_tokenizer;
 
+/* Lifetimes. Everything a model hands out lives as long as the model and no longer:
+ *   - tensor descriptors, names, metadata keys and values, the config strings and the tokenizer
+ *     are in the model's own memory (its arena), freed by rf_model_free;
+ *   - tensor data points into the source files the model maps (or, for models read from memory,
+ *     into the caller's buffer, which must outlive the model);
+ *   - a model never points into another model: copy values with rf_model_add_kv (deep copy),
+ *     strings with rf_model_strdup, and config/tokenizer field by field into the same model.
+ * Only tensor data may be borrowed: rf_model_add_tensor copies the descriptor and the name, not
+ * the bytes, so data given to it must stay valid until the model is freed. */
 typedef struct rf_model rf_model;
 
 /* ---- opening ----------------------------------------------------------------------------- */
@@ -198,7 +217,8 @@ rf_status rf_model_add_tensor(rf_model *model, const rf_tensor *tensor, rf_error
 /* Appends a key/value pair; key and value (deeply) are copied into the model. */
 rf_status rf_model_add_kv(rf_model *model, const char *key, const rf_value *value, rf_error *err);
 
-/* Mutable views for readers filling them in. */
+/* Mutable views for readers filling them in. Strings and arrays stored in them must belong to
+ * the same model (rf_model_alloc / rf_model_strdup), never to another model. */
 rf_model_config *rf_model_config_mut(rf_model *model);
 rf_tokenizer *rf_model_tokenizer_mut(rf_model *model); /* creates an empty one on first use */
 

@@ -122,6 +122,7 @@ typedef struct rf_quant_plan {
     uint64_t n_elements;
     uint64_t src_bytes;
     uint64_t dst_bytes;
+    char *name_storage; /* entry names owned by the plan (rf_quant_plan_for_model), or NULL */
 } rf_quant_plan;
 
 /* Plans the types of tensors[0..n) (GGUF names; data is not read) for opts. Entries come in
@@ -134,8 +135,17 @@ typedef struct rf_quant_plan {
 rf_status rf_quant_plan_make(const rf_tensor *tensors, size_t n, const rf_quant_model_info *info,
                              const rf_quant_plan_options *opts, rf_quant_plan **out, rf_error *err);
 
-/* rf_quant_plan_make over a model's tensors, with rf_quant_model_info from its configuration.
- * The model's tensor names must already be GGUF names. */
+/* The model facts of rf_quant_model_info from a model's configuration: the GGUF architecture
+ * name ("qwen2" also for an HF "Qwen2ForCausalLM", "llama" for Mistral), layer and head counts,
+ * and {arch}.expert_count from GGUF metadata when present. The strings point into the model or
+ * are static. */
+rf_quant_model_info rf_quant_model_info_of(const rf_model *model);
+
+/* rf_quant_plan_make over a model as llama-quantize sees it: tensors under their GGUF names
+ * (SafeTensors/APR names mapped with names.h, unknown names kept), the output head of a tied
+ * SafeTensors/APR model left out (GGUF has none; the token embedding takes the head's rules),
+ * and rf_quant_model_info_of(model). Entry names are owned by the plan; tensor_index is the
+ * index of the tensor in the model (rf_model_tensor). */
 rf_status rf_quant_plan_for_model(const rf_model *model, const rf_quant_plan_options *opts,
                                   rf_quant_plan **out, rf_error *err);
 

@@ -1,0 +1,103 @@
+/* The spill file of rf_convert (see spill.h). */
+#include "spill.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct spill {
+    int fd;
+    uint64_t size;
+    uint8_t *map;
+};
+
+/* Directory of path (for the temporary file next to the output), or "." */
+static void dir_of(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(out, size, ".");
+    else if (slash == path)
+        snprintf(out, size, "/");
+    else
+        snprintf(out, size, "%.*s", (int)(slash - path), path);
+}
+
+spill *spill_open(const char *near_path, rf_error *err)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    if (near_path != NULL) {
+        dir_of(near_path, dir, sizeof dir);
+    } else {
+        const char *t = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s", t && *t ? t : "/tmp");
+    }
+    snprintf(path, sizeof path, "%s/.rosetta-spill-XXXXXX", dir);
+    spill *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->fd = mkstemp(path);
+    if (s->fd < 0) {
+        rf_error_set(err, RF_ERR_WRITE, "%s: cannot create a temporary file: %s", path,
+                     strerror(errno));
+        free(s);
+        return NULL;
+    }
+    unlink(path); /* nothing is left behind, whatever happens */
+    return s;
+}
+
+static rf_status put(spill *s, const uint8_t *p, uint64_t n, rf_error *err)
+{
+    while (n > 0) {
+        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
+        ssize_t w = write(s->fd, p, chunk);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return rf_error_set(err, RF_ERR_WRITE,
+                                "temporary file next to the output: write failed: %s",
+                                w < 0 ? strerror(errno) : "no space");
+        n -= (uint64_t)w;
+        p += w;
+        s->size += (uint64_t)w;
+    }
+    return RF_OK;
+}
+
+rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
+{
+    static const uint8_t zeros[64];
+    rf_status st = put(s, zeros, (64 - s->size % 64) % 64, err);
+    *offset = s->size;
+    return st == RF_OK ? put(s, data, n, err) : st;
+}
+
+rf_status spill_map(spill *s, rf_error *err)
+{
+    if (s->size == 0 || s->map != NULL)
+        return RF_OK;
+    void *m = mmap(NULL, s->size, PROT_READ, MAP_SHARED, s->fd, 0);
+    if (m == MAP_FAILED)
+        return rf_error_set(err, RF_ERR_WRITE, "mapping the temporary file: %s", strerror(errno));
+    s->map = m;
+    return RF_OK;
+}
+
+const uint8_t *spill_data(const spill *s) { return s->map; }
+
+void spill_close(spill *s)
+{
+    if (s == NULL)
+        return;
+    if (s->map != NULL)
+        munmap(s->map, s->size);
+    close(s->fd);
+    free(s);
+}

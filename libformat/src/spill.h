@@ -1,0 +1,28 @@
+/* Private: the spill file of rf_convert. Converted tensor data is appended to an unlinked
+ * temporary file next to the output (so memory holds one tensor at a time, and nothing is left
+ * behind whatever happens), then mapped read-only for the writer. */
+#ifndef ROSETTA_SPILL_H
+#define ROSETTA_SPILL_H
+
+#include <stdint.h>
+
+#include "rosetta/status.h"
+
+typedef struct spill spill;
+
+/* A spill file in the directory of near_path (or $TMPDIR, else /tmp, when near_path is NULL).
+ * NULL with err set (RF_ERR_WRITE naming the directory) on failure. */
+spill *spill_open(const char *near_path, rf_error *err);
+
+/* Appends n bytes at the next 64-byte aligned offset (so that mapped data is aligned for every
+ * element type) and returns that offset. RF_ERR_WRITE on failure (e.g. no space). */
+rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err);
+
+/* Maps everything appended so far; spill_data is valid until spill_close. */
+rf_status spill_map(spill *s, rf_error *err);
+const uint8_t *spill_data(const spill *s);
+
+/* Unmaps and closes; safe on NULL. */
+void spill_close(spill *s);
+
+#endif

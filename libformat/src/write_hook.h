@@ -1,0 +1,33 @@
+/* Private: the format writers with a caller's verification hook, as rf_convert runs them
+ * (rosetta/convert.h). The public writers call these with no hook. */
+#ifndef ROSETTA_WRITE_HOOK_H
+#define ROSETTA_WRITE_HOOK_H
+
+#include "rosetta/apr.h"
+#include "rosetta/gguf.h"
+#include "rosetta/io.h"
+#include "rosetta/safetensors.h"
+
+typedef struct write_hook {
+    /* run on each finished data file after the writer's own check, before the rename */
+    rf_status (*verify)(const char *temp_path, const char *final_path, void *ctx, rf_error *err);
+    void *ctx;
+} write_hook;
+
+/* rf_writer_commit running own(temp, own_ctx) and then hook->verify (hook may be NULL). */
+rf_status write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own, void *own_ctx,
+                            const write_hook *hook, rf_error *err);
+
+rf_status gguf_write_hooked(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
+                            const write_hook *hook, rf_error *err);
+rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_write_options *opts,
+                           const write_hook *hook, rf_error *err);
+rf_status safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
+                                   const rf_safetensors_write_options *opts, const write_hook *hook,
+                                   rf_error *err);
+
+/* The GGUF architecture name for a configured architecture ("qwen2" for "qwen2" or an HF class
+ * name such as "Qwen2ForCausalLM", "llama" for Mistral), or NULL when none can be named. */
+const char *gguf_architecture_name(const char *arch);
+
+#endif
