@@ -10,7 +10,7 @@
 #include "common/half.h"
 #include "model_internal.h"
 #include "rosetta/io.h"
-#include "rosetta/names.h"
+#include "rosetta/contract.h"
 #include "write_hook.h"
 
 /* One tensor as it goes into the file. */
@@ -264,6 +264,9 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
     const char *arch = c->architecture;
     apr_kvlist *l = &p->kvs;
     size_t n = rf_model_n_tensors(m);
+    const rf_contracts *names = gguf ? rf_contracts_default(err) : NULL;
+    if (gguf && !names)
+        return err ? err->status : RF_ERR_NOT_FOUND;
     p->t = calloc(n + 1, sizeof *p->t);
     if (!p->t)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
@@ -274,8 +277,11 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
         if (gguf) { /* aprender maps GGUF names to HF names for the Qwen families only */
             size_t cap = strlen(t->name) + 64;
             char *mapped = apr_kvlist_own(l, malloc(cap));
-            if (!mapped || !rf_name_to_apr(t->name, arch, mapped, cap))
+            if (!mapped)
                 return rf_error_set(err, RF_ERR_NOMEM, "out of memory mapping tensor names");
+            rf_status st = rf_contracts_apr_name(names, t->name, arch, mapped, cap, err);
+            if (st != RF_OK)
+                return st;
             o_t->name = mapped;
         }
         o_t->dtype = t->dtype;

@@ -12,7 +12,7 @@
 #include "rosetta/gguf.h"
 #include "rosetta/half.h"
 #include "rosetta/io.h"
-#include "rosetta/names.h"
+#include "rosetta/contract.h"
 #include "write_hook.h"
 
 typedef struct out_tensor {
@@ -566,6 +566,9 @@ static rf_status widen(plan *p, rf_tensor *copy, rf_error *err)
 static rf_status plan_tensors(plan *p, bool map_names, rf_error *err)
 {
     const rf_model_config *c = rf_model_config_get(p->m);
+    const rf_contracts *names = map_names ? rf_contracts_default(err) : NULL;
+    if (map_names && !names)
+        return err ? err->status : RF_ERR_NOT_FOUND;
     size_t n = rf_model_n_tensors(p->m);
     p->tensors = calloc(n ? n : 1, sizeof *p->tensors);
     if (!p->tensors)
@@ -574,7 +577,8 @@ static rf_status plan_tensors(plan *p, bool map_names, rf_error *err)
         const rf_tensor *t = rf_model_tensor(p->m, i);
         char mapped[256];
         const char *name = t->name;
-        if (map_names && rf_name_to_gguf(t->name, mapped, sizeof mapped))
+        if (map_names && rf_contracts_map_name(names, t->name, RF_NAMING_GGUF, mapped,
+                                               sizeof mapped, NULL) == RF_OK)
             name = mapped;
         /* Tied models: llama.cpp reuses token_embd when output.weight is absent (DESIGN 3). */
         if (map_names && c->tie_word_embeddings == 1 && strcmp(name, "output.weight") == 0)

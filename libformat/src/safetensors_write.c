@@ -11,7 +11,7 @@
 
 #include "hf_internal.h"
 #include "rosetta/io.h"
-#include "rosetta/names.h"
+#include "rosetta/contract.h"
 #include "rosetta/safetensors.h"
 #include "safetensors_internal.h"
 #include "write_hook.h"
@@ -379,6 +379,9 @@ static rf_status collect(const rf_model *m, out_tensor **out, size_t *n_out, cha
     size_t n = rf_model_n_tensors(m);
     bool rename = rf_model_format(m) == RF_FORMAT_GGUF;
     bool tied = rf_model_config_get(m)->tie_word_embeddings == 1;
+    const rf_contracts *contracts = rename ? rf_contracts_default(err) : NULL;
+    if (rename && !contracts)
+        return err ? err->status : RF_ERR_NOT_FOUND;
     out_tensor *ts = calloc(n ? n : 1, sizeof *ts);
     char *block = rename ? malloc((n ? n : 1) * NAME_MAX_BYTES) : NULL;
     if (!ts || (rename && !block)) {
@@ -393,7 +396,8 @@ static rf_status collect(const rf_model *m, out_tensor **out, size_t *n_out, cha
         const char *name = t->name;
         if (rename) {
             char *slot = block + i * NAME_MAX_BYTES;
-            if (rf_name_to_hf(t->name, slot, NAME_MAX_BYTES))
+            if (rf_contracts_map_name(contracts, t->name, RF_NAMING_HF, slot, NAME_MAX_BYTES,
+                                      NULL) == RF_OK)
                 name = slot;
         }
         if (tied && strcmp(name, "lm_head.weight") == 0)
