@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "gen_opts.h"
 #include "rosetta/infer.h"
 
 static const cli_tool TOOL = {
@@ -26,6 +27,8 @@ static const cli_tool TOOL = {
     "  -r, --reps R           measured repetitions (default 5)\n"
     "      --kv f32|f16       KV cache type (default f32)\n"
     "      --reference        the scalar reference path instead of the fast path\n"
+    "      --skip-contract    run even when the model breaks a structural contract rule\n"
+    "                         (otherwise exit 5 naming the rules; see apr validate)\n"
     "      --json             one JSON object: model, path, threads, prefill_tokens,\n"
     "                         prefill_tok_s (median), prefill_tok_s_min, prefill_tok_s_max,\n"
     "                         decode_tokens, decode_tok_s, decode_tok_s_min, decode_tok_s_max,\n"
@@ -98,7 +101,7 @@ int main(int argc, char **argv)
     if (cli_common_flags(&TOOL, argc, argv, &code))
         return code;
     int n_prompt = 512, n_gen = 128, threads = 0, reps = 5;
-    bool json = false, reference = false;
+    bool json = false, reference = false, skip_contract = false;
     ri_kv_type kv = RI_KV_F32;
     static const struct option longopts[] = {{"prompt-tokens", required_argument, NULL, 'p'},
                                              {"gen-tokens", required_argument, NULL, 'n'},
@@ -106,6 +109,7 @@ int main(int argc, char **argv)
                                              {"reps", required_argument, NULL, 'r'},
                                              {"kv", required_argument, NULL, 'k'},
                                              {"reference", no_argument, NULL, 'R'},
+                                             {"skip-contract", no_argument, NULL, 'S'},
                                              {"json", no_argument, NULL, 'j'},
                                              {NULL, 0, NULL, 0}};
     int opt;
@@ -133,6 +137,7 @@ int main(int argc, char **argv)
             kv = strcmp(optarg, "f16") == 0 ? RI_KV_F16 : RI_KV_F32;
             break;
         case 'R': reference = true; break;
+        case 'S': skip_contract = true; break;
         case 'j': json = true; break;
         default: return cli_usage_error(&TOOL, "unknown option");
         }
@@ -142,16 +147,15 @@ int main(int argc, char **argv)
     const char *path = argv[optind];
 
     rf_error err = {0};
-    ri_model_params mp = ri_model_params_default();
-    if (reference)
-        mp.path = RI_PATH_REFERENCE;
-    double t0 = now();
-    ri_model *model = ri_model_open(path, &mp, &err);
-    if (!model) {
-        cli_error(&TOOL, "%s", err.message);
-        return cli_exit_for_status(err.status);
-    }
-    double load_s = now() - t0;
+    gen_opts go;
+    gen_opts_init(&go);
+    go.reference = reference;
+    go.skip_contract = skip_contract;
+    gen_model gm;
+    if ((code = gen_open(&TOOL, path, &go, false, &gm)) != 0)
+        return code;
+    ri_model *model = gm.model;
+    double load_s = gm.load_s;
     ri_model_info info = ri_model_get_info(model);
     ri_context_params cp = ri_context_params_default();
     cp.n_ctx = (uint32_t)(n_prompt > n_gen ? n_prompt : n_gen);
@@ -162,7 +166,7 @@ int main(int argc, char **argv)
     ri_context *ctx = ri_context_new(model, &cp, &err);
     if (!ctx) {
         cli_error(&TOOL, "%s: %s", path, err.message);
-        ri_model_free(model);
+        gen_close(&gm);
         return cli_exit_for_status(err.status);
     }
 
@@ -254,6 +258,6 @@ int main(int argc, char **argv)
     free(pp);
     free(tg);
     ri_context_free(ctx);
-    ri_model_free(model);
+    gen_close(&gm);
     return exit_code;
 }
