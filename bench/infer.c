@@ -62,6 +62,8 @@ static void *bw_read(void *arg)
 /* Best of 5 reads of a 1 GiB buffer split over `threads` threads, in GB/s (1e9 bytes). */
 static double dram_bandwidth(int threads)
 {
+    if (threads < 1 || threads > 64)
+        return 0;
     uint64_t *buf = malloc(BW_BYTES);
     if (!buf)
         return 0;
@@ -71,7 +73,7 @@ static double dram_bandwidth(int threads)
     double best = 0;
     uint64_t keep = 0;
     for (int rep = 0; rep < 5; rep++) {
-        bw_job jobs[64];
+        bw_job jobs[64] = {{0}};
         pthread_t tids[64];
         size_t per = n / (size_t)threads;
         double t0 = now();

@@ -177,9 +177,11 @@ int main(int argc, char **argv)
     int32_t *ids = malloc((size_t)(n_ids ? n_ids : 1) * sizeof *ids);
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
     double *pp = malloc((size_t)reps * sizeof *pp), *tg = malloc((size_t)reps * sizeof *tg);
+    int exit_code = APR_EXIT_OK;
     if (!ids || !logits || !pp || !tg) {
         cli_error(&TOOL, "out of memory");
-        return APR_EXIT_INPUT;
+        exit_code = APR_EXIT_INPUT;
+        goto out;
     }
     uint64_t state = 0x243F6A8885A308D3u;
     for (int i = 0; i < n_ids; i++) {
@@ -201,7 +203,8 @@ int main(int argc, char **argv)
     }
     if (st != RF_OK) {
         cli_error(&TOOL, "%s: %s", path, err.message);
-        return cli_exit_for_status(st);
+        exit_code = cli_exit_for_status(st);
+        goto out;
     }
     result rp = n_prompt > 0 ? summarize(pp, reps) : (result){0, 0, 0};
     result rg = n_gen > 0 ? summarize(tg, reps) : (result){0, 0, 0};
@@ -212,7 +215,6 @@ int main(int argc, char **argv)
                         info.head_dim * (kv == RI_KV_F16 ? 2 : 4);
     int n_threads = threads ? threads : -1;
 
-    int exit_code = APR_EXIT_OK;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", path);
@@ -253,6 +255,7 @@ int main(int argc, char **argv)
                    rg.median, rg.min, rg.max, reps);
         printf("peak RSS %.1f MiB\n", rss_mib);
     }
+out:
     free(ids);
     free(logits);
     free(pp);

@@ -85,13 +85,15 @@ static bool history_add(history *h, const char *role, const char *content)
         h->msgs = p;
         h->cap = cap;
     }
-    char *r = strdup(role), *c = strdup(content);
-    if (!r || !c) {
-        free(r);
-        free(c);
+    char *role_copy = strdup(role), *content_copy = strdup(content);
+    if (!role_copy || !content_copy) {
+        free(role_copy);
+        free(content_copy);
         return false;
     }
-    h->msgs[h->n++] = (ri_chat_message){r, c};
+    h->msgs[h->n].role = role_copy;
+    h->msgs[h->n].content = content_copy;
+    h->n++;
     return true;
 }
 

@@ -95,7 +95,7 @@ static rf_status load_vector(const rf_model *src, const char *hf, uint64_t n, fl
     uint64_t padded = n;
     if (is_apr(src) && (t->dtype == RF_DTYPE_Q4_K || t->dtype == RF_DTYPE_Q6_K))
         padded = (n + 255) / 256 * 256;
-    float *v = malloc(padded * sizeof *v);
+    float *v = padded ? malloc(padded * sizeof *v) : NULL;
     if (!v)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory for tensor %s", t->name);
     if (padded == n) {
@@ -400,7 +400,7 @@ ri_model *ri_model_load(const rf_model *src, const ri_model_params *params, rf_e
     if (load_vector(src, "model.norm.weight", m->info.n_embd, &m->final_norm, err) != RF_OK)
         goto fail;
 
-    m->layers = calloc(m->info.n_layers, sizeof *m->layers);
+    m->layers = m->info.n_layers ? calloc(m->info.n_layers, sizeof *m->layers) : NULL;
     if (!m->layers) {
         rf_error_set(err, RF_ERR_NOMEM, "out of memory");
         goto fail;

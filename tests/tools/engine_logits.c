@@ -32,10 +32,11 @@
 
 #include "rosetta/infer.h"
 
-static int fail(int code, const char *what, const char *msg)
+/* Reports and exits (the process ends: nothing to free). */
+static _Noreturn void fail(int code, const char *what, const char *msg)
 {
     fprintf(stderr, "engine_logits: %s%s%s\n", what, msg ? ": " : "", msg ? msg : "");
-    return code;
+    exit(code);
 }
 
 static int32_t argmax(const float *x, size_t n)
@@ -51,6 +52,8 @@ static int32_t argmax(const float *x, size_t n)
 static void log_softmax(const float *x, size_t n, double *out)
 {
     double max = -INFINITY, sum = 0;
+    if (n == 0)
+        return;
     for (size_t i = 0; i < n; i++)
         max = fmax(max, x[i]);
     for (size_t i = 0; i < n; i++)
@@ -118,8 +121,8 @@ static void compare(const float *p, const float *q, size_t n, size_t V, double m
         for (size_t i = 0; i < V; i++) {
             kl += exp(lp[i]) * (lp[i] - lq[i]);
             mean += pr[i];
-            max_abs = fmax(max_abs, fabs(pr[i]));
-            max_diff = fmax(max_diff, fabs(pr[i] - qr[i]));
+            max_abs = fmax(max_abs, fabs((double)pr[i]));
+            max_diff = fmax(max_diff, fabs((double)pr[i] - (double)qr[i]));
         }
         mean /= (double)V;
         for (size_t i = 0; i < V; i++) {
@@ -167,7 +170,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (!v)
-            return fail(2, a, "needs a value");
+            fail(2, a, "needs a value");
         i++;
         if (strcmp(a, "--ids-file") == 0)
             ids_file = v;
@@ -190,10 +193,10 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--kv") == 0)
             kv = strcmp(v, "f16") == 0 ? RI_KV_F16 : RI_KV_F32;
         else
-            return fail(2, a, "unknown option");
+            fail(2, a, "unknown option");
     }
     if (!model_path || !ids_file || greedy < 1 || (!teacher != !against))
-        return fail(2, "usage",
+        fail(2, "usage",
                     "engine_logits MODEL --ids-file F --greedy N [--teacher J --against B]");
 
     rf_error err = {0};
@@ -201,7 +204,7 @@ int main(int argc, char **argv)
     mp.path = reference ? RI_PATH_REFERENCE : RI_PATH_FAST;
     ri_model *m = ri_model_open(model_path, &mp, &err);
     if (!m)
-        return fail(3, model_path, err.message);
+        fail(3, model_path, err.message);
     size_t V = ri_model_get_info(m).n_vocab;
     ri_context_params cp = ri_context_params_default();
     cp.n_ctx = n_ctx;
@@ -210,19 +213,19 @@ int main(int argc, char **argv)
     cp.kv_type = kv;
     ri_context *ctx = ri_context_new(m, &cp, &err);
     if (!ctx)
-        return fail(3, "context", err.message);
+        fail(3, "context", err.message);
 
     FILE *idf = fopen(ids_file, "r");
     FILE *tf = teacher ? fopen(teacher, "r") : NULL;
     FILE *af = against ? fopen(against, "rb") : NULL;
     FILE *lf = logits_path ? fopen(logits_path, "wb") : NULL;
     if (!idf || (teacher && (!tf || !af)) || (logits_path && !lf))
-        return fail(3, "cannot open", "the ids, teacher, against or logits file");
+        fail(3, "cannot open", "the ids, teacher, against or logits file");
     size_t cap = n_ctx;
     int32_t *seq = malloc(cap * sizeof *seq), *gen = malloc((size_t)greedy * sizeof *gen);
     float *rows = malloc(cap * V * sizeof *rows), *other = malloc(cap * V * sizeof *other);
     if (!seq || !gen || !rows || !other)
-        return fail(3, "out of memory", NULL);
+        fail(3, "out of memory", NULL);
     char *line = NULL, *tline = NULL;
     size_t line_cap = 0, tline_cap = 0;
     totals tot = {0};
@@ -231,16 +234,16 @@ int main(int argc, char **argv)
         if (n == 0)
             continue;
         if (n + (size_t)greedy > cap)
-            return fail(2, ids_file, "a prompt longer than --ctx allows");
+            fail(2, ids_file, "a prompt longer than --ctx allows");
         /* own greedy continuation, cached decode */
         ri_context_reset(ctx);
         float *step = rows + n * V; /* scratch past the prompt rows */
         if (ri_forward(ctx, seq, n, RI_LOGITS_LAST, step, &err) != RF_OK)
-            return fail(3, "forward", err.message);
+            fail(3, "forward", err.message);
         for (int g = 0; g < greedy; g++) {
             gen[g] = argmax(step, V);
             if (g + 1 < greedy && ri_forward(ctx, &gen[g], 1, RI_LOGITS_LAST, step, &err))
-                return fail(3, "forward", err.message);
+                fail(3, "forward", err.message);
         }
         printf("{\"prompt\":%zu,\"greedy\":[", tot.prompts);
         for (int g = 0; g < greedy; g++)
@@ -253,11 +256,11 @@ int main(int argc, char **argv)
         int diverged_at = -1; /* first greedy step where this engine differs from the other */
         if (tf) {
             if (getline(&tline, &tline_cap, tf) < 0)
-                return fail(3, teacher, "fewer lines than prompts");
+                fail(3, teacher, "fewer lines than prompts");
             cJSON *j = cJSON_Parse(tline);
             const cJSON *g = j ? cJSON_GetObjectItem(j, "greedy") : NULL;
             if (!cJSON_IsArray(g) || cJSON_GetArraySize(g) != greedy)
-                return fail(3, teacher, "no greedy array of --greedy ids");
+                fail(3, teacher, "no greedy array of --greedy ids");
             int i = 0;
             const cJSON *e;
             cJSON_ArrayForEach(e, g) teacher_ids[i++] = (int32_t)e->valuedouble;
@@ -275,12 +278,12 @@ int main(int argc, char **argv)
         size_t total = n + (size_t)greedy - 1;
         ri_context_reset(ctx);
         if (ri_forward(ctx, seq, total, RI_LOGITS_ALL, rows, &err) != RF_OK)
-            return fail(3, "forward", err.message);
+            fail(3, "forward", err.message);
         if (lf && fwrite(rows, sizeof(float), total * V, lf) != total * V)
-            return fail(3, logits_path, "cannot write");
+            fail(3, logits_path, "cannot write");
         if (af) {
             if (fread(other, sizeof(float), total * V, af) != total * V)
-                return fail(3, against, "fewer logits rows than the sequences need");
+                fail(3, against, "fewer logits rows than the sequences need");
             compare(other, rows, total, V, min_margin, &tot);
             /* a greedy divergence is acceptable where the other engine's choice was a near-tie:
              * step g chose from the row of position n - 1 + g */
@@ -301,7 +304,7 @@ int main(int argc, char **argv)
                tot.kl_max, tot.nmse_max, tot.max_rel, tot.greedy_equal, tot.greedy_ok, tot.clear,
                tot.clear ? (double)tot.clear_agree / (double)tot.clear : 1.0);
     if (lf && fclose(lf) != 0)
-        return fail(3, logits_path, "cannot write");
+        fail(3, logits_path, "cannot write");
     fclose(idf);
     if (tf)
         fclose(tf);
