@@ -39,6 +39,8 @@ for fx in tiny-qwen2 tiny-qwen2-odd; do
   prompt_ids "$fx" >"$T/$fx.ids"
   types="f32 f16 bf16 q8_0 q4_0 q5_0 q4_1 q5_1 q4_k_m q5_k_m q6_k q2_k q3_k_m"
   [ "$fx" = tiny-qwen2-odd ] && types="bf16 q4_k_m q5_k_m q3_k_m"
+  # under make test-asan (unoptimized, instrumented) one type per activation kind is enough
+  [ -n "${ASAN_OPTIONS:-}" ] && types="f16 q8_0 q4_1 q4_k_m"
   for type in $types; do
     gguf="$T/$fx.$type.gguf"
     "$APR_BIN/apr-quantize" -q "$ROSETTA_ROOT/fixtures/$fx" "$gguf" "$type" >/dev/null
