@@ -14,6 +14,7 @@
  * Blocks with a non-finite input, or whose inverse scale overflows, go to the reference kernel.
  * Not for: inclusion anywhere but the two SIMD translation units. */
 #include <math.h>
+#include <stddef.h>
 
 #include "common/blocks.h"
 #include "common/half.h"
@@ -557,6 +558,57 @@ void SIMD_FN(rk_quantize_row_q8_0)(const float *x, void *vy, int64_t k)
         for (int j = 0; j < NV32; j++)
             q[j] = vf_to_vi_exact(vf_round_away(vf_mul(v[j], vid)));
         vi_store_s8x32((int8_t *)(y + 2), q);
+    }
+}
+
+/* Q8_K (activations of the K-quant dot products; quant_ref.c rk_q8_K_block): the first element
+ * of largest magnitude sets iscale = -127 / max, quants min(127, nearest_int(iscale * x)),
+ * bsums the sums of 16, d = 1 / iscale. Non-finite, all-zero and tiny blocks go to the
+ * reference. */
+void SIMD_FN(rk_quantize_row_q8_K)(const float *x, void *vy, int64_t k)
+{
+    uint8_t *y = vy;
+    const int64_t nb = k / RK_QK_K;
+    for (int64_t ib = 0; ib < nb; ib++, x += RK_QK_K, y += sizeof(rk_block_q8_K)) {
+        if (!all_finite(x, RK_QK_K)) {
+            rk_quantize_row_q8_K_ref(x, y, RK_QK_K);
+            continue;
+        }
+        vf a = vf_abs(vf_load(x));
+        for (int i = VW; i < RK_QK_K; i += VW)
+            a = vf_pick_greater(vf_abs(vf_load(x + i)), a);
+        const float amax = vf_hmax(a);
+        float max = 0.0f;
+        for (int i = 0; i < RK_QK_K; i += VW) {
+            const uint32_t bits = vm_bits(vf_eq(vf_abs(vf_load(x + i)), vf_set1(amax)));
+            if (bits) {
+                max = x[i + __builtin_ctz(bits)];
+                break;
+            }
+        }
+        const float iscale = amax == 0.0f ? 0.0f : -127.0f / max;
+        if (amax == 0.0f || isinf(iscale)) {
+            rk_quantize_row_q8_K_ref(x, y, RK_QK_K);
+            continue;
+        }
+        const vf vis = vf_set1(iscale);
+        int8_t *qs = (int8_t *)(y + offsetof(rk_block_q8_K, qs));
+        for (int i = 0; i < RK_QK_K; i += 32) {
+            vi q[NV32];
+            for (int j = 0; j < NV32; j++)
+                q[j] = vi_min(vi_set1(127), vf_nearest_int(vf_mul(vis, vf_load(x + i + j * VW))));
+            vi_store_s8x32(qs + i, q);
+        }
+        uint8_t *bsums = y + offsetof(rk_block_q8_K, bsums);
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int i = 0; i < 16; i++)
+                sum += qs[16 * g + i];
+            store_le16(bsums + 2 * g, (uint16_t)(int16_t)sum);
+        }
+        uint8_t *dp = y + offsetof(rk_block_q8_K, d);
+        const float d = 1.0f / iscale;
+        memcpy(dp, &d, sizeof d);
     }
 }
 
