@@ -420,8 +420,7 @@ ri_model *ri_model_load(const rf_model *src, const ri_model_params *params, rf_e
         bytes += weight_bytes(&m->embd);
     m->info.weight_bytes = bytes;
 
-    m->backend = m->path == RI_PATH_REFERENCE || !ri_backend_cpu.forward ? &ri_backend_reference
-                                                                         : &ri_backend_cpu;
+    m->backend = m->path == RI_PATH_REFERENCE ? &ri_backend_reference : &ri_backend_cpu;
     snprintf(m->path_name, sizeof m->path_name, "%s", m->backend->name);
     if (m->backend->model_init && m->backend->model_init(m, err) != RF_OK)
         goto fail;
