@@ -4,7 +4,8 @@
  * own), one after the other; then the ratios, Rosetta's peak RSS against its budget (file + KV
  * cache + 64 MiB), and the decode roofline: DRAM read bandwidth, measured here, over the weight
  * bytes a decoded token reads.
- * One JSON object per line on stdout.
+ * One JSON object per line on stdout; the ratios are Rosetta / llama.cpp of the medians, by
+ * wall-clock time and by process CPU time (steadier when other programs share the cores).
  *
  * usage: bench-infer [--model PATH]... [--threads LIST] [-p N] [-n N] [--reps R]
  *                    [--apr-bench PATH] [--llama-bench PATH]
@@ -214,28 +215,39 @@ int main(int argc, char **argv)
             double budget = (file + kv) / 1048576.0 + 64;
             printf("{\"bench\":\"infer\",\"model\":\"%s\",\"threads\":%d,\"prefill_tokens\":%d,"
                    "\"decode_tokens\":%d,\"rosetta\":{\"path\":\"%s\",\"prefill_tok_s\":%.2f,"
-                   "\"decode_tok_s\":%.2f,\"peak_rss_mib\":%.1f}",
+                   "\"decode_tok_s\":%.2f,\"prefill_cpu_tok_s\":%.2f,\"decode_cpu_tok_s\":%.2f,"
+                   "\"peak_rss_mib\":%.1f}",
                    base_name(models[m]), threads[t], n_prompt, n_gen,
                    ro && cJSON_GetObjectItem(ro, "path")
                        ? cJSON_GetObjectItem(ro, "path")->valuestring
                        : "failed",
-                   num(ro, "prefill_tok_s"), num(ro, "decode_tok_s"), rss);
+                   num(ro, "prefill_tok_s"), num(ro, "decode_tok_s"), num(ro, "prefill_cpu_tok_s"),
+                   num(ro, "decode_cpu_tok_s"), rss);
             if (ll)
-                printf(",\"llama\":{\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
-                       "\"peak_rss_mib\":%.1f,\"kv\":\"%s\",\"flash_attn\":\"%s\"},"
-                       "\"prefill_ratio\":%.3f,\"decode_ratio\":%.3f",
-                       num(ll, "prefill_tok_s"), num(ll, "decode_tok_s"), num(ll, "peak_rss_mib"),
-                       cJSON_GetObjectItem(ll, "kv") ? cJSON_GetObjectItem(ll, "kv")->valuestring
-                                                     : "?",
-                       cJSON_GetObjectItem(ll, "flash_attn")
-                           ? cJSON_GetObjectItem(ll, "flash_attn")->valuestring
-                           : "?",
-                       num(ll, "prefill_tok_s") > 0
-                           ? num(ro, "prefill_tok_s") / num(ll, "prefill_tok_s")
-                           : 0,
-                       num(ll, "decode_tok_s") > 0
-                           ? num(ro, "decode_tok_s") / num(ll, "decode_tok_s")
-                           : 0);
+                printf(
+                    ",\"llama\":{\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
+                    "\"prefill_cpu_tok_s\":%.2f,\"decode_cpu_tok_s\":%.2f,"
+                    "\"peak_rss_mib\":%.1f,\"kv\":\"%s\",\"flash_attn\":\"%s\"},"
+                    "\"prefill_ratio\":%.3f,\"decode_ratio\":%.3f,"
+                    "\"prefill_ratio_cpu_time\":%.3f,\"decode_ratio_cpu_time\":%.3f",
+                    num(ll, "prefill_tok_s"), num(ll, "decode_tok_s"), num(ll, "prefill_cpu_tok_s"),
+                    num(ll, "decode_cpu_tok_s"), num(ll, "peak_rss_mib"),
+                    cJSON_GetObjectItem(ll, "kv") ? cJSON_GetObjectItem(ll, "kv")->valuestring
+                                                  : "?",
+                    cJSON_GetObjectItem(ll, "flash_attn")
+                        ? cJSON_GetObjectItem(ll, "flash_attn")->valuestring
+                        : "?",
+                    num(ll, "prefill_tok_s") > 0
+                        ? num(ro, "prefill_tok_s") / num(ll, "prefill_tok_s")
+                        : 0,
+                    num(ll, "decode_tok_s") > 0 ? num(ro, "decode_tok_s") / num(ll, "decode_tok_s")
+                                                : 0,
+                    num(ll, "prefill_cpu_tok_s") > 0
+                        ? num(ro, "prefill_cpu_tok_s") / num(ll, "prefill_cpu_tok_s")
+                        : 0,
+                    num(ll, "decode_cpu_tok_s") > 0
+                        ? num(ro, "decode_cpu_tok_s") / num(ll, "decode_cpu_tok_s")
+                        : 0);
             printf(
                 ",\"weight_bytes\":%.0f,\"dram_read_gbs\":%.2f,\"roofline_decode_tok_s\":%.2f,"
                 "\"decode_roofline_frac\":%.3f,\"rss_budget_mib\":%.1f,\"rss_within_budget\":%s}\n",

@@ -32,15 +32,28 @@ static const cli_tool TOOL = {
     "      --json             one JSON object: model, path, threads, prefill_tokens,\n"
     "                         prefill_tok_s (median), prefill_tok_s_min, prefill_tok_s_max,\n"
     "                         decode_tokens, decode_tok_s, decode_tok_s_min, decode_tok_s_max,\n"
+    "                         prefill_cpu_tok_s, decode_cpu_tok_s (tokens per CPU-second of\n"
+    "                         the process, medians: steadier on a shared machine),\n"
     "                         load_s, file_bytes, weight_bytes (read per decoded token),\n"
     "                         kv_bytes (the KV cache), peak_rss_mib\n"};
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+
+/* CPU time of the whole process (all threads): on a shared machine it leaves out the time other
+ * programs hold the cores, so tokens per CPU-second are steadier than per wall-clock second. */
+static double cpu_now(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
+
+/* One measurement: tokens per wall-clock second and per CPU second. */
+typedef struct speed {
+    double wall, cpu;
+} speed;
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -59,29 +72,31 @@ static result summarize(double *v, int n)
     return (result){med, v[0], v[n - 1]};
 }
 
-/* tokens per second of one prefill of n ids from an empty cache */
-static rf_status run_prefill(ri_context *ctx, const int32_t *ids, int n, float *logits, double *tps,
+/* one prefill of n ids from an empty cache */
+static rf_status run_prefill(ri_context *ctx, const int32_t *ids, int n, float *logits, speed *out,
                              rf_error *err)
 {
     ri_context_reset(ctx);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     rf_status st = ri_forward(ctx, ids, (size_t)n, RI_LOGITS_LAST, logits, err);
-    *tps = n / (now() - t0);
+    out->wall = n / (now() - t0);
+    out->cpu = n / (cpu_now() - c0);
     return st;
 }
 
-/* tokens per second of n single-token steps from an empty cache */
-static rf_status run_decode(ri_context *ctx, const int32_t *ids, int n, float *logits, double *tps,
+/* n single-token steps from an empty cache */
+static rf_status run_decode(ri_context *ctx, const int32_t *ids, int n, float *logits, speed *out,
                             rf_error *err)
 {
     ri_context_reset(ctx);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     for (int i = 0; i < n; i++) {
         rf_status st = ri_forward(ctx, &ids[i], 1, RI_LOGITS_LAST, logits, err);
         if (st != RF_OK)
             return st;
     }
-    *tps = n / (now() - t0);
+    out->wall = n / (now() - t0);
+    out->cpu = n / (cpu_now() - c0);
     return RF_OK;
 }
 
@@ -176,9 +191,10 @@ int main(int argc, char **argv)
     int n_ids = n_prompt > n_gen ? n_prompt : n_gen;
     int32_t *ids = malloc((size_t)(n_ids ? n_ids : 1) * sizeof *ids);
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
-    double *pp = malloc((size_t)reps * sizeof *pp), *tg = malloc((size_t)reps * sizeof *tg);
+    speed *pp = malloc((size_t)reps * sizeof *pp), *tg = malloc((size_t)reps * sizeof *tg);
+    double *wall = malloc((size_t)reps * sizeof *wall), *cpu = malloc((size_t)reps * sizeof *cpu);
     int exit_code = APR_EXIT_OK;
-    if (!ids || !logits || !pp || !tg) {
+    if (!ids || !logits || !pp || !tg || !wall || !cpu) {
         cli_error(&TOOL, "out of memory");
         exit_code = APR_EXIT_INPUT;
         goto out;
@@ -190,7 +206,7 @@ int main(int argc, char **argv)
     }
 
     rf_status st = RF_OK;
-    double ignore;
+    speed ignore;
     if (n_prompt > 0) {
         st = run_prefill(ctx, ids, n_prompt, logits, &ignore, &err);
         for (int r = 0; r < reps && st == RF_OK; r++)
@@ -206,8 +222,18 @@ int main(int argc, char **argv)
         exit_code = cli_exit_for_status(st);
         goto out;
     }
-    result rp = n_prompt > 0 ? summarize(pp, reps) : (result){0, 0, 0};
-    result rg = n_gen > 0 ? summarize(tg, reps) : (result){0, 0, 0};
+    result rp = {0, 0, 0}, rg = {0, 0, 0}, cp_cpu = {0, 0, 0}, cg_cpu = {0, 0, 0};
+    for (int which = 0; which < 2; which++) {
+        const speed *v = which == 0 ? pp : tg;
+        if ((which == 0 ? n_prompt : n_gen) == 0)
+            continue;
+        for (int r = 0; r < reps; r++) {
+            wall[r] = v[r].wall;
+            cpu[r] = v[r].cpu;
+        }
+        *(which == 0 ? &rp : &rg) = summarize(wall, reps);
+        *(which == 0 ? &cp_cpu : &cg_cpu) = summarize(cpu, reps);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mib = (double)ru.ru_maxrss / 1024.0;
@@ -233,6 +259,8 @@ int main(int argc, char **argv)
         cJSON_AddItemToObject(o, "decode_tok_s", cli_json_double(rg.median, false));
         cJSON_AddItemToObject(o, "decode_tok_s_min", cli_json_double(rg.min, false));
         cJSON_AddItemToObject(o, "decode_tok_s_max", cli_json_double(rg.max, false));
+        cJSON_AddItemToObject(o, "prefill_cpu_tok_s", cli_json_double(cp_cpu.median, false));
+        cJSON_AddItemToObject(o, "decode_cpu_tok_s", cli_json_double(cg_cpu.median, false));
         cJSON_AddItemToObject(o, "load_s", cli_json_double(load_s, false));
         cJSON_AddItemToObject(o, "file_bytes",
                               cli_json_u64(rf_model_file_size(ri_model_source(model))));
@@ -260,6 +288,8 @@ out:
     free(logits);
     free(pp);
     free(tg);
+    free(wall);
+    free(cpu);
     ri_context_free(ctx);
     gen_close(&gm);
     return exit_code;
