@@ -191,14 +191,15 @@ static rf_status cpu_model_init(ri_model *model, rf_error *err)
  */
 
 #define ACT_SLOTS 2
+#define ATTN_QB   32 /* queries of one head per attention task */
 
 typedef struct cpu_ctx {
     rk_pool *pool;
     int n_threads;
-    void *k_cache, *v_cache;                    /* [layer][n_ctx][kv_dim], F32 or F16 */
+    void *k_cache, *v_cache;                    /* transposed: [layer][kv_dim][n_ctx] */
     float *x, *a, *q, *k, *v, *att, *o, *g, *u; /* n_batch rows each */
     float *pad;                                 /* zero-padded input rows for padded weights */
-    float *scores;                              /* [thread][n_ctx] */
+    float *scores, *probs;                      /* [thread][ATTN_QB][n_ctx] */
     float *rope_cos, *rope_sin;                 /* [n_batch][head_dim / 2] */
     uint8_t *act[ACT_SLOTS];                    /* quantized activations, n_batch columns */
     struct {
@@ -218,9 +219,9 @@ static void cpu_context_free(ri_context *ctx)
     if (!c)
         return;
     rk_pool_destroy(c->pool);
-    void *bufs[] = {c->k_cache, c->v_cache, c->x,      c->a,        c->q,       c->k,
-                    c->v,       c->att,     c->o,      c->g,        c->u,       c->pad,
-                    c->scores,  c->act[0],  c->act[1], c->rope_cos, c->rope_sin};
+    void *bufs[] = {c->k_cache, c->v_cache, c->x,      c->a,      c->q,        c->k,
+                    c->v,       c->att,     c->o,      c->g,      c->u,        c->pad,
+                    c->scores,  c->probs,   c->act[0], c->act[1], c->rope_cos, c->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(c);
@@ -256,14 +257,16 @@ static rf_status cpu_context_init(ri_context *ctx, rf_error *err)
     c->u = malloc(nb * I->n_ff * f);
     size_t pad = cm->k_max > m->embd.row_elems ? cm->k_max : m->embd.row_elems;
     c->pad = calloc(nb * pad, f);
-    c->scores = malloc((size_t)c->n_threads * ctx->n_ctx * f);
+    size_t per_thread = (size_t)c->n_threads * ATTN_QB;
+    c->scores = malloc(per_thread * ctx->n_ctx * f);
+    c->probs = malloc(per_thread * ctx->n_ctx * f);
     c->rope_cos = malloc(nb * (I->head_dim / 2) * f);
     c->rope_sin = malloc(nb * (I->head_dim / 2) * f);
     for (int i = 0; i < ACT_SLOTS; i++)
         c->act[i] = malloc(nb * cm->act_bytes);
     if (!c->k_cache || !c->v_cache || !c->x || !c->a || !c->o || !c->q || !c->att || !c->k ||
-        !c->v || !c->g || !c->u || !c->pad || !c->scores || !c->rope_cos || !c->rope_sin ||
-        !c->act[0] || !c->act[1])
+        !c->v || !c->g || !c->u || !c->pad || !c->scores || !c->probs || !c->rope_cos ||
+        !c->rope_sin || !c->act[0] || !c->act[1])
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory for a KV cache of %u positions",
                             ctx->n_ctx);
     return RF_OK;
@@ -343,10 +346,16 @@ static void rmsnorm(uint32_t n, const float *x, const float *w, float eps, float
 
 typedef struct attn_job {
     const ri_context *ctx;
-    uint32_t layer, pos0, n;
+    uint32_t layer, pos0, n, n_qblocks;
 } attn_job;
 
-/* Task t * n_heads + h: query head h of token t against positions 0 .. pos0 + t. */
+/* Task h * n_qblocks + b: query head h for the tokens of block b (ATTN_QB of them) against the
+ * cached positions of the head's KV group. Both caches are transposed ([dim][position]), so
+ * the scores are d axpys over the positions a query may see (s += q_i * K^T row i, one fused
+ * multiply-add per element in dimension order) and, after the causal softmax, the output is a
+ * matrix product on the kernels (V^T rows as the matrix, the probabilities as the columns,
+ * positions past a query's own holding probability 0). Every value is computed in an order that
+ * does not depend on the block, so a cached decode step equals the recomputation bit for bit. */
 static void attention_task(void *arg, int64_t task, int thread)
 {
     const attn_job *job = arg;
@@ -354,24 +363,65 @@ static void attention_task(void *arg, int64_t task, int thread)
     const cpu_ctx *c = ctx->backend_data;
     const ri_model_info *I = &ctx->model->info;
     uint32_t d = I->head_dim, n_rep = I->n_heads / I->n_kv_heads;
-    uint32_t t = (uint32_t)(task / I->n_heads), h = (uint32_t)(task % I->n_heads);
-    uint32_t g = h / n_rep, n_keys = job->pos0 + t + 1;
-    size_t kv_dim = (size_t)I->n_kv_heads * d, q_dim = (size_t)I->n_heads * d;
-    size_t base = (size_t)job->layer * ctx->n_ctx * kv_dim + (size_t)g * d;
-    const float *q = c->q + t * q_dim + (size_t)h * d;
-    float *scores = c->scores + (size_t)thread * ctx->n_ctx;
-    float *out = c->att + t * q_dim + (size_t)h * d;
-    if (ctx->kv_type == RI_KV_F16) {
-        rk_dot_rows_f16(d, q, (const uint16_t *)c->k_cache + base, kv_dim, n_keys, scores);
-    } else {
-        rk_dot_rows_f32(d, q, (const float *)c->k_cache + base, kv_dim, n_keys, scores);
+    uint32_t h = (uint32_t)(task / job->n_qblocks), block = (uint32_t)(task % job->n_qblocks);
+    uint32_t g = h / n_rep, t0 = block * ATTN_QB;
+    uint32_t t1 = t0 + ATTN_QB < job->n ? t0 + ATTN_QB : job->n, nc = t1 - t0;
+    uint32_t n_keys = job->pos0 + t1;
+    size_t kv_dim = (size_t)I->n_kv_heads * d, q_dim = (size_t)I->n_heads * d, n_ctx = ctx->n_ctx;
+    bool f16 = ctx->kv_type == RI_KV_F16;
+    size_t elem = f16 ? 2 : 4;
+    /* the rows of dimension g * d .. g * d + d - 1 of this layer's transposed caches */
+    size_t first_row = (size_t)job->layer * kv_dim + (size_t)g * d;
+    const uint8_t *kt = (const uint8_t *)c->k_cache + first_row * n_ctx * elem;
+    float *scores = c->scores + (size_t)thread * ATTN_QB * n_ctx;
+    float *probs = c->probs + (size_t)thread * ATTN_QB * n_ctx;
+    float scale = 1.0f / sqrtf((float)d);
+    for (uint32_t i = 0; i < nc; i++) {
+        float *row = scores + (size_t)i * n_keys;
+        const float *q = c->q + (t0 + i) * q_dim + (size_t)h * d;
+        uint32_t valid = job->pos0 + t0 + i + 1;
+        memset(row, 0, n_keys * sizeof *row);
+        for (uint32_t e = 0; e < d; e++) {
+            if (f16)
+                rk_axpy_f16(valid, q[e], (const uint16_t *)kt + e * n_ctx, row);
+            else
+                rk_axpy_f32(valid, q[e], (const float *)kt + e * n_ctx, row);
+        }
+        rk_scale_f32(valid, scale, row);
+        rk_softmax_f32(valid, row);
     }
-    rk_scale_f32(n_keys, 1.0f / sqrtf((float)d), scores);
-    rk_softmax_f32(n_keys, scores);
-    if (ctx->kv_type == RI_KV_F16)
-        rk_weighted_sum_f16(d, scores, (const uint16_t *)c->v_cache + base, kv_dim, n_keys, out);
-    else
-        rk_weighted_sum_f32(d, scores, (const float *)c->v_cache + base, kv_dim, n_keys, out);
+    rk_type kv = f16 ? RK_TYPE_F16 : RK_TYPE_F32;
+    rk_quantize_act(kv, n_keys, nc, scores, n_keys, probs, (size_t)n_keys * sizeof(float));
+    rk_matrix values = {.type = kv,
+                        .data = (const uint8_t *)c->v_cache + first_row * n_ctx * elem,
+                        .row_stride = n_ctx * elem,
+                        .n_rows = d,
+                        .k = n_keys};
+    rk_matmul(&values, 0, d, probs, (size_t)n_keys * sizeof(float), nc,
+              c->att + t0 * q_dim + (size_t)h * d, q_dim);
+}
+
+/* Appends the n tokens' keys and values at positions pos0.. of layer l: columns of the
+ * transposed caches. */
+static void store_kv(const ri_context *ctx, uint32_t l, uint32_t pos0, uint32_t n)
+{
+    const cpu_ctx *c = ctx->backend_data;
+    const ri_model_info *I = &ctx->model->info;
+    size_t kv_dim = (size_t)I->n_kv_heads * I->head_dim, n_ctx = ctx->n_ctx;
+    size_t at = (size_t)l * kv_dim * n_ctx + pos0;
+    bool f16 = ctx->kv_type == RI_KV_F16;
+    for (uint32_t t = 0; t < n; t++)
+        for (size_t i = 0; i < kv_dim; i++) {
+            float k = c->k[t * kv_dim + i], v = c->v[t * kv_dim + i];
+            size_t index = at + i * n_ctx + t;
+            if (f16) {
+                ((uint16_t *)c->k_cache)[index] = rk_f32_to_f16(k);
+                ((uint16_t *)c->v_cache)[index] = rk_f32_to_f16(v);
+            } else {
+                ((float *)c->k_cache)[index] = k;
+                ((float *)c->v_cache)[index] = v;
+            }
+        }
 }
 
 /* RoPE for n tokens at pos0..: NEOX through the kernels, NORM (adjacent pairs) here. */
@@ -442,19 +492,9 @@ static rf_status cpu_forward(ri_context *ctx, const int32_t *tokens, uint32_t n,
         ri_trace_emit(ctx, RI_STAGE_Q_ROPE, (int32_t)l, pos0, n, q_dim, c->q);
         ri_trace_emit(ctx, RI_STAGE_K_ROPE, (int32_t)l, pos0, n, kv_dim, c->k);
 
-        size_t at = ((size_t)l * ctx->n_ctx + pos0) * kv_dim, count = (size_t)n * kv_dim;
-        if (ctx->kv_type == RI_KV_F16) {
-            uint16_t *kc = (uint16_t *)c->k_cache + at, *vc = (uint16_t *)c->v_cache + at;
-            for (size_t i = 0; i < count; i++) {
-                kc[i] = rk_f32_to_f16(c->k[i]);
-                vc[i] = rk_f32_to_f16(c->v[i]);
-            }
-        } else {
-            memcpy((float *)c->k_cache + at, c->k, count * sizeof(float));
-            memcpy((float *)c->v_cache + at, c->v, count * sizeof(float));
-        }
-        attn_job job = {ctx, l, pos0, n};
-        rk_pool_run(c->pool, (int64_t)n * I->n_heads, attention_task, &job);
+        store_kv(ctx, l, pos0, n);
+        attn_job job = {ctx, l, pos0, n, (n + ATTN_QB - 1) / ATTN_QB};
+        rk_pool_run(c->pool, (int64_t)I->n_heads * job.n_qblocks, attention_task, &job);
         ri_trace_emit(ctx, RI_STAGE_ATTN_OUT, (int32_t)l, pos0, n, q_dim, c->att);
 
         if ((st = matmul(ctx, &C->wo, NULL, c->att, q_dim, q_dim, n, c->o, H, err)) != RF_OK)
