@@ -20,7 +20,7 @@
  * rows are multiplied whole, against activations padded with zeros). */
 typedef struct cpu_weight {
     rk_matrix m;
-    const float *f32; /* converted copy when the kernels cannot use the stored type */
+    void *owned; /* m.data when it is ours: an F32 conversion or an R16 repacking */
 } cpu_weight;
 
 typedef struct cpu_layer {
@@ -92,8 +92,51 @@ static bool rk_type_of(rf_dtype d, rk_type *out)
     return false;
 }
 
-/* The kernels' view of w; a type they cannot multiply is converted to F32 once. */
-static rf_status prepare_weight(const ri_weight *w, cpu_weight *out, rf_error *err)
+/* Rows repacked per step: each step's source pages are released before the next one is read,
+ * so that the weights stay resident about once during the load as well. */
+#define REPACK_ROWS 1024
+
+/* Repacks out->m (a kernel-ready ROWS matrix) into the R16 layout of docs/kernels.md, which
+ * decode and prefill read faster (one sequential stream per 16 rows, no cross-row reductions);
+ * the results are the same bits. The source pages are then released (rf_model_release_data),
+ * so the weights are resident once: the copy, not the file. Types without an R16 layout stay. */
+static rf_status repack_weight(const ri_model *model, const ri_weight *w, cpu_weight *out,
+                               rf_error *err)
+{
+    const rk_matrix src = out->m;
+    if (!rk_repack_supported(src.type))
+        return RF_OK;
+    const size_t bytes = rk_repack_bytes(src.type, src.n_rows, src.k);
+    const size_t group = rk_repack_bytes(src.type, 16, src.k);
+    if (bytes == 0 || group == 0)
+        return RF_OK;
+    uint8_t *dst = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!dst)
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory repacking tensor %s", w->name);
+    rk_matrix packed = src;
+    for (int64_t r0 = 0; r0 < src.n_rows; r0 += REPACK_ROWS) {
+        rk_matrix part = src;
+        part.data = (const uint8_t *)src.data + (size_t)r0 * src.row_stride;
+        part.n_rows = src.n_rows - r0 < REPACK_ROWS ? src.n_rows - r0 : REPACK_ROWS;
+        const size_t at = (size_t)(r0 / 16) * group;
+        if (rk_repack(&part, dst + at, bytes - at, &packed) != 0) {
+            free(dst);
+            return rf_error_set(err, RF_ERR_UNSUPPORTED, "tensor %s: the kernels cannot repack it",
+                                w->name);
+        }
+        rf_model_release_data(model->src, part.data, (uint64_t)part.n_rows * src.row_stride);
+    }
+    out->m = src;
+    out->m.data = dst;
+    out->m.layout = RK_LAYOUT_R16;
+    out->owned = dst;
+    return RF_OK;
+}
+
+/* The kernels' view of w; a type they cannot multiply is converted to F32 once, a type with an
+ * R16 layout is repacked. */
+static rf_status prepare_weight(const ri_model *model, const ri_weight *w, cpu_weight *out,
+                                rf_error *err)
 {
     rk_type t;
     memset(out, 0, sizeof *out);
@@ -105,7 +148,7 @@ static rf_status prepare_weight(const ri_weight *w, cpu_weight *out, rf_error *e
                              .k = w->row_elems,
                              .scale = w->apr_q8_scale};
         if (rk_matrix_check(&out->m) == 0)
-            return RF_OK;
+            return repack_weight(model, w, out, err);
     }
     float *f = malloc((size_t)w->rows * w->row_elems * sizeof *f);
     if (!f)
@@ -117,7 +160,7 @@ static rf_status prepare_weight(const ri_weight *w, cpu_weight *out, rf_error *e
             return st;
         }
     }
-    out->f32 = f;
+    out->owned = f;
     out->m = (rk_matrix){.type = RK_TYPE_F32,
                          .data = f,
                          .row_stride = (size_t)w->row_elems * sizeof(float),
@@ -139,11 +182,11 @@ static void cpu_model_free(ri_model *model)
             cpu_layer *L = &cm->layers[l];
             cpu_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
             for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-                free((void *)ws[i]->f32);
+                free(ws[i]->owned);
         }
         free(cm->layers);
     }
-    free((void *)cm->head.f32);
+    free(cm->head.owned);
     free(cm);
     model->backend_data = NULL;
 }
@@ -173,12 +216,12 @@ static rf_status cpu_model_init(ri_model *model, rf_error *err)
         const ri_weight *src[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
         cpu_weight *dst[] = {&C->wq, &C->wk, &C->wv, &C->wo, &C->gate, &C->up, &C->down};
         for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
-            if ((st = prepare_weight(src[i], dst[i], err)) != RF_OK)
+            if ((st = prepare_weight(model, src[i], dst[i], err)) != RF_OK)
                 return st;
             note_sizes(cm, dst[i]);
         }
     }
-    if ((st = prepare_weight(&model->head, &cm->head, err)) != RF_OK)
+    if ((st = prepare_weight(model, &model->head, &cm->head, err)) != RF_OK)
         return st;
     note_sizes(cm, &cm->head);
     char isa[40];
