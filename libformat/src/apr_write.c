@@ -8,6 +8,7 @@
 
 #include "apr_internal.h"
 #include "common/half.h"
+#include "io_internal.h"
 #include "model_internal.h"
 #include "rosetta/io.h"
 #include "rosetta/contract.h"
@@ -117,7 +118,7 @@ static int cmp_out(const void *a, const void *b)
 }
 
 /* Whether at least 99.9 % of the elements are zero (aprender treats such a head as missing). */
-static bool mostly_zero(const out_tensor *t)
+static bool count_mostly_zero(const out_tensor *t)
 {
     uint64_t n, zeros = 0, need;
     if (!t->data || rf_shape_elements(t->shape, t->ndim, &n, NULL) != RF_OK || n == 0 ||
@@ -187,6 +188,27 @@ static bool mostly_zero(const out_tensor *t)
         return false; /* only float heads are checked, as aprender's F32 import path does */
     }
     return (double)zeros >= 0.999 * (double)n;
+}
+
+typedef struct zero_check {
+    const out_tensor *t;
+    bool result;
+} zero_check;
+
+static rf_status run_zero_check(void *ctx, rf_error *err)
+{
+    (void)err;
+    zero_check *z = ctx;
+    z->result = count_mostly_zero(z->t);
+    return RF_OK;
+}
+
+/* count_mostly_zero under the mapped-input guard: a head whose mapping was truncated is not
+ * "mostly zero"; writing it fails next, with the file named (rf_writer_write). */
+static bool mostly_zero(const out_tensor *t)
+{
+    zero_check z = {t, false};
+    return mapped_guarded(run_zero_check, &z, NULL) == RF_OK && z.result;
 }
 
 static bool is_embedding(const char *name, bool gguf)
@@ -725,7 +747,16 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
         const rf_tensor *r = rf_model_tensor(m, i);
         if (strcmp(r->name, t->name) != 0 || r->dtype != t->dtype || r->ndim != t->ndim ||
             memcmp(r->shape, t->shape, sizeof(uint64_t) * (size_t)t->ndim) != 0 ||
-            r->nbytes != t->nbytes || (t->nbytes && memcmp(r->data, t->data, t->nbytes) != 0))
+            r->nbytes != t->nbytes) {
+            st = rf_error_set(err, RF_ERR_WRITE,
+                              "%s: verification: tensor '%s' reads back differently", temp_path,
+                              t->name);
+            break;
+        }
+        bool equal = true;
+        if ((st = mapped_equal(r->data, t->data, (size_t)t->nbytes, &equal, err)) != RF_OK)
+            break; /* t->data may be a source mapping truncated underneath */
+        if (!equal)
             st = rf_error_set(err, RF_ERR_WRITE,
                               "%s: verification: tensor '%s' reads back differently", temp_path,
                               t->name);

@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "model_internal.h"
 #include "rosetta/apr.h"
 #include "rosetta/gguf.h"
 #include "rosetta/imatrix.h"
 #include "rosetta/names.h"
+#include "rosetta/output.h"
 #include "rosetta/quant.h"
 #include "spill.h"
 #include "write_hook.h"
@@ -460,11 +462,6 @@ static rf_status add_str(rf_model *m, const char *key, const char *s, rf_error *
 /* The GGUF pairs of a SafeTensors or APR source, synthesized in memory. */
 static rf_status source_gguf_pairs(const job *j, rf_kv_list **out, rf_error *err)
 {
-    if (rf_model_config_get(j->src)->architecture == NULL)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "%s: the model's architecture is unknown (no config.json or "
-                            "architecture metadata), and GGUF output needs general.architecture",
-                            source_name(j));
     rf_status st = rf_gguf_metadata(j->src, NULL, out, err);
     if (st != RF_OK)
         rf_error_prefix(err, "%s: GGUF metadata for the output", source_name(j));
@@ -674,6 +671,27 @@ static rf_status check_params(job *j, rf_error *err)
     j->format = f;
     if (j->out_path == NULL && !p->dry_run)
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_convert: no output path");
+    if (!p->dry_run) {
+        /* before any work: never a device, FIFO or directory in place of a file, never the
+         * input's own files unless asked, a directory that exists and is writable */
+        rf_output_check_options o = {RF_OUTPUT_FILE, j->src, p->replace_input};
+        if (f == RF_FORMAT_SAFETENSORS && rf_convert_format_for_path(j->out_path) != f)
+            o.kind = RF_OUTPUT_DIRECTORY;
+        if (f == RF_FORMAT_SAFETENSORS && o.kind == RF_OUTPUT_FILE) {
+            struct stat st;
+            if (stat(j->out_path, &st) == 0 && S_ISDIR(st.st_mode))
+                o.kind = RF_OUTPUT_DIRECTORY; /* the SafeTensors writer writes into it */
+        }
+        rf_status st = rf_output_check(j->out_path, &o, err);
+        if (st != RF_OK)
+            return st;
+    }
+    if (f == RF_FORMAT_GGUF) {
+        /* GGUF output must name its architecture (llama.cpp loads nothing else) */
+        rf_status st = gguf_check_architecture(j->src, source_name(j), err);
+        if (st != RF_OK)
+            return st;
+    }
     for (size_t i = 0; i < p->n_extra_metadata; i++) {
         const rf_kv *kv = &p->extra_metadata[i];
         if (f == RF_FORMAT_SAFETENSORS &&

@@ -1062,6 +1062,67 @@ static const char *config_string(reader *r, const char *key)
     return kv->value.as.str.data;
 }
 
+/* Lower-case letters, digits, '_' and '-', as every name of llama.cpp's architecture table. */
+static bool architecture_name_ok(const char *name)
+{
+    if (!*name)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
+            return false;
+    return true;
+}
+
+const char *rf_gguf_file_type_name(uint64_t file_type)
+{
+    /* llama.h's llama_ftype values and the names llama_ftype_name gives them */
+    static const struct {
+        unsigned value;
+        const char *name;
+    } names[] = {
+        {0, "all F32"},
+        {1, "F16"},
+        {2, "Q4_0"},
+        {3, "Q4_1"},
+        {7, "Q8_0"},
+        {8, "Q5_0"},
+        {9, "Q5_1"},
+        {10, "Q2_K - Medium"},
+        {11, "Q3_K - Small"},
+        {12, "Q3_K - Medium"},
+        {13, "Q3_K - Large"},
+        {14, "Q4_K - Small"},
+        {15, "Q4_K - Medium"},
+        {16, "Q5_K - Small"},
+        {17, "Q5_K - Medium"},
+        {18, "Q6_K"},
+        {19, "IQ2_XXS - 2.0625 bpw"},
+        {20, "IQ2_XS - 2.3125 bpw"},
+        {21, "Q2_K - Small"},
+        {22, "IQ3_XS - 3.3 bpw"},
+        {23, "IQ3_XXS - 3.0625 bpw"},
+        {24, "IQ1_S - 1.5625 bpw"},
+        {25, "IQ4_NL - 4.5 bpw"},
+        {26, "IQ3_S - 3.4375 bpw"},
+        {27, "IQ3_S mix - 3.66 bpw"},
+        {28, "IQ2_S - 2.5 bpw"},
+        {29, "IQ2_M - 2.7 bpw"},
+        {30, "IQ4_XS - 4.25 bpw"},
+        {31, "IQ1_M - 1.75 bpw"},
+        {32, "BF16"},
+        {36, "TQ1_0 - 1.69 bpw ternary"},
+        {37, "TQ2_0 - 2.06 bpw ternary"},
+        {38, "MXFP4 MoE"},
+        {39, "NVFP4"},
+        {40, "Q1_0"},
+        {41, "Q2_0"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].value == file_type)
+            return names[i].name;
+    return NULL;
+}
+
 /* RoPE pairing per architecture, as llama.cpp's llama_model_rope_type assigns it. */
 static rf_rope_type rope_type_of(const char *arch)
 {
@@ -1165,6 +1226,19 @@ static rf_status fill_config(reader *r)
     rf_model *m = r->model;
     rf_model_config *c = rf_model_config_mut(m);
     c->architecture = config_string(r, "general.architecture");
+    /* llama.cpp loads nothing without it; Rosetta's writers refuse to copy such a file to GGUF
+     * (gguf_check_architecture), and diagnostic tools show the warning */
+    const rf_kv *type = rf_model_find_kv(m, "general.type"); /* "model", "adapter", "imatrix" */
+    bool model = !type || type->value.type != RF_VALUE_STRING ||
+                 strcmp(type->value.as.str.data, "model") == 0;
+    if (model && !rf_model_find_kv(m, "general.architecture"))
+        note(r, "general.architecture is missing: llama.cpp cannot load this file, and Rosetta "
+                "will not convert it to GGUF");
+    else if (c->architecture && !architecture_name_ok(c->architecture))
+        note(r,
+             "general.architecture '%.64s' is not an architecture name (lower-case letters, "
+             "digits, '_', '-'): llama.cpp cannot load this file",
+             c->architecture);
     c->name = config_string(r, "general.name");
     if (c->architecture) {
         const char *a = c->architecture;
