@@ -750,7 +750,10 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
             st = spill_map(j.sp, err);
         if (st == RF_OK)
             st = write_output(&j, gguf_pairs, err);
-        if (st != RF_OK)
+        /* name the output once: the writers' own messages already start with it */
+        if (st != RF_OK && err &&
+            !(strncmp(err->message, out_path, strlen(out_path)) == 0 &&
+              err->message[strlen(out_path)] == ':'))
             rf_error_prefix(err, "%s", out_path);
         j.rep->pub.written = st == RF_OK;
     }
