@@ -147,6 +147,13 @@ else
   expect "3: apr quantize F32 GGUF to APR (tensors kept), truncated" 3 $?
   has "3: writer copy" "$T/err" "file changed while in use"
   [ -e "$T/t.apr" ] && fail "3: the writer left an output"
+  # a forensic view reading raw bytes
+  if [ -x "$APR_BIN/apr-hex" ]; then
+    cp "$T/q8.gguf" "$T/victim3.gguf"
+    truncated "$T/victim3.gguf" 100000 "$APR_BIN/apr-hex" --entropy "$T/victim3.gguf"
+    expect "3: apr hex --entropy, input truncated" 3 $?
+    has "3: hex" "$T/err" "file changed while in use"
+  fi
   note "3: truncated while read: exit 3: $(tail -1 "$T/err")"
 fi
 
@@ -284,6 +291,7 @@ note "8: --json with a non-UTF-8 path: valid JSON, U+FFFD, in detect, inspect, t
 # ---- 9. pipes and FIFOs as input -------------------------------------------------------------
 mkfifo "$T/in.fifo"
 tools=(detect inspect tensors)
+[ -x "$APR_BIN/apr-hex" ] && tools+=(hex)
 [ "$VALGRIND" = 1 ] && tools=(inspect)
 for tool in "${tools[@]}"; do
   run "$T/out" "$T/err" timeout 60 "$APR_BIN/apr-$tool" <(cat "$FX/model.safetensors")

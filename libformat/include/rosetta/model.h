@@ -237,7 +237,9 @@ const char *rf_value_type_name(rf_value_type type);
 /* ---- reliability ------------------------------------------------------------------------- */
 
 /* rf_mapped_call over the files of model: reads of its tensor data inside fn that hit a file
- * truncated by another process return RF_ERR_IO naming that file (see rosetta/io.h). */
+ * truncated by another process return RF_ERR_IO naming that file (see rosetta/io.h). The guard
+ * finds the file among every mapping the library made, so model may be NULL (a tool reading a
+ * mapping that is not a model's, as apr hex does). */
 rf_status rf_model_mapped_call(const rf_model *model, rf_mapped_fn fn, void *ctx, rf_error *err);
 
 #ifdef __cplusplus
