@@ -215,43 +215,6 @@ static rf_status make_plan(job *j, rf_error *err)
 
 /* ---- checks before any work ------------------------------------------------------------- */
 
-static bool format_holds(rf_format f, rf_dtype dtype)
-{
-    const rf_dtype_info *info = rf_dtype_get(dtype);
-    if (info == NULL)
-        return false;
-    switch (f) {
-    case RF_FORMAT_GGUF: return info->ggml_code >= 0;
-    case RF_FORMAT_APR: return info->apr_code >= 0;
-    case RF_FORMAT_SAFETENSORS: return info->st_name != NULL;
-    case RF_FORMAT_UNKNOWN:
-    case RF_FORMAT_SAFETENSORS_INDEX:
-    case RF_FORMAT_SAFETENSORS_DIR:
-    case RF_FORMAT_APR2_MAGIC:
-    case RF_FORMAT_APR_V1:
-    case RF_FORMAT_APR1:
-    case RF_FORMAT_APRT:
-    case RF_FORMAT_APR_TSP: return false;
-    }
-    return false;
-}
-
-/* "F32, F16, Q4_K, ..." : the float and quantized types format holds, from the dtype table. */
-static void held_types(rf_format f, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int v = 0; v < 256; v++) {
-        const rf_dtype_info *info = rf_dtype_valid(v) ? rf_dtype_get((rf_dtype)v) : NULL;
-        if (info == NULL || info->kind == RF_KIND_INT || !format_holds(f, (rf_dtype)v))
-            continue;
-        int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", info->name);
-        if (w < 0 || (size_t)w >= size - used)
-            break;
-        used += (size_t)w;
-    }
-}
-
 static const char *format_label(rf_format f)
 {
     return f == RF_FORMAT_SAFETENSORS ? "safetensors" : rf_format_name(f);
@@ -312,7 +275,7 @@ static rf_status check_plan(const job *j, rf_error *err)
     size_t bad = 0;
     const rf_quant_plan_entry *first = NULL;
     for (size_t i = 0; i < p->n_entries; i++) {
-        if (!format_holds(j->format, p->entries[i].dtype)) {
+        if (!rf_format_holds(j->format, p->entries[i].dtype)) {
             if (first == NULL)
                 first = &p->entries[i];
             bad++;
@@ -320,7 +283,8 @@ static rf_status check_plan(const job *j, rf_error *err)
     }
     if (first != NULL) {
         char held[256];
-        held_types(j->format, held, sizeof held);
+        rf_format_held_types(j->format, 1u << RF_KIND_FLOAT | 1u << RF_KIND_QUANT, 0, held,
+                             sizeof held);
         return rf_error_set(
             err, RF_ERR_ARGUMENT,
             "%s output cannot hold %s (tensor %s%s): %s; write GGUF, or choose a "
@@ -413,7 +377,7 @@ static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *off
                             rf_dtype_name(e->dtype));
     }
     if (st == RF_OK)
-        st = spill_append(j->sp, j->dst, e->dst_bytes, offset, err);
+        st = rfi_spill_append(j->sp, j->dst, e->dst_bytes, offset, err);
     return st;
 }
 
@@ -442,7 +406,7 @@ static const uint8_t *entry_data(const job *j, size_t i)
 {
     if (j->out_offset[i] == UINT64_MAX)
         return entry_tensor(j, &j->rep->plan->entries[i])->data;
-    return spill_data(j->sp) + j->out_offset[i];
+    return rfi_spill_data(j->sp) + j->out_offset[i];
 }
 
 static rf_status add_u32(rf_model *m, const char *key, uint64_t v, rf_error *err)
@@ -576,9 +540,9 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
                                  err);
     }
     if (st == RF_OK)
-        st = model_copy_config(out, j->src, err);
+        st = rfi_model_copy_config(out, j->src, err);
     if (st == RF_OK)
-        st = model_copy_tokenizer(out, j->src, err);
+        st = rfi_model_copy_tokenizer(out, j->src, err);
     const rf_quant_plan *p = j->rep->plan;
     char buf[256];
     for (size_t i = 0; st == RF_OK && i < p->n_entries; i++) {
@@ -588,6 +552,8 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
         t.dtype = e->dtype;
         t.data = entry_data(j, i);
         t.nbytes = e->dst_bytes;
+        if (j->out_offset[i] != UINT64_MAX)
+            t.row_stride = 0; /* converted data is one packed run */
         t.file_offset = 0;
         t.source = 0;
         st = rf_model_add_tensor(out, &t, err);
@@ -621,19 +587,19 @@ static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *er
         return st;
     write_hook hook = {j->p->verify, j->p->ctx};
     switch (j->format) {
-    case RF_FORMAT_GGUF: st = gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
+    case RF_FORMAT_GGUF: st = rfi_gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
     case RF_FORMAT_APR: {
         rf_apr_write_options o = {0};
         o.extra = j->p->extra_metadata;
         o.n_extra = j->p->n_extra_metadata;
-        st = apr_write_hooked(out, j->out_path, &o, &hook, err);
+        st = rfi_apr_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_SAFETENSORS: {
         rf_safetensors_write_options o = {0};
         for (size_t i = 0; i < j->p->n_extra_metadata; i++)
             o.provenance = j->p->extra_metadata[i].value.as.str.data;
-        st = safetensors_write_hooked(out, j->out_path, &o, &hook, err);
+        st = rfi_safetensors_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_UNKNOWN:
@@ -688,7 +654,7 @@ static rf_status check_params(job *j, rf_error *err)
     }
     if (f == RF_FORMAT_GGUF) {
         /* GGUF output must name its architecture (llama.cpp loads nothing else) */
-        rf_status st = gguf_check_architecture(j->src, source_name(j), err);
+        rf_status st = rfi_gguf_check_architecture(j->src, source_name(j), err);
         if (st != RF_OK)
             return st;
     }
@@ -741,13 +707,13 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     if (st == RF_OK && j.p->on_plan)
         st = j.p->on_plan(&j.rep->pub, j.p->ctx, err);
     if (st == RF_OK && !j.p->dry_run) {
-        j.sp = spill_open(out_path, err);
+        j.sp = rfi_spill_open(out_path, err);
         if (j.sp == NULL)
             st = err && err->status ? err->status : RF_ERR_WRITE;
         if (st == RF_OK)
             st = rf_model_mapped_call(src, convert_all, &j, err);
         if (st == RF_OK)
-            st = spill_map(j.sp, err);
+            st = rfi_spill_map(j.sp, err);
         if (st == RF_OK)
             st = write_output(&j, gguf_pairs, err);
         /* name the output once: the writers' own messages already start with it */
@@ -758,7 +724,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
         j.rep->pub.written = st == RF_OK;
     }
     rf_kv_list_free(gguf_pairs);
-    spill_close(j.sp);
+    rfi_spill_close(j.sp);
     rf_imatrix_free(j.im);
     free(j.head_of);
     free(j.out_offset);

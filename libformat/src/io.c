@@ -1,5 +1,5 @@
-/* Mapped input, bounds-checked cursor and little-endian helpers (see rosetta/io.h). */
-#include "rosetta/io.h"
+/* Mapped input, bounds-checked cursor and little-endian helpers (see io.h). */
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,8 +49,8 @@ static void mapped_remove(rf_file *f)
     pthread_mutex_unlock(&mapped_lock);
 }
 
-bool io_mapped_lookup(const void *addr, char *path, size_t path_size, uint64_t *offset,
-                      uint64_t *mapped_size)
+bool rfi_io_mapped_lookup(const void *addr, char *path, size_t path_size, uint64_t *offset,
+                          uint64_t *mapped_size)
 {
     const uint8_t *a = addr;
     bool found = false;

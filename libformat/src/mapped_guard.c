@@ -1,12 +1,13 @@
 /* SIGBUS guard for mapped input. Touching a page of a mapping past the current end of its file
  * (another process truncated the file after it was mapped) raises SIGBUS with si_code
- * BUS_ADRERR. Inside rf_mapped_call (or mapped_guarded) that signal ends the guarded function and
- * becomes an RF_ERR_IO error naming the file and offset; outside a guard, or for any other SIGBUS,
- * the previous disposition applies (by default the process dies, as before). The library's own
- * readers of mapped data run under it: rf_dequantize, the atomic writer's rf_writer_write and the
- * APR footer check, so every tool that dequantizes or writes a mapped model is guarded.
- * Not for: SIGSEGV (a wild pointer is a bug, never an input problem). */
-#include "rosetta/io.h"
+ * BUS_ADRERR. Inside rf_mapped_call (or rfi_mapped_guarded) that signal ends the guarded function
+ * and becomes an RF_ERR_IO error naming the file and offset; outside a guard, or for any other
+ * SIGBUS, the previous disposition applies (by default the process dies, as before). The library's
+ * own readers of mapped data run under it: rf_dequantize, the atomic writer's rf_writer_write and
+ * the APR footer check, so every tool that dequantizes or writes a mapped model is guarded. Not
+ * for: SIGSEGV (a wild pointer is a bug, never an input problem). */
+#include "model_internal.h"
+#include "io.h"
 #include "rosetta/model.h"
 
 #include "io_internal.h"
@@ -71,7 +72,7 @@ static rf_status fault_error(const uint8_t *addr, rf_error *err)
 {
     char path[4096];
     uint64_t offset = 0, mapped = 0;
-    if (!io_mapped_lookup(addr, path, sizeof path, &offset, &mapped))
+    if (!rfi_io_mapped_lookup(addr, path, sizeof path, &offset, &mapped))
         return rf_error_set(err, RF_ERR_IO,
                             "mapped input: read at address %p failed (SIGBUS): a mapped file was "
                             "truncated or replaced while in use",
@@ -90,7 +91,7 @@ static rf_status fault_error(const uint8_t *addr, rf_error *err)
                         strerror(errno));
 }
 
-rf_status mapped_guarded(rf_mapped_fn fn, void *ctx, rf_error *err)
+rf_status rfi_mapped_guarded(rf_mapped_fn fn, void *ctx, rf_error *err)
 {
     pthread_once(&install_once, install);
     if (install_errno)
@@ -131,10 +132,10 @@ static rf_status run_compare(void *ctx, rf_error *err)
     return RF_OK;
 }
 
-rf_status mapped_equal(const void *a, const void *b, size_t n, bool *equal, rf_error *err)
+rf_status rfi_mapped_equal(const void *a, const void *b, size_t n, bool *equal, rf_error *err)
 {
     compare_call c = {a, b, n, false};
-    rf_status st = mapped_guarded(run_compare, &c, err);
+    rf_status st = rfi_mapped_guarded(run_compare, &c, err);
     *equal = st == RF_OK && c.equal;
     return st;
 }
@@ -144,11 +145,11 @@ rf_status rf_mapped_call(const rf_file *const *files, size_t n_files, rf_mapped_
 {
     (void)files; /* every mapping is known to io.c; the list is kept for the API */
     (void)n_files;
-    return mapped_guarded(fn, ctx, err);
+    return rfi_mapped_guarded(fn, ctx, err);
 }
 
 rf_status rf_model_mapped_call(const rf_model *model, rf_mapped_fn fn, void *ctx, rf_error *err)
 {
     (void)model;
-    return mapped_guarded(fn, ctx, err);
+    return rfi_mapped_guarded(fn, ctx, err);
 }

@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rosetta/io.h"
+#include "io.h"
+#include "model_internal.h"
 
 /* ---- what is at a path ------------------------------------------------------------------- */
 
@@ -36,7 +37,7 @@ static const char *kind_of(mode_t mode)
     return "not a regular file";
 }
 
-rf_status output_refuse_special(const char *path, rf_error *err)
+rf_status rfi_output_refuse_special(const char *path, rf_error *err)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
@@ -146,7 +147,7 @@ rf_status rf_output_check(const char *path, const rf_output_check_options *opts,
                                 "%s: is %s, but this output is a directory of files", path,
                                 S_ISREG(st.st_mode) ? "a file" : kind_of(st.st_mode));
     } else {
-        rf_status s = output_refuse_special(path, err);
+        rf_status s = rfi_output_refuse_special(path, err);
         if (s != RF_OK)
             return s;
         if (ends_with(path, "/"))
@@ -200,7 +201,7 @@ static struct {
     char path[PATH_MAX];
 } temps[TEMP_SLOTS];
 
-int output_temp_remember(const char *temp_path)
+int rfi_output_temp_remember(const char *temp_path)
 {
     if (strlen(temp_path) >= PATH_MAX)
         return -1;
@@ -215,7 +216,7 @@ int output_temp_remember(const char *temp_path)
     return -1;
 }
 
-void output_temp_forget(int slot)
+void rfi_output_temp_forget(int slot)
 {
     if (slot < 0 || slot >= TEMP_SLOTS)
         return;

@@ -7,12 +7,12 @@
 /* RF_ERR_ARGUMENT when something other than a regular file (or a symbolic link to one) is at
  * path: the writer never renames over a device, FIFO, socket or directory. RF_OK when path is
  * absent or a regular file. */
-rf_status output_refuse_special(const char *path, rf_error *err);
+rf_status rfi_output_refuse_special(const char *path, rf_error *err);
 
 /* Records a temp file of a live writer so that a terminating signal removes it (see
- * rf_output_cleanup_on_signals). Returns a slot for output_temp_forget, or -1 when every slot
+ * rf_output_cleanup_on_signals). Returns a slot for rfi_output_temp_forget, or -1 when every slot
  * is taken (the file is then left to the next writer's stale clean-up). */
-int output_temp_remember(const char *temp_path);
-void output_temp_forget(int slot);
+int rfi_output_temp_remember(const char *temp_path);
+void rfi_output_temp_forget(int slot);
 
 #endif

@@ -32,7 +32,7 @@ static void dir_of(const char *path, char *out, size_t size)
         snprintf(out, size, "%.*s", (int)(len - 1), path);
 }
 
-spill *spill_open(const char *near_path, rf_error *err)
+spill *rfi_spill_open(const char *near_path, rf_error *err)
 {
     char dir[PATH_MAX], path[PATH_MAX + 64];
     if (near_path != NULL) {
@@ -77,7 +77,7 @@ static rf_status put(spill *s, const uint8_t *p, uint64_t n, rf_error *err)
     return RF_OK;
 }
 
-rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
+rf_status rfi_spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
 {
     static const uint8_t zeros[64];
     rf_status st = put(s, zeros, (64 - s->size % 64) % 64, err);
@@ -85,7 +85,7 @@ rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset,
     return st == RF_OK ? put(s, data, n, err) : st;
 }
 
-rf_status spill_map(spill *s, rf_error *err)
+rf_status rfi_spill_map(spill *s, rf_error *err)
 {
     if (s->size == 0 || s->map != NULL)
         return RF_OK;
@@ -96,9 +96,9 @@ rf_status spill_map(spill *s, rf_error *err)
     return RF_OK;
 }
 
-const uint8_t *spill_data(const spill *s) { return s->map; }
+const uint8_t *rfi_spill_data(const spill *s) { return s->map; }
 
-void spill_close(spill *s)
+void rfi_spill_close(spill *s)
 {
     if (s == NULL)
         return;

@@ -17,8 +17,8 @@ static rf_status run_chain(const char *temp_path, void *ctx, rf_error *err)
     return st;
 }
 
-rf_status write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own, void *own_ctx,
-                            const write_hook *hook, rf_error *err)
+rf_status rfi_write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own,
+                                void *own_ctx, const write_hook *hook, rf_error *err)
 {
     chain c = {own, own_ctx, hook, final_path};
     return rf_writer_commit(w, run_chain, &c, err);

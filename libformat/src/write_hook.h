@@ -5,7 +5,7 @@
 
 #include "rosetta/apr.h"
 #include "rosetta/gguf.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/safetensors.h"
 
 typedef struct write_hook {
@@ -15,20 +15,22 @@ typedef struct write_hook {
 } write_hook;
 
 /* rf_writer_commit running own(temp, own_ctx) and then hook->verify (hook may be NULL). */
-rf_status write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own, void *own_ctx,
-                            const write_hook *hook, rf_error *err);
+rf_status rfi_write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own,
+                                void *own_ctx, const write_hook *hook, rf_error *err);
 
-rf_status gguf_write_hooked(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
-                            const write_hook *hook, rf_error *err);
-rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_write_options *opts,
-                           const write_hook *hook, rf_error *err);
-rf_status safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
-                                   const rf_safetensors_write_options *opts, const write_hook *hook,
-                                   rf_error *err);
+rf_status rfi_gguf_write_hooked(const rf_model *m, const char *path,
+                                const rf_gguf_write_options *opts, const write_hook *hook,
+                                rf_error *err);
+rf_status rfi_apr_write_hooked(const rf_model *m, const char *path,
+                               const rf_apr_write_options *opts, const write_hook *hook,
+                               rf_error *err);
+rf_status rfi_safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
+                                       const rf_safetensors_write_options *opts,
+                                       const write_hook *hook, rf_error *err);
 
 /* The GGUF architecture name for a configured architecture ("qwen2" for "qwen2" or an HF class
  * name such as "Qwen2ForCausalLM", "llama" for Mistral), or NULL when none can be named. */
-const char *gguf_architecture_name(const char *arch);
+const char *rfi_gguf_architecture_name(const char *arch);
 
 /* RF_OK when a GGUF model written from m will name its architecture (rf_convert checks it
  * before any work; rf_gguf_write checks it for non-GGUF sources, and writes a GGUF source as
@@ -37,6 +39,6 @@ const char *gguf_architecture_name(const char *arch);
  * general.architecture of lower-case letters, digits, '_' and '-'; any other m has a configured
  * architecture with a GGUF name. Otherwise RF_ERR_CONTRACT naming the rule (gguf.architecture)
  * and what m has instead; path starts the message. */
-rf_status gguf_check_architecture(const rf_model *m, const char *path, rf_error *err);
+rf_status rfi_gguf_check_architecture(const rf_model *m, const char *path, rf_error *err);
 
 #endif

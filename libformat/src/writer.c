@@ -3,7 +3,7 @@
  * It never renames over anything but a regular file, removes its temp file when SIGINT/SIGTERM/
  * SIGHUP end the process (output.c), and copies the caller's bytes under the mapped-input guard
  * (a truncated mapped source is an error, not a SIGBUS). */
-#include "rosetta/io.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +34,7 @@ struct rf_writer {
     uint32_t crc;
     rf_status failed; /* sticky */
     char failure[sizeof(((rf_error *)0)->message)];
-    int temp_slot; /* output_temp_remember's slot: removed on SIGINT/SIGTERM/SIGHUP */
+    int temp_slot; /* rfi_output_temp_remember's slot: removed on SIGINT/SIGTERM/SIGHUP */
 };
 
 uint32_t rf_crc32(uint32_t crc, const void *data, size_t n)
@@ -46,7 +46,7 @@ rf_writer *rf_writer_open(const char *path, rf_error *err)
 {
     /* Never rename over a device (/dev/null), a FIFO or a directory: refused before anything
      * is created. */
-    if (output_refuse_special(path, err) != RF_OK)
+    if (rfi_output_refuse_special(path, err) != RF_OK)
         return NULL;
     rf_output_cleanup_on_signals();
     rf_writer *w = calloc(1, sizeof *w);
@@ -85,7 +85,7 @@ rf_writer *rf_writer_open(const char *path, rf_error *err)
     }
     int open_errno = errno;
     if (w->fd >= 0)
-        w->temp_slot = output_temp_remember(w->temp_path);
+        w->temp_slot = rfi_output_temp_remember(w->temp_path);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     w->lock_fd = w->fd >= 0 ? fcntl(w->fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (w->fd < 0) {
@@ -160,7 +160,7 @@ rf_status rf_writer_write(rf_writer *w, const void *data, size_t n, rf_error *er
     if (w->failed)
         return rf_error_set(err, w->failed, "%s", w->failure);
     copy_in c = {w, data, n};
-    rf_status st = mapped_guarded(copy_bytes, &c, err);
+    rf_status st = rfi_mapped_guarded(copy_bytes, &c, err);
     if (st != RF_OK && w->failed == RF_OK) {
         /* the source faulted (a truncated mapping): the output is incomplete, fail for good */
         w->failed = st;
@@ -190,7 +190,7 @@ const char *rf_writer_temp_path(const rf_writer *w) { return w->temp_path; }
 
 static void writer_free(rf_writer *w)
 {
-    output_temp_forget(w->temp_slot);
+    rfi_output_temp_forget(w->temp_slot);
     if (w->lock_fd >= 0)
         close(w->lock_fd);
     free(w->buf);
@@ -239,7 +239,7 @@ rf_status rf_writer_commit(rf_writer *w, rf_verify_fn verify, void *ctx, rf_erro
         st = verify(w->temp_path, ctx, err);
     /* checked again: something may have been put at the path since rf_writer_open */
     if (st == RF_OK)
-        st = output_refuse_special(w->final_path, err);
+        st = rfi_output_refuse_special(w->final_path, err);
     if (st == RF_OK && rename(w->temp_path, w->final_path) != 0)
         st = fail(w, err, "rename into place failed");
     if (st != RF_OK) {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "rosetta/gguf.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/model.h"
 #include "rosetta/output.h"
 #include "rosetta/quant.h"

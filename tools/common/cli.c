@@ -14,17 +14,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu/cpu_features.h"
 #include "rosetta/apr.h"
 #include "rosetta/detect.h"
 #include "rosetta/output.h"
+#include "rosetta/quant.h"
 #include "rosetta/text.h"
 #include "rosetta/version.h"
 
 void cli_print_version(const cli_tool *tool, FILE *out)
 {
-    fprintf(out, "apr-%s %s (simd: %s, cuda: %s)\n", tool->name, ROSETTA_VERSION,
-            rk_simd_level_name(rk_cpu_simd_level()), ROSETTA_HAVE_CUDA ? "on" : "off");
+    fprintf(out, "apr-%s %s (simd: %s, cuda: %s)\n", tool->name, ROSETTA_VERSION, rf_simd_cpu(),
+            ROSETTA_HAVE_CUDA ? "on" : "off");
 }
 
 void cli_print_help(const cli_tool *tool, FILE *out)

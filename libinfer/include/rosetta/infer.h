@@ -3,12 +3,14 @@
 #ifndef ROSETTA_INFER_H
 #define ROSETTA_INFER_H
 
+#include "rosetta/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Version string of the inference library (equals the project version). */
-const char *ri_version(void);
+RI_API const char *ri_version(void);
 
 #ifdef __cplusplus
 }
