@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "rosetta/apr.h"
+#include "rosetta/convert.h"
 #include "rosetta/gguf.h"
 #include "rosetta/model.h"
 
@@ -577,12 +578,40 @@ static void print_metadata(const rf_model *m, bool full)
     cli_table_free(t);
 }
 
+/* Where a converted file came from (rf_model_provenance): one row per field. */
+static void print_provenance(const rf_model *m)
+{
+    char *json = rf_model_provenance(m);
+    cJSON *record = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (record == NULL)
+        return;
+    printf("\nprovenance\n");
+    cli_table *t = cli_table_new(2, "ll");
+    /* the record's order (APR stores its keys sorted), then anything else */
+    static const char *const order[] = {"source",          "source_format", "source_digest",
+                                        "rosetta_version", "options",       "created"};
+    const size_t n_order = sizeof order / sizeof order[0];
+    for (size_t k = 0; t && k <= n_order; k++)
+        for (const cJSON *f = record->child; f; f = f->next) {
+            bool known = false;
+            for (size_t i = 0; i < n_order; i++)
+                known |= strcmp(f->string, order[i]) == 0;
+            if (k < n_order ? strcmp(f->string, order[k]) == 0 : !known)
+                add_row2(t, f->string, cJSON_IsString(f) ? f->valuestring : "?");
+        }
+    cli_table_print(t, stdout, "  ");
+    cli_table_free(t);
+    cJSON_Delete(record);
+}
+
 static void print_human(const rf_model *m, const char *path, const summary *s, bool full)
 {
     print_header(m, path, s);
     print_dtypes(s);
     print_config(m, full);
     print_tokenizer(m, full);
+    print_provenance(m);
     print_metadata(m, full);
 }
 
@@ -906,6 +935,10 @@ static cJSON *json_report(const rf_model *m, const summary *s_in, const char *pa
     }
     cJSON_AddItemToObject(o, "config", json_config(m));
     cJSON_AddItemToObject(o, "tokenizer", json_tokenizer(m, full));
+    char *provenance = rf_model_provenance(m);
+    cJSON *record = provenance ? cJSON_Parse(provenance) : NULL;
+    free(provenance);
+    cJSON_AddItemToObject(o, "provenance", record ? record : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "metadata", json_metadata(m, full));
     cJSON_AddItemToObject(o, "warnings", json_warnings(m));
     return o;

@@ -170,6 +170,8 @@ typedef struct apr_scan_options {
     bool strict_checksums; /* a wrong header or footer CRC is an error (else a warning) */
     bool strict_layout;    /* column-major flag, unknown version: errors (else warnings) */
     bool verify_footer;    /* compute the footer CRC (one pass over the image) */
+    const rf_file *mapped; /* the file data is mapped from: its pages are dropped after the CRC
+                              pass reads them (pages.h); NULL when data is not such a mapping */
     rf_model *warnings;    /* tolerated problems are recorded here (may be NULL) */
     const apr_allocator *alloc;
 } apr_scan_options;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gguf_internal.h"
+#include "io_internal.h"
 #include "model_internal.h"
 #include "rosetta/gguf.h"
 
@@ -1376,6 +1377,22 @@ static rf_status parse(reader *r)
     return st;
 }
 
+static rf_status run_parse(void *ctx, rf_error *err)
+{
+    (void)err; /* the reader reports through r->err */
+    return parse(ctx);
+}
+
+/* parse(r) over data that is often a mapped file: a truncation underneath while it is read is
+ * an RF_ERR_IO error ("file changed while in use"), not a SIGBUS. */
+static rf_status parse_guarded(reader *r)
+{
+    rf_status st = rfi_mapped_guarded(run_parse, r, r->err);
+    if (st != RF_OK)
+        temps_free(r); /* the value being read when the fault cut the parse short */
+    return st;
+}
+
 static rf_model *open_file(rf_file *file, const char *path, const rf_open_options *opts,
                            rf_error *err)
 {
@@ -1401,7 +1418,7 @@ static rf_model *open_file(rf_file *file, const char *path, const rf_open_option
     };
     rf_status st = rf_model_set_path(m, path, err);
     if (st == RF_OK)
-        st = parse(&r);
+        st = parse_guarded(&r);
     free(r.temps);
     if (st != RF_OK) {
         rf_model_free(m);
@@ -1440,7 +1457,7 @@ rf_status rf_gguf_scan_layout(const uint8_t *data, uint64_t size, const char *na
         .lenient = true,
         .err = err,
     };
-    rf_status st = parse(&r);
+    rf_status st = parse_guarded(&r);
     free(r.temps);
     if (st != RF_OK)
         return st;
@@ -1468,7 +1485,7 @@ rf_status rfi_gguf_parse_observed(const uint8_t *data, uint64_t size, const char
         .err = err,
         .obs = obs,
     };
-    rf_status st = parse(&r);
+    rf_status st = parse_guarded(&r);
     free(r.temps);
     if (st == RF_OK)
         rf_model_set_format_version(m, r.version);

@@ -758,7 +758,7 @@ static rf_status put_value(rf_writer *w, const rf_value *v, rf_error *err)
                         rf_value_type_name(v->type));
 }
 
-static rf_status write_file(const plan *p, rf_writer *w, rf_error *err)
+static rf_status write_file(const plan *p, rf_writer *w, const write_hook *hook, rf_error *err)
 {
     static const uint8_t magic[4] = {'G', 'G', 'U', 'F'};
     rf_status st = rf_writer_write(w, magic, 4, err);
@@ -801,8 +801,9 @@ static rf_status write_file(const plan *p, rf_writer *w, rf_error *err)
         uint64_t left = t->nbytes;
         const uint8_t *src = t->data;
         while (!st && left) {
-            size_t chunk = left > (1u << 30) ? (1u << 30) : (size_t)left;
+            size_t chunk = left > WRITE_HOOK_PIECE ? (size_t)WRITE_HOOK_PIECE : (size_t)left;
             st = rf_writer_write(w, src, chunk, err);
+            rfi_write_hook_release(hook, src, chunk);
             src += chunk;
             left -= chunk;
         }
@@ -1017,7 +1018,7 @@ rf_status rfi_gguf_write_hooked(const rf_model *m, const char *path,
         rf_writer *w = rf_writer_open(path, err);
         if (!w) {
             st = err ? err->status : RF_ERR_WRITE;
-        } else if ((st = write_file(&p, w, err)) != RF_OK) {
+        } else if ((st = write_file(&p, w, hook, err)) != RF_OK) {
             rf_writer_abort(w);
         } else {
             st = rfi_write_hook_commit(w, path, verify, &p, hook, err);

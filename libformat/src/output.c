@@ -4,7 +4,9 @@
  * left (writer_cleanup.c). */
 #include "output_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -191,29 +193,52 @@ rf_status rf_output_check(const char *path, const rf_output_check_options *opts,
 
 /* ---- temp files of live writers, removed on a terminating signal ---------------------------- */
 
+static const int CLEANUP_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
+
 /* Slots hold the paths, written before the file exists, so that the handler does nothing but
- * unlink (async-signal-safe). A slot is LIVE while its path may name a temp file. */
+ * unlink (async-signal-safe). A slot is LIVE while its path may name a temp file (or a staging
+ * directory: dir set). */
 #define TEMP_SLOTS 32
 enum { SLOT_FREE, SLOT_BUSY, SLOT_LIVE };
 
 static struct {
     atomic_int state;
+    bool dir;
     char path[PATH_MAX];
 } temps[TEMP_SLOTS];
 
-int rfi_output_temp_remember(const char *temp_path)
+static int remember(const char *path, bool dir)
 {
-    if (strlen(temp_path) >= PATH_MAX)
+    if (strlen(path) >= PATH_MAX)
         return -1;
     for (int i = 0; i < TEMP_SLOTS; i++) {
         int expected = SLOT_FREE;
         if (atomic_compare_exchange_strong(&temps[i].state, &expected, SLOT_BUSY)) {
-            memcpy(temps[i].path, temp_path, strlen(temp_path) + 1);
+            memcpy(temps[i].path, path, strlen(path) + 1);
+            temps[i].dir = dir;
             atomic_store(&temps[i].state, SLOT_LIVE);
             return i;
         }
     }
     return -1;
+}
+
+int rfi_output_temp_remember(const char *temp_path) { return remember(temp_path, false); }
+
+char *rfi_output_mkdtemp(char *template_path, int *slot)
+{
+    /* the terminating signals wait until the directory exists and is recorded for removal */
+    sigset_t block, saved;
+    sigemptyset(&block);
+    for (size_t i = 0; i < sizeof CLEANUP_SIGNALS / sizeof *CLEANUP_SIGNALS; i++)
+        sigaddset(&block, CLEANUP_SIGNALS[i]);
+    pthread_sigmask(SIG_BLOCK, &block, &saved);
+    char *made = mkdtemp(template_path);
+    int made_errno = errno;
+    *slot = made ? remember(made, true) : -1;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    errno = made_errno;
+    return made;
 }
 
 void rfi_output_temp_forget(int slot)
@@ -224,14 +249,40 @@ void rfi_output_temp_forget(int slot)
     atomic_store(&temps[slot].state, SLOT_FREE);
 }
 
-void rf_output_remove_temps(void)
+/* Removes the plain files of directory path, then path itself, with system calls only (open,
+ * getdents64, unlinkat, rmdir: no allocation, no stdio), for the signal handler. */
+static void remove_directory(const char *path)
 {
-    for (int i = 0; i < TEMP_SLOTS; i++)
-        if (atomic_load(&temps[i].state) == SLOT_LIVE)
-            unlink(temps[i].path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        _Alignas(struct dirent64) char buf[4096];
+        for (int rounds = 0; rounds < 1024; rounds++) {
+            ssize_t n = getdents64(fd, buf, sizeof buf);
+            if (n <= 0)
+                break;
+            for (ssize_t at = 0; at < n;) {
+                const struct dirent64 *e = (const struct dirent64 *)(const void *)(buf + at);
+                const char *name = e->d_name;
+                if (!(name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))))
+                    unlinkat(fd, name, 0);
+                at += e->d_reclen;
+            }
+        }
+        close(fd);
+    }
+    rmdir(path);
 }
 
-static const int CLEANUP_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
+void rf_output_remove_temps(void)
+{
+    /* files first: a writer's temp file may lie in a staging directory */
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (atomic_load(&temps[i].state) == SLOT_LIVE && !temps[i].dir)
+            unlink(temps[i].path);
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (atomic_load(&temps[i].state) == SLOT_LIVE && temps[i].dir)
+            remove_directory(temps[i].path);
+}
 
 static void on_terminate(int sig)
 {

@@ -1,4 +1,5 @@
-/* Private: the parts of output.c that the atomic writer (writer.c) uses. */
+/* Private: the parts of output.c that the atomic writer (writer.c) and the directory output of
+ * rf_convert (convert.c) use. */
 #ifndef ROSETTA_OUTPUT_INTERNAL_H
 #define ROSETTA_OUTPUT_INTERNAL_H
 
@@ -14,5 +15,11 @@ rf_status rfi_output_refuse_special(const char *path, rf_error *err);
  * is taken (the file is then left to the next writer's stale clean-up). */
 int rfi_output_temp_remember(const char *temp_path);
 void rfi_output_temp_forget(int slot);
+
+/* mkdtemp(template_path) for a staging directory, recorded like a temp file (in *slot, -1 when
+ * not recorded) so that a terminating signal removes it and the plain files in it; the signals
+ * wait while it is made. Returns template_path, or NULL with errno set. Forget the slot with
+ * rfi_output_temp_forget once the directory is renamed away or removed. */
+char *rfi_output_mkdtemp(char *template_path, int *slot);
 
 #endif

@@ -15,6 +15,7 @@
 #include "rosetta/contract.h"
 #include "rosetta/safetensors.h"
 #include "safetensors_internal.h"
+#include "pages.h"
 #include "write_hook.h"
 
 /* Longest tensor name Rosetta writes after renaming (HF names are well below this). */
@@ -169,6 +170,21 @@ typedef struct verify_st {
     uint32_t crc;
 } verify_st;
 
+/* The CRC-32 of a whole file, its mapped pages dropped as the pass goes (pages.h). */
+static uint32_t crc_released(const rf_file *f)
+{
+    const uint8_t *d = rf_file_data(f);
+    uint64_t size = rf_file_size(f);
+    uint32_t crc = 0;
+    for (uint64_t done = 0; done < size;) {
+        size_t take = size - done > (64u << 20) ? (64u << 20) : (size_t)(size - done);
+        crc = rf_crc32(crc, d + done, take);
+        rfi_file_release_range(f, d + done, take);
+        done += take;
+    }
+    return crc;
+}
+
 static rf_status verify_safetensors(const char *temp_path, void *ctx, rf_error *err)
 {
     const verify_st *v = ctx;
@@ -181,7 +197,7 @@ static rf_status verify_safetensors(const char *temp_path, void *ctx, rf_error *
         st = rf_error_set(err, RF_ERR_WRITE, "%s: re-read check failed: size %llu, expected %llu",
                           v->final_path, (unsigned long long)rf_file_size(f),
                           (unsigned long long)v->size);
-    else if (rf_crc32(0, d, (size_t)v->size) != v->crc)
+    else if (crc_released(f) != v->crc)
         st = rf_error_set(err, RF_ERR_WRITE,
                           "%s: re-read check failed: CRC-32 differs from the bytes written",
                           v->final_path);
@@ -254,8 +270,12 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
     if (st == RF_OK)
         st = rf_writer_write(w, header.data, header.len, err);
     for (size_t i = 0; i < n && st == RF_OK; i++)
-        if (ts[i].t->nbytes)
-            st = rf_writer_write(w, ts[i].t->data, (size_t)ts[i].t->nbytes, err);
+        for (uint64_t at = 0; st == RF_OK && at < ts[i].t->nbytes; at += WRITE_HOOK_PIECE) {
+            uint64_t k = ts[i].t->nbytes - at;
+            k = k < WRITE_HOOK_PIECE ? k : WRITE_HOOK_PIECE;
+            st = rf_writer_write(w, ts[i].t->data + at, (size_t)k, err);
+            rfi_write_hook_release(hook, ts[i].t->data + at, k);
+        }
     if (st != RF_OK) {
         rf_writer_abort(w);
         rfi_text_buf_free(&header);

@@ -77,11 +77,22 @@ static rf_status put(spill *s, const uint8_t *p, uint64_t n, rf_error *err)
     return RF_OK;
 }
 
-rf_status rfi_spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
+rf_status rfi_spill_start(spill *s, uint64_t *offset, rf_error *err)
 {
     static const uint8_t zeros[64];
     rf_status st = put(s, zeros, (64 - s->size % 64) % 64, err);
     *offset = s->size;
+    return st;
+}
+
+rf_status rfi_spill_write(spill *s, const void *data, uint64_t n, rf_error *err)
+{
+    return put(s, data, n, err);
+}
+
+rf_status rfi_spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
+{
+    rf_status st = rfi_spill_start(s, offset, err);
     return st == RF_OK ? put(s, data, n, err) : st;
 }
 
@@ -106,4 +117,11 @@ void rfi_spill_close(spill *s)
         munmap(s->map, s->size);
     close(s->fd);
     free(s);
+}
+
+bool rfi_spill_holds(const spill *s, const void *p, uint64_t n)
+{
+    const uint8_t *b = p;
+    return s != NULL && s->map != NULL && b >= s->map && n <= s->size &&
+           (uint64_t)(b - s->map) <= s->size - n;
 }

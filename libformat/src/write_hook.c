@@ -23,3 +23,9 @@ rf_status rfi_write_hook_commit(rf_writer *w, const char *final_path, rf_verify_
     chain c = {own, own_ctx, hook, final_path};
     return rf_writer_commit(w, run_chain, &c, err);
 }
+
+void rfi_write_hook_release(const write_hook *hook, const void *data, uint64_t n)
+{
+    if (hook != NULL && hook->release != NULL)
+        hook->release(data, n, hook->release_ctx);
+}

@@ -12,7 +12,18 @@ typedef struct write_hook {
     /* run on each finished data file after the writer's own check, before the rename */
     rf_status (*verify)(const char *temp_path, const char *final_path, void *ctx, rf_error *err);
     void *ctx;
+    /* called after a tensor's bytes were written or compared, so that their mapped pages can
+     * be dropped (rf_convert's memory bound); may be NULL */
+    void (*release)(const void *data, uint64_t n, void *ctx);
+    void *release_ctx;
 } write_hook;
+
+/* hook->release(data, n) when there is one. */
+void rfi_write_hook_release(const write_hook *hook, const void *data, uint64_t n);
+
+/* Tensor bytes are written and compared in pieces of this size, each released after use, so
+ * that a large tensor never has all its pages resident at once. */
+#define WRITE_HOOK_PIECE ((uint64_t)64 << 20)
 
 /* rf_writer_commit running own(temp, own_ctx) and then hook->verify (hook may be NULL). */
 rf_status rfi_write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own,

@@ -7,7 +7,8 @@
 #  4 stdout closed (SIGPIPE)                      9 pipes and FIFOs as input
 #  5 ulimit -f (SIGXFSZ)                         10 output path checked before the work
 # then the CLI polish (success line, one requantization warning, one-line option errors,
-# directory inputs, single .safetensors warning, file type names, llama-quantize options).
+# directory inputs, single .safetensors warning, file type names, llama-quantize options), and
+# the same cases through the convert tools (apr convert, apr import, apr export).
 # Device nodes are made with mknod in this test's own directory (root only; skipped otherwise).
 # Cases 3 and 6 use the LD_PRELOAD helper tests/tools/preload/hostile_preload.c to truncate the
 # input right after the tool maps it / to slow the temp-file writes down; they are skipped under
@@ -365,6 +366,204 @@ if [ "$VALGRIND" != 1 ]; then
   has "polish: file type 15" "$T/out" "Q4_K - Medium (general.file_type 15)"
 fi
 note "polish: success line, one requantization warning, option errors, directory inputs, file type names"
+
+# ---- the convert tools: apr convert, apr import, apr export ----------------------------------
+# Every case above again, through rf_convert's front end (tools/common/convert_cli.c).
+C="$APR_BIN/apr-convert"
+I="$APR_BIN/apr-import"
+E="$APR_BIN/apr-export"
+"$I" -q "$T/q8.gguf" -o "$T/q8.apr" >/dev/null 2>"$T/err" || fail "convert tools: import: $(cat "$T/err")"
+# 1: special files at OUT (--to / --format gguf: a directory is refused as a file output)
+for node in "${specials[@]}"; do
+  before=$(stat -c %F "$node")
+  for tool in convert import export; do
+    case $tool in
+      convert) cmd=("$C" "$FX" -o "$node" --to gguf) ;;
+      import) cmd=("$I" "$T/q8.gguf" -o "$node") ;;
+      export) cmd=("$E" "$T/q8.apr" -o "$node" --format gguf) ;;
+    esac
+    run "$T/out" "$T/err" timeout 60 "${cmd[@]}"
+    expect "1: apr $tool -o $node" 2 $?
+    has "1: apr $tool -o $node" "$T/err" "$node: is "
+    has "1: apr $tool -o $node" "$T/err" "not a regular file"
+    [ -s "$T/out" ] && fail "1: apr $tool -o $node: the summary was printed: the check must come first"
+    [ "$(stat -c %F "$node")" = "$before" ] || fail "1: apr $tool replaced $node by a $(stat -c %F "$node")"
+  done
+done
+run "$T/out" "$T/err" timeout 60 "$C" --chain st,apr "$FX" -o "$T/nodes/fifo"
+expect "1: apr convert --chain -o FIFO" 2 $?
+has "1: --chain" "$T/err" "is a FIFO"
+[ -p "$T/nodes/fifo" ] || fail "1: apr convert --chain replaced the FIFO"
+note "1 (convert tools): OUT = ${#specials[@]} special files: exit 2 in apr convert, import, export"
+
+# 2: OUT is one of the input's files
+cp -r "$FX" "$T/own2"
+run "$T/out" "$T/err" "$C" "$T/own2" -o "$T/own2/model.safetensors"
+expect "2: apr convert -o the input's weights" 2 $?
+has "2: convert weights" "$T/err" "is a file of the input model"
+cmp -s "$T/own2/model.safetensors" "$T/original.safetensors" || fail "2: apr convert changed the input's weights"
+run "$T/out" "$T/err" "$C" "$T/own2" -o "$T/own2/config.json" --to gguf
+expect "2: apr convert -o the input's config.json" 2 $?
+cmp -s "$T/own2/config.json" "$FX/config.json" || fail "2: apr convert changed the input's config.json"
+cp "$T/q8.apr" "$T/self.apr"
+run "$T/out" "$T/err" "$E" "$T/self.apr" -o "$T/self.apr" --format gguf
+expect "2: apr export -o IN.apr" 2 $?
+cmp -s "$T/self.apr" "$T/q8.apr" || fail "2: apr export changed its input"
+if [ "$VALGRIND" != 1 ]; then
+  run "$T/out" "$T/err" "$C" "$T/own2" -o "$T/own2"
+  expect "2: apr convert -o the input's directory" 2 $?
+  has "2: convert directory" "$T/err" "is the directory of the input model"
+  cp "$T/q8.gguf" "$T/self.gguf"
+  ln "$T/self.gguf" "$T/self-link.apr"
+  run "$T/out" "$T/err" "$I" "$T/self.gguf" -o "$T/self-link.apr"
+  expect "2: apr import -o a hard link to IN" 2 $?
+  cmp -s "$T/self.gguf" "$T/q8.gguf" || fail "2: apr import changed its input"
+fi
+run "$T/out" "$T/err" "$C" -q --force "$T/own2" -o "$T/own2/model.safetensors" --quantize f16
+expect "2: apr convert --force" 0 $?
+"$APR_BIN/apr-tensors" "$T/own2/model.safetensors" >"$T/out" 2>"$T/err" || fail "2: apr convert --force wrote a bad file"
+grep -q " F16 " "$T/out" || fail "2: apr convert --force: the input was not replaced by the F16 output"
+[ "$(temps "$T/own2/model.safetensors")" -eq 0 ] || fail "2: apr convert --force left a temp file"
+note "2 (convert tools): OUT = an input file or directory: exit 2; --force replaces it"
+
+# 3: the input truncated while it is read (also while the APR reader scans it)
+if [ "$VALGRIND" != 1 ] && [ -f "$PRELOAD" ]; then
+  cp "$T/q8.gguf" "$T/cv.gguf"
+  truncated "$T/cv.gguf" 200000 "$C" "$T/cv.gguf" -o "$T/cv.apr"
+  expect "3: apr convert, input truncated" 3 $?
+  has "3: convert" "$T/err" "file changed while in use"
+  [ -e "$T/cv.apr" ] && fail "3: apr convert left an output"
+  [ "$(temps "$T/cv.apr")" -eq 0 ] || fail "3: apr convert left a temp file"
+  cp -r "$FX" "$T/iv"
+  truncated "$T/iv/model.safetensors" 100000 "$I" "$T/iv" -o "$T/iv.apr"
+  expect "3: apr import, input truncated" 3 $?
+  has "3: import" "$T/err" "file changed while in use"
+  for keep in 3000 100000; do
+    cp "$T/q8.apr" "$T/ev.apr"
+    truncated "$T/ev.apr" $keep "$E" "$T/ev.apr" -o "$T/ev.gguf"
+    expect "3: apr export, input truncated to $keep" 3 $?
+    has "3: export $keep" "$T/err" "file changed while in use"
+    [ -e "$T/ev.gguf" ] && fail "3: apr export left an output"
+  done
+  cp "$T/q8.gguf" "$T/gv.gguf"
+  truncated "$T/gv.gguf" 3000 "$APR_BIN/apr-inspect" "$T/gv.gguf"
+  expect "3: apr inspect, GGUF truncated inside its metadata" 3 $?
+  has "3: inspect metadata" "$T/err" "file changed while in use"
+  note "3 (convert tools): truncated while read: exit 3 in apr convert, import, export"
+fi
+
+# 4: stdout closed
+rm -f "$T/p2.gguf"
+closed_stdout "$C" "$FX" -o "$T/p2.gguf"
+expect "4: apr convert, stdout closed" 0 $?
+"$APR_BIN/apr-tensors" "$T/p2.gguf" >/dev/null 2>&1 || fail "4: apr convert, stdout closed: no complete output"
+grep -q "Broken pipe" "$T/err" && fail "4: apr convert: EPIPE reported as an error: $(cat "$T/err")"
+rm -f "$T/p2.apr"
+closed_stdout "$I" --json "$T/q8.gguf" -o "$T/p2.apr"
+expect "4: apr import --json, stdout closed" 4 $?
+[ -s "$T/p2.apr" ] || fail "4: apr import --json, stdout closed: the output was not written"
+note "4 (convert tools): stdout closed: exit 0 with the output, --json exit 4"
+
+# 5: ulimit -f, a file and a directory output
+if [ "$VALGRIND" != 1 ]; then
+  for out in "$T/uf2.gguf" "$T/uf2-hf"; do
+    (ulimit -f 1000 && exec "$C" -q "$FX" -o "$out") >/dev/null 2>"$T/err"
+    expect "5: apr convert -o $out under ulimit -f" 4 $?
+    has "5: apr convert -o $out" "$T/err" "file size limit"
+    [ -e "$out" ] && fail "5: apr convert under ulimit -f left $out"
+    [ "$(temps "$out")" -eq 0 ] || fail "5: apr convert under ulimit -f left a temp file or staging directory"
+  done
+  note "5 (convert tools): ulimit -f: exit 4, nothing left"
+fi
+
+# 6: SIGINT/SIGTERM while apr convert writes a file or a Hugging Face directory
+if [ "$VALGRIND" != 1 ] && [ -f "$PRELOAD" ]; then
+  for sig in INT TERM; do
+    want=$((128 + $(kill -l $sig)))
+    for out in "$T/sig2.gguf" "$T/sig2-hf"; do
+      HOSTILE_SLOW_WRITE_MS=300 LD_PRELOAD="$PRELOAD" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+        default_sigint "$C" -q "$FX" -o "$out" >/dev/null 2>&1 &
+      pid=$!
+      wait_temp "$out" $pid || fail "6: apr convert -o $out made no temp file"
+      sleep 0.2 # into the slow writes
+      kill -$sig $pid
+      wait $pid
+      rc=$?
+      [ $rc -eq $want ] || fail "6: apr convert -o $out, SIG$sig: exit $rc, expected $want"
+      [ "$(temps "$out")" -eq 0 ] || fail "6: apr convert -o $out, SIG$sig: temp file or staging directory left: $(ls -d "$out".tmp-* 2>/dev/null)"
+      [ -e "$out" ] && fail "6: apr convert -o $out, SIG$sig: an output appeared"
+    done
+  done
+  note "6 (convert tools): SIGINT/SIGTERM during a file or directory write: exit 130/143, nothing left"
+fi
+
+# 7: GGUF output of a GGUF without general.architecture
+run "$T/out" "$T/err" "$C" "$T/noarch.gguf" -o "$T/noarch-c.gguf"
+expect "7: apr convert noarch.gguf -o .gguf" 5 $?
+has "7: convert" "$T/err" "rule gguf.architecture"
+[ -s "$T/out" ] && fail "7: apr convert: refused only after the work"
+[ -e "$T/noarch-c.gguf" ] && fail "7: apr convert wrote a GGUF llama.cpp cannot load"
+note "7 (convert tools): no architecture: exit 5 before any work"
+
+# 8: --json with a non-UTF-8 path
+run "$T/out" "$T/err" "$C" --json "$odd" -o "$T/odd-out.apr"
+json_ok "8: apr convert --json" "$T/out"
+run "$T/out" "$T/err" "$I" --json "$odd" -o "$T/odd-out2.apr"
+json_ok "8: apr import --json" "$T/out"
+note "8 (convert tools): --json with a non-UTF-8 path: valid JSON"
+
+# 9: pipes and FIFOs as input
+run "$T/out" "$T/err" timeout 60 "$C" <(cat "$T/q8.gguf") -o "$T/pipe.apr"
+expect "9: apr convert <(cat ...)" 3 $?
+has "9: apr convert pipe" "$T/err" "not a regular file"
+run "$T/out" "$T/err" timeout 60 "$I" "$T/in.fifo" -o "$T/pipe.apr"
+expect "9: apr import FIFO" 3 $?
+run "$T/out" "$T/err" timeout 60 "$E" "$T/in.fifo" -o "$T/pipe.gguf"
+expect "9: apr export FIFO" 3 $?
+has "9: apr export FIFO" "$T/err" "not a regular file"
+note "9 (convert tools): pipes and FIFOs: exit 3"
+
+# 10: the output path checked before the work
+run "$T/out" "$T/err" "$C" "$FX" -o "$T/no-such-dir/x.gguf"
+expect "10: apr convert into a missing directory" 4 $?
+has "10: convert missing directory" "$T/err" "$T/no-such-dir/x.gguf: "
+grep -q "spill\|tmp-" "$T/err" && fail "10: apr convert named a temp file: $(cat "$T/err")"
+[ -s "$T/out" ] && fail "10: apr convert: a missing directory was found only after the work"
+run "$T/out" "$T/err" "$C" "$FX" -o "$T/exists.gguf" --to gguf
+expect "10: apr convert --to gguf -o an existing directory" 2 $?
+[ "$(grep -o "$T/exists.gguf" "$T/err" | wc -l)" -eq 1 ] || fail "10: path not named once: $(cat "$T/err")"
+run "$T/out" "$T/err" "$E" "$T/q8.apr" -o "$T/x.gguf/" --format gguf
+expect "10: apr export --format gguf -o x.gguf/" 2 $?
+run "$T/out" "$T/err" "$C" --chain st,apr "$FX" -o "$T/no-such-dir/chain"
+expect "10: apr convert --chain into a missing directory" 4 $?
+run "$T/out" "$T/err" "$E" "$T/q8.apr" -o "$T/hfout2/"
+expect "10: apr export -o hfout2/" 0 $?
+[ -f "$T/hfout2/model.safetensors" ] && [ -f "$T/hfout2/config.json" ] ||
+  fail "10: apr export -o hfout2/ did not write a Hugging Face directory"
+note "10 (convert tools): output checked first"
+
+# CLI polish: success line, -q, one-line option errors
+run "$T/out" "$T/err" "$C" "$FX" -o "$T/ok.gguf"
+expect "polish: apr convert" 0 $?
+tail -1 "$T/err" | grep -qE "^apr-convert: wrote $T/ok.gguf: 27 tensors, [0-9.]+ [KM]iB, [0-9.]+ s$" ||
+  fail "polish: apr convert success line: $(tail -1 "$T/err")"
+run "$T/out" "$T/err" "$E" "$T/q8.apr" -o "$T/ok-hf"
+tail -1 "$T/err" | grep -qE "^apr-export: wrote $T/ok-hf: [0-9]+ tensors, [0-9.]+ [KM]iB, [0-9.]+ s$" ||
+  fail "polish: apr export success line: $(tail -1 "$T/err")"
+run "$T/out" "$T/err" "$I" -q "$T/q8.gguf" -o "$T/ok.apr"
+expect "polish: apr import -q" 0 $?
+[ -s "$T/err" ] && fail "polish: apr import -q printed on stderr: $(cat "$T/err")"
+for args in "convert|$FX -o|-o requires an argument" "import|--frobnicate $FX|unknown option '--frobnicate'" \
+  "export|$T/q8.apr -o x.gguf --format|--format requires an argument"; do
+  IFS='|' read -r tool argv want <<<"$args"
+  # shellcheck disable=SC2086
+  run "$T/out" "$T/err" "$APR_BIN/apr-$tool" $argv
+  expect "polish: apr $tool option error" 2 $?
+  [ "$(wc -l <"$T/err")" -eq 1 ] || fail "polish: apr $tool: option error takes $(wc -l <"$T/err") lines"
+  has "polish: apr $tool option error" "$T/err" "apr-$tool: $want"
+done
+note "polish (convert tools): success lines, -q, one-line option errors"
 
 if [ $fails -gt 0 ]; then
   echo "hostile: $fails failure(s)" >&2

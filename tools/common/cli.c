@@ -246,6 +246,7 @@ int cli_exit_for_status(rf_status status)
     case RF_ERR_ARGUMENT: return APR_EXIT_USAGE;
     case RF_ERR_WRITE: return APR_EXIT_WRITE;
     case RF_ERR_CONTRACT: return APR_EXIT_CONTRACT;
+    case RF_ERR_MISMATCH: return APR_EXIT_CHECK;
     case RF_ERR_IO:
     case RF_ERR_FORMAT:
     case RF_ERR_CHECKSUM:

@@ -25,6 +25,7 @@ typedef enum rf_status {
     RF_ERR_LIMIT,       /* a resource limit (header size, tensor count ...) was exceeded */
     RF_ERR_NOT_FOUND,   /* a named tensor, key or file does not exist */
     RF_ERR_CONTRACT,    /* a layout or quality contract is violated */
+    RF_ERR_MISMATCH,    /* a check found a difference (a written tensor differs from its source) */
 } rf_status;
 
 /* Detailed error: the status and a human-readable message with context.
