@@ -252,6 +252,7 @@ int main(int argc, char **argv)
      * underneath ends the view with "file changed while in use" (exit 3), not a crash. */
     view_call call = {map, &o, APR_EXIT_OK};
     if (rf_model_mapped_call(NULL, run_view, &call, &err) != RF_OK) {
+        hex_release_scratch();
         fflush(stdout);
         cli_error(&HEX_TOOL, "%s", err.message);
         rf_filemap_free(map);

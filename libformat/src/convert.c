@@ -105,6 +105,7 @@ typedef struct job {
     uint64_t f32_cap;
     uint8_t *dst;
     uint64_t dst_cap;
+    bool *converted; /* scan_source's per source tensor flags (here for the same reason) */
 } job;
 
 static const char *source_name(const job *j)
@@ -732,7 +733,7 @@ static rf_status scan_source(job *j, rf_error *err)
 {
     const size_t n = rf_model_n_tensors(j->src);
     const rf_quant_plan *p = j->rep->plan;
-    bool *converted = calloc(n ? n : 1, sizeof *converted);
+    bool *converted = j->converted = calloc(n ? n : 1, sizeof *converted);
     if (converted == NULL)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < p->n_entries; i++)
@@ -750,6 +751,7 @@ static rf_status scan_source(job *j, rf_error *err)
             st = scan_tensor(j, t, check, err);
     }
     free(converted);
+    j->converted = NULL;
     if (st == RF_OK && j->digest != NULL)
         snprintf(j->rep->pub.source_digest, sizeof j->rep->pub.source_digest, "xxh3-64:%016llx",
                  (unsigned long long)XXH3_64bits_digest(j->digest));
@@ -1417,6 +1419,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     XXH3_freeState(j.digest);
     free(j.head_of);
     free(j.out_offset);
+    free(j.converted);
     free(j.f32);
     free(j.dst);
     free(j.extra);

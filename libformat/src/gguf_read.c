@@ -65,6 +65,12 @@ typedef struct reader {
 
     void **temps; /* allocations for the value being read, freed after each pair */
     size_t n_temps, cap_temps;
+    /* the parse's own allocations, here rather than on its stack so that parse_guarded can free
+     * them when a fault in a mapped file cuts the parse short */
+    name_set keys, names; /* keys and tensor names seen (duplicates) */
+    char *key;            /* the key being added, NUL-terminated */
+    size_t key_cap;
+    struct tensor_info *infos;
     uint64_t n_values;
     bool noted_bool, noted_nested;
 
@@ -590,9 +596,6 @@ static rf_status read_header(reader *r)
 
 static rf_status read_kvs(reader *r)
 {
-    name_set keys = {0};
-    char *key = NULL;
-    size_t key_cap = 0;
     rf_status st = RF_OK;
     bool have_alignment = false;
     rf_value alignment_value = {0};
@@ -622,7 +625,7 @@ static rf_status read_kvs(reader *r)
                           where(r, w, sizeof w), (unsigned long long)key_offset)))
             break;
         bool oom = false;
-        const struct name_slot *dup = set_insert(&keys, kbytes, klen, key_offset, &oom);
+        const struct name_slot *dup = set_insert(&r->keys, kbytes, klen, key_offset, &oom);
         if (oom) {
             st = fail(r, RF_ERR_NOMEM, "out of memory checking keys");
             break;
@@ -663,26 +666,29 @@ static rf_status read_kvs(reader *r)
                             : rf_load_le32(r->data + type_offset + 4);
         }
         if (r->model) {
-            if (klen + 1 > key_cap) {
-                char *k = realloc(key, (size_t)klen + 1);
+            if (klen + 1 > r->key_cap) {
+                char *k = realloc(r->key, (size_t)klen + 1);
                 if (!k) {
                     st = fail(r, RF_ERR_NOMEM, "out of memory reading a key of %llu bytes",
                               (unsigned long long)klen);
                     break;
                 }
-                key = k;
-                key_cap = (size_t)klen + 1;
+                r->key = k;
+                r->key_cap = (size_t)klen + 1;
             }
-            memcpy(key, kbytes, (size_t)klen);
-            key[klen] = '\0';
-            if ((st = rf_model_add_kv(r->model, key, &value, r->err)))
+            memcpy(r->key, kbytes, (size_t)klen);
+            r->key[klen] = '\0';
+            if ((st = rf_model_add_kv(r->model, r->key, &value, r->err)))
                 break;
         }
         temps_free(r);
     }
     temps_free(r);
-    free(keys.slots);
-    free(key);
+    free(r->keys.slots);
+    free(r->key);
+    r->keys = (name_set){0};
+    r->key = NULL;
+    r->key_cap = 0;
     if (st != RF_OK)
         return st;
 
@@ -1325,28 +1331,26 @@ static rf_status parse(reader *r)
         return st;
 
     r->tensor_info_offset = r->pos;
-    tensor_info *infos = NULL;
     size_t cap = 0;
-    name_set names = {0};
     r->section = SECTION_TENSOR;
     for (uint64_t i = 0; i < r->n_tensors; i++) {
         if (i == cap) { /* grow with what was actually read, not with the declared count */
             size_t n = cap ? cap * 2 : 64;
-            tensor_info *p = realloc(infos, n * sizeof *p);
+            tensor_info *p = realloc(r->infos, n * sizeof *p);
             if (!p) {
-                st = fail(r, RF_ERR_NOMEM, "out of memory reading tensor infos");
+                st = fail(r, RF_ERR_NOMEM, "out of memory reading tensor r->infos");
                 break;
             }
-            infos = p;
+            r->infos = p;
             cap = n;
         }
-        memset(&infos[i], 0, sizeof infos[i]);
+        memset(&r->infos[i], 0, sizeof r->infos[i]);
         r->item = i;
         r->item_name = NULL;
-        if ((st = read_tensor_info(r, &infos[i], &names)))
+        if ((st = read_tensor_info(r, &r->infos[i], &r->names)))
             break;
         if (r->obs && r->obs->tensor_info) {
-            const tensor_info *t = &infos[i];
+            const tensor_info *t = &r->infos[i];
             gguf_tensor_event e = {
                 .index = i,
                 .record_offset = t->record_offset,
@@ -1364,13 +1368,15 @@ static rf_status parse(reader *r)
             r->obs->tensor_info(r->obs->ctx, &e);
         }
     }
-    free(names.slots);
+    free(r->names.slots);
+    r->names = (name_set){0};
     if (st == RF_OK) {
         r->data_offset = pad_to(r->pos, r->alignment);
         if (r->model)
-            st = place_tensors(r, infos);
+            st = place_tensors(r, r->infos);
     }
-    free(infos);
+    free(r->infos);
+    r->infos = NULL;
     r->section = SECTION_HEADER; /* config notes concern the metadata as a whole */
     if (st == RF_OK && r->model)
         st = fill_config(r);
@@ -1388,8 +1394,16 @@ static rf_status run_parse(void *ctx, rf_error *err)
 static rf_status parse_guarded(reader *r)
 {
     rf_status st = rfi_mapped_guarded(run_parse, r, r->err);
-    if (st != RF_OK)
-        temps_free(r); /* the value being read when the fault cut the parse short */
+    if (st != RF_OK) { /* what the parse held when a fault cut it short (NULL otherwise) */
+        temps_free(r);
+        free(r->keys.slots);
+        free(r->names.slots);
+        free(r->key);
+        free(r->infos);
+        r->keys = r->names = (name_set){0};
+        r->key = NULL;
+        r->infos = NULL;
+    }
     return st;
 }
 
