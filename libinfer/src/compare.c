@@ -28,15 +28,17 @@ ri_compare_options ri_compare_options_default(void)
     return o;
 }
 
-/* NMSE and KL limits per precision level, for two different weight sets (or two engines).
- * Measured on the fixtures and the real 0.5B model (docs/verifier.md gives the figures); each
- * limit is several times the largest value a correct conversion showed, and far below what
- * the planted faults of tests/tools/compare_inference.sh produce. */
+/* NMSE and KL limits per precision level, for two different weight sets (or two engines):
+ * plausibility limits that a correct conversion stays under. Measured (docs/verifier.md) on the
+ * three fixtures, whose random weights are the hardest case (no redundancy: Q4_K_M gives a
+ * stage NMSE up to 0.27 and a mean KL up to 0.63 there), and on the real 0.5B model. Same
+ * weights through one engine get the strict limits of ri_compare_default_limits instead,
+ * which is what locates a planted fault. */
 static const ri_limits LEVEL_LIMITS[RI_LEVEL_COUNT] = {
-    [RI_LEVEL_F32] = {1e-8, 1e-6, false},  [RI_LEVEL_HALF] = {1e-4, 1e-3, false},
-    [RI_LEVEL_Q8] = {2e-3, 5e-3, false},   [RI_LEVEL_Q6] = {5e-3, 1e-2, false},
-    [RI_LEVEL_Q5] = {1.5e-2, 3e-2, false}, [RI_LEVEL_Q4] = {5e-2, 1e-1, false},
-    [RI_LEVEL_Q3] = {1.5e-1, 3e-1, false},
+    [RI_LEVEL_F32] = {1e-8, 1e-6, false}, [RI_LEVEL_HALF] = {1e-3, 1e-3, false},
+    [RI_LEVEL_Q8] = {2e-2, 2e-2, false},  [RI_LEVEL_Q6] = {5e-2, 5e-2, false},
+    [RI_LEVEL_Q5] = {1e-1, 2e-1, false},  [RI_LEVEL_Q4] = {6e-1, 1.5, false},
+    [RI_LEVEL_Q3] = {1.0, 3.0, false},
 };
 
 ri_limits ri_compare_default_limits(ri_level a, ri_level b, bool same_weights, ri_engines engines)
