@@ -36,8 +36,8 @@ ri_compare_options ri_compare_options_default(void)
  * which is what locates a planted fault. */
 static const ri_limits LEVEL_LIMITS[RI_LEVEL_COUNT] = {
     [RI_LEVEL_F32] = {1e-8, 1e-6, false}, [RI_LEVEL_HALF] = {1e-3, 1e-3, false},
-    [RI_LEVEL_Q8] = {2e-2, 2e-2, false},  [RI_LEVEL_Q6] = {5e-2, 5e-2, false},
-    [RI_LEVEL_Q5] = {1e-1, 2e-1, false},  [RI_LEVEL_Q4] = {6e-1, 1.5, false},
+    [RI_LEVEL_Q8] = {2e-2, 2e-2, false},  [RI_LEVEL_Q6] = {1e-1, 2e-1, false},
+    [RI_LEVEL_Q5] = {3e-1, 5e-1, false},  [RI_LEVEL_Q4] = {6e-1, 1.5, false},
     [RI_LEVEL_Q3] = {1.0, 3.0, false},
 };
 
