@@ -31,8 +31,8 @@ static const cli_tool TOOL = {
     "models (docs/verifier.md). The table stops at the first divergence (--all shows every\n"
     "row); it is named 'layer L, stage S, tensor T' with the weights that feed it.\n\n"
     "Options:\n"
-    "  -p, --prompt TEXT          the prompt (default: \"The capital of France is Paris. 1 + 1 "
-    "= 2.\")\n"
+    "  -p, --prompt TEXT          the prompt (default: the trace's with --against, else \"The\n"
+    "                             capital of France is Paris. 1 + 1 = 2.\")\n"
     "  -n, --tokens N             greedy continuation length (default 8)\n"
     "      --tolerance X          NMSE limit of every stage (overrides the dtype defaults)\n"
     "      --stage-tolerance S=X  NMSE limit of stage S (repeatable; S a stage name, e.g. k=1e-3)\n"
@@ -535,12 +535,12 @@ int main(int argc, char **argv)
     int code;
     if (cli_common_flags(&TOOL, argc, argv, &code))
         return code;
-    options o = {.prompt = "The capital of France is Paris. 1 + 1 = 2.",
+    options o = {.prompt = NULL,
                  .cap = ri_capture_params_default(),
                  .cmp = ri_compare_options_default()};
     if ((code = parse_args(argc, argv, &o)) >= 0)
         return code;
-    if (!*o.prompt)
+    if (o.prompt && !*o.prompt)
         return cli_usage_error(&TOOL, "the prompt is empty");
 
     ri_capture *ref = NULL, *caps[MAX_MODELS] = {NULL};
@@ -551,12 +551,21 @@ int main(int argc, char **argv)
             cli_error(&TOOL, "%s", err.message);
             return APR_EXIT_INPUT;
         }
+        if (!o.prompt)
+            o.prompt = ri_capture_prompt(ref);
+        if (!o.prompt) {
+            cli_error(&TOOL, "%s: the trace records no prompt: give it with -p", o.against);
+            ri_capture_free(ref);
+            return APR_EXIT_USAGE;
+        }
         for (int i = 0; i < o.n_models; i++) {
             if (!(caps[n_caps] = run_rosetta(&o, o.models[i], &exit_code)))
                 goto done;
             n_caps++;
         }
     } else {
+        if (!o.prompt)
+            o.prompt = "The capital of France is Paris. 1 + 1 = 2.";
         if (!(ref = run_rosetta(&o, o.models[0], &exit_code)))
             goto done;
         int last = o.n_models - 1;

@@ -165,6 +165,7 @@ void ri_capture_free(ri_capture *c)
     free(c->label);
     free(c->engine);
     free(c->dtypes);
+    free(c->prompt);
     free(c->dtype_sig);
     ri_tokenizer_free(c->tok);
     free(c);
@@ -172,6 +173,7 @@ void ri_capture_free(ri_capture *c)
 
 const char *ri_capture_label(const ri_capture *c) { return c->label ? c->label : ""; }
 const char *ri_capture_engine(const ri_capture *c) { return c->engine ? c->engine : ""; }
+const char *ri_capture_prompt(const ri_capture *c) { return c->prompt; }
 ri_model_info ri_capture_info(const ri_capture *c) { return c->info; }
 ri_level ri_capture_level(const ri_capture *c) { return c->level; }
 const char *ri_capture_dtypes(const ri_capture *c) { return c->dtypes ? c->dtypes : ""; }
@@ -498,6 +500,11 @@ ri_capture *ri_capture_run(ri_model *model, const char *text, size_t len,
     }
     ri_capture *c = run_ids(model, ids, n, params, tok, err);
     free(ids);
+    if (c && !(c->prompt = strndup(text, len))) {
+        rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+        ri_capture_free(c);
+        return NULL;
+    }
     return c;
 }
 

@@ -14,7 +14,7 @@ typedef struct rcap_slot_t {
 
 /* Slots are indexed stage * (n_layers + 1) + (global stage ? 0 : 1 + layer). */
 struct ri_capture {
-    char *label, *engine, *dtypes;
+    char *label, *engine, *dtypes, *prompt;
     char *dtype_sig; /* the dtype of every matrix in role order: equal strings, equal dtypes */
     ri_model_info info;
     ri_level level;

@@ -360,12 +360,13 @@ ri_capture *ri_capture_run_llama(const char *gguf_path, const char *library, con
     memcpy(c->tokens, ids, (size_t)n_ids * sizeof *ids);
     c->engine = strdup("llama.cpp");
     c->label = strdup(gguf_path);
+    c->prompt = strndup(text, len);
     c->rounded_activations = true;
     c->greedy = calloc(p.n_greedy ? p.n_greedy : 1, sizeof *c->greedy);
     float *logits = rcap_alloc_slot(c, RI_STAGE_LOGITS, -1, (uint32_t)n_ids, info.n_vocab);
-    if (!c->engine || !c->label || !c->greedy || !logits ||
+    if (!c->engine || !c->label || !c->prompt || !c->greedy || !logits ||
         rcap_level_from_source(c, src, err) != RF_OK) {
-        if (!c->engine || !c->label || !c->greedy || !logits)
+        if (!c->engine || !c->label || !c->prompt || !c->greedy || !logits)
             rf_error_set(err, RF_ERR_NOMEM, "out of memory");
         ri_capture_free(c);
         c = NULL;

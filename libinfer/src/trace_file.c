@@ -9,6 +9,8 @@
  *   12      4     u32 header_len: bytes of JSON after the fixed header
  *   16      8     u64 payload_len: bytes stored after the JSON
  *   24      8     u64 raw_len: bytes of the payload once decompressed (= 4 x floats)
+ *
+ * A zstd payload carries the frame checksum (XXH64), so damage is refused, not decoded.
  *   32      ...   JSON header, then the payload
  *
  * Not for: running models (capture.c). */
@@ -136,6 +138,8 @@ rf_status ri_capture_write(const ri_capture *c, const char *path, rf_error *err)
     cJSON_AddNumberToObject(root, "version", TRACE_VERSION);
     cJSON_AddStringToObject(root, "engine", ri_capture_engine(c));
     cJSON_AddStringToObject(root, "label", ri_capture_label(c));
+    if (c->prompt)
+        cJSON_AddStringToObject(root, "prompt", c->prompt);
     cJSON_AddStringToObject(root, "level", ri_level_name(c->level));
     cJSON_AddStringToObject(root, "dtypes", ri_capture_dtypes(c));
     cJSON_AddStringToObject(root, "dtype_sig", c->dtype_sig ? c->dtype_sig : "");
@@ -204,7 +208,13 @@ rf_status ri_capture_write(const ri_capture *c, const char *path, rf_error *err)
             }
         }
     }
-    size_t packed_len = ZSTD_compress(packed, bound, raw, raw_len, 3);
+    /* with the frame checksum, so that a damaged payload is refused, not decoded to junk */
+    size_t packed_len = (size_t)-1;
+    ZSTD_CCtx *zc = ZSTD_createCCtx();
+    if (zc && !ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_compressionLevel, 3)) &&
+        !ZSTD_isError(ZSTD_CCtx_setParameter(zc, ZSTD_c_checksumFlag, 1)))
+        packed_len = ZSTD_compress2(zc, packed, bound, raw, raw_len);
+    ZSTD_freeCCtx(zc);
     free(raw);
     if (ZSTD_isError(packed_len)) {
         free(json);
@@ -382,6 +392,11 @@ static ri_capture *parse(const char *path, const uint8_t *file, size_t size, rf_
     c->engine = strdup(engine ? engine : "unknown");
     c->label = strdup(path);
     c->dtypes = strdup(dtypes ? dtypes : "");
+    const char *prompt = json_str(root, "prompt");
+    if (prompt && !(c->prompt = strdup(prompt))) {
+        rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     c->dtype_sig = sig && *sig ? strdup(sig) : NULL;
     c->rounded_activations = act && strcmp(act, "rounded") == 0;
     c->level = RI_LEVEL_Q3;

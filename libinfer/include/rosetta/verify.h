@@ -95,6 +95,9 @@ RI_API void ri_capture_free(ri_capture *c);
 RI_API const char *ri_capture_label(const ri_capture *c);
 RI_API const char *ri_capture_engine(const ri_capture *c);
 
+/* The prompt text the capture ran on (NULL when it was run on ids). */
+RI_API const char *ri_capture_prompt(const ri_capture *c);
+
 /* Shape of the model that was run (as ri_model_info; weight_bytes 0 when unknown). */
 RI_API ri_model_info ri_capture_info(const ri_capture *c);
 
