@@ -237,6 +237,15 @@ rf_status ri_capture_write(const ri_capture *c, const char *path, rf_error *err)
     return st;
 }
 
+rf_status ri_write_file_atomic(const char *path, const void *data, size_t len, rf_error *err)
+{
+    const void *parts[1] = {data};
+    size_t sizes[1] = {len};
+    if (!path || (!data && len))
+        return rf_error_set(err, RF_ERR_ARGUMENT, "no path or no data");
+    return write_atomic(path, parts, sizes, 1, err);
+}
+
 /* ---- reading ------------------------------------------------------------------------------- */
 
 static rf_status json_u32(const cJSON *obj, const char *key, uint32_t max, uint32_t *out,

@@ -90,6 +90,11 @@ RI_API rf_status ri_capture_write(const ri_capture *c, const char *path, rf_erro
 
 RI_API void ri_capture_free(ri_capture *c);
 
+/* Writes data[0..len) to path atomically (a temp file beside it, synced, then renamed): the
+ * writer of trace files, also for apr trace's statistics. RF_ERR_WRITE naming the step. */
+RI_API rf_status ri_write_file_atomic(const char *path, const void *data, size_t len,
+                                      rf_error *err);
+
 /* Where the capture came from: the model or trace path, and the engine ("rosetta reference",
  * "rosetta cpu avx512", "llama.cpp", "transformers ...", or what a trace file says). */
 RI_API const char *ri_capture_label(const ri_capture *c);
