@@ -77,8 +77,19 @@ static int parse_double(const char *s, double *out)
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    enum { OPT_TOL = 256, OPT_STAGE, OPT_KL, OPT_TOPK, OPT_ENGINE, OPT_LIB, OPT_AGAINST,
-           OPT_REF, OPT_SKIP, OPT_ALL, OPT_JSON };
+    enum {
+        OPT_TOL = 256,
+        OPT_STAGE,
+        OPT_KL,
+        OPT_TOPK,
+        OPT_ENGINE,
+        OPT_LIB,
+        OPT_AGAINST,
+        OPT_REF,
+        OPT_SKIP,
+        OPT_ALL,
+        OPT_JSON
+    };
     static const struct option longopts[] = {
         {"prompt", required_argument, NULL, 'p'},
         {"tokens", required_argument, NULL, 'n'},
@@ -132,10 +143,12 @@ static int parse_args(int argc, char **argv, options *o)
             memcpy(name, optarg, (size_t)(eq - optarg));
             name[eq - optarg] = '\0';
             if (!ri_stage_from_name(name, &stage))
-                return cli_usage_error(&TOOL, "--stage-tolerance: no stage '%s' (stages: "
+                return cli_usage_error(&TOOL,
+                                       "--stage-tolerance: no stage '%s' (stages: "
                                        "embedding, attn_norm, q, k, v, q_rope, k_rope, attn_out, "
                                        "o_proj, attn_residual, ffn_norm, gate, up, swiglu, down, "
-                                       "layer_out, final_norm, logits)", name);
+                                       "layer_out, final_norm, logits)",
+                                       name);
             if (parse_double(eq + 1, &d))
                 return cli_usage_error(&TOOL, "--stage-tolerance %s: not a number >= 0", name);
             o->cmp.stage_tolerance[stage] = d;
@@ -239,8 +252,8 @@ static ri_capture *run_llama(const options *o, const char *path, int *exit_code)
     rf_error err = {0};
     ri_capture_params cp = o->cap;
     cp.n_threads = o->threads;
-    ri_capture *c = ri_capture_run_llama(path, o->llama_lib, o->prompt, strlen(o->prompt), &cp,
-                                         &err);
+    ri_capture *c =
+        ri_capture_run_llama(path, o->llama_lib, o->prompt, strlen(o->prompt), &cp, &err);
     if (!c) {
         cli_error(&TOOL, "--engine-b llama: %s", err.message);
         *exit_code = APR_EXIT_INPUT;
@@ -484,10 +497,10 @@ static cJSON *comparison_json(const ri_capture *a, const ri_capture *b, const ri
         const ri_compare_row *r = ri_compare_row_at(cmp, i);
         if (r->point == RI_POINT_TOKENS || r->point == RI_POINT_GREEDY) {
             size_t na, nb;
-            const int32_t *xa = r->point == RI_POINT_TOKENS ? ri_capture_tokens(a, &na)
-                                                            : ri_capture_greedy(a, &na);
-            const int32_t *xb = r->point == RI_POINT_TOKENS ? ri_capture_tokens(b, &nb)
-                                                            : ri_capture_greedy(b, &nb);
+            const int32_t *xa =
+                r->point == RI_POINT_TOKENS ? ri_capture_tokens(a, &na) : ri_capture_greedy(a, &na);
+            const int32_t *xb =
+                r->point == RI_POINT_TOKENS ? ri_capture_tokens(b, &nb) : ri_capture_greedy(b, &nb);
             cJSON *t = cJSON_AddObjectToObject(c, ri_compare_row_name(r));
             cJSON_AddItemToObject(t, "a", ids_json(xa, na));
             cJSON_AddItemToObject(t, "b", ids_json(xb, nb));
@@ -535,9 +548,8 @@ int main(int argc, char **argv)
     int code;
     if (cli_common_flags(&TOOL, argc, argv, &code))
         return code;
-    options o = {.prompt = NULL,
-                 .cap = ri_capture_params_default(),
-                 .cmp = ri_compare_options_default()};
+    options o = {
+        .prompt = NULL, .cap = ri_capture_params_default(), .cmp = ri_compare_options_default()};
     if ((code = parse_args(argc, argv, &o)) >= 0)
         return code;
     if (o.prompt && !*o.prompt)

@@ -133,14 +133,11 @@ int main(int argc, char **argv)
     bool full = false, json = false, reference = false;
     ri_capture_params cp = ri_capture_params_default();
     enum { OPT_FULL = 256, OPT_JSON, OPT_REF };
-    static const struct option longopts[] = {{"prompt", required_argument, NULL, 'p'},
-                                             {"output", required_argument, NULL, 'o'},
-                                             {"tokens", required_argument, NULL, 'n'},
-                                             {"threads", required_argument, NULL, 't'},
-                                             {"full", no_argument, NULL, OPT_FULL},
-                                             {"json", no_argument, NULL, OPT_JSON},
-                                             {"reference", no_argument, NULL, OPT_REF},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"prompt", required_argument, NULL, 'p'},  {"output", required_argument, NULL, 'o'},
+        {"tokens", required_argument, NULL, 'n'},  {"threads", required_argument, NULL, 't'},
+        {"full", no_argument, NULL, OPT_FULL},     {"json", no_argument, NULL, OPT_JSON},
+        {"reference", no_argument, NULL, OPT_REF}, {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "p:o:n:t:", longopts, NULL)) != -1) {
         char *end;

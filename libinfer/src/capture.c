@@ -139,7 +139,7 @@ float *rcap_alloc_slot(ri_capture *c, ri_stage stage, int32_t layer, uint32_t ro
 }
 
 rf_status rcap_set_weights(ri_capture *c, ri_stage stage, int32_t layer, const char *names,
-                          rf_error *err)
+                           rf_error *err)
 {
     long s = rcap_slot(c, stage, layer);
     if (s < 0)
@@ -259,14 +259,14 @@ static rf_status record_weights(ri_capture *c, const ri_model *m, rf_error *err)
     const rf_model *src = m->src;
     char buf[1024], hf[160], gg[160];
     rf_status st;
-#define NAME(hfs, ggs) \
-    (snprintf(hf, sizeof hf, "model.layers.%u.%s", l, hfs), \
+#define NAME(hfs, ggs)                                                                             \
+    (snprintf(hf, sizeof hf, "model.layers.%u.%s", l, hfs),                                        \
      snprintf(gg, sizeof gg, "blk.%u.%s", l, ggs), tensor_name(src, hf, gg))
-#define SET(stage, layer)                                                    \
-    do {                                                                     \
-        if ((st = rcap_set_weights(c, stage, layer, buf, err)) != RF_OK)     \
-            return st;                                                       \
-        buf[0] = '\0';                                                       \
+#define SET(stage, layer)                                                                          \
+    do {                                                                                           \
+        if ((st = rcap_set_weights(c, stage, layer, buf, err)) != RF_OK)                           \
+            return st;                                                                             \
+        buf[0] = '\0';                                                                             \
     } while (0)
     buf[0] = '\0';
     add_name(buf, sizeof buf, m->embd.name);
@@ -328,8 +328,8 @@ typedef struct level_acc {
 static void note_dtype(level_acc *acc, rf_dtype dt)
 {
     ri_level lv = rcap_dtype_level(dt);
-    acc->sig_len += (size_t)sprintf(acc->sig + acc->sig_len, "%s%u", acc->sig_len ? "," : "",
-                                    (unsigned)dt);
+    acc->sig_len +=
+        (size_t)sprintf(acc->sig + acc->sig_len, "%s%u", acc->sig_len ? "," : "", (unsigned)dt);
     if (lv > acc->level)
         acc->level = lv;
     unsigned code = (unsigned)dt & 0xff;
@@ -337,8 +337,7 @@ static void note_dtype(level_acc *acc, rf_dtype dt)
         return;
     acc->seen[code] = true;
     size_t used = strlen(acc->list);
-    snprintf(acc->list + used, sizeof acc->list - used, "%s%s", used ? " " : "",
-             rf_dtype_name(dt));
+    snprintf(acc->list + used, sizeof acc->list - used, "%s%s", used ? " " : "", rf_dtype_name(dt));
 }
 
 static const rf_tensor *find_role(const rf_model *src, const char *hf, const char *gguf)
@@ -361,9 +360,12 @@ rf_status rcap_level_from_source(ri_capture *c, const rf_model *src, rf_error *e
     if (head || embd)
         note_dtype(&acc, (head ? head : embd)->dtype);
     static const char *const roles[7][2] = {
-        {"self_attn.q_proj.weight", "attn_q.weight"}, {"self_attn.k_proj.weight", "attn_k.weight"},
-        {"self_attn.v_proj.weight", "attn_v.weight"}, {"self_attn.o_proj.weight", "attn_output.weight"},
-        {"mlp.gate_proj.weight", "ffn_gate.weight"},  {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},
+        {"self_attn.k_proj.weight", "attn_k.weight"},
+        {"self_attn.v_proj.weight", "attn_v.weight"},
+        {"self_attn.o_proj.weight", "attn_output.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},
+        {"mlp.up_proj.weight", "ffn_up.weight"},
         {"mlp.down_proj.weight", "ffn_down.weight"},
     };
     for (uint32_t l = 0; l < c->info.n_layers; l++)
@@ -429,7 +431,8 @@ static ri_capture *run_ids(ri_model *model, const int32_t *ids, size_t n_ids,
         rf_error_set(err, RF_ERR_NOMEM, "out of memory for the logits of %zu positions", n_ids);
         goto fail;
     }
-    if (record_weights(c, model, err) != RF_OK || rcap_level_from_source(c, ri_model_source(model), err) != RF_OK)
+    if (record_weights(c, model, err) != RF_OK ||
+        rcap_level_from_source(c, ri_model_source(model), err) != RF_OK)
         goto fail;
     hook_state hook = {c, false};
     ri_context_params cp = ri_context_params_default();
@@ -632,16 +635,15 @@ rf_status ri_capture_layer_health(const ri_capture *c, uint32_t layer, ri_layer_
                                   rf_error *err)
 {
     const ri_model_info *I = &c->info;
-    *out = (ri_layer_health){.attn_entropy = NAN, .attn_entropy_min_head = NAN,
-                             .residual_ratio = NAN};
+    *out =
+        (ri_layer_health){.attn_entropy = NAN, .attn_entropy_min_head = NAN, .residual_ratio = NAN};
     if (layer >= I->n_layers)
         return rf_error_set(err, RF_ERR_ARGUMENT, "layer %u out of range", layer);
     uint32_t rows, cols, rin, cin;
     const float *x_out = ri_capture_stage(c, RI_STAGE_LAYER_OUT, (int32_t)layer, &rows, &cols);
-    const float *x_in = layer == 0
-                            ? ri_capture_stage(c, RI_STAGE_EMBEDDING, -1, &rin, &cin)
-                            : ri_capture_stage(c, RI_STAGE_LAYER_OUT, (int32_t)layer - 1, &rin,
-                                               &cin);
+    const float *x_in =
+        layer == 0 ? ri_capture_stage(c, RI_STAGE_EMBEDDING, -1, &rin, &cin)
+                   : ri_capture_stage(c, RI_STAGE_LAYER_OUT, (int32_t)layer - 1, &rin, &cin);
     if (x_out && x_in && rows == rin && cols == cin) {
         size_t n = (size_t)rows * cols;
         double in = l2_of(x_in, n), delta = 0;

@@ -22,7 +22,7 @@ struct ri_capture {
     size_t n_tokens, n_greedy;
     int32_t *tokens, *greedy;
     rcap_slot_t *slots;
-    char **weights;   /* per slot: the feeding weights, comma separated (NULL: unknown) */
+    char **weights;    /* per slot: the feeding weights, comma separated (NULL: unknown) */
     ri_tokenizer *tok; /* owned; NULL when the capture did not come from a Rosetta run */
 };
 

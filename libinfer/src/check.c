@@ -123,8 +123,8 @@ static void check_rope(ri_check_item *it, const ri_model *m, const ri_capture *c
     for (uint32_t i = 0; i < cols && !moved; i++)
         moved = q[(size_t)pos * cols + i] != qr[(size_t)pos * cols + i];
     bool ok = moved && max_err <= 1e-5 * fmax(max_q, 1.0);
-    say(it, ok, "position %u, theta %g, %s: max |q_rope - closed form| %.2g%s", pos,
-        m->rope_theta, m->rope_type == RF_ROPE_NEOX ? "NEOX" : "NORM", max_err,
+    say(it, ok, "position %u, theta %g, %s: max |q_rope - closed form| %.2g%s", pos, m->rope_theta,
+        m->rope_type == RF_ROPE_NEOX ? "NEOX" : "NORM", max_err,
         moved ? "" : " (no rotation applied)");
 }
 
@@ -351,11 +351,13 @@ rf_status ri_check_run(ri_model *model, int n_threads, ri_check_report *report, 
     if (!c)
         return err ? err->status : RF_ERR_ARGUMENT;
     const ri_tokenizer *tok = ri_capture_tokenizer(c);
-    check_tokenizer(item(report, "tokenizer", "text -> tokens -> text is unchanged; EOS is a "
-                                              "special token"),
+    check_tokenizer(item(report, "tokenizer",
+                         "text -> tokens -> text is unchanged; EOS is a "
+                         "special token"),
                     tok);
-    ri_check_item *it = item(report, "embedding", "the prompt's embedding rows are finite and "
-                                                  "not degenerate");
+    ri_check_item *it = item(report, "embedding",
+                             "the prompt's embedding rows are finite and "
+                             "not degenerate");
     uint32_t rows, cols;
     const float *e = ri_capture_stage(c, RI_STAGE_EMBEDDING, -1, &rows, &cols);
     double min_std = INFINITY;
@@ -373,16 +375,18 @@ rf_status ri_check_run(ri_model *model, int n_threads, ri_check_report *report, 
     check_rope(item(report, "rope", "RoPE rotates q as the closed form does at a position > 0"),
                model, c);
     check_qkv(item(report, "qkv", "Q, K, V have the configured widths and real spread"), c);
-    check_attention(item(report, "attention", "attention rows sum to 1, are not collapsed, and "
-                                              "mix V as softmax(QK) says"),
+    check_attention(item(report, "attention",
+                         "attention rows sum to 1, are not collapsed, and "
+                         "mix V as softmax(QK) says"),
                     c);
     check_swiglu(item(report, "swiglu", "the MLP computes silu(gate) * up, not a copy"), c);
     check_rmsnorm(item(report, "rmsnorm", "RMSNorm scales each row to RMS 1 before its gain"),
                   model, c);
     check_head(item(report, "lm_head", "one logit per vocabulary entry, and they vary"), c, tok);
     check_softmax(item(report, "softmax", "the next-token probabilities sum to 1"), c);
-    check_greedy(item(report, "greedy", "greedy decoding repeats itself exactly over 3 runs and "
-                                        "makes real tokens"),
+    check_greedy(item(report, "greedy",
+                      "greedy decoding repeats itself exactly over 3 runs and "
+                      "makes real tokens"),
                  model, c, tok, n_threads);
     report->all_pass = true;
     for (size_t i = 0; i < report->n_items; i++)

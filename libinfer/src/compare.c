@@ -73,10 +73,20 @@ static ri_compare_row *add_row(ri_compare *cmp)
         cmp->cap = cap;
     }
     ri_compare_row *row = &cmp->rows[cmp->n_rows++];
-    *row = (ri_compare_row){.layer = -1, .first_position = -1, .first_diff = -1,
-                            .argmax_a = -1, .argmax_b = -1, .cosine = NAN, .nmse = NAN,
-                            .max_abs = NAN, .rel_max = NAN, .kl_mean = NAN, .kl_max = NAN,
-                            .top1_agreement = NAN, .rms_dp = NAN, .top_k_overlap = NAN,
+    *row = (ri_compare_row){.layer = -1,
+                            .first_position = -1,
+                            .first_diff = -1,
+                            .argmax_a = -1,
+                            .argmax_b = -1,
+                            .cosine = NAN,
+                            .nmse = NAN,
+                            .max_abs = NAN,
+                            .rel_max = NAN,
+                            .kl_mean = NAN,
+                            .kl_max = NAN,
+                            .top1_agreement = NAN,
+                            .rms_dp = NAN,
+                            .top_k_overlap = NAN,
                             .kl_limit = NAN};
     return row;
 }
@@ -190,8 +200,7 @@ static void top_k_mark(const float *x, size_t n, uint32_t k, unsigned char *mark
 /* KL divergence, top-1 agreement and RMS dp over the positions; argmax and top-k overlap at the
  * last position. a and b are rows x n_vocab; tokens are the prompt ids of a. */
 static bool logits_metrics(ri_compare_row *row, const float *a, const float *b, uint32_t rows,
-                           uint32_t n_vocab, const int32_t *tokens, size_t n_tokens,
-                           uint32_t top_k)
+                           uint32_t n_vocab, const int32_t *tokens, size_t n_tokens, uint32_t top_k)
 {
     double *la = malloc((size_t)n_vocab * sizeof *la), *lb = malloc((size_t)n_vocab * sizeof *lb);
     unsigned char *ma = malloc(n_vocab), *mb = malloc(n_vocab);
@@ -230,7 +239,8 @@ static bool logits_metrics(ri_compare_row *row, const float *a, const float *b, 
     row->kl_max = kl_max;
     row->top1_agreement = rows ? (double)agree / rows : 1;
     row->rms_dp = n_dp ? sqrt(dp_sum / n_dp) : 0;
-    const float *last_a = a + (size_t)(rows - 1) * n_vocab, *last_b = b + (size_t)(rows - 1) * n_vocab;
+    const float *last_a = a + (size_t)(rows - 1) * n_vocab,
+                *last_b = b + (size_t)(rows - 1) * n_vocab;
     row->argmax_a = argmax(last_a, n_vocab);
     row->argmax_b = argmax(last_b, n_vocab);
     uint32_t k = top_k < n_vocab ? top_k : n_vocab;
@@ -248,8 +258,8 @@ static bool logits_metrics(ri_compare_row *row, const float *a, const float *b, 
 }
 
 /* Compares one stage at one layer. */
-static bool compare_stage(ri_compare *cmp, const ri_capture *a, const ri_capture *b,
-                          ri_stage stage, int32_t layer, const ri_compare_options *o)
+static bool compare_stage(ri_compare *cmp, const ri_capture *a, const ri_capture *b, ri_stage stage,
+                          int32_t layer, const ri_compare_options *o)
 {
     uint32_t ra = 0, ca = 0, rb = 0, cb = 0;
     const float *xa = ri_capture_stage(a, stage, layer, &ra, &ca);
@@ -275,7 +285,9 @@ static bool compare_stage(ri_compare *cmp, const ri_capture *a, const ri_capture
     if (!xa || !xb) {
         row->compared = false;
         row->pass = true;
-        row->note = !xa && !xb ? "captured by neither" : !xa ? "not captured in A" : "not captured in B";
+        row->note = !xa && !xb ? "captured by neither"
+                    : !xa      ? "not captured in A"
+                               : "not captured in B";
         return true;
     }
     row->compared = true;
@@ -335,8 +347,9 @@ ri_compare *ri_compare_new(const ri_capture *a, const ri_capture *b,
     cmp->first = -1;
     bool cross = strcmp(ri_capture_engine(a), ri_capture_engine(b)) != 0;
     ri_engines engines = !cross ? RI_ENGINES_SAME
-                         : a->rounded_activations || b->rounded_activations ? RI_ENGINES_OTHER_ROUNDED
-                                                                            : RI_ENGINES_OTHER_F32;
+                         : a->rounded_activations || b->rounded_activations
+                             ? RI_ENGINES_OTHER_ROUNDED
+                             : RI_ENGINES_OTHER_F32;
     bool same = a->dtype_sig && b->dtype_sig && strcmp(a->dtype_sig, b->dtype_sig) == 0;
     cmp->limits = ri_compare_default_limits(a->level, b->level, same, engines);
     if (a->level != b->level)

@@ -73,12 +73,14 @@ static void log_cb(int level, const char *text, void *user)
     }
 }
 
-#define SYM(field, name)                                                                 \
-    do {                                                                                 \
-        *(void **)&api->field = dlsym(api->lib, name);                                   \
-        if (!api->field)                                                                 \
-            return rf_error_set(err, RF_ERR_UNSUPPORTED, "%s has no symbol %s: not the " \
-                                "pinned llama.cpp (0.3.36)", api->path, name);           \
+#define SYM(field, name)                                                                           \
+    do {                                                                                           \
+        *(void **)&api->field = dlsym(api->lib, name);                                             \
+        if (!api->field)                                                                           \
+            return rf_error_set(err, RF_ERR_UNSUPPORTED,                                           \
+                                "%s has no symbol %s: not the "                                    \
+                                "pinned llama.cpp (0.3.36)",                                       \
+                                api->path, name);                                                  \
     } while (0)
 
 /* The defaults of the pinned llama.cpp: a library whose structs differ would return other
@@ -87,13 +89,13 @@ static rf_status check_abi(rl_api *api, rf_error *err)
 {
     rl_model_params mp = api->model_default_params();
     rl_context_params cp = api->context_default_params();
-    bool ok = mp.devices == NULL && mp.n_gpu_layers == -1 && mp.main_gpu == 0 &&
-              !mp.vocab_only && mp.use_extra_bufts && !mp.load_mtp && cp.n_ctx == 512 &&
-              cp.n_batch == 2048 && cp.n_ubatch == 512 && cp.n_seq_max == 1 &&
-              cp.flash_attn_type == -1 && cp.rope_freq_base == 0.0f &&
-              cp.yarn_ext_factor == -1.0f && cp.defrag_thold == -1.0f && cp.cb_eval == NULL &&
-              cp.type_k == 1 && cp.type_v == 1 && cp.offload_kqv && !cp.kv_unified &&
-              cp.samplers == NULL && cp.n_samplers == 0 && cp.ctx_other == NULL;
+    bool ok = mp.devices == NULL && mp.n_gpu_layers == -1 && mp.main_gpu == 0 && !mp.vocab_only &&
+              mp.use_extra_bufts && !mp.load_mtp && cp.n_ctx == 512 && cp.n_batch == 2048 &&
+              cp.n_ubatch == 512 && cp.n_seq_max == 1 && cp.flash_attn_type == -1 &&
+              cp.rope_freq_base == 0.0f && cp.yarn_ext_factor == -1.0f &&
+              cp.defrag_thold == -1.0f && cp.cb_eval == NULL && cp.type_k == 1 && cp.type_v == 1 &&
+              cp.offload_kqv && !cp.kv_unified && cp.samplers == NULL && cp.n_samplers == 0 &&
+              cp.ctx_other == NULL;
     if (!ok)
         return rf_error_set(err, RF_ERR_UNSUPPORTED,
                             "%s: llama_context_params / llama_model_params defaults differ from "
@@ -197,11 +199,11 @@ static bool map_node(const char *name, const char *op, ri_stage *stage, int32_t 
         const char *base;
         ri_stage stage;
     } plain[] = {
-        {"attn_norm", RI_STAGE_ATTN_NORM}, {"kqv_out", RI_STAGE_ATTN_OUT},
+        {"attn_norm", RI_STAGE_ATTN_NORM},   {"kqv_out", RI_STAGE_ATTN_OUT},
         {"ffn_inp", RI_STAGE_ATTN_RESIDUAL}, {"ffn_norm", RI_STAGE_FFN_NORM},
-        {"ffn_gate", RI_STAGE_GATE},       {"ffn_up", RI_STAGE_UP},
-        {"ffn_swiglu", RI_STAGE_SWIGLU},   {"ffn_gate_par", RI_STAGE_SWIGLU},
-        {"ffn_out", RI_STAGE_DOWN},        {"l_out", RI_STAGE_LAYER_OUT},
+        {"ffn_gate", RI_STAGE_GATE},         {"ffn_up", RI_STAGE_UP},
+        {"ffn_swiglu", RI_STAGE_SWIGLU},     {"ffn_gate_par", RI_STAGE_SWIGLU},
+        {"ffn_out", RI_STAGE_DOWN},          {"l_out", RI_STAGE_LAYER_OUT},
     };
     if (!name)
         return false;
@@ -260,8 +262,7 @@ static bool eval_cb(void *t, bool ask, void *user)
         return true;
     const rl_tensor_head *h = t;
     int64_t n = api->nelements(t);
-    if (h->type != RL_GGML_TYPE_F32 || !api->is_contiguous(t) || n <= 0 ||
-        n % s->n_tokens != 0)
+    if (h->type != RL_GGML_TYPE_F32 || !api->is_contiguous(t) || n <= 0 || n % s->n_tokens != 0)
         return true; /* a layout this capture does not read: left out */
     uint32_t cols = (uint32_t)(n / s->n_tokens);
     long slot = rcap_slot(s->c, stage, layer);

@@ -30,14 +30,14 @@
 
 #include "capture_internal.h"
 
-#define TRACE_MAGIC        "RTRC"
-#define TRACE_VERSION      1u
-#define TRACE_FLAG_ZSTD    1u
-#define TRACE_FIXED        32u
-#define TRACE_MAX_HEADER   (64u << 20)
-#define TRACE_MAX_RAW      (UINT64_C(64) << 30)
-#define TRACE_MAX_LAYERS   4096u
-#define TRACE_MAX_TOKENS   (1u << 20)
+#define TRACE_MAGIC      "RTRC"
+#define TRACE_VERSION    1u
+#define TRACE_FLAG_ZSTD  1u
+#define TRACE_FIXED      32u
+#define TRACE_MAX_HEADER (64u << 20)
+#define TRACE_MAX_RAW    (UINT64_C(64) << 30)
+#define TRACE_MAX_LAYERS 4096u
+#define TRACE_MAX_TOKENS (1u << 20)
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
@@ -104,14 +104,15 @@ static rf_status write_atomic(const char *path, const void *const *parts, const 
         }
     }
     if (fsync(fd) != 0 || close(fd) != 0) {
-        rf_status st = rf_error_set(err, RF_ERR_WRITE, "%s: sync failed: %s", path, strerror(errno));
+        rf_status st =
+            rf_error_set(err, RF_ERR_WRITE, "%s: sync failed: %s", path, strerror(errno));
         unlink(tmp);
         free(tmp);
         return st;
     }
     if (rename(tmp, path) != 0) {
-        rf_status st = rf_error_set(err, RF_ERR_WRITE, "%s: rename failed: %s", path,
-                                    strerror(errno));
+        rf_status st =
+            rf_error_set(err, RF_ERR_WRITE, "%s: rename failed: %s", path, strerror(errno));
         unlink(tmp);
         free(tmp);
         return st;
@@ -219,8 +220,7 @@ rf_status ri_capture_write(const ri_capture *c, const char *path, rf_error *err)
     if (ZSTD_isError(packed_len)) {
         free(json);
         free(packed);
-        return rf_error_set(err, RF_ERR_WRITE, "%s: zstd: %s", path,
-                            ZSTD_getErrorName(packed_len));
+        return rf_error_set(err, RF_ERR_WRITE, "%s: zstd: %s", path, ZSTD_getErrorName(packed_len));
     }
     uint8_t fixed[TRACE_FIXED];
     memcpy(fixed, TRACE_MAGIC, 4);
@@ -254,8 +254,8 @@ static rf_status json_u32(const cJSON *obj, const char *key, uint32_t max, uint3
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
         v->valuedouble != floor(v->valuedouble))
-        return rf_error_set(err, RF_ERR_FORMAT, "%s: header: '%s' missing or not an integer in 0..%u",
-                            path, key, max);
+        return rf_error_set(err, RF_ERR_FORMAT,
+                            "%s: header: '%s' missing or not an integer in 0..%u", path, key, max);
     *out = (uint32_t)v->valuedouble;
     return RF_OK;
 }
@@ -332,8 +332,10 @@ static rf_status read_whole(const char *path, uint8_t **data, size_t *size, rf_e
 static ri_capture *parse(const char *path, const uint8_t *file, size_t size, rf_error *err)
 {
     if (size < TRACE_FIXED || memcmp(file, TRACE_MAGIC, 4) != 0) {
-        rf_error_set(err, RF_ERR_FORMAT, "%s: not a trace container (magic \"RTRC\" expected at "
-                     "offset 0)", path);
+        rf_error_set(err, RF_ERR_FORMAT,
+                     "%s: not a trace container (magic \"RTRC\" expected at "
+                     "offset 0)",
+                     path);
         return NULL;
     }
     uint32_t version = get_le32(file + 4), flags = get_le32(file + 8);
@@ -425,9 +427,10 @@ static ri_capture *parse(const char *path, const uint8_t *file, size_t size, rf_
     if (flags & TRACE_FLAG_ZSTD) {
         unsigned long long frame = ZSTD_getFrameContentSize(payload, payload_len);
         if (frame != raw_len) {
-            rf_error_set(err, RF_ERR_FORMAT,
-                         "%s: the zstd frame (offset %u) holds %llu bytes, the header says %" PRIu64,
-                         path, TRACE_FIXED + header_len, frame, raw_len);
+            rf_error_set(
+                err, RF_ERR_FORMAT,
+                "%s: the zstd frame (offset %u) holds %llu bytes, the header says %" PRIu64, path,
+                TRACE_FIXED + header_len, frame, raw_len);
             goto fail;
         }
         size_t got = ZSTD_decompress(raw, raw_len, payload, payload_len);
@@ -462,8 +465,10 @@ static ri_capture *parse(const char *path, const uint8_t *file, size_t size, rf_
         if (!name || !ri_stage_from_name(name, &stage) || !cJSON_IsNumber(lj) ||
             !cJSON_IsNumber(oj) || json_u32(t, "rows", TRACE_MAX_TOKENS, &rows, path, err) ||
             json_u32(t, "cols", 1u << 24, &cols, path, err)) {
-            rf_error_set(err, RF_ERR_FORMAT, "%s: header: tensors[%zu] lacks a known stage, "
-                         "layer, rows, cols or offset", path, idx);
+            rf_error_set(err, RF_ERR_FORMAT,
+                         "%s: header: tensors[%zu] lacks a known stage, "
+                         "layer, rows, cols or offset",
+                         path, idx);
             goto fail;
         }
         double off = oj->valuedouble;
@@ -477,18 +482,22 @@ static ri_capture *parse(const char *path, const uint8_t *file, size_t size, rf_
         }
         int32_t layer = (int32_t)lj->valuedouble;
         if (lj->valuedouble != layer || rcap_slot(c, stage, layer) < 0) {
-            rf_error_set(err, RF_ERR_FORMAT, "%s: header: tensors[%zu] (%s) has layer %g, not "
-                         "one of this model", path, idx, name, lj->valuedouble);
+            rf_error_set(err, RF_ERR_FORMAT,
+                         "%s: header: tensors[%zu] (%s) has layer %g, not "
+                         "one of this model",
+                         path, idx, name, lj->valuedouble);
             goto fail;
         }
         if (ri_capture_stage(c, stage, layer, NULL, NULL)) {
-            rf_error_set(err, RF_ERR_FORMAT, "%s: header: tensors[%zu]: %s of layer %d twice",
-                         path, idx, name, layer);
+            rf_error_set(err, RF_ERR_FORMAT, "%s: header: tensors[%zu]: %s of layer %d twice", path,
+                         idx, name, layer);
             goto fail;
         }
         if (c->n_tokens && rows != c->n_tokens) {
-            rf_error_set(err, RF_ERR_FORMAT, "%s: header: tensors[%zu] (%s) has %u rows for %zu "
-                         "prompt tokens", path, idx, name, rows, c->n_tokens);
+            rf_error_set(err, RF_ERR_FORMAT,
+                         "%s: header: tensors[%zu] (%s) has %u rows for %zu "
+                         "prompt tokens",
+                         path, idx, name, rows, c->n_tokens);
             goto fail;
         }
         float *dst = rcap_alloc_slot(c, stage, layer, rows, cols);

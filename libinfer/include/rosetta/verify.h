@@ -202,7 +202,7 @@ RI_API ri_limits ri_compare_default_limits(ri_level a, ri_level b, bool same_wei
 /* What is compared, in report order. */
 typedef enum ri_point {
     RI_POINT_TOKENS = 0,
-    RI_POINT_STAGE,  /* stage / layer given */
+    RI_POINT_STAGE, /* stage / layer given */
     RI_POINT_GREEDY,
 } ri_point;
 
@@ -225,7 +225,7 @@ typedef struct ri_compare_row {
     double top_k_overlap;       /* |top-k(A) & top-k(B)| / k at the last position */
     double kl_mean, kl_max;     /* KL(A || B) over positions, nats */
     double top1_agreement;      /* share of positions whose argmax agrees ("same top p") */
-    double rms_dp;  /* RMS of p_B - p_A of the next prompt token over positions 0..n-2 */
+    double rms_dp; /* RMS of p_B - p_A of the next prompt token over positions 0..n-2 */
     double kl_limit;
     const char *note; /* why not compared / extra information; NULL when none */
 } ri_compare_row;
