@@ -4,15 +4,13 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "rosetta/apr.h"
+#include "rosetta/fingerprint.h"
 #include "rosetta/model.h"
-#include "rosetta/quant.h"
 
 static const cli_tool TOOL = {
     "tensors", "list the tensors of a model file, with value statistics on request",
@@ -27,8 +25,6 @@ static const cli_tool TOOL = {
     "      --json         print one JSON object (schema in docs/tools.md)\n"
     "      --gguf-order   print shapes innermost dimension first (GGUF ne order)\n"};
 
-/* Elements dequantized per step: 64 Ki floats (256 KiB), a multiple of every block size. */
-#define CHUNK_ELEMS (UINT64_C(1) << 16)
 /* Warnings printed on stderr; --json lists them all. */
 #define MAX_WARNINGS 10
 
@@ -40,161 +36,24 @@ typedef struct options {
 
 /* ---- statistics --------------------------------------------------------------------------- */
 
-typedef struct stats {
-    uint64_t count, finite, nan, inf, zeros;
-    double min, max, mean, m2; /* over finite values; m2 = sum of squared deviations */
-} stats;
-
-/* Folds a chunk of values into s: the chunk's own mean and squared deviations are computed in
- * double over the chunk (two passes over memory that is in cache), then merged with the running
- * totals by Chan et al.'s pairwise update, which keeps std accurate for billions of values. */
-static void stats_add(stats *s, const float *x, size_t n)
+/* Statistics of one tensor from the library (rf_tensor_stats: dequantized values streamed in
+ * chunks, docs/fingerprint.md). On failure a short reason goes to err ("unsupported dtype
+ * IQ2_XXS"): the table already names the tensor. */
+static bool tensor_stats(const rf_model *m, const rf_tensor *t, rf_value_stats *s, rf_error *err)
 {
-    uint64_t finite = 0;
-    double sum = 0, lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        if (isnan(v)) {
-            s->nan++;
-            continue;
-        }
-        if (isinf(v)) {
-            s->inf++;
-            continue;
-        }
-        s->zeros += v == 0.0f;
-        finite++;
-        sum += v;
-        if (v < lo)
-            lo = v;
-        if (v > hi)
-            hi = v;
+    rf_status st = rf_tensor_stats(m, t, s, err);
+    if (st == RF_OK)
+        return true;
+    if (st == RF_ERR_UNSUPPORTED) {
+        rf_error_set(err, st, "unsupported dtype %s", rf_dtype_name(t->dtype));
+        return false;
     }
-    s->count += n;
-    if (finite == 0)
-        return;
-    double mean = sum / (double)finite, m2 = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isfinite(x[i])) {
-            double d = (double)x[i] - mean;
-            m2 += d * d;
-        }
-    }
-    if (s->finite == 0) {
-        s->min = lo;
-        s->max = hi;
-        s->mean = mean;
-        s->m2 = m2;
-        s->finite = finite;
-        return;
-    }
-    double total = (double)(s->finite + finite);
-    double delta = mean - s->mean;
-    s->mean += delta * ((double)finite / total);
-    s->m2 += m2 + delta * delta * ((double)s->finite * (double)finite / total);
-    s->finite += finite;
-    if (lo < s->min)
-        s->min = lo;
-    if (hi > s->max)
-        s->max = hi;
-}
-
-static double stats_std(const stats *s) { return s->finite ? sqrt(s->m2 / (double)s->finite) : 0; }
-
-/* How a tensor's values lie in its bytes: rows of row_bytes bytes, each decoding to row_elems
- * values of which the first cols are meaningful. Plain tensors are one row with nothing
- * padded; APR K-quants pad each row (or a 1-D tensor) to whole 256-value super-blocks. */
-typedef struct value_layout {
-    uint64_t rows, cols, row_elems, row_bytes;
-} value_layout;
-
-static bool is_apr(const rf_model *m)
-{
-    return rf_model_format(m) == RF_FORMAT_APR || rf_model_format(m) == RF_FORMAT_APR2_MAGIC;
-}
-
-/* The layout of t's values, after checking that its bytes are all there. */
-static rf_status layout_of(const rf_model *m, const rf_tensor *t, const rf_dtype_info *info,
-                           value_layout *out, rf_error *err)
-{
-    uint64_t elems, need;
-    if (rf_shape_elements(t->shape, t->ndim, &elems, err) != RF_OK)
-        return err->status;
-    rf_status st = is_apr(m) ? rf_apr_tensor_bytes(t->dtype, t->shape, t->ndim, &need, err)
-                             : rf_dtype_tensor_bytes(t->dtype, t->shape, t->ndim, &need, err);
-    if (st != RF_OK)
-        return st;
-    *out = (value_layout){1, elems, elems, need};
-    uint64_t row_bytes;
-    if (is_apr(m) && rf_apr_tensor_row_padded(t, &row_bytes)) {
-        *out = (value_layout){t->shape[0], t->shape[1],
-                              row_bytes / info->block_bytes * info->block_elems, row_bytes};
-    } else if (is_apr(m) && (t->dtype == RF_DTYPE_Q4_K || t->dtype == RF_DTYPE_Q6_K)) {
-        out->row_elems = need / info->block_bytes * info->block_elems; /* last block padded */
-    }
-    if (elems > 0 && !t->data)
-        return rf_error_set(err, RF_ERR_FORMAT, "no data: the tensor's bytes are not in the file");
-    if (t->nbytes < need)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "%" PRIu64 " data bytes for a shape that needs %" PRIu64, t->nbytes,
-                            need);
-    /* Defence in depth for lenient opens: data that lies in its mapped file must end in it. */
-    const rf_file *file = rf_model_file(m, t->source);
-    if (file && elems > 0) {
-        uintptr_t base = (uintptr_t)rf_file_data(file), end = base + rf_file_size(file);
-        uintptr_t at = (uintptr_t)t->data;
-        if (at >= base && at <= end && need > end - at)
-            return rf_error_set(err, RF_ERR_FORMAT, "data runs past the end of %s",
-                                rf_file_path(file));
-    }
-    return RF_OK;
-}
-
-/* Dequantizes values [first, first + n) of a row starting at row into out; first is a multiple
- * of the dtype's block. scratch holds CHUNK_ELEMS + 4 bytes. */
-static rf_status dequantize_chunk(const rf_tensor *t, const rf_dtype_info *info, const uint8_t *row,
-                                  uint64_t first, uint64_t n, float *out, uint8_t *scratch,
-                                  rf_error *err)
-{
-    if (t->dtype == RF_DTYPE_APR_Q8) {
-        /* One f32 scale for the whole tensor, then one int8 per value (apr-v2.md 9.3): the
-         * dequantizer gets the scale followed by this chunk's values. */
-        memcpy(scratch, row, 4);
-        memcpy(scratch + 4, row + 4 + first, n);
-        return rf_dequantize(RF_DTYPE_APR_Q8, scratch, out, n, err);
-    }
-    /* Every other type is a run of blocks (APR_Q4's last block may be partial), so a chunk
-     * that starts on a block boundary is self-contained. */
-    return rf_dequantize(t->dtype, row + first / info->block_elems * info->block_bytes, out, n,
-                         err);
-}
-
-/* Statistics of one tensor, streamed CHUNK_ELEMS values at a time through buf (never a copy of
- * the whole tensor). On failure returns the status and leaves a short reason in err
- * ("unsupported dtype IQ2_XXS"). */
-static rf_status tensor_stats(const rf_model *m, const rf_tensor *t, float *buf, uint8_t *scratch,
-                              stats *s, rf_error *err)
-{
-    memset(s, 0, sizeof *s);
-    const rf_dtype_info *info = rf_dtype_get(t->dtype);
-    if (!info)
-        return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %d", (int)t->dtype);
-    if (!rf_can_dequantize(t->dtype) || info->block_elems == 0 ||
-        CHUNK_ELEMS % info->block_elems != 0)
-        return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %s", info->name);
-    value_layout v = {0};
-    if (layout_of(m, t, info, &v, err) != RF_OK)
-        return err->status;
-    for (uint64_t r = 0; r < v.rows && v.cols > 0; r++) {
-        const uint8_t *row = t->data + r * v.row_bytes;
-        for (uint64_t first = 0; first < v.cols; first += CHUNK_ELEMS) {
-            uint64_t n = v.row_elems - first < CHUNK_ELEMS ? v.row_elems - first : CHUNK_ELEMS;
-            if (dequantize_chunk(t, info, row, first, n, buf, scratch, err) != RF_OK)
-                return err->status;
-            stats_add(s, buf, (size_t)(v.cols - first < n ? v.cols - first : n));
-        }
-    }
-    return RF_OK;
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "tensor '%s': ", t->name);
+    size_t n = strlen(prefix);
+    if (strncmp(err->message, prefix, n) == 0)
+        memmove(err->message, err->message + n, strlen(err->message + n) + 1);
+    return false;
 }
 
 /* ---- output ------------------------------------------------------------------------------- */
@@ -217,14 +76,14 @@ static cJSON *json_shape(const rf_tensor *t, bool reversed)
     return a;
 }
 
-static cJSON *json_stats(const stats *s)
+static cJSON *json_stats(const rf_value_stats *s)
 {
     cJSON *o = cJSON_CreateObject();
     bool any = s->finite > 0;
     cJSON_AddItemToObject(o, "min", json_number_or_null(any, s->min));
     cJSON_AddItemToObject(o, "max", json_number_or_null(any, s->max));
     cJSON_AddItemToObject(o, "mean", json_number_or_null(any, s->mean));
-    cJSON_AddItemToObject(o, "std", json_number_or_null(any, stats_std(s)));
+    cJSON_AddItemToObject(o, "std", json_number_or_null(any, s->std));
     cJSON_AddItemToObject(o, "count", cli_json_u64(s->count));
     cJSON_AddItemToObject(o, "finite", cli_json_u64(s->finite));
     cJSON_AddItemToObject(o, "nan", cli_json_u64(s->nan));
@@ -246,17 +105,6 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
 {
     size_t n = rf_model_n_tensors(m);
     bool several_files = rf_model_n_files(m) > 1;
-    float *buf = NULL;
-    uint8_t *scratch = NULL;
-    if (o->stats) {
-        buf = malloc(CHUNK_ELEMS * sizeof *buf);
-        scratch = malloc(CHUNK_ELEMS + 4);
-        if (!buf || !scratch) {
-            free(buf);
-            free(scratch);
-            return false;
-        }
-    }
     cJSON *root = NULL, *list = NULL;
     cli_table *table = NULL;
     if (o->json) {
@@ -294,8 +142,6 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
     if ((o->json && (!root || !list)) || (!o->json && !table)) {
         cJSON_Delete(root);
         cli_table_free(table);
-        free(buf);
-        free(scratch);
         return false;
     }
 
@@ -309,9 +155,9 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         bool elems_ok = rf_shape_elements(t->shape, t->ndim, &elems, NULL) == RF_OK;
         params += elems;
         bytes += t->nbytes;
-        stats s;
+        rf_value_stats s;
         rf_error serr = {0};
-        bool have_stats = o->stats && tensor_stats(m, t, buf, scratch, &s, &serr) == RF_OK;
+        bool have_stats = o->stats && tensor_stats(m, t, &s, &serr);
         if (o->json) {
             cJSON *item = cJSON_CreateObject();
             cJSON_AddItemToObject(item, "name", cli_json_string(t->name, strlen(t->name)));
@@ -352,7 +198,7 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
             cells[c++] = g(s.min, any, v[0], sizeof v[0]);
             cells[c++] = g(s.max, any, v[1], sizeof v[1]);
             cells[c++] = g(s.mean, any, v[2], sizeof v[2]);
-            cells[c++] = g(stats_std(&s), any, v[3], sizeof v[3]);
+            cells[c++] = g(s.std, any, v[3], sizeof v[3]);
             snprintf(v[4], sizeof v[4], "%" PRIu64, s.nan);
             snprintf(v[5], sizeof v[5], "%" PRIu64, s.inf);
             snprintf(v[6], sizeof v[6], "%" PRIu64, s.zeros);
@@ -368,13 +214,9 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         }
         if (!cli_table_add(table, cells)) {
             cli_table_free(table);
-            free(buf);
-            free(scratch);
             return false;
         }
     }
-    free(buf);
-    free(scratch);
     if (o->json) {
         cJSON_AddItemToObject(root, "listed", cli_json_u64(listed));
         cJSON *warnings = cJSON_AddArrayToObject(root, "warnings");

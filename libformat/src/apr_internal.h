@@ -67,7 +67,9 @@ typedef struct apr_jnode {
         int64_t i;
         double f;
     } as;
-    uint64_t offset; /* offset of the value in the file (base + position in the text) */
+    uint64_t offset;     /* offset of the value in the file (base + position in the text) */
+    uint64_t end;        /* one past the value's last byte, in the same terms */
+    uint64_t key_offset; /* the opening quote of the member name (members of objects) */
 } apr_jnode;
 
 typedef struct apr_json {
@@ -178,6 +180,13 @@ typedef struct apr_scan_options {
 rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size,
                    const apr_scan_options *opts, apr_layout *out, rf_error *err);
 void apr_layout_free(apr_layout *l, const apr_allocator *a);
+
+/* ---- reading (apr_read.c) ------------------------------------------------------------------ */
+
+/* rf_apr_open over a file already mapped (or wrapped memory); the model takes ownership of file
+ * (closed on failure too). path names the file in messages. */
+rf_model *apr_open_file(rf_file *file, const char *path, const rf_open_options *opts,
+                        const rf_apr_open_options *apr_opts, rf_error *err);
 
 /* ---- compression (apr_compress.c) ---------------------------------------------------------- */
 

@@ -476,6 +476,7 @@ static rf_status parse_number(parser *p, apr_jnode *node)
 }
 
 static rf_status parse_value(parser *p, int depth, uint32_t *out);
+static rf_status parse_token(parser *p, int depth, uint8_t c, uint32_t idx);
 
 static rf_status parse_container(parser *p, int depth, bool object, uint32_t self)
 {
@@ -493,7 +494,7 @@ static rf_status parse_container(parser *p, int depth, bool object, uint32_t sel
     uint32_t last = 0;
     for (;;) {
         const char *key = NULL;
-        uint64_t key_len = 0;
+        uint64_t key_len = 0, key_offset = p->base + p->pos;
         if (object) {
             if (p->pos >= p->len || p->s[p->pos] != '"')
                 return fail(p, p->pos, "expected '\"' starting an object key");
@@ -512,6 +513,7 @@ static rf_status parse_container(parser *p, int depth, bool object, uint32_t sel
         apr_jnode *nodes = p->j->nodes;
         nodes[child].key = key;
         nodes[child].key_len = (uint32_t)key_len;
+        nodes[child].key_offset = key_offset;
         if (last)
             nodes[last].next = child;
         else
@@ -554,6 +556,14 @@ static rf_status parse_value(parser *p, int depth, uint32_t *out)
     if (st != RF_OK)
         return st;
     *out = idx;
+    st = parse_token(p, depth, c, idx);
+    p->j->nodes[idx].end = p->base + p->pos; /* nodes may have moved: index again */
+    return st;
+}
+
+static rf_status parse_token(parser *p, int depth, uint8_t c, uint32_t idx)
+{
+    rf_status st;
     switch (c) {
     case '{':
     case '[':

@@ -227,6 +227,8 @@ static rf_status scan_index(const char *path, apr_layout *l, const apr_scan_opti
                     c == 0 && p->name_len == e->name_len ? "duplicates" : "comes after", prev_name);
             }
         }
+        l->n_entries = i + 1; /* entries before a failure stay described (the file map) */
+        l->index_end = pos;
     }
     l->n_entries = h->tensor_count;
     l->index_end = pos;

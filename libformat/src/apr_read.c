@@ -178,15 +178,21 @@ rf_model *rf_apr_open_model(const char *path, const rf_open_options *opts, rf_er
 rf_model *rf_apr_open(const char *path, const rf_open_options *opts,
                       const rf_apr_open_options *apr_opts, rf_error *err)
 {
+    rf_file *file = rf_file_open(path, err);
+    if (!file)
+        return NULL;
+    return apr_open_file(file, path, opts, apr_opts, err);
+}
+
+rf_model *apr_open_file(rf_file *file, const char *path, const rf_open_options *opts,
+                        const rf_apr_open_options *apr_opts, rf_error *err)
+{
     static const rf_open_options defaults = {0};
     static const rf_apr_open_options apr_defaults = {0};
     if (!opts)
         opts = &defaults;
     if (!apr_opts)
         apr_opts = &apr_defaults;
-    rf_file *file = rf_file_open(path, err);
-    if (!file)
-        return NULL;
     const uint8_t *data = rf_file_data(file);
     uint64_t size = rf_file_size(file);
     rf_format format =

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf_internal.h"
 #include "model_internal.h"
 #include "rosetta/gguf.h"
 
@@ -66,6 +67,8 @@ typedef struct reader {
     uint64_t n_values;
     bool noted_bool, noted_nested;
 
+    const gguf_observer *obs; /* diagnostics (file map): sees records and problems; may be NULL */
+
     uint32_t version;
     uint64_t n_tensors, n_kv;
     uint32_t alignment;
@@ -107,10 +110,18 @@ static const char *where(const reader *r, char *buf, size_t cap)
     return buf;
 }
 
+/* Tells the observer (if any) about a problem, with the reader's text. */
+static void observe(const reader *r, gguf_problem_kind kind, const char *msg)
+{
+    if (r->obs && r->obs->problem)
+        r->obs->problem(r->obs->ctx, (gguf_section)r->section, r->item, kind, msg);
+}
+
 static rf_status vfail(reader *r, rf_status status, const char *fmt, va_list ap)
 {
     char msg[900];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    observe(r, GGUF_FATAL, msg);
     return rf_error_set(r->err, status, "%s: %s", r->path, msg);
 }
 
@@ -140,6 +151,7 @@ static rf_status problem(reader *r, rf_status status, const char *fmt, ...)
     } else if (r->model) {
         char msg[900];
         vsnprintf(msg, sizeof msg, fmt, ap);
+        observe(r, GGUF_PROBLEM, msg);
         rf_model_add_warning(r->model, "%s", msg);
     }
     va_end(ap);
@@ -157,6 +169,7 @@ static void note(reader *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    observe(r, GGUF_NOTE, msg);
     rf_model_add_warning(r->model, "%s", msg);
 }
 
@@ -623,8 +636,21 @@ static rf_status read_kvs(reader *r)
         if ((st = rd_u32(r, &type, "value type")))
             break;
         rf_value value = {0};
+        uint64_t value_offset = r->pos;
         if ((st = read_value(r, type, type_offset, r->model ? &value : NULL, 0)))
             break;
+        if (r->obs && r->obs->kv) {
+            gguf_kv_event e = {i,
+                               key_offset,
+                               kbytes,
+                               klen,
+                               type_offset,
+                               type,
+                               value_offset,
+                               r->pos,
+                               r->model ? &value : NULL};
+            r->obs->kv(r->obs->ctx, &e);
+        }
         if (klen == 17 && memcmp(kbytes, "general.alignment", 17) == 0 && !have_alignment) {
             have_alignment = true;
             alignment_type = type;
@@ -986,6 +1012,7 @@ static rf_status place_tensors(reader *r, tensor_info *infos)
     if (st != RF_OK)
         return st;
     /* ggml's full-load path (and llama-gguf-hash) reads the padding after the last tensor too. */
+    r->section = SECTION_HEADER;
     uint64_t padded_end;
     if (r->n_tensors > 0 && sequence_known && all_inside &&
         !__builtin_add_overflow(r->data_offset, expected, &padded_end) && padded_end > r->size)
@@ -1242,6 +1269,24 @@ static rf_status parse(reader *r)
         r->item_name = NULL;
         if ((st = read_tensor_info(r, &infos[i], &names)))
             break;
+        if (r->obs && r->obs->tensor_info) {
+            const tensor_info *t = &infos[i];
+            gguf_tensor_event e = {
+                .index = i,
+                .record_offset = t->record_offset,
+                .name = t->name,
+                .name_len = t->name_len,
+                .dims_offset = t->record_offset + 8 + t->name_len,
+                .n_dims = t->n_dims,
+                .ne = t->ne,
+                .type_offset = t->type_offset,
+                .ggml_type = t->ggml_type,
+                .offset_offset = t->offset_offset,
+                .offset = t->offset,
+                .end = r->pos,
+            };
+            r->obs->tensor_info(r->obs->ctx, &e);
+        }
     }
     free(names.slots);
     if (st == RF_OK) {
@@ -1250,6 +1295,7 @@ static rf_status parse(reader *r)
             st = place_tensors(r, infos);
     }
     free(infos);
+    r->section = SECTION_HEADER; /* config notes concern the metadata as a whole */
     if (st == RF_OK && r->model)
         st = fill_config(r);
     return st;
@@ -1331,6 +1377,36 @@ rf_status rf_gguf_scan_layout(const uint8_t *data, uint64_t size, const char *na
     out->tensor_info_offset = r.tensor_info_offset;
     out->data_offset = r.data_offset;
     return RF_OK;
+}
+
+rf_status gguf_parse_observed(const uint8_t *data, uint64_t size, const char *path, rf_model *m,
+                              uint32_t file_index, const gguf_observer *obs, rf_gguf_layout *layout,
+                              rf_error *err)
+{
+    reader r = {
+        .path = path,
+        .data = data,
+        .size = size,
+        .lenient = true,
+        .model = m,
+        .file_index = file_index,
+        .err = err,
+        .obs = obs,
+    };
+    rf_status st = parse(&r);
+    free(r.temps);
+    if (st == RF_OK)
+        rf_model_set_format_version(m, r.version);
+    *layout = (rf_gguf_layout){
+        .version = r.version,
+        .big_endian = r.swap,
+        .n_tensors = r.n_tensors,
+        .n_kv = r.n_kv,
+        .alignment = r.alignment ? r.alignment : RF_GGUF_DEFAULT_ALIGNMENT,
+        .tensor_info_offset = r.tensor_info_offset,
+        .data_offset = r.data_offset,
+    };
+    return st;
 }
 
 rf_status rf_gguf_model_layout(const rf_model *m, rf_gguf_layout *out, rf_error *err)
