@@ -33,7 +33,8 @@ static const cli_tool TOOL = {
     "Options:\n"
     "  -p, --prompt TEXT          the prompt (default: the trace's with --against, else \"The\n"
     "                             capital of France is Paris. 1 + 1 = 2.\")\n"
-    "  -n, --tokens N             greedy continuation length (default 8)\n"
+    "  -n, --tokens N             greedy continuation length (default 8; with --against, the\n"
+    "                             trace's)\n"
     "      --tolerance X          NMSE limit of every stage (overrides the dtype defaults)\n"
     "      --stage-tolerance S=X  NMSE limit of stage S (repeatable; S a stage name, e.g. k=1e-3)\n"
     "      --kl-tolerance X       limit of the mean KL divergence of the logits\n"
@@ -60,6 +61,7 @@ typedef struct options {
     int n_models;
     const char *against, *llama_lib;
     bool engine_llama, json, all, reference, skip_contract;
+    bool n_given; /* -n was given (else --against takes the trace's continuation length) */
     int threads;
     ri_capture_params cap;
     ri_compare_options cmp;
@@ -118,6 +120,7 @@ static int parse_args(int argc, char **argv, options *o)
             if (*end || v < 0 || v > 1024)
                 return cli_usage_error(&TOOL, "-n wants 0..1024, got '%s'", optarg);
             o->cap.n_greedy = (uint32_t)v;
+            o->n_given = true;
             break;
         case 't':
             v = strtol(optarg, &end, 10);
@@ -305,6 +308,43 @@ static const char *feeding(const ri_capture *a, const ri_capture *b, const ri_co
     return w ? w : ri_capture_weights(a, r->stage, r->layer);
 }
 
+/* The diff-tensors status of the weights feeding the first divergence (ri_weights_diff), or
+ * why it is not available. */
+typedef struct weights_report {
+    ri_weight_diff items[16];
+    size_t n;
+    const char *why; /* non-NULL: not available */
+} weights_report;
+
+static void weights_status(const char *path_a, const char *path_b, const ri_capture *a,
+                           const ri_capture *b, const ri_compare *cmp, weights_report *w)
+{
+    w->n = 0;
+    w->why = NULL;
+    long first = ri_compare_first_divergence(cmp);
+    const ri_compare_row *r = first >= 0 ? ri_compare_row_at(cmp, (size_t)first) : NULL;
+    const char *names = r ? feeding(a, b, r) : NULL;
+    if (!names || !*names) {
+        w->why = "no weights feed this stage";
+        return;
+    }
+    if (!path_a) {
+        w->why = "A is a recorded trace, not a model file";
+        return;
+    }
+    rf_error err = {0};
+    rf_model *ma = rf_model_open(path_a, NULL, &err), *mb = NULL;
+    if (ma)
+        mb = rf_model_open(path_b, NULL, &err);
+    if (!ma || !mb || ri_weights_diff(ma, mb, names, w->items, 16, &w->n, &err) != RF_OK) {
+        cli_error(&TOOL, "diff-tensors status of %s: %s", names, err.message);
+        w->why = "the models could not be compared tensor by tensor (see stderr)";
+        w->n = 0;
+    }
+    rf_model_free(ma);
+    rf_model_free(mb);
+}
+
 static void print_ids(const char *label, const int32_t *ids, size_t n, int64_t mark)
 {
     printf("  %s:", label);
@@ -325,7 +365,7 @@ static void print_model_line(const char *tag, const ri_capture *c)
 }
 
 static void print_text(const options *o, const ri_capture *a, const ri_capture *b,
-                       const ri_compare *cmp, bool color)
+                       const ri_compare *cmp, const weights_report *wr, bool color)
 {
     const char *green = color ? "\033[32m" : "", *red = color ? "\033[31;1m" : "";
     const char *dim = color ? "\033[2m" : "", *off = color ? "\033[0m" : "";
@@ -411,12 +451,17 @@ static void print_text(const options *o, const ri_capture *a, const ri_capture *
                 printf("  first at prompt position %d; nmse %s > limit %s\n", r->first_position,
                        num(r->nmse, c1, sizeof c1), num(r->limit, c2, sizeof c2));
             const char *w = feeding(a, b, r);
-            if (w && *w)
-                printf("  fed by: %s\n  diff-tensors status of these weights: not available "
-                       "(apr diff-tensors is not in this build)\n",
-                       w);
-            else
+            if (!w || !*w)
                 printf("  fed by no weights of its own (computed from the stages before it)\n");
+            else if (wr->why)
+                printf("  fed by: %s\n  diff-tensors status: not available (%s)\n", w, wr->why);
+            else
+                printf("  fed by (diff-tensors status A vs B):\n");
+            for (size_t i = 0; !wr->why && i < wr->n; i++) {
+                const ri_weight_diff *d = &wr->items[i];
+                printf("    %-36s %s%-16s%s %s\n", d->name, d->ok ? green : red, d->status, off,
+                       d->detail);
+            }
         }
     }
     printf("\nverdict: %s%s%s\n", first < 0 ? green : red,
@@ -446,7 +491,30 @@ static cJSON *model_json(const ri_capture *c)
     return m;
 }
 
-static cJSON *divergence_json(const ri_capture *a, const ri_capture *b, const ri_compare *cmp)
+static cJSON *weights_json(const weights_report *wr)
+{
+    if (wr->why)
+        return cJSON_CreateNull();
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < wr->n; i++) {
+        const ri_weight_diff *d = &wr->items[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", d->name);
+        cJSON_AddStringToObject(e, "kind", d->is_tensor ? "tensor" : "config");
+        cJSON_AddStringToObject(e, "status", d->status);
+        cJSON_AddBoolToObject(e, "ok", d->ok);
+        if (d->is_tensor) {
+            cJSON_AddItemToObject(e, "max_abs", cli_json_double(d->max_abs, false));
+            cJSON_AddItemToObject(e, "tolerance", cli_json_double(d->tolerance, false));
+        }
+        cJSON_AddStringToObject(e, "detail", d->detail);
+        cJSON_AddItemToArray(arr, e);
+    }
+    return arr;
+}
+
+static cJSON *divergence_json(const ri_capture *a, const ri_capture *b, const ri_compare *cmp,
+                              const weights_report *wr)
 {
     long first = ri_compare_first_divergence(cmp);
     if (first < 0)
@@ -467,7 +535,7 @@ static cJSON *divergence_json(const ri_capture *a, const ri_capture *b, const ri
         cJSON_AddItemToArray(w, cJSON_CreateString(name));
         list += n + (list[n] == ',');
     }
-    cJSON_AddNullToObject(d, "diff_tensors");
+    cJSON_AddItemToObject(d, "diff_tensors", weights_json(wr));
     if (r->point == RI_POINT_STAGE) {
         cJSON_AddNumberToObject(d, "position", r->first_position);
         cJSON_AddItemToObject(d, "nmse", cli_json_double(r->nmse, false));
@@ -478,12 +546,13 @@ static cJSON *divergence_json(const ri_capture *a, const ri_capture *b, const ri
     return d;
 }
 
-static cJSON *comparison_json(const ri_capture *a, const ri_capture *b, const ri_compare *cmp)
+static cJSON *comparison_json(const ri_capture *a, const ri_capture *b, const ri_compare *cmp,
+                              const weights_report *wr)
 {
     cJSON *c = cJSON_CreateObject();
     cJSON_AddItemToObject(c, "model", model_json(b));
     cJSON_AddStringToObject(c, "verdict", ri_compare_parity(cmp) ? "parity" : "divergence");
-    cJSON_AddItemToObject(c, "first_divergence", divergence_json(a, b, cmp));
+    cJSON_AddItemToObject(c, "first_divergence", divergence_json(a, b, cmp, wr));
     ri_limits lim = ri_compare_limits(cmp);
     cJSON *l = cJSON_AddObjectToObject(c, "limits");
     cJSON_AddItemToObject(l, "nmse", cli_json_double(lim.nmse, false));
@@ -556,6 +625,7 @@ int main(int argc, char **argv)
         return cli_usage_error(&TOOL, "the prompt is empty");
 
     ri_capture *ref = NULL, *caps[MAX_MODELS] = {NULL};
+    const char *ref_path = NULL, *cap_paths[MAX_MODELS] = {NULL};
     int n_caps = 0, exit_code = APR_EXIT_OK;
     if (o.against) {
         rf_error err = {0};
@@ -565,12 +635,18 @@ int main(int argc, char **argv)
         }
         if (!o.prompt)
             o.prompt = ri_capture_prompt(ref);
+        if (!o.n_given) {
+            size_t n_greedy;
+            ri_capture_greedy(ref, &n_greedy);
+            o.cap.n_greedy = (uint32_t)n_greedy;
+        }
         if (!o.prompt) {
             cli_error(&TOOL, "%s: the trace records no prompt: give it with -p", o.against);
             ri_capture_free(ref);
             return APR_EXIT_USAGE;
         }
         for (int i = 0; i < o.n_models; i++) {
+            cap_paths[n_caps] = o.models[i];
             if (!(caps[n_caps] = run_rosetta(&o, o.models[i], &exit_code)))
                 goto done;
             n_caps++;
@@ -578,10 +654,12 @@ int main(int argc, char **argv)
     } else {
         if (!o.prompt)
             o.prompt = "The capital of France is Paris. 1 + 1 = 2.";
+        ref_path = o.models[0];
         if (!(ref = run_rosetta(&o, o.models[0], &exit_code)))
             goto done;
         int last = o.n_models - 1;
         for (int i = 1; i < o.n_models; i++) {
+            cap_paths[n_caps] = o.models[i];
             caps[n_caps] = o.engine_llama && i == last ? run_llama(&o, o.models[i], &exit_code)
                                                        : run_rosetta(&o, o.models[i], &exit_code);
             if (!caps[n_caps])
@@ -589,6 +667,7 @@ int main(int argc, char **argv)
             n_caps++;
         }
         if (o.engine_llama && o.n_models == 1) {
+            cap_paths[n_caps] = o.models[0];
             if (!(caps[n_caps] = run_llama(&o, o.models[0], &exit_code)))
                 goto done;
             n_caps++;
@@ -617,15 +696,17 @@ int main(int argc, char **argv)
         }
         if (!ri_compare_parity(cmp))
             all_parity = false;
+        weights_report wr;
+        weights_status(ref_path, cap_paths[i], ref, caps[i], cmp, &wr);
         if (root) {
-            cJSON *cj = comparison_json(ref, caps[i], cmp);
+            cJSON *cj = comparison_json(ref, caps[i], cmp, &wr);
             if (!first_div && !ri_compare_parity(cmp))
                 first_div = cJSON_Duplicate(cJSON_GetObjectItem(cj, "first_divergence"), true);
             cJSON_AddItemToArray(list, cj);
         } else {
             if (i > 0)
                 printf("\n");
-            print_text(&o, ref, caps[i], cmp, color);
+            print_text(&o, ref, caps[i], cmp, &wr, color);
         }
         ri_compare_free(cmp);
     }

@@ -35,9 +35,9 @@ static const cli_tool TOOL = {
     "Exit status: 0 written (anomalies are reported in the JSON, not as failures), 2 usage,\n"
     "3 unreadable model, 4 OUT cannot be written.\n"};
 
-static cJSON *stats_json(const ri_tensor_stats *s)
+/* The statistics of s into o (after the stage, layer and shape members). */
+static void stats_json(cJSON *o, const ri_tensor_stats *s)
 {
-    cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "min", cli_json_double(s->min, true));
     cJSON_AddItemToObject(o, "max", cli_json_double(s->max, true));
     cJSON_AddItemToObject(o, "mean", cli_json_double(s->mean, false));
@@ -45,7 +45,6 @@ static cJSON *stats_json(const ri_tensor_stats *s)
     cJSON_AddItemToObject(o, "l2", cli_json_double(s->l2, false));
     cJSON_AddNumberToObject(o, "nan", (double)s->nan);
     cJSON_AddNumberToObject(o, "inf", (double)s->inf);
-    return o;
 }
 
 static cJSON *flags_json(unsigned flags)
@@ -85,22 +84,26 @@ static cJSON *trace_json(const ri_capture *c)
     cJSON *stages = cJSON_AddArrayToObject(root, "stages");
     cJSON *layers = cJSON_AddArrayToObject(root, "layers");
     unsigned all = 0;
-    for (int s = 0; s < RI_STAGE_COUNT; s++) {
-        bool global = s == RI_STAGE_EMBEDDING || s == RI_STAGE_FINAL_NORM || s == RI_STAGE_LOGITS;
-        int32_t first = global ? -1 : 0, last = global ? -1 : (int32_t)I.n_layers - 1;
-        for (int32_t l = first; l <= last; l++) {
+    /* computation order: embedding, each layer's stages, final norm, logits */
+    for (int32_t l = -1; l <= (int32_t)I.n_layers; l++) {
+        bool outside = l < 0 || l == (int32_t)I.n_layers;
+        int s0 = l < 0 ? RI_STAGE_EMBEDDING : outside ? RI_STAGE_FINAL_NORM : RI_STAGE_ATTN_NORM;
+        int s1 = l < 0 ? RI_STAGE_EMBEDDING : outside ? RI_STAGE_LOGITS : RI_STAGE_LAYER_OUT;
+        for (int s = s0; s <= s1; s++) {
             uint32_t rows, cols;
-            const float *x = ri_capture_stage(c, (ri_stage)s, l, &rows, &cols);
+            int32_t layer = outside ? -1 : l;
+            const float *x = ri_capture_stage(c, (ri_stage)s, layer, &rows, &cols);
             if (!x)
                 continue;
             ri_tensor_stats st = ri_tensor_stats_compute(x, (size_t)rows * cols);
             unsigned flags = ri_tensor_stats_anomalies(&st);
             all |= flags;
-            cJSON *e = stats_json(&st);
+            cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "stage", ri_stage_name((ri_stage)s));
-            cJSON_AddNumberToObject(e, "layer", l);
+            cJSON_AddNumberToObject(e, "layer", layer);
             cJSON_AddNumberToObject(e, "rows", rows);
             cJSON_AddNumberToObject(e, "cols", cols);
+            stats_json(e, &st);
             cJSON_AddItemToObject(e, "anomalies", flags_json(flags));
             cJSON_AddItemToArray(stages, e);
         }

@@ -274,6 +274,7 @@ static rf_status record_weights(ri_capture *c, const ri_model *m, rf_error *err)
     for (uint32_t l = 0; l < c->info.n_layers; l++) {
         const ri_layer *L = &m->layers[l];
         add_name(buf, sizeof buf, NAME("input_layernorm.weight", "attn_norm.weight"));
+        add_name(buf, sizeof buf, "rms_norm_eps");
         SET(RI_STAGE_ATTN_NORM, (int32_t)l);
         add_name(buf, sizeof buf, L->wq.name);
         add_name(buf, sizeof buf, NAME("self_attn.q_proj.bias", "attn_q.bias"));
@@ -295,6 +296,7 @@ static rf_status record_weights(ri_capture *c, const ri_model *m, rf_error *err)
         SET(RI_STAGE_O_PROJ, (int32_t)l);
         SET(RI_STAGE_ATTN_RESIDUAL, (int32_t)l);
         add_name(buf, sizeof buf, NAME("post_attention_layernorm.weight", "ffn_norm.weight"));
+        add_name(buf, sizeof buf, "rms_norm_eps");
         SET(RI_STAGE_FFN_NORM, (int32_t)l);
         add_name(buf, sizeof buf, L->gate.name);
         SET(RI_STAGE_GATE, (int32_t)l);
@@ -306,6 +308,7 @@ static rf_status record_weights(ri_capture *c, const ri_model *m, rf_error *err)
         SET(RI_STAGE_LAYER_OUT, (int32_t)l);
     }
     add_name(buf, sizeof buf, tensor_name(src, "model.norm.weight", "output_norm.weight"));
+    add_name(buf, sizeof buf, "rms_norm_eps");
     SET(RI_STAGE_FINAL_NORM, -1);
     add_name(buf, sizeof buf, m->head.name);
     SET(RI_STAGE_LOGITS, -1);

@@ -326,12 +326,16 @@ static bool compare_ids(ri_compare *cmp, ri_point point, const int32_t *a, size_
     for (size_t i = 0; i < n && row->first_diff < 0; i++)
         if (a[i] != b[i])
             row->first_diff = (int64_t)i;
-    if (row->first_diff < 0 && na != nb)
+    /* Prompt ids of different lengths differ; continuations of different lengths (a trace
+     * recorded with another -n) are compared over the common length. */
+    if (row->first_diff < 0 && na != nb && point == RI_POINT_TOKENS)
         row->first_diff = (int64_t)n;
     row->compared = na > 0 || nb > 0;
     row->pass = row->first_diff < 0 || !judge;
     if (!judge && row->first_diff >= 0)
         row->note = "differs (reported, not judged at these precision levels)";
+    else if (row->first_diff < 0 && na != nb)
+        row->note = "lengths differ: the common part compared";
     return true;
 }
 

@@ -15,6 +15,7 @@
 #include "rosetta/api.h"
 #include "rosetta/infer.h"
 #include "rosetta/status.h"
+#include "rosetta/tensor_diff.h"
 #include "rosetta/tokenizer.h"
 
 #ifdef __cplusplus
@@ -122,7 +123,9 @@ RI_API const float *ri_capture_stage(const ri_capture *c, ri_stage stage, int32_
                                      uint32_t *rows, uint32_t *cols);
 
 /* The weight tensors that feed stage at layer, comma separated ("blk.1.attn_k.weight,
- * blk.1.attn_k.bias"), "" when none (attention, residual, SwiGLU), NULL when unknown. */
+ * blk.1.attn_k.bias"), with the config values the stage reads (rope_theta and rope_type for
+ * q_rope / k_rope, rms_norm_eps for the norms); "" when none (attention, residual, SwiGLU),
+ * NULL when unknown. */
 RI_API const char *ri_capture_weights(const ri_capture *c, ri_stage stage, int32_t layer);
 
 /* The tokenizer of the model that was run (NULL for llama.cpp runs and trace files). */
@@ -252,6 +255,30 @@ RI_API const char *ri_compare_row_name(const ri_compare_row *row);
 RI_API ri_limits ri_compare_limits(const ri_compare *cmp);
 RI_API size_t ri_compare_n_warnings(const ri_compare *cmp);
 RI_API const char *ri_compare_warning(const ri_compare *cmp, size_t index);
+
+/* ---- the weights behind a divergence -------------------------------------------------------- */
+
+/* One weight (or config value) that feeds a stage, compared between two models. */
+typedef struct ri_weight_diff {
+    char name[192];    /* as listed by ri_capture_weights: a tensor name (either model's
+                          spelling) or a config key: rope_theta, rope_type, rms_norm_eps */
+    bool is_tensor;    /* false for a config key */
+    bool found;        /* present in both models */
+    bool ok;           /* tensors: the diff-tensors class passes; config keys: equal values */
+    rf_diff_class cls; /* tensors: the class of rf_models_diff (default tolerances) */
+    double max_abs;    /* tensors: max |a - b| (NaN when not compared) */
+    double tolerance;  /* tensors: the tolerance applied */
+    char status[32];   /* rf_diff_class_name, "not found", or "equal" / "differs" */
+    char detail[192];  /* dtypes and max |diff|, or both config values ("A 1e+06, B 10000") */
+} ri_weight_diff;
+
+/* Compares, between models a and b, every entry of names (comma separated, as
+ * ri_capture_weights returns them): tensors with rf_models_diff (paired by canonical name,
+ * per-dtype default tolerances: docs/diff-tensors.md), config keys by value. Fills out[0..*n)
+ * with at most cap entries in the order of names. Fails only on allocation failure or a file
+ * truncated while in use (the errors of rf_models_diff). */
+RI_API rf_status ri_weights_diff(const rf_model *a, const rf_model *b, const char *names,
+                                 ri_weight_diff *out, size_t cap, size_t *n, rf_error *err);
 
 /* ---- self-test (apr check) ------------------------------------------------------------------- */
 
