@@ -5,7 +5,7 @@ feeds. Edits are made in place on a copy (same length, so every offset stays val
 checksum; APR's footer CRC-32 is recomputed (the metadata edits keep its length, so the header
 and its CRC are unchanged).
 
-usage: plant_faults.py FAULT IN OUT [--layer L]
+usage: plant_faults.py FAULT IN OUT [FAULT IN OUT ...] [--layer L]
 
   q4k_scale      GGUF: blk.L.attn_k.weight (Q4_K): one scale byte of its first super-block
                  flipped                                                  -> layer L, k
@@ -21,6 +21,7 @@ usage: plant_faults.py FAULT IN OUT [--layer L]
   zero_head      GGUF: output.weight all zeros                             -> logits
   zero_eps       GGUF: qwen2.attention.layer_norm_rms_epsilon = 0          -> layer 0, attn_norm
 """
+import mmap
 import shutil
 import struct
 import sys
@@ -122,7 +123,7 @@ def rotate_ints(buf, g, key):
 
 
 def plant_gguf(fault, buf, layer):
-    g = Gguf(bytes(buf))
+    g = Gguf(buf)
     if fault == "q4k_scale":
         off, size, t = g.tensor("blk.%d.attn_k.weight" % layer)
         if t["type"] != 12:
@@ -184,6 +185,20 @@ def plant_apr(fault, buf):
     struct.pack_into("<I", buf, len(buf) - 4, zlib.crc32(bytes(buf[:-4])) & 0xFFFFFFFF)
 
 
+def plant(fault, src, dst, layer):
+    """Copies src to dst and plants fault in the copy, in place through a memory map (only the
+    bytes of the fault are rewritten: cheap on a multi-GB model)."""
+    shutil.copyfile(src, dst)
+    with open(dst, "r+b") as f, mmap.mmap(f.fileno(), 0) as buf:
+        if buf[:4] == b"GGUF":
+            plant_gguf(fault, buf, layer)
+        elif buf[:4] == b"APR\0":
+            plant_apr(fault, buf)
+        else:
+            raise SystemExit("plant_faults: %s is neither GGUF nor APR" % src)
+        buf.flush()
+
+
 def main():
     args = sys.argv[1:]
     layer = 1
@@ -191,20 +206,10 @@ def main():
         i = args.index("--layer")
         layer = int(args[i + 1])
         del args[i:i + 2]
-    if len(args) != 3:
+    if not args or len(args) % 3 != 0:
         raise SystemExit(__doc__)
-    fault, src, dst = args
-    shutil.copyfile(src, dst)
-    with open(dst, "r+b") as f:
-        buf = bytearray(f.read())
-        if buf[:4] == b"GGUF":
-            plant_gguf(fault, buf, layer)
-        elif buf[:4] == b"APR\0":
-            plant_apr(fault, buf)
-        else:
-            raise SystemExit("plant_faults: %s is neither GGUF nor APR" % src)
-        f.seek(0)
-        f.write(buf)
+    for i in range(0, len(args), 3):
+        plant(args[i], args[i + 1], args[i + 2], layer)
 
 
 if __name__ == "__main__":
