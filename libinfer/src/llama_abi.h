@@ -35,7 +35,8 @@ typedef struct rl_model_params {
 } rl_model_params;
 
 /* ggml_backend_sched_eval_callback: asked first (ask = true) whether the caller wants a node,
- * then called with the computed node; returning false stops the graph. */
+ * then called with the computed node; returning false stops the graph. (A struct ggml_tensor *
+ * in llama.h: the ABI test checks the field's size and offset, the pointer types are alike.) */
 typedef bool (*rl_eval_callback)(void *tensor, bool ask, void *user_data);
 
 /* struct llama_context_params */
@@ -98,5 +99,45 @@ typedef struct rl_tensor_head {
 } rl_tensor_head;
 
 #define RL_GGML_TYPE_F32 0
+
+/* The functions llama_dl.c looks up, as pointer types. The opaque handles are void here; the ABI
+ * test defines the RL_* names below as llama.h's own types before including this header, so that
+ * every signature is checked against llama.h (__builtin_types_compatible_p). */
+#ifndef RL_MODEL
+#define RL_MODEL          void
+#define RL_CONTEXT        void
+#define RL_VOCAB          void
+#define RL_TENSOR         void
+#define RL_MODEL_PARAMS   rl_model_params
+#define RL_CONTEXT_PARAMS rl_context_params
+#define RL_BATCH          rl_batch
+#define RL_LOG_LEVEL      int
+#endif
+
+typedef void (*rl_log_callback)(RL_LOG_LEVEL level, const char *text, void *user);
+
+typedef void (*rl_backend_init_fn)(void);
+typedef void (*rl_log_set_fn)(rl_log_callback cb, void *user);
+typedef RL_MODEL_PARAMS (*rl_model_default_params_fn)(void);
+typedef RL_CONTEXT_PARAMS (*rl_context_default_params_fn)(void);
+typedef RL_MODEL *(*rl_model_load_from_file_fn)(const char *path, RL_MODEL_PARAMS params);
+typedef void (*rl_model_free_fn)(RL_MODEL *model);
+typedef RL_CONTEXT *(*rl_init_from_model_fn)(RL_MODEL *model, RL_CONTEXT_PARAMS params);
+typedef void (*rl_free_fn)(RL_CONTEXT *ctx);
+typedef const RL_VOCAB *(*rl_model_get_vocab_fn)(const RL_MODEL *model);
+typedef int32_t (*rl_vocab_n_tokens_fn)(const RL_VOCAB *vocab);
+typedef int32_t (*rl_model_int_fn)(const RL_MODEL *model); /* llama_model_n_layer, _n_embd ... */
+typedef int32_t (*rl_tokenize_fn)(const RL_VOCAB *vocab, const char *text, int32_t text_len,
+                                  rl_token *tokens, int32_t n_tokens_max, bool add_special,
+                                  bool parse_special);
+typedef RL_BATCH (*rl_batch_init_fn)(int32_t n_tokens, int32_t embd, int32_t n_seq_max);
+typedef void (*rl_batch_free_fn)(RL_BATCH batch);
+typedef RL_BATCH (*rl_batch_get_one_fn)(rl_token *tokens, int32_t n_tokens);
+typedef int32_t (*rl_decode_fn)(RL_CONTEXT *ctx, RL_BATCH batch);
+typedef float *(*rl_get_logits_ith_fn)(RL_CONTEXT *ctx, int32_t i);
+typedef const char *(*rl_tensor_name_fn)(const RL_TENSOR *t); /* ggml_get_name, ggml_op_desc */
+typedef int64_t (*rl_nelements_fn)(const RL_TENSOR *t);
+typedef bool (*rl_is_contiguous_fn)(const RL_TENSOR *t);
+typedef void (*rl_tensor_get_fn)(const RL_TENSOR *t, void *data, size_t offset, size_t size);
 
 #endif

@@ -4,7 +4,7 @@
  * evaluation callback (cb_eval) by node name:
  *
  *   llama.cpp node (layer N)       Rosetta stage     llama.cpp node          Rosetta stage
- *   inp_embd                       embedding         ffn_inp-N               attn_residual
+ *   embd (older: inp_embd)         embedding         ffn_inp-N               attn_residual
  *   attn_norm-N                    attn_norm         ffn_norm-N              ffn_norm
  *   Qcur-N / Kcur-N / Vcur-N       q / k / v         ffn_gate-N / ffn_up-N   gate / up
  *     (the MUL_MAT or bias ADD)                      ffn_swiglu-N            swiglu
@@ -29,32 +29,27 @@
 typedef struct rl_api {
     void *lib;
     char path[1024];
-    void (*backend_init)(void);
-    void (*log_set)(void (*cb)(int level, const char *text, void *user), void *user);
-    rl_model_params (*model_default_params)(void);
-    rl_context_params (*context_default_params)(void);
-    void *(*model_load_from_file)(const char *path, rl_model_params params);
-    void (*model_free)(void *model);
-    void *(*init_from_model)(void *model, rl_context_params params);
-    void (*free_ctx)(void *ctx);
-    const void *(*model_get_vocab)(const void *model);
-    int32_t (*vocab_n_tokens)(const void *vocab);
-    int32_t (*model_n_layer)(const void *model);
-    int32_t (*model_n_embd)(const void *model);
-    int32_t (*model_n_head)(const void *model);
-    int32_t (*model_n_head_kv)(const void *model);
-    int32_t (*tokenize)(const void *vocab, const char *text, int32_t text_len, rl_token *tokens,
-                        int32_t n_tokens_max, bool add_special, bool parse_special);
-    rl_batch (*batch_init)(int32_t n_tokens, int32_t embd, int32_t n_seq_max);
-    void (*batch_free)(rl_batch batch);
-    rl_batch (*batch_get_one)(rl_token *tokens, int32_t n_tokens);
-    int32_t (*decode)(void *ctx, rl_batch batch);
-    float *(*get_logits_ith)(void *ctx, int32_t i);
-    const char *(*tensor_name)(const void *t);
-    const char *(*op_desc)(const void *t);
-    int64_t (*nelements)(const void *t);
-    bool (*is_contiguous)(const void *t);
-    void (*tensor_get)(const void *t, void *data, size_t offset, size_t size);
+    rl_backend_init_fn backend_init;
+    rl_log_set_fn log_set;
+    rl_model_default_params_fn model_default_params;
+    rl_context_default_params_fn context_default_params;
+    rl_model_load_from_file_fn model_load_from_file;
+    rl_model_free_fn model_free;
+    rl_init_from_model_fn init_from_model;
+    rl_free_fn free_ctx;
+    rl_model_get_vocab_fn model_get_vocab;
+    rl_vocab_n_tokens_fn vocab_n_tokens;
+    rl_model_int_fn model_n_layer, model_n_embd, model_n_head, model_n_head_kv;
+    rl_tokenize_fn tokenize;
+    rl_batch_init_fn batch_init;
+    rl_batch_free_fn batch_free;
+    rl_batch_get_one_fn batch_get_one;
+    rl_decode_fn decode;
+    rl_get_logits_ith_fn get_logits_ith;
+    rl_tensor_name_fn tensor_name, op_desc;
+    rl_nelements_fn nelements;
+    rl_is_contiguous_fn is_contiguous;
+    rl_tensor_get_fn tensor_get;
 } rl_api;
 
 static rl_api g_api;
@@ -207,7 +202,7 @@ static bool map_node(const char *name, const char *op, ri_stage *stage, int32_t 
     };
     if (!name)
         return false;
-    if (strcmp(name, "inp_embd") == 0) {
+    if (strcmp(name, "embd") == 0 || strcmp(name, "inp_embd") == 0) {
         *stage = RI_STAGE_EMBEDDING;
         *layer = -1;
         return true;
