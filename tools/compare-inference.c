@@ -459,8 +459,8 @@ static void print_text(const options *o, const ri_capture *a, const ri_capture *
                 printf("  fed by (diff-tensors status A vs B):\n");
             for (size_t i = 0; !wr->why && i < wr->n; i++) {
                 const ri_weight_diff *d = &wr->items[i];
-                printf("    %-36s %s%-16s%s %s\n", d->name, d->ok ? green : red, d->status, off,
-                       d->detail);
+                printf("    %-36s %s%-16s%s %s\n", d->name, d->changed ? red : green, d->status,
+                       off, d->detail);
             }
         }
     }
@@ -503,6 +503,7 @@ static cJSON *weights_json(const weights_report *wr)
         cJSON_AddStringToObject(e, "kind", d->is_tensor ? "tensor" : "config");
         cJSON_AddStringToObject(e, "status", d->status);
         cJSON_AddBoolToObject(e, "ok", d->ok);
+        cJSON_AddBoolToObject(e, "changed", d->changed);
         if (d->is_tensor) {
             cJSON_AddItemToObject(e, "max_abs", cli_json_double(d->max_abs, false));
             cJSON_AddItemToObject(e, "tolerance", cli_json_double(d->tolerance, false));

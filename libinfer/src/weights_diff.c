@@ -39,6 +39,7 @@ static bool config_item(const rf_model *a, const rf_model *b, const char *key, r
     }
     d->is_tensor = false;
     d->found = true;
+    d->changed = !d->ok;
     snprintf(d->status, sizeof d->status, "%s", d->ok ? "equal" : "differs");
     return true;
 }
@@ -64,6 +65,7 @@ static rf_status tensor_item(const rf_model *a, const rf_model *b, ri_weight_dif
         d->found = t->name_a && t->name_b;
         d->cls = t->cls;
         d->ok = rf_diff_class_ok(t->cls);
+        d->changed = t->cls != RF_DIFF_IDENTICAL && t->cls != RF_DIFF_SAME_VALUES;
         d->max_abs = t->max_abs;
         d->tolerance = t->tolerance;
         snprintf(d->status, sizeof d->status, "%s", rf_diff_class_name(t->cls));

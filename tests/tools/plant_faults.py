@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes a corrupted copy of a model with one planted fault, for tests/tools/compare_inference.sh
+"""Writes corrupted copies of a model, one planted fault each, for tests/tools/compare_inference.sh
 and tests/real/compare.sh: the verifier must report each as a divergence at the stage the fault
 feeds. Edits are made in place on a copy (same length, so every offset stays valid): GGUF has no
 checksum; APR's footer CRC-32 is recomputed (the metadata edits keep its length, so the header
@@ -7,8 +7,11 @@ and its CRC are unchanged).
 
 usage: plant_faults.py FAULT IN OUT [FAULT IN OUT ...] [--layer L]
 
+L is 1 unless --layer says otherwise; FAULT@L plants one fault at layer L (swap_up_rows@11).
+
   q4k_scale      GGUF: blk.L.attn_k.weight (Q4_K): one scale byte of its first super-block
                  flipped                                                  -> layer L, k
+  q4k_scale_down GGUF: the same in blk.L.ffn_down.weight (Q4_K)            -> layer L, down
   swap_up_rows   GGUF: rows 0 and 1 of blk.L.ffn_up.weight swapped         -> layer L, up
   zero_qkv_bias  GGUF: blk.L.attn_q/k/v.bias set to zeros                  -> layer L, q
   transpose_o    GGUF (F32/F16/BF16): blk.L.attn_output.weight stored transposed (square, so
@@ -124,10 +127,11 @@ def rotate_ints(buf, g, key):
 
 def plant_gguf(fault, buf, layer):
     g = Gguf(buf)
-    if fault == "q4k_scale":
-        off, size, t = g.tensor("blk.%d.attn_k.weight" % layer)
+    if fault in ("q4k_scale", "q4k_scale_down"):
+        name = "blk.%d.%s.weight" % (layer, "attn_k" if fault == "q4k_scale" else "ffn_down")
+        off, size, t = g.tensor(name)
         if t["type"] != 12:
-            raise SystemExit("plant_faults: blk.%d.attn_k.weight is not Q4_K" % layer)
+            raise SystemExit("plant_faults: %s is not Q4_K" % name)
         buf[off + 4] ^= 0x15  # scales[0] of super-block 0: bytes d(2) dmin(2) scales(12) qs(128)
     elif fault == "swap_up_rows":
         off, size, t = g.tensor("blk.%d.ffn_up.weight" % layer)
@@ -209,7 +213,8 @@ def main():
     if not args or len(args) % 3 != 0:
         raise SystemExit(__doc__)
     for i in range(0, len(args), 3):
-        plant(args[i], args[i + 1], args[i + 2], layer)
+        fault, _, at = args[i].partition("@")
+        plant(fault, args[i + 1], args[i + 2], int(at) if at else layer)
 
 
 if __name__ == "__main__":

@@ -543,7 +543,8 @@ Test(verify_weights, diff_tensors_status_of_feeding_weights)
                                  d, 8, &n, &err),
                  RF_OK, "%s", err.message);
     cr_assert_eq(n, 6);
-    cr_assert(d[0].is_tensor && d[0].found && d[0].ok && d[0].cls == RF_DIFF_IDENTICAL);
+    cr_assert(d[0].is_tensor && d[0].found && d[0].ok && !d[0].changed &&
+              d[0].cls == RF_DIFF_IDENTICAL);
     cr_assert_str_eq(d[0].status, "identical");
     cr_assert(d[1].is_tensor && d[1].found && d[1].ok, "%s: %s", d[1].name, d[1].status);
     for (int i = 2; i < 5; i++)

@@ -265,6 +265,8 @@ typedef struct ri_weight_diff {
     bool is_tensor;    /* false for a config key */
     bool found;        /* present in both models */
     bool ok;           /* tensors: the diff-tensors class passes; config keys: equal values */
+    bool changed;      /* the values differ at all (tensors: neither identical nor same-values;
+                          a change within the dtype's tolerance is still a change) */
     rf_diff_class cls; /* tensors: the class of rf_models_diff (default tolerances) */
     double max_abs;    /* tensors: max |a - b| (NaN when not compared) */
     double tolerance;  /* tensors: the tolerance applied */
