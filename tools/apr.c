@@ -2,6 +2,7 @@
  * that holds this program; `apr --help` lists the tools found there with one line each. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -78,21 +79,51 @@ static char **list_tools(const char *dir, size_t *count)
     return names;
 }
 
-/* First line printed by `apr-<name> --describe`. */
+/* First line printed by `apr-<name> --describe`. The tool runs from an argument list (as git
+ * runs its commands), never through a shell, so no directory name can change the command. */
 static void describe(const char *dir, const char *name, char *out, size_t size)
 {
     out[0] = '\0';
-    char cmd[PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "'%s/apr-%s' --describe 2>/dev/null", dir, name);
-    FILE *p = popen(cmd, "r");
-    if (!p)
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/apr-%s", dir, name) >= (int)sizeof path)
         return;
-    if (fgets(out, (int)size, p)) {
-        size_t n = strlen(out);
-        if (n && out[n - 1] == '\n')
-            out[n - 1] = '\0';
+    int fds[2];
+    if (pipe(fds) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return;
     }
-    pclose(p);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(fds[1], STDOUT_FILENO);
+        if (null >= 0)
+            dup2(null, STDERR_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        char *const child_argv[] = {path, "--describe", NULL};
+        execv(path, child_argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t used = 0;
+    while (used + 1 < size) {
+        ssize_t n = read(fds[0], out + used, size - 1 - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    out[used] = '\0';
+    close(fds[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    char *nl = strchr(out, '\n');
+    if (nl)
+        *nl = '\0';
 }
 
 static size_t edit_distance(const char *a, const char *b)

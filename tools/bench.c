@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "gen_opts.h"
 #include "rosetta/infer.h"
 
 static const cli_tool TOOL = {
@@ -26,18 +27,33 @@ static const cli_tool TOOL = {
     "  -r, --reps R           measured repetitions (default 5)\n"
     "      --kv f32|f16       KV cache type (default f32)\n"
     "      --reference        the scalar reference path instead of the fast path\n"
+    "      --skip-contract    run even when the model breaks a structural contract rule\n"
+    "                         (otherwise exit 5 naming the rules; see apr validate)\n"
     "      --json             one JSON object: model, path, threads, prefill_tokens,\n"
     "                         prefill_tok_s (median), prefill_tok_s_min, prefill_tok_s_max,\n"
     "                         decode_tokens, decode_tok_s, decode_tok_s_min, decode_tok_s_max,\n"
+    "                         prefill_cpu_tok_s, decode_cpu_tok_s (tokens per CPU-second of\n"
+    "                         the process, medians: steadier on a shared machine),\n"
     "                         load_s, file_bytes, weight_bytes (read per decoded token),\n"
     "                         kv_bytes (the KV cache), peak_rss_mib\n"};
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+
+/* CPU time of the whole process (all threads): on a shared machine it leaves out the time other
+ * programs hold the cores, so tokens per CPU-second are steadier than per wall-clock second. */
+static double cpu_now(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
+
+/* One measurement: tokens per wall-clock second and per CPU second. */
+typedef struct speed {
+    double wall, cpu;
+} speed;
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -56,29 +72,31 @@ static result summarize(double *v, int n)
     return (result){med, v[0], v[n - 1]};
 }
 
-/* tokens per second of one prefill of n ids from an empty cache */
-static rf_status run_prefill(ri_context *ctx, const int32_t *ids, int n, float *logits, double *tps,
+/* one prefill of n ids from an empty cache */
+static rf_status run_prefill(ri_context *ctx, const int32_t *ids, int n, float *logits, speed *out,
                              rf_error *err)
 {
     ri_context_reset(ctx);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     rf_status st = ri_forward(ctx, ids, (size_t)n, RI_LOGITS_LAST, logits, err);
-    *tps = n / (now() - t0);
+    out->wall = n / (now() - t0);
+    out->cpu = n / (cpu_now() - c0);
     return st;
 }
 
-/* tokens per second of n single-token steps from an empty cache */
-static rf_status run_decode(ri_context *ctx, const int32_t *ids, int n, float *logits, double *tps,
+/* n single-token steps from an empty cache */
+static rf_status run_decode(ri_context *ctx, const int32_t *ids, int n, float *logits, speed *out,
                             rf_error *err)
 {
     ri_context_reset(ctx);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     for (int i = 0; i < n; i++) {
         rf_status st = ri_forward(ctx, &ids[i], 1, RI_LOGITS_LAST, logits, err);
         if (st != RF_OK)
             return st;
     }
-    *tps = n / (now() - t0);
+    out->wall = n / (now() - t0);
+    out->cpu = n / (cpu_now() - c0);
     return RF_OK;
 }
 
@@ -98,7 +116,7 @@ int main(int argc, char **argv)
     if (cli_common_flags(&TOOL, argc, argv, &code))
         return code;
     int n_prompt = 512, n_gen = 128, threads = 0, reps = 5;
-    bool json = false, reference = false;
+    bool json = false, reference = false, skip_contract = false;
     ri_kv_type kv = RI_KV_F32;
     static const struct option longopts[] = {{"prompt-tokens", required_argument, NULL, 'p'},
                                              {"gen-tokens", required_argument, NULL, 'n'},
@@ -106,6 +124,7 @@ int main(int argc, char **argv)
                                              {"reps", required_argument, NULL, 'r'},
                                              {"kv", required_argument, NULL, 'k'},
                                              {"reference", no_argument, NULL, 'R'},
+                                             {"skip-contract", no_argument, NULL, 'S'},
                                              {"json", no_argument, NULL, 'j'},
                                              {NULL, 0, NULL, 0}};
     int opt;
@@ -133,6 +152,7 @@ int main(int argc, char **argv)
             kv = strcmp(optarg, "f16") == 0 ? RI_KV_F16 : RI_KV_F32;
             break;
         case 'R': reference = true; break;
+        case 'S': skip_contract = true; break;
         case 'j': json = true; break;
         default: return cli_usage_error(&TOOL, "unknown option");
         }
@@ -142,16 +162,15 @@ int main(int argc, char **argv)
     const char *path = argv[optind];
 
     rf_error err = {0};
-    ri_model_params mp = ri_model_params_default();
-    if (reference)
-        mp.path = RI_PATH_REFERENCE;
-    double t0 = now();
-    ri_model *model = ri_model_open(path, &mp, &err);
-    if (!model) {
-        cli_error(&TOOL, "%s", err.message);
-        return cli_exit_for_status(err.status);
-    }
-    double load_s = now() - t0;
+    gen_opts go;
+    gen_opts_init(&go);
+    go.reference = reference;
+    go.skip_contract = skip_contract;
+    gen_model gm;
+    if ((code = gen_open(&TOOL, path, &go, false, &gm)) != 0)
+        return code;
+    ri_model *model = gm.model;
+    double load_s = gm.load_s;
     ri_model_info info = ri_model_get_info(model);
     ri_context_params cp = ri_context_params_default();
     cp.n_ctx = (uint32_t)(n_prompt > n_gen ? n_prompt : n_gen);
@@ -162,7 +181,7 @@ int main(int argc, char **argv)
     ri_context *ctx = ri_context_new(model, &cp, &err);
     if (!ctx) {
         cli_error(&TOOL, "%s: %s", path, err.message);
-        ri_model_free(model);
+        gen_close(&gm);
         return cli_exit_for_status(err.status);
     }
 
@@ -172,10 +191,13 @@ int main(int argc, char **argv)
     int n_ids = n_prompt > n_gen ? n_prompt : n_gen;
     int32_t *ids = malloc((size_t)(n_ids ? n_ids : 1) * sizeof *ids);
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
-    double *pp = malloc((size_t)reps * sizeof *pp), *tg = malloc((size_t)reps * sizeof *tg);
-    if (!ids || !logits || !pp || !tg) {
+    speed *pp = malloc((size_t)reps * sizeof *pp), *tg = malloc((size_t)reps * sizeof *tg);
+    double *wall = malloc((size_t)reps * sizeof *wall), *cpu = malloc((size_t)reps * sizeof *cpu);
+    int exit_code = APR_EXIT_OK;
+    if (!ids || !logits || !pp || !tg || !wall || !cpu) {
         cli_error(&TOOL, "out of memory");
-        return APR_EXIT_INPUT;
+        exit_code = APR_EXIT_INPUT;
+        goto out;
     }
     uint64_t state = 0x243F6A8885A308D3u;
     for (int i = 0; i < n_ids; i++) {
@@ -184,7 +206,7 @@ int main(int argc, char **argv)
     }
 
     rf_status st = RF_OK;
-    double ignore;
+    speed ignore;
     if (n_prompt > 0) {
         st = run_prefill(ctx, ids, n_prompt, logits, &ignore, &err);
         for (int r = 0; r < reps && st == RF_OK; r++)
@@ -197,10 +219,21 @@ int main(int argc, char **argv)
     }
     if (st != RF_OK) {
         cli_error(&TOOL, "%s: %s", path, err.message);
-        return cli_exit_for_status(st);
+        exit_code = cli_exit_for_status(st);
+        goto out;
     }
-    result rp = n_prompt > 0 ? summarize(pp, reps) : (result){0, 0, 0};
-    result rg = n_gen > 0 ? summarize(tg, reps) : (result){0, 0, 0};
+    result rp = {0, 0, 0}, rg = {0, 0, 0}, cp_cpu = {0, 0, 0}, cg_cpu = {0, 0, 0};
+    for (int which = 0; which < 2; which++) {
+        const speed *v = which == 0 ? pp : tg;
+        if ((which == 0 ? n_prompt : n_gen) == 0)
+            continue;
+        for (int r = 0; r < reps; r++) {
+            wall[r] = v[r].wall;
+            cpu[r] = v[r].cpu;
+        }
+        *(which == 0 ? &rp : &rg) = summarize(wall, reps);
+        *(which == 0 ? &cp_cpu : &cg_cpu) = summarize(cpu, reps);
+    }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mib = (double)ru.ru_maxrss / 1024.0;
@@ -208,7 +241,6 @@ int main(int argc, char **argv)
                         info.head_dim * (kv == RI_KV_F16 ? 2 : 4);
     int n_threads = threads ? threads : -1;
 
-    int exit_code = APR_EXIT_OK;
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", path);
@@ -227,6 +259,8 @@ int main(int argc, char **argv)
         cJSON_AddItemToObject(o, "decode_tok_s", cli_json_double(rg.median, false));
         cJSON_AddItemToObject(o, "decode_tok_s_min", cli_json_double(rg.min, false));
         cJSON_AddItemToObject(o, "decode_tok_s_max", cli_json_double(rg.max, false));
+        cJSON_AddItemToObject(o, "prefill_cpu_tok_s", cli_json_double(cp_cpu.median, false));
+        cJSON_AddItemToObject(o, "decode_cpu_tok_s", cli_json_double(cg_cpu.median, false));
         cJSON_AddItemToObject(o, "load_s", cli_json_double(load_s, false));
         cJSON_AddItemToObject(o, "file_bytes",
                               cli_json_u64(rf_model_file_size(ri_model_source(model))));
@@ -249,11 +283,14 @@ int main(int argc, char **argv)
                    rg.median, rg.min, rg.max, reps);
         printf("peak RSS %.1f MiB\n", rss_mib);
     }
+out:
     free(ids);
     free(logits);
     free(pp);
     free(tg);
+    free(wall);
+    free(cpu);
     ri_context_free(ctx);
-    ri_model_free(model);
+    gen_close(&gm);
     return exit_code;
 }

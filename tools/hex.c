@@ -1,7 +1,7 @@
 /* apr-hex: format-aware binary forensics. Shows where every byte of a GGUF, SafeTensors or APR
  * file belongs (the library's file map), dumps bytes exactly as xxd does, decodes quantized blocks
  * field by field, and reports damaged regions instead of refusing the file. This file parses the
- * command line and dispatches; the views are in tools/hex/.
+ * command line and dispatches; the views are in tools/hex/, the help text in tools/hex/tool.c.
  * Not for: tensor-by-tensor comparison of two files (apr diff-tensors) or digests (fingerprint). */
 #include <errno.h>
 #include <getopt.h>
@@ -10,49 +10,6 @@
 #include <string.h>
 
 #include "hex.h"
-
-const cli_tool HEX_TOOL = {
-    "hex", "format-aware hex dump: structure, raw bytes, quant blocks, values, entropy",
-    "usage: apr hex [MODE] [options] FILE\n\n"
-    "Shows the structure of a GGUF, SafeTensors or APR file byte by byte. Every region (header\n"
-    "fields, key/value records, tensor infos, JSON entries, index entries, padding, tensor data,\n"
-    "checksums) has an absolute offset, a size and a decoded value; a region that fails\n"
-    "validation is marked with the reason. Damaged files are shown, not refused.\n\n"
-    "Modes (one at a time; without one: a summary of the structure and the first tensor's bytes):\n"
-    "      --header          every header field: offset, size, raw bytes, decoded value\n"
-    "      --raw             hex dump in xxd's layout: `apr hex --raw --offset O --limit L F`\n"
-    "                        prints what `xxd -s O -l L F` prints (colour only on a terminal)\n"
-    "      --list            every tensor: start, end, size, alignment, padding before it,\n"
-    "                        dtype, shape\n"
-    "      --blocks          quantized blocks decoded field by field (Q4_0 Q4_1 Q5_0 Q5_1 Q8_0\n"
-    "                        Q2_K Q3_K Q4_K Q5_K Q6_K APR_Q4): scales, mins, quants, values\n"
-    "      --slice A:B       dequantized values of elements A..B-1 with their coordinates\n"
-    "      --distribution    histogram, min/max/mean/std, skewness, kurtosis, quantiles,\n"
-    "                        NaN/Inf/zero counts of a tensor's dequantized values\n"
-    "      --entropy         byte entropy per region (sliding window); flags all-zero and\n"
-    "                        constant windows, entropy that does not fit the dtype, and\n"
-    "                        padding that is not zero\n"
-    "      --contract        each tensor's role in contracts/, its HF/GGUF/APR names, expected\n"
-    "                        vs actual shape (SWAPPED: reversed), critical roles, missing roles\n"
-    "      --tui             interactive browser (tensor list, structure, hex, decoded values)\n\n"
-    "Options:\n"
-    "      --tensor PATTERN  tensors to show: a glob (* ? [..]) over the whole name, else the\n"
-    "                        exact name, else every name containing PATTERN. Views of one\n"
-    "                        tensor's bytes take the first match; without it, the first tensor\n"
-    "      --offset N        absolute file offset where the window starts (decimal or 0x...)\n"
-    "      --limit N         bytes in the window (dump: default 64, --raw: to the end)\n"
-    "      --width N         bytes per dump line (1-256, default 16); with --distribution the\n"
-    "                        bar width (default 40); with --entropy the window (default 4096)\n"
-    "      --bins N          histogram bins for --distribution (default 20)\n"
-    "      --checksums       verify checksums that cover the whole file (APR footer) even when\n"
-    "                        it is large (files up to 64 MiB are always verified)\n"
-    "      --json            one JSON document (every mode but --tui; schema in docs/tools.md)\n\n"
-    "The window (--offset/--limit) selects the regions shown by --header, --list and --entropy,\n"
-    "the bytes of the dumps, and the blocks of --blocks (default: a tensor's first block).\n\n"
-    "Exit status: 0; 3 when the file is unreadable, damaged or not a model file Rosetta reads\n"
-    "(unknown format, APR v1, aprender-tsp ...), after showing it, with the problems on\n"
-    "stderr; 2 for a bad command line or a --tensor that matches nothing. --raw only dumps\n"
-    "bytes: 0 whenever it could read them.\n"};
 
 /* Problems printed on stderr; --json lists them all. */
 #define MAX_PROBLEMS 10

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "rosetta/apr.h"
+#include "rosetta/convert.h"
 #include "rosetta/gguf.h"
 #include "rosetta/model.h"
 
@@ -111,24 +112,6 @@ typedef struct summary {
     rf_error apr_footer_err; /* why the footer could not be checked */
 } summary;
 
-static const struct {
-    unsigned bit;
-    const char *name;
-} APR_FLAGS[] = {
-    {RF_APR_FLAG_LZ4, "lz4"},
-    {RF_APR_FLAG_ZSTD, "zstd"},
-    {RF_APR_FLAG_ENCRYPTED, "encrypted"},
-    {RF_APR_FLAG_SIGNED, "signed"},
-    {RF_APR_FLAG_SHARDED, "sharded"},
-    {RF_APR_FLAG_QUANTIZED, "quantized"},
-    {RF_APR_FLAG_HAS_FILTERBANK, "has-filterbank"},
-    {RF_APR_FLAG_HAS_MODEL_CARD, "has-model-card"},
-    {RF_APR_FLAG_STREAMING, "streaming"},
-    {RF_APR_FLAG_HAS_VOCAB, "has-vocab"},
-    {RF_APR_FLAG_ROW_MAJOR, "row-major"},
-    {RF_APR_FLAG_COLUMN_MAJOR, "column-major"},
-};
-
 static int compare_rows(const void *a, const void *b)
 {
     const dtype_row *x = a, *y = b;
@@ -137,26 +120,19 @@ static int compare_rows(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static bool is_apr(const rf_model *m)
-{
-    return rf_model_format(m) == RF_FORMAT_APR || rf_model_format(m) == RF_FORMAT_APR2_MAGIC;
-}
-
 /* APR facts: the 64-byte header as stored (it is never compressed) and its CRC; with
  * verify_whole_file, also the footer CRC, which covers every byte of the file. */
 static void summarize_apr(const rf_model *m, summary *s, bool verify_whole_file)
 {
-    const rf_file *f = rf_model_file(m, 0);
-    if (!f || rf_apr_header_decode(rf_file_data(f), rf_file_size(f), &s->apr, NULL) != RF_OK)
+    if (rf_apr_model_header(m, &s->apr, &s->apr_header_crc, NULL) != RF_OK)
         return;
     s->has_apr = true;
-    s->apr_header_crc = rf_apr_header_crc(rf_file_data(f));
     s->has_data_offset = !(s->apr.flags & (RF_APR_FLAG_LZ4 | RF_APR_FLAG_ZSTD));
     s->data_offset = s->apr.data_offset;
     if (verify_whole_file) {
         s->apr_footer_checked = true;
         rf_error_clear(&s->apr_footer_err);
-        rf_apr_checksums_bytes(rf_file_data(f), rf_file_size(f), &s->apr_sums, &s->apr_footer_err);
+        rf_apr_model_checksums(m, &s->apr_sums, &s->apr_footer_err);
     }
 }
 
@@ -198,7 +174,7 @@ static void summarize(const rf_model *m, summary *s, bool verify_whole_file)
         s->has_data_offset = true;
         s->data_offset = s->gguf.data_offset;
     }
-    if (is_apr(m))
+    if (rf_format_is_apr(rf_model_format(m)))
         summarize_apr(m, s, verify_whole_file);
 }
 
@@ -213,51 +189,18 @@ static void apr_flag_names(uint16_t flags, char *buf, size_t size)
 {
     size_t used = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < sizeof APR_FLAGS / sizeof APR_FLAGS[0]; i++)
-        if ((flags & APR_FLAGS[i].bit) && used < size)
+    for (unsigned bit = 1; bit < 0x1000u; bit <<= 1)
+        if ((flags & bit) && rf_apr_flag_name((uint16_t)bit) && used < size)
             used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "",
-                                     APR_FLAGS[i].name);
+                                     rf_apr_flag_name((uint16_t)bit));
     unsigned unknown = flags & 0xF000u;
     if (unknown && used < size)
         snprintf(buf + used, size - used, "%sundefined bits 0x%04x", used ? ", " : "", unknown);
 }
 
-/* "3" for GGUF, "2.0" for APR (stored as 200), NULL when the format has no version. */
-static const char *version_text(const rf_model *m, char *buf, size_t size)
-{
-    uint32_t v = rf_model_format_version(m);
-    switch (rf_model_format(m)) {
-    case RF_FORMAT_APR:
-    case RF_FORMAT_APR2_MAGIC: snprintf(buf, size, "%u.%u", v / 100, v % 100); return buf;
-    case RF_FORMAT_GGUF: snprintf(buf, size, "%u", v); return buf;
-    case RF_FORMAT_SAFETENSORS:
-    case RF_FORMAT_SAFETENSORS_INDEX:
-    case RF_FORMAT_SAFETENSORS_DIR:
-    case RF_FORMAT_APR_V1:
-    case RF_FORMAT_APR1:
-    case RF_FORMAT_APRT:
-    case RF_FORMAT_APR_TSP:
-    case RF_FORMAT_UNKNOWN: break;
-    }
-    if (v == 0)
-        return NULL;
-    snprintf(buf, size, "%u", v);
-    return buf;
-}
-
 /* Config floats that came from a float32 (GGUF f32 keys) print as that float32's shortest
  * text (1e-06, not 9.9999999747524271e-07). */
 static bool is_float32(double v) { return (double)(float)v == v; }
-
-static const char *rope_name(rf_rope_type t)
-{
-    switch (t) {
-    case RF_ROPE_NORM: return "norm";
-    case RF_ROPE_NEOX: return "neox";
-    case RF_ROPE_UNKNOWN: break;
-    }
-    return NULL;
-}
 
 /* Token text of id, or NULL if the tokenizer has no such id. */
 static const char *token_text(const rf_tokenizer *tok, int64_t id)
@@ -358,7 +301,8 @@ static void print_header(const rf_model *m, const char *path, const summary *s)
     snprintf(line, sizeof line, "%s (%s)", rf_format_name(rf_model_format(m)),
              rf_format_description(rf_model_format(m)));
     add_row2(t, "format", line);
-    add_row2(t, "version", version_text(m, a, sizeof a));
+    add_row2(t, "version",
+             rf_format_version_text(rf_model_format(m), rf_model_format_version(m), a, sizeof a));
     uint64_t size = rf_model_file_size(m);
     size_t n_files = rf_model_n_files(m);
     snprintf(line, sizeof line, "%s (%s bytes)%s", cli_human_bytes(size, a, sizeof a),
@@ -366,9 +310,8 @@ static void print_header(const rf_model *m, const char *path, const summary *s)
     add_row2(t, "file size", line);
     if (n_files > 1)
         for (size_t i = 0; i < n_files; i++) {
-            const rf_file *f = rf_model_file(m, i);
-            snprintf(line, sizeof line, "%s (%s bytes)", rf_file_path(f),
-                     cli_thousands(rf_file_size(f), a, sizeof a));
+            snprintf(line, sizeof line, "%s (%s bytes)", rf_model_source_path(m, i),
+                     cli_thousands(rf_model_source_size(m, i), a, sizeof a));
             add_row2(t, i == 0 ? "files" : "", line);
         }
     add_row2(t, "tensors", cli_thousands(rf_model_n_tensors(m), a, sizeof a));
@@ -513,7 +456,7 @@ static void print_config(const rf_model *m, bool full)
              c->rope_theta != 0
                  ? cli_shortest(c->rope_theta, is_float32(c->rope_theta), buf, sizeof buf)
                  : NULL);
-    add_row2(t, "rope_type", rope_name(c->rope_type));
+    add_row2(t, "rope_type", rf_rope_type_name(c->rope_type));
     add_row2(t, "rms_norm_eps",
              c->rms_norm_eps != 0
                  ? cli_shortest(c->rms_norm_eps, is_float32(c->rms_norm_eps), buf, sizeof buf)
@@ -619,12 +562,40 @@ static void print_metadata(const rf_model *m, bool full)
     cli_table_free(t);
 }
 
+/* Where a converted file came from (rf_model_provenance): one row per field. */
+static void print_provenance(const rf_model *m)
+{
+    char *json = rf_model_provenance(m);
+    cJSON *record = json ? cJSON_Parse(json) : NULL;
+    free(json);
+    if (record == NULL)
+        return;
+    printf("\nprovenance\n");
+    cli_table *t = cli_table_new(2, "ll");
+    /* the record's order (APR stores its keys sorted), then anything else */
+    static const char *const order[] = {"source",          "source_format", "source_digest",
+                                        "rosetta_version", "options",       "created"};
+    const size_t n_order = sizeof order / sizeof order[0];
+    for (size_t k = 0; t && k <= n_order; k++)
+        for (const cJSON *f = record->child; f; f = f->next) {
+            bool known = false;
+            for (size_t i = 0; i < n_order; i++)
+                known |= strcmp(f->string, order[i]) == 0;
+            if (k < n_order ? strcmp(f->string, order[k]) == 0 : !known)
+                add_row2(t, f->string, cJSON_IsString(f) ? f->valuestring : "?");
+        }
+    cli_table_print(t, stdout, "  ");
+    cli_table_free(t);
+    cJSON_Delete(record);
+}
+
 static void print_human(const rf_model *m, const char *path, const summary *s, bool full)
 {
     print_header(m, path, s);
     print_dtypes(s);
     print_config(m, full);
     print_tokenizer(m, full);
+    print_provenance(m);
     print_metadata(m, full);
 }
 
@@ -778,7 +749,7 @@ static cJSON *json_config(const rf_model *m)
     cJSON_AddItemToObject(o, "rope_theta",
                           c->rope_theta != 0 ? json_float(c->rope_theta, is_float32(c->rope_theta))
                                              : cJSON_CreateNull());
-    add_string_or_null(o, "rope_type", rope_name(c->rope_type));
+    add_string_or_null(o, "rope_type", rf_rope_type_name(c->rope_type));
     cJSON_AddItemToObject(o, "rms_norm_eps",
                           c->rms_norm_eps != 0
                               ? json_float(c->rms_norm_eps, is_float32(c->rms_norm_eps))
@@ -857,9 +828,9 @@ static cJSON *json_apr(const summary *s)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "flags", cli_json_u64(s->apr.flags));
     cJSON *names = cJSON_AddArrayToObject(o, "flag_names");
-    for (size_t i = 0; names && i < sizeof APR_FLAGS / sizeof APR_FLAGS[0]; i++)
-        if (s->apr.flags & APR_FLAGS[i].bit)
-            cJSON_AddItemToArray(names, cJSON_CreateString(APR_FLAGS[i].name));
+    for (unsigned bit = 1; names && bit < 0x1000u; bit <<= 1)
+        if ((s->apr.flags & bit) && rf_apr_flag_name((uint16_t)bit))
+            cJSON_AddItemToArray(names, cJSON_CreateString(rf_apr_flag_name((uint16_t)bit)));
     cJSON_AddBoolToObject(o, "compressed",
                           (s->apr.flags & (RF_APR_FLAG_LZ4 | RF_APR_FLAG_ZSTD)) != 0);
     cJSON_AddItemToObject(o, "metadata_offset", cli_json_u64(s->apr.metadata_offset));
@@ -905,14 +876,15 @@ static cJSON *json_report(const rf_model *m, const summary *s_in, const char *pa
     char buf[64];
     cJSON_AddStringToObject(o, "format", rf_format_name(rf_model_format(m)));
     cJSON_AddStringToObject(o, "format_description", rf_format_description(rf_model_format(m)));
-    add_string_or_null(o, "version", version_text(m, buf, sizeof buf));
+    add_string_or_null(
+        o, "version",
+        rf_format_version_text(rf_model_format(m), rf_model_format_version(m), buf, sizeof buf));
     cJSON_AddItemToObject(o, "file_size", cli_json_u64(rf_model_file_size(m)));
     cJSON *files = cJSON_AddArrayToObject(o, "files");
     for (size_t i = 0; files && i < rf_model_n_files(m); i++) {
-        const rf_file *f = rf_model_file(m, i);
         cJSON *item = cJSON_CreateObject();
-        add_string_or_null(item, "path", rf_file_path(f));
-        cJSON_AddItemToObject(item, "size", cli_json_u64(rf_file_size(f)));
+        add_string_or_null(item, "path", rf_model_source_path(m, i));
+        cJSON_AddItemToObject(item, "size", cli_json_u64(rf_model_source_size(m, i)));
         cJSON_AddItemToArray(files, item);
     }
     cJSON_AddItemToObject(o, "tensor_count", cli_json_u64(rf_model_n_tensors(m)));
@@ -943,6 +915,10 @@ static cJSON *json_report(const rf_model *m, const summary *s_in, const char *pa
     }
     cJSON_AddItemToObject(o, "config", json_config(m));
     cJSON_AddItemToObject(o, "tokenizer", json_tokenizer(m, full));
+    char *provenance = rf_model_provenance(m);
+    cJSON *record = provenance ? cJSON_Parse(provenance) : NULL;
+    free(provenance);
+    cJSON_AddItemToObject(o, "provenance", record ? record : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "metadata", json_metadata(m, full));
     cJSON_AddItemToObject(o, "warnings", json_warnings(m));
     return o;

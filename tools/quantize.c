@@ -14,10 +14,11 @@
 #include "cli.h"
 #include "rosetta/convert.h"
 #include "rosetta/model.h"
+#include "rosetta/quant.h"
 #include "rosetta/quant_plan.h"
 
-static const cli_tool TOOL = {
-    "quantize", "quantize a model with llama-quantize's type mixes (q4_k_m, q8_0, ...)",
+/* The help text; its last paragraph (what each format holds) is added from the dtype table. */
+static const char USAGE[] =
     "usage: apr quantize [options] IN OUT TYPE\n"
     "       apr quantize --dry-run [options] IN [OUT] TYPE\n\n"
     "Quantizes IN (GGUF, SafeTensors file or directory, APR) to OUT, choosing each tensor's type\n"
@@ -28,16 +29,13 @@ static const cli_tool TOOL = {
     "same tensor order, types, bytes and metadata (general.file_type = the mix's llama_ftype,\n"
     "general.quantization_version = 2, appended last; every other key kept).\n\n"
     "TYPE: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k\n"
-    "      f16 bf16 f32 (any case; q3_k, q4_k, q5_k are the _m mixes; or the llama_ftype "
-    "number)\n\n"
+    "      f16 bf16 f32 (any case; q3_k, q4_k, q5_k are the _m mixes), or a llama_ftype number\n\n"
     "Options:\n"
-    "  -t, --threads N               worker threads (default: all CPUs); bytes do not depend on "
-    "it\n"
+    "  -t, --threads N               worker threads (default: all CPUs); the bytes are the same\n"
     "      --dry-run                 print the plan and sizes only; OUT may be left out\n"
     "      --imatrix FILE            importance matrix (llama-imatrix GGUF or legacy .dat)\n"
-    "      --pure                    no per-tensor mix rules: every weight gets TYPE's default "
-    "type\n"
-    "                                (fallbacks for row lengths still apply)\n"
+    "      --pure                    no per-tensor mix rules: every weight gets TYPE's default\n"
+    "                                type (fallbacks for row lengths still apply)\n"
     "      --leave-output-tensor     keep output.weight unquantized\n"
     "      --output-tensor-type T    type of output.weight (and of a tied token embedding)\n"
     "      --token-embedding-type T  type of token_embd.weight\n"
@@ -47,9 +45,24 @@ static const cli_tool TOOL = {
     "      --json                    print the plan as one JSON object (schema in docs)\n"
     "      --allow-requantize        no warning when a quantized tensor is requantized (it is\n"
     "                                dequantized to F32 first either way)\n"
-    "  -q, --quiet                   no progress and no warnings on stderr\n\n"
-    "APR holds only F32, F16, BF16, Q4_K and Q6_K of these types and SafeTensors only F32, F16\n"
-    "and BF16: a plan needing another type for that format is refused (exit 2).\n"};
+    "  -q, --quiet                   no progress and no warnings on stderr\n\n";
+
+static char usage_text[4096];
+static cli_tool TOOL = {
+    "quantize", "quantize a model with llama-quantize's type mixes (q4_k_m, q8_0, ...)", NULL};
+
+static void make_usage(void)
+{
+    char apr[256], st[256];
+    const unsigned kinds = 1u << RF_KIND_FLOAT | 1u << RF_KIND_QUANT;
+    snprintf(
+        usage_text, sizeof usage_text,
+        "%sAPR holds %s;\nSafeTensors holds %s (of the types Rosetta produces): a plan "
+        "needing another\ntype for that format is refused (exit 2).\n",
+        USAGE, rf_format_held_types(RF_FORMAT_APR, kinds, RF_DTYPE_CAN_QUANTIZE, apr, sizeof apr),
+        rf_format_held_types(RF_FORMAT_SAFETENSORS, kinds, RF_DTYPE_CAN_QUANTIZE, st, sizeof st));
+    TOOL.usage = usage_text;
+}
 
 enum {
     OPT_DRY_RUN = 256,
@@ -75,8 +88,6 @@ typedef struct options {
 } options;
 
 /* ---- printing the plan -------------------------------------------------------------------- */
-
-static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
 /* "512 B", "3.00 KiB", "1.25 MiB", "4.20 GiB" */
 static const char *human(uint64_t bytes, char *buf, size_t size)
@@ -119,9 +130,9 @@ static void print_plan_text(const options *o, const rf_convert_report *r)
                    e->name, shape, rf_dtype_name(e->src_dtype), "kept",
                    human(e->src_bytes, a, sizeof a), "", e->reason);
     }
-    printf("model size = %10.2f MiB (%.2f BPW)\n", mib(p->src_bytes),
+    printf("model size = %10.2f MiB (%.2f BPW)\n", (double)p->src_bytes / 1048576.0,
            bpw(p->src_bytes, p->n_elements));
-    printf("quant size = %10.2f MiB (%.2f BPW)\n", mib(p->dst_bytes),
+    printf("quant size = %10.2f MiB (%.2f BPW)\n", (double)p->dst_bytes / 1048576.0,
            bpw(p->dst_bytes, p->n_elements));
     if (p->n_fallback > 0)
         printf("%zu of %zu tensor(s) required fallback quantization\n", p->n_fallback,
@@ -210,23 +221,24 @@ static void on_progress(const rf_convert_report *r, size_t i, void *ctx)
 
 static int parse_format(options *o)
 {
-    const char *name = o->format;
-    if (name == NULL) {
-        o->p.format = o->out ? rf_convert_format_for_path(o->out) : RF_FORMAT_GGUF;
-        if (o->p.format == RF_FORMAT_UNKNOWN)
-            return cli_usage_error(&TOOL,
-                                   "%s: cannot tell the output format from the name; end it in "
-                                   ".gguf, .apr or .safetensors, or give --format",
-                                   o->out);
-    } else if (strcasecmp(name, "gguf") == 0) {
-        o->p.format = RF_FORMAT_GGUF;
-    } else if (strcasecmp(name, "apr") == 0) {
-        o->p.format = RF_FORMAT_APR;
-    } else if (strcasecmp(name, "safetensors") == 0) {
-        o->p.format = RF_FORMAT_SAFETENSORS;
-    } else {
-        return cli_usage_error(&TOOL, "--format %s: expected gguf, apr or safetensors", name);
-    }
+    static const struct {
+        const char *name;
+        rf_format format;
+    } formats[] = {
+        {"gguf", RF_FORMAT_GGUF}, {"apr", RF_FORMAT_APR}, {"safetensors", RF_FORMAT_SAFETENSORS}};
+    for (size_t i = 0; o->format != NULL && i < sizeof formats / sizeof formats[0]; i++)
+        if (strcasecmp(o->format, formats[i].name) == 0) {
+            o->p.format = formats[i].format;
+            return APR_EXIT_OK;
+        }
+    if (o->format != NULL)
+        return cli_usage_error(&TOOL, "--format %s: expected gguf, apr or safetensors", o->format);
+    o->p.format = o->out ? rf_convert_format_for_path(o->out) : RF_FORMAT_GGUF;
+    if (o->p.format == RF_FORMAT_UNKNOWN)
+        return cli_usage_error(&TOOL,
+                               "%s: cannot tell the output format from the name; end it in .gguf, "
+                               ".apr or .safetensors, or give --format",
+                               o->out);
     return APR_EXIT_OK;
 }
 
@@ -373,6 +385,7 @@ static int run(options *o)
 int main(int argc, char **argv)
 {
     int code;
+    make_usage();
     if (cli_common_flags(&TOOL, argc, argv, &code))
         return code;
     options o;

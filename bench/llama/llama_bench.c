@@ -21,12 +21,15 @@
 
 #include "llama.h"
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+static double cpu_now(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -41,26 +44,29 @@ static void log_quiet(enum ggml_log_level level, const char *text, void *user)
         fprintf(stderr, "%s", text);
 }
 
-static int prefill(struct llama_context *ctx, llama_token *ids, int n, double *tps)
+/* tokens per wall-clock second in tps[0], per CPU second of the process in tps[1] */
+static int prefill(struct llama_context *ctx, llama_token *ids, int n, double *tps, double *cps)
 {
     llama_memory_clear(llama_get_memory(ctx), true);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     if (llama_decode(ctx, llama_batch_get_one(ids, n)) != 0)
         return -1;
     llama_synchronize(ctx);
     *tps = n / (now() - t0);
+    *cps = n / (cpu_now() - c0);
     return 0;
 }
 
-static int decode(struct llama_context *ctx, llama_token *ids, int n, double *tps)
+static int decode(struct llama_context *ctx, llama_token *ids, int n, double *tps, double *cps)
 {
     llama_memory_clear(llama_get_memory(ctx), true);
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     for (int i = 0; i < n; i++)
         if (llama_decode(ctx, llama_batch_get_one(&ids[i], 1)) != 0)
             return -1;
     llama_synchronize(ctx);
     *tps = n / (now() - t0);
+    *cps = n / (cpu_now() - c0);
     return 0;
 }
 
@@ -134,19 +140,25 @@ int main(int argc, char **argv)
         ids[i] = (llama_token)((state >> 33) % (uint64_t)n_valid);
     }
     double *pp = malloc((size_t)reps * sizeof *pp), *tg = malloc((size_t)reps * sizeof *tg), ignore;
-    int rc = prefill(ctx, ids, n_prompt, &ignore);
+    double *ppc = malloc((size_t)reps * sizeof *ppc), *tgc = malloc((size_t)reps * sizeof *tgc);
+    double ignore_c;
+    int rc = prefill(ctx, ids, n_prompt, &ignore, &ignore_c);
     for (int r = 0; r < reps && rc == 0; r++)
-        rc = prefill(ctx, ids, n_prompt, &pp[r]);
+        rc = prefill(ctx, ids, n_prompt, &pp[r], &ppc[r]);
     if (rc == 0)
-        rc = decode(ctx, ids, n_gen < 16 ? n_gen : 16, &ignore);
+        rc = decode(ctx, ids, n_gen < 16 ? n_gen : 16, &ignore, &ignore_c);
     for (int r = 0; r < reps && rc == 0; r++)
-        rc = decode(ctx, ids, n_gen, &tg[r]);
+        rc = decode(ctx, ids, n_gen, &tg[r], &tgc[r]);
     if (rc != 0) {
         fprintf(stderr, "llama_bench: llama_decode failed\n");
         return 1;
     }
     qsort(pp, (size_t)reps, sizeof *pp, cmp_double);
     qsort(tg, (size_t)reps, sizeof *tg, cmp_double);
+    qsort(ppc, (size_t)reps, sizeof *ppc, cmp_double);
+    qsort(tgc, (size_t)reps, sizeof *tgc, cmp_double);
+    double pcpu = reps % 2 ? ppc[reps / 2] : 0.5 * (ppc[reps / 2 - 1] + ppc[reps / 2]);
+    double gcpu = reps % 2 ? tgc[reps / 2] : 0.5 * (tgc[reps / 2 - 1] + tgc[reps / 2]);
     double pmed = reps % 2 ? pp[reps / 2] : 0.5 * (pp[reps / 2 - 1] + pp[reps / 2]);
     double gmed = reps % 2 ? tg[reps / 2] : 0.5 * (tg[reps / 2 - 1] + tg[reps / 2]);
     struct rusage ru;
@@ -154,14 +166,16 @@ int main(int argc, char **argv)
     printf("{\"engine\":\"llama.cpp\",\"threads\":%d,\"kv\":\"%s\",\"flash_attn\":\"%s\","
            "\"reps\":%d,\"prefill_tokens\":%d,\"prefill_tok_s\":%.3f,\"prefill_tok_s_min\":%.3f,"
            "\"prefill_tok_s_max\":%.3f,\"decode_tokens\":%d,\"decode_tok_s\":%.3f,"
-           "\"decode_tok_s_min\":%.3f,\"decode_tok_s_max\":%.3f,\"load_s\":%.3f,"
-           "\"peak_rss_mib\":%.1f}\n",
+           "\"decode_tok_s_min\":%.3f,\"decode_tok_s_max\":%.3f,\"prefill_cpu_tok_s\":%.3f,"
+           "\"decode_cpu_tok_s\":%.3f,\"load_s\":%.3f,\"peak_rss_mib\":%.1f}\n",
            threads, kv == GGML_TYPE_F16 ? "f16" : "f32", flash_auto ? "auto" : "off", reps,
-           n_prompt, pmed, pp[0], pp[reps - 1], n_gen, gmed, tg[0], tg[reps - 1], load_s,
-           (double)ru.ru_maxrss / 1024.0);
+           n_prompt, pmed, pp[0], pp[reps - 1], n_gen, gmed, tg[0], tg[reps - 1], pcpu, gcpu,
+           load_s, (double)ru.ru_maxrss / 1024.0);
     free(ids);
     free(pp);
     free(tg);
+    free(ppc);
+    free(tgc);
     llama_free(ctx);
     llama_model_free(model);
     llama_backend_free();

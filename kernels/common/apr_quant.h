@@ -1,4 +1,4 @@
-/* aprender's own quantized types APR_Q4 (dtype 128) and APR_Q8 (dtype 129), spec/apr-v2.md 9.2-9.3:
+/* aprender's own quantized types APR_Q4 (dtype 128) and APR_Q8 (dtype 129), docs/formats/apr.md:
  * per-block math as static inline plain C, shared by libformat (APR reader/writer) and the
  * quantization kernels. Arithmetic is f32 throughout, as aprender's writer does it (f32 amax,
  * f32 division, Rust `round` = half away from zero, saturating cast where NaN becomes 0).

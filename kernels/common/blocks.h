@@ -1,5 +1,5 @@
 /* Byte layouts of the GGML quantized blocks, as plain C structs shared by host and device code.
- * Sizes are pinned by _Static_assert against ggml's block sizes (spec/gguf.md section 7).
+ * Sizes are pinned by _Static_assert against ggml's block sizes (docs/formats/gguf.md).
  * f16 fields are stored as raw IEEE binary16 bits (uint16_t), little-endian on disk. */
 #ifndef RK_BLOCKS_H
 #define RK_BLOCKS_H

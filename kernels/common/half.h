@@ -1,7 +1,7 @@
 /* IEEE binary16 and bfloat16 <-> binary32 conversion on bit patterns, round to nearest even.
  * Plain C, header-only, usable from host and device code; no hardware conversion instructions,
  * so every build gives the same bits.
- * NaN follows ggml (spec/quantization.md 2.1, 2.2): binary32 -> binary16 gives sign | 0x7E00
+ * NaN follows ggml (docs/formats/quantization.md): binary32 -> binary16 gives sign | 0x7E00
  * (payload dropped); binary16 -> binary32 keeps the payload and sets the quiet bit. */
 #ifndef RK_HALF_H
 #define RK_HALF_H

@@ -3,15 +3,15 @@
  * -ffp-contract=off). Plain C, header-only, shared by host and device code.
  * Blocks are read as bytes at the offsets of the structs in blocks.h; fields are little-endian
  * and no alignment is assumed. Not for: deciding a block's type (callers switch on rf_dtype).
- * Layouts: spec/quantization.md section 3, docs/formats/quantization.md. */
+ * Layouts: docs/formats/quantization.md. */
 #ifndef RK_QUANT_DEQUANT_H
 #define RK_QUANT_DEQUANT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "blocks.h"
-#include "quant_math.h"
+#include "common/blocks.h"
+#include "common/quant_math.h"
 
 /* The 16 values an IQ4_NL / IQ4_XS nibble selects (ggml's kvalues_iq4nl). */
 static const int8_t rk_iq4nl_values[16] = {

@@ -2,14 +2,14 @@
  * integer conversions as x86-64 executes them, its f16 conversions, and little-endian field access
  * for blocks read as bytes. Plain C, header-only, shared by host and device code.
  * Not for: anything that may round differently from ggml (no lrintf, no hardware f16 here).
- * Facts: spec/quantization.md sections 2 and 6. */
+ * Facts: docs/formats/quantization.md. */
 #ifndef RK_QUANT_MATH_H
 #define RK_QUANT_MATH_H
 
 #include <stdint.h>
 #include <string.h>
 
-#include "half.h"
+#include "common/half.h"
 
 /* ggml's nearest_int: add 1.5 * 2^23 and read the low mantissa bits. Round half to even for
  * |f| <= 4194303. ggml only asserts that bound (compiled out in release builds) and does reach

@@ -37,8 +37,18 @@ static rk_simd_level detect(void)
         return RK_SIMD_AVX2;
     return RK_SIMD_SCALAR;
 }
+
+static int detect_vnni(void)
+{
+    if (detect() != RK_SIMD_AVX512)
+        return 0;
+    unsigned int a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (c >> 11) & 1;
+}
 #else
 static rk_simd_level detect(void) { return RK_SIMD_SCALAR; }
+static int detect_vnni(void) { return 0; }
 #endif
 
 rk_simd_level rk_cpu_simd_level(void)
@@ -47,6 +57,14 @@ rk_simd_level rk_cpu_simd_level(void)
     if (cached < 0)
         cached = (int)detect();
     return (rk_simd_level)cached;
+}
+
+int rk_cpu_has_avx512vnni(void)
+{
+    static int cached = -1;
+    if (cached < 0)
+        cached = detect_vnni();
+    return cached;
 }
 
 rk_simd_level rk_simd_active(void)

@@ -16,6 +16,9 @@ rk_simd_level rk_cpu_simd_level(void);
  * in the environment (tests use it to compare variants). */
 rk_simd_level rk_simd_active(void);
 
+/* Whether the CPU and OS support AVX512-VNNI (vpdpbusd) on top of RK_SIMD_AVX512. */
+int rk_cpu_has_avx512vnni(void);
+
 /* "scalar", "avx2" or "avx512". */
 const char *rk_simd_level_name(rk_simd_level level);
 

@@ -88,7 +88,7 @@ static inline vi vi_select(vm m, vi t, vi f)
 static inline vf vi_to_vf(vi a) { return _mm256_cvtepi32_ps(a); }
 static inline vi vf_to_vi_exact(vf a) { return _mm256_cvtps_epi32(a); } /* a already integral */
 static inline vi vf_to_vi_trunc(vf a) { return _mm256_cvttps_epi32(a); }
-/* spec 2.4: nearest_int by its bit formula, for every argument */
+/* ggml-quants.c nearest_int: nearest_int by its bit formula, for every argument */
 static inline vi vf_nearest_int(vf f)
 {
     vi b = _mm256_castps_si256(_mm256_add_ps(f, _mm256_set1_ps(12582912.f)));

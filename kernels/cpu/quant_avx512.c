@@ -92,7 +92,7 @@ static inline vi vi_select(vm m, vi t, vi f) { return _mm512_mask_blend_epi32(m,
 static inline vf vi_to_vf(vi a) { return _mm512_cvtepi32_ps(a); }
 static inline vi vf_to_vi_exact(vf a) { return _mm512_cvtps_epi32(a); } /* a already integral */
 static inline vi vf_to_vi_trunc(vf a) { return _mm512_cvttps_epi32(a); }
-/* spec 2.4: nearest_int by its bit formula, for every argument */
+/* ggml-quants.c nearest_int: nearest_int by its bit formula, for every argument */
 static inline vi vf_nearest_int(vf f)
 {
     vi b = _mm512_castps_si512(_mm512_add_ps(f, _mm512_set1_ps(12582912.f)));

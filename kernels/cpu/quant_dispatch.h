@@ -13,6 +13,7 @@
 void rk_quantize_row_q4_0_avx2(const float *x, void *y, int64_t k);
 void rk_quantize_row_q5_0_avx2(const float *x, void *y, int64_t k);
 void rk_quantize_row_q8_0_avx2(const float *x, void *y, int64_t k);
+void rk_quantize_row_q8_K_avx2(const float *x, void *y, int64_t k);
 void rk_quantize_row_q4_K_avx2(const float *x, void *y, int64_t k);
 void rk_quantize_row_q5_K_avx2(const float *x, void *y, int64_t k);
 void rk_quantize_row_q6_K_avx2(const float *x, void *y, int64_t k);
@@ -30,6 +31,7 @@ void rk_dequantize_row_bf16_avx2(const void *x, float *y, int64_t k);
 void rk_quantize_row_q4_0_avx512(const float *x, void *y, int64_t k);
 void rk_quantize_row_q5_0_avx512(const float *x, void *y, int64_t k);
 void rk_quantize_row_q8_0_avx512(const float *x, void *y, int64_t k);
+void rk_quantize_row_q8_K_avx512(const float *x, void *y, int64_t k);
 void rk_quantize_row_q4_K_avx512(const float *x, void *y, int64_t k);
 void rk_quantize_row_q5_K_avx512(const float *x, void *y, int64_t k);
 void rk_quantize_row_q6_K_avx512(const float *x, void *y, int64_t k);

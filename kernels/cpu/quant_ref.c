@@ -1,9 +1,9 @@
 /* Scalar reference quantizers and dequantizers (contract in quant_ref.h).
  * Every expression keeps llama.cpp's float temporaries and left-to-right evaluation order, and the
  * project builds with -ffp-contract=off: reordering or fusing any of them changes bytes in rare
- * blocks (spec/quantization.md 6). Narrowing conversions go through quant_math.h, which states
- * what x86-64 does where C leaves it undefined.
- * Not for: speed or argument checking (see rosetta/quant.h). */
+ * blocks (docs/formats/quantization.md). Narrowing conversions go through quant_math.h, which
+ * states what x86-64 does where C leaves it undefined. Not for: speed or argument checking (see
+ * rosetta/quant.h). */
 #include "cpu/quant_ref.h"
 
 #include <float.h>
@@ -48,7 +48,7 @@ static void rk_dequantize_blocks(rk_dequant_block_fn fn, int block, size_t bytes
 }
 
 /* ======================================================================================
- * 32-element types (spec/quantization.md 4)
+ * 32-element types (docs/formats/quantization.md)
  * ====================================================================================== */
 
 /* The element of largest magnitude with its sign (first one wins on ties). */
@@ -198,7 +198,7 @@ static void rk_q8_1_block(const float *x, uint8_t *b)
 }
 
 /* ======================================================================================
- * Scale searches shared by the K-quants and the weighted paths (spec/quantization.md 5)
+ * Scale searches shared by the K-quants and the weighted paths (docs/formats/quantization.md)
  * ====================================================================================== */
 
 /* Symmetric search with weights qw (or x^2 when qw is NULL; ggml's rmse_type 1):

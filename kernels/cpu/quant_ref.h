@@ -94,7 +94,7 @@ void rk_quantize_row_iq4_nl_imatrix(const float *x, void *y, int64_t n_rows, int
 void rk_quantize_row_iq4_xs_imatrix(const float *x, void *y, int64_t n_rows, int64_t n_per_row,
                                     const float *quant_weights);
 
-/* ---- aprender types (spec/apr-v2.md 9.2, 9.3); the math lives in kernels/common/apr_quant.h ----
+/* ---- aprender types (docs/formats/apr.md); the math lives in kernels/common/apr_quant.h ----
  * k is the tensor's element count, any value >= 0 (no block-size rule).
  * apr_q4: ceil(k / 32) blocks of 18 bytes; the last block may be partial (unused nibbles 0).
  * apr_q8: 4 + k bytes (f32 scale for the whole tensor, then k int8); nothing when k == 0. */

@@ -2,7 +2,7 @@
  * (vf floats, vi int32, vm lane masks) that quant_avx2.c (VW 8) and quant_avx512.c (VW 16)
  * define before including this file. SIMD_FN(name) gives each variant its suffix.
  *
- * Why the bytes equal the scalar reference (kernels/cpu/quant_ref.c, spec/quantization.md):
+ * Why the bytes equal the scalar reference (kernels/cpu/quant_ref.c, docs/formats/quantization.md):
  * - Element-wise steps (scale, round, clamp, requantize) are the same IEEE operations, one
  *   lane per element; which element sits in which lane does not matter.
  * - Reductions with an order (sums in the K-quant searches) keep one sub-block per lane: lane
@@ -14,6 +14,7 @@
  * Blocks with a non-finite input, or whose inverse scale overflows, go to the reference kernel.
  * Not for: inclusion anywhere but the two SIMD translation units. */
 #include <math.h>
+#include <stddef.h>
 
 #include "common/blocks.h"
 #include "common/half.h"
@@ -66,7 +67,7 @@ static inline vi vi_clamp(vi v, int lo, int hi)
     return vi_max(vi_set1(lo), vi_min(vi_set1(hi), v));
 }
 
-/* ---- make_qkx2_quants over VW sub-blocks (spec 5.1) ------------------------------------------ */
+/* ---- make_qkx2_quants over VW sub-blocks (ggml-quants.c make_qkx2_quants) -------------------- */
 
 /* Lane j works on the sub-block whose element i is xt[i*VW + j] with weight wt[i*VW + j].
  * Writes L (n*VW, 0..nmax), the scale and the_min of every lane (use_mad = false). */
@@ -142,7 +143,7 @@ static void qkx2_lanes(int n, int nmax, const float *xt, const float *wt, int32_
     *out_the_min = vf_neg(min);
 }
 
-/* ---- make_qx_quants over 2*VW sub-blocks, rmse_type 1, no importance (spec 5.4) -------------- */
+/* ---- ggml-quants.c make_qx_quants over 2*VW sub-blocks, rmse_type 1, no importance --------- */
 
 /* Two vectors side by side (suffixes 0 and 1): each lane's sums form a chain of dependent
  * additions, and two independent chains keep the adder busy. Lane j (0 .. 2*VW-1) works on
@@ -242,7 +243,7 @@ static void qx_lanes(int nmax, const float *xt, int32_t *L, float *scales)
     vf_store(scales + VW, vf_select(allzero1, zero, scale1));
 }
 
-/* ---- Q4_K and Q5_K (spec 5.2, 5.3) ----------------------------------------------------------- */
+/* ---- Q4_K and Q5_K (ggml-quants.c quantize_row_q4_K_ref, quantize_row_q5_K_ref) -------------- */
 
 #define SB_PER_PASS (VW / 8) /* super-blocks whose 8 sub-blocks fill the lanes */
 
@@ -269,7 +270,8 @@ static void k45_finish(const float *x, uint8_t *yb, const float *scales, const f
     float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     uint8_t *sb = yb + 4;
     for (int j = 0; j < 8; j++) {
-        uint8_t ls = (uint8_t)nearest_int_1(inv_scale * scales[j]); /* modulo 256, spec 2.5 */
+        /* modulo 256, as ggml-quants.c quantize_row_q4_K_ref stores it */
+        uint8_t ls = (uint8_t)nearest_int_1(inv_scale * scales[j]);
         uint8_t lm = (uint8_t)nearest_int_1(inv_min * mins[j]);
         ls = ls < 63 ? ls : 63;
         lm = lm < 63 ? lm : 63;
@@ -401,7 +403,7 @@ void SIMD_FN(rk_quantize_row_q5_K)(const float *x, void *y, int64_t k)
     k45_quantize(x, y, k / RK_QK_K, 1);
 }
 
-/* ---- Q6_K (spec 5.5) ------------------------------------------------------------------------- */
+/* ---- Q6_K (ggml-quants.c quantize_row_q6_K_ref) ---------------------------------------------- */
 
 #define Q6_PER_PASS (QX_LANES / 16) /* super-blocks whose 16 sub-blocks fill the lanes */
 
@@ -510,7 +512,7 @@ void SIMD_FN(rk_quantize_row_q6_K)(const float *x, void *vy, int64_t k)
     }
 }
 
-/* ---- Q8_0, Q4_0, Q5_0 (spec 4.1, 4.3, 4.5) --------------------------------------------------- */
+/* ---- Q8_0, Q4_0, Q5_0 (ggml-quants.c quantize_row_q8_0_ref, _q4_0_ref, _q5_0_ref) ------------ */
 
 /* Loads one 32-element block; returns 0 when an element is not finite. */
 static inline int load_block32(const float *x, vf *v, vf *amax)
@@ -560,8 +562,60 @@ void SIMD_FN(rk_quantize_row_q8_0)(const float *x, void *vy, int64_t k)
     }
 }
 
-/* The signed extreme of spec 4.3: the first element of largest magnitude, 0 for a zero block
- * (branch-free: the position is the lowest set bit of the 32 lane comparisons). */
+/* Q8_K (activations of the K-quant dot products; quant_ref.c rk_q8_K_block): the first element
+ * of largest magnitude sets iscale = -127 / max, quants min(127, nearest_int(iscale * x)),
+ * bsums the sums of 16, d = 1 / iscale. Non-finite, all-zero and tiny blocks go to the
+ * reference. */
+void SIMD_FN(rk_quantize_row_q8_K)(const float *x, void *vy, int64_t k)
+{
+    uint8_t *y = vy;
+    const int64_t nb = k / RK_QK_K;
+    for (int64_t ib = 0; ib < nb; ib++, x += RK_QK_K, y += sizeof(rk_block_q8_K)) {
+        if (!all_finite(x, RK_QK_K)) {
+            rk_quantize_row_q8_K_ref(x, y, RK_QK_K);
+            continue;
+        }
+        vf a = vf_abs(vf_load(x));
+        for (int i = VW; i < RK_QK_K; i += VW)
+            a = vf_pick_greater(vf_abs(vf_load(x + i)), a);
+        const float amax = vf_hmax(a);
+        float max = 0.0f;
+        for (int i = 0; i < RK_QK_K; i += VW) {
+            const uint32_t bits = vm_bits(vf_eq(vf_abs(vf_load(x + i)), vf_set1(amax)));
+            if (bits) {
+                max = x[i + __builtin_ctz(bits)];
+                break;
+            }
+        }
+        const float iscale = amax == 0.0f ? 0.0f : -127.0f / max;
+        if (amax == 0.0f || isinf(iscale)) {
+            rk_quantize_row_q8_K_ref(x, y, RK_QK_K);
+            continue;
+        }
+        const vf vis = vf_set1(iscale);
+        int8_t *qs = (int8_t *)(y + offsetof(rk_block_q8_K, qs));
+        for (int i = 0; i < RK_QK_K; i += 32) {
+            vi q[NV32];
+            for (int j = 0; j < NV32; j++)
+                q[j] = vi_min(vi_set1(127), vf_nearest_int(vf_mul(vis, vf_load(x + i + j * VW))));
+            vi_store_s8x32(qs + i, q);
+        }
+        uint8_t *bsums = y + offsetof(rk_block_q8_K, bsums);
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int i = 0; i < 16; i++)
+                sum += qs[16 * g + i];
+            store_le16(bsums + 2 * g, (uint16_t)(int16_t)sum);
+        }
+        uint8_t *dp = y + offsetof(rk_block_q8_K, d);
+        const float d = 1.0f / iscale;
+        memcpy(dp, &d, sizeof d);
+    }
+}
+
+/* The signed extreme of ggml-quants.c quantize_row_q4_0_ref: the first element of largest
+ * magnitude, 0 for a zero block (branch-free: the position is the lowest set bit of the 32 lane
+ * comparisons). */
 static inline float signed_extreme(const float *x, const vf *v, vf amax_v)
 {
     const float amax = vf_hmax(amax_v);
@@ -649,7 +703,8 @@ void SIMD_FN(rk_quantize_row_bf16)(const float *x, void *vy, int64_t k)
 {
     uint8_t *y = vy;
     int64_t i = 0;
-    for (; i + VW <= k; i += VW) { /* spec 2.3, on the bits */
+    /* ggml's fp16 conversion (ggml-impl.h, ggml_compute_fp32_to_fp16), on the bits */
+    for (; i + VW <= k; i += VW) {
         vi u = vf_bits(vf_load(x + i));
         vm nan = vi_gt(vi_and(u, vi_set1(0x7fffffff)), vi_set1(0x7f800000));
         vi odd = vi_and(vi_shr(u, 16), vi_set1(1));

@@ -1,4 +1,4 @@
-/* Realizar-style compressed APR files (spec/apr-v2.md section 13): everything after the 64-byte
+/* Realizar-style compressed APR files (docs/formats/apr.md): everything after the 64-byte
  * header is one size-prefixed LZ4 block (lz4_flex compress_prepend_size) or one zstd frame, and
  * the header's offsets refer to the uncompressed image. Not for: per-tensor compression (the
  * scheme in aprender's prose spec, which no code implements). */
@@ -10,6 +10,7 @@
 #include <zstd.h>
 
 #include "apr_internal.h"
+#include "io.h"
 
 static rf_status too_big(const char *path, const char *method, uint64_t out, uint64_t in,
                          rf_error *err)
@@ -157,9 +158,9 @@ static rf_status zstd_decompress(const char *path, const uint8_t *payload, uint6
     return st;
 }
 
-rf_status apr_decompress(const char *path, uint16_t flags, const uint8_t *payload, uint64_t len,
-                         size_t prefix, const apr_allocator *a, uint8_t **out, uint64_t *out_len,
-                         rf_error *err)
+rf_status rfi_apr_decompress(const char *path, uint16_t flags, const uint8_t *payload, uint64_t len,
+                             size_t prefix, const apr_allocator *a, uint8_t **out,
+                             uint64_t *out_len, rf_error *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -173,8 +174,8 @@ rf_status apr_decompress(const char *path, uint16_t flags, const uint8_t *payloa
     return zstd_decompress(path, payload, len, prefix, a, out, out_len, err);
 }
 
-rf_status apr_compress(rf_apr_compression method, int zstd_level, const uint8_t *data, uint64_t len,
-                       uint8_t **out, uint64_t *out_len, rf_error *err)
+rf_status rfi_apr_compress(rf_apr_compression method, int zstd_level, const uint8_t *data,
+                           uint64_t len, uint8_t **out, uint64_t *out_len, rf_error *err)
 {
     *out = NULL;
     *out_len = 0;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "io.h"
 #include "rosetta/apr.h"
 #include "rosetta/model.h"
 #include "rosetta/text.h"
@@ -17,28 +18,27 @@
 
 /* ---- text buffer -------------------------------------------------------------------------- */
 
-/* Metadata is built in a text_buf (text_buf.h). apr_buf, apr_buf_putc and apr_buf_free are its
- * former names here, kept for the unit tests; apr_buf_free is also an exported symbol because
- * tests/interop/test_apr_interop.py calls it through ctypes. */
+/* Metadata is built in a text_buf (text_buf.h). apr_buf, apr_buf_putc and rfi_apr_buf_free are its
+ * former names here, kept for the unit tests and tests/tools/serde_numbers.c. */
 typedef text_buf apr_buf;
-static inline void apr_buf_putc(apr_buf *b, char c) { text_buf_putc(b, c); }
-void apr_buf_free(apr_buf *b);
+static inline void apr_buf_putc(apr_buf *b, char c) { rfi_text_buf_putc(b, c); }
+void rfi_apr_buf_free(apr_buf *b);
 
-/* ---- serde_json output rules (apr_json.c, spec 6.4) ----------------------------------------- */
+/* ---- serde_json output rules (apr_json.c, docs/formats/apr.md) ------------------------------- */
 
-/* Strings are escaped by json_put_string (json_text.h), which follows serde_json; apr_json_string
- * is its former name here, kept for the unit tests. */
+/* Strings are escaped by rfi_json_put_string (json_text.h), which follows serde_json;
+ * apr_json_string is its former name here, kept for the unit tests. */
 static inline void apr_json_string(text_buf *b, const char *s, size_t n)
 {
-    json_put_string(b, s, n);
+    rfi_json_put_string(b, s, n);
 }
-void apr_json_u64(text_buf *b, uint64_t v);
-void apr_json_i64(text_buf *b, int64_t v);
+void rfi_apr_json_u64(text_buf *b, uint64_t v);
+void rfi_apr_json_i64(text_buf *b, int64_t v);
 /* Ryu shortest digits laid out as serde_json does; NaN and infinities are written null. */
-void apr_json_f32(text_buf *b, float v);
-void apr_json_f64(text_buf *b, double v);
+void rfi_apr_json_f32(text_buf *b, float v);
+void rfi_apr_json_f64(text_buf *b, double v);
 /* The double a JSON number text denotes (C locale, correctly rounded); NaN when it is not one. */
-double apr_json_number(const char *text);
+double rfi_apr_json_number(const char *text);
 
 /* ---- JSON parse tree (apr_json.c) ---------------------------------------------------------- */
 
@@ -81,36 +81,36 @@ typedef struct apr_json {
 
 /* Parses text strictly as serde_json does (RFC 8259, UTF-8 validated, depth <= 128, no trailing
  * characters). Errors name base + the offset of the problem and what was expected. */
-rf_status apr_json_parse(const uint8_t *text, size_t len, uint64_t base, const char *what,
-                         apr_json *out, rf_error *err);
-void apr_json_free(apr_json *j);
+rf_status rfi_apr_json_parse(const uint8_t *text, size_t len, uint64_t base, const char *what,
+                             apr_json *out, rf_error *err);
+void rfi_apr_json_free(apr_json *j);
 
 /* Writes node idx as serde_json would re-serialize the parsed value: compact, object keys sorted
  * by byte order with the last duplicate winning (serde_json's default BTreeMap). */
-void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx);
+void rfi_apr_json_write(text_buf *b, const apr_json *j, uint32_t idx);
 
 /* Member of an object by name (the last one when duplicated); 0 when absent. */
-uint32_t apr_json_member(const apr_json *j, uint32_t object, const char *key);
+uint32_t rfi_apr_json_member(const apr_json *j, uint32_t object, const char *key);
 
 /* qsort_r comparator of member node indices (ctx: the apr_json): byte order of the keys (Rust
  * String ordering: memcmp, a shorter prefix first), node order between equal keys, so that
  * duplicates end up adjacent with the last one last. */
-int apr_json_cmp_members(const void *a, const void *b, void *ctx);
+int rfi_apr_json_cmp_members(const void *a, const void *b, void *ctx);
 
 /* ---- metadata (apr_metadata.c) ------------------------------------------------------------- */
 
 /* Parses the metadata JSON into the model's key/value pairs (one per distinct top-level key, in
  * order of first appearance; a repeated key keeps its last value, as aprender does), then fills
  * the typed config and tokenizer. model_type receives the model_type string (or NULL). */
-rf_status apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64_t offset,
-                            const char **model_type, rf_error *err);
+rf_status rfi_apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64_t offset,
+                                const char **model_type, rf_error *err);
 
-/* Fills config and tokenizer from the key/value pairs already in m (aliases of spec 6.7
+/* Fills config and tokenizer from the key/value pairs already in m (aliases of docs/formats/apr.md
  * accepted and reported as warnings). */
-void apr_metadata_config(rf_model *m);
+void rfi_apr_metadata_config(rf_model *m);
 
 /* A key/value list for writing. Entries later in the list replace earlier ones of the same key.
- * Keys and values are borrowed; memory handed to apr_kvlist_own is freed with the list. */
+ * Keys and values are borrowed; memory handed to rfi_apr_kvlist_own is freed with the list. */
 typedef struct apr_kvlist {
     rf_kv *items;
     size_t n, cap;
@@ -119,14 +119,14 @@ typedef struct apr_kvlist {
     bool failed; /* an allocation failed */
 } apr_kvlist;
 
-void apr_kvlist_add(apr_kvlist *l, const char *key, rf_value value);
-/* Takes ownership of p (freed by apr_kvlist_free) and returns it; NULL stays NULL. */
-void *apr_kvlist_own(apr_kvlist *l, void *p);
-void apr_kvlist_free(apr_kvlist *l);
+void rfi_apr_kvlist_add(apr_kvlist *l, const char *key, rf_value value);
+/* Takes ownership of p (freed by rfi_apr_kvlist_free) and returns it; NULL stays NULL. */
+void *rfi_apr_kvlist_own(apr_kvlist *l, void *p);
+void rfi_apr_kvlist_free(apr_kvlist *l);
 
-/* Serializes keys as AprV2Metadata: typed keys in declaration order (spec 6.2), alias keys
- * folded into their canonical field (6.7), then the custom keys sorted by byte order (6.5). */
-rf_status apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err);
+/* Serializes keys as AprV2Metadata: typed keys in declaration order (docs/formats/apr.md), alias
+ * keys folded into their canonical field (6.7), then the custom keys sorted by byte order (6.5). */
+rf_status rfi_apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err);
 
 /* Where a decompressed image goes (the model's arena, or malloc for the checksum report). */
 typedef struct apr_allocator {
@@ -170,23 +170,25 @@ typedef struct apr_scan_options {
     bool strict_checksums; /* a wrong header or footer CRC is an error (else a warning) */
     bool strict_layout;    /* column-major flag, unknown version: errors (else warnings) */
     bool verify_footer;    /* compute the footer CRC (one pass over the image) */
+    const rf_file *mapped; /* the file data is mapped from: its pages are dropped after the CRC
+                              pass reads them (pages.h); NULL when data is not such a mapping */
     rf_model *warnings;    /* tolerated problems are recorded here (may be NULL) */
     const apr_allocator *alloc;
 } apr_scan_options;
 
 /* Checks the header, decompresses a compressed payload, bounds-checks metadata, index and every
  * tensor extent (no overlaps), and locates the footer. Every error names path, the offset and
- * what was expected. Free with apr_layout_free (the image is released by the allocator). */
-rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size,
-                   const apr_scan_options *opts, apr_layout *out, rf_error *err);
-void apr_layout_free(apr_layout *l, const apr_allocator *a);
+ * what was expected. Free with rfi_apr_layout_free (the image is released by the allocator). */
+rf_status rfi_apr_scan(const char *path, const uint8_t *data, uint64_t size,
+                       const apr_scan_options *opts, apr_layout *out, rf_error *err);
+void rfi_apr_layout_free(apr_layout *l, const apr_allocator *a);
 
 /* ---- reading (apr_read.c) ------------------------------------------------------------------ */
 
 /* rf_apr_open over a file already mapped (or wrapped memory); the model takes ownership of file
  * (closed on failure too). path names the file in messages. */
-rf_model *apr_open_file(rf_file *file, const char *path, const rf_open_options *opts,
-                        const rf_apr_open_options *apr_opts, rf_error *err);
+rf_model *rfi_apr_open_file(rf_file *file, const char *path, const rf_open_options *opts,
+                            const rf_apr_open_options *apr_opts, rf_error *err);
 
 /* ---- compression (apr_compress.c) ---------------------------------------------------------- */
 
@@ -194,13 +196,13 @@ rf_model *apr_open_file(rf_file *file, const char *path, const rf_open_options *
  * buffer from a with prefix free bytes in front (for the header): *out_len is the decompressed
  * length. The size is checked against RF_APR_MAX_EXPANSION before anything is allocated; on
  * failure nothing stays allocated. path names the file in messages. */
-rf_status apr_decompress(const char *path, uint16_t flags, const uint8_t *payload, uint64_t len,
-                         size_t prefix, const apr_allocator *a, uint8_t **out, uint64_t *out_len,
-                         rf_error *err);
+rf_status rfi_apr_decompress(const char *path, uint16_t flags, const uint8_t *payload, uint64_t len,
+                             size_t prefix, const apr_allocator *a, uint8_t **out,
+                             uint64_t *out_len, rf_error *err);
 
 /* Compresses data with the given method into a malloc'd buffer (LZ4: 4-byte LE length prefix +
  * one raw block; ZSTD: one frame with the content size recorded). */
-rf_status apr_compress(rf_apr_compression method, int zstd_level, const uint8_t *data, uint64_t len,
-                       uint8_t **out, uint64_t *out_len, rf_error *err);
+rf_status rfi_apr_compress(rf_apr_compression method, int zstd_level, const uint8_t *data,
+                           uint64_t len, uint8_t **out, uint64_t *out_len, rf_error *err);
 
 #endif

@@ -1,5 +1,5 @@
 /* JSON for APR metadata: a strict parser that keeps the distinctions serde_json makes, and output
- * that reproduces serde_json's compact bytes (spec/apr-v2.md 6.4). Not a general JSON library:
+ * that reproduces serde_json's compact bytes (docs/formats/apr.md). Not a general JSON library:
  * the rest of Rosetta uses cJSON; cJSON cannot tell 1 from 1.0 or keep u64 values exact. */
 #include <locale.h>
 #include <math.h>
@@ -12,20 +12,20 @@
 
 #define MAX_DEPTH 128 /* serde_json's recursion limit */
 
-void apr_buf_free(apr_buf *b) { text_buf_free(b); }
+void rfi_apr_buf_free(apr_buf *b) { rfi_text_buf_free(b); }
 
 /* ---- output --------------------------------------------------------------------------------- */
 
-void apr_json_u64(text_buf *b, uint64_t v)
+void rfi_apr_json_u64(text_buf *b, uint64_t v)
 {
     char t[24];
-    text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "%llu", (unsigned long long)v));
+    rfi_text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "%llu", (unsigned long long)v));
 }
 
-void apr_json_i64(text_buf *b, int64_t v)
+void rfi_apr_json_i64(text_buf *b, int64_t v)
 {
     char t[24];
-    text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "%lld", (long long)v));
+    rfi_text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "%lld", (long long)v));
 }
 
 /* strtod follows LC_NUMERIC; metadata must not depend on the caller's locale (printf's digits
@@ -197,14 +197,14 @@ static void shortest_digits(double v, bool single, char *digits, int *exp10)
 static void write_float(text_buf *b, double v, bool single)
 {
     if (!isfinite(v)) {
-        text_buf_puts(b, "null");
+        rfi_text_buf_puts(b, "null");
         return;
     }
     if (signbit(v))
-        text_buf_putc(b, '-');
+        rfi_text_buf_putc(b, '-');
     v = fabs(v);
     if (v == 0) {
-        text_buf_puts(b, "0.0");
+        rfi_text_buf_puts(b, "0.0");
         return;
     }
     char digits[32];
@@ -217,39 +217,39 @@ static void write_float(text_buf *b, double v, bool single)
     int min_kk = single ? -6 : -5;
     char t[64];
     if (e >= 0 && kk <= max_kk) { /* 1234e7 -> 12340000000.0 */
-        text_buf_put(b, digits, (size_t)len);
+        rfi_text_buf_put(b, digits, (size_t)len);
         for (int i = len; i < kk; i++)
-            text_buf_putc(b, '0');
-        text_buf_puts(b, ".0");
+            rfi_text_buf_putc(b, '0');
+        rfi_text_buf_puts(b, ".0");
     } else if (kk > 0 && kk <= max_kk) { /* 1234e-2 -> 12.34 */
-        text_buf_put(b, digits, (size_t)kk);
-        text_buf_putc(b, '.');
-        text_buf_put(b, digits + kk, (size_t)(len - kk));
+        rfi_text_buf_put(b, digits, (size_t)kk);
+        rfi_text_buf_putc(b, '.');
+        rfi_text_buf_put(b, digits + kk, (size_t)(len - kk));
     } else if (kk > min_kk && kk <= 0) { /* 1234e-6 -> 0.001234 */
-        text_buf_puts(b, "0.");
+        rfi_text_buf_puts(b, "0.");
         for (int i = 0; i < -kk; i++)
-            text_buf_putc(b, '0');
-        text_buf_put(b, digits, (size_t)len);
+            rfi_text_buf_putc(b, '0');
+        rfi_text_buf_put(b, digits, (size_t)len);
     } else if (len == 1) { /* 1e30 */
-        text_buf_putc(b, digits[0]);
-        text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "e%d", kk - 1));
+        rfi_text_buf_putc(b, digits[0]);
+        rfi_text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "e%d", kk - 1));
     } else { /* 1234e30 -> 1.234e33 */
-        text_buf_putc(b, digits[0]);
-        text_buf_putc(b, '.');
-        text_buf_put(b, digits + 1, (size_t)(len - 1));
-        text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "e%d", kk - 1));
+        rfi_text_buf_putc(b, digits[0]);
+        rfi_text_buf_putc(b, '.');
+        rfi_text_buf_put(b, digits + 1, (size_t)(len - 1));
+        rfi_text_buf_put(b, t, (size_t)snprintf(t, sizeof t, "e%d", kk - 1));
     }
 }
 
-double apr_json_number(const char *text)
+double rfi_apr_json_number(const char *text)
 {
     char *end;
     double v = strtod_l(text, &end, numeric_locale());
     return end != text && *end == '\0' ? v : NAN;
 }
 
-void apr_json_f32(text_buf *b, float v) { write_float(b, (double)v, true); }
-void apr_json_f64(text_buf *b, double v) { write_float(b, v, false); }
+void rfi_apr_json_f32(text_buf *b, float v) { write_float(b, (double)v, true); }
+void rfi_apr_json_f64(text_buf *b, double v) { write_float(b, v, false); }
 
 /* ---- parser --------------------------------------------------------------------------------- */
 
@@ -367,7 +367,7 @@ static rf_status parse_string(parser *p, const char **out, uint64_t *out_len)
                     p, p->pos + 1,
                     "invalid escape (expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u)");
             uint32_t cp;
-            if (p->pos + 6 > p->len || !json_hex4(p->s + p->pos + 2, &cp))
+            if (p->pos + 6 > p->len || !rfi_json_hex4(p->s + p->pos + 2, &cp))
                 return fail(p, p->pos + 2, "expected 4 hex digits after \\u");
             p->pos += 6;
             if (cp >= 0xdc00 && cp <= 0xdfff)
@@ -375,7 +375,7 @@ static rf_status parse_string(parser *p, const char **out, uint64_t *out_len)
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 uint32_t lo;
                 if (p->pos + 6 > p->len || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
-                    !json_hex4(p->s + p->pos + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                    !rfi_json_hex4(p->s + p->pos + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
                     return fail(p, p->pos, "expected a \\u escape of a trailing surrogate");
                 p->pos += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -593,8 +593,8 @@ static rf_status parse_token(parser *p, int depth, uint8_t c, uint32_t idx)
     }
 }
 
-rf_status apr_json_parse(const uint8_t *text, size_t len, uint64_t base, const char *what,
-                         apr_json *out, rf_error *err)
+rf_status rfi_apr_json_parse(const uint8_t *text, size_t len, uint64_t base, const char *what,
+                             apr_json *out, rf_error *err)
 {
     memset(out, 0, sizeof *out);
     out->strings_cap = len + 1;
@@ -611,18 +611,18 @@ rf_status apr_json_parse(const uint8_t *text, size_t len, uint64_t base, const c
             st = fail(&p, p.pos, "expected the end of the JSON text (trailing characters)");
     }
     if (st != RF_OK)
-        apr_json_free(out);
+        rfi_apr_json_free(out);
     return st;
 }
 
-void apr_json_free(apr_json *j)
+void rfi_apr_json_free(apr_json *j)
 {
     free(j->nodes);
     free(j->strings);
     memset(j, 0, sizeof *j);
 }
 
-uint32_t apr_json_member(const apr_json *j, uint32_t object, const char *key)
+uint32_t rfi_apr_json_member(const apr_json *j, uint32_t object, const char *key)
 {
     uint32_t found = 0;
     size_t n = strlen(key);
@@ -632,7 +632,7 @@ uint32_t apr_json_member(const apr_json *j, uint32_t object, const char *key)
     return found;
 }
 
-int apr_json_cmp_members(const void *a, const void *b, void *ctx)
+int rfi_apr_json_cmp_members(const void *a, const void *b, void *ctx)
 {
     const apr_json *j = ctx;
     const apr_jnode *x = &j->nodes[*(const uint32_t *)a];
@@ -647,24 +647,24 @@ int apr_json_cmp_members(const void *a, const void *b, void *ctx)
     return ia < ib ? -1 : ia > ib;
 }
 
-void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx)
+void rfi_apr_json_write(text_buf *b, const apr_json *j, uint32_t idx)
 {
     const apr_jnode *node = &j->nodes[idx];
     switch (node->type) {
-    case APR_J_NULL: text_buf_puts(b, "null"); return;
-    case APR_J_BOOL: text_buf_puts(b, node->as.b ? "true" : "false"); return;
-    case APR_J_U64: apr_json_u64(b, node->as.u); return;
-    case APR_J_I64: apr_json_i64(b, node->as.i); return;
-    case APR_J_F64: apr_json_f64(b, node->as.f); return;
-    case APR_J_STRING: json_put_string(b, node->str, (size_t)node->str_len); return;
+    case APR_J_NULL: rfi_text_buf_puts(b, "null"); return;
+    case APR_J_BOOL: rfi_text_buf_puts(b, node->as.b ? "true" : "false"); return;
+    case APR_J_U64: rfi_apr_json_u64(b, node->as.u); return;
+    case APR_J_I64: rfi_apr_json_i64(b, node->as.i); return;
+    case APR_J_F64: rfi_apr_json_f64(b, node->as.f); return;
+    case APR_J_STRING: rfi_json_put_string(b, node->str, (size_t)node->str_len); return;
     case APR_J_ARRAY:
-        text_buf_putc(b, '[');
+        rfi_text_buf_putc(b, '[');
         for (uint32_t c = node->first; c; c = j->nodes[c].next) {
             if (c != node->first)
-                text_buf_putc(b, ',');
-            apr_json_write(b, j, c);
+                rfi_text_buf_putc(b, ',');
+            rfi_apr_json_write(b, j, c);
         }
-        text_buf_putc(b, ']');
+        rfi_text_buf_putc(b, ']');
         return;
     case APR_J_OBJECT: {
         uint32_t *order = malloc((node->count ? node->count : 1) * sizeof *order);
@@ -675,8 +675,8 @@ void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx)
         uint32_t n = 0;
         for (uint32_t c = node->first; c; c = j->nodes[c].next)
             order[n++] = c;
-        qsort_r(order, n, sizeof *order, apr_json_cmp_members, (void *)j);
-        text_buf_putc(b, '{');
+        qsort_r(order, n, sizeof *order, rfi_apr_json_cmp_members, (void *)j);
+        rfi_text_buf_putc(b, '{');
         bool first = true;
         for (uint32_t i = 0; i < n; i++) {
             const apr_jnode *m = &j->nodes[order[i]];
@@ -686,13 +686,13 @@ void apr_json_write(text_buf *b, const apr_json *j, uint32_t idx)
                     continue;
             }
             if (!first)
-                text_buf_putc(b, ',');
+                rfi_text_buf_putc(b, ',');
             first = false;
-            json_put_string(b, m->key, m->key_len);
-            text_buf_putc(b, ':');
-            apr_json_write(b, j, order[i]);
+            rfi_json_put_string(b, m->key, m->key_len);
+            rfi_text_buf_putc(b, ':');
+            rfi_apr_json_write(b, j, order[i]);
         }
-        text_buf_putc(b, '}');
+        rfi_text_buf_putc(b, '}');
         free(order);
         return;
     }

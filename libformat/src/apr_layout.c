@@ -1,14 +1,16 @@
 /* APR v2 structure: the header codec, the tensor-size rule, and the scan that bounds-checks
  * header, metadata range, tensor index and every tensor extent before anything is trusted
- * (spec/apr-v2.md sections 2-5, 7, 10-12). Shared by the reader and the checksum report.
+ * (docs/formats/apr.md). Shared by the reader and the checksum report.
  * Not for: metadata contents (apr_metadata.c) or building the model (apr_read.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_internal.h"
 #include "apr_internal.h"
-#include "rosetta/io.h"
+#include "io.h"
+#include "pages.h"
 
 #define ENTRY_MIN 20 /* name length, dtype, ndim, offset, size with an empty name and no dims */
 
@@ -49,7 +51,7 @@ void rf_apr_header_encode(const rf_apr_header *h, uint8_t out[RF_APR_HEADER_SIZE
 
 uint32_t rf_apr_header_crc(const uint8_t header[RF_APR_HEADER_SIZE])
 {
-    /* spec 5: bytes [0,40) then [44,64); the checksum field itself is skipped */
+    /* docs/formats/apr.md: bytes [0,40) then [44,64); the checksum field itself is skipped */
     return rf_crc32(rf_crc32(0, header, 40), header + 44, 20);
 }
 
@@ -61,7 +63,7 @@ rf_status rf_apr_tensor_bytes(rf_dtype dtype, const uint64_t *shape, int ndim, u
     if (st != RF_OK)
         return st;
     if (dtype == RF_DTYPE_Q4_K || dtype == RF_DTYPE_Q6_K) {
-        /* aprender's quantizer pads every row to whole super-blocks (spec 9.4) */
+        /* aprender's quantizer pads every row to whole super-blocks (docs/formats/apr.md) */
         uint64_t block = dtype == RF_DTYPE_Q4_K ? 144 : 210, blocks, bytes;
         if (ndim == 2) {
             uint64_t per_row = shape[1] / 256 + (shape[1] % 256 != 0);
@@ -302,8 +304,10 @@ static rf_status scan_footer(const char *path, apr_layout *l, const apr_scan_opt
             return RF_OK;
         uint32_t crc = 0;
         for (uint64_t done = 0; done < end;) { /* rf_crc32 takes size_t chunks */
-            size_t take = end - done > (1u << 30) ? (1u << 30) : (size_t)(end - done);
+            size_t take = end - done > (64u << 20) ? (64u << 20) : (size_t)(end - done);
             crc = rf_crc32(crc, l->image + done, take);
+            if (o->mapped != NULL && l->owned == NULL)
+                rfi_file_release_range(o->mapped, l->image + done, take);
             done += take;
         }
         l->footer_computed = crc;
@@ -348,7 +352,7 @@ static rf_status scan_footer(const char *path, apr_layout *l, const apr_scan_opt
     return RF_OK;
 }
 
-void apr_layout_free(apr_layout *l, const apr_allocator *a)
+void rfi_apr_layout_free(apr_layout *l, const apr_allocator *a)
 {
     free(l->entries);
     if (l->owned && a)
@@ -356,8 +360,8 @@ void apr_layout_free(apr_layout *l, const apr_allocator *a)
     memset(l, 0, sizeof *l);
 }
 
-rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size, const apr_scan_options *o,
-                   apr_layout *l, rf_error *err)
+rf_status rfi_apr_scan(const char *path, const uint8_t *data, uint64_t size,
+                       const apr_scan_options *o, apr_layout *l, rf_error *err)
 {
     memset(l, 0, sizeof *l);
     if (size < RF_APR_HEADER_SIZE)
@@ -432,8 +436,9 @@ rf_status apr_scan(const char *path, const uint8_t *data, uint64_t size, const a
     if (f & (RF_APR_FLAG_LZ4 | RF_APR_FLAG_ZSTD)) {
         uint8_t *img;
         uint64_t n;
-        rf_status st = apr_decompress(path, f, data + RF_APR_HEADER_SIZE, size - RF_APR_HEADER_SIZE,
-                                      RF_APR_HEADER_SIZE, o->alloc, &img, &n, err);
+        rf_status st =
+            rfi_apr_decompress(path, f, data + RF_APR_HEADER_SIZE, size - RF_APR_HEADER_SIZE,
+                               RF_APR_HEADER_SIZE, o->alloc, &img, &n, err);
         if (st != RF_OK)
             return st;
         memcpy(img, data, RF_APR_HEADER_SIZE);
@@ -512,7 +517,7 @@ static rf_status checksums(const char *name, const uint8_t *data, uint64_t size,
     memset(out, 0, sizeof *out);
     apr_scan_options o = {.verify_footer = true, .alloc = &HEAP};
     apr_layout l;
-    rf_status st = apr_scan(name, data, size, &o, &l, err);
+    rf_status st = rfi_apr_scan(name, data, size, &o, &l, err);
     if (st == RF_OK) {
         out->header_stored = l.h.checksum;
         out->header_computed = l.header_crc;
@@ -524,7 +529,7 @@ static rf_status checksums(const char *name, const uint8_t *data, uint64_t size,
         out->footer_computed = l.footer_computed;
         out->footer_valid = l.footer_present && l.footer_stored == l.footer_computed;
     }
-    apr_layout_free(&l, &HEAP);
+    rfi_apr_layout_free(&l, &HEAP);
     return st;
 }
 
@@ -532,6 +537,61 @@ rf_status rf_apr_checksums_bytes(const uint8_t *data, uint64_t size, rf_apr_chec
                                  rf_error *err)
 {
     return checksums("<memory>", data, size, out, err);
+}
+
+/* The mapped first source file of an APR model. */
+static const rf_file *apr_file(const rf_model *m, rf_error *err)
+{
+    const rf_file *f = m && rf_format_is_apr(rf_model_format(m)) ? rf_model_file(m, 0) : NULL;
+    if (!f)
+        rf_error_set(err, RF_ERR_ARGUMENT, "the model was not read from an APR file");
+    return f;
+}
+
+rf_status rf_apr_model_header(const rf_model *m, rf_apr_header *out, uint32_t *crc, rf_error *err)
+{
+    const rf_file *f = apr_file(m, err);
+    if (!f)
+        return RF_ERR_ARGUMENT;
+    rf_status st = rf_apr_header_decode(rf_file_data(f), rf_file_size(f), out, err);
+    if (st == RF_OK && crc)
+        *crc = rf_apr_header_crc(rf_file_data(f));
+    return st;
+}
+
+rf_status rf_apr_model_checksums(const rf_model *m, rf_apr_checksums *out, rf_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const rf_file *f = apr_file(m, err);
+    if (!f)
+        return RF_ERR_ARGUMENT;
+    return checksums(rf_file_path(f), rf_file_data(f), rf_file_size(f), out, err);
+}
+
+static const struct {
+    uint16_t bit;
+    const char *name;
+} APR_FLAG_NAMES[] = {
+    {RF_APR_FLAG_LZ4, "lz4"},
+    {RF_APR_FLAG_ZSTD, "zstd"},
+    {RF_APR_FLAG_ENCRYPTED, "encrypted"},
+    {RF_APR_FLAG_SIGNED, "signed"},
+    {RF_APR_FLAG_SHARDED, "sharded"},
+    {RF_APR_FLAG_QUANTIZED, "quantized"},
+    {RF_APR_FLAG_HAS_FILTERBANK, "has-filterbank"},
+    {RF_APR_FLAG_HAS_MODEL_CARD, "has-model-card"},
+    {RF_APR_FLAG_STREAMING, "streaming"},
+    {RF_APR_FLAG_HAS_VOCAB, "has-vocab"},
+    {RF_APR_FLAG_ROW_MAJOR, "row-major"},
+    {RF_APR_FLAG_COLUMN_MAJOR, "column-major"},
+};
+
+const char *rf_apr_flag_name(uint16_t bit)
+{
+    for (size_t i = 0; i < sizeof APR_FLAG_NAMES / sizeof APR_FLAG_NAMES[0]; i++)
+        if (APR_FLAG_NAMES[i].bit == bit)
+            return APR_FLAG_NAMES[i].name;
+    return NULL;
 }
 
 rf_status rf_apr_checksums_path(const char *path, rf_apr_checksums *out, rf_error *err)

@@ -1,5 +1,5 @@
 /* APR metadata <-> model view: JSON object -> key/value pairs, typed config and tokenizer on read;
- * key/value pairs -> aprender's AprV2Metadata JSON on write (spec/apr-v2.md section 6).
+ * key/value pairs -> aprender's AprV2Metadata JSON on write (docs/formats/apr.md).
  *
  * Values are kept typed where JSON and rf_value agree without loss: strings, u64 / i64 integers,
  * f64 numbers (f32 for aprender's two f32 fields), booleans, and homogeneous arrays of those.
@@ -10,9 +10,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "model_internal.h"
 #include "apr_internal.h"
 
-/* ---- AprV2Metadata's typed fields, in declaration (= serialization) order (spec 6.2) --------- */
+/* ---- AprV2Metadata's typed fields, in declaration (= serialization) order (docs/formats/apr.md)
+ * --------- */
 
 typedef enum field_kind {
     F_STR_DEFAULT, /* String with default "": always written */
@@ -84,8 +86,8 @@ static const typed_field *typed_lookup(const char *key)
     return NULL;
 }
 
-/* realizar's serde aliases (spec 6.7), in the order aprender's canonicalize_hf_aliases takes
- * them; the last group member of each list is NULL. */
+/* realizar's serde aliases (docs/formats/apr.md), in the order aprender's canonicalize_hf_aliases
+ * takes them; the last group member of each list is NULL. */
 typedef struct alias_group {
     const char *canonical;
     const char *aliases[4];
@@ -115,7 +117,7 @@ static bool is_alias(const char *key)
 
 /* ---- key/value list ------------------------------------------------------------------------- */
 
-void apr_kvlist_add(apr_kvlist *l, const char *key, rf_value value)
+void rfi_apr_kvlist_add(apr_kvlist *l, const char *key, rf_value value)
 {
     if (l->failed)
         return;
@@ -134,7 +136,7 @@ void apr_kvlist_add(apr_kvlist *l, const char *key, rf_value value)
     l->n++;
 }
 
-void *apr_kvlist_own(apr_kvlist *l, void *p)
+void *rfi_apr_kvlist_own(apr_kvlist *l, void *p)
 {
     if (!p) {
         l->failed = true;
@@ -155,7 +157,7 @@ void *apr_kvlist_own(apr_kvlist *l, void *p)
     return p;
 }
 
-void apr_kvlist_free(apr_kvlist *l)
+void rfi_apr_kvlist_free(apr_kvlist *l)
 {
     for (size_t i = 0; i < l->n_owned; i++)
         free(l->owned[i]);
@@ -215,13 +217,13 @@ static bool temp_own(temps *t, void *p)
 static void as_json_text(const apr_json *j, uint32_t idx, rf_value *out, temps *t)
 {
     text_buf b = {0};
-    apr_json_write(&b, j, idx);
+    rfi_apr_json_write(&b, j, idx);
     out->type = RF_VALUE_JSON;
     out->as.str.data = "";
     out->as.str.len = 0;
     if (b.failed || !temp_own(t, b.data)) {
         if (b.failed)
-            text_buf_free(&b);
+            rfi_text_buf_free(&b);
         t->failed = true;
         return;
     }
@@ -312,19 +314,19 @@ static int cmp_first(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-rf_status apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64_t offset,
-                            const char **model_type, rf_error *err)
+rf_status rfi_apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64_t offset,
+                                const char **model_type, rf_error *err)
 {
     *model_type = NULL;
     apr_json j;
-    rf_status st = apr_json_parse(text, len, offset, "metadata", &j, err);
+    rf_status st = rfi_apr_json_parse(text, len, offset, "metadata", &j, err);
     if (st != RF_OK)
         return st;
     if (j.nodes[0].type != APR_J_OBJECT) {
         static const char *const kinds[] = {"null",     "a boolean", "a number", "a number",
                                             "a number", "a string",  "an array", "an object"};
         const char *found = kinds[j.nodes[0].type];
-        apr_json_free(&j);
+        rfi_apr_json_free(&j);
         return rf_error_set(err, RF_ERR_FORMAT,
                             "metadata (offset %llu): expected a JSON object, found %s",
                             (unsigned long long)offset, found);
@@ -335,13 +337,13 @@ rf_status apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64
     if (!order || !keys) {
         free(order);
         free(keys);
-        apr_json_free(&j);
+        rfi_apr_json_free(&j);
         return rf_error_set(err, RF_ERR_NOMEM, "metadata: out of memory");
     }
     uint32_t k = 0;
     for (uint32_t c = j.nodes[0].first; c; c = j.nodes[c].next)
         order[k++] = c;
-    qsort_r(order, n, sizeof *order, apr_json_cmp_members, &j);
+    qsort_r(order, n, sizeof *order, rfi_apr_json_cmp_members, &j);
     uint32_t n_keys = 0;
     for (uint32_t i = 0; i < n; i++) {
         const apr_jnode *x = &j.nodes[order[i]];
@@ -397,7 +399,7 @@ rf_status apr_metadata_read(rf_model *m, const uint8_t *text, size_t len, uint64
         temps_free(&t);
     }
     free(keys);
-    apr_json_free(&j);
+    rfi_apr_json_free(&j);
     if (st != RF_OK)
         return st;
     const rf_kv *mt = rf_model_find_kv(m, "model_type");
@@ -551,7 +553,7 @@ static void load_tokenizer(rf_model *m)
     if (!tok)
         return;
     if (vocab && vocab->type == RF_VALUE_ARRAY) {
-        const char **tokens = rf_model_alloc(m, (size_t)vocab->as.arr.count * sizeof *tokens);
+        const char **tokens = rf_model_alloc_array(m, vocab->as.arr.count, sizeof *tokens);
         if (tokens) {
             for (uint64_t i = 0; i < vocab->as.arr.count; i++)
                 tokens[i] = vocab->as.arr.items[i].as.str.data;
@@ -560,7 +562,7 @@ static void load_tokenizer(rf_model *m)
         }
     }
     if (merges && merges->type == RF_VALUE_ARRAY) {
-        const char **list = rf_model_alloc(m, (size_t)merges->as.arr.count * sizeof *list);
+        const char **list = rf_model_alloc_array(m, merges->as.arr.count, sizeof *list);
         if (list) {
             for (uint64_t i = 0; i < merges->as.arr.count; i++)
                 list[i] = merges->as.arr.items[i].as.str.data;
@@ -571,7 +573,7 @@ static void load_tokenizer(rf_model *m)
     const rf_value *types = kv_value(m, "tokenizer.token_type");
     if (types && types->type == RF_VALUE_ARRAY && is_integer_type(types->as.arr.elem_type) &&
         types->as.arr.count == tok->n_tokens) {
-        int32_t *tt = rf_model_alloc(m, (size_t)types->as.arr.count * sizeof *tt);
+        int32_t *tt = rf_model_alloc_array(m, types->as.arr.count, sizeof *tt);
         if (tt) {
             for (uint64_t i = 0; i < types->as.arr.count; i++) {
                 int64_t x = 0;
@@ -605,13 +607,13 @@ static void load_tokenizer(rf_model *m)
 static double f32_as_decimal(double v)
 {
     text_buf b = {0};
-    apr_json_f32(&b, (float)v);
-    double d = b.data && !b.failed ? apr_json_number(b.data) : v;
-    text_buf_free(&b);
+    rfi_apr_json_f32(&b, (float)v);
+    double d = b.data && !b.failed ? rfi_apr_json_number(b.data) : v;
+    rfi_text_buf_free(&b);
     return d == d ? d : v;
 }
 
-void apr_metadata_config(rf_model *m)
+void rfi_apr_metadata_config(rf_model *m)
 {
     rf_model_config *c = rf_model_config_mut(m);
     c->architecture = config_str(m, "architecture");
@@ -675,8 +677,8 @@ static int cmp_kv(const void *a, const void *b, void *ctx)
 /* A parsed JSON view of a value, for RF_VALUE_JSON inputs. */
 static rf_status parse_json_value(const char *key, const rf_value *v, apr_json *j, rf_error *err)
 {
-    rf_status st = apr_json_parse((const uint8_t *)v->as.str.data, (size_t)v->as.str.len, 0,
-                                  "metadata value", j, err);
+    rf_status st = rfi_apr_json_parse((const uint8_t *)v->as.str.data, (size_t)v->as.str.len, 0,
+                                      "metadata value", j, err);
     if (st != RF_OK)
         rf_error_prefix(err, "metadata key '%s'", key);
     return st;
@@ -697,35 +699,35 @@ static rf_status emit_value(text_buf *b, const char *key, const rf_value *v, int
     case RF_VALUE_U8:
     case RF_VALUE_U16:
     case RF_VALUE_U32:
-    case RF_VALUE_U64: apr_json_u64(b, v->as.u); return RF_OK;
+    case RF_VALUE_U64: rfi_apr_json_u64(b, v->as.u); return RF_OK;
     case RF_VALUE_I8:
     case RF_VALUE_I16:
     case RF_VALUE_I32:
-    case RF_VALUE_I64: apr_json_i64(b, v->as.i); return RF_OK;
+    case RF_VALUE_I64: rfi_apr_json_i64(b, v->as.i); return RF_OK;
     case RF_VALUE_F32: /* a custom value is a serde_json Number: f64 */
-    case RF_VALUE_F64: apr_json_f64(b, v->as.f); return RF_OK;
-    case RF_VALUE_BOOL: text_buf_puts(b, v->as.b ? "true" : "false"); return RF_OK;
+    case RF_VALUE_F64: rfi_apr_json_f64(b, v->as.f); return RF_OK;
+    case RF_VALUE_BOOL: rfi_text_buf_puts(b, v->as.b ? "true" : "false"); return RF_OK;
     case RF_VALUE_STRING:
-        json_put_string(b, v->as.str.data ? v->as.str.data : "", (size_t)v->as.str.len);
+        rfi_json_put_string(b, v->as.str.data ? v->as.str.data : "", (size_t)v->as.str.len);
         return RF_OK;
     case RF_VALUE_ARRAY:
-        text_buf_putc(b, '[');
+        rfi_text_buf_putc(b, '[');
         for (uint64_t i = 0; i < v->as.arr.count; i++) {
             if (i)
-                text_buf_putc(b, ',');
+                rfi_text_buf_putc(b, ',');
             rf_status st = emit_value(b, key, &v->as.arr.items[i], depth + 1, err);
             if (st != RF_OK)
                 return st;
         }
-        text_buf_putc(b, ']');
+        rfi_text_buf_putc(b, ']');
         return RF_OK;
     case RF_VALUE_JSON: {
         apr_json j;
         rf_status st = parse_json_value(key, v, &j, err);
         if (st != RF_OK)
             return st;
-        apr_json_write(b, &j, 0);
-        apr_json_free(&j);
+        rfi_apr_json_write(b, &j, 0);
+        rfi_apr_json_free(&j);
         return RF_OK;
     }
     }
@@ -759,9 +761,9 @@ static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v
     uint64_t u = 0;
     double d = 0;
 
-    text_buf_putc(b, '"');
-    text_buf_puts(b, f->key);
-    text_buf_puts(b, "\":");
+    rfi_text_buf_putc(b, '"');
+    rfi_text_buf_puts(b, f->key);
+    rfi_text_buf_puts(b, "\":");
     switch (f->kind) {
     case F_STR_DEFAULT:
     case F_STR_SKIP:
@@ -770,11 +772,11 @@ static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v
             if (f->kind == F_STR_SKIP)
                 *written = false;
             else
-                text_buf_puts(b, f->kind == F_STR_NULL ? "null" : "\"\"");
+                rfi_text_buf_puts(b, f->kind == F_STR_NULL ? "null" : "\"\"");
         } else if (v->type == RF_VALUE_STRING) {
-            json_put_string(b, v->as.str.data, (size_t)v->as.str.len);
+            rfi_json_put_string(b, v->as.str.data, (size_t)v->as.str.len);
         } else if (jn && jn->type == APR_J_STRING) {
-            json_put_string(b, jn->str, (size_t)jn->str_len);
+            rfi_json_put_string(b, jn->str, (size_t)jn->str_len);
         } else {
             st = bad_type(f->key, "a string", v, err);
         }
@@ -784,7 +786,7 @@ static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v
     case F_U32:
         if (absent) {
             if (f->kind == F_U64_DEFAULT)
-                text_buf_puts(b, "0");
+                rfi_text_buf_puts(b, "0");
             else
                 *written = false;
             break;
@@ -801,7 +803,7 @@ static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v
                               f->key, (unsigned long long)u);
             break;
         }
-        apr_json_u64(b, u);
+        rfi_apr_json_u64(b, u);
         break;
     case F_F32:
         if (absent) {
@@ -818,7 +820,7 @@ static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v
             st = bad_type(f->key, "a number", v, err);
             break;
         }
-        apr_json_f32(b, (float)d);
+        rfi_apr_json_f32(b, (float)d);
         break;
     case F_OBJECT:
         if (absent) {
@@ -830,23 +832,23 @@ static rf_status emit_typed(text_buf *b, const typed_field *f, const rf_value *v
             break;
         }
         /* a struct: its fields in order, absent ones as null, unknown members dropped */
-        text_buf_putc(b, '{');
+        rfi_text_buf_putc(b, '{');
         for (size_t i = 0; f->nested[i]; i++) {
             if (i)
-                text_buf_putc(b, ',');
-            json_put_cstring(b, f->nested[i]);
-            text_buf_putc(b, ':');
-            uint32_t mem = apr_json_member(&j, 0, f->nested[i]);
+                rfi_text_buf_putc(b, ',');
+            rfi_json_put_cstring(b, f->nested[i]);
+            rfi_text_buf_putc(b, ':');
+            uint32_t mem = rfi_apr_json_member(&j, 0, f->nested[i]);
             if (mem)
-                apr_json_write(b, &j, mem);
+                rfi_apr_json_write(b, &j, mem);
             else
-                text_buf_puts(b, "null");
+                rfi_text_buf_puts(b, "null");
         }
-        text_buf_putc(b, '}');
+        rfi_text_buf_putc(b, '}');
         break;
     }
     if (have_json)
-        apr_json_free(&j);
+        rfi_apr_json_free(&j);
     return st;
 }
 
@@ -868,7 +870,7 @@ static const rf_value *find_value(const apr_kvlist *kvs, const size_t *order, si
     return NULL;
 }
 
-rf_status apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err)
+rf_status rfi_apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err)
 {
     if (kvs->failed)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory building APR metadata");
@@ -916,7 +918,7 @@ rf_status apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err
     }
 
     rf_status st = RF_OK;
-    text_buf_putc(out, '{');
+    rfi_text_buf_putc(out, '{');
     bool any = false;
     for (size_t i = 0; i < N_TYPED && st == RF_OK; i++) {
         const rf_value *v = FIND(TYPED[i].key);
@@ -925,7 +927,7 @@ rf_status apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err
                 v = canonical[g];
         size_t mark = out->len;
         if (any)
-            text_buf_putc(out, ',');
+            rfi_text_buf_putc(out, ',');
         bool written;
         st = emit_typed(out, &TYPED[i], v, &written, err);
         if (st == RF_OK && !written) { /* roll back the skipped key */
@@ -941,13 +943,13 @@ rf_status apr_metadata_write(const apr_kvlist *kvs, text_buf *out, rf_error *err
         if (typed_lookup(kv->key) || is_alias(kv->key))
             continue;
         if (any)
-            text_buf_putc(out, ',');
+            rfi_text_buf_putc(out, ',');
         any = true;
-        json_put_cstring(out, kv->key);
-        text_buf_putc(out, ':');
+        rfi_json_put_cstring(out, kv->key);
+        rfi_text_buf_putc(out, ':');
         st = emit_value(out, kv->key, &kv->value, 0, err);
     }
-    text_buf_putc(out, '}');
+    rfi_text_buf_putc(out, '}');
 #undef FIND
     free(order);
     if (st == RF_OK && out->failed)

@@ -1,4 +1,4 @@
-/* APR v2 reader: builds the model view from a scanned file (spec/apr-v2.md section 12.3).
+/* APR v2 reader: builds the model view from a scanned file (docs/formats/apr.md).
  * Lenient where real files differ (APR2 magic, no footer, no row-major flag, GGUF names, alias
  * keys, legacy dtype codes 8/9, GGML codes in realizar-written files), strict where safety is at
  * stake (bounds, overlaps, sizes, unknown dtypes, index order, column-major flag, checksums
@@ -17,7 +17,8 @@ static void arena_release(void *ctx, void *p)
     (void)p; /* arena memory is freed with the model */
 }
 
-/* The dtype a code means in this file (spec 8.1-8.3, 14). note explains a non-current meaning. */
+/* The dtype a code means in this file (docs/formats/apr.md). note explains a non-current meaning.
+ */
 static bool map_dtype(uint8_t code, bool old_magic, bool realizar, rf_dtype *out, const char **note)
 {
     *note = NULL;
@@ -55,7 +56,7 @@ static void shape_text(const uint64_t *shape, int ndim, char *buf, size_t cap)
         snprintf(buf + n, cap - n, "]");
 }
 
-/* Tied embeddings (spec 16): the flag, else lm_head missing (realizar's fallback), else
+/* Tied embeddings (docs/formats/apr.md): the flag, else lm_head missing (realizar's fallback), else
  * lm_head byte-identical to the embedding. */
 static void detect_tie(rf_model *m)
 {
@@ -160,6 +161,8 @@ static rf_status add_tensors(rf_model *m, const char *path, const apr_layout *l,
         t.file_offset = l->h.data_offset + e->offset;
         t.data = l->image + t.file_offset;
         t.nbytes = e->size;
+        uint64_t row_bytes;
+        t.row_stride = rf_apr_tensor_row_padded(&t, &row_bytes) ? row_bytes : 0;
         st = rf_model_add_tensor(m, &t, err);
         if (st != RF_OK)
             rf_error_prefix(err, "%s", path);
@@ -181,11 +184,11 @@ rf_model *rf_apr_open(const char *path, const rf_open_options *opts,
     rf_file *file = rf_file_open(path, err);
     if (!file)
         return NULL;
-    return apr_open_file(file, path, opts, apr_opts, err);
+    return rfi_apr_open_file(file, path, opts, apr_opts, err);
 }
 
-rf_model *apr_open_file(rf_file *file, const char *path, const rf_open_options *opts,
-                        const rf_apr_open_options *apr_opts, rf_error *err)
+rf_model *rfi_apr_open_file(rf_file *file, const char *path, const rf_open_options *opts,
+                            const rf_apr_open_options *apr_opts, rf_error *err)
 {
     static const rf_open_options defaults = {0};
     static const rf_apr_open_options apr_defaults = {0};
@@ -213,17 +216,18 @@ rf_model *apr_open_file(rf_file *file, const char *path, const rf_open_options *
         .strict_checksums = !opts->lenient,
         .strict_layout = !opts->lenient,
         .verify_footer = !apr_opts->skip_footer_crc,
+        .mapped = file,
         .warnings = m,
         .alloc = &arena,
     };
     apr_layout l;
-    rf_status st = apr_scan(path, data, size, &so, &l, err);
+    rf_status st = rfi_apr_scan(path, data, size, &so, &l, err);
     if (st == RF_OK)
         st = rf_model_set_path(m, path, err);
     const char *model_type = NULL;
     if (st == RF_OK) {
-        st = apr_metadata_read(m, l.image + l.h.metadata_offset, l.h.metadata_size,
-                               l.h.metadata_offset, &model_type, err);
+        st = rfi_apr_metadata_read(m, l.image + l.h.metadata_offset, l.h.metadata_size,
+                                   l.h.metadata_offset, &model_type, err);
         if (st != RF_OK)
             rf_error_prefix(err, "%s", path);
     }
@@ -231,10 +235,10 @@ rf_model *apr_open_file(rf_file *file, const char *path, const rf_open_options *
         st = add_tensors(m, path, &l, opts->lenient, model_type, source, err);
     if (st == RF_OK) {
         rf_model_set_format_version(m, (uint32_t)l.h.version_major * 100u + l.h.version_minor);
-        apr_metadata_config(m);
+        rfi_apr_metadata_config(m);
         detect_tie(m);
     }
-    apr_layout_free(&l, &arena);
+    rfi_apr_layout_free(&l, &arena);
     if (st != RF_OK) {
         rf_model_free(m);
         return NULL;

@@ -1,6 +1,6 @@
-/* APR v2 writer (spec/apr-v2.md sections 2-11, 13, 15, 16; DESIGN.md section 3): lays a model out
+/* APR v2 writer (docs/formats/apr.md; docs/design.md section 3): lays a model out
  * exactly as aprender's in-memory writer does, and, for models that did not come from APR,
- * builds the metadata aprender's importers write (spec 6.6).
+ * builds the metadata aprender's importers write (docs/formats/apr.md).
  * Not for: dequantizing or requantizing tensors APR cannot hold (refused, named), or sharding. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +9,9 @@
 #include "apr_internal.h"
 #include "common/half.h"
 #include "model_internal.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/contract.h"
+#include "pages.h"
 #include "write_hook.h"
 
 /* One tensor as it goes into the file. */
@@ -34,8 +35,8 @@ typedef struct plan {
 static void plan_free(plan *p)
 {
     free(p->t);
-    apr_kvlist_free(&p->kvs);
-    text_buf_free(&p->meta);
+    rfi_apr_kvlist_free(&p->kvs);
+    rfi_text_buf_free(&p->meta);
     memset(p, 0, sizeof *p);
 }
 
@@ -98,7 +99,7 @@ static rf_value v_json(const char *text, size_t len)
 static rf_value v_strings(apr_kvlist *l, const char *const *items, uint64_t n)
 {
     rf_value v = {.type = RF_VALUE_ARRAY};
-    rf_value *arr = apr_kvlist_own(l, malloc((n ? n : 1) * sizeof *arr));
+    rf_value *arr = rfi_apr_kvlist_own(l, malloc((n ? n : 1) * sizeof *arr));
     if (!arr)
         return v_json("[]", 2);
     for (uint64_t i = 0; i < n; i++)
@@ -109,7 +110,7 @@ static rf_value v_strings(apr_kvlist *l, const char *const *items, uint64_t n)
     return n ? v : v_json("[]", 2);
 }
 
-/* ---- synthesis (spec 6.6, 15, 16) ----------------------------------------------------------- */
+/* ---- synthesis (docs/formats/apr.md) --------------------------------------------------------- */
 
 static int cmp_out(const void *a, const void *b)
 {
@@ -199,11 +200,12 @@ static bool is_embedding(const char *name, bool gguf)
     return strcmp(name, "wte.weight") == 0 || (n > 11 && strcmp(name + n - 11, ".wte.weight") == 0);
 }
 
-/* "qwen2" -> "Qwen2ForCausalLM"; llama -> LlamaForCausalLM; others capitalised (spec 6.6). */
+/* "qwen2" -> "Qwen2ForCausalLM"; llama -> LlamaForCausalLM; others capitalised
+ * (docs/formats/apr.md). */
 static char *hf_architecture(apr_kvlist *l, const char *arch)
 {
     size_t n = strlen(arch);
-    char *s = apr_kvlist_own(l, malloc(n + sizeof "ForCausalLM"));
+    char *s = rfi_apr_kvlist_own(l, malloc(n + sizeof "ForCausalLM"));
     if (!s)
         return NULL;
     memcpy(s, arch, n);
@@ -217,7 +219,7 @@ static char *hf_architecture(apr_kvlist *l, const char *arch)
 static char *debug_arch(apr_kvlist *l, const char *arch)
 {
     size_t n = strlen(arch);
-    char *s = apr_kvlist_own(l, malloc(n + 1));
+    char *s = rfi_apr_kvlist_own(l, malloc(n + 1));
     if (!s)
         return NULL;
     memcpy(s, arch, n + 1);
@@ -235,7 +237,7 @@ static char *file_stem(apr_kvlist *l, const char *path)
     base = base ? base + 1 : path;
     const char *dot = strrchr(base, '.');
     size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
-    char *s = apr_kvlist_own(l, malloc(n + 1));
+    char *s = rfi_apr_kvlist_own(l, malloc(n + 1));
     if (!s)
         return NULL;
     memcpy(s, base, n);
@@ -245,13 +247,13 @@ static char *file_stem(apr_kvlist *l, const char *path)
 
 static void add_json(apr_kvlist *l, const char *key, text_buf *b)
 {
-    if (b->failed || !apr_kvlist_own(l, b->data)) {
+    if (b->failed || !rfi_apr_kvlist_own(l, b->data)) {
         if (b->failed)
-            text_buf_free(b);
+            rfi_text_buf_free(b);
         l->failed = true;
         return;
     }
-    apr_kvlist_add(l, key, v_json(b->data, b->len));
+    rfi_apr_kvlist_add(l, key, v_json(b->data, b->len));
     memset(b, 0, sizeof *b);
 }
 
@@ -276,7 +278,7 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
         o_t->name = t->name;
         if (gguf) { /* aprender maps GGUF names to HF names for the Qwen families only */
             size_t cap = strlen(t->name) + 64;
-            char *mapped = apr_kvlist_own(l, malloc(cap));
+            char *mapped = rfi_apr_kvlist_own(l, malloc(cap));
             if (!mapped)
                 return rf_error_set(err, RF_ERR_NOMEM, "out of memory mapping tensor names");
             rf_status st = rf_contracts_apr_name(names, t->name, arch, mapped, cap, err);
@@ -292,7 +294,7 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
     }
     qsort(p->t, p->n, sizeof *p->t, cmp_out);
 
-    /* tied embeddings: lm_head.weight becomes a copy of the embedding (spec 16) */
+    /* tied embeddings: lm_head.weight becomes a copy of the embedding (docs/formats/apr.md) */
     out_tensor *head = NULL, *embed = NULL;
     for (size_t i = 0; i < p->n; i++) {
         if (strcmp(p->t[i].name, "lm_head.weight") == 0 ||
@@ -316,11 +318,11 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
     /* tensor_shapes (a serde_json Map: sorted by name) and the parameter count */
     text_buf shapes = {0};
     uint64_t params = 0;
-    text_buf_putc(&shapes, '{');
+    rfi_text_buf_putc(&shapes, '{');
     for (size_t i = 0; i < p->n; i++) {
         uint64_t elems;
         if (rf_shape_elements(p->t[i].shape, p->t[i].ndim, &elems, err) != RF_OK) {
-            text_buf_free(&shapes);
+            rfi_text_buf_free(&shapes);
             return rf_error_set(err, RF_ERR_ARGUMENT, "tensor '%s': shape product overflows",
                                 p->t[i].name);
         }
@@ -328,17 +330,17 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
         if (i && strcmp(p->t[i].name, p->t[i - 1].name) == 0)
             continue; /* reported as a duplicate by the layout check */
         if (i)
-            text_buf_putc(&shapes, ',');
-        json_put_cstring(&shapes, p->t[i].name);
-        text_buf_puts(&shapes, ":[");
+            rfi_text_buf_putc(&shapes, ',');
+        rfi_json_put_cstring(&shapes, p->t[i].name);
+        rfi_text_buf_puts(&shapes, ":[");
         for (int k = 0; k < p->t[i].ndim; k++) {
             if (k)
-                text_buf_putc(&shapes, ',');
-            apr_json_u64(&shapes, p->t[i].shape[k]);
+                rfi_text_buf_putc(&shapes, ',');
+            rfi_apr_json_u64(&shapes, p->t[i].shape[k]);
         }
-        text_buf_putc(&shapes, ']');
+        rfi_text_buf_putc(&shapes, ']');
     }
-    text_buf_putc(&shapes, '}');
+    rfi_text_buf_putc(&shapes, '}');
 
     /* typed keys */
     const char *model_type = o->model_type;
@@ -348,15 +350,15 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
             model_type = arch ? arch : "qwen2";
         if (!name)
             name = arch;
-        apr_kvlist_add(l, "description",
-                       v_str("GGUF Q4_K model imported with native quantization"));
-        apr_kvlist_add(l, "version", v_str("1.0.0"));
-        apr_kvlist_add(l, "original_format", v_str("gguf"));
+        rfi_apr_kvlist_add(l, "description",
+                           v_str("GGUF Q4_K model imported with native quantization"));
+        rfi_apr_kvlist_add(l, "version", v_str("1.0.0"));
+        rfi_apr_kvlist_add(l, "original_format", v_str("gguf"));
         if (arch) {
             char *hf = hf_architecture(l, arch);
             if (hf)
-                apr_kvlist_add(l, "hf_architecture", v_str(hf));
-            apr_kvlist_add(l, "hf_model_type", v_str(arch));
+                rfi_apr_kvlist_add(l, "hf_architecture", v_str(hf));
+            rfi_apr_kvlist_add(l, "hf_model_type", v_str(arch));
         }
     } else {
         if (!model_type)
@@ -367,43 +369,43 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
             name = "model";
     }
     if (model_type)
-        apr_kvlist_add(l, "model_type", v_str(model_type));
+        rfi_apr_kvlist_add(l, "model_type", v_str(model_type));
     if (name)
-        apr_kvlist_add(l, "name", v_str(name));
-    apr_kvlist_add(l, "param_count", v_u64(params));
+        rfi_apr_kvlist_add(l, "name", v_str(name));
+    rfi_apr_kvlist_add(l, "param_count", v_u64(params));
     if (arch)
-        apr_kvlist_add(l, "architecture", v_str(arch));
+        rfi_apr_kvlist_add(l, "architecture", v_str(arch));
     if (c->hidden_size)
-        apr_kvlist_add(l, "hidden_size", v_u64(c->hidden_size));
+        rfi_apr_kvlist_add(l, "hidden_size", v_u64(c->hidden_size));
     if (c->n_layers)
-        apr_kvlist_add(l, "num_layers", v_u64(c->n_layers));
+        rfi_apr_kvlist_add(l, "num_layers", v_u64(c->n_layers));
     if (c->n_heads)
-        apr_kvlist_add(l, "num_heads", v_u64(c->n_heads));
+        rfi_apr_kvlist_add(l, "num_heads", v_u64(c->n_heads));
     if (c->n_kv_heads)
-        apr_kvlist_add(l, "num_kv_heads", v_u64(c->n_kv_heads));
+        rfi_apr_kvlist_add(l, "num_kv_heads", v_u64(c->n_kv_heads));
     if (c->vocab_size)
-        apr_kvlist_add(l, "vocab_size", v_u64(c->vocab_size));
+        rfi_apr_kvlist_add(l, "vocab_size", v_u64(c->vocab_size));
     if (c->intermediate_size)
-        apr_kvlist_add(l, "intermediate_size", v_u64(c->intermediate_size));
+        rfi_apr_kvlist_add(l, "intermediate_size", v_u64(c->intermediate_size));
     if (c->context_length)
-        apr_kvlist_add(l, "max_position_embeddings", v_u64(c->context_length));
+        rfi_apr_kvlist_add(l, "max_position_embeddings", v_u64(c->context_length));
     if (c->rope_theta > 0)
-        apr_kvlist_add(l, "rope_theta", v_f32(c->rope_theta));
+        rfi_apr_kvlist_add(l, "rope_theta", v_f32(c->rope_theta));
     int rope = c->rope_type == RF_ROPE_NEOX ? 2 : c->rope_type == RF_ROPE_NORM ? 0 : -1;
     if (rope >= 0)
-        apr_kvlist_add(l, "rope_type", v_u64((uint64_t)rope));
+        rfi_apr_kvlist_add(l, "rope_type", v_u64((uint64_t)rope));
     if (c->rms_norm_eps > 0)
-        apr_kvlist_add(l, "rms_norm_eps", v_f32(c->rms_norm_eps));
+        rfi_apr_kvlist_add(l, "rms_norm_eps", v_f32(c->rms_norm_eps));
     /* head_dim only when it is not hidden / heads (Qwen3-style), which readers derive */
     if (c->head_dim && c->n_heads && c->head_dim * c->n_heads != c->hidden_size)
-        apr_kvlist_add(l, "head_dim", v_u64(c->head_dim));
+        rfi_apr_kvlist_add(l, "head_dim", v_u64(c->head_dim));
     if (c->chat_template)
-        apr_kvlist_add(l, "chat_template", v_str(c->chat_template));
+        rfi_apr_kvlist_add(l, "chat_template", v_str(c->chat_template));
 
     /* custom keys */
     add_json(l, "tensor_shapes", &shapes);
     if (tied)
-        apr_kvlist_add(l, "tied_embeddings", v_bool(true));
+        rfi_apr_kvlist_add(l, "tied_embeddings", v_bool(true));
     if (!gguf) { /* SafeTensors __metadata__ (string pairs not from the companion files) */
         text_buf meta = {0};
         size_t count = 0;
@@ -411,94 +413,94 @@ static rf_status synthesize(const rf_model *m, const char *path, const rf_apr_wr
             const rf_kv *kv = rf_model_kv(m, i);
             if (kv->value.type != RF_VALUE_STRING || strncmp(kv->key, "hf.", 3) == 0)
                 continue;
-            text_buf_puts(&meta, count++ ? "," : "{");
-            json_put_cstring(&meta, kv->key);
-            text_buf_putc(&meta, ':');
-            json_put_string(&meta, kv->value.as.str.data, (size_t)kv->value.as.str.len);
+            rfi_text_buf_puts(&meta, count++ ? "," : "{");
+            rfi_json_put_cstring(&meta, kv->key);
+            rfi_text_buf_putc(&meta, ':');
+            rfi_json_put_string(&meta, kv->value.as.str.data, (size_t)kv->value.as.str.len);
         }
         if (count) {
-            text_buf_putc(&meta, '}');
+            rfi_text_buf_putc(&meta, '}');
             /* re-sorted as a serde_json Map */
             apr_json j;
-            if (!meta.failed && apr_json_parse((const uint8_t *)meta.data, meta.len, 0,
-                                               "source_metadata", &j, err) == RF_OK) {
+            if (!meta.failed && rfi_apr_json_parse((const uint8_t *)meta.data, meta.len, 0,
+                                                   "source_metadata", &j, err) == RF_OK) {
                 text_buf sorted = {0};
-                apr_json_write(&sorted, &j, 0);
-                apr_json_free(&j);
+                rfi_apr_json_write(&sorted, &j, 0);
+                rfi_apr_json_free(&j);
                 add_json(l, "source_metadata", &sorted);
             } else {
                 l->failed = true;
             }
         }
-        text_buf_free(&meta);
+        rfi_text_buf_free(&meta);
     }
     if (tok) {
         if (tok->n_tokens) {
-            apr_kvlist_add(l, "tokenizer.vocabulary", v_strings(l, tok->tokens, tok->n_tokens));
-            apr_kvlist_add(l, "tokenizer.vocab_size", v_u64(tok->n_tokens));
+            rfi_apr_kvlist_add(l, "tokenizer.vocabulary", v_strings(l, tok->tokens, tok->n_tokens));
+            rfi_apr_kvlist_add(l, "tokenizer.vocab_size", v_u64(tok->n_tokens));
         }
         if (tok->model) {
             if (gguf)
-                apr_kvlist_add(l, "tokenizer.model", v_str(tok->model));
+                rfi_apr_kvlist_add(l, "tokenizer.model", v_str(tok->model));
             else /* the tokenizer.json model type: byte-level BPE is "bpe" */
-                apr_kvlist_add(l, "tokenizer.model_type",
-                               v_str(strcmp(tok->model, "gpt2") == 0 ? "bpe" : tok->model));
+                rfi_apr_kvlist_add(l, "tokenizer.model_type",
+                                   v_str(strcmp(tok->model, "gpt2") == 0 ? "bpe" : tok->model));
         }
         if (tok->pre)
-            apr_kvlist_add(l, "tokenizer.pre_type", v_str(tok->pre));
+            rfi_apr_kvlist_add(l, "tokenizer.pre_type", v_str(tok->pre));
         if (tok->n_merges)
-            apr_kvlist_add(l, "tokenizer.merges", v_strings(l, tok->merges, tok->n_merges));
+            rfi_apr_kvlist_add(l, "tokenizer.merges", v_strings(l, tok->merges, tok->n_merges));
         if (gguf && tok->token_types && tok->n_tokens) {
             rf_value v = {.type = RF_VALUE_ARRAY};
-            rf_value *arr = apr_kvlist_own(l, malloc(tok->n_tokens * sizeof *arr));
+            rf_value *arr = rfi_apr_kvlist_own(l, malloc(tok->n_tokens * sizeof *arr));
             if (arr) {
                 for (uint64_t i = 0; i < tok->n_tokens; i++)
                     arr[i] = v_i64(tok->token_types[i]);
                 v.as.arr.elem_type = RF_VALUE_I64;
                 v.as.arr.count = tok->n_tokens;
                 v.as.arr.items = arr;
-                apr_kvlist_add(l, "tokenizer.token_type", v);
+                rfi_apr_kvlist_add(l, "tokenizer.token_type", v);
             }
         }
     }
     if (c->bos_token_id >= 0)
-        apr_kvlist_add(l, "tokenizer.bos_token_id", v_u64((uint64_t)c->bos_token_id));
+        rfi_apr_kvlist_add(l, "tokenizer.bos_token_id", v_u64((uint64_t)c->bos_token_id));
     if (c->eos_token_id >= 0)
-        apr_kvlist_add(l, "tokenizer.eos_token_id", v_u64((uint64_t)c->eos_token_id));
+        rfi_apr_kvlist_add(l, "tokenizer.eos_token_id", v_u64((uint64_t)c->eos_token_id));
     if (gguf) {
         if (c->pad_token_id >= 0)
-            apr_kvlist_add(l, "tokenizer.padding_token_id", v_u64((uint64_t)c->pad_token_id));
+            rfi_apr_kvlist_add(l, "tokenizer.padding_token_id", v_u64((uint64_t)c->pad_token_id));
         const rf_kv *add_bos = rf_model_find_kv(m, "tokenizer.ggml.add_bos_token");
         if (add_bos && add_bos->value.type == RF_VALUE_BOOL)
-            apr_kvlist_add(l, "tokenizer.add_bos_token", add_bos->value);
+            rfi_apr_kvlist_add(l, "tokenizer.add_bos_token", add_bos->value);
         const rf_kv *scores = rf_model_find_kv(m, "tokenizer.ggml.scores");
         if (scores && scores->value.type == RF_VALUE_ARRAY)
-            apr_kvlist_add(l, "tokenizer.scores", scores->value);
+            rfi_apr_kvlist_add(l, "tokenizer.scores", scores->value);
         if (c->chat_template)
-            apr_kvlist_add(l, "tokenizer.chat_template", v_str(c->chat_template));
+            rfi_apr_kvlist_add(l, "tokenizer.chat_template", v_str(c->chat_template));
         /* the GGUF path duplicates the config under "model." (f32 values widened to f64) */
         if (arch)
-            apr_kvlist_add(l, "model.architecture", v_str(arch));
+            rfi_apr_kvlist_add(l, "model.architecture", v_str(arch));
         if (c->hidden_size)
-            apr_kvlist_add(l, "model.hidden_size", v_u64(c->hidden_size));
+            rfi_apr_kvlist_add(l, "model.hidden_size", v_u64(c->hidden_size));
         if (c->n_layers)
-            apr_kvlist_add(l, "model.num_layers", v_u64(c->n_layers));
+            rfi_apr_kvlist_add(l, "model.num_layers", v_u64(c->n_layers));
         if (c->n_heads)
-            apr_kvlist_add(l, "model.num_heads", v_u64(c->n_heads));
+            rfi_apr_kvlist_add(l, "model.num_heads", v_u64(c->n_heads));
         if (c->n_kv_heads)
-            apr_kvlist_add(l, "model.num_kv_heads", v_u64(c->n_kv_heads));
+            rfi_apr_kvlist_add(l, "model.num_kv_heads", v_u64(c->n_kv_heads));
         if (c->vocab_size)
-            apr_kvlist_add(l, "model.vocab_size", v_u64(c->vocab_size));
+            rfi_apr_kvlist_add(l, "model.vocab_size", v_u64(c->vocab_size));
         if (c->intermediate_size)
-            apr_kvlist_add(l, "model.intermediate_size", v_u64(c->intermediate_size));
+            rfi_apr_kvlist_add(l, "model.intermediate_size", v_u64(c->intermediate_size));
         if (c->context_length)
-            apr_kvlist_add(l, "model.max_position_embeddings", v_u64(c->context_length));
+            rfi_apr_kvlist_add(l, "model.max_position_embeddings", v_u64(c->context_length));
         if (c->rope_theta > 0)
-            apr_kvlist_add(l, "model.rope_theta", v_f64((double)(float)c->rope_theta));
+            rfi_apr_kvlist_add(l, "model.rope_theta", v_f64((double)(float)c->rope_theta));
         if (c->rms_norm_eps > 0)
-            apr_kvlist_add(l, "model.rms_norm_eps", v_f64((double)(float)c->rms_norm_eps));
+            rfi_apr_kvlist_add(l, "model.rms_norm_eps", v_f64((double)(float)c->rms_norm_eps));
         if (rope >= 0)
-            apr_kvlist_add(l, "model.rope_type", v_u64((uint64_t)rope));
+            rfi_apr_kvlist_add(l, "model.rope_type", v_u64((uint64_t)rope));
     }
     return RF_OK;
 }
@@ -524,7 +526,7 @@ static rf_status keep(const rf_model *m, plan *p, rf_error *err)
     qsort(p->t, p->n, sizeof *p->t, cmp_out);
     for (size_t i = 0; i < rf_model_n_kv(m); i++) {
         const rf_kv *kv = rf_model_kv(m, i);
-        apr_kvlist_add(&p->kvs, kv->key, kv->value);
+        rfi_apr_kvlist_add(&p->kvs, kv->key, kv->value);
     }
     return RF_OK;
 }
@@ -536,13 +538,14 @@ static rf_status check_tensors(plan *p, rf_error *err)
     p->data_bytes = 0;
     for (size_t i = 0; i < p->n; i++) {
         const out_tensor *t = &p->t[i];
-        const rf_dtype_info *info = rf_dtype_get(t->dtype);
-        if (!info || info->apr_code < 0)
+        if (!rf_format_holds(RF_FORMAT_APR, t->dtype)) {
+            char held[256];
+            rf_format_held_types(RF_FORMAT_APR, ~0u, 0, held, sizeof held);
             return rf_error_set(err, RF_ERR_UNSUPPORTED,
-                                "tensor '%s' has dtype %s, which APR cannot hold (APR holds F32, "
-                                "F16, BF16, F64, I32, I64, I8, U8, Q4_K, Q6_K, APR_Q4, APR_Q8): "
+                                "tensor '%s' has dtype %s, which APR cannot hold (APR holds %s): "
                                 "convert it first",
-                                t->name, rf_dtype_name(t->dtype));
+                                t->name, rf_dtype_name(t->dtype), held);
+        }
         size_t len = strlen(t->name);
         if (len > RF_APR_MAX_NAME_LEN)
             return rf_error_set(err, RF_ERR_LIMIT,
@@ -568,7 +571,7 @@ static rf_status check_tensors(plan *p, rf_error *err)
             return rf_error_set(err, RF_ERR_ARGUMENT,
                                 "tensor '%s': %llu bytes given, but %s of this shape takes %llu in "
                                 "APR",
-                                t->name, (unsigned long long)t->nbytes, info->name,
+                                t->name, (unsigned long long)t->nbytes, rf_dtype_name(t->dtype),
                                 (unsigned long long)expected);
         if (t->nbytes && !t->data)
             return rf_error_set(err, RF_ERR_ARGUMENT, "tensor '%s' has no data", t->name);
@@ -593,11 +596,11 @@ static rf_status build_plan(const rf_model *m, const char *path, const rf_apr_wr
     }
     rf_status st = src == RF_APR_METADATA_KEEP ? keep(m, p, err) : synthesize(m, path, o, p, err);
     for (size_t i = 0; st == RF_OK && i < o->n_extra; i++)
-        apr_kvlist_add(&p->kvs, o->extra[i].key, o->extra[i].value);
+        rfi_apr_kvlist_add(&p->kvs, o->extra[i].key, o->extra[i].value);
     if (st == RF_OK)
         st = check_tensors(p, err);
     if (st == RF_OK)
-        st = apr_metadata_write(&p->kvs, &p->meta, err);
+        st = rfi_apr_metadata_write(&p->kvs, &p->meta, err);
     if (st == RF_OK && p->meta.len > RF_APR_MAX_METADATA_SIZE)
         st = rf_error_set(err, RF_ERR_LIMIT,
                           "metadata JSON of %zu bytes exceeds APR's 16 MiB limit (aprender's "
@@ -631,6 +634,7 @@ typedef struct sink {
     rf_writer *w;
     uint8_t *mem;
     uint64_t pos;
+    const write_hook *hook; /* tensor bytes are released through it once written */
 } sink;
 
 static rf_status sink_put(sink *s, const void *p, uint64_t n, rf_error *err)
@@ -695,7 +699,13 @@ static rf_status emit_body(const plan *p, const uint8_t header[RF_APR_HEADER_SIZ
     if (st == RF_OK)
         st = sink_pad(s, err);
     for (size_t i = 0; i < p->n && st == RF_OK; i++) {
-        st = sink_put(s, p->t[i].data, p->t[i].nbytes, err);
+        const uint8_t *data = p->t[i].data;
+        for (uint64_t at = 0; st == RF_OK && at < p->t[i].nbytes; at += WRITE_HOOK_PIECE) {
+            uint64_t k = p->t[i].nbytes - at;
+            k = k < WRITE_HOOK_PIECE ? k : WRITE_HOOK_PIECE;
+            st = sink_put(s, data + at, k, err);
+            rfi_write_hook_release(s->hook, data + at, k);
+        }
         if (st == RF_OK)
             st = sink_pad(s, err);
     }
@@ -706,6 +716,7 @@ static rf_status emit_body(const plan *p, const uint8_t header[RF_APR_HEADER_SIZ
 
 typedef struct verify_ctx {
     const plan *p;
+    const write_hook *hook;
 } verify_ctx;
 
 static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
@@ -723,9 +734,13 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
     for (size_t i = 0; i < p->n && st == RF_OK; i++) {
         const out_tensor *t = &p->t[i];
         const rf_tensor *r = rf_model_tensor(m, i);
-        if (strcmp(r->name, t->name) != 0 || r->dtype != t->dtype || r->ndim != t->ndim ||
-            memcmp(r->shape, t->shape, sizeof(uint64_t) * (size_t)t->ndim) != 0 ||
-            r->nbytes != t->nbytes || (t->nbytes && memcmp(r->data, t->data, t->nbytes) != 0))
+        /* the bytes: the strict reader verified the footer CRC over the whole file, and the
+         * writer's running CRC of what it wrote is that footer, so the file holds exactly the
+         * bytes written; here the index must say where they are */
+        bool same = strcmp(r->name, t->name) == 0 && r->dtype == t->dtype && r->ndim == t->ndim &&
+                    memcmp(r->shape, t->shape, sizeof(uint64_t) * (size_t)t->ndim) == 0 &&
+                    r->nbytes == t->nbytes;
+        if (!same)
             st = rf_error_set(err, RF_ERR_WRITE,
                               "%s: verification: tensor '%s' reads back differently", temp_path,
                               t->name);
@@ -733,17 +748,17 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
     if (st == RF_OK) { /* the metadata must survive a read: its re-serialization is identical */
         apr_kvlist kvs = {0};
         for (size_t i = 0; i < rf_model_n_kv(m); i++)
-            apr_kvlist_add(&kvs, rf_model_kv(m, i)->key, rf_model_kv(m, i)->value);
+            rfi_apr_kvlist_add(&kvs, rf_model_kv(m, i)->key, rf_model_kv(m, i)->value);
         text_buf again = {0};
-        st = apr_metadata_write(&kvs, &again, err);
+        st = rfi_apr_metadata_write(&kvs, &again, err);
         if (st == RF_OK &&
             (again.len != p->meta.len || memcmp(again.data, p->meta.data, again.len)))
             st = rf_error_set(err, RF_ERR_WRITE,
                               "%s: verification: the metadata does not re-serialize to the bytes "
                               "written",
                               temp_path);
-        text_buf_free(&again);
-        apr_kvlist_free(&kvs);
+        rfi_text_buf_free(&again);
+        rfi_apr_kvlist_free(&kvs);
     }
     rf_model_free(m);
     return st;
@@ -752,11 +767,12 @@ static rf_status verify(const char *temp_path, void *ctx, rf_error *err)
 rf_status rf_apr_write(const rf_model *m, const char *path, const rf_apr_write_options *opts,
                        rf_error *err)
 {
-    return apr_write_hooked(m, path, opts, NULL, err);
+    return rfi_apr_write_hooked(m, path, opts, NULL, err);
 }
 
-rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_write_options *opts,
-                           const write_hook *hook, rf_error *err)
+rf_status rfi_apr_write_hooked(const rf_model *m, const char *path,
+                               const rf_apr_write_options *opts, const write_hook *hook,
+                               rf_error *err)
 {
     static const rf_apr_write_options defaults = {0};
     if (!opts)
@@ -786,15 +802,15 @@ rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_wri
         return RF_ERR_WRITE;
     }
     if (opts->compression == RF_APR_COMPRESSION_NONE) {
-        sink s = {.w = w};
+        sink s = {.w = w, .hook = hook};
         st = emit_body(&p, header, &s, err);
         uint8_t footer[4];
         rf_store_le32(footer, rf_writer_crc32(w));
         if (st == RF_OK)
             st = rf_writer_write(w, footer, 4, err);
     } else {
-        /* spec 13: the uncompressed image (flag already set, footer over the image), then
-         * everything after the header compressed as one block or frame */
+        /* docs/formats/apr.md: the uncompressed image (flag already set, footer over the image),
+         * then everything after the header compressed as one block or frame */
         uint8_t *image = body + 4 <= SIZE_MAX ? malloc((size_t)(body + 4)) : NULL;
         if (!image) {
             st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory for a %llu-byte image", path,
@@ -806,8 +822,9 @@ rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_wri
             uint8_t *packed = NULL;
             uint64_t packed_len = 0;
             if (st == RF_OK)
-                st = apr_compress(opts->compression, opts->zstd_level, image + RF_APR_HEADER_SIZE,
-                                  body + 4 - RF_APR_HEADER_SIZE, &packed, &packed_len, err);
+                st = rfi_apr_compress(opts->compression, opts->zstd_level,
+                                      image + RF_APR_HEADER_SIZE, body + 4 - RF_APR_HEADER_SIZE,
+                                      &packed, &packed_len, err);
             if (st == RF_OK)
                 st = rf_writer_write(w, header, RF_APR_HEADER_SIZE, err);
             if (st == RF_OK)
@@ -821,8 +838,8 @@ rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_wri
         plan_free(&p);
         return st;
     }
-    verify_ctx ctx = {&p};
-    st = write_hook_commit(w, path, verify, &ctx, hook, err);
+    verify_ctx ctx = {&p, hook};
+    st = rfi_write_hook_commit(w, path, verify, &ctx, hook, err);
     plan_free(&p);
     return st;
 }

@@ -11,7 +11,7 @@
 #include "common/quant_dequant.h"
 #include "rosetta/block.h"
 #include "rosetta/half.h"
-#include "rosetta/io.h"
+#include "io.h"
 
 static void field(rf_block *b, const char *name, size_t offset, size_t size, const char *meaning)
 {

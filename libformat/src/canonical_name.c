@@ -9,7 +9,7 @@
 
 #include "rosetta/contract.h"
 
-char *canonical_tensor_name(const char *name)
+char *rfi_canonical_tensor_name(const char *name)
 {
     char hf[512];
     const rf_contracts *contracts = rf_contracts_default(NULL);

@@ -7,6 +7,6 @@
 /* A malloc'd copy of the canonical name of name (NULL when memory runs out): its Hugging Face
  * spelling when it spells a role of the contracts (contracts/tensor-layout.json) in any naming,
  * else name unchanged (also when the contracts cannot be loaded). */
-char *canonical_tensor_name(const char *name);
+char *rfi_canonical_tensor_name(const char *name);
 
 #endif

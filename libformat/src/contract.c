@@ -31,7 +31,7 @@ static const char *const KIND_NAMES[QUALITY_KINDS] = {"embedding", "head", "weig
 
 /* ---- arena --------------------------------------------------------------------------------- */
 
-void *contract_arena_keep(arena *a, void *p)
+void *rfi_contract_arena_keep(arena *a, void *p)
 {
     if (!p)
         return NULL;
@@ -51,12 +51,15 @@ void *contract_arena_keep(arena *a, void *p)
 
 static void *arena_calloc(arena *a, size_t n, size_t size)
 {
-    return contract_arena_keep(a, calloc(n ? n : 1, size));
+    return rfi_contract_arena_keep(a, calloc(n ? n : 1, size));
 }
 
-char *contract_arena_strdup(arena *a, const char *s) { return contract_arena_keep(a, strdup(s)); }
+char *rfi_contract_arena_strdup(arena *a, const char *s)
+{
+    return rfi_contract_arena_keep(a, strdup(s));
+}
 
-void contract_arena_free(arena *a)
+void rfi_contract_arena_free(arena *a)
 {
     for (size_t i = 0; i < a->n; i++)
         free(a->blocks[i]);
@@ -193,7 +196,7 @@ static rf_status bad(loader *ld, const char *fmt, ...)
 
 static rf_status bad_kind(loader *ld, const cJSON *item, const char *expected)
 {
-    return bad(ld, "expected %s, found %s", expected, hf_json_kind(item));
+    return bad(ld, "expected %s, found %s", expected, rfi_hf_json_kind(item));
 }
 
 /* Every member of obj must be one of keys (a NULL-terminated list): typos are errors. */
@@ -217,7 +220,7 @@ static rf_status only_keys(loader *ld, const cJSON *obj, const char *const *keys
 static rf_status get_string(loader *ld, const cJSON *obj, const char *key, bool required,
                             const char **out)
 {
-    const cJSON *item = hf_json_get(obj, key);
+    const cJSON *item = rfi_hf_json_get(obj, key);
     *out = NULL;
     if (!item && !required)
         return RF_OK;
@@ -227,7 +230,7 @@ static rf_status get_string(loader *ld, const cJSON *obj, const char *key, bool 
         st = bad_kind(ld, item, "a string");
     else if (!item->valuestring[0])
         st = bad(ld, "expected a non-empty string");
-    else if (!(*out = contract_arena_strdup(&ld->c->mem, item->valuestring)))
+    else if (!(*out = rfi_contract_arena_strdup(&ld->c->mem, item->valuestring)))
         st = rf_error_set(ld->err, RF_ERR_NOMEM, "out of memory");
     path_pop(ld, mark);
     return st;
@@ -235,7 +238,7 @@ static rf_status get_string(loader *ld, const cJSON *obj, const char *key, bool 
 
 static rf_status get_bool(loader *ld, const cJSON *obj, const char *key, bool required, bool *out)
 {
-    const cJSON *item = hf_json_get(obj, key);
+    const cJSON *item = rfi_hf_json_get(obj, key);
     if (!item && !required)
         return RF_OK;
     size_t mark = path_push_key(ld, key);
@@ -263,7 +266,7 @@ static rf_status item_u64(loader *ld, const cJSON *item, uint64_t min, uint64_t 
 static rf_status get_u64(loader *ld, const cJSON *obj, const char *key, bool required, uint64_t min,
                          uint64_t *out)
 {
-    const cJSON *item = hf_json_get(obj, key);
+    const cJSON *item = rfi_hf_json_get(obj, key);
     if (!item && !required)
         return RF_OK;
     size_t mark = path_push_key(ld, key);
@@ -276,7 +279,7 @@ static rf_status get_u64(loader *ld, const cJSON *obj, const char *key, bool req
 static rf_status get_real(loader *ld, const cJSON *obj, const char *key, bool required, double lo,
                           double hi, double *out)
 {
-    const cJSON *item = hf_json_get(obj, key);
+    const cJSON *item = rfi_hf_json_get(obj, key);
     if (!item && !required)
         return RF_OK;
     size_t mark = path_push_key(ld, key);
@@ -294,7 +297,7 @@ static rf_status get_real(loader *ld, const cJSON *obj, const char *key, bool re
 /* A fraction in (0, 1]. */
 static rf_status get_fraction(loader *ld, const cJSON *obj, const char *key, double *out)
 {
-    const cJSON *item = hf_json_get(obj, key);
+    const cJSON *item = rfi_hf_json_get(obj, key);
     size_t mark = path_push_key(ld, key);
     rf_status st = RF_OK;
     if (!cJSON_IsNumber(item))
@@ -311,7 +314,7 @@ static rf_status get_fraction(loader *ld, const cJSON *obj, const char *key, dou
 static rf_status get_array(loader *ld, const cJSON *obj, const char *key, bool required,
                            bool non_empty, const cJSON **out)
 {
-    const cJSON *item = hf_json_get(obj, key);
+    const cJSON *item = rfi_hf_json_get(obj, key);
     *out = NULL;
     if (!item && !required)
         return RF_OK;
@@ -330,7 +333,7 @@ static rf_status get_array(loader *ld, const cJSON *obj, const char *key, bool r
 static rf_status get_object(loader *ld, const cJSON *obj, const char *key, bool required,
                             const cJSON **out)
 {
-    const cJSON *item = hf_json_get(obj, key);
+    const cJSON *item = rfi_hf_json_get(obj, key);
     *out = NULL;
     if (!item && !required)
         return RF_OK;
@@ -380,7 +383,7 @@ static cJSON *load_json(loader *ld, const char *path)
         rf_error_set(ld->err, RF_ERR_LIMIT, "%s: larger than %" PRIu64 " bytes", path,
                      CONTRACT_FILE_MAX);
     else
-        root = hf_json_parse_object(path, text, len, ld->err);
+        root = rfi_hf_json_parse_object(path, text, len, ld->err);
     free(text);
     return root;
 }
@@ -411,12 +414,12 @@ static bool is_flag(const rf_contracts *c, const char *name, size_t len, size_t 
 static bool known_shape_ident(void *ctx, const char *name, size_t len)
 {
     (void)ctx;
-    return contract_is_config_ident(name, len);
+    return rfi_contract_is_config_ident(name, len);
 }
 
 static bool known_condition_ident(void *ctx, const char *name, size_t len)
 {
-    return contract_is_config_ident(name, len) || is_flag(ctx, name, len, NULL);
+    return rfi_contract_is_config_ident(name, len) || is_flag(ctx, name, len, NULL);
 }
 
 /* An expression member: a string checked against the identifiers, or an integer. */
@@ -429,14 +432,14 @@ static rf_status get_expr(loader *ld, const cJSON *item, bool condition, const c
             return st;
         char text[32];
         snprintf(text, sizeof text, "%" PRIu64, v);
-        *out = contract_arena_strdup(&ld->c->mem, text);
+        *out = rfi_contract_arena_strdup(&ld->c->mem, text);
     } else if (cJSON_IsString(item)) {
         rf_error sub;
-        if (contract_expr_check(item->valuestring,
-                                condition ? known_condition_ident : known_shape_ident, ld->c,
-                                &sub) != RF_OK)
+        if (rfi_contract_expr_check(item->valuestring,
+                                    condition ? known_condition_ident : known_shape_ident, ld->c,
+                                    &sub) != RF_OK)
             return bad(ld, "%s", sub.message);
-        *out = contract_arena_strdup(&ld->c->mem, item->valuestring);
+        *out = rfi_contract_arena_strdup(&ld->c->mem, item->valuestring);
     } else {
         return bad_kind(ld, item, "an expression string or an integer");
     }
@@ -561,7 +564,7 @@ static rf_status parse_role(loader *ld, const cJSON *obj, rf_role *role)
     static const char *const cond_keys[2] = {"required_if", "allowed_if"};
     const char **conds[2] = {&role->required_if, &role->allowed_if};
     for (int i = 0; i < 2 && st == RF_OK; i++) {
-        const cJSON *item = hf_json_get(obj, cond_keys[i]);
+        const cJSON *item = rfi_hf_json_get(obj, cond_keys[i]);
         *conds[i] = "1";
         if (!item)
             continue;
@@ -575,7 +578,7 @@ static rf_status parse_role(loader *ld, const cJSON *obj, rf_role *role)
     if (st == RF_OK)
         st = get_string(ld, obj, "shape_rule", false, &shape_rule);
     if (st == RF_OK && shape_rule) {
-        int r = contract_rule_index(shape_rule);
+        int r = rfi_contract_rule_index(shape_rule);
         if (r != RULE_LAYOUT_SHAPE && r != RULE_LAYOUT_EMBEDDING_SHAPE &&
             r != RULE_LAYOUT_LM_HEAD_SHAPE) {
             size_t mark = path_push_key(ld, "shape_rule");
@@ -591,7 +594,7 @@ static rf_status parse_role(loader *ld, const cJSON *obj, rf_role *role)
     if (st == RF_OK)
         st = get_string(ld, obj, "presence_rule", false, &presence_rule);
     if (st == RF_OK && presence_rule) {
-        int r = contract_rule_index(presence_rule);
+        int r = rfi_contract_rule_index(presence_rule);
         if (r != RULE_LAYOUT_BIAS) {
             size_t mark = path_push_key(ld, "presence_rule");
             st = bad(ld, "expected layout.bias_presence, found \"%s\"", presence_rule);
@@ -643,13 +646,13 @@ static rf_status parse_layout(loader *ld, const cJSON *root)
         size_t mark = path_push_key(ld, "flags");
         path_push_index(ld, index);
         if (!cJSON_IsString(f) || !is_identifier(f->valuestring))
-            st = bad(ld, "expected an identifier string, found %s", hf_json_kind(f));
-        else if (contract_is_config_ident(f->valuestring, strlen(f->valuestring)) ||
+            st = bad(ld, "expected an identifier string, found %s", rfi_hf_json_kind(f));
+        else if (rfi_contract_is_config_ident(f->valuestring, strlen(f->valuestring)) ||
                  is_flag(c, f->valuestring, strlen(f->valuestring), NULL))
             st = bad(ld, "\"%s\" is already a config value or a flag", f->valuestring);
         else if (c->n_flags == CONTRACT_MAX_FLAGS)
             st = bad(ld, "more than %d flags", CONTRACT_MAX_FLAGS);
-        else if (!(c->flags[c->n_flags++] = contract_arena_strdup(&c->mem, f->valuestring)))
+        else if (!(c->flags[c->n_flags++] = rfi_contract_arena_strdup(&c->mem, f->valuestring)))
             st = rf_error_set(ld->err, RF_ERR_NOMEM, "out of memory");
         path_pop(ld, mark);
     }
@@ -682,7 +685,7 @@ static rf_status parse_string_list(loader *ld, const cJSON *arr, rf_family *f)
         if (!cJSON_IsString(s) || !s->valuestring[0])
             st = bad_kind(ld, s, "a non-empty string");
         else if (!(f->arch_names[f->n_arch_names++] =
-                       contract_arena_strdup(&ld->c->mem, s->valuestring)))
+                       rfi_contract_arena_strdup(&ld->c->mem, s->valuestring)))
             st = rf_error_set(ld->err, RF_ERR_NOMEM, "out of memory");
         path_pop(ld, mark);
         if (st != RF_OK)
@@ -730,16 +733,16 @@ static rf_status parse_constraints(loader *ld, const cJSON *obj, rf_family *f)
         bool flagged = is_flag(c, m->string, strlen(m->string), &flag);
         rf_status st = RF_OK;
         key_text *kt = &f->constraints[f->n_constraints++];
-        kt->key = contract_arena_strdup(&c->mem, m->string);
+        kt->key = rfi_contract_arena_strdup(&c->mem, m->string);
         if (flagged && !cJSON_IsBool(m))
             st = bad(ld, "is a flag of tensor-layout.json: expected true or false, found %s",
-                     hf_json_kind(m));
+                     rfi_hf_json_kind(m));
         else if (cJSON_IsBool(m)) {
             kt->text = cJSON_IsTrue(m) ? "true" : "false";
             if (flagged)
                 f->flags[flag] = cJSON_IsTrue(m) ? 1 : 0;
         } else if (cJSON_IsString(m) && m->valuestring[0]) {
-            kt->text = contract_arena_strdup(&c->mem, m->valuestring);
+            kt->text = rfi_contract_arena_strdup(&c->mem, m->valuestring);
         } else {
             st = bad_kind(ld, m, "a non-empty string or a boolean");
         }
@@ -828,7 +831,7 @@ static rf_status parse_tokens(loader *ld, const cJSON *obj, rf_family *f)
     if (!f->tokens)
         return rf_error_set(ld->err, RF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < 3 && st == RF_OK; i++) {
-        const cJSON *item = hf_json_get(obj, special[i]);
+        const cJSON *item = rfi_hf_json_get(obj, special[i]);
         if (!item)
             continue;
         size_t mark = path_push_key(ld, special[i]);
@@ -1004,7 +1007,7 @@ static rf_status load_families(loader *ld, const char *dir)
         if (count == MAX_FAMILIES)
             st = rf_error_set(ld->err, RF_ERR_LIMIT, "%s: more than %d family files", fam_dir,
                               MAX_FAMILIES);
-        else if (!(names[count++] = contract_arena_strdup(&c->mem, e->d_name)))
+        else if (!(names[count++] = rfi_contract_arena_strdup(&c->mem, e->d_name)))
             st = rf_error_set(ld->err, RF_ERR_NOMEM, "out of memory");
     }
     closedir(d);
@@ -1072,7 +1075,7 @@ static rf_status parse_quality_rule(loader *ld, const cJSON *obj)
     rf_status st = get_string(ld, obj, "id", true, &id);
     if (st != RF_OK)
         return st;
-    int r = contract_rule_index(id);
+    int r = rfi_contract_rule_index(id);
     if (r < 0 || rf_contract_rule((size_t)r)->rule_class != RF_RULE_QUALITY) {
         size_t mark = path_push_key(ld, "id");
         st = bad(ld, "\"%s\" is not a quality rule (docs/contracts.md lists them)", id);
@@ -1147,7 +1150,7 @@ static rf_status parse_quality_rule(loader *ld, const cJSON *obj)
             if (index == sizeof q->at / sizeof q->at[0])
                 st = bad(ld, "at most %zu rows", sizeof q->at / sizeof q->at[0]);
             else if (!cJSON_IsNumber(a) || !(a->valuedouble >= 0 && a->valuedouble < 1))
-                st = bad(ld, "expected a fraction in [0, 1), found %s", hf_json_kind(a));
+                st = bad(ld, "expected a fraction in [0, 1), found %s", rfi_hf_json_kind(a));
             else
                 q->at[q->n_at++] = a->valuedouble;
             path_pop(ld, mark);
@@ -1249,7 +1252,7 @@ rf_contracts *rf_contracts_load(const char *dir, rf_error *err)
         rf_error_set(err, RF_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    rf_status st = (c->dir = contract_arena_strdup(&c->mem, dir))
+    rf_status st = (c->dir = rfi_contract_arena_strdup(&c->mem, dir))
                        ? RF_OK
                        : rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     if (st == RF_OK)
@@ -1271,7 +1274,7 @@ void rf_contracts_free(rf_contracts *contracts)
 {
     if (!contracts)
         return;
-    contract_arena_free(&contracts->mem);
+    rfi_contract_arena_free(&contracts->mem);
     free(contracts);
 }
 
@@ -1579,7 +1582,7 @@ static const char *const CONFIG_IDENTS[] = {
     "hidden_size",       "num_layers", "num_heads",      "num_kv_heads",        "head_dim",
     "intermediate_size", "vocab_size", "context_length", "tie_word_embeddings", NULL};
 
-bool contract_is_config_ident(const char *name, size_t len)
+bool rfi_contract_is_config_ident(const char *name, size_t len)
 {
     for (size_t i = 0; CONFIG_IDENTS[i]; i++)
         if (strlen(CONFIG_IDENTS[i]) == len && memcmp(CONFIG_IDENTS[i], name, len) == 0)

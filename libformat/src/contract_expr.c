@@ -196,8 +196,8 @@ rf_status rf_expr_eval(const char *expr, rf_expr_lookup lookup, void *ctx, int64
     return run(&ps, value);
 }
 
-rf_status contract_expr_check(const char *expr, bool (*known)(void *ctx, const char *, size_t),
-                              void *ctx, rf_error *err)
+rf_status rfi_contract_expr_check(const char *expr, bool (*known)(void *ctx, const char *, size_t),
+                                  void *ctx, rf_error *err)
 {
     parser ps = {.expr = expr, .evaluate = false, .known = known, .ctx = ctx, .err = err};
     return run(&ps, NULL);

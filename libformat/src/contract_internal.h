@@ -38,7 +38,7 @@ typedef enum rule_index {
 } rule_index;
 
 /* The index of a rule id, or -1. */
-int contract_rule_index(const char *id);
+int rfi_contract_rule_index(const char *id);
 
 /* Tensor kinds of the quality rules: the role kinds plus "unknown" (a tensor without role). */
 #define QUALITY_KIND_UNKNOWN 5
@@ -130,16 +130,16 @@ struct rf_contracts {
 };
 
 /* Arena helpers (contract.c): keep takes ownership of p (freed now if it cannot be kept). */
-void *contract_arena_keep(arena *a, void *p);
-char *contract_arena_strdup(arena *a, const char *s);
-void contract_arena_free(arena *a);
+void *rfi_contract_arena_keep(arena *a, void *p);
+char *rfi_contract_arena_strdup(arena *a, const char *s);
+void rfi_contract_arena_free(arena *a);
 
 /* Parses expr without evaluating it and checks each identifier with known (ctx, name, len).
  * Same syntax errors as rf_expr_eval; an identifier known rejects is RF_ERR_FORMAT. */
-rf_status contract_expr_check(const char *expr, bool (*known)(void *ctx, const char *, size_t),
-                              void *ctx, rf_error *err);
+rf_status rfi_contract_expr_check(const char *expr, bool (*known)(void *ctx, const char *, size_t),
+                                  void *ctx, rf_error *err);
 
 /* Whether name[0..len) is one of the config identifiers of rf_contract_value. */
-bool contract_is_config_ident(const char *name, size_t len);
+bool rfi_contract_is_config_ident(const char *name, size_t len);
 
 #endif

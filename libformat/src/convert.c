@@ -7,9 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <xxhash.h>
+
+#include "convert_internal.h"
+#include "hf_internal.h"
 #include "model_internal.h"
+#include "pages.h"
 #include "rosetta/apr.h"
 #include "rosetta/gguf.h"
 #include "rosetta/imatrix.h"
@@ -25,6 +36,7 @@ rf_convert_params rf_convert_params_default(void)
     p.format = RF_FORMAT_UNKNOWN;
     p.plan = rf_quant_plan_options_default(RF_MIX_Q8_0);
     p.allow_requantize = true;
+    p.unheld_dtype = RF_DTYPE_F32;
     return p;
 }
 
@@ -52,7 +64,8 @@ typedef struct report_store {
     rf_convert_report pub;
     rf_quant_plan *plan;
     rf_convert_tensor *tensors;
-    rf_model *names; /* owns output names */
+    rf_model *names; /* owns output names and the provenance record */
+    rf_contract_report *contract;
 } report_store;
 
 void rf_convert_report_free(rf_convert_report *report)
@@ -63,11 +76,17 @@ void rf_convert_report_free(rf_convert_report *report)
     rf_quant_plan_free(r->plan);
     free(r->tensors);
     rf_model_free(r->names);
+    rf_contract_report_free(r->contract);
     free(r);
 }
 
 typedef struct job {
-    const rf_model *src;
+    const rf_model *src;  /* the model converted: the caller's, or a view of it (--arch) */
+    const rf_model *orig; /* the caller's model (its files are mapped) */
+    rf_model *view;       /* owned view, or NULL */
+    rf_model *extras;     /* owns the extra metadata of the output (user's, provenance) */
+    rf_kv *extra;         /* its pairs, in order */
+    size_t n_extra;
     const rf_convert_params *p;
     const char *out_path;
     rf_format format;
@@ -77,7 +96,10 @@ typedef struct job {
     rf_imatrix *im;
     spill *sp;
     uint64_t *out_offset; /* per plan entry: offset in the spill, or UINT64_MAX = source bytes */
-    float *f32;           /* conversion buffers, kept here so that a SIGBUS abandon leaks none */
+    XXH3_state_t *digest; /* of the source's tensor data (provenance), or NULL */
+    const char *phase;    /* on_work: the phase, bytes done and expected */
+    uint64_t phase_done, phase_total, phase_reported;
+    float *f32; /* conversion buffers, kept here so that a SIGBUS abandon leaks none */
     uint64_t f32_cap;
     uint8_t *dst;
     uint64_t dst_cap;
@@ -155,6 +177,76 @@ static rf_status keep_plan(job *j, rf_quant_plan **out, rf_error *err)
     return RF_OK;
 }
 
+static const char *format_label(rf_format f);
+
+/* Bytes of a tensor of t's shape stored as dtype (plain types, or rows of a block type). */
+static rf_status bytes_as(const rf_tensor *t, rf_dtype dtype, uint64_t *out, rf_error *err)
+{
+    const rf_dtype_info *info = rf_dtype_get(dtype);
+    if (info != NULL && info->kind == RF_KIND_QUANT) {
+        uint64_t ne0 = row_len(t), n = 0;
+        rf_status st = rf_shape_elements(t->shape, t->ndim, &n, err);
+        if (st != RF_OK)
+            return st;
+        return rf_quant_bytes(dtype, ne0 ? n / ne0 : 0, ne0, out, err);
+    }
+    return rf_dtype_tensor_bytes(dtype, t->shape, t->ndim, out, err);
+}
+
+/* Adds name to the comma-separated list (once). */
+static void list_add(char *list, size_t size, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+            return;
+    size_t used = strlen(list);
+    snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+/* Planned types the output format cannot hold become p->unheld_dtype (convert_unheld). */
+static rf_status settle_unheld(job *j, rf_error *err)
+{
+    rf_quant_plan *plan = j->rep->plan;
+    for (size_t i = 0; i < plan->n_entries; i++) {
+        rf_quant_plan_entry *e = &plan->entries[i];
+        if (rf_format_holds(j->format, e->dtype) || !j->p->convert_unheld)
+            continue;
+        const rf_tensor *t = entry_tensor(j, e);
+        rf_convert_tensor *r = &j->rep->tensors[i];
+        r->unheld = true;
+        j->rep->pub.n_unheld++;
+        list_add(j->rep->pub.unheld_types, sizeof j->rep->pub.unheld_types,
+                 rf_dtype_name(e->dtype));
+        uint64_t bytes = 0;
+        rf_status st = bytes_as(t, j->p->unheld_dtype, &bytes, err);
+        if (st != RF_OK) {
+            rf_error_prefix(err, "%s: tensor %s as %s", source_name(j), e->name,
+                            rf_dtype_name(j->p->unheld_dtype));
+            return st;
+        }
+        bool was_converted = e->convert;
+        const rf_dtype unheld = e->dtype;
+        plan->dst_bytes -= e->dst_bytes;
+        e->dtype = j->p->unheld_dtype;
+        e->dst_bytes = bytes;
+        e->convert = e->dtype != e->src_dtype;
+        plan->dst_bytes += bytes;
+        plan->n_convert += (size_t)e->convert - (size_t)was_converted;
+        snprintf(e->reason, sizeof e->reason, "%s cannot hold %s: %s %s", format_label(j->format),
+                 rf_dtype_name(unheld),
+                 e->dtype == RF_DTYPE_F32 ? "dequantized to" : "requantized to",
+                 rf_dtype_name(e->dtype));
+        const rf_dtype_info *info = rf_dtype_get(e->src_dtype);
+        r->requantize =
+            e->convert && info != NULL && info->kind == RF_KIND_QUANT && e->dtype != RF_DTYPE_F32;
+    }
+    j->rep->pub.n_requantized = 0;
+    for (size_t i = 0; i < plan->n_entries; i++)
+        j->rep->pub.n_requantized += j->rep->tensors[i].requantize;
+    return RF_OK;
+}
+
 static rf_status make_plan(job *j, rf_error *err)
 {
     rf_quant_plan *plan = NULL;
@@ -195,6 +287,9 @@ static rf_status make_plan(job *j, rf_error *err)
         j->rep->pub.n_requantized += r->requantize;
         j->out_offset[i] = UINT64_MAX;
     }
+    st = settle_unheld(j, err);
+    if (st != RF_OK)
+        return st;
     /* a tied head the plan left out (SafeTensors/APR source): its data is the embedding's */
     for (size_t s = 0; s < n_src; s++)
         j->head_of[s] = -1;
@@ -212,43 +307,6 @@ static rf_status make_plan(job *j, rf_error *err)
 }
 
 /* ---- checks before any work ------------------------------------------------------------- */
-
-static bool format_holds(rf_format f, rf_dtype dtype)
-{
-    const rf_dtype_info *info = rf_dtype_get(dtype);
-    if (info == NULL)
-        return false;
-    switch (f) {
-    case RF_FORMAT_GGUF: return info->ggml_code >= 0;
-    case RF_FORMAT_APR: return info->apr_code >= 0;
-    case RF_FORMAT_SAFETENSORS: return info->st_name != NULL;
-    case RF_FORMAT_UNKNOWN:
-    case RF_FORMAT_SAFETENSORS_INDEX:
-    case RF_FORMAT_SAFETENSORS_DIR:
-    case RF_FORMAT_APR2_MAGIC:
-    case RF_FORMAT_APR_V1:
-    case RF_FORMAT_APR1:
-    case RF_FORMAT_APRT:
-    case RF_FORMAT_APR_TSP: return false;
-    }
-    return false;
-}
-
-/* "F32, F16, Q4_K, ..." : the float and quantized types format holds, from the dtype table. */
-static void held_types(rf_format f, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int v = 0; v < 256; v++) {
-        const rf_dtype_info *info = rf_dtype_valid(v) ? rf_dtype_get((rf_dtype)v) : NULL;
-        if (info == NULL || info->kind == RF_KIND_INT || !format_holds(f, (rf_dtype)v))
-            continue;
-        int w = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", info->name);
-        if (w < 0 || (size_t)w >= size - used)
-            break;
-        used += (size_t)w;
-    }
-}
 
 static const char *format_label(rf_format f)
 {
@@ -310,7 +368,7 @@ static rf_status check_plan(const job *j, rf_error *err)
     size_t bad = 0;
     const rf_quant_plan_entry *first = NULL;
     for (size_t i = 0; i < p->n_entries; i++) {
-        if (!format_holds(j->format, p->entries[i].dtype)) {
+        if (!rf_format_holds(j->format, p->entries[i].dtype)) {
             if (first == NULL)
                 first = &p->entries[i];
             bad++;
@@ -318,7 +376,8 @@ static rf_status check_plan(const job *j, rf_error *err)
     }
     if (first != NULL) {
         char held[256];
-        held_types(j->format, held, sizeof held);
+        rf_format_held_types(j->format, 1u << RF_KIND_FLOAT | 1u << RF_KIND_QUANT, 0, held,
+                             sizeof held);
         return rf_error_set(
             err, RF_ERR_ARGUMENT,
             "%s output cannot hold %s (tensor %s%s): %s; write GGUF, or choose a "
@@ -372,46 +431,326 @@ static rf_status reserve(void **buf, uint64_t *cap, uint64_t need, const char *w
     return RF_OK;
 }
 
-/* Converts one planned tensor: F32 values (dequantized unless the source is F32 and aligned),
- * then the quantizer, per expert slice when an imatrix is used (llama-quantize's order). */
+/* ---- the view of the source (--arch) -------------------------------------------------------- */
+
+/* Renames "<old>.<rest>" keys of a GGUF source to "<new>.<rest>" and sets the architecture keys
+ * of GGUF and APR metadata to arch. */
+static rf_status view_kv(rf_model *v, const rf_kv *kv, const char *old, const char *arch,
+                         rf_error *err)
+{
+    char key[512];
+    size_t n = old ? strlen(old) : 0;
+    bool arch_key = strcmp(kv->key, "general.architecture") == 0 ||
+                    strcmp(kv->key, "architecture") == 0 ||
+                    strcmp(kv->key, "model.architecture") == 0;
+    if (arch_key && kv->value.type == RF_VALUE_STRING) {
+        rf_value value = {.type = RF_VALUE_STRING, .as.str = {arch, strlen(arch)}};
+        return rf_model_add_kv(v, kv->key, &value, err);
+    }
+    if (n > 0 && strncmp(kv->key, old, n) == 0 && kv->key[n] == '.' &&
+        rf_model_format(v) == RF_FORMAT_GGUF) {
+        snprintf(key, sizeof key, "%s%s", arch, kv->key + n);
+        return rf_model_add_kv(v, key, &kv->value, err);
+    }
+    /* a SafeTensors config.json naming another model_type is rebuilt from the typed config */
+    if (strcmp(kv->key, HF_KV_PREFIX "config.json") == 0)
+        return RF_OK;
+    return rf_model_add_kv(v, kv->key, &kv->value, err);
+}
+
+/* A model that borrows the source's tensors and copies its metadata, with the architecture
+ * replaced by p->architecture. */
+static rf_status make_view(job *j, rf_error *err)
+{
+    const rf_model *src = j->orig;
+    const char *arch = j->p->architecture;
+    rf_model *v = rf_model_new(rf_model_format(src), err);
+    if (v == NULL)
+        return RF_ERR_NOMEM;
+    j->view = v;
+    rf_model_set_format_version(v, rf_model_format_version(src));
+    rf_status st = rf_model_path(src) ? rf_model_set_path(v, rf_model_path(src), err) : RF_OK;
+    const char *old = rf_model_config_get(src)->architecture;
+    for (size_t i = 0; st == RF_OK && i < rf_model_n_kv(src); i++)
+        st = view_kv(v, rf_model_kv(src, i), old, arch, err);
+    if (st == RF_OK)
+        st = rfi_model_copy_config(v, src, err);
+    if (st == RF_OK)
+        st = rfi_model_copy_tokenizer(v, src, err);
+    for (size_t i = 0; st == RF_OK && i < rf_model_n_tensors(src); i++)
+        st = rf_model_add_tensor(v, rf_model_tensor(src, i), err);
+    if (st != RF_OK)
+        return st;
+    rf_model_config *c = rf_model_config_mut(v);
+    c->architecture = rf_model_strdup(v, arch);
+    if (c->architecture == NULL)
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+    if (c->rope_type == RF_ROPE_UNKNOWN)
+        c->rope_type = rfi_hf_rope_type_for(arch);
+    j->src = v;
+    return RF_OK;
+}
+
+/* ---- the stop-the-line checks --------------------------------------------------------------- */
+
+static rf_status check_contract(job *j, rf_error *err)
+{
+    rf_contract_options o = {0};
+    o.contracts = j->p->contracts;
+    o.rules = RF_RULE_STRUCTURAL;
+    rf_status st = rf_contract_check(j->src, &o, &j->rep->contract, err);
+    if (st != RF_OK)
+        return st;
+    j->rep->pub.contract = j->rep->contract;
+    st = rf_contract_report_status(j->rep->contract, false, err);
+    if (st != RF_OK)
+        rf_error_prefix(err, "%s", source_name(j));
+    return st;
+}
+
+static rf_status nan_inf(const job *j, const char *tensor, const nonfinite *nf, rf_error *err)
+{
+    if (nf->n_nan + nf->n_inf == 0)
+        return RF_OK;
+    return rf_error_set(err, RF_ERR_CONTRACT,
+                        "%s: contract violated: quality.nan_inf (1): %s: %llu NaN and %llu "
+                        "infinite value(s), the first at index %llu: expected none",
+                        source_name(j), tensor, (unsigned long long)nf->n_nan,
+                        (unsigned long long)nf->n_inf, (unsigned long long)nf->first);
+}
+
+static void release_range(const void *data, uint64_t n, void *ctx);
+
+static void add_nonfinite(nonfinite *total, const nonfinite *part, uint64_t base)
+{
+    if (part->n_nan + part->n_inf > 0 && total->n_nan + total->n_inf == 0)
+        total->first = base + part->first;
+    total->n_nan += part->n_nan;
+    total->n_inf += part->n_inf;
+}
+
+/* One pass over a source tensor's bytes, a piece at a time (each piece's pages released after):
+ * the digest (provenance) and, when check, the NaN / Inf scan of its raw floats or of its
+ * values dequantized. */
+static rf_status scan_tensor(job *j, const rf_tensor *t, bool check, rf_error *err)
+{
+    const rf_dtype_info *info = rf_dtype_get(t->dtype);
+    nonfinite nf = {0, 0, 0}, part;
+    rf_status st = RF_OK;
+    const bool raw = info != NULL && info->kind == RF_KIND_FLOAT && info->block_elems == 1 &&
+                     rfi_scan_raw(t->dtype, t->data, 0, &part);
+    const bool values =
+        check && !raw && info != NULL && info->kind == RF_KIND_QUANT && rf_can_dequantize(t->dtype);
+    if (!values) { /* plain bytes: raw floats, integers, or a type Rosetta cannot decode */
+        const uint64_t elem = raw ? info->block_bytes : 1;
+        const uint64_t piece = WRITE_HOOK_PIECE - WRITE_HOOK_PIECE % elem;
+        for (uint64_t at = 0; at < t->nbytes; at += piece) {
+            uint64_t k = t->nbytes - at < piece ? t->nbytes - at : piece;
+            if (j->digest != NULL)
+                XXH3_64bits_update(j->digest, t->data + at, (size_t)k);
+            if (check && raw) {
+                rfi_scan_raw(t->dtype, t->data + at, k, &part);
+                add_nonfinite(&nf, &part, at / elem);
+            }
+            release_range(t->data + at, k, j);
+        }
+    } else {
+        uint64_t n = 0;
+        st = rf_shape_elements(t->shape, t->ndim, &n, err);
+        const uint64_t chunk = rfi_chunk_elems(t, n), block = info->block_elems;
+        if (st == RF_OK && chunk > UINT64_MAX / sizeof(float))
+            st = rf_error_set(err, RF_ERR_OVERFLOW, "tensor %s: too many values", t->name);
+        if (st == RF_OK)
+            st = reserve((void **)&j->f32, &j->f32_cap, chunk * sizeof(float), "bytes", t->name,
+                         err);
+        uint64_t hashed = 0;
+        for (uint64_t at = 0; st == RF_OK && at < n; at += chunk) {
+            uint64_t k = n - at < chunk ? n - at : chunk;
+            st = rf_tensor_dequantize_range(t, at, k, j->f32, err);
+            if (st != RF_OK)
+                break;
+            rfi_scan_f32(j->f32, k, &part);
+            add_nonfinite(&nf, &part, at);
+            /* the bytes of the blocks read (the last chunk takes the rest) */
+            uint64_t end = at + k >= n ? t->nbytes : (at + k) / block * info->block_bytes;
+            if (j->digest != NULL)
+                XXH3_64bits_update(j->digest, t->data + hashed, (size_t)(end - hashed));
+            release_range(t->data + hashed, end - hashed, j);
+            hashed = end;
+        }
+    }
+    if (st != RF_OK || !check)
+        return st;
+    j->rep->pub.n_values_checked++;
+    return nan_inf(j, t->name, &nf, err);
+}
+
+/* ---- releasing mapped pages --------------------------------------------------------------- */
+
+/* After a tensor's bytes are used, their pages of a mapped file are dropped from this process
+ * (MADV_DONTNEED: the page cache keeps them), so that resident memory stays bounded by what is
+ * in use, not by the size of the model. Only ranges inside the source's files or the spill are
+ * touched: any other memory (a caller's buffer) is left alone. */
+static void work(job *j, const char *phase, uint64_t total)
+{
+    j->phase = phase;
+    j->phase_done = j->phase_reported = 0;
+    j->phase_total = total;
+    if (j->p->on_work)
+        j->p->on_work(phase, 0, total, j->p->ctx);
+}
+
+static void worked(job *j, uint64_t n)
+{
+    j->phase_done += n;
+    if (j->p->on_work && j->phase_done - j->phase_reported >= ((uint64_t)64 << 20)) {
+        j->phase_reported = j->phase_done;
+        j->p->on_work(j->phase, j->phase_done, j->phase_total, j->p->ctx);
+    }
+}
+
+static void release_range(const void *data, uint64_t n, void *ctx)
+{
+    job *j = ctx;
+    worked(j, n);
+    const uint8_t *p = data;
+    if (p == NULL || n == 0)
+        return;
+    for (size_t k = 0; k < rf_model_n_files(j->orig); k++)
+        if (rfi_file_release_range(rf_model_file(j->orig, k), p, n))
+            return;
+    if (j->sp != NULL && rfi_spill_holds(j->sp, p, n))
+        rfi_pages_release(p, n);
+}
+
+/* Rows converted at a time: about 4 Mi values (16 MiB as F32), at least one row. */
+static uint64_t rows_per_chunk(uint64_t ne0)
+{
+    uint64_t rows = ne0 ? ((uint64_t)4 << 20) / ne0 : 1;
+    return rows ? rows : 1;
+}
+
+/* Converts one planned tensor, streaming: a chunk of rows at a time is read as F32 (the mapping
+ * itself for aligned F32, else dequantized), scanned for NaN / Inf, quantized (per expert slice
+ * with an imatrix, llama-quantize's order) and appended to the spill; the chunk's source pages
+ * are released before the next. Rows are quantized independently, so the bytes equal those of
+ * a whole-tensor pass, and memory holds one chunk, not one tensor. */
 static rf_status convert_one(job *j, const rf_quant_plan_entry *e, uint64_t *offset, rf_error *err)
 {
     const rf_tensor *t = entry_tensor(j, e);
     const uint64_t n = e->n_elements, ne0 = row_len(t);
     const uint64_t rows = ne0 ? n / ne0 : 0;
-    const float *values;
-    rf_status st;
-    if (t->dtype == RF_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
-        values = (const void *)t->data; /* F32 and 4-byte aligned: use the mapping in place */
-    } else {
-        if (n > UINT64_MAX / sizeof(float))
-            return rf_error_set(err, RF_ERR_OVERFLOW, "tensor %s: too many values", e->name);
-        st = reserve((void **)&j->f32, &j->f32_cap, n * sizeof(float), "bytes", e->name, err);
-        if (st == RF_OK)
-            st = rf_tensor_dequantize(t, j->f32, err);
-        if (st != RF_OK)
-            return st;
-        values = j->f32;
-    }
+    const rf_dtype_info *src_info = rf_dtype_get(t->dtype);
     const float *imx = NULL;
-    st = imatrix_for(j, e, &imx, err);
+    rf_status st = imatrix_for(j, e, &imx, err);
     if (st == RF_OK)
-        st = reserve((void **)&j->dst, &j->dst_cap, e->dst_bytes, "bytes", e->name, err);
-    rf_quant_options qopts = {.n_threads = j->p->n_threads};
-    if (st == RF_OK && rows > 0) {
-        uint64_t slices = imx ? expert_count(t) : 1;
-        uint64_t slice_rows = rows / slices, row_bytes = 0;
+        st = rfi_spill_start(j->sp, offset, err);
+    if (st != RF_OK || rows == 0 || src_info == NULL)
+        return st;
+    const uint64_t slices = imx ? expert_count(t) : 1, slice_rows = rows / slices;
+    const uint64_t src_block = src_info->block_elems ? src_info->block_elems : 1;
+    /* APR_Q4 / APR_Q8 outputs are flat over the whole tensor (blocks across rows, one scale):
+     * quantized in one piece; any source is read in pieces (rf_tensor_dequantize_range) */
+    const bool flat = e->dtype == RF_DTYPE_APR_Q4 || e->dtype == RF_DTYPE_APR_Q8;
+    uint64_t chunk_rows = flat ? rows : rows_per_chunk(ne0);
+    const bool in_place = t->dtype == RF_DTYPE_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
+    const bool to_f32 = e->dtype == RF_DTYPE_F32;
+    uint64_t row_bytes = ne0 * sizeof(float);
+    if (!to_f32 && !flat)
         st = rf_quant_row_bytes(e->dtype, ne0, &row_bytes, err);
-        for (uint64_t s = 0; st == RF_OK && s < slices; s++)
-            st = rf_quantize(e->dtype, values + s * slice_rows * ne0,
-                             j->dst + s * slice_rows * row_bytes, slice_rows, ne0,
-                             imx ? imx + s * ne0 : NULL, &qopts, err);
-        if (st != RF_OK)
-            rf_error_prefix(err, "tensor %s (%s -> %s)", e->name, rf_dtype_name(e->src_dtype),
-                            rf_dtype_name(e->dtype));
+    rf_quant_options qopts = {.n_threads = j->p->n_threads};
+    nonfinite nf = {0, 0, 0};
+    uint64_t written = 0;
+    for (uint64_t s = 0; st == RF_OK && s < slices; s++) {
+        for (uint64_t r0 = 0; st == RF_OK && r0 < slice_rows; r0 += chunk_rows) {
+            const uint64_t k = slice_rows - r0 < chunk_rows ? slice_rows - r0 : chunk_rows;
+            const uint64_t first = (s * slice_rows + r0) * ne0, count = k * ne0;
+            const float *values;
+            if (in_place) {
+                values = (const float *)(const void *)t->data + first;
+            } else {
+                if (count > UINT64_MAX / sizeof(float))
+                    return rf_error_set(err, RF_ERR_OVERFLOW, "tensor %s: too many values",
+                                        e->name);
+                st = reserve((void **)&j->f32, &j->f32_cap, count * sizeof(float), "bytes", e->name,
+                             err);
+                if (st == RF_OK)
+                    st = rf_tensor_dequantize_range(t, first, count, j->f32, err);
+                if (st != RF_OK)
+                    break;
+                values = j->f32;
+            }
+            if (j->p->check_values) {
+                nonfinite part;
+                rfi_scan_f32(values, count, &part);
+                if (part.n_nan + part.n_inf > 0 && nf.n_nan + nf.n_inf == 0)
+                    nf.first = first + part.first;
+                nf.n_nan += part.n_nan;
+                nf.n_inf += part.n_inf;
+            }
+            if (to_f32) {
+                st = rfi_spill_write(j->sp, values, count * sizeof(float), err);
+                written += count * sizeof(float);
+            } else {
+                const uint64_t out_bytes = flat ? e->dst_bytes : k * row_bytes;
+                st = reserve((void **)&j->dst, &j->dst_cap, out_bytes, "bytes", e->name, err);
+                if (st == RF_OK)
+                    st = rf_quantize(e->dtype, values, j->dst, k, ne0, imx ? imx + s * ne0 : NULL,
+                                     &qopts, err);
+                if (st != RF_OK)
+                    rf_error_prefix(err, "tensor %s (%s -> %s)", e->name,
+                                    rf_dtype_name(e->src_dtype), rf_dtype_name(e->dtype));
+                if (st == RF_OK)
+                    st = rfi_spill_write(j->sp, j->dst, out_bytes, err);
+                written += out_bytes;
+            }
+            /* the chunk's source bytes are done with */
+            if (chunk_rows < rows)
+                release_range(t->data + first / src_block * src_info->block_bytes,
+                              count / src_block * src_info->block_bytes, j);
+        }
     }
-    if (st == RF_OK)
-        st = spill_append(j->sp, j->dst, e->dst_bytes, offset, err);
+    if (st == RF_OK && j->p->check_values) {
+        j->rep->pub.n_values_checked++;
+        st = nan_inf(j, t->name, &nf, err);
+    }
+    if (st == RF_OK && written != e->dst_bytes)
+        st = rf_error_set(err, RF_ERR_FORMAT,
+                          "tensor %s: %llu bytes converted, %llu planned (%s, %llu rows of %llu)",
+                          e->name, (unsigned long long)written, (unsigned long long)e->dst_bytes,
+                          rf_dtype_name(e->dtype), (unsigned long long)rows,
+                          (unsigned long long)ne0);
+    return st;
+}
+
+/* The source pass before any conversion, in the source's tensor order: the digest of the
+ * tensor data (provenance) and the NaN / Inf scan of the tensors kept as they are (converted
+ * ones are scanned on their values in convert_one). Each tensor's pages are released after. */
+static rf_status scan_source(job *j, rf_error *err)
+{
+    const size_t n = rf_model_n_tensors(j->src);
+    const rf_quant_plan *p = j->rep->plan;
+    bool *converted = calloc(n ? n : 1, sizeof *converted);
+    if (converted == NULL)
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->n_entries; i++)
+        if (p->entries[i].convert && p->entries[i].tensor_index < n)
+            converted[p->entries[i].tensor_index] = true;
+    rf_status st = RF_OK;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += rf_model_tensor(j->src, i)->nbytes;
+    work(j, "checking", total);
+    for (size_t i = 0; st == RF_OK && i < n; i++) {
+        const rf_tensor *t = rf_model_tensor(j->src, i);
+        const bool check = j->p->check_values && !converted[i];
+        if (j->digest != NULL || check)
+            st = scan_tensor(j, t, check, err);
+    }
+    free(converted);
+    if (st == RF_OK && j->digest != NULL)
+        snprintf(j->rep->pub.source_digest, sizeof j->rep->pub.source_digest, "xxh3-64:%016llx",
+                 (unsigned long long)XXH3_64bits_digest(j->digest));
     return st;
 }
 
@@ -421,6 +760,12 @@ static rf_status convert_all(void *ctx, rf_error *err)
     job *j = ctx;
     const rf_quant_plan *p = j->rep->plan;
     rf_status st = RF_OK;
+    if (j->digest != NULL || j->p->check_values)
+        st = scan_source(j, err);
+    uint64_t total = 0;
+    for (size_t i = 0; i < p->n_entries; i++)
+        total += p->entries[i].convert ? p->entries[i].src_bytes : 0;
+    work(j, "converting", total);
     for (size_t i = 0; st == RF_OK && i < p->n_entries; i++) {
         const rf_quant_plan_entry *e = &p->entries[i];
         if (!e->convert)
@@ -428,6 +773,8 @@ static rf_status convert_all(void *ctx, rf_error *err)
         if (j->p->on_progress)
             j->p->on_progress(&j->rep->pub, i, j->p->ctx);
         st = convert_one(j, e, &j->out_offset[i], err);
+        const rf_tensor *t = entry_tensor(j, e);
+        release_range(t->data, t->nbytes, j);
     }
     if (j->p->on_progress)
         j->p->on_progress(&j->rep->pub, p->n_entries, j->p->ctx);
@@ -440,7 +787,7 @@ static const uint8_t *entry_data(const job *j, size_t i)
 {
     if (j->out_offset[i] == UINT64_MAX)
         return entry_tensor(j, &j->rep->plan->entries[i])->data;
-    return spill_data(j->sp) + j->out_offset[i];
+    return rfi_spill_data(j->sp) + j->out_offset[i];
 }
 
 static rf_status add_u32(rf_model *m, const char *key, uint64_t v, rf_error *err)
@@ -486,12 +833,25 @@ static const rf_kv *pair(const job *j, const rf_kv_list *list, size_t i)
  * and the keys re-set below, then general.quantization_version, general.file_type and, with an
  * imatrix, the quantize.imatrix.* pairs llama-quantize records. A format change keeps the
  * source's pairs as they are (the GGUF writer settles the rest). */
+/* Whether the output's extra metadata replaces a source pair of this key (a new provenance
+ * record replaces every key of an old one). */
+static bool replaced(const job *j, const char *key)
+{
+    if (j->n_extra > 0 && j->p->provenance && rfi_provenance_key(key))
+        return true;
+    for (size_t i = 0; i < j->n_extra; i++)
+        if (strcmp(j->extra[i].key, key) == 0)
+            return true;
+    return false;
+}
+
 static rf_status gguf_keys(const job *j, const rf_kv_list *pairs, rf_model *out, rf_error *err)
 {
     if (!j->p->quantize) {
         rf_status st = RF_OK;
         for (size_t i = 0; st == RF_OK && i < n_pairs(j, pairs); i++)
-            st = rf_model_add_kv(out, pair(j, pairs, i)->key, &pair(j, pairs, i)->value, err);
+            if (!replaced(j, pair(j, pairs, i)->key))
+                st = rf_model_add_kv(out, pair(j, pairs, i)->key, &pair(j, pairs, i)->value, err);
         return st;
     }
     const char *imatrix_keys[4] = {NULL, NULL, NULL, NULL};
@@ -512,6 +872,7 @@ static rf_status gguf_keys(const job *j, const rf_kv_list *pairs, rf_model *out,
             skip |= strcmp(kv->key, dropped[k]) == 0;
         for (size_t k = 0; k < 4; k++)
             skip |= imatrix_keys[k] != NULL && strcmp(kv->key, imatrix_keys[k]) == 0;
+        skip |= replaced(j, kv->key);
         if (!skip)
             st = rf_model_add_kv(out, kv->key, &kv->value, err);
     }
@@ -570,18 +931,19 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
     rf_status st = RF_OK;
     if (to_gguf) {
         st = gguf_keys(j, gguf_pairs, out, err);
-        for (size_t i = 0; st == RF_OK && i < j->p->n_extra_metadata; i++)
-            st = rf_model_add_kv(out, j->p->extra_metadata[i].key, &j->p->extra_metadata[i].value,
-                                 err);
+        for (size_t i = 0; st == RF_OK && i < j->n_extra; i++)
+            st = rf_model_add_kv(out, j->extra[i].key, &j->extra[i].value, err);
     } else {
         for (size_t i = 0; st == RF_OK && i < rf_model_n_kv(j->src); i++)
             st = rf_model_add_kv(out, rf_model_kv(j->src, i)->key, &rf_model_kv(j->src, i)->value,
                                  err);
     }
+    if (st == RF_OK && j->format == RF_FORMAT_SAFETENSORS && j->p->provenance)
+        st = rfi_provenance_companions(j->src, out, err);
     if (st == RF_OK)
-        st = model_copy_config(out, j->src, err);
+        st = rfi_model_copy_config(out, j->src, err);
     if (st == RF_OK)
-        st = model_copy_tokenizer(out, j->src, err);
+        st = rfi_model_copy_tokenizer(out, j->src, err);
     const rf_quant_plan *p = j->rep->plan;
     char buf[256];
     for (size_t i = 0; st == RF_OK && i < p->n_entries; i++) {
@@ -591,6 +953,8 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
         t.dtype = e->dtype;
         t.data = entry_data(j, i);
         t.nbytes = e->dst_bytes;
+        if (j->out_offset[i] != UINT64_MAX)
+            t.row_stride = 0; /* converted data is one packed run */
         t.file_offset = 0;
         t.source = 0;
         st = rf_model_add_tensor(out, &t, err);
@@ -616,27 +980,264 @@ static rf_status build_output(job *j, const rf_kv_list *gguf_pairs, rf_model **o
     return RF_OK;
 }
 
+/* Adds one file's comparison to the report's totals; the first violation becomes the error. */
+static rf_status add_comparison(job *j, const rf_compare_report *c, const char *path, rf_error *err)
+{
+    rf_convert_report *r = &j->rep->pub;
+    for (size_t k = 0; k <= RF_COMPARE_VIOLATION; k++)
+        r->compare_counts[k] += c->counts[k];
+    r->n_compared += c->n_entries;
+    for (size_t i = 0; i < c->n_entries; i++) {
+        const rf_compare_entry *e = &c->entries[i];
+        const char *name = e->name ? e->name : e->source_name ? e->source_name : "?";
+        if (e->kind == RF_COMPARE_VIOLATION && r->first_violation[0] == '\0')
+            snprintf(r->first_violation, sizeof r->first_violation, "tensor %s: %s", name,
+                     e->detail);
+        double score = e->bound > 0 ? e->rel_rmse / e->bound : 0;
+        double worst = r->worst_bound > 0 ? r->worst_rel_rmse / r->worst_bound : 0;
+        if (e->kind == RF_COMPARE_BOUNDED && (r->worst_tensor[0] == '\0' || score > worst)) {
+            r->worst_rel_rmse = e->rel_rmse;
+            r->worst_bound = e->bound;
+            snprintf(r->worst_tensor, sizeof r->worst_tensor, "%s", name);
+        }
+    }
+    if (c->counts[RF_COMPARE_VIOLATION] == 0)
+        return RF_OK;
+    return rf_error_set(err, RF_ERR_MISMATCH,
+                        "%s: %zu tensor(s) differ from the source beyond what their types allow; "
+                        "%s",
+                        path, c->counts[RF_COMPARE_VIOLATION], r->first_violation);
+}
+
+/* The fields of the metadata map in out against the source: a difference fails the conversion
+ * when Rosetta's round-trip keys were written (provenance), else it is reported. */
+static rf_status check_fields(job *j, const rf_model *out, const char *path, rf_error *err)
+{
+    fields_result fr;
+    rf_status st = rfi_fields_compare(j->src, out, &fr, err);
+    if (st != RF_OK)
+        return st;
+    rf_convert_report *r = &j->rep->pub;
+    r->n_fields_checked += fr.n_checked;
+    r->n_fields_differ += fr.n_differ;
+    snprintf(r->fields_differ, sizeof r->fields_differ, "%s", fr.fields);
+    snprintf(r->first_field_diff, sizeof r->first_field_diff, "%s", fr.first);
+    if (fr.n_differ == 0 || !j->p->provenance)
+        return RF_OK;
+    return rf_error_set(err, RF_ERR_MISMATCH, "%s: %zu field(s) of the metadata map not kept: %s",
+                        path, fr.n_differ, fr.first);
+}
+
+/* Run on each finished data file before it is renamed into place: the caller's hook, then the
+ * comparison with the source (p->compare). */
+static rf_status after_write(const char *temp_path, const char *final_path, void *ctx,
+                             rf_error *err)
+{
+    job *j = ctx;
+    rf_status st = j->p->verify ? j->p->verify(temp_path, final_path, j->p->ctx, err) : RF_OK;
+    if (st == RF_OK && j->p->compare) {
+        work(j, "comparing", 0);
+        rf_model *out = rf_model_open(temp_path, NULL, err);
+        if (out == NULL) {
+            rf_error_prefix(err, "%s: re-reading the output to compare it", final_path);
+            return RF_ERR_WRITE;
+        }
+        rf_compare_report *c = NULL;
+        st = rf_convert_compare(j->src, out, NULL, &c, err);
+        if (st == RF_OK)
+            st = add_comparison(j, c, final_path, err);
+        /* a SafeTensors data file holds no config or tokenizer: its directory is checked whole */
+        if (st == RF_OK && j->format != RF_FORMAT_SAFETENSORS)
+            st = check_fields(j, out, final_path, err);
+        rf_compare_report_free(c);
+        rf_model_free(out);
+    }
+    return st;
+}
+
+/* ---- a Hugging Face directory, all at once ----------------------------------------------- */
+
+/* A SafeTensors output that is a checkpoint directory (see rf_safetensors_write). */
+static bool is_dir_target(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0)
+        return S_ISDIR(sb.st_mode);
+    return !ends_with(path, ".safetensors");
+}
+
+/* Removes a directory of plain files (a staging directory). */
+static void remove_flat_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        char path[PATH_MAX];
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+                unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* The directory holding path, synced so that a rename in it survives a crash. */
+static void sync_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Names a previous conversion or transformers' save_pretrained leaves in a checkpoint
+ * directory: only a directory holding nothing else is replaced. */
+static bool checkpoint_file(const char *name)
+{
+    static const char *const exact[] = {"config.json",
+                                        "generation_config.json",
+                                        "tokenizer.json",
+                                        "tokenizer_config.json",
+                                        "chat_template.jinja",
+                                        "special_tokens_map.json",
+                                        RF_SAFETENSORS_INDEX_FILE};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(name, exact[i]) == 0)
+            return true;
+    return strncmp(name, "model", 5) == 0 && ends_with(name, ".safetensors");
+}
+
+/* RF_OK when target may be replaced: absent, or a directory of checkpoint files only. */
+static rf_status replaceable(const char *target, rf_error *err)
+{
+    struct stat sb;
+    if (stat(target, &sb) != 0)
+        return RF_OK;
+    if (!S_ISDIR(sb.st_mode))
+        return rf_error_set(err, RF_ERR_WRITE, "%s: exists and is not a directory", target);
+    DIR *d = opendir(target);
+    if (d == NULL)
+        return rf_error_set(err, RF_ERR_WRITE, "%s: cannot read the directory: %s", target,
+                            strerror(errno));
+    rf_status st = RF_OK;
+    struct dirent *e;
+    while (st == RF_OK && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            !checkpoint_file(e->d_name))
+            st = rf_error_set(err, RF_ERR_WRITE,
+                              "%s: the directory holds '%s', which is not part of a checkpoint; "
+                              "write to a new or empty directory",
+                              target, e->d_name);
+    closedir(d);
+    return st;
+}
+
+/* The files of a directory output appear together: they are written into a staging directory
+ * next to it, which then takes the directory's place in one rename (an existing directory is
+ * exchanged with it, atomically, and removed). A crash at any moment leaves the destination
+ * absent or as it was before (and at most the staging directory beside it). */
+static rf_status write_directory(job *j, const rf_model *out, const rf_safetensors_write_options *o,
+                                 const write_hook *hook, rf_error *err)
+{
+    char target[PATH_MAX], stage[PATH_MAX + 16];
+    size_t n = strlen(j->out_path);
+    while (n > 1 && j->out_path[n - 1] == '/')
+        n--;
+    if (n >= sizeof target)
+        return rf_error_set(err, RF_ERR_WRITE, "%s: path too long", j->out_path);
+    snprintf(target, sizeof target, "%.*s", (int)n, j->out_path);
+    rf_status st = replaceable(target, err);
+    if (st != RF_OK)
+        return st;
+    snprintf(stage, sizeof stage, "%s.tmp-XXXXXX", target);
+    if (mkdtemp(stage) == NULL)
+        return rf_error_set(err, RF_ERR_WRITE, "%s: cannot create a staging directory: %s", target,
+                            strerror(errno));
+    chmod(stage, 0755);
+    st = rfi_safetensors_write_hooked(out, stage, o, hook, err);
+    if (st == RF_OK && j->p->compare) {
+        rf_model *back = rf_model_open(stage, NULL, err);
+        st = back ? check_fields(j, back, target, err) : RF_ERR_WRITE;
+        rf_model_free(back);
+    }
+    if (st == RF_OK) {
+        struct stat sb;
+        bool exists = stat(target, &sb) == 0;
+        int rc = exists ? renameat2(AT_FDCWD, stage, AT_FDCWD, target, RENAME_EXCHANGE)
+                        : rename(stage, target);
+        if (rc != 0)
+            st = rf_error_set(err, RF_ERR_WRITE, "%s: cannot move the new files into place: %s",
+                              target, strerror(errno));
+        else
+            sync_parent(target);
+    }
+    remove_flat_dir(stage); /* the failed output, or the previous directory */
+    return st;
+}
+
+/* The output's extra metadata: the caller's pairs, then the provenance keys. */
+static rf_status make_extras(job *j, rf_error *err)
+{
+    rf_model *x = rf_model_new(RF_FORMAT_UNKNOWN, err);
+    if (x == NULL)
+        return RF_ERR_NOMEM;
+    j->extras = x;
+    rf_status st = RF_OK;
+    for (size_t i = 0; st == RF_OK && i < j->p->n_extra_metadata; i++)
+        st = rf_model_add_kv(x, j->p->extra_metadata[i].key, &j->p->extra_metadata[i].value, err);
+    if (st == RF_OK && j->p->provenance) {
+        provenance_facts f = {j->p, j->format, j->rep->pub.source_digest, j->rep->plan};
+        const char *record = NULL;
+        st = rfi_provenance_record(j->src, &f, j->rep->names, &record, err);
+        if (st == RF_OK) {
+            j->rep->pub.provenance = record;
+            st = rfi_provenance_keys(j->src, j->format, record, x, err);
+        }
+    }
+    size_t n = rf_model_n_kv(x);
+    j->extra = calloc(n ? n : 1, sizeof *j->extra);
+    if (st == RF_OK && j->extra == NULL)
+        st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == RF_OK && i < n; i++)
+        j->extra[j->n_extra++] = *rf_model_kv(x, i);
+    return st;
+}
+
 static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *err)
 {
     rf_model *out = NULL;
     rf_status st = build_output(j, gguf_pairs, &out, err);
     if (st != RF_OK)
         return st;
-    write_hook hook = {j->p->verify, j->p->ctx};
+    write_hook hook = {after_write, j, release_range, j};
+    /* APR and the comparison read the data back: twice the bytes */
+    work(j, "writing", j->rep->plan->dst_bytes * (j->format == RF_FORMAT_APR ? 2 : 1));
     switch (j->format) {
-    case RF_FORMAT_GGUF: st = gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
+    case RF_FORMAT_GGUF: st = rfi_gguf_write_hooked(out, j->out_path, NULL, &hook, err); break;
     case RF_FORMAT_APR: {
         rf_apr_write_options o = {0};
-        o.extra = j->p->extra_metadata;
-        o.n_extra = j->p->n_extra_metadata;
-        st = apr_write_hooked(out, j->out_path, &o, &hook, err);
+        o.extra = j->extra;
+        o.n_extra = j->n_extra;
+        st = rfi_apr_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_SAFETENSORS: {
         rf_safetensors_write_options o = {0};
-        for (size_t i = 0; i < j->p->n_extra_metadata; i++)
-            o.provenance = j->p->extra_metadata[i].value.as.str.data;
-        st = safetensors_write_hooked(out, j->out_path, &o, &hook, err);
+        for (size_t i = 0; i < j->n_extra; i++)
+            o.provenance = j->extra[i].value.as.str.data;
+        st = is_dir_target(j->out_path)
+                 ? write_directory(j, out, &o, &hook, err)
+                 : rfi_safetensors_write_hooked(out, j->out_path, &o, &hook, err);
         break;
     }
     case RF_FORMAT_UNKNOWN:
@@ -657,6 +1258,33 @@ static rf_status write_output(job *j, const rf_kv_list *gguf_pairs, rf_error *er
 
 /* ---- the call --------------------------------------------------------------------------- */
 
+static bool same_inode(const struct stat *a, const char *path)
+{
+    struct stat b;
+    return stat(path, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
+}
+
+/* The output must not be one of the source's files, nor the directory that holds them (a
+ * directory output replaces its target). */
+static rf_status check_not_source(const job *j, rf_error *err)
+{
+    struct stat out;
+    if (stat(j->out_path, &out) != 0)
+        return RF_OK;
+    for (size_t k = 0; k < rf_model_n_files(j->orig); k++) {
+        const char *path = rf_file_path(rf_model_file(j->orig, k));
+        if (path == NULL)
+            continue;
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        if (same_inode(&out, path) || (S_ISDIR(out.st_mode) && same_inode(&out, dir)))
+            return rf_error_set(err, RF_ERR_ARGUMENT,
+                                "%s: the output would replace the source (%s)", j->out_path, path);
+    }
+    return RF_OK;
+}
+
 static rf_status check_params(job *j, rf_error *err)
 {
     const rf_convert_params *p = j->p;
@@ -672,8 +1300,19 @@ static rf_status check_params(job *j, rf_error *err)
                                 : "%s: the output format must be GGUF, APR or SafeTensors",
                             j->out_path ? j->out_path : "(no output)");
     j->format = f;
+    if (p->convert_unheld &&
+        (!rf_format_holds(f, p->unheld_dtype) ||
+         (p->unheld_dtype != RF_DTYPE_F32 && !rf_can_quantize(p->unheld_dtype))))
+        return rf_error_set(
+            err, RF_ERR_ARGUMENT, "%s cannot be the type of tensors %s output cannot hold: %s",
+            rf_dtype_name(p->unheld_dtype), format_label(f),
+            rf_format_holds(f, p->unheld_dtype) ? "Rosetta cannot produce it"
+                                                : "the format cannot hold it either");
     if (j->out_path == NULL && !p->dry_run)
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_convert: no output path");
+    rf_status st = j->out_path != NULL && !p->dry_run ? check_not_source(j, err) : RF_OK;
+    if (st != RF_OK)
+        return st;
     for (size_t i = 0; i < p->n_extra_metadata; i++) {
         const rf_kv *kv = &p->extra_metadata[i];
         if (f == RF_FORMAT_SAFETENSORS &&
@@ -696,7 +1335,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_convert: no source model");
     job j;
     memset(&j, 0, sizeof j);
-    j.src = src;
+    j.src = j.orig = src;
     j.p = params != NULL ? params : &defaults;
     j.out_path = out_path;
     j.gguf_src = rf_model_format(src) == RF_FORMAT_GGUF;
@@ -704,12 +1343,18 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     if (st != RF_OK)
         return st;
     j.rep = calloc(1, sizeof *j.rep);
-    if (j.rep == NULL)
+    if (j.rep == NULL || (j.rep->names = rf_model_new(RF_FORMAT_UNKNOWN, err)) == NULL) {
+        free(j.rep);
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+    }
     j.rep->pub.format = j.format;
     j.rep->pub.out_path = out_path;
+    if (j.p->architecture != NULL)
+        st = make_view(&j, err);
+    if (st == RF_OK && j.p->check_contract)
+        st = check_contract(&j, err);
     rf_kv_list *gguf_pairs = NULL;
-    if (j.format == RF_FORMAT_GGUF && !j.gguf_src)
+    if (st == RF_OK && j.format == RF_FORMAT_GGUF && !j.gguf_src)
         st = source_gguf_pairs(&j, &gguf_pairs, err);
     if (st == RF_OK && j.p->imatrix_path != NULL && j.p->quantize) {
         j.im = rf_imatrix_open(j.p->imatrix_path, err);
@@ -723,13 +1368,29 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     if (st == RF_OK && j.p->on_plan)
         st = j.p->on_plan(&j.rep->pub, j.p->ctx, err);
     if (st == RF_OK && !j.p->dry_run) {
-        j.sp = spill_open(out_path, err);
-        if (j.sp == NULL)
+        if (j.p->provenance && (j.digest = XXH3_createState()) != NULL)
+            XXH3_64bits_reset(j.digest);
+        if (j.p->provenance && j.digest == NULL)
+            st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+        /* the spill goes next to the output: beside a directory output, not into it */
+        char near[PATH_MAX];
+        size_t n = strlen(out_path);
+        while (n > 1 && out_path[n - 1] == '/')
+            n--;
+        snprintf(near, sizeof near, "%.*s", (int)n, out_path);
+        if (st == RF_OK && (j.sp = rfi_spill_open(near, err)) == NULL)
             st = err && err->status ? err->status : RF_ERR_WRITE;
         if (st == RF_OK)
-            st = rf_model_mapped_call(src, convert_all, &j, err);
+            st = rf_model_mapped_call(j.orig, convert_all, &j, err);
+        /* the conversion buffers are done with: the write needs none of that memory */
+        free(j.f32);
+        free(j.dst);
+        j.f32 = NULL;
+        j.dst = NULL;
         if (st == RF_OK)
-            st = spill_map(j.sp, err);
+            st = rfi_spill_map(j.sp, err);
+        if (st == RF_OK)
+            st = make_extras(&j, err);
         if (st == RF_OK)
             st = write_output(&j, gguf_pairs, err);
         if (st != RF_OK)
@@ -737,13 +1398,17 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
         j.rep->pub.written = st == RF_OK;
     }
     rf_kv_list_free(gguf_pairs);
-    spill_close(j.sp);
+    rfi_spill_close(j.sp);
     rf_imatrix_free(j.im);
+    XXH3_freeState(j.digest);
     free(j.head_of);
     free(j.out_offset);
     free(j.f32);
     free(j.dst);
-    if (report != NULL && j.rep->plan != NULL)
+    free(j.extra);
+    rf_model_free(j.extras);
+    rf_model_free(j.view);
+    if (report != NULL && (j.rep->plan != NULL || j.rep->contract != NULL))
         *report = &j.rep->pub;
     else
         rf_convert_report_free(&j.rep->pub);

@@ -1,15 +1,17 @@
-/* Format detection by magic bytes (spec/gguf.md, spec/safetensors.md, spec/apr-v2.md section 1). */
+/* Format detection by magic bytes (docs/formats/gguf.md, docs/formats/safetensors.md,
+ * docs/formats/apr.md). */
 #include "rosetta/detect.h"
 
 #include <dirent.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rosetta/io.h"
+#include "io.h"
 
 const char *rf_format_name(rf_format format)
 {
@@ -27,6 +29,32 @@ const char *rf_format_name(rf_format format)
     case RF_FORMAT_APR_TSP: return "apr-tsp";
     }
     return "unknown";
+}
+
+bool rf_format_is_apr(rf_format format)
+{
+    return format == RF_FORMAT_APR || format == RF_FORMAT_APR2_MAGIC;
+}
+
+const char *rf_format_version_text(rf_format format, uint32_t v, char *buf, size_t size)
+{
+    switch (format) {
+    case RF_FORMAT_APR:
+    case RF_FORMAT_APR2_MAGIC: snprintf(buf, size, "%u.%u", v / 100, v % 100); return buf;
+    case RF_FORMAT_GGUF: snprintf(buf, size, "%u", v); return buf;
+    case RF_FORMAT_SAFETENSORS:
+    case RF_FORMAT_SAFETENSORS_INDEX:
+    case RF_FORMAT_SAFETENSORS_DIR:
+    case RF_FORMAT_APR_V1:
+    case RF_FORMAT_APR1:
+    case RF_FORMAT_APRT:
+    case RF_FORMAT_APR_TSP:
+    case RF_FORMAT_UNKNOWN: break;
+    }
+    if (v == 0)
+        return NULL;
+    snprintf(buf, size, "%u", v);
+    return buf;
 }
 
 const char *rf_format_description(rf_format format)

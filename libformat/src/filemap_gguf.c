@@ -131,7 +131,7 @@ static const char *value_text(rf_filemap *m, uint32_t type, const rf_value *v)
         scalar_text(buf, sizeof buf, n, v);
     else
         snprintf(buf, sizeof buf, "(%s)", type_text(type));
-    return fm_strdup(m, buf);
+    return rfi_fm_strdup(m, buf);
 }
 
 /* ---- observer ------------------------------------------------------------------------------- */
@@ -145,17 +145,19 @@ static void on_kv(void *ctx, const gguf_kv_event *e)
         return;
     }
     if (g->metadata_section < 0)
-        g->metadata_section = fm_open(m, RF_REGION_SECTION, 24, "metadata", "");
-    const char *key = fm_quote(m, e->key, e->key_len, 120);
+        g->metadata_section = rfi_fm_open(m, RF_REGION_SECTION, 24, "metadata", "");
+    const char *key = rfi_fm_quote(m, e->key, e->key_len, 120);
     const char *value = value_text(m, e->type, e->value);
-    int64_t r = fm_open(
-        m, RF_REGION_KV, e->record_offset, fm_printf(m, "kv[%" PRIu64 "]", e->index),
-        fm_printf(m, "%.*s: %s = %s", (int)(strlen(key) - 2), key + 1, type_text(e->type), value));
-    fm_add(m, RF_REGION_KV_KEY, e->record_offset, e->type_offset - e->record_offset, "key", key);
-    fm_add(m, RF_REGION_KV_TYPE, e->type_offset, 4, "type",
-           fm_printf(m, "%u (%s)", e->type, type_text(e->type)));
-    fm_add(m, RF_REGION_KV_VALUE, e->value_offset, e->end - e->value_offset, "value", value);
-    fm_close(m, e->end);
+    int64_t r = rfi_fm_open(m, RF_REGION_KV, e->record_offset,
+                            rfi_fm_printf(m, "kv[%" PRIu64 "]", e->index),
+                            rfi_fm_printf(m, "%.*s: %s = %s", (int)(strlen(key) - 2), key + 1,
+                                          type_text(e->type), value));
+    rfi_fm_add(m, RF_REGION_KV_KEY, e->record_offset, e->type_offset - e->record_offset, "key",
+               key);
+    rfi_fm_add(m, RF_REGION_KV_TYPE, e->type_offset, 4, "type",
+               rfi_fm_printf(m, "%u (%s)", e->type, type_text(e->type)));
+    rfi_fm_add(m, RF_REGION_KV_VALUE, e->value_offset, e->end - e->value_offset, "value", value);
+    rfi_fm_close(m, e->end);
     g->kv_regions[g->n_kv++] = r;
     g->kv_end = e->end;
 }
@@ -170,10 +172,10 @@ static void on_tensor_info(void *ctx, const gguf_tensor_event *e)
     }
     if (g->info_section < 0) { /* the first tensor info ends the metadata section */
         if (g->metadata_section < 0)
-            g->metadata_section = fm_add(m, RF_REGION_SECTION, 24, 0, "metadata", "");
+            g->metadata_section = rfi_fm_add(m, RF_REGION_SECTION, 24, 0, "metadata", "");
         else
-            fm_close(m, g->kv_end);
-        g->info_section = fm_open(m, RF_REGION_SECTION, e->record_offset, "tensor infos", "");
+            rfi_fm_close(m, g->kv_end);
+        g->info_section = rfi_fm_open(m, RF_REGION_SECTION, e->record_offset, "tensor infos", "");
         g->info_end = e->record_offset;
     }
     char ne[256];
@@ -183,20 +185,23 @@ static void on_tensor_info(void *ctx, const gguf_tensor_event *e)
     put(ne, sizeof ne, n, "]");
     rf_dtype dtype;
     bool known = rf_dtype_from_ggml(e->ggml_type, &dtype);
-    const char *type = known ? rf_dtype_name(dtype) : fm_printf(m, "unknown type %u", e->ggml_type);
-    const char *name = fm_quote(m, e->name, e->name_len, 200);
-    int64_t r = fm_open(m, RF_REGION_TENSOR_INFO, e->record_offset,
-                        fm_printf(m, "tensor info[%" PRIu64 "]", e->index),
-                        fm_printf(m, "%s %s ne %s offset %" PRIu64, name, type, ne, e->offset));
-    fm_add(m, RF_REGION_FIELD, e->record_offset, e->dims_offset - e->record_offset, "name", name);
-    fm_add(m, RF_REGION_FIELD, e->dims_offset, 4, "n_dims", fm_printf(m, "%u", e->n_dims));
-    fm_add(m, RF_REGION_FIELD, e->dims_offset + 4, e->type_offset - e->dims_offset - 4, "ne",
-           fm_strdup(m, ne));
-    fm_add(m, RF_REGION_FIELD, e->type_offset, 4, "type",
-           fm_printf(m, "%u (%s)", e->ggml_type, type));
-    fm_add(m, RF_REGION_FIELD, e->offset_offset, 8, "offset",
-           fm_printf(m, "%" PRIu64 " (relative to the data section)", e->offset));
-    fm_close(m, e->end);
+    const char *type =
+        known ? rf_dtype_name(dtype) : rfi_fm_printf(m, "unknown type %u", e->ggml_type);
+    const char *name = rfi_fm_quote(m, e->name, e->name_len, 200);
+    int64_t r =
+        rfi_fm_open(m, RF_REGION_TENSOR_INFO, e->record_offset,
+                    rfi_fm_printf(m, "tensor info[%" PRIu64 "]", e->index),
+                    rfi_fm_printf(m, "%s %s ne %s offset %" PRIu64, name, type, ne, e->offset));
+    rfi_fm_add(m, RF_REGION_FIELD, e->record_offset, e->dims_offset - e->record_offset, "name",
+               name);
+    rfi_fm_add(m, RF_REGION_FIELD, e->dims_offset, 4, "n_dims", rfi_fm_printf(m, "%u", e->n_dims));
+    rfi_fm_add(m, RF_REGION_FIELD, e->dims_offset + 4, e->type_offset - e->dims_offset - 4, "ne",
+               rfi_fm_strdup(m, ne));
+    rfi_fm_add(m, RF_REGION_FIELD, e->type_offset, 4, "type",
+               rfi_fm_printf(m, "%u (%s)", e->ggml_type, type));
+    rfi_fm_add(m, RF_REGION_FIELD, e->offset_offset, 8, "offset",
+               rfi_fm_printf(m, "%" PRIu64 " (relative to the data section)", e->offset));
+    rfi_fm_close(m, e->end);
     g->info_regions[g->n_info++] = r;
     g->info_end = e->end;
 
@@ -224,7 +229,7 @@ static void on_tensor_info(void *ctx, const gguf_tensor_event *e)
                                              NULL) == RF_OK;
     }
     t.tensor.file_offset = e->offset; /* relative for now */
-    fm_add_tensor(m, &t);
+    rfi_fm_add_tensor(m, &t);
     free(cname);
 }
 
@@ -236,7 +241,8 @@ static void on_problem(void *ctx, gguf_section section, uint64_t item, gguf_prob
         g->m->oom = true;
         return;
     }
-    g->problems[g->n_problems++] = (gguf_problem){section, item, kind, fm_strdup(g->m, message)};
+    g->problems[g->n_problems++] =
+        (gguf_problem){section, item, kind, rfi_fm_strdup(g->m, message)};
     if (kind == GGUF_FATAL)
         g->fatal = true;
 }
@@ -247,25 +253,25 @@ static void map_header(gmap *g, const rf_gguf_layout *layout)
 {
     rf_filemap *m = g->m;
     const uint8_t *d = m->data;
-    g->header_section = fm_open(m, RF_REGION_SECTION, 0, "header", "GGUF header");
-    fm_add(m, RF_REGION_MAGIC, 0, 4, "magic", m->size >= 4 ? fm_quote(m, d, 4, 4) : "");
+    g->header_section = rfi_fm_open(m, RF_REGION_SECTION, 0, "header", "GGUF header");
+    rfi_fm_add(m, RF_REGION_MAGIC, 0, 4, "magic", m->size >= 4 ? rfi_fm_quote(m, d, 4, 4) : "");
     const char *version = "";
     if (m->size >= 8) {
         uint32_t raw = rf_load_le32(d + 4);
         version = layout->big_endian
-                      ? fm_printf(m, "%u (big-endian: stored as 0x%08x)", layout->version, raw)
-                      : fm_printf(m, "%u", raw);
+                      ? rfi_fm_printf(m, "%u (big-endian: stored as 0x%08x)", layout->version, raw)
+                      : rfi_fm_printf(m, "%u", raw);
     }
-    fm_add(m, RF_REGION_VERSION, 4, 4, "version", version);
+    rfi_fm_add(m, RF_REGION_VERSION, 4, 4, "version", version);
     const char *counts[2] = {"", ""};
     for (int i = 0; i < 2; i++)
         if (m->size >= 16u + 8u * (unsigned)i) {
             uint64_t v = rf_load_le64(d + 8 + 8 * i);
-            counts[i] = fm_printf(m, "%" PRIu64, layout->big_endian ? __builtin_bswap64(v) : v);
+            counts[i] = rfi_fm_printf(m, "%" PRIu64, layout->big_endian ? __builtin_bswap64(v) : v);
         }
-    fm_add(m, RF_REGION_COUNT, 8, 8, "tensor_count", counts[0]);
-    fm_add(m, RF_REGION_COUNT, 16, 8, "kv_count", counts[1]);
-    fm_close(m, 24);
+    rfi_fm_add(m, RF_REGION_COUNT, 8, 8, "tensor_count", counts[0]);
+    rfi_fm_add(m, RF_REGION_COUNT, 16, 8, "kv_count", counts[1]);
+    rfi_fm_close(m, 24);
 }
 
 /* The region a problem belongs to: the record it names, or the leaf at the offset it names. */
@@ -274,7 +280,7 @@ static void attach(gmap *g, const gguf_problem *p)
     rf_filemap *m = g->m;
     rf_problem_severity sev = p->kind == GGUF_NOTE ? RF_PROBLEM_WARNING : RF_PROBLEM_ERROR;
     bool damage = p->kind != GGUF_NOTE;
-    uint64_t at = fm_message_offset(p->message);
+    uint64_t at = rfi_fm_message_offset(p->message);
     int64_t record = -1;
     if (p->section == GGUF_SECTION_KV && p->item < g->n_kv)
         record = g->kv_regions[p->item];
@@ -289,8 +295,8 @@ static void attach(gmap *g, const gguf_problem *p)
     }
     if (record < 0) {
         /* header problems (or a record that was never completed): the leaf at the offset */
-        fm_problem(m, sev, at != UINT64_MAX ? at : 0, at != UINT64_MAX ? -1 : g->header_section,
-                   damage, p->message);
+        rfi_fm_problem(m, sev, at != UINT64_MAX ? at : 0, at != UINT64_MAX ? -1 : g->header_section,
+                       damage, p->message);
         return;
     }
     /* a field of the record when the message names its offset */
@@ -298,13 +304,13 @@ static void attach(gmap *g, const gguf_problem *p)
     if (at != UINT64_MAX && at >= rec->offset && at < rec->offset + rec->size) {
         for (size_t i = (size_t)record + 1; i < m->n_regions && m->regions[i].parent == record; i++)
             if (at >= m->regions[i].offset && at < m->regions[i].offset + m->regions[i].size) {
-                fm_problem(m, sev, at, (int64_t)i, damage, p->message);
+                rfi_fm_problem(m, sev, at, (int64_t)i, damage, p->message);
                 if (damage)
-                    fm_mark(m, record, p->message);
+                    rfi_fm_mark(m, record, p->message);
                 return;
             }
     }
-    fm_problem(m, sev, rec->offset, record, damage, p->message);
+    rfi_fm_problem(m, sev, rec->offset, record, damage, p->message);
 }
 
 static uint64_t align_up(uint64_t x, uint64_t a)
@@ -340,7 +346,7 @@ static void place(gmap *g, const rf_gguf_layout *layout, rf_model *model)
     }
 }
 
-rf_status fm_map_gguf(rf_filemap *m, rf_error *err)
+rf_status rfi_fm_map_gguf(rf_filemap *m, rf_error *err)
 {
     rf_model *model = rf_model_new(RF_FORMAT_GGUF, err);
     if (!model)
@@ -365,7 +371,7 @@ rf_status fm_map_gguf(rf_filemap *m, rf_error *err)
     g.kv_end = 24;
     rf_gguf_layout layout;
     rf_error perr;
-    st = gguf_parse_observed(m->data, m->size, m->path, model, 0, &obs, &layout, &perr);
+    st = rfi_gguf_parse_observed(m->data, m->size, m->path, model, 0, &obs, &layout, &perr);
     if (m->oom)
         goto oom;
     /* The header was read when the reader got past it: then the (possibly empty) sections exist. */
@@ -376,21 +382,21 @@ rf_status fm_map_gguf(rf_filemap *m, rf_error *err)
             header_read = false;
     if (g.info_section < 0) { /* no tensor info arrived */
         if (g.metadata_section >= 0)
-            fm_close(m, g.kv_end);
+            rfi_fm_close(m, g.kv_end);
         else if (header_read)
-            g.metadata_section = fm_add(m, RF_REGION_SECTION, 24, 0, "metadata", "");
+            g.metadata_section = rfi_fm_add(m, RF_REGION_SECTION, 24, 0, "metadata", "");
         if (st == RF_OK)
-            g.info_section = fm_open(m, RF_REGION_SECTION, g.kv_end, "tensor infos", "");
+            g.info_section = rfi_fm_open(m, RF_REGION_SECTION, g.kv_end, "tensor infos", "");
         g.info_end = g.kv_end;
     }
     if (g.info_section >= 0)
-        fm_close(m, g.info_end);
+        rfi_fm_close(m, g.info_end);
     if (g.metadata_section >= 0)
         m->regions[g.metadata_section].value =
-            fm_printf(m, "%zu key/value pair%s", g.n_kv, g.n_kv == 1 ? "" : "s");
+            rfi_fm_printf(m, "%zu key/value pair%s", g.n_kv, g.n_kv == 1 ? "" : "s");
     if (g.info_section >= 0)
         m->regions[g.info_section].value =
-            fm_printf(m, "%zu tensor info%s", g.n_info, g.n_info == 1 ? "" : "s");
+            rfi_fm_printf(m, "%zu tensor info%s", g.n_info, g.n_info == 1 ? "" : "s");
     snprintf(m->description, sizeof m->description, "GGUF v%u, %s-endian", peek.version,
              peek.big_endian ? "big" : "little");
 
@@ -420,49 +426,52 @@ rf_status fm_map_gguf(rf_filemap *m, rf_error *err)
         if (m->n_tensors == 0 && data > m->size) /* ggml does not seek to an empty data section */
             data = m->size;
         if (data > g.info_end)
-            fm_add(m, RF_REGION_PADDING, g.info_end, data - g.info_end, "padding",
-                   fm_printf(m, "to a multiple of %" PRIu64 " (general.alignment)", a));
-        fm_open(m, RF_REGION_SECTION, data, "data",
-                fm_printf(m, "%zu tensor%s", m->n_tensors, m->n_tensors == 1 ? "" : "s"));
-        uint64_t end = fm_data_regions(m, data, m->size);
+            rfi_fm_add(m, RF_REGION_PADDING, g.info_end, data - g.info_end, "padding",
+                       rfi_fm_printf(m, "to a multiple of %" PRIu64 " (general.alignment)", a));
+        rfi_fm_open(m, RF_REGION_SECTION, data, "data",
+                    rfi_fm_printf(m, "%zu tensor%s", m->n_tensors, m->n_tensors == 1 ? "" : "s"));
+        uint64_t end = rfi_fm_data_regions(m, data, m->size);
         uint64_t padded = m->n_tensors ? align_up(end, a) : end;
         if (padded > m->size)
             padded = m->size;
         if (padded > end)
-            fm_add(m, RF_REGION_PADDING, end, padded - end, "padding",
-                   fm_printf(m, "after the last tensor, to a multiple of %" PRIu64, a));
-        fm_close(m, padded > data ? padded : data);
+            rfi_fm_add(m, RF_REGION_PADDING, end, padded - end, "padding",
+                       rfi_fm_printf(m, "after the last tensor, to a multiple of %" PRIu64, a));
+        rfi_fm_close(m, padded > data ? padded : data);
         if (padded < m->size && padded >= data) {
-            int64_t r = fm_add(m, RF_REGION_UNPARSED, padded, m->size - padded, "trailing bytes",
-                               fm_printf(m, "%" PRIu64 " bytes", m->size - padded));
-            fm_problem(m, RF_PROBLEM_WARNING, padded, r, true,
-                       fm_printf(m,
-                                 "%" PRIu64 " bytes after the padded end of the data section "
-                                 "(offset %" PRIu64 ") belong to nothing",
-                                 m->size - padded, padded));
+            int64_t r =
+                rfi_fm_add(m, RF_REGION_UNPARSED, padded, m->size - padded, "trailing bytes",
+                           rfi_fm_printf(m, "%" PRIu64 " bytes", m->size - padded));
+            rfi_fm_problem(m, RF_PROBLEM_WARNING, padded, r, true,
+                           rfi_fm_printf(m,
+                                         "%" PRIu64
+                                         " bytes after the padded end of the data section "
+                                         "(offset %" PRIu64 ") belong to nothing",
+                                         m->size - padded, padded));
         }
     }
     for (size_t i = 0; i < g.n_problems; i++) {
         const gguf_problem *p = &g.problems[i];
-        uint64_t at = fm_message_offset(p->message);
+        uint64_t at = rfi_fm_message_offset(p->message);
         if (p == fatal && (at == UINT64_MAX || at >= tail))
             continue; /* stated by the unparsed tail below */
         attach(&g, p);
     }
-    uint64_t fatal_at = fatal ? fm_message_offset(fatal->message) : UINT64_MAX;
+    uint64_t fatal_at = fatal ? rfi_fm_message_offset(fatal->message) : UINT64_MAX;
     if (fatal && fatal_at != UINT64_MAX && fatal_at < tail && tail >= m->size) {
         /* the reader stopped on a field that is mapped, and nothing is left after it */
     } else if (fatal) {
         uint64_t at = fatal_at;
-        fm_unparsed_tail(m, tail,
-                         at != UINT64_MAX && at < tail
-                             ? fm_printf(m,
-                                         "not mapped: the reader stopped at the field at offset "
-                                         "%" PRIu64,
-                                         at)
-                             : fatal->message);
+        rfi_fm_unparsed_tail(
+            m, tail,
+            at != UINT64_MAX && at < tail
+                ? rfi_fm_printf(m,
+                                "not mapped: the reader stopped at the field at offset "
+                                "%" PRIu64,
+                                at)
+                : fatal->message);
     } else if (st != RF_OK)
-        fm_unparsed_tail(m, tail, perr.message);
+        rfi_fm_unparsed_tail(m, tail, perr.message);
     if (m->oom)
         goto oom;
     free(g.kv_regions);

@@ -27,7 +27,7 @@ static const char *raw_text(rf_filemap *m, uint64_t from, uint64_t to)
     buf[n] = '\0';
     if (to - from > ENTRY_PREVIEW)
         snprintf(buf + n, sizeof buf - n, "...");
-    return fm_strdup(m, buf);
+    return rfi_fm_strdup(m, buf);
 }
 
 /* The tensor an entry describes, as far as its JSON allows. */
@@ -48,13 +48,13 @@ static void entry_tensor(rf_filemap *m, const apr_json *j, uint32_t node, uint64
         .info_offset = e->key_offset,
         .info_region = region,
     };
-    uint32_t dtype = e->type == APR_J_OBJECT ? apr_json_member(j, node, "dtype") : 0;
-    uint32_t shape = e->type == APR_J_OBJECT ? apr_json_member(j, node, "shape") : 0;
-    uint32_t offsets = e->type == APR_J_OBJECT ? apr_json_member(j, node, "data_offsets") : 0;
+    uint32_t dtype = e->type == APR_J_OBJECT ? rfi_apr_json_member(j, node, "dtype") : 0;
+    uint32_t shape = e->type == APR_J_OBJECT ? rfi_apr_json_member(j, node, "shape") : 0;
+    uint32_t offsets = e->type == APR_J_OBJECT ? rfi_apr_json_member(j, node, "data_offsets") : 0;
     if (dtype && j->nodes[dtype].type == APR_J_STRING) {
         t.dtype_known = rf_dtype_from_st(j->nodes[dtype].str, &t.tensor.dtype);
         if (!t.dtype_known)
-            t.dtype_text = fm_printf(m, "unknown dtype \"%.40s\"", j->nodes[dtype].str);
+            t.dtype_text = rfi_fm_printf(m, "unknown dtype \"%.40s\"", j->nodes[dtype].str);
     } else {
         t.dtype_text = "no dtype";
     }
@@ -90,7 +90,7 @@ static void entry_tensor(rf_filemap *m, const apr_json *j, uint32_t node, uint64
         if (!__builtin_add_overflow(t.tensor.file_offset, t.tensor.nbytes, &end) && end <= m->size)
             t.tensor.data = m->data + t.tensor.file_offset;
     }
-    int64_t idx = fm_add_tensor(m, &t);
+    int64_t idx = rfi_fm_add_tensor(m, &t);
     if (idx >= 0 && region >= 0)
         m->regions[region].tensor = idx;
     free(name);
@@ -115,41 +115,43 @@ static int64_t named_tensor(const rf_filemap *m, const char *message)
 static void reader_problem(rf_filemap *m, const char *message, int64_t header,
                            rf_problem_severity sev)
 {
-    message = fm_without_path(m, message);
+    message = rfi_fm_without_path(m, message);
     int64_t t = named_tensor(m, message);
     if (t >= 0 && sev == RF_PROBLEM_ERROR && !m->tensors[t].damaged) {
         m->tensors[t].damaged = true;
-        m->tensors[t].reason = fm_strdup(m, message);
+        m->tensors[t].reason = rfi_fm_strdup(m, message);
     }
     int64_t region = t >= 0 && m->tensors[t].info_region >= 0 ? m->tensors[t].info_region : header;
-    fm_problem(m, sev, region >= 0 ? m->regions[region].offset : 0, region, sev == RF_PROBLEM_ERROR,
-               message);
+    rfi_fm_problem(m, sev, region >= 0 ? m->regions[region].offset : 0, region,
+                   sev == RF_PROBLEM_ERROR, message);
 }
 
-rf_status fm_map_safetensors(rf_filemap *m, rf_error *err)
+rf_status rfi_fm_map_safetensors(rf_filemap *m, rf_error *err)
 {
     snprintf(m->description, sizeof m->description, "SafeTensors");
     const rf_open_options lenient = {.lenient = true};
     rf_error rerr;
     rf_model *model = rf_safetensors_open_memory(m->data, m->size, m->path, &lenient, &rerr);
 
-    fm_open(m, RF_REGION_SECTION, 0, "header", "SafeTensors header");
+    rfi_fm_open(m, RF_REGION_SECTION, 0, "header", "SafeTensors header");
     uint64_t n = m->size >= 8 ? rf_load_le64(m->data) : 0;
-    int64_t length = fm_add(m, RF_REGION_COUNT, 0, 8, "header length",
-                            m->size >= 8 ? fm_printf(m, "%" PRIu64 " bytes of JSON", n) : "");
+    int64_t length =
+        rfi_fm_add(m, RF_REGION_COUNT, 0, 8, "header length",
+                   m->size >= 8 ? rfi_fm_printf(m, "%" PRIu64 " bytes of JSON", n) : "");
     if (m->size < 8 || n > RF_SAFETENSORS_MAX_HEADER || n > m->size - 8) {
-        fm_close(m, 8);
-        const char *why = model ? "header length out of range" : fm_without_path(m, rerr.message);
-        fm_problem(m, RF_PROBLEM_ERROR, 0, length, true, why);
-        fm_unparsed_tail(m, 8, "not mapped: the header length is invalid");
+        rfi_fm_close(m, 8);
+        const char *why =
+            model ? "header length out of range" : rfi_fm_without_path(m, rerr.message);
+        rfi_fm_problem(m, RF_PROBLEM_ERROR, 0, length, true, why);
+        rfi_fm_unparsed_tail(m, 8, "not mapped: the header length is invalid");
         rf_model_free(model);
         return RF_OK;
     }
     uint64_t data_start = 8 + n;
-    int64_t json_region = fm_open(m, RF_REGION_JSON, 8, "JSON header", "");
+    int64_t json_region = rfi_fm_open(m, RF_REGION_JSON, 8, "JSON header", "");
     apr_json j;
     rf_error jerr;
-    bool parsed = apr_json_parse(m->data + 8, (size_t)n, 8, "header", &j, &jerr) == RF_OK;
+    bool parsed = rfi_apr_json_parse(m->data + 8, (size_t)n, 8, "header", &j, &jerr) == RF_OK;
     uint64_t json_end = data_start;
     size_t n_entries = 0;
     if (parsed && j.nodes[0].type == APR_J_OBJECT) {
@@ -157,45 +159,46 @@ rf_status fm_map_safetensors(rf_filemap *m, rf_error *err)
         for (uint32_t c = j.nodes[0].first; c; c = j.nodes[c].next) {
             const apr_jnode *e = &j.nodes[c];
             bool meta = e->key_len == 12 && memcmp(e->key, "__metadata__", 12) == 0;
-            int64_t r = fm_add(m, meta ? RF_REGION_KV : RF_REGION_TENSOR_INFO, e->key_offset,
-                               e->end - e->key_offset,
-                               fm_quote(m, (const uint8_t *)e->key, e->key_len, 200),
-                               raw_text(m, e->offset, e->end));
+            int64_t r = rfi_fm_add(m, meta ? RF_REGION_KV : RF_REGION_TENSOR_INFO, e->key_offset,
+                                   e->end - e->key_offset,
+                                   rfi_fm_quote(m, (const uint8_t *)e->key, e->key_len, 200),
+                                   raw_text(m, e->offset, e->end));
             if (!meta) {
                 entry_tensor(m, &j, c, data_start, r);
                 n_entries++;
             }
         }
     }
-    fm_close(m, json_end);
+    rfi_fm_close(m, json_end);
     m->regions[json_region].value =
-        parsed ? fm_printf(m, "%zu tensor entr%s", n_entries, n_entries == 1 ? "y" : "ies")
+        parsed ? rfi_fm_printf(m, "%zu tensor entr%s", n_entries, n_entries == 1 ? "y" : "ies")
                : "unparsable";
     if (json_end < data_start)
-        fm_add(
-            m, RF_REGION_PADDING, json_end, data_start - json_end, "padding",
-            fm_printf(m, "%" PRIu64 " bytes (spaces) to a multiple of 8", data_start - json_end));
-    fm_close(m, data_start);
+        rfi_fm_add(m, RF_REGION_PADDING, json_end, data_start - json_end, "padding",
+                   rfi_fm_printf(m, "%" PRIu64 " bytes (spaces) to a multiple of 8",
+                                 data_start - json_end));
+    rfi_fm_close(m, data_start);
     if (parsed)
-        apr_json_free(&j);
+        rfi_apr_json_free(&j);
     else
-        fm_damage(m, json_region, model ? jerr.message : fm_without_path(m, rerr.message));
+        rfi_fm_damage(m, json_region, model ? jerr.message : rfi_fm_without_path(m, rerr.message));
 
     if (!parsed) {
-        fm_unparsed_tail(m, data_start, "tensor data not mapped: the JSON header is invalid");
+        rfi_fm_unparsed_tail(m, data_start, "tensor data not mapped: the JSON header is invalid");
     } else {
-        fm_open(m, RF_REGION_SECTION, data_start, "data",
-                fm_printf(m, "%zu tensor%s", m->n_tensors, m->n_tensors == 1 ? "" : "s"));
-        uint64_t end = fm_data_regions(m, data_start, m->size);
-        fm_close(m, end > data_start ? end : data_start);
+        rfi_fm_open(m, RF_REGION_SECTION, data_start, "data",
+                    rfi_fm_printf(m, "%zu tensor%s", m->n_tensors, m->n_tensors == 1 ? "" : "s"));
+        uint64_t end = rfi_fm_data_regions(m, data_start, m->size);
+        rfi_fm_close(m, end > data_start ? end : data_start);
         if (end < m->size) {
-            int64_t r = fm_add(m, RF_REGION_UNPARSED, end, m->size - end, "trailing bytes",
-                               fm_printf(m, "%" PRIu64 " bytes", m->size - end));
-            fm_damage(m, r,
-                      fm_printf(m,
-                                "%" PRIu64 " trailing bytes at offset %" PRIu64 " after the last "
-                                "tensor (the reference reader rejects them)",
-                                m->size - end, end));
+            int64_t r = rfi_fm_add(m, RF_REGION_UNPARSED, end, m->size - end, "trailing bytes",
+                                   rfi_fm_printf(m, "%" PRIu64 " bytes", m->size - end));
+            rfi_fm_damage(m, r,
+                          rfi_fm_printf(m,
+                                        "%" PRIu64 " trailing bytes at offset %" PRIu64
+                                        " after the last "
+                                        "tensor (the reference reader rejects them)",
+                                        m->size - end, end));
         }
     }
 

@@ -2,6 +2,7 @@
  * thread at a time (largest first), so every tensor's figures are computed by one thread in one
  * fixed order and do not depend on the number of threads. Whole-model digests and accessors.
  * Definitions: docs/fingerprint.md. */
+#include "model_internal.h"
 #include "fingerprint_internal.h"
 
 #include <stdatomic.h>
@@ -13,9 +14,9 @@
 #include "cpu/threads.h"
 #include "value_stats.h"
 
-rf_fingerprint *fp_new(void) { return calloc(1, sizeof(rf_fingerprint)); }
+rf_fingerprint *rfi_fp_new(void) { return calloc(1, sizeof(rf_fingerprint)); }
 
-void fp_hex64(uint64_t v, char out[17])
+void rfi_fp_hex64(uint64_t v, char out[17])
 {
     static const char digits[] = "0123456789abcdef";
     for (int i = 0; i < 16; i++)
@@ -36,7 +37,7 @@ static int cmp_canonical(const void *a, const void *b, void *ctx)
     return c;
 }
 
-bool fp_index(rf_fingerprint *fp)
+bool rfi_fp_index(rf_fingerprint *fp)
 {
     free(fp->by_canonical);
     fp->by_canonical = malloc((fp->n_tensors ? fp->n_tensors : 1) * sizeof(size_t));
@@ -196,7 +197,8 @@ static rf_status one_tensor(fp_job *job, vs_work *w, size_t i)
         return RF_OK;
     rf_error err;
     rf_error_clear(&err);
-    rf_status st = vs_tensor(w, job->m, t, &f->stats, &f->canonical_digest, &f->raw_digest, &err);
+    rf_status st =
+        rfi_vs_tensor(w, job->m, t, &f->stats, &f->canonical_digest, &f->raw_digest, &err);
     if (st == RF_OK) {
         f->has_values = true;
         return RF_OK;
@@ -272,7 +274,7 @@ rf_fingerprint *rf_fingerprint_model(const rf_model *m, const char *path,
         rf_error_set(err, RF_ERR_ARGUMENT, "NULL model");
         return NULL;
     }
-    rf_fingerprint *fp = fp_new();
+    rf_fingerprint *fp = rfi_fp_new();
     size_t n = rf_model_n_tensors(m);
     if (!fp || !copy_header(fp, m, path) ||
         !(fp->tensors = calloc(n ? n : 1, sizeof *fp->tensors))) {
@@ -285,7 +287,7 @@ rf_fingerprint *rf_fingerprint_model(const rf_model *m, const char *path,
         const rf_tensor *t = rf_model_tensor(m, i);
         rf_tensor_fingerprint *f = &fp->tensors[i];
         f->name = strdup(t->name);
-        f->canonical = canonical_tensor_name(t->name);
+        f->canonical = rfi_canonical_tensor_name(t->name);
         f->dtype = strdup(rf_dtype_name(t->dtype));
         f->ndim = t->ndim < 0 ? 0 : t->ndim > RF_MAX_DIMS ? RF_MAX_DIMS : t->ndim;
         memcpy(f->shape, t->shape, sizeof f->shape);
@@ -312,7 +314,7 @@ rf_fingerprint *rf_fingerprint_model(const rf_model *m, const char *path,
     job.errs = calloc((size_t)threads, sizeof *job.errs);
     bool ok = order && job.work && job.status && job.errs;
     for (int i = 0; ok && i < threads && !job.raw_only; i++)
-        ok = (job.work[i] = vs_work_new()) != NULL;
+        ok = (job.work[i] = rfi_vs_work_new()) != NULL;
     rf_status st = ok ? RF_OK : RF_ERR_NOMEM;
     if (ok) {
         for (size_t i = 0; i < n; i++)
@@ -331,12 +333,12 @@ rf_fingerprint *rf_fingerprint_model(const rf_model *m, const char *path,
         rf_error_set(err, RF_ERR_NOMEM, "out of memory for the fingerprint workers");
     }
     for (int i = 0; job.work && i < threads; i++)
-        vs_work_free(job.work[i]);
+        rfi_vs_work_free(job.work[i]);
     free(job.work);
     free(job.status);
     free(job.errs);
     free(order);
-    if (st == RF_OK && !fp_index(fp))
+    if (st == RF_OK && !rfi_fp_index(fp))
         st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     if (st != RF_OK) {
         rf_fingerprint_free(fp);

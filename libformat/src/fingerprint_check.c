@@ -95,7 +95,7 @@ static void verdict(rf_check_report *r, const char *name, const char *canonical,
 static char *hex(uint64_t v)
 {
     char h[17];
-    fp_hex64(v, h);
+    rfi_fp_hex64(v, h);
     return strdup(h);
 }
 

@@ -20,13 +20,13 @@ struct rf_fingerprint {
 };
 
 /* An empty fingerprint (calloc'd), NULL when memory runs out. */
-rf_fingerprint *fp_new(void);
+rf_fingerprint *rfi_fp_new(void);
 
 /* Sorts by_canonical (allocating it); false when memory runs out. */
-bool fp_index(rf_fingerprint *fp);
+bool rfi_fp_index(rf_fingerprint *fp);
 
 /* Lower-case 16-digit hex of a 64-bit digest, most significant digit first (as xxhsum prints
  * XXH3 and XXH64 values), into out[17]. */
-void fp_hex64(uint64_t v, char out[17]);
+void rfi_fp_hex64(uint64_t v, char out[17]);
 
 #endif

@@ -2,6 +2,7 @@
  * with exact numbers (the shortest text that reads back as the same float32 or double; 64-bit
  * integers as JSON integers, never rounded through a double) and reading with a message that
  * names the first field that is wrong. */
+#include "model_internal.h"
 #include "fingerprint_internal.h"
 
 #include <inttypes.h>
@@ -12,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/version.h"
 
 /* ---- writing -------------------------------------------------------------------------------- */
@@ -53,7 +54,7 @@ static cJSON *json_number(double v, bool single)
 static cJSON *json_hex(uint64_t v)
 {
     char hex[17];
-    fp_hex64(v, hex);
+    rfi_fp_hex64(v, hex);
     return cJSON_CreateString(hex);
 }
 
@@ -413,7 +414,7 @@ rf_fingerprint *rf_fingerprint_from_json(const char *text, size_t len, rf_error 
         rf_error_set(err, RF_ERR_FORMAT, "not valid JSON");
         return NULL;
     }
-    rf_fingerprint *fp = fp_new();
+    rf_fingerprint *fp = rfi_fp_new();
     reader r = {err, ""};
     bool ok = fp != NULL;
     const char *schema = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(root, "schema"));
@@ -453,7 +454,7 @@ rf_fingerprint *rf_fingerprint_from_json(const char *text, size_t len, rf_error 
             ok = read_tensor(&r, item, &fp->tensors[i]);
         }
     }
-    if (ok && !fp_index(fp)) {
+    if (ok && !rfi_fp_index(fp)) {
         rf_error_set(err, RF_ERR_NOMEM, "out of memory");
         ok = false;
     }

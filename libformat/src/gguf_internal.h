@@ -68,8 +68,8 @@ typedef struct gguf_observer {
  * before the reader stopped and the error is in err. layout receives what the header walk found
  * (valid fields only up to where it stopped; data_offset is 0 when the tensor infos were not
  * all read). */
-rf_status gguf_parse_observed(const uint8_t *data, uint64_t size, const char *path, rf_model *m,
-                              uint32_t file_index, const gguf_observer *obs, rf_gguf_layout *layout,
-                              rf_error *err);
+rf_status rfi_gguf_parse_observed(const uint8_t *data, uint64_t size, const char *path, rf_model *m,
+                                  uint32_t file_index, const gguf_observer *obs,
+                                  rf_gguf_layout *layout, rf_error *err);
 
 #endif

@@ -1,4 +1,4 @@
-/* GGUF reader: parses and validates a GGUF v2/v3 file (spec/gguf.md sections 1-9; the rules of
+/* GGUF reader: parses and validates a GGUF v2/v3 file (docs/formats/gguf.md; the rules of
  * ggml's reader, section 6) into the model view, and scans header layouts for tools.
  * Not for: writing (gguf_write.c) or mapping names between formats (names.c). */
 #include <stdarg.h>
@@ -541,7 +541,7 @@ static rf_status read_header(reader *r)
     if (rd_u32(r, &raw, "version"))
         return RF_ERR_FORMAT;
     /* No byte-order flag exists: a version whose low 16 bits are zero was written with the other
-     * byte order (spec/gguf.md section 9). */
+     * byte order (docs/formats/gguf.md). */
     if (raw != 0 && (raw & 0xFFFFu) == 0) {
         r->swap = true;
         r->version = __builtin_bswap32(raw);
@@ -685,7 +685,8 @@ static rf_status read_kvs(reader *r)
     if (st != RF_OK)
         return st;
 
-    /* general.alignment: ggml requires type u32, non-zero, a power of two (spec section 5). */
+    /* general.alignment: ggml requires type u32, non-zero, a power of two (docs/formats/gguf.md).
+     */
     r->alignment = RF_GGUF_DEFAULT_ALIGNMENT;
     r->section = SECTION_HEADER;
     if (have_alignment) {
@@ -712,7 +713,7 @@ static rf_status read_kvs(reader *r)
 
 /* ---- tensor infos ------------------------------------------------------------------------- */
 
-/* Type codes ggml removed; files that use them are rejected (spec section 7). */
+/* Type codes ggml removed; files that use them are rejected (docs/formats/gguf.md). */
 static const char *removed_type_name(uint32_t code)
 {
     switch (code) {
@@ -1125,7 +1126,7 @@ static const char **string_list(reader *r, const char *key, uint64_t *count)
         return NULL;
     }
     uint64_t n = kv->value.as.arr.count;
-    const char **list = rf_model_alloc(r->model, (size_t)(n ? n : 1) * sizeof *list);
+    const char **list = rf_model_alloc_array(r->model, n ? n : 1, sizeof *list);
     if (!list)
         return NULL;
     for (uint64_t i = 0; i < n; i++)
@@ -1379,9 +1380,9 @@ rf_status rf_gguf_scan_layout(const uint8_t *data, uint64_t size, const char *na
     return RF_OK;
 }
 
-rf_status gguf_parse_observed(const uint8_t *data, uint64_t size, const char *path, rf_model *m,
-                              uint32_t file_index, const gguf_observer *obs, rf_gguf_layout *layout,
-                              rf_error *err)
+rf_status rfi_gguf_parse_observed(const uint8_t *data, uint64_t size, const char *path, rf_model *m,
+                                  uint32_t file_index, const gguf_observer *obs,
+                                  rf_gguf_layout *layout, rf_error *err)
 {
     reader r = {
         .path = path,

@@ -1,5 +1,5 @@
 /* GGUF writer: lays a model view out as a little-endian GGUF v3 file that ggml's reader
- * (llama.cpp) accepts (spec/gguf.md sections 5 and 16), synthesizing the metadata llama.cpp's
+ * (llama.cpp) accepts (docs/formats/gguf.md), synthesizing the metadata llama.cpp's
  * converter writes when the model came from SafeTensors or APR (section 14).
  * Not for: choosing dtypes (quantization) or contract checks (apr validate); the one conversion
  * here is widening F16/BF16 vectors to F32 for SafeTensors/APR sources (llama.cpp needs it). */
@@ -11,7 +11,7 @@
 #include "model_internal.h"
 #include "rosetta/gguf.h"
 #include "rosetta/half.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/contract.h"
 #include "write_hook.h"
 
@@ -107,7 +107,7 @@ static bool is_quantized(rf_dtype dtype)
 }
 
 /* The llama_ftype (general.file_type) a converter records for a model whose matrices all have
- * one type; -1 when the mix has no single ftype (spec/gguf.md section 10). */
+ * one type; -1 when the mix has no single ftype (docs/formats/gguf.md). */
 static int file_type_of(rf_dtype dtype)
 {
     switch (dtype) {
@@ -168,7 +168,7 @@ static int file_type_of(rf_dtype dtype)
 }
 
 /* GGUF architecture name for the config's architecture ("qwen2" or an HF class name). */
-const char *gguf_architecture_name(const char *arch)
+const char *rfi_gguf_architecture_name(const char *arch)
 {
     static const struct {
         const char *hf, *gguf;
@@ -188,7 +188,7 @@ const char *gguf_architecture_name(const char *arch)
     return arch;
 }
 
-/* Byte-level BPE is "gpt2" in GGUF; APR stores "bpe" (lessons C2). */
+/* Byte-level BPE is "gpt2" in GGUF (llama.cpp's tokenizer.ggml.model); APR stores "bpe". */
 static const char *gguf_tokenizer_model(const rf_tokenizer *tok)
 {
     if (!tok->model)
@@ -230,7 +230,7 @@ static rf_status synthesize_tokenizer(plan *p, const char *arch, rf_error *err)
 
     if (tok->tokens) {
         /* The vocabulary is padded with "[PAD{id}]" (type UNUSED) up to the embedding rows, as
-         * the converter does; llama.cpp needs one token per row (lessons C1). */
+         * the converter does; llama.cpp needs one token per embedding row. */
         const rf_tensor *embd = embedding_of(p->m);
         uint64_t rows = embd && embd->ndim == 2 ? embd->shape[0]
                         : c->vocab_size         ? c->vocab_size
@@ -243,8 +243,8 @@ static rf_status synthesize_tokenizer(plan *p, const char *arch, rf_error *err)
         if (rows > RF_GGUF_MAX_ARRAY_ELEMENTS || rows > SIZE_MAX / sizeof(rf_value))
             return rf_error_set(err, RF_ERR_LIMIT, "%s: %llu tokens are too many for GGUF", p->path,
                                 (unsigned long long)rows);
-        rf_value *tokens = rf_model_alloc(p->scratch, (size_t)rows * sizeof *tokens);
-        rf_value *types = rf_model_alloc(p->scratch, (size_t)rows * sizeof *types);
+        rf_value *tokens = rf_model_alloc_array(p->scratch, rows, sizeof *tokens);
+        rf_value *types = rf_model_alloc_array(p->scratch, rows, sizeof *types);
         if (!tokens || !types)
             return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", p->path);
         for (uint64_t i = 0; i < rows; i++) {
@@ -272,7 +272,7 @@ static rf_status synthesize_tokenizer(plan *p, const char *arch, rf_error *err)
         if (tok->n_merges > RF_GGUF_MAX_ARRAY_ELEMENTS ||
             tok->n_merges > SIZE_MAX / sizeof(rf_value))
             return rf_error_set(err, RF_ERR_LIMIT, "%s: too many merges", p->path);
-        rf_value *merges = rf_model_alloc(p->scratch, (size_t)tok->n_merges * sizeof *merges);
+        rf_value *merges = rf_model_alloc_array(p->scratch, tok->n_merges, sizeof *merges);
         if (!merges)
             return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", p->path);
         for (uint64_t i = 0; i < tok->n_merges; i++) {
@@ -314,11 +314,11 @@ static bool widen_to_f32(const rf_tensor *t, const char *gguf_name)
 }
 
 /* Metadata for a model read from SafeTensors or APR, in the order convert_hf_to_gguf.py
- * writes it for Qwen2 (spec/gguf.md 14.1-14.2). */
+ * writes it for Qwen2 (docs/formats/gguf.md). */
 static rf_status synthesize(plan *p, rf_error *err)
 {
     const rf_model_config *c = rf_model_config_get(p->m);
-    const char *arch = gguf_architecture_name(c->architecture);
+    const char *arch = rfi_gguf_architecture_name(c->architecture);
     if (!arch)
         return rf_error_set(err, RF_ERR_UNSUPPORTED,
                             "%s: cannot name the GGUF architecture: the model's architecture is "
@@ -544,7 +544,7 @@ static rf_status widen(plan *p, rf_tensor *copy, rf_error *err)
     if (n > SIZE_MAX / 4)
         return rf_error_set(err, RF_ERR_OVERFLOW, "%s: tensor '%s' too large to widen to F32",
                             p->path, copy->name);
-    uint8_t *out = n ? rf_model_alloc(p->scratch, (size_t)n * 4) : NULL;
+    uint8_t *out = n ? rf_model_alloc_array(p->scratch, n, 4) : NULL;
     if (n && !out)
         return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory widening tensor '%s' to F32",
                             p->path, copy->name);
@@ -580,7 +580,8 @@ static rf_status plan_tensors(plan *p, bool map_names, rf_error *err)
         if (map_names && rf_contracts_map_name(names, t->name, RF_NAMING_GGUF, mapped,
                                                sizeof mapped, NULL) == RF_OK)
             name = mapped;
-        /* Tied models: llama.cpp reuses token_embd when output.weight is absent (DESIGN 3). */
+        /* Tied models: llama.cpp reuses token_embd when output.weight is absent (docs/design.md
+         * section 3). */
         if (map_names && c->tie_word_embeddings == 1 && strcmp(name, "output.weight") == 0)
             continue;
         const rf_dtype_info *info = rf_dtype_get(t->dtype);
@@ -739,7 +740,7 @@ static rf_status put_value(rf_writer *w, const rf_value *v, rf_error *err)
                         rf_value_type_name(v->type));
 }
 
-static rf_status write_file(const plan *p, rf_writer *w, rf_error *err)
+static rf_status write_file(const plan *p, rf_writer *w, const write_hook *hook, rf_error *err)
 {
     static const uint8_t magic[4] = {'G', 'G', 'U', 'F'};
     rf_status st = rf_writer_write(w, magic, 4, err);
@@ -782,8 +783,9 @@ static rf_status write_file(const plan *p, rf_writer *w, rf_error *err)
         uint64_t left = t->nbytes;
         const uint8_t *src = t->data;
         while (!st && left) {
-            size_t chunk = left > (1u << 30) ? (1u << 30) : (size_t)left;
+            size_t chunk = left > WRITE_HOOK_PIECE ? (size_t)WRITE_HOOK_PIECE : (size_t)left;
             st = rf_writer_write(w, src, chunk, err);
+            rfi_write_hook_release(hook, src, chunk);
             src += chunk;
             left -= chunk;
         }
@@ -887,11 +889,11 @@ rf_status rf_gguf_metadata(const rf_model *m, const rf_gguf_write_options *opts,
     const char *name = rf_model_path(m) ? rf_model_path(m) : "model";
     plan p;
     rf_status st = plan_model(&p, m, name, opts, err);
-    rf_kv_list *list = st == RF_OK ? kv_list_new(err) : NULL;
+    rf_kv_list *list = st == RF_OK ? rfi_kv_list_new(err) : NULL;
     if (st == RF_OK && !list)
         st = RF_ERR_NOMEM;
     for (size_t i = 0; st == RF_OK && i < p.n_kvs; i++)
-        st = kv_list_add(list, p.kvs[i]->key, &p.kvs[i]->value, err);
+        st = rfi_kv_list_add(list, p.kvs[i]->key, &p.kvs[i]->value, err);
     plan_free(&p);
     if (st != RF_OK) {
         rf_kv_list_free(list);
@@ -904,11 +906,12 @@ rf_status rf_gguf_metadata(const rf_model *m, const rf_gguf_write_options *opts,
 rf_status rf_gguf_write(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
                         rf_error *err)
 {
-    return gguf_write_hooked(m, path, opts, NULL, err);
+    return rfi_gguf_write_hooked(m, path, opts, NULL, err);
 }
 
-rf_status gguf_write_hooked(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
-                            const write_hook *hook, rf_error *err)
+rf_status rfi_gguf_write_hooked(const rf_model *m, const char *path,
+                                const rf_gguf_write_options *opts, const write_hook *hook,
+                                rf_error *err)
 {
     static const rf_gguf_write_options defaults = {0};
     if (!opts)
@@ -942,10 +945,10 @@ rf_status gguf_write_hooked(const rf_model *m, const char *path, const rf_gguf_w
         rf_writer *w = rf_writer_open(path, err);
         if (!w) {
             st = err ? err->status : RF_ERR_WRITE;
-        } else if ((st = write_file(&p, w, err)) != RF_OK) {
+        } else if ((st = write_file(&p, w, hook, err)) != RF_OK) {
             rf_writer_abort(w);
         } else {
-            st = write_hook_commit(w, path, verify, &p, hook, err);
+            st = rfi_write_hook_commit(w, path, verify, &p, hook, err);
         }
     }
     plan_free(&p);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_internal.h"
 #include "hf_internal.h"
 
 typedef rf_status (*reader_fn)(rf_model *, const char *, const char *, size_t, rf_error *);
@@ -16,10 +17,10 @@ static const struct {
     reader_fn read;
 } FILES[] = {
     /* config first: generation_config and tokenizer_config only fill what it leaves out */
-    {"config.json", 16u << 20, hf_config_read},
-    {"generation_config.json", 16u << 20, hf_generation_config_read},
-    {"tokenizer.json", 512u << 20, hf_tokenizer_read},
-    {"tokenizer_config.json", 64u << 20, hf_tokenizer_config_read},
+    {"config.json", 16u << 20, rfi_hf_config_read},
+    {"generation_config.json", 16u << 20, rfi_hf_generation_config_read},
+    {"tokenizer.json", 512u << 20, rfi_hf_tokenizer_read},
+    {"tokenizer_config.json", 64u << 20, rfi_hf_tokenizer_config_read},
 };
 
 static rf_status keep_raw(rf_model *m, const char *file, const char *json, size_t len,
@@ -33,16 +34,16 @@ static rf_status keep_raw(rf_model *m, const char *file, const char *json, size_
     return rf_model_add_kv(m, key, &v, err);
 }
 
-rf_status hf_read_companions(rf_model *m, const char *dir, rf_error *err)
+rf_status rfi_hf_read_companions(rf_model *m, const char *dir, rf_error *err)
 {
     rf_status st = RF_OK;
     for (size_t i = 0; i < sizeof FILES / sizeof FILES[0] && st == RF_OK; i++) {
-        char *path = hf_path_join(dir, FILES[i].file);
+        char *path = rfi_hf_path_join(dir, FILES[i].file);
         if (!path)
             return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
         char *text = NULL;
         size_t len = 0;
-        st = hf_read_file(path, FILES[i].max_bytes, &text, &len, err);
+        st = rfi_hf_read_file(path, FILES[i].max_bytes, &text, &len, err);
         if (st == RF_ERR_NOT_FOUND) {
             free(path);
             st = RF_OK;
@@ -52,7 +53,7 @@ rf_status hf_read_companions(rf_model *m, const char *dir, rf_error *err)
             st = FILES[i].read(m, path, text, len, err);
         if (st == RF_OK) {
             size_t compact_len;
-            char *compact = hf_json_minify(m, text, len, &compact_len);
+            char *compact = rfi_hf_json_minify(m, text, len, &compact_len);
             st = compact ? keep_raw(m, FILES[i].file, compact, compact_len, err)
                          : rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path);
         }
@@ -62,12 +63,12 @@ rf_status hf_read_companions(rf_model *m, const char *dir, rf_error *err)
     if (st != RF_OK)
         return st;
     /* transformers >= 4.43 may keep the template in its own file */
-    char *path = hf_path_join(dir, "chat_template.jinja");
+    char *path = rfi_hf_path_join(dir, "chat_template.jinja");
     if (!path)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     char *text = NULL;
     size_t len = 0;
-    st = hf_read_file(path, 16u << 20, &text, &len, err);
+    st = rfi_hf_read_file(path, 16u << 20, &text, &len, err);
     if (st == RF_ERR_NOT_FOUND) {
         free(path);
         return RF_OK;
@@ -80,11 +81,11 @@ rf_status hf_read_companions(rf_model *m, const char *dir, rf_error *err)
         if (!cfg->chat_template)
             cfg->chat_template = rf_model_strndup(m, text, len);
         text_buf quoted = {0};
-        json_put_string(&quoted, text, len);
+        rfi_json_put_string(&quoted, text, len);
         st = quoted.failed || (!cfg->chat_template && len)
                  ? rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path)
                  : keep_raw(m, "chat_template.jinja", quoted.data, quoted.len, err);
-        text_buf_free(&quoted);
+        rfi_text_buf_free(&quoted);
     }
     free(text);
     free(path);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model_internal.h"
 #include "hf_internal.h"
 
 typedef struct cfg_ctx {
@@ -20,7 +21,7 @@ typedef struct cfg_ctx {
 static const cJSON *lookup(const cfg_ctx *c, const char *const *aliases, const char **which)
 {
     for (; *aliases; aliases++) {
-        const cJSON *item = hf_json_get(c->root, *aliases);
+        const cJSON *item = rfi_hf_json_get(c->root, *aliases);
         if (item && !cJSON_IsNull(item)) {
             *which = *aliases;
             return item;
@@ -37,15 +38,15 @@ static rf_status get_count(const cfg_ctx *c, const char *const *aliases, uint64_
     if (!item)
         return RF_OK;
     uint64_t v;
-    hf_num r = hf_json_u64(item, &v);
+    hf_num r = rfi_hf_json_u64(item, &v);
     if (r == HF_NUM_NOT_NUMBER)
         return rf_error_set(c->err, RF_ERR_FORMAT,
                             "%s: \"%s\" is %s, expected a non-negative integer", c->path, key,
-                            hf_json_kind(item));
+                            rfi_hf_json_kind(item));
     if (r != HF_NUM_OK)
         return rf_error_set(c->err, RF_ERR_FORMAT,
                             "%s: \"%s\" = %.17g %s, expected a non-negative integer", c->path, key,
-                            item->valuedouble, hf_num_problem(r));
+                            item->valuedouble, rfi_hf_num_problem(r));
     *out = v;
     return RF_OK;
 }
@@ -55,7 +56,7 @@ static rf_status get_real(const cfg_ctx *c, const cJSON *item, const char *key, 
 {
     if (!cJSON_IsNumber(item))
         return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is %s, expected a number", c->path,
-                            key, hf_json_kind(item));
+                            key, rfi_hf_json_kind(item));
     double v = item->valuedouble;
     if (!isfinite(v))
         return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is not a finite number", c->path,
@@ -78,7 +79,7 @@ static rf_status get_real_alias(const cfg_ctx *c, const char *const *aliases, do
  * the whole list stays in the raw JSON). Negative ids mean "none" in some configs: a warning. */
 static rf_status get_id(const cfg_ctx *c, const char *key, int64_t *out)
 {
-    const cJSON *item = hf_json_get(c->root, key);
+    const cJSON *item = rfi_hf_json_get(c->root, key);
     if (!item || cJSON_IsNull(item))
         return RF_OK;
     const cJSON *first = item;
@@ -89,7 +90,7 @@ static rf_status get_id(const cfg_ctx *c, const char *key, int64_t *out)
     }
     if (!cJSON_IsNumber(first))
         return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" is %s, expected a token id", c->path,
-                            key, hf_json_kind(first));
+                            key, rfi_hf_json_kind(first));
     double v = first->valuedouble;
     if (!isfinite(v) || v != floor(v) || v > 2147483647.0)
         return rf_error_set(c->err, RF_ERR_FORMAT, "%s: \"%s\" = %.17g is not a valid token id",
@@ -103,7 +104,7 @@ static rf_status get_id(const cfg_ctx *c, const char *key, int64_t *out)
     return RF_OK;
 }
 
-rf_rope_type hf_rope_type_for(const char *arch)
+rf_rope_type rfi_hf_rope_type_for(const char *arch)
 {
     static const char *const neox[] = {"qwen2",    "qwen2_moe", "qwen3", "qwen3_moe",
                                        "gpt_neox", "gptneox",   "phi3",  "stablelm",
@@ -140,9 +141,10 @@ static char *arch_from_class(rf_model *m, const char *cls)
     return s;
 }
 
-rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t len, rf_error *err)
+rf_status rfi_hf_config_read(rf_model *m, const char *path, const char *text, size_t len,
+                             rf_error *err)
 {
-    cJSON *root = hf_json_parse_object(path, text, len, err);
+    cJSON *root = rfi_hf_json_parse_object(path, text, len, err);
     if (!root)
         return err ? err->status : RF_ERR_FORMAT;
     cfg_ctx c = {m, path, root, err};
@@ -173,8 +175,8 @@ rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t
         (st = get_real_alias(&c, eps, &cfg->rms_norm_eps)) != RF_OK)
         goto done;
     /* transformers 5 moved rope_theta into rope_parameters */
-    const cJSON *rope = hf_json_get(root, "rope_parameters");
-    const cJSON *rope_theta = hf_json_get(rope, "rope_theta");
+    const cJSON *rope = rfi_hf_json_get(root, "rope_parameters");
+    const cJSON *rope_theta = rfi_hf_json_get(rope, "rope_theta");
     if (rope_theta && !cJSON_IsNull(rope_theta) &&
         (st = get_real(&c, rope_theta, "rope_parameters.rope_theta", &cfg->rope_theta)) != RF_OK)
         goto done;
@@ -190,12 +192,12 @@ rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t
                                  path, (unsigned long long)cfg->hidden_size,
                                  (unsigned long long)cfg->n_heads);
     }
-    const cJSON *tie = hf_json_get(root, "tie_word_embeddings");
+    const cJSON *tie = rfi_hf_json_get(root, "tie_word_embeddings");
     if (tie && !cJSON_IsNull(tie)) {
         if (!cJSON_IsBool(tie)) {
             st = rf_error_set(err, RF_ERR_FORMAT,
                               "%s: \"tie_word_embeddings\" is %s, expected true or false", path,
-                              hf_json_kind(tie));
+                              rfi_hf_json_kind(tie));
             goto done;
         }
         cfg->tie_word_embeddings = cJSON_IsTrue(tie) ? 1 : 0;
@@ -204,8 +206,8 @@ rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t
         (st = get_id(&c, "eos_token_id", &cfg->eos_token_id)) != RF_OK ||
         (st = get_id(&c, "pad_token_id", &cfg->pad_token_id)) != RF_OK)
         goto done;
-    const cJSON *model_type = hf_json_get(root, "model_type");
-    const cJSON *archs = hf_json_get(root, "architectures");
+    const cJSON *model_type = rfi_hf_json_get(root, "model_type");
+    const cJSON *archs = rfi_hf_json_get(root, "architectures");
     if (cJSON_IsString(model_type) && model_type->valuestring[0]) {
         char *a = rf_model_strdup(m, model_type->valuestring);
         if (a)
@@ -215,8 +217,8 @@ rf_status hf_config_read(rf_model *m, const char *path, const char *text, size_t
     } else if (cJSON_IsArray(archs) && cJSON_IsString(archs->child)) {
         cfg->architecture = arch_from_class(m, archs->child->valuestring);
     }
-    cfg->rope_type = hf_rope_type_for(cfg->architecture);
-    const cJSON *name = hf_json_get(root, "_name_or_path");
+    cfg->rope_type = rfi_hf_rope_type_for(cfg->architecture);
+    const cJSON *name = rfi_hf_json_get(root, "_name_or_path");
     if (cJSON_IsString(name) && name->valuestring[0])
         cfg->name = rf_model_strdup(m, name->valuestring);
 done:
@@ -224,10 +226,10 @@ done:
     return st;
 }
 
-rf_status hf_generation_config_read(rf_model *m, const char *path, const char *text, size_t len,
-                                    rf_error *err)
+rf_status rfi_hf_generation_config_read(rf_model *m, const char *path, const char *text, size_t len,
+                                        rf_error *err)
 {
-    cJSON *root = hf_json_parse_object(path, text, len, err);
+    cJSON *root = rfi_hf_json_parse_object(path, text, len, err);
     if (!root)
         return err ? err->status : RF_ERR_FORMAT;
     rf_status st = RF_OK;
@@ -290,42 +292,42 @@ static const char *torch_dtype_of(const rf_model *m)
 static void key(text_buf *b, bool *first, const char *k)
 {
     if (!*first)
-        text_buf_puts(b, ",");
+        rfi_text_buf_puts(b, ",");
     *first = false;
-    json_put_cstring(b, k);
-    text_buf_puts(b, ":");
+    rfi_json_put_cstring(b, k);
+    rfi_text_buf_puts(b, ":");
 }
 
-bool hf_config_build(const rf_model *m, text_buf *b)
+bool rfi_hf_config_build(const rf_model *m, text_buf *b)
 {
     const rf_model_config *c = rf_model_config_get(m);
     if (!c->architecture)
         return false;
     /* keys in sorted order, as transformers writes them */
     bool first = true;
-    text_buf_puts(b, "{");
+    rfi_text_buf_puts(b, "{");
     const char *cls = class_for(c->architecture);
     if (cls) {
         key(b, &first, "architectures");
-        text_buf_puts(b, "[");
-        json_put_cstring(b, cls);
-        text_buf_puts(b, "]");
+        rfi_text_buf_puts(b, "[");
+        rfi_json_put_cstring(b, cls);
+        rfi_text_buf_puts(b, "]");
     }
     if (c->bos_token_id >= 0) {
         key(b, &first, "bos_token_id");
-        text_buf_printf(b, "%lld", (long long)c->bos_token_id);
+        rfi_text_buf_printf(b, "%lld", (long long)c->bos_token_id);
     }
     if (c->eos_token_id >= 0) {
         key(b, &first, "eos_token_id");
-        text_buf_printf(b, "%lld", (long long)c->eos_token_id);
+        rfi_text_buf_printf(b, "%lld", (long long)c->eos_token_id);
     }
     if (c->head_dim && !(c->n_heads && c->hidden_size == c->head_dim * c->n_heads)) {
         key(b, &first, "head_dim");
-        text_buf_printf(b, "%llu", (unsigned long long)c->head_dim);
+        rfi_text_buf_printf(b, "%llu", (unsigned long long)c->head_dim);
     }
     if (cls) {
         key(b, &first, "hidden_act");
-        text_buf_puts(b, "\"silu\"");
+        rfi_text_buf_puts(b, "\"silu\"");
     }
     struct {
         const char *k;
@@ -338,10 +340,10 @@ bool hf_config_build(const rf_model *m, text_buf *b)
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (ints[i].v) {
             key(b, &first, ints[i].k);
-            text_buf_printf(b, "%llu", (unsigned long long)ints[i].v);
+            rfi_text_buf_printf(b, "%llu", (unsigned long long)ints[i].v);
         }
     key(b, &first, "model_type");
-    json_put_cstring(b, c->architecture);
+    rfi_json_put_cstring(b, c->architecture);
     struct {
         const char *k;
         uint64_t v;
@@ -353,51 +355,51 @@ bool hf_config_build(const rf_model *m, text_buf *b)
     for (size_t i = 0; i < sizeof ints2 / sizeof ints2[0]; i++)
         if (ints2[i].v) {
             key(b, &first, ints2[i].k);
-            text_buf_printf(b, "%llu", (unsigned long long)ints2[i].v);
+            rfi_text_buf_printf(b, "%llu", (unsigned long long)ints2[i].v);
         }
     if (c->pad_token_id >= 0) {
         key(b, &first, "pad_token_id");
-        text_buf_printf(b, "%lld", (long long)c->pad_token_id);
+        rfi_text_buf_printf(b, "%lld", (long long)c->pad_token_id);
     }
     if (c->rms_norm_eps > 0 && isfinite(c->rms_norm_eps)) {
         key(b, &first, "rms_norm_eps");
-        hf_buf_put_real(b, c->rms_norm_eps, true);
+        rfi_hf_buf_put_real(b, c->rms_norm_eps, true);
     }
     if (c->rope_theta > 0 && isfinite(c->rope_theta)) {
         key(b, &first, "rope_theta");
-        hf_buf_put_real(b, c->rope_theta, true);
+        rfi_hf_buf_put_real(b, c->rope_theta, true);
     }
     if (c->tie_word_embeddings >= 0) {
         key(b, &first, "tie_word_embeddings");
-        text_buf_puts(b, c->tie_word_embeddings ? "true" : "false");
+        rfi_text_buf_puts(b, c->tie_word_embeddings ? "true" : "false");
     }
     const char *dtype = torch_dtype_of(m);
     if (dtype) {
         key(b, &first, "torch_dtype");
-        json_put_cstring(b, dtype);
+        rfi_json_put_cstring(b, dtype);
     }
     if (c->vocab_size) {
         key(b, &first, "vocab_size");
-        text_buf_printf(b, "%llu", (unsigned long long)c->vocab_size);
+        rfi_text_buf_printf(b, "%llu", (unsigned long long)c->vocab_size);
     }
-    text_buf_puts(b, "}");
+    rfi_text_buf_puts(b, "}");
     return true;
 }
 
-bool hf_generation_config_build(const rf_model *m, text_buf *b)
+bool rfi_hf_generation_config_build(const rf_model *m, text_buf *b)
 {
     const rf_model_config *c = rf_model_config_get(m);
     if (c->bos_token_id < 0 && c->eos_token_id < 0 && c->pad_token_id < 0)
         return false;
     bool first = true;
-    text_buf_puts(b, "{");
+    rfi_text_buf_puts(b, "{");
     const char *keys[] = {"bos_token_id", "eos_token_id", "pad_token_id"};
     int64_t ids[] = {c->bos_token_id, c->eos_token_id, c->pad_token_id};
     for (int i = 0; i < 3; i++)
         if (ids[i] >= 0) {
             key(b, &first, keys[i]);
-            text_buf_printf(b, "%lld", (long long)ids[i]);
+            rfi_text_buf_printf(b, "%lld", (long long)ids[i]);
         }
-    text_buf_puts(b, "}");
+    rfi_text_buf_puts(b, "}");
     return true;
 }

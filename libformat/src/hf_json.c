@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model_internal.h"
 #include "hf_internal.h"
 
 /* ---- syntax check ------------------------------------------------------------------------ */
@@ -55,7 +56,7 @@ static rf_status scan_u_escape(jscan *j, unsigned *out)
     if (j->len - j->pos < 5)
         return scan_fail(j, "truncated \\u escape");
     uint32_t v;
-    if (!json_hex4(j->s + j->pos + 1, &v))
+    if (!rfi_json_hex4(j->s + j->pos + 1, &v))
         return scan_fail(j, "\\u escape needs 4 hex digits");
     j->pos += 5;
     *out = v;
@@ -271,7 +272,7 @@ static rf_status check_text(const char *text, size_t len, uint64_t base_offset, 
     return RF_OK;
 }
 
-rf_status hf_json_check(const char *text, size_t len, uint64_t base_offset, rf_error *err)
+rf_status rfi_hf_json_check(const char *text, size_t len, uint64_t base_offset, rf_error *err)
 {
     return check_text(text, len, base_offset, HF_JSON_MAX_DEPTH, false, err);
 }
@@ -346,7 +347,7 @@ static cJSON *parse_checked(const char *text, size_t len, uint64_t base_offset, 
     return root;
 }
 
-cJSON *hf_json_parse(const char *text, size_t len, uint64_t base_offset, rf_error *err)
+cJSON *rfi_hf_json_parse(const char *text, size_t len, uint64_t base_offset, rf_error *err)
 {
     return parse_checked(text, len, base_offset, HF_JSON_MAX_DEPTH, false, err);
 }
@@ -386,7 +387,7 @@ static void mark_numbers(cJSON *item, const char *text, size_t len, size_t *pos)
     }
 }
 
-cJSON *hf_json_parse_header(const char *text, size_t len, uint64_t base_offset, rf_error *err)
+cJSON *rfi_hf_json_parse_header(const char *text, size_t len, uint64_t base_offset, rf_error *err)
 {
     if (len > INT_MAX) {
         rf_error_set(err, RF_ERR_LIMIT, "JSON of %zu bytes is too large", len);
@@ -400,7 +401,7 @@ cJSON *hf_json_parse_header(const char *text, size_t len, uint64_t base_offset, 
     return root;
 }
 
-hf_num hf_json_exact_u64(const cJSON *item, const char *text, size_t len, uint64_t *out)
+hf_num rfi_hf_json_exact_u64(const cJSON *item, const char *text, size_t len, uint64_t *out)
 {
     if (!cJSON_IsNumber(item))
         return HF_NUM_NOT_NUMBER;
@@ -426,7 +427,7 @@ hf_num hf_json_exact_u64(const cJSON *item, const char *text, size_t len, uint64
     return HF_NUM_OK;
 }
 
-const char *hf_json_number_text(const cJSON *item, const char *text, size_t len, int *n)
+const char *rfi_hf_json_number_text(const cJSON *item, const char *text, size_t len, int *n)
 {
     size_t i = cJSON_IsNumber(item) ? (size_t)item->valueint : len;
     size_t e = i;
@@ -436,23 +437,23 @@ const char *hf_json_number_text(const cJSON *item, const char *text, size_t len,
     return i < len ? text + i : "";
 }
 
-cJSON *hf_json_parse_object(const char *path, const char *text, size_t len, rf_error *err)
+cJSON *rfi_hf_json_parse_object(const char *path, const char *text, size_t len, rf_error *err)
 {
-    cJSON *root = hf_json_parse(text, len, 0, err);
+    cJSON *root = rfi_hf_json_parse(text, len, 0, err);
     if (!root) {
         rf_error_prefix(err, "%s", path);
         return NULL;
     }
     if (!cJSON_IsObject(root)) {
         rf_error_set(err, RF_ERR_FORMAT, "%s: is %s, expected a JSON object", path,
-                     hf_json_kind(root));
+                     rfi_hf_json_kind(root));
         cJSON_Delete(root);
         return NULL;
     }
     return root;
 }
 
-const char *hf_json_kind(const cJSON *item)
+const char *rfi_hf_json_kind(const cJSON *item)
 {
     if (!item)
         return "missing";
@@ -471,7 +472,7 @@ const char *hf_json_kind(const cJSON *item)
     return "an invalid value";
 }
 
-const cJSON *hf_json_get(const cJSON *object, const char *key)
+const cJSON *rfi_hf_json_get(const cJSON *object, const char *key)
 {
     if (!cJSON_IsObject(object))
         return NULL;
@@ -481,7 +482,7 @@ const cJSON *hf_json_get(const cJSON *object, const char *key)
     return NULL;
 }
 
-hf_num hf_json_u64(const cJSON *item, uint64_t *out)
+hf_num rfi_hf_json_u64(const cJSON *item, uint64_t *out)
 {
     if (!cJSON_IsNumber(item))
         return HF_NUM_NOT_NUMBER;
@@ -498,7 +499,7 @@ hf_num hf_json_u64(const cJSON *item, uint64_t *out)
     return HF_NUM_OK;
 }
 
-const char *hf_num_problem(hf_num n)
+const char *rfi_hf_num_problem(hf_num n)
 {
     switch (n) {
     case HF_NUM_OK: return "is valid";
@@ -514,7 +515,7 @@ const char *hf_num_problem(hf_num n)
     return "is invalid";
 }
 
-char *hf_json_minify(rf_model *m, const char *text, size_t len, size_t *out_len)
+char *rfi_hf_json_minify(rf_model *m, const char *text, size_t len, size_t *out_len)
 {
     char *out = rf_model_alloc(m, len + 1);
     if (!out)
@@ -542,9 +543,9 @@ char *hf_json_minify(rf_model *m, const char *text, size_t len, size_t *out_len)
 
 /* ---- text building ----------------------------------------------------------------------- */
 
-void hf_buf_put_double(text_buf *b, double v) { hf_buf_put_real(b, v, false); }
+void rfi_hf_buf_put_double(text_buf *b, double v) { rfi_hf_buf_put_real(b, v, false); }
 
-void hf_buf_put_real(text_buf *b, double v, bool as_float)
+void rfi_hf_buf_put_real(text_buf *b, double v, bool as_float)
 {
     /* Shortest decimal that reads back to the same value, laid out as Python's repr(): plain
      * notation with at least one fractional digit for exponents -4..15, otherwise d.ddde[+-]XX. */
@@ -570,33 +571,33 @@ void hf_buf_put_real(text_buf *b, double v, bool as_float)
         nm--;
     mant[nm] = '\0';
     if (negative)
-        text_buf_puts(b, "-");
+        rfi_text_buf_puts(b, "-");
     if (exp10 < -4 || exp10 >= 16) {
-        text_buf_put(b, mant, 1);
+        rfi_text_buf_put(b, mant, 1);
         if (nm > 1) {
-            text_buf_puts(b, ".");
-            text_buf_put(b, mant + 1, nm - 1);
+            rfi_text_buf_puts(b, ".");
+            rfi_text_buf_put(b, mant + 1, nm - 1);
         }
-        text_buf_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+        rfi_text_buf_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
         return;
     }
     if (exp10 < 0) {
-        text_buf_puts(b, "0.");
+        rfi_text_buf_puts(b, "0.");
         for (int i = 0; i < -exp10 - 1; i++)
-            text_buf_puts(b, "0");
-        text_buf_put(b, mant, nm);
+            rfi_text_buf_puts(b, "0");
+        rfi_text_buf_put(b, mant, nm);
         return;
     }
     size_t int_digits = (size_t)exp10 + 1;
     if (nm <= int_digits) {
-        text_buf_put(b, mant, nm);
+        rfi_text_buf_put(b, mant, nm);
         for (size_t i = nm; i < int_digits; i++)
-            text_buf_puts(b, "0");
-        text_buf_puts(b, ".0");
+            rfi_text_buf_puts(b, "0");
+        rfi_text_buf_puts(b, ".0");
     } else {
-        text_buf_put(b, mant, int_digits);
-        text_buf_puts(b, ".");
-        text_buf_put(b, mant + int_digits, nm - int_digits);
+        rfi_text_buf_put(b, mant, int_digits);
+        rfi_text_buf_puts(b, ".");
+        rfi_text_buf_put(b, mant + int_digits, nm - int_digits);
     }
 }
 
@@ -606,12 +607,12 @@ static void put_indent(text_buf *b, int level)
     size_t n = (size_t)level * 2;
     while (n > 0) {
         size_t take = n < sizeof spaces - 1 ? n : sizeof spaces - 1;
-        text_buf_put(b, spaces, take);
+        rfi_text_buf_put(b, spaces, take);
         n -= take;
     }
 }
 
-void hf_buf_put_pretty(text_buf *b, const char *s, size_t len, bool final_newline)
+void rfi_hf_buf_put_pretty(text_buf *b, const char *s, size_t len, bool final_newline)
 {
     int level = 0;
     for (size_t i = 0; i < len; i++) {
@@ -620,43 +621,43 @@ void hf_buf_put_pretty(text_buf *b, const char *s, size_t len, bool final_newlin
             size_t start = i++;
             while (i < len && s[i] != '"')
                 i += s[i] == '\\' ? 2 : 1;
-            text_buf_put(b, s + start, (i < len ? i + 1 : len) - start);
+            rfi_text_buf_put(b, s + start, (i < len ? i + 1 : len) - start);
             continue;
         }
         switch (c) {
         case '{':
         case '[':
             if (i + 1 < len && (s[i + 1] == '}' || s[i + 1] == ']')) {
-                text_buf_put(b, s + i, 2);
+                rfi_text_buf_put(b, s + i, 2);
                 i++;
                 break;
             }
-            text_buf_put(b, &c, 1);
-            text_buf_puts(b, "\n");
+            rfi_text_buf_put(b, &c, 1);
+            rfi_text_buf_puts(b, "\n");
             put_indent(b, ++level);
             break;
         case '}':
         case ']':
-            text_buf_puts(b, "\n");
+            rfi_text_buf_puts(b, "\n");
             put_indent(b, --level);
-            text_buf_put(b, &c, 1);
+            rfi_text_buf_put(b, &c, 1);
             break;
         case ',':
-            text_buf_puts(b, ",\n");
+            rfi_text_buf_puts(b, ",\n");
             put_indent(b, level);
             break;
-        case ':': text_buf_puts(b, ": "); break;
-        default: text_buf_put(b, &c, 1); break;
+        case ':': rfi_text_buf_puts(b, ": "); break;
+        default: rfi_text_buf_put(b, &c, 1); break;
         }
     }
     if (final_newline)
-        text_buf_puts(b, "\n");
+        rfi_text_buf_puts(b, "\n");
 }
 
 /* ---- files ------------------------------------------------------------------------------- */
 
-rf_status hf_read_file(const char *path, uint64_t max_bytes, char **out, size_t *out_len,
-                       rf_error *err)
+rf_status rfi_hf_read_file(const char *path, uint64_t max_bytes, char **out, size_t *out_len,
+                           rf_error *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -698,7 +699,7 @@ rf_status hf_read_file(const char *path, uint64_t max_bytes, char **out, size_t 
     return RF_OK;
 }
 
-char *hf_path_join(const char *dir, const char *name)
+char *rfi_hf_path_join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
@@ -712,7 +713,7 @@ char *hf_path_join(const char *dir, const char *name)
     return p;
 }
 
-char *hf_path_dir(const char *path)
+char *rfi_hf_path_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)

@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_internal.h"
 #include "hf_internal.h"
 
-/* Qwen2's pre-tokenizer split pattern as tokenizer.json spells it (spec/qwen2.md section 5.1). */
+/* Qwen2's pre-tokenizer split pattern as tokenizer.json spells it (docs/tokenizer.md). */
 /* clang-format off */
 static const char QWEN2_REGEX[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
@@ -43,12 +44,12 @@ static bool has_byte_level(const cJSON *node)
 {
     if (!node)
         return false;
-    const cJSON *type = hf_json_get(node, "type");
+    const cJSON *type = rfi_hf_json_get(node, "type");
     if (cJSON_IsString(type) && strcmp(type->valuestring, "ByteLevel") == 0)
         return true;
-    const cJSON *list = hf_json_get(node, "pretokenizers");
+    const cJSON *list = rfi_hf_json_get(node, "pretokenizers");
     if (!list)
-        list = hf_json_get(node, "decoders");
+        list = rfi_hf_json_get(node, "decoders");
     if (cJSON_IsArray(list))
         for (const cJSON *c = list->child; c; c = c->next)
             if (has_byte_level(c))
@@ -60,12 +61,12 @@ static bool has_qwen2_split(const cJSON *node)
 {
     if (!node)
         return false;
-    const cJSON *type = hf_json_get(node, "type");
+    const cJSON *type = rfi_hf_json_get(node, "type");
     if (cJSON_IsString(type) && strcmp(type->valuestring, "Split") == 0) {
-        const cJSON *regex = hf_json_get(hf_json_get(node, "pattern"), "Regex");
+        const cJSON *regex = rfi_hf_json_get(rfi_hf_json_get(node, "pattern"), "Regex");
         return cJSON_IsString(regex) && strcmp(regex->valuestring, QWEN2_REGEX) == 0;
     }
-    const cJSON *list = hf_json_get(node, "pretokenizers");
+    const cJSON *list = rfi_hf_json_get(node, "pretokenizers");
     if (cJSON_IsArray(list))
         for (const cJSON *c = list->child; c; c = c->next)
             if (has_qwen2_split(c))
@@ -86,7 +87,7 @@ typedef struct tok_ctx {
 static rf_status read_id(tok_ctx *c, const cJSON *item, const char *what, const char *what_arg,
                          uint64_t limit, uint64_t *out)
 {
-    hf_num r = hf_json_u64(item, out);
+    hf_num r = rfi_hf_json_u64(item, out);
     if (r == HF_NUM_OK && *out < limit)
         return RF_OK;
     char where[300];
@@ -94,7 +95,7 @@ static rf_status read_id(tok_ctx *c, const cJSON *item, const char *what, const 
     if (r != HF_NUM_OK)
         return rf_error_set(c->err, RF_ERR_FORMAT, "%s: %s: id %s, expected a non-negative integer",
                             c->path, where,
-                            r == HF_NUM_NOT_NUMBER ? "is not a number" : hf_num_problem(r));
+                            r == HF_NUM_NOT_NUMBER ? "is not a number" : rfi_hf_num_problem(r));
     return rf_error_set(c->err, RF_ERR_LIMIT,
                         "%s: %s: id %llu is too large (at most %llu tokens for a file of this "
                         "size)",
@@ -123,38 +124,38 @@ static rf_status place(tok_ctx *c, uint64_t id, const char *text, int32_t type, 
     return RF_OK;
 }
 
-rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, size_t len,
-                            rf_error *err)
+rf_status rfi_hf_tokenizer_read(rf_model *m, const char *path, const char *text, size_t len,
+                                rf_error *err)
 {
-    cJSON *root = hf_json_parse(text, len, 0, err);
+    cJSON *root = rfi_hf_json_parse(text, len, 0, err);
     if (!root) {
         rf_error_prefix(err, "%s", path);
         return err ? err->status : RF_ERR_FORMAT;
     }
     tok_ctx c = {m, path, err, NULL, NULL, 0};
     rf_status st = RF_OK;
-    const cJSON *model = hf_json_get(root, "model");
+    const cJSON *model = rfi_hf_json_get(root, "model");
     if (!cJSON_IsObject(model)) {
         st = rf_error_set(err, RF_ERR_FORMAT, "%s: \"model\" is %s, expected an object", path,
-                          hf_json_kind(model));
+                          rfi_hf_json_kind(model));
         goto done;
     }
-    const cJSON *type = hf_json_get(model, "type");
-    const cJSON *vocab = hf_json_get(model, "vocab");
-    const cJSON *merges = hf_json_get(model, "merges");
-    const cJSON *added = hf_json_get(root, "added_tokens");
+    const cJSON *type = rfi_hf_json_get(model, "type");
+    const cJSON *vocab = rfi_hf_json_get(model, "vocab");
+    const cJSON *merges = rfi_hf_json_get(model, "merges");
+    const cJSON *added = rfi_hf_json_get(root, "added_tokens");
     const char *type_name = cJSON_IsString(type) ? type->valuestring : (merges ? "BPE" : NULL);
     bool unigram = type_name && strcmp(type_name, "Unigram") == 0;
     if (!type_name || (unigram ? !cJSON_IsArray(vocab) : !cJSON_IsObject(vocab))) {
         st = rf_error_set(err, RF_ERR_UNSUPPORTED,
                           "%s: model.vocab is %s for model type %s; "
                           "expected an object of token -> id (or a list for Unigram)",
-                          path, hf_json_kind(vocab), type_name ? type_name : "(none)");
+                          path, rfi_hf_json_kind(vocab), type_name ? type_name : "(none)");
         goto done;
     }
     if (added && !cJSON_IsArray(added)) {
         st = rf_error_set(err, RF_ERR_FORMAT, "%s: \"added_tokens\" is %s, expected an array", path,
-                          hf_json_kind(added));
+                          rfi_hf_json_kind(added));
         goto done;
     }
     /* Never allocate for an id the file could not describe: every token needs a few bytes. */
@@ -175,12 +176,12 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
             any = true;
         }
     for (const cJSON *a = added ? added->child : NULL; a; a = a->next) {
-        const cJSON *aid = hf_json_get(a, "id");
-        const cJSON *content = hf_json_get(a, "content");
+        const cJSON *aid = rfi_hf_json_get(a, "id");
+        const cJSON *content = rfi_hf_json_get(a, "content");
         if (!cJSON_IsString(content)) {
             st = rf_error_set(err, RF_ERR_FORMAT,
                               "%s: added_tokens: \"content\" is %s, expected a string", path,
-                              hf_json_kind(content));
+                              rfi_hf_json_kind(content));
             goto done;
         }
         if ((st = read_id(&c, aid, "added_tokens \"%.200s\"", content->valuestring, limit, &id)) !=
@@ -195,8 +196,8 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
         goto done;
     }
     c.n = max_id + 1;
-    c.tokens = rf_model_alloc(m, (size_t)c.n * sizeof *c.tokens);
-    c.types = rf_model_alloc(m, (size_t)c.n * sizeof *c.types);
+    c.tokens = rf_model_alloc_array(m, c.n, sizeof *c.tokens);
+    c.types = rf_model_alloc_array(m, c.n, sizeof *c.types);
     if (!c.tokens || !c.types) {
         st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory for %llu tokens", path,
                           (unsigned long long)c.n);
@@ -217,14 +218,14 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
         }
     } else
         for (const cJSON *t = vocab->child; t; t = t->next) {
-            hf_json_u64(t, &id);
+            rfi_hf_json_u64(t, &id);
             if ((st = place(&c, id, t->string, RF_TOKEN_NORMAL, false)) != RF_OK)
                 goto done;
         }
     for (const cJSON *a = added ? added->child : NULL; a; a = a->next) {
-        const cJSON *content = hf_json_get(a, "content");
-        hf_json_u64(hf_json_get(a, "id"), &id);
-        bool special = cJSON_IsTrue(hf_json_get(a, "special"));
+        const cJSON *content = rfi_hf_json_get(a, "content");
+        rfi_hf_json_u64(rfi_hf_json_get(a, "id"), &id);
+        bool special = cJSON_IsTrue(rfi_hf_json_get(a, "special"));
         int32_t tt = special || looks_special(content->valuestring) ? RF_TOKEN_CONTROL
                                                                     : RF_TOKEN_USER_DEFINED;
         if ((st = place(&c, id, content->valuestring, tt, true)) != RF_OK)
@@ -252,11 +253,11 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
     if (merges && !cJSON_IsNull(merges)) {
         if (!cJSON_IsArray(merges)) {
             st = rf_error_set(err, RF_ERR_FORMAT, "%s: model.merges is %s, expected an array", path,
-                              hf_json_kind(merges));
+                              rfi_hf_json_kind(merges));
             goto done;
         }
         n_merges = (uint64_t)cJSON_GetArraySize(merges);
-        merge_list = rf_model_alloc(m, (size_t)(n_merges ? n_merges : 1) * sizeof *merge_list);
+        merge_list = rf_model_alloc_array(m, n_merges ? n_merges : 1, sizeof *merge_list);
         if (!merge_list) {
             st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory for merges", path);
             goto done;
@@ -279,7 +280,7 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
                 st = rf_error_set(err, RF_ERR_FORMAT,
                                   "%s: model.merges[%llu] is %s, expected "
                                   "\"a b\" or [\"a\", \"b\"]",
-                                  path, (unsigned long long)i, hf_json_kind(mg));
+                                  path, (unsigned long long)i, rfi_hf_json_kind(mg));
                 goto done;
             }
             if (!merge_list[i]) {
@@ -293,8 +294,8 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
         st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
-    bool byte_level = has_byte_level(hf_json_get(root, "pre_tokenizer")) ||
-                      has_byte_level(hf_json_get(root, "decoder"));
+    bool byte_level = has_byte_level(rfi_hf_json_get(root, "pre_tokenizer")) ||
+                      has_byte_level(rfi_hf_json_get(root, "decoder"));
     if (strcmp(type_name, "BPE") == 0 && byte_level)
         tok->model = "gpt2";
     else {
@@ -305,7 +306,7 @@ rf_status hf_tokenizer_read(rf_model *m, const char *path, const char *text, siz
                     *p = (char)(*p - 'A' + 'a');
         tok->model = lower;
     }
-    tok->pre = has_qwen2_split(hf_json_get(root, "pre_tokenizer")) ? "qwen2" : NULL;
+    tok->pre = has_qwen2_split(rfi_hf_json_get(root, "pre_tokenizer")) ? "qwen2" : NULL;
     tok->n_tokens = c.n;
     tok->tokens = c.tokens;
     tok->token_types = c.types;
@@ -332,14 +333,14 @@ static const char *token_text(const cJSON *item)
 {
     if (cJSON_IsString(item))
         return item->valuestring;
-    const cJSON *content = hf_json_get(item, "content");
+    const cJSON *content = rfi_hf_json_get(item, "content");
     return cJSON_IsString(content) ? content->valuestring : NULL;
 }
 
-rf_status hf_tokenizer_config_read(rf_model *m, const char *path, const char *text, size_t len,
-                                   rf_error *err)
+rf_status rfi_hf_tokenizer_config_read(rf_model *m, const char *path, const char *text, size_t len,
+                                       rf_error *err)
 {
-    cJSON *root = hf_json_parse_object(path, text, len, err);
+    cJSON *root = rfi_hf_json_parse_object(path, text, len, err);
     if (!root)
         return err ? err->status : RF_ERR_FORMAT;
     rf_status st = RF_OK;
@@ -349,23 +350,23 @@ rf_status hf_tokenizer_config_read(rf_model *m, const char *path, const char *te
         st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
-    const cJSON *add_bos = hf_json_get(root, "add_bos_token");
+    const cJSON *add_bos = rfi_hf_json_get(root, "add_bos_token");
     if (add_bos && !cJSON_IsNull(add_bos)) {
         if (!cJSON_IsBool(add_bos)) {
             st = rf_error_set(err, RF_ERR_FORMAT,
                               "%s: \"add_bos_token\" is %s, expected true or false", path,
-                              hf_json_kind(add_bos));
+                              rfi_hf_json_kind(add_bos));
             goto done;
         }
         tok->add_bos = cJSON_IsTrue(add_bos);
     }
-    const cJSON *tmpl = hf_json_get(root, "chat_template");
+    const cJSON *tmpl = rfi_hf_json_get(root, "chat_template");
     const char *chosen = NULL;
     if (cJSON_IsString(tmpl))
         chosen = tmpl->valuestring;
     else if (cJSON_IsArray(tmpl)) /* [{"name": ..., "template": ...}]: the "default" one */
         for (const cJSON *t = tmpl->child; t; t = t->next) {
-            const cJSON *name = hf_json_get(t, "name"), *body = hf_json_get(t, "template");
+            const cJSON *name = rfi_hf_json_get(t, "name"), *body = rfi_hf_json_get(t, "template");
             if (!cJSON_IsString(body))
                 continue;
             if (!chosen || (cJSON_IsString(name) && strcmp(name->valuestring, "default") == 0))
@@ -373,7 +374,7 @@ rf_status hf_tokenizer_config_read(rf_model *m, const char *path, const char *te
         }
     else if (tmpl && !cJSON_IsNull(tmpl)) {
         st = rf_error_set(err, RF_ERR_FORMAT, "%s: \"chat_template\" is %s, expected a string",
-                          path, hf_json_kind(tmpl));
+                          path, rfi_hf_json_kind(tmpl));
         goto done;
     }
     if (chosen && !(cfg->chat_template = rf_model_strdup(m, chosen))) {
@@ -385,7 +386,7 @@ rf_status hf_tokenizer_config_read(rf_model *m, const char *path, const char *te
     const char *keys[] = {"bos_token", "eos_token", "pad_token"};
     for (int i = 0; i < 3; i++)
         if (*ids[i] < 0)
-            *ids[i] = find_token(tok, token_text(hf_json_get(root, keys[i])));
+            *ids[i] = find_token(tok, token_text(rfi_hf_json_get(root, keys[i])));
 done:
     cJSON_Delete(root);
     return st;
@@ -410,138 +411,141 @@ static bool is_padding(const rf_tokenizer *tok, uint64_t i)
 
 static void byte_level(text_buf *b)
 {
-    text_buf_puts(b, "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,"
-                     "\"use_regex\":false}");
+    rfi_text_buf_puts(b,
+                      "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,"
+                      "\"use_regex\":false}");
 }
 
-bool hf_tokenizer_build(const rf_model *m, text_buf *b)
+bool rfi_hf_tokenizer_build(const rf_model *m, text_buf *b)
 {
     const rf_tokenizer *tok = rf_model_tokenizer(m);
     if (!tok || !tok->n_tokens || !tok->model || strcmp(tok->model, "gpt2") != 0)
         return false; /* only byte-level BPE is described here */
     bool qwen2 = tok->pre && strcmp(tok->pre, "qwen2") == 0;
-    text_buf_puts(b,
-                  "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
+    rfi_text_buf_puts(
+        b, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
     bool first = true;
     for (uint64_t i = 0; i < tok->n_tokens; i++) {
         int32_t type = tok->token_types ? tok->token_types[i] : RF_TOKEN_NORMAL;
         if (!is_added(type))
             continue;
         if (!first)
-            text_buf_puts(b, ",");
+            rfi_text_buf_puts(b, ",");
         first = false;
-        text_buf_printf(b, "{\"id\":%llu,\"content\":", (unsigned long long)i);
-        json_put_cstring(b, tok->tokens[i]);
-        text_buf_printf(b,
-                        ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
-                        "\"normalized\":false,\"special\":%s}",
-                        type == RF_TOKEN_CONTROL ? "true" : "false");
+        rfi_text_buf_printf(b, "{\"id\":%llu,\"content\":", (unsigned long long)i);
+        rfi_json_put_cstring(b, tok->tokens[i]);
+        rfi_text_buf_printf(b,
+                            ",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+                            "\"normalized\":false,\"special\":%s}",
+                            type == RF_TOKEN_CONTROL ? "true" : "false");
     }
-    text_buf_puts(b, "],\"normalizer\":");
-    text_buf_puts(b, qwen2 ? "{\"type\":\"NFC\"}" : "null");
-    text_buf_puts(b, ",\"pre_tokenizer\":");
+    rfi_text_buf_puts(b, "],\"normalizer\":");
+    rfi_text_buf_puts(b, qwen2 ? "{\"type\":\"NFC\"}" : "null");
+    rfi_text_buf_puts(b, ",\"pre_tokenizer\":");
     if (qwen2) {
-        text_buf_puts(b, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
-                         "\"pattern\":{\"Regex\":");
-        json_put_cstring(b, QWEN2_REGEX);
-        text_buf_puts(b, "},\"behavior\":\"Isolated\",\"invert\":false},");
+        rfi_text_buf_puts(b, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
+                             "\"pattern\":{\"Regex\":");
+        rfi_json_put_cstring(b, QWEN2_REGEX);
+        rfi_text_buf_puts(b, "},\"behavior\":\"Isolated\",\"invert\":false},");
         byte_level(b);
-        text_buf_puts(b, "]}");
+        rfi_text_buf_puts(b, "]}");
     } else
-        text_buf_puts(b, "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,"
-                         "\"use_regex\":true}");
-    text_buf_puts(b, ",\"post_processor\":");
+        rfi_text_buf_puts(
+            b, "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,"
+               "\"use_regex\":true}");
+    rfi_text_buf_puts(b, ",\"post_processor\":");
     byte_level(b);
-    text_buf_puts(b, ",\"decoder\":");
+    rfi_text_buf_puts(b, ",\"decoder\":");
     byte_level(b);
-    text_buf_puts(b, ",\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
-                     "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,"
-                     "\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,"
-                     "\"vocab\":{");
+    rfi_text_buf_puts(b, ",\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+                         "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,"
+                         "\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,"
+                         "\"vocab\":{");
     first = true;
     for (uint64_t i = 0; i < tok->n_tokens; i++) {
         int32_t type = tok->token_types ? tok->token_types[i] : RF_TOKEN_NORMAL;
         if (is_added(type) || is_padding(tok, i))
             continue;
         if (!first)
-            text_buf_puts(b, ",");
+            rfi_text_buf_puts(b, ",");
         first = false;
-        json_put_cstring(b, tok->tokens[i]);
-        text_buf_printf(b, ":%llu", (unsigned long long)i);
+        rfi_json_put_cstring(b, tok->tokens[i]);
+        rfi_text_buf_printf(b, ":%llu", (unsigned long long)i);
     }
-    text_buf_puts(b, "},\"merges\":[");
+    rfi_text_buf_puts(b, "},\"merges\":[");
     for (uint64_t i = 0; i < tok->n_merges; i++) {
         const char *mg = tok->merges[i];
         const char *space = strchr(mg, ' ');
         if (i)
-            text_buf_puts(b, ",");
+            rfi_text_buf_puts(b, ",");
         if (!space) { /* not a pair: keep the string form */
-            json_put_cstring(b, mg);
+            rfi_json_put_cstring(b, mg);
             continue;
         }
-        text_buf_puts(b, "[");
-        json_put_string(b, mg, (size_t)(space - mg));
-        text_buf_puts(b, ",");
-        json_put_cstring(b, space + 1);
-        text_buf_puts(b, "]");
+        rfi_text_buf_puts(b, "[");
+        rfi_json_put_string(b, mg, (size_t)(space - mg));
+        rfi_text_buf_puts(b, ",");
+        rfi_json_put_cstring(b, space + 1);
+        rfi_text_buf_puts(b, "]");
     }
-    text_buf_puts(b, "]}}");
+    rfi_text_buf_puts(b, "]}}");
     return true;
 }
 
-bool hf_tokenizer_config_build(const rf_model *m, text_buf *b)
+bool rfi_hf_tokenizer_config_build(const rf_model *m, text_buf *b)
 {
     const rf_tokenizer *tok = rf_model_tokenizer(m);
     const rf_model_config *cfg = rf_model_config_get(m);
     if (!tok || !tok->n_tokens)
         return false;
     /* keys sorted, as transformers writes them */
-    text_buf_printf(b,
-                    "{\"add_bos_token\":%s,\"add_prefix_space\":false,\"added_tokens_decoder\":{",
-                    tok->add_bos ? "true" : "false");
+    rfi_text_buf_printf(
+        b, "{\"add_bos_token\":%s,\"add_prefix_space\":false,\"added_tokens_decoder\":{",
+        tok->add_bos ? "true" : "false");
     bool first = true;
     for (uint64_t i = 0; i < tok->n_tokens; i++) {
         int32_t type = tok->token_types ? tok->token_types[i] : RF_TOKEN_NORMAL;
         if (!is_added(type))
             continue;
         if (!first)
-            text_buf_puts(b, ",");
+            rfi_text_buf_puts(b, ",");
         first = false;
-        text_buf_printf(b, "\"%llu\":{\"content\":", (unsigned long long)i);
-        json_put_cstring(b, tok->tokens[i]);
-        text_buf_printf(b,
-                        ",\"lstrip\":false,\"normalized\":false,\"rstrip\":false,"
-                        "\"single_word\":false,\"special\":%s}",
-                        type == RF_TOKEN_CONTROL ? "true" : "false");
+        rfi_text_buf_printf(b, "\"%llu\":{\"content\":", (unsigned long long)i);
+        rfi_json_put_cstring(b, tok->tokens[i]);
+        rfi_text_buf_printf(b,
+                            ",\"lstrip\":false,\"normalized\":false,\"rstrip\":false,"
+                            "\"single_word\":false,\"special\":%s}",
+                            type == RF_TOKEN_CONTROL ? "true" : "false");
     }
-    text_buf_puts(b, "},\"bos_token\":");
+    rfi_text_buf_puts(b, "},\"bos_token\":");
     int64_t bos = tok->add_bos ? cfg->bos_token_id : -1;
     if (bos >= 0 && (uint64_t)bos < tok->n_tokens)
-        json_put_cstring(b, tok->tokens[bos]);
+        rfi_json_put_cstring(b, tok->tokens[bos]);
     else
-        text_buf_puts(b, "null");
+        rfi_text_buf_puts(b, "null");
     if (cfg->chat_template) {
-        text_buf_puts(b, ",\"chat_template\":");
-        json_put_cstring(b, cfg->chat_template);
+        rfi_text_buf_puts(b, ",\"chat_template\":");
+        rfi_json_put_cstring(b, cfg->chat_template);
     }
-    text_buf_puts(b, ",\"clean_up_tokenization_spaces\":false,\"eos_token\":");
+    rfi_text_buf_puts(b, ",\"clean_up_tokenization_spaces\":false,\"eos_token\":");
     if (cfg->eos_token_id >= 0 && (uint64_t)cfg->eos_token_id < tok->n_tokens)
-        json_put_cstring(b, tok->tokens[cfg->eos_token_id]);
+        rfi_json_put_cstring(b, tok->tokens[cfg->eos_token_id]);
     else
-        text_buf_puts(b, "null");
-    text_buf_puts(b, ",\"errors\":\"replace\"");
+        rfi_text_buf_puts(b, "null");
+    rfi_text_buf_puts(b, ",\"errors\":\"replace\"");
     if (cfg->context_length)
-        text_buf_printf(b, ",\"model_max_length\":%llu", (unsigned long long)cfg->context_length);
-    text_buf_puts(b, ",\"pad_token\":");
+        rfi_text_buf_printf(b, ",\"model_max_length\":%llu",
+                            (unsigned long long)cfg->context_length);
+    rfi_text_buf_puts(b, ",\"pad_token\":");
     if (cfg->pad_token_id >= 0 && (uint64_t)cfg->pad_token_id < tok->n_tokens)
-        json_put_cstring(b, tok->tokens[cfg->pad_token_id]);
+        rfi_json_put_cstring(b, tok->tokens[cfg->pad_token_id]);
     else
-        text_buf_puts(b, "null");
-    text_buf_puts(b, ",\"split_special_tokens\":false");
+        rfi_text_buf_puts(b, "null");
+    rfi_text_buf_puts(b, ",\"split_special_tokens\":false");
     if (tok->pre && strcmp(tok->pre, "qwen2") == 0)
-        text_buf_puts(b, ",\"tokenizer_class\":\"Qwen2Tokenizer\"");
+        rfi_text_buf_puts(b, ",\"tokenizer_class\":\"Qwen2Tokenizer\"");
     else
-        text_buf_puts(b, ",\"tokenizer_class\":\"PreTrainedTokenizerFast\"");
-    text_buf_puts(b, ",\"unk_token\":null}");
+        rfi_text_buf_puts(b, ",\"tokenizer_class\":\"PreTrainedTokenizerFast\"");
+    rfi_text_buf_puts(b, ",\"unk_token\":null}");
     return true;
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/model.h"
 
 typedef struct entry {

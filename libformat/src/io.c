@@ -1,5 +1,7 @@
-/* Mapped input, bounds-checked cursor and little-endian helpers (see rosetta/io.h). */
-#include "rosetta/io.h"
+/* Mapped input, bounds-checked cursor and little-endian helpers (see io.h). */
+#include "io.h"
+
+#include "pages.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -266,4 +268,28 @@ void rf_store_le64(void *p, uint64_t v)
     uint8_t *b = p;
     for (int i = 0; i < 8; i++)
         b[i] = (uint8_t)(v >> (8 * i));
+}
+
+void rfi_pages_release(const void *p, uint64_t n)
+{
+    static long page;
+    if (page == 0)
+        page = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+    const uint8_t *b = p;
+    uint64_t head = ((uint64_t)page - (uintptr_t)b % (uint64_t)page) % (uint64_t)page;
+    if (n <= head)
+        return;
+    uint64_t whole = (n - head) / (uint64_t)page * (uint64_t)page;
+    if (whole > 0)
+        madvise((void *)(b + head), whole, MADV_DONTNEED);
+}
+
+bool rfi_file_release_range(const rf_file *f, const void *p, uint64_t n)
+{
+    const uint8_t *b = p;
+    if (f == NULL || !f->mapped || b < f->data || n > f->size ||
+        (uint64_t)(b - f->data) > f->size - n)
+        return false;
+    rfi_pages_release(p, n);
+    return true;
 }

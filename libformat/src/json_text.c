@@ -4,10 +4,10 @@
 
 #include "json_text.h"
 
-void json_put_string(text_buf *b, const char *s, size_t n)
+void rfi_json_put_string(text_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    text_buf_putc(b, '"');
+    rfi_text_buf_putc(b, '"');
     size_t run = 0; /* start of the bytes not yet copied: they go verbatim in one piece */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -30,20 +30,20 @@ void json_put_string(text_buf *b, const char *s, size_t n)
         }
         if (!esc && c >= 0x20)
             continue;
-        text_buf_put(b, s + run, i - run);
+        rfi_text_buf_put(b, s + run, i - run);
         if (esc)
-            text_buf_puts(b, esc);
+            rfi_text_buf_puts(b, esc);
         else
-            text_buf_put(b, u, 6);
+            rfi_text_buf_put(b, u, 6);
         run = i + 1;
     }
-    text_buf_put(b, s + run, n - run);
-    text_buf_putc(b, '"');
+    rfi_text_buf_put(b, s + run, n - run);
+    rfi_text_buf_putc(b, '"');
 }
 
-void json_put_cstring(text_buf *b, const char *s) { json_put_string(b, s, strlen(s)); }
+void rfi_json_put_cstring(text_buf *b, const char *s) { rfi_json_put_string(b, s, strlen(s)); }
 
-bool json_hex4(const unsigned char *s, uint32_t *out)
+bool rfi_json_hex4(const unsigned char *s, uint32_t *out)
 {
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {

@@ -1,5 +1,6 @@
 /* rf_kv_list: key/value pairs with their own storage (see rosetta/model.h). The pairs live in
  * a model of their own, whose arena owns the deep copies. */
+#include "model_internal.h"
 #include "kv_list.h"
 
 #include <stdlib.h>
@@ -8,7 +9,7 @@ struct rf_kv_list {
     rf_model *store;
 };
 
-rf_kv_list *kv_list_new(rf_error *err)
+rf_kv_list *rfi_kv_list_new(rf_error *err)
 {
     rf_kv_list *l = calloc(1, sizeof *l);
     if (l)
@@ -21,7 +22,7 @@ rf_kv_list *kv_list_new(rf_error *err)
     return l;
 }
 
-rf_status kv_list_add(rf_kv_list *l, const char *key, const rf_value *value, rf_error *err)
+rf_status rfi_kv_list_add(rf_kv_list *l, const char *key, const rf_value *value, rf_error *err)
 {
     return rf_model_add_kv(l->store, key, value, err);
 }

@@ -5,8 +5,8 @@
 #include "rosetta/model.h"
 
 /* An empty list; NULL with err set on allocation failure. */
-rf_kv_list *kv_list_new(rf_error *err);
+rf_kv_list *rfi_kv_list_new(rf_error *err);
 /* Appends a deep copy of key and value. */
-rf_status kv_list_add(rf_kv_list *list, const char *key, const rf_value *value, rf_error *err);
+rf_status rfi_kv_list_add(rf_kv_list *list, const char *key, const rf_value *value, rf_error *err);
 
 #endif

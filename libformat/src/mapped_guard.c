@@ -4,7 +4,8 @@
  * RF_ERR_IO error naming the file and offset; outside a guard, or for any other SIGBUS, the
  * previous disposition applies (by default the process dies, as before).
  * Not for: SIGSEGV (a wild pointer is a bug, never an input problem). */
-#include "rosetta/io.h"
+#include "model_internal.h"
+#include "io.h"
 #include "rosetta/model.h"
 
 #include <errno.h>

@@ -92,8 +92,17 @@ void rf_model_free(rf_model *m)
     free(m);
 }
 
+void *rf_model_alloc_array(rf_model *m, uint64_t count, size_t elem)
+{
+    if (elem != 0 && count > SIZE_MAX / elem)
+        return NULL;
+    return rf_model_alloc(m, (size_t)count * elem);
+}
+
 void *rf_model_alloc(rf_model *m, size_t size)
 {
+    if (size > SIZE_MAX - 15)
+        return NULL;
     size = (size + 15) & ~(size_t)15;
     if (size == 0)
         size = 16;
@@ -122,7 +131,7 @@ void *rf_model_alloc(rf_model *m, size_t size)
 
 char *rf_model_strndup(rf_model *m, const char *s, size_t n)
 {
-    char *d = rf_model_alloc(m, n + 1);
+    char *d = n < SIZE_MAX ? rf_model_alloc(m, n + 1) : NULL;
     if (d) {
         memcpy(d, s, n);
         d[n] = '\0';
@@ -236,9 +245,7 @@ static bool copy_value(rf_model *m, rf_value *dst, const rf_value *src, int dept
     } else if (src->type == RF_VALUE_ARRAY) {
         if (depth > 16)
             return false;
-        if (src->as.arr.count > SIZE_MAX / sizeof(rf_value))
-            return false;
-        rf_value *items = rf_model_alloc(m, (size_t)src->as.arr.count * sizeof *items);
+        rf_value *items = rf_model_alloc_array(m, src->as.arr.count, sizeof *items);
         if (!items)
             return false;
         for (uint64_t i = 0; i < src->as.arr.count; i++)
@@ -332,6 +339,26 @@ size_t rf_model_n_files(const rf_model *m) { return m->n_files; }
 const rf_file *rf_model_file(const rf_model *m, size_t i)
 {
     return i < m->n_files ? m->files[i] : NULL;
+}
+
+const char *rf_model_source_path(const rf_model *m, size_t i)
+{
+    return i < m->n_files ? rf_file_path(m->files[i]) : NULL;
+}
+
+uint64_t rf_model_source_size(const rf_model *m, size_t i)
+{
+    return i < m->n_files ? rf_file_size(m->files[i]) : 0;
+}
+
+const char *rf_rope_type_name(rf_rope_type t)
+{
+    switch (t) {
+    case RF_ROPE_NORM: return "norm";
+    case RF_ROPE_NEOX: return "neox";
+    case RF_ROPE_UNKNOWN: break;
+    }
+    return NULL;
 }
 
 /* ---- values ------------------------------------------------------------------------------ */
@@ -438,7 +465,7 @@ static bool dup_opt(rf_model *m, const char **s)
     return *s != NULL;
 }
 
-rf_status model_copy_config(rf_model *dst, const rf_model *src, rf_error *err)
+rf_status rfi_model_copy_config(rf_model *dst, const rf_model *src, rf_error *err)
 {
     rf_model_config c = src->config;
     if (!dup_opt(dst, &c.architecture) || !dup_opt(dst, &c.name) || !dup_opt(dst, &c.chat_template))
@@ -450,16 +477,14 @@ rf_status model_copy_config(rf_model *dst, const rf_model *src, rf_error *err)
 /* n strings of src, each copied into m (NULL entries stay NULL). */
 static const char **dup_strings(rf_model *m, const char *const *src, uint64_t n)
 {
-    if (n > SIZE_MAX / sizeof(char *))
-        return NULL;
-    const char **out = rf_model_alloc(m, (size_t)n * sizeof *out);
+    const char **out = rf_model_alloc_array(m, n, sizeof *out);
     for (uint64_t i = 0; out && i < n; i++)
         if (src[i] && !(out[i] = rf_model_strdup(m, src[i])))
             return NULL;
     return out;
 }
 
-rf_status model_copy_tokenizer(rf_model *dst, const rf_model *src, rf_error *err)
+rf_status rfi_model_copy_tokenizer(rf_model *dst, const rf_model *src, rf_error *err)
 {
     const rf_tokenizer *t = src->tokenizer;
     if (t == NULL)
@@ -471,9 +496,7 @@ rf_status model_copy_tokenizer(rf_model *dst, const rf_model *src, rf_error *err
     if (ok && t->merges)
         ok = (c.merges = dup_strings(dst, t->merges, t->n_merges)) != NULL;
     if (ok && t->token_types) {
-        int32_t *types = t->n_tokens <= SIZE_MAX / sizeof *types
-                             ? rf_model_alloc(dst, (size_t)t->n_tokens * sizeof *types)
-                             : NULL;
+        int32_t *types = rf_model_alloc_array(dst, t->n_tokens, sizeof *types);
         if ((ok = types != NULL))
             memcpy(types, t->token_types, (size_t)t->n_tokens * sizeof *types);
         c.token_types = types;

@@ -3,182 +3,36 @@
  * Every kernel writes only the blocks of its own range, and blocks never depend on their
  * neighbours, so the bytes do not depend on the split or on the SIMD level (the SIMD kernels
  * are tested byte for byte against the reference in tests/unit/test_quant_simd.c). */
+#include "model_internal.h"
 #include "rosetta/quant.h"
 
 #include <string.h>
 
+#include "io.h"
+
 #include "cpu/cpu_features.h"
-#include "cpu/quant_dispatch.h"
-#include "cpu/quant_ref.h"
 #include "cpu/threads.h"
+#include "dtype_internal.h"
 
-typedef void (*quant_fn)(const float *x, void *y, int64_t k);
-typedef void (*dequant_fn)(const void *x, float *y, int64_t k);
-typedef void (*imatrix_fn)(const float *x, void *y, int64_t n_rows, int64_t n_per_row,
-                           const float *quant_weights);
-
-/* ---- plain (per-element) dtypes -------------------------------------------------------------- */
-
-static void quantize_f32(const float *x, void *y, int64_t k) { memcpy(y, x, (size_t)k * 4); }
-
-/* Values of integer dtypes convert as C converts them to float (round to nearest). */
-#define PLAIN_DEQUANT(name, ctype)                                                                 \
-    static void dequantize_##name(const void *vx, float *y, int64_t k)                             \
-    {                                                                                              \
-        const uint8_t *x = vx;                                                                     \
-        for (int64_t i = 0; i < k; i++) {                                                          \
-            ctype v;                                                                               \
-            memcpy(&v, x + (size_t)i * sizeof v, sizeof v);                                        \
-            y[i] = (float)v;                                                                       \
-        }                                                                                          \
-    }
-PLAIN_DEQUANT(f32, float)
-PLAIN_DEQUANT(f64, double)
-PLAIN_DEQUANT(i8, int8_t)
-PLAIN_DEQUANT(i16, int16_t)
-PLAIN_DEQUANT(i32, int32_t)
-PLAIN_DEQUANT(i64, int64_t)
-PLAIN_DEQUANT(u8, uint8_t)
-PLAIN_DEQUANT(u16, uint16_t)
-PLAIN_DEQUANT(u32, uint32_t)
-PLAIN_DEQUANT(u64, uint64_t)
-
-static void dequantize_bool(const void *vx, float *y, int64_t k)
-{
-    const uint8_t *x = vx;
-    for (int64_t i = 0; i < k; i++)
-        y[i] = x[i] ? 1.0f : 0.0f;
-}
-
-/* ---- the kernels of each dtype --------------------------------------------------------------- */
-
+/* The kernels of a dtype: its entry in the dtype table (dtype.c), or none. */
 typedef struct kernels {
-    quant_fn quant[3];     /* by rk_simd_level; [0] is the reference, NULL = cannot quantize */
-    dequant_fn dequant[3]; /* by rk_simd_level; [0] is the reference, NULL = cannot dequantize */
-    imatrix_fn imatrix;    /* weighted path, NULL = no importance matrix */
-    bool ignores_imatrix;  /* llama.cpp ignores an importance matrix for this dtype */
+    rfi_quant_fn quant[3];
+    rfi_dequant_fn dequant[3];
+    rfi_imatrix_fn imatrix;
+    bool ignores_imatrix;
 } kernels;
-
-/* A dtype with AVX2 and AVX-512 variants of both directions. */
-static kernels with_simd(quant_fn q_ref, quant_fn q_avx2, quant_fn q_avx512, dequant_fn d_ref,
-                         dequant_fn d_avx2, dequant_fn d_avx512, imatrix_fn imatrix)
-{
-    return (kernels){{q_ref, q_avx2, q_avx512}, {d_ref, d_avx2, d_avx512}, imatrix, false};
-}
-
-/* A dtype with the reference kernels only (q or d may be NULL). */
-static kernels scalar_only(quant_fn q, dequant_fn d, imatrix_fn imatrix)
-{
-    return (kernels){{q, q, q}, {d, d, d}, imatrix, false};
-}
-
-static kernels ignoring_imatrix(kernels k)
-{
-    k.ignores_imatrix = true;
-    return k;
-}
 
 static kernels kernels_of(rf_dtype dtype)
 {
-    switch (dtype) {
-    case RF_DTYPE_F32: return ignoring_imatrix(scalar_only(quantize_f32, dequantize_f32, NULL));
-    case RF_DTYPE_F16:
-        return ignoring_imatrix(with_simd(rk_quantize_row_f16_ref, rk_quantize_row_f16_avx2,
-                                          rk_quantize_row_f16_avx512, rk_dequantize_row_f16_ref,
-                                          rk_dequantize_row_f16_avx2, rk_dequantize_row_f16_avx512,
-                                          NULL));
-    case RF_DTYPE_BF16:
-        return ignoring_imatrix(with_simd(rk_quantize_row_bf16_ref, rk_quantize_row_bf16_avx2,
-                                          rk_quantize_row_bf16_avx512, rk_dequantize_row_bf16_ref,
-                                          rk_dequantize_row_bf16_avx2,
-                                          rk_dequantize_row_bf16_avx512, NULL));
-    case RF_DTYPE_Q8_0: /* llama.cpp ignores an importance matrix for Q8_0 */
-        return ignoring_imatrix(with_simd(rk_quantize_row_q8_0_ref, rk_quantize_row_q8_0_avx2,
-                                          rk_quantize_row_q8_0_avx512, rk_dequantize_row_q8_0_ref,
-                                          rk_dequantize_row_q8_0_avx2,
-                                          rk_dequantize_row_q8_0_avx512, NULL));
-    case RF_DTYPE_Q4_0:
-        return with_simd(rk_quantize_row_q4_0_ref, rk_quantize_row_q4_0_avx2,
-                         rk_quantize_row_q4_0_avx512, rk_dequantize_row_q4_0_ref,
-                         rk_dequantize_row_q4_0_avx2, rk_dequantize_row_q4_0_avx512,
-                         rk_quantize_row_q4_0_imatrix);
-    case RF_DTYPE_Q5_0:
-        return with_simd(rk_quantize_row_q5_0_ref, rk_quantize_row_q5_0_avx2,
-                         rk_quantize_row_q5_0_avx512, rk_dequantize_row_q5_0_ref,
-                         rk_dequantize_row_q5_0_avx2, rk_dequantize_row_q5_0_avx512,
-                         rk_quantize_row_q5_0_imatrix);
-    case RF_DTYPE_Q4_K:
-        return with_simd(rk_quantize_row_q4_K_ref, rk_quantize_row_q4_K_avx2,
-                         rk_quantize_row_q4_K_avx512, rk_dequantize_row_q4_K_ref,
-                         rk_dequantize_row_q4_K_avx2, rk_dequantize_row_q4_K_avx512,
-                         rk_quantize_row_q4_K_imatrix);
-    case RF_DTYPE_Q5_K:
-        return with_simd(rk_quantize_row_q5_K_ref, rk_quantize_row_q5_K_avx2,
-                         rk_quantize_row_q5_K_avx512, rk_dequantize_row_q5_K_ref,
-                         rk_dequantize_row_q5_K_avx2, rk_dequantize_row_q5_K_avx512,
-                         rk_quantize_row_q5_K_imatrix);
-    case RF_DTYPE_Q6_K:
-        return with_simd(rk_quantize_row_q6_K_ref, rk_quantize_row_q6_K_avx2,
-                         rk_quantize_row_q6_K_avx512, rk_dequantize_row_q6_K_ref,
-                         rk_dequantize_row_q6_K_avx2, rk_dequantize_row_q6_K_avx512,
-                         rk_quantize_row_q6_K_imatrix);
-    case RF_DTYPE_Q4_1:
-        return scalar_only(rk_quantize_row_q4_1_ref, rk_dequantize_row_q4_1_ref,
-                           rk_quantize_row_q4_1_imatrix);
-    case RF_DTYPE_Q5_1:
-        return scalar_only(rk_quantize_row_q5_1_ref, rk_dequantize_row_q5_1_ref,
-                           rk_quantize_row_q5_1_imatrix);
-    case RF_DTYPE_Q2_K:
-        return scalar_only(rk_quantize_row_q2_K_ref, rk_dequantize_row_q2_K_ref,
-                           rk_quantize_row_q2_K_imatrix);
-    case RF_DTYPE_Q3_K:
-        return scalar_only(rk_quantize_row_q3_K_ref, rk_dequantize_row_q3_K_ref,
-                           rk_quantize_row_q3_K_imatrix);
-    case RF_DTYPE_Q8_K:
-        return scalar_only(rk_quantize_row_q8_K_ref, rk_dequantize_row_q8_K_ref, NULL);
-    case RF_DTYPE_APR_Q4:
-        return scalar_only(rk_quantize_row_apr_q4_ref, rk_dequantize_row_apr_q4_ref, NULL);
-    case RF_DTYPE_APR_Q8:
-        return scalar_only(rk_quantize_row_apr_q8_ref, rk_dequantize_row_apr_q8_ref, NULL);
-    /* read, never written: Q8_1 is an activation type; IQ4 quantizers are not offered */
-    case RF_DTYPE_Q8_1: return scalar_only(NULL, rk_dequantize_row_q8_1_ref, NULL);
-    case RF_DTYPE_IQ4_NL: return scalar_only(NULL, rk_dequantize_row_iq4_nl_ref, NULL);
-    case RF_DTYPE_IQ4_XS: return scalar_only(NULL, rk_dequantize_row_iq4_xs_ref, NULL);
-    case RF_DTYPE_F64: return scalar_only(NULL, dequantize_f64, NULL);
-    case RF_DTYPE_I8: return scalar_only(NULL, dequantize_i8, NULL);
-    case RF_DTYPE_I16: return scalar_only(NULL, dequantize_i16, NULL);
-    case RF_DTYPE_I32: return scalar_only(NULL, dequantize_i32, NULL);
-    case RF_DTYPE_I64: return scalar_only(NULL, dequantize_i64, NULL);
-    case RF_DTYPE_U8: return scalar_only(NULL, dequantize_u8, NULL);
-    case RF_DTYPE_U16: return scalar_only(NULL, dequantize_u16, NULL);
-    case RF_DTYPE_U32: return scalar_only(NULL, dequantize_u32, NULL);
-    case RF_DTYPE_U64: return scalar_only(NULL, dequantize_u64, NULL);
-    case RF_DTYPE_BOOL: return scalar_only(NULL, dequantize_bool, NULL);
-    /* neither read nor written as values by Rosetta: an error, never garbage */
-    case RF_DTYPE_IQ2_XXS:
-    case RF_DTYPE_IQ2_XS:
-    case RF_DTYPE_IQ3_XXS:
-    case RF_DTYPE_IQ1_S:
-    case RF_DTYPE_IQ3_S:
-    case RF_DTYPE_IQ2_S:
-    case RF_DTYPE_IQ1_M:
-    case RF_DTYPE_TQ1_0:
-    case RF_DTYPE_TQ2_0:
-    case RF_DTYPE_MXFP4:
-    case RF_DTYPE_NVFP4:
-    case RF_DTYPE_Q1_0:
-    case RF_DTYPE_Q2_0:
-    case RF_DTYPE_C64:
-    case RF_DTYPE_F8_E5M2:
-    case RF_DTYPE_F8_E4M3:
-    case RF_DTYPE_F8_E8M0:
-    case RF_DTYPE_F8_E4M3FNUZ:
-    case RF_DTYPE_F8_E5M2FNUZ:
-    case RF_DTYPE_F6_E2M3:
-    case RF_DTYPE_F6_E3M2:
-    case RF_DTYPE_F4: break;
+    const rfi_dtype_traits *t = rfi_dtype_traits_of(dtype);
+    kernels k = {{NULL, NULL, NULL}, {NULL, NULL, NULL}, NULL, false};
+    if (t) {
+        memcpy(k.quant, t->quant, sizeof k.quant);
+        memcpy(k.dequant, t->dequant, sizeof k.dequant);
+        k.imatrix = t->imatrix;
+        k.ignores_imatrix = t->ignores_imatrix;
     }
-    return scalar_only(NULL, NULL, NULL);
+    return k;
 }
 
 static int simd_index(void)
@@ -190,6 +44,9 @@ static int simd_index(void)
     }
     return 0;
 }
+
+const char *rf_simd_cpu(void) { return rk_simd_level_name(rk_cpu_simd_level()); }
+const char *rf_simd_active(void) { return rk_simd_level_name(rk_simd_active()); }
 
 bool rf_can_dequantize(rf_dtype dtype) { return kernels_of(dtype).dequant[0] != NULL; }
 bool rf_can_quantize(rf_dtype dtype) { return kernels_of(dtype).quant[0] != NULL; }
@@ -263,30 +120,174 @@ rf_status rf_dequantize(rf_dtype dtype, const void *src, float *dst, uint64_t n_
     return RF_OK;
 }
 
+/* How a tensor's values lie in its bytes: rows of row_bytes bytes, each decoding to row_elems
+ * values of which the first cols are meaningful (a packed tensor is one row). */
+typedef struct value_layout {
+    uint64_t elements, rows, cols, row_elems, row_bytes;
+} value_layout;
+
+static rf_status layout_of(const rf_tensor *t, const char *name, value_layout *out, rf_error *err)
+{
+    const rf_dtype_info *info = rf_dtype_get(t->dtype);
+    if (!info)
+        return rf_error_set(err, RF_ERR_UNSUPPORTED, "tensor '%s': unknown dtype %d", name,
+                            (int)t->dtype);
+    if (t->ndim < 0 || t->ndim > RF_MAX_DIMS)
+        return rf_error_set(err, RF_ERR_FORMAT, "tensor '%s': %d dimensions (at most %d)", name,
+                            t->ndim, RF_MAX_DIMS);
+    uint64_t n, need = 0;
+    rf_status st = rf_shape_elements(t->shape, t->ndim, &n, err);
+    if (st != RF_OK) {
+        rf_error_prefix(err, "tensor '%s'", name);
+        return st;
+    }
+    const uint64_t block = info->block_elems, block_bytes = info->block_bytes;
+    if (t->dtype == RF_DTYPE_APR_Q8) { /* one f32 scale, then one int8 per value */
+        need = n ? 4 + n : 0;
+        *out = (value_layout){n, 1, n, n, need};
+    } else if (t->row_stride != 0) {
+        uint64_t cols = t->ndim > 0 ? t->shape[t->ndim - 1] : 0;
+        uint64_t per_row = block ? cols / block + (cols % block != 0) : 0;
+        if (cols == 0 || block == 0 || per_row > UINT64_MAX / block_bytes ||
+            per_row * block_bytes != t->row_stride)
+            return rf_error_set(
+                err, RF_ERR_FORMAT,
+                "tensor '%s': rows of %llu bytes, but rows of %llu %s values take "
+                "%llu",
+                name, (unsigned long long)t->row_stride, (unsigned long long)cols, info->name,
+                (unsigned long long)(per_row <= UINT64_MAX / block_bytes ? per_row * block_bytes
+                                                                         : 0));
+        if (__builtin_mul_overflow(n / cols, t->row_stride, &need))
+            return rf_error_set(err, RF_ERR_OVERFLOW, "tensor '%s': size overflows", name);
+        *out = (value_layout){n, n / cols, cols, per_row * block, t->row_stride};
+    } else {
+        uint64_t blocks = block ? n / block + (n % block != 0) : 0;
+        if (block == 0 || __builtin_mul_overflow(blocks, block_bytes, &need))
+            return rf_error_set(err, RF_ERR_OVERFLOW, "tensor '%s': size overflows", name);
+        *out = (value_layout){n, 1, n, blocks * block, need};
+    }
+    if (need != t->nbytes)
+        return rf_error_set(err, RF_ERR_FORMAT,
+                            "tensor '%s': %llu bytes, but %llu elements of %s take %llu bytes",
+                            name, (unsigned long long)t->nbytes, (unsigned long long)n, info->name,
+                            (unsigned long long)need);
+    if (n > 0 && !t->data)
+        return rf_error_set(err, RF_ERR_FORMAT,
+                            "tensor '%s': no data: the tensor's bytes are not in the file", name);
+    return RF_OK;
+}
+
+rf_status rf_tensor_check(const rf_model *model, const rf_tensor *tensor, rf_error *err)
+{
+    if (!tensor)
+        return rf_error_set(err, RF_ERR_ARGUMENT, "NULL tensor");
+    const char *name = tensor->name ? tensor->name : "(unnamed)";
+    value_layout v = {0};
+    rf_status st = layout_of(tensor, name, &v, err);
+    if (st != RF_OK)
+        return st;
+    /* data that lies in a mapped file must end in it (defence in depth for lenient opens) */
+    const rf_file *file = model ? rf_model_file(model, tensor->source) : NULL;
+    if (file && tensor->nbytes > 0) {
+        uintptr_t base = (uintptr_t)rf_file_data(file), end = base + rf_file_size(file);
+        uintptr_t at = (uintptr_t)tensor->data;
+        if (at >= base && at <= end && tensor->nbytes > end - at)
+            return rf_error_set(err, RF_ERR_FORMAT, "tensor '%s': data runs past the end of %s",
+                                name, rf_file_path(file));
+    }
+    return RF_OK;
+}
+
 rf_status rf_tensor_dequantize(const rf_tensor *tensor, float *dst, rf_error *err)
 {
     if (!tensor)
         return rf_error_set(err, RF_ERR_ARGUMENT, "NULL tensor");
     const char *name = tensor->name ? tensor->name : "(unnamed)";
-    if (tensor->ndim < 0 || tensor->ndim > RF_MAX_DIMS)
-        return rf_error_set(err, RF_ERR_FORMAT, "tensor '%s': %d dimensions (at most %d)", name,
-                            tensor->ndim, RF_MAX_DIMS);
-    uint64_t n, expect;
-    rf_status st = rf_shape_elements(tensor->shape, tensor->ndim, &n, err);
-    if (st == RF_OK)
-        st = rf_dtype_tensor_bytes(tensor->dtype, tensor->shape, tensor->ndim, &expect, err);
-    if (st != RF_OK) {
+    value_layout v = {0};
+    rf_status st = layout_of(tensor, name, &v, err);
+    if (st != RF_OK)
+        return st;
+    return rf_tensor_dequantize_range(tensor, 0, v.elements, dst, err);
+}
+
+/* Values [col, col + n) of one row (cols meaningful values) that starts at row; a block that
+ * is only partly wanted is decoded into a one-block buffer. */
+static rf_status dequantize_in_row(const rf_tensor *t, const rf_dtype_info *info,
+                                   const uint8_t *row, uint64_t cols, uint64_t col, uint64_t n,
+                                   float *dst, rf_error *err)
+{
+    const uint64_t block = info->block_elems;
+    rf_status st = RF_OK;
+    while (st == RF_OK && n > 0) {
+        const uint8_t *src = row + col / block * info->block_bytes;
+        uint64_t lead = col % block;
+        if (lead == 0 && n >= block) {
+            uint64_t whole = n / block * block;
+            st = rf_dequantize(t->dtype, src, dst, whole, err);
+            col += whole;
+            dst += whole;
+            n -= whole;
+            continue;
+        }
+        float part[256];
+        /* APR_Q4's last block may hold fewer values; every other block is whole (padded) */
+        uint64_t count = block;
+        if (t->dtype == RF_DTYPE_APR_Q4 && cols - (col - lead) < block)
+            count = cols - (col - lead);
+        if (count > sizeof part / sizeof part[0])
+            return rf_error_set(err, RF_ERR_UNSUPPORTED, "%s blocks are too large", info->name);
+        st = rf_dequantize(t->dtype, src, part, count, err);
+        uint64_t use = count - lead < n ? count - lead : n;
+        if (st == RF_OK)
+            memcpy(dst, part + lead, (size_t)use * sizeof *part);
+        col += use;
+        dst += use;
+        n -= use;
+    }
+    return st;
+}
+
+rf_status rf_tensor_dequantize_range(const rf_tensor *tensor, uint64_t first, uint64_t n,
+                                     float *dst, rf_error *err)
+{
+    if (!tensor)
+        return rf_error_set(err, RF_ERR_ARGUMENT, "NULL tensor");
+    const char *name = tensor->name ? tensor->name : "(unnamed)";
+    value_layout v = {0};
+    rf_status st = layout_of(tensor, name, &v, err);
+    if (st != RF_OK)
+        return st;
+    if (first > v.elements || n > v.elements - first)
+        return rf_error_set(err, RF_ERR_ARGUMENT,
+                            "tensor '%s': values [%llu, %llu) are outside its %llu values", name,
+                            (unsigned long long)first, (unsigned long long)(first + n),
+                            (unsigned long long)v.elements);
+    if (n == 0)
+        return RF_OK;
+    const rf_dtype_info *info = rf_dtype_get(tensor->dtype);
+    if (!kernels_of(tensor->dtype).dequant[0]) {
+        st = unsupported(err, tensor->dtype, "Rosetta has no dequantizer for it");
         rf_error_prefix(err, "tensor '%s'", name);
         return st;
     }
-    if (expect != tensor->nbytes)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "tensor '%s': %llu bytes, but %llu elements of %s take %llu bytes",
-                            name, (unsigned long long)tensor->nbytes, (unsigned long long)n,
-                            rf_dtype_name(tensor->dtype), (unsigned long long)expect);
-    if (n > 0 && !tensor->data)
-        return rf_error_set(err, RF_ERR_ARGUMENT, "tensor '%s': no data", name);
-    st = rf_dequantize(tensor->dtype, tensor->data, dst, n, err);
+    if (tensor->dtype == RF_DTYPE_APR_Q8) {
+        /* the tensor-wide scale, then the wanted int8 values (apr-v2.md 9.3) */
+        float scale;
+        uint32_t bits = rf_load_le32(tensor->data);
+        memcpy(&scale, &bits, sizeof scale);
+        for (uint64_t i = 0; i < n; i++)
+            dst[i] = (float)(int8_t)tensor->data[4 + first + i] * scale;
+        return RF_OK;
+    }
+    while (st == RF_OK && n > 0) {
+        uint64_t row = first / v.cols, col = first % v.cols;
+        uint64_t take = v.cols - col < n ? v.cols - col : n;
+        st = dequantize_in_row(tensor, info, tensor->data + row * v.row_bytes, v.cols, col, take,
+                               dst, err);
+        dst += take;
+        first += take;
+        n -= take;
+    }
     if (st != RF_OK)
         rf_error_prefix(err, "tensor '%s'", name);
     return st;
@@ -295,8 +296,8 @@ rf_status rf_tensor_dequantize(const rf_tensor *tensor, float *dst, rf_error *er
 /* ---- quantization ---------------------------------------------------------------------------- */
 
 typedef struct quant_job {
-    quant_fn fn;
-    imatrix_fn weighted;
+    rfi_quant_fn fn;
+    rfi_imatrix_fn weighted;
     const float *src;
     uint8_t *dst;
     uint64_t unit_elems; /* elements per work unit: a block, or a row on the weighted path */

@@ -1034,7 +1034,7 @@ rf_quant_model_info rf_quant_model_info_of(const rf_model *model)
 {
     const rf_model_config *cfg = rf_model_config_get(model);
     rf_quant_model_info info = {0};
-    info.architecture = gguf_architecture_name(cfg->architecture);
+    info.architecture = rfi_gguf_architecture_name(cfg->architecture);
     info.n_layer = clamp_u32(cfg->n_layers);
     info.n_head = clamp_u32(cfg->n_heads);
     info.n_head_kv = clamp_u32(cfg->n_kv_heads);

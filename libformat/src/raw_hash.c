@@ -3,6 +3,7 @@
  * tensors' bytes concatenated in the model's tensor order. The per-tensor hashes and the
  * whole-model stream are independent, so with two or more threads one worker runs the stream
  * while the others take tensors. */
+#include "model_internal.h"
 #include "rosetta/fingerprint.h"
 
 #include <nettle/sha2.h>

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "model_internal.h"
 #include "hf_internal.h"
 #include "safetensors_internal.h"
 
@@ -46,30 +47,30 @@ static map_entry *find_entry(map_entry *map, size_t n, const char *tensor)
     return bsearch(&key, map, n, sizeof *map, compare_map);
 }
 
-rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_options *opts,
-                        rf_error *err)
+rf_status rfi_st_load_index(rf_model *m, const char *index_path, const rf_open_options *opts,
+                            rf_error *err)
 {
     char *text = NULL, *dir = NULL;
     size_t len = 0;
     cJSON *root = NULL;
     map_entry *map = NULL;
     const char **shards = NULL;
-    rf_status st = hf_read_file(index_path, INDEX_MAX_BYTES, &text, &len, err);
+    rf_status st = rfi_hf_read_file(index_path, INDEX_MAX_BYTES, &text, &len, err);
     if (st != RF_OK)
         goto done;
-    root = hf_json_parse(text, len, 0, err);
+    root = rfi_hf_json_parse(text, len, 0, err);
     if (!root) {
         rf_error_prefix(err, "%s", index_path);
         st = err ? err->status : RF_ERR_FORMAT;
         goto done;
     }
-    const cJSON *weight_map = hf_json_get(root, "weight_map");
+    const cJSON *weight_map = rfi_hf_json_get(root, "weight_map");
     if (!cJSON_IsObject(weight_map)) {
         st = rf_error_set(err, RF_ERR_FORMAT,
                           "%s: \"weight_map\" is %s, expected an object "
                           "mapping tensor names to shard files",
                           index_path,
-                          cJSON_IsObject(root) ? hf_json_kind(weight_map)
+                          cJSON_IsObject(root) ? rfi_hf_json_kind(weight_map)
                                                : "absent (the index is not an object)");
         goto done;
     }
@@ -82,7 +83,7 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
     }
     map = calloc(n, sizeof *map);
     shards = calloc(n, sizeof *shards);
-    dir = hf_path_dir(index_path);
+    dir = rfi_hf_path_dir(index_path);
     if (!map || !shards || !dir) {
         st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", index_path);
         goto done;
@@ -92,7 +93,7 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
         if (!cJSON_IsString(it)) {
             st = rf_error_set(err, RF_ERR_FORMAT,
                               "%s: weight_map[\"%s\"] is %s, expected a shard file name",
-                              index_path, it->string, hf_json_kind(it));
+                              index_path, it->string, rfi_hf_json_kind(it));
             goto done;
         }
         if (!plain_file_name(it->valuestring)) {
@@ -112,13 +113,13 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
         if (n_shards == 0 || strcmp(shards[n_shards - 1], shards[i]) != 0)
             shards[n_shards++] = shards[i];
     for (size_t s = 0; s < n_shards; s++) {
-        char *path = hf_path_join(dir, shards[s]);
+        char *path = rfi_hf_path_join(dir, shards[s]);
         if (!path) {
             st = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", index_path);
             goto done;
         }
         size_t before = rf_model_n_tensors(m);
-        st = st_load_path(m, path, opts, err);
+        st = rfi_st_load_path(m, path, opts, err);
         free(path);
         if (st != RF_OK) {
             rf_error_prefix(err, "%s: shard \"%s\"", index_path, shards[s]);
@@ -170,9 +171,9 @@ rf_status st_load_index(rf_model *m, const char *index_path, const rf_open_optio
             goto done;
         }
     /* metadata.total_size is informational (some tools write file sizes): warn on mismatch. */
-    const cJSON *total = hf_json_get(hf_json_get(root, "metadata"), "total_size");
+    const cJSON *total = rfi_hf_json_get(rfi_hf_json_get(root, "metadata"), "total_size");
     uint64_t declared;
-    if (total && hf_json_u64(total, &declared) == HF_NUM_OK) {
+    if (total && rfi_hf_json_u64(total, &declared) == HF_NUM_OK) {
         uint64_t sum = 0;
         for (size_t t = 0; t < rf_model_n_tensors(m); t++)
             sum += rf_model_tensor(m, t)->nbytes;
@@ -196,7 +197,7 @@ static bool has_suffix(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-rf_status st_load_set(rf_model *m, const char *dir, const rf_open_options *opts, rf_error *err)
+rf_status rfi_st_load_set(rf_model *m, const char *dir, const rf_open_options *opts, rf_error *err)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -208,7 +209,7 @@ rf_status st_load_set(rf_model *m, const char *dir, const rf_open_options *opts,
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors"))
             continue;
-        char *path = hf_path_join(dir, e->d_name);
+        char *path = rfi_hf_path_join(dir, e->d_name);
         struct stat sb;
         if (!path || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
             free(path);
@@ -235,7 +236,7 @@ rf_status st_load_set(rf_model *m, const char *dir, const rf_open_options *opts,
     if (st == RF_OK) {
         qsort(names, n, sizeof *names, compare_str);
         for (size_t i = 0; i < n && st == RF_OK; i++)
-            st = st_load_path(m, names[i], opts, err);
+            st = rfi_st_load_path(m, names[i], opts, err);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);

@@ -1,8 +1,8 @@
-/* SafeTensors reader: validates a file exactly as the reference reader does (spec/safetensors.md
- * section 4, plus duplicate keys) and maps its tensors into the model view without copying; opens
- * single files, checkpoint directories and shard indexes (the index logic is in
- * safetensors_index.c, companion JSON files in hf_*.c).
- * Not for: writing (safetensors_write.c). */
+/* SafeTensors reader: validates a file exactly as the reference reader does
+ * (docs/formats/safetensors.md section 4, plus duplicate keys) and maps its tensors into the model
+ * view without copying. Checkpoint directories and shard indexes are opened by safetensors_open.c
+ * (the index logic is in safetensors_index.c, companion JSON files in hf_*.c). Not for: writing
+ * (safetensors_write.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 #include "hf_internal.h"
 #include "model_internal.h"
 #include "rosetta/detect.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/safetensors.h"
 #include "safetensors_internal.h"
 
@@ -30,7 +30,7 @@ typedef struct st_entry {
     uint64_t begin, end;
 } st_entry;
 
-void st_format_shape(char *buf, size_t size, const uint64_t *shape, int ndim)
+void rfi_st_format_shape(char *buf, size_t size, const uint64_t *shape, int ndim)
 {
     size_t n = 0;
     n += (size_t)snprintf(buf + n, size - n, "[");
@@ -90,21 +90,21 @@ static rf_status tensor_problem(st_ctx *c, rf_status status, const char *fmt, ..
 static rf_status read_u64(st_ctx *c, const char *tn, const char *field, int i, const cJSON *d,
                           uint64_t *out)
 {
-    hf_num r = hf_json_exact_u64(d, c->header, c->header_len, out);
+    hf_num r = rfi_hf_json_exact_u64(d, c->header, c->header_len, out);
     if (r == HF_NUM_OK)
         return RF_OK;
     if (cJSON_IsNumber(d)) {
         int n;
-        const char *tok = hf_json_number_text(d, c->header, c->header_len, &n);
+        const char *tok = rfi_hf_json_number_text(d, c->header, c->header_len, &n);
         return rf_error_set(c->err, RF_ERR_FORMAT,
                             "%s: header: tensor \"%s\": %s[%d] = %.*s %s, expected a "
                             "non-negative integer",
-                            c->name, tn, field, i, n, tok, hf_num_problem(r));
+                            c->name, tn, field, i, n, tok, rfi_hf_num_problem(r));
     }
     return rf_error_set(c->err, RF_ERR_FORMAT,
                         "%s: header: tensor \"%s\": %s[%d] is %s, expected a non-negative "
                         "integer",
-                        c->name, tn, field, i, hf_json_kind(d));
+                        c->name, tn, field, i, rfi_hf_json_kind(d));
 }
 
 /* Reads the dtype, shape and data_offsets of one header entry. Structural problems (wrong JSON
@@ -117,10 +117,10 @@ static rf_status read_entry(st_ctx *c, const cJSON *item, st_entry *e)
         return rf_error_set(c->err, RF_ERR_FORMAT,
                             "%s: header: tensor \"%s\": entry is %s, expected an object with "
                             "\"dtype\", \"shape\" and \"data_offsets\"",
-                            c->name, tn, hf_json_kind(item));
-    const cJSON *dtype = hf_json_get(item, "dtype");
-    const cJSON *shape = hf_json_get(item, "shape");
-    const cJSON *offsets = hf_json_get(item, "data_offsets");
+                            c->name, tn, rfi_hf_json_kind(item));
+    const cJSON *dtype = rfi_hf_json_get(item, "dtype");
+    const cJSON *shape = rfi_hf_json_get(item, "shape");
+    const cJSON *offsets = rfi_hf_json_get(item, "data_offsets");
     static const char *const fields[] = {"dtype", "shape", "data_offsets"};
     const cJSON *values[] = {dtype, shape, offsets};
     for (int i = 0; i < 3; i++)
@@ -130,7 +130,7 @@ static rf_status read_entry(st_ctx *c, const cJSON *item, st_entry *e)
     if (!cJSON_IsString(dtype))
         return rf_error_set(c->err, RF_ERR_FORMAT,
                             "%s: header: tensor \"%s\": \"dtype\" is %s, expected a string",
-                            c->name, tn, hf_json_kind(dtype));
+                            c->name, tn, rfi_hf_json_kind(dtype));
     e->known_dtype = rf_dtype_from_st(dtype->valuestring, &e->dtype);
     if (!e->known_dtype) {
         if (!c->lenient)
@@ -147,7 +147,7 @@ static rf_status read_entry(st_ctx *c, const cJSON *item, st_entry *e)
         return rf_error_set(c->err, RF_ERR_FORMAT,
                             "%s: header: tensor \"%s\": \"shape\" is %s, expected an array of "
                             "non-negative integers",
-                            c->name, tn, hf_json_kind(shape));
+                            c->name, tn, rfi_hf_json_kind(shape));
     int ndim = cJSON_GetArraySize(shape);
     if (ndim > RF_MAX_DIMS)
         return rf_error_set(c->err, RF_ERR_UNSUPPORTED,
@@ -165,7 +165,7 @@ static rf_status read_entry(st_ctx *c, const cJSON *item, st_entry *e)
         return rf_error_set(c->err, RF_ERR_FORMAT,
                             "%s: header: tensor \"%s\": \"data_offsets\" is %s%s, expected "
                             "[begin, end]",
-                            c->name, tn, hf_json_kind(offsets),
+                            c->name, tn, rfi_hf_json_kind(offsets),
                             cJSON_IsArray(offsets) ? " of the wrong length" : "");
     uint64_t *bounds[2] = {&e->begin, &e->end};
     i = 0;
@@ -181,7 +181,7 @@ static rf_status read_entry(st_ctx *c, const cJSON *item, st_entry *e)
 static rf_status check_size(st_ctx *c, st_entry *e, uint64_t data_start)
 {
     char shape[160];
-    st_format_shape(shape, sizeof shape, e->shape, e->ndim);
+    rfi_st_format_shape(shape, sizeof shape, e->shape, e->ndim);
     const char *dname = rf_dtype_name(e->dtype);
     uint64_t elements = 1;
     for (int i = 0; i < e->ndim; i++) {
@@ -323,8 +323,8 @@ static rf_status add_metadata(rf_model *m, const cJSON *meta, const char *name)
     return RF_OK;
 }
 
-rf_status st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const char *name,
-                       uint32_t source, const rf_open_options *opts, rf_error *err)
+rf_status rfi_st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const char *name,
+                           uint32_t source, const rf_open_options *opts, rf_error *err)
 {
     st_ctx c = {m, name, opts && opts->lenient, false, err, NULL, 0};
     /* Rules 1-3: the length prefix. */
@@ -358,7 +358,7 @@ rf_status st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const ch
         lead++;
     c.header = header;
     c.header_len = (size_t)n;
-    cJSON *root = hf_json_parse_header(header, (size_t)n, 8, err);
+    cJSON *root = rfi_hf_json_parse_header(header, (size_t)n, 8, err);
     if (!root) {
         rf_error_prefix(err, "%s: header", name);
         return err ? err->status : RF_ERR_FORMAT;
@@ -368,7 +368,7 @@ rf_status st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const ch
     if (!cJSON_IsObject(root)) {
         st = rf_error_set(err, RF_ERR_FORMAT,
                           "%s: header at offset %llu is %s, expected a JSON object", name,
-                          (unsigned long long)(8 + lead), hf_json_kind(root));
+                          (unsigned long long)(8 + lead), rfi_hf_json_kind(root));
         goto done;
     }
     if (lead > 0)
@@ -395,7 +395,7 @@ rf_status st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const ch
                 st = rf_error_set(err, RF_ERR_FORMAT,
                                   "%s: header: __metadata__ is %s, expected an object of string "
                                   "values",
-                                  name, hf_json_kind(it));
+                                  name, rfi_hf_json_kind(it));
                 goto done;
             }
             for (const cJSON *kv = it->child; kv; kv = kv->next)
@@ -403,7 +403,7 @@ rf_status st_load_file(rf_model *m, const uint8_t *data, uint64_t size, const ch
                     st = rf_error_set(err, RF_ERR_FORMAT,
                                       "%s: header: __metadata__ value of \"%s\" is %s, expected "
                                       "a string (metadata is string to string only)",
-                                      name, kv->string, hf_json_kind(kv));
+                                      name, kv->string, rfi_hf_json_kind(kv));
                     goto done;
                 }
             meta = it;
@@ -455,7 +455,8 @@ done:
     return st;
 }
 
-rf_status st_load_path(rf_model *m, const char *path, const rf_open_options *opts, rf_error *err)
+rf_status rfi_st_load_path(rf_model *m, const char *path, const rf_open_options *opts,
+                           rf_error *err)
 {
     rf_file *f = rf_file_open(path, err);
     if (!f)
@@ -465,97 +466,8 @@ rf_status st_load_path(rf_model *m, const char *path, const rf_open_options *opt
         rf_file_close(f);
         return RF_ERR_NOMEM;
     }
-    return st_load_file(m, rf_file_data(f), rf_file_size(f), rf_file_path(f), source, opts, err);
-}
-
-static bool is_regular(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Reads the companion files beside the weights; in lenient mode a bad one becomes a warning. */
-static rf_status load_companions(rf_model *m, const char *dir, const rf_open_options *opts,
-                                 rf_error *err)
-{
-    rf_error local;
-    rf_status st = hf_read_companions(m, dir, &local);
-    if (st == RF_OK)
-        return RF_OK;
-    if (opts && opts->lenient && st != RF_ERR_NOMEM) {
-        rf_model_add_warning(m, "%s", local.message);
-        return RF_OK;
-    }
-    if (err)
-        *err = local;
-    return st;
-}
-
-rf_model *rf_safetensors_open_model(const char *path, const rf_open_options *opts, rf_error *err)
-{
-    static const rf_open_options defaults = {0};
-    if (!opts)
-        opts = &defaults;
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        rf_error_set(err, RF_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-        return NULL;
-    }
-    rf_model *m = rf_model_new(RF_FORMAT_SAFETENSORS, err);
-    if (!m)
-        return NULL;
-    rf_status status = rf_model_set_path(m, path, err);
-    char *dir = NULL, *file = NULL;
-    if (status != RF_OK)
-        goto fail;
-    if (S_ISDIR(st.st_mode)) {
-        dir = strdup(path);
-        file = hf_path_join(path, RF_SAFETENSORS_MODEL_FILE);
-        if (!dir || !file) {
-            status = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        if (is_regular(file))
-            status = st_load_path(m, file, opts, err);
-        else {
-            free(file);
-            file = hf_path_join(path, RF_SAFETENSORS_INDEX_FILE);
-            if (!file) {
-                status = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path);
-                goto fail;
-            }
-            if (is_regular(file))
-                status = st_load_index(m, file, opts, err);
-            else
-                status = st_load_set(m, path, opts, err);
-        }
-    } else {
-        dir = hf_path_dir(path);
-        if (!dir) {
-            status = rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        rf_format format;
-        status = rf_detect_path(path, &format, err);
-        if (status == RF_OK) {
-            if (format == RF_FORMAT_SAFETENSORS_INDEX)
-                status = st_load_index(m, path, opts, err);
-            else
-                status = st_load_path(m, path, opts, err);
-        }
-    }
-    if (status == RF_OK)
-        status = load_companions(m, dir, opts, err);
-    if (status != RF_OK)
-        goto fail;
-    free(dir);
-    free(file);
-    return m;
-fail:
-    free(dir);
-    free(file);
-    rf_model_free(m);
-    return NULL;
+    return rfi_st_load_file(m, rf_file_data(f), rf_file_size(f), rf_file_path(f), source, opts,
+                            err);
 }
 
 rf_model *rf_safetensors_open_memory(const void *data, uint64_t size, const char *name,
@@ -569,7 +481,7 @@ rf_model *rf_safetensors_open_memory(const void *data, uint64_t size, const char
     rf_model *m = rf_model_new(RF_FORMAT_SAFETENSORS, err);
     if (!m)
         return NULL;
-    if (st_load_file(m, data ? data : empty, size, name ? name : "(memory)", 0, opts, err) !=
+    if (rfi_st_load_file(m, data ? data : empty, size, name ? name : "(memory)", 0, opts, err) !=
         RF_OK) {
         rf_model_free(m);
         return NULL;

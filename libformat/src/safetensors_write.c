@@ -1,4 +1,4 @@
-/* SafeTensors writer with the reference writer's conventions (spec/safetensors.md section 5): one
+/* SafeTensors writer with the reference writer's conventions (docs/formats/safetensors.md): one
  * file or transformers-style shards plus index, and the companion JSON files, every file through
  * the atomic writer with a re-read check before it is renamed into place.
  * Not for: converting dtypes or choosing what to write (callers prepare the model). */
@@ -9,11 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model_internal.h"
 #include "hf_internal.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/contract.h"
 #include "rosetta/safetensors.h"
 #include "safetensors_internal.h"
+#include "pages.h"
 #include "write_hook.h"
 
 /* Longest tensor name Rosetta writes after renaming (HF names are well below this). */
@@ -123,39 +125,39 @@ static rf_status check_tensor(const rf_tensor *t, const char *name, int *rank, r
 static void build_header(text_buf *b, const meta_pair *meta, size_t n_meta, const out_tensor *ts,
                          size_t n)
 {
-    text_buf_puts(b, "{");
+    rfi_text_buf_puts(b, "{");
     bool first = true;
     if (n_meta) {
-        text_buf_puts(b, "\"__metadata__\":{");
+        rfi_text_buf_puts(b, "\"__metadata__\":{");
         for (size_t i = 0; i < n_meta; i++) {
             if (i)
-                text_buf_puts(b, ",");
-            json_put_cstring(b, meta[i].key);
-            text_buf_puts(b, ":");
-            json_put_cstring(b, meta[i].value);
+                rfi_text_buf_puts(b, ",");
+            rfi_json_put_cstring(b, meta[i].key);
+            rfi_text_buf_puts(b, ":");
+            rfi_json_put_cstring(b, meta[i].value);
         }
-        text_buf_puts(b, "}");
+        rfi_text_buf_puts(b, "}");
         first = false;
     }
     uint64_t offset = 0;
     for (size_t i = 0; i < n; i++) {
         const rf_tensor *t = ts[i].t;
         if (!first)
-            text_buf_puts(b, ",");
+            rfi_text_buf_puts(b, ",");
         first = false;
-        json_put_cstring(b, ts[i].name);
-        text_buf_puts(b, ":{\"dtype\":");
-        json_put_cstring(b, rf_dtype_get(t->dtype)->st_name);
-        text_buf_puts(b, ",\"shape\":[");
+        rfi_json_put_cstring(b, ts[i].name);
+        rfi_text_buf_puts(b, ":{\"dtype\":");
+        rfi_json_put_cstring(b, rf_dtype_get(t->dtype)->st_name);
+        rfi_text_buf_puts(b, ",\"shape\":[");
         for (int d = 0; d < t->ndim; d++)
-            text_buf_printf(b, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
-        text_buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                        (unsigned long long)(offset + t->nbytes));
+            rfi_text_buf_printf(b, "%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
+        rfi_text_buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                            (unsigned long long)(offset + t->nbytes));
         offset += t->nbytes;
     }
-    text_buf_puts(b, "}");
+    rfi_text_buf_puts(b, "}");
     while (b->len % 8 != 0)
-        text_buf_puts(b, " ");
+        rfi_text_buf_puts(b, " ");
 }
 
 /* ---- verification of a finished temp file ------------------------------------------------- */
@@ -167,6 +169,21 @@ typedef struct verify_st {
     uint64_t size;
     uint32_t crc;
 } verify_st;
+
+/* The CRC-32 of a whole file, its mapped pages dropped as the pass goes (pages.h). */
+static uint32_t crc_released(const rf_file *f)
+{
+    const uint8_t *d = rf_file_data(f);
+    uint64_t size = rf_file_size(f);
+    uint32_t crc = 0;
+    for (uint64_t done = 0; done < size;) {
+        size_t take = size - done > (64u << 20) ? (64u << 20) : (size_t)(size - done);
+        crc = rf_crc32(crc, d + done, take);
+        rfi_file_release_range(f, d + done, take);
+        done += take;
+    }
+    return crc;
+}
 
 static rf_status verify_safetensors(const char *temp_path, void *ctx, rf_error *err)
 {
@@ -180,7 +197,7 @@ static rf_status verify_safetensors(const char *temp_path, void *ctx, rf_error *
         st = rf_error_set(err, RF_ERR_WRITE, "%s: re-read check failed: size %llu, expected %llu",
                           v->final_path, (unsigned long long)rf_file_size(f),
                           (unsigned long long)v->size);
-    else if (rf_crc32(0, d, (size_t)v->size) != v->crc)
+    else if (crc_released(f) != v->crc)
         st = rf_error_set(err, RF_ERR_WRITE,
                           "%s: re-read check failed: CRC-32 differs from the bytes written",
                           v->final_path);
@@ -189,7 +206,7 @@ static rf_status verify_safetensors(const char *temp_path, void *ctx, rf_error *
         if (!check)
             st = RF_ERR_NOMEM;
         else {
-            st = st_load_file(check, d, v->size, v->final_path, 0, NULL, err);
+            st = rfi_st_load_file(check, d, v->size, v->final_path, 0, NULL, err);
             if (st == RF_OK && rf_model_n_tensors(check) != v->n_tensors)
                 st = rf_error_set(err, RF_ERR_WRITE,
                                   "%s: re-read check found %zu tensors, expected %zu",
@@ -215,7 +232,7 @@ static rf_status verify_text(const char *temp_path, void *ctx, rf_error *err)
     const verify_bytes *v = ctx;
     char *data = NULL;
     size_t len = 0;
-    rf_status st = hf_read_file(temp_path, v->content->len + 1, &data, &len, err);
+    rf_status st = rfi_hf_read_file(temp_path, v->content->len + 1, &data, &len, err);
     if (st == RF_OK && (len != v->content->len || memcmp(data, v->content->data, len) != 0))
         st = rf_error_set(err, RF_ERR_WRITE, "%s: re-read check failed: content differs",
                           v->final_path);
@@ -232,11 +249,11 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
     text_buf header = {0};
     build_header(&header, meta, n_meta, ts, n);
     if (header.failed) {
-        text_buf_free(&header);
+        rfi_text_buf_free(&header);
         return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory building the header", path);
     }
     if (header.len > RF_SAFETENSORS_MAX_HEADER) {
-        text_buf_free(&header);
+        rfi_text_buf_free(&header);
         return rf_error_set(err, RF_ERR_LIMIT,
                             "%s: header of %zu bytes exceeds the %u-byte limit "
                             "of SafeTensors readers (too many tensors for one file)",
@@ -244,7 +261,7 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
     }
     rf_writer *w = rf_writer_open(path, err);
     if (!w) {
-        text_buf_free(&header);
+        rfi_text_buf_free(&header);
         return RF_ERR_WRITE;
     }
     uint8_t prefix[8];
@@ -253,16 +270,20 @@ static rf_status write_shard(const char *path, const meta_pair *meta, size_t n_m
     if (st == RF_OK)
         st = rf_writer_write(w, header.data, header.len, err);
     for (size_t i = 0; i < n && st == RF_OK; i++)
-        if (ts[i].t->nbytes)
-            st = rf_writer_write(w, ts[i].t->data, (size_t)ts[i].t->nbytes, err);
+        for (uint64_t at = 0; st == RF_OK && at < ts[i].t->nbytes; at += WRITE_HOOK_PIECE) {
+            uint64_t k = ts[i].t->nbytes - at;
+            k = k < WRITE_HOOK_PIECE ? k : WRITE_HOOK_PIECE;
+            st = rf_writer_write(w, ts[i].t->data + at, (size_t)k, err);
+            rfi_write_hook_release(hook, ts[i].t->data + at, k);
+        }
     if (st != RF_OK) {
         rf_writer_abort(w);
-        text_buf_free(&header);
+        rfi_text_buf_free(&header);
         return st;
     }
     verify_st v = {path, &header, n, rf_writer_offset(w), rf_writer_crc32(w)};
-    st = write_hook_commit(w, path, verify_safetensors, &v, hook, err);
-    text_buf_free(&header);
+    st = rfi_write_hook_commit(w, path, verify_safetensors, &v, hook, err);
+    rfi_text_buf_free(&header);
     if (st == RF_OK)
         written_add(done, path);
     return st;
@@ -273,7 +294,7 @@ static rf_status write_text(const char *dir, const char *file, const text_buf *c
 {
     if (content->failed)
         return rf_error_set(err, RF_ERR_NOMEM, "%s/%s: out of memory", dir, file);
-    char *path = hf_path_join(dir, file);
+    char *path = rfi_hf_path_join(dir, file);
     if (!path)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     rf_status st = RF_OK;
@@ -311,10 +332,10 @@ static rf_status write_companions(const rf_model *m, const char *dir, bool regen
         const char *file;
         build_fn build;
     } files[] = {
-        {"config.json", hf_config_build},
-        {"generation_config.json", hf_generation_config_build},
-        {"tokenizer.json", hf_tokenizer_build},
-        {"tokenizer_config.json", hf_tokenizer_config_build},
+        {"config.json", rfi_hf_config_build},
+        {"generation_config.json", rfi_hf_generation_config_build},
+        {"tokenizer.json", rfi_hf_tokenizer_build},
+        {"tokenizer_config.json", rfi_hf_tokenizer_config_build},
     };
     rf_status st = RF_OK;
     for (size_t i = 0; i < sizeof files / sizeof files[0] && st == RF_OK; i++) {
@@ -322,16 +343,16 @@ static rf_status write_companions(const rf_model *m, const char *dir, bool regen
         const rf_kv *raw = raw_companion(m, files[i].file, regenerate);
         bool have = true;
         if (raw)
-            text_buf_put(&compact, raw->value.as.str.data, (size_t)raw->value.as.str.len);
+            rfi_text_buf_put(&compact, raw->value.as.str.data, (size_t)raw->value.as.str.len);
         else
             have = files[i].build(m, &compact);
         if (have) {
-            hf_buf_put_pretty(&pretty, compact.data ? compact.data : "", compact.len,
-                              strcmp(files[i].file, "tokenizer.json") != 0);
+            rfi_hf_buf_put_pretty(&pretty, compact.data ? compact.data : "", compact.len,
+                                  strcmp(files[i].file, "tokenizer.json") != 0);
             st = write_text(dir, files[i].file, &pretty, done, err);
         }
-        text_buf_free(&compact);
-        text_buf_free(&pretty);
+        rfi_text_buf_free(&compact);
+        rfi_text_buf_free(&pretty);
     }
     const rf_kv *jinja = raw_companion(m, "chat_template.jinja", regenerate);
     if (st == RF_OK && jinja) {
@@ -342,9 +363,9 @@ static rf_status write_companions(const rf_model *m, const char *dir, bool regen
                               "raw metadata \"hf.chat_template.jinja\" is not a JSON string");
         else {
             text_buf text = {0};
-            text_buf_puts(&text, s->valuestring);
+            rfi_text_buf_puts(&text, s->valuestring);
             st = write_text(dir, "chat_template.jinja", &text, done, err);
-            text_buf_free(&text);
+            rfi_text_buf_free(&text);
         }
         cJSON_Delete(s);
     }
@@ -499,21 +520,21 @@ static rf_status write_index(const char *dir, char **shard_names, const out_tens
     }
     qsort(rows, n, sizeof *rows, compare_row);
     text_buf compact = {0}, pretty = {0};
-    text_buf_printf(&compact, "{\"metadata\":{\"total_size\":%llu},\"weight_map\":{",
-                    (unsigned long long)total);
+    rfi_text_buf_printf(&compact, "{\"metadata\":{\"total_size\":%llu},\"weight_map\":{",
+                        (unsigned long long)total);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            text_buf_puts(&compact, ",");
-        json_put_cstring(&compact, rows[i].tensor);
-        text_buf_puts(&compact, ":");
-        json_put_cstring(&compact, rows[i].shard);
+            rfi_text_buf_puts(&compact, ",");
+        rfi_json_put_cstring(&compact, rows[i].tensor);
+        rfi_text_buf_puts(&compact, ":");
+        rfi_json_put_cstring(&compact, rows[i].shard);
     }
-    text_buf_puts(&compact, "}}");
-    hf_buf_put_pretty(&pretty, compact.data, compact.len, true);
+    rfi_text_buf_puts(&compact, "}}");
+    rfi_hf_buf_put_pretty(&pretty, compact.data, compact.len, true);
     rf_status st = compact.failed ? rf_error_set(err, RF_ERR_NOMEM, "out of memory")
                                   : write_text(dir, RF_SAFETENSORS_INDEX_FILE, &pretty, done, err);
-    text_buf_free(&compact);
-    text_buf_free(&pretty);
+    rfi_text_buf_free(&compact);
+    rfi_text_buf_free(&pretty);
     free(rows);
     return st;
 }
@@ -521,12 +542,12 @@ static rf_status write_index(const char *dir, char **shard_names, const out_tens
 rf_status rf_safetensors_write(const rf_model *m, const char *path_or_dir,
                                const rf_safetensors_write_options *opts, rf_error *err)
 {
-    return safetensors_write_hooked(m, path_or_dir, opts, NULL, err);
+    return rfi_safetensors_write_hooked(m, path_or_dir, opts, NULL, err);
 }
 
-rf_status safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
-                                   const rf_safetensors_write_options *opts, const write_hook *hook,
-                                   rf_error *err)
+rf_status rfi_safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
+                                       const rf_safetensors_write_options *opts,
+                                       const write_hook *hook, rf_error *err)
 {
     static const rf_safetensors_write_options defaults = {0};
     if (!opts)
@@ -580,7 +601,7 @@ rf_status safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
         used += size;
     }
     if (n_shards <= 1) {
-        char *path = hf_path_join(path_or_dir, RF_SAFETENSORS_MODEL_FILE);
+        char *path = rfi_hf_path_join(path_or_dir, RF_SAFETENSORS_MODEL_FILE);
         if (!path) {
             st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");
             goto out;
@@ -605,7 +626,7 @@ rf_status safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
             char file[64];
             snprintf(file, sizeof file, "model-%05zu-of-%05zu.safetensors", s + 1, n_shards);
             shard_names[s] = strdup(file);
-            char *path = hf_path_join(path_or_dir, file);
+            char *path = rfi_hf_path_join(path_or_dir, file);
             if (!shard_names[s] || !path) {
                 free(path);
                 st = rf_error_set(err, RF_ERR_NOMEM, "out of memory");

@@ -27,7 +27,7 @@ static void dir_of(const char *path, char *out, size_t size)
         snprintf(out, size, "%.*s", (int)(slash - path), path);
 }
 
-spill *spill_open(const char *near_path, rf_error *err)
+spill *rfi_spill_open(const char *near_path, rf_error *err)
 {
     char dir[PATH_MAX], path[PATH_MAX + 64];
     if (near_path != NULL) {
@@ -71,15 +71,26 @@ static rf_status put(spill *s, const uint8_t *p, uint64_t n, rf_error *err)
     return RF_OK;
 }
 
-rf_status spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
+rf_status rfi_spill_start(spill *s, uint64_t *offset, rf_error *err)
 {
     static const uint8_t zeros[64];
     rf_status st = put(s, zeros, (64 - s->size % 64) % 64, err);
     *offset = s->size;
+    return st;
+}
+
+rf_status rfi_spill_write(spill *s, const void *data, uint64_t n, rf_error *err)
+{
+    return put(s, data, n, err);
+}
+
+rf_status rfi_spill_append(spill *s, const void *data, uint64_t n, uint64_t *offset, rf_error *err)
+{
+    rf_status st = rfi_spill_start(s, offset, err);
     return st == RF_OK ? put(s, data, n, err) : st;
 }
 
-rf_status spill_map(spill *s, rf_error *err)
+rf_status rfi_spill_map(spill *s, rf_error *err)
 {
     if (s->size == 0 || s->map != NULL)
         return RF_OK;
@@ -90,9 +101,9 @@ rf_status spill_map(spill *s, rf_error *err)
     return RF_OK;
 }
 
-const uint8_t *spill_data(const spill *s) { return s->map; }
+const uint8_t *rfi_spill_data(const spill *s) { return s->map; }
 
-void spill_close(spill *s)
+void rfi_spill_close(spill *s)
 {
     if (s == NULL)
         return;
@@ -100,4 +111,11 @@ void spill_close(spill *s)
         munmap(s->map, s->size);
     close(s->fd);
     free(s);
+}
+
+bool rfi_spill_holds(const spill *s, const void *p, uint64_t n)
+{
+    const uint8_t *b = p;
+    return s != NULL && s->map != NULL && b >= s->map && n <= s->size &&
+           (uint64_t)(b - s->map) <= s->size - n;
 }

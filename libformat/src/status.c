@@ -20,6 +20,7 @@ const char *rf_strerror(rf_status status)
     case RF_ERR_LIMIT: return "resource limit exceeded";
     case RF_ERR_NOT_FOUND: return "not found";
     case RF_ERR_CONTRACT: return "contract violation";
+    case RF_ERR_MISMATCH: return "check failed";
     }
     return "unknown status";
 }

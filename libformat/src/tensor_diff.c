@@ -173,9 +173,9 @@ static rf_status compare_straight(diff_ctx *c, metrics *m, rf_error *err)
 {
     for (uint64_t first = 0; first < c->ra->count; first += TV_CHUNK) {
         uint64_t n = c->ra->count - first < TV_CHUNK ? c->ra->count - first : TV_CHUNK;
-        rf_status st = tv_read(c->ra, first, n, c->va, err);
+        rf_status st = rfi_tv_read(c->ra, first, n, c->va, err);
         if (st == RF_OK)
-            st = tv_read(c->rb, first, n, c->vb, err);
+            st = rfi_tv_read(c->rb, first, n, c->vb, err);
         if (st != RF_OK)
             return st;
         accumulate(m, c->va, c->vb, (size_t)n, first, NULL);
@@ -198,14 +198,14 @@ static rf_status compare_transposed(diff_ctx *c, uint64_t rows, uint64_t cols, m
     for (uint64_t i0 = 0; i0 < rows; i0 += band) {
         uint64_t h = rows - i0 < band ? rows - i0 : band;
         for (uint64_t j = 0; j < cols; j++) { /* B[j][i0 .. i0+h) */
-            rf_status st = tv_read(c->rb, j * rows + i0, h, c->tile + j * h, err);
+            rf_status st = rfi_tv_read(c->rb, j * rows + i0, h, c->tile + j * h, err);
             if (st != RF_OK)
                 return st;
         }
         for (uint64_t i = i0; i < i0 + h; i++) {
             for (uint64_t j0 = 0; j0 < cols; j0 += TV_CHUNK) {
                 uint64_t n = cols - j0 < TV_CHUNK ? cols - j0 : TV_CHUNK;
-                rf_status st = tv_read(c->ra, i * cols + j0, n, c->va, err);
+                rf_status st = rfi_tv_read(c->ra, i * cols + j0, n, c->va, err);
                 if (st != RF_OK)
                     return st;
                 for (uint64_t k = 0; k < n; k++) {
@@ -260,8 +260,8 @@ static void keep_window(diff_ctx *c, rf_tensor_diff *d, rf_error *err)
     if (n > TV_CHUNK)
         n = TV_CHUNK;
     float *sa = malloc(n * sizeof *sa), *sb = malloc(n * sizeof *sb);
-    if (!sa || !sb || tv_read(c->ra, first, n, sa, err) != RF_OK ||
-        tv_read(c->rb, first, n, sb, err) != RF_OK) {
+    if (!sa || !sb || rfi_tv_read(c->ra, first, n, sa, err) != RF_OK ||
+        rfi_tv_read(c->rb, first, n, sb, err) != RF_OK) {
         free(sa);
         free(sb);
         return;
@@ -278,9 +278,9 @@ static rf_status compare_pair(diff_ctx *c, const rf_tensor *ta, const rf_tensor 
 {
     rf_error local;
     rf_error_clear(&local);
-    rf_status st = tv_open(c->a, ta, c->ra, &local);
+    rf_status st = rfi_tv_open(c->a, ta, c->ra, &local);
     if (st == RF_OK)
-        st = tv_open(c->b, tb, c->rb, &local);
+        st = rfi_tv_open(c->b, tb, c->rb, &local);
     if (st == RF_OK && c->ra->count != c->rb->count)
         st = rf_error_set(&local, RF_ERR_FORMAT, "value counts differ");
     bool straight = same_shape(ta, tb), transposed = !straight && swapped_2d(ta, tb);
@@ -476,7 +476,7 @@ static char **canonical_names(const rf_model *m, bool *nomem)
     size_t n = rf_model_n_tensors(m);
     char **names = calloc(n ? n : 1, sizeof *names);
     for (size_t i = 0; names && i < n; i++) {
-        if (!(names[i] = canonical_tensor_name(rf_model_tensor(m, i)->name))) {
+        if (!(names[i] = rfi_canonical_tensor_name(rf_model_tensor(m, i)->name))) {
             free_names(m, names);
             names = NULL;
         }

@@ -3,7 +3,7 @@
  * blocks; APR K-quants pad each row (or a 1-D tensor) to whole 256-value super-blocks
  * (docs/formats/apr.md), and APR_Q8 keeps one scale for the whole tensor.
  * Used by the statistics, fingerprint and diff code. Not for: writing, or tensors whose dtype
- * has no dequantizer (tv_open refuses them with RF_ERR_UNSUPPORTED). */
+ * has no dequantizer (rfi_tv_open refuses them with RF_ERR_UNSUPPORTED). */
 #ifndef ROSETTA_TENSOR_VALUES_H
 #define ROSETTA_TENSOR_VALUES_H
 
@@ -20,33 +20,26 @@
 typedef struct tv_reader {
     const rf_tensor *tensor;
     const rf_dtype_info *info;
-    uint64_t count;                /* logical values */
-    uint64_t rows;                 /* 1 for flat layouts */
-    uint64_t cols;                 /* logical values per row (count for flat layouts) */
-    uint64_t row_elems;            /* values a row decodes to (cols plus padding) */
-    uint64_t row_bytes;            /* bytes per row */
-    uint64_t need;                 /* bytes the layout takes (<= tensor->nbytes) */
-    uint8_t scratch[TV_CHUNK + 4]; /* an APR_Q8 range: its scale and int8 values */
-    float block[256];              /* a block cut by a read */
+    uint64_t count; /* logical values */
 } tv_reader;
 
-/* Prepares r to read t of model m (m may be NULL: the flat ggml layout is assumed). Checks that
- * the dtype can be dequantized, that the byte count fits the shape and that the bytes lie in
- * their mapped file. Errors name no tensor (callers prefix it). r is large (about 260 KiB):
- * allocate it, do not put it on a thread's stack. */
-rf_status tv_open(const rf_model *m, const rf_tensor *t, tv_reader *r, rf_error *err);
+/* Prepares r to read t of model m (m may be NULL: then the mapped-file check is skipped). Checks
+ * that the dtype can be dequantized, that the byte count fits the shape and that the bytes lie in
+ * their mapped file (rf_tensor_check: the layout comes from the model view). Errors name no
+ * tensor (callers prefix it). */
+rf_status rfi_tv_open(const rf_model *m, const rf_tensor *t, tv_reader *r, rf_error *err);
 
 /* Writes the logical values [first, first + n) to out (n floats). first must be a multiple of
- * the dtype's block (tv_granule) and n at most TV_CHUNK. Reads mapped data: call it under
+ * the dtype's block (rfi_tv_granule) and n at most TV_CHUNK. Reads mapped data: call it under
  * rf_model_mapped_call. */
-rf_status tv_read(tv_reader *r, uint64_t first, uint64_t n, float *out, rf_error *err);
+rf_status rfi_tv_read(tv_reader *r, uint64_t first, uint64_t n, float *out, rf_error *err);
 
-/* Like tv_read, but returns a pointer to the values: straight into the mapped data when the
+/* Like rfi_tv_read, but returns a pointer to the values: straight into the mapped data when the
  * tensor is flat F32 stored 4-byte aligned (no copy), else into buf after decoding them there.
  * NULL on error. */
-const float *tv_view(tv_reader *r, uint64_t first, uint64_t n, float *buf, rf_error *err);
+const float *rfi_tv_view(tv_reader *r, uint64_t first, uint64_t n, float *buf, rf_error *err);
 
 /* The block size reads must start on (1 for plain types). */
-uint64_t tv_granule(const tv_reader *r);
+uint64_t rfi_tv_granule(const tv_reader *r);
 
 #endif

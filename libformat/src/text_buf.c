@@ -8,7 +8,7 @@
 
 #include "text_buf.h"
 
-void text_buf_free(text_buf *b)
+void rfi_text_buf_free(text_buf *b)
 {
     free(b->data);
     b->data = NULL;
@@ -41,7 +41,7 @@ static bool reserve(text_buf *b, size_t extra)
     return true;
 }
 
-void text_buf_put(text_buf *b, const void *data, size_t n)
+void rfi_text_buf_put(text_buf *b, const void *data, size_t n)
 {
     if (!reserve(b, n))
         return;
@@ -51,11 +51,11 @@ void text_buf_put(text_buf *b, const void *data, size_t n)
     b->data[b->len] = '\0';
 }
 
-void text_buf_puts(text_buf *b, const char *s) { text_buf_put(b, s, strlen(s)); }
+void rfi_text_buf_puts(text_buf *b, const char *s) { rfi_text_buf_put(b, s, strlen(s)); }
 
-void text_buf_putc(text_buf *b, char c) { text_buf_put(b, &c, 1); }
+void rfi_text_buf_putc(text_buf *b, char c) { rfi_text_buf_put(b, &c, 1); }
 
-void text_buf_printf(text_buf *b, const char *fmt, ...)
+void rfi_text_buf_printf(text_buf *b, const char *fmt, ...)
 {
     char small[256];
     va_list ap;
@@ -67,7 +67,7 @@ void text_buf_printf(text_buf *b, const char *fmt, ...)
         return;
     }
     if ((size_t)n < sizeof small) {
-        text_buf_put(b, small, (size_t)n);
+        rfi_text_buf_put(b, small, (size_t)n);
         return;
     }
     if (!reserve(b, (size_t)n))

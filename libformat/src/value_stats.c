@@ -49,7 +49,7 @@ struct vs_work {
     XXH3_state_t *digest; /* the canonical digest's running state */
 };
 
-vs_work *vs_work_new(void)
+vs_work *rfi_vs_work_new(void)
 {
     vs_work *w = malloc(sizeof *w);
     if (w && !(w->digest = XXH3_createState())) {
@@ -61,7 +61,7 @@ vs_work *vs_work_new(void)
     return w;
 }
 
-void vs_work_free(vs_work *w)
+void rfi_vs_work_free(vs_work *w)
 {
     if (w) {
         XXH3_freeState(w->digest);
@@ -200,7 +200,7 @@ static rf_status run_pass(tv_reader *r, pass *p, rf_error *err)
 {
     for (uint64_t first = 0; first < r->count; first += TV_CHUNK) {
         uint64_t n = r->count - first < TV_CHUNK ? r->count - first : TV_CHUNK;
-        const float *x = tv_view(r, first, n, p->w->buf, err);
+        const float *x = rfi_tv_view(r, first, n, p->w->buf, err);
         if (!x)
             return err ? err->status : RF_ERR_FORMAT;
         if (p->second) {
@@ -248,12 +248,12 @@ static uint32_t select_key(uint32_t *keys, uint64_t lo, uint64_t hi, uint64_t k)
     return keys[k];
 }
 
-rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_stats *out,
-                    uint64_t *canonical_digest, const uint64_t *raw_digest, rf_error *err)
+rf_status rfi_vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_stats *out,
+                        uint64_t *canonical_digest, const uint64_t *raw_digest, rf_error *err)
 {
     memset(out, 0, sizeof *out);
     tv_reader *r = &w->reader;
-    rf_status st = tv_open(m, t, r, err);
+    rf_status st = rfi_tv_open(m, t, r, err);
     if (st != RF_OK)
         return st;
     acc a;
@@ -266,16 +266,16 @@ rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_
         XXH3_64bits_reset(w->digest);
     pass p = {w, kernels(), &a, small, {0}, 0, canonical_digest ? w->digest : NULL, false};
     /* F32 stored flat: the canonical bytes are the stored bytes (little-endian host). */
-    bool canonical_is_raw = t->dtype == RF_DTYPE_F32 && r->rows == 1 && r->need == r->count * 4;
+    bool canonical_is_raw =
+        t->dtype == RF_DTYPE_F32 && t->row_stride == 0 && t->nbytes == r->count * 4;
     if (canonical_is_raw)
         p.digest = NULL;
     if ((st = run_pass(r, &p, err)) != RF_OK)
         return st;
     if (canonical_digest)
         *canonical_digest = !canonical_is_raw ? XXH3_64bits_digest(w->digest)
-                            : raw_digest && t->nbytes == r->need
-                                ? *raw_digest
-                                : XXH3_64bits(t->data, (size_t)r->need);
+                            : raw_digest      ? *raw_digest
+                                              : XXH3_64bits(t->data, (size_t)t->nbytes);
 
     out->count = a.count;
     out->finite = a.finite;
@@ -364,19 +364,19 @@ typedef struct stats_call {
 static rf_status stats_guarded(void *ctx, rf_error *err)
 {
     stats_call *c = ctx;
-    return vs_tensor(c->w, c->m, c->t, c->out, NULL, NULL, err);
+    return rfi_vs_tensor(c->w, c->m, c->t, c->out, NULL, NULL, err);
 }
 
 rf_status rf_tensor_stats(const rf_model *m, const rf_tensor *t, rf_value_stats *out, rf_error *err)
 {
     if (!m || !t || !out)
         return rf_error_set(err, RF_ERR_ARGUMENT, "NULL model, tensor or output");
-    vs_work *w = vs_work_new();
+    vs_work *w = rfi_vs_work_new();
     if (!w)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory for the statistics of '%s'", t->name);
     stats_call c = {m, t, w, out};
     rf_status st = rf_model_mapped_call(m, stats_guarded, &c, err);
-    vs_work_free(w);
+    rfi_vs_work_free(w);
     if (st != RF_OK)
         rf_error_prefix(err, "tensor '%s'", t->name);
     return st;

@@ -13,8 +13,8 @@
 typedef struct vs_work vs_work;
 
 /* NULL when memory runs out. */
-vs_work *vs_work_new(void);
-void vs_work_free(vs_work *w);
+vs_work *rfi_vs_work_new(void);
+void rfi_vs_work_free(vs_work *w);
 
 /* Computes the statistics of t in two streaming passes (the second only when a percentile is not
  * settled by the first). When canonical_digest is not NULL it receives the XXH3-64 of the
@@ -22,7 +22,7 @@ void vs_work_free(vs_work *w);
  * is the XXH3-64 of all t's stored bytes when the caller has it, reused for flat F32 tensors,
  * whose canonical bytes are the stored bytes. Reads mapped data: call it under
  * rf_model_mapped_call. Errors carry no tensor name. */
-rf_status vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_stats *out,
-                    uint64_t *canonical_digest, const uint64_t *raw_digest, rf_error *err);
+rf_status rfi_vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_value_stats *out,
+                        uint64_t *canonical_digest, const uint64_t *raw_digest, rf_error *err);
 
 #endif

@@ -17,9 +17,15 @@ static rf_status run_chain(const char *temp_path, void *ctx, rf_error *err)
     return st;
 }
 
-rf_status write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own, void *own_ctx,
-                            const write_hook *hook, rf_error *err)
+rf_status rfi_write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own,
+                                void *own_ctx, const write_hook *hook, rf_error *err)
 {
     chain c = {own, own_ctx, hook, final_path};
     return rf_writer_commit(w, run_chain, &c, err);
+}
+
+void rfi_write_hook_release(const write_hook *hook, const void *data, uint64_t n)
+{
+    if (hook != NULL && hook->release != NULL)
+        hook->release(data, n, hook->release_ctx);
 }

@@ -5,29 +5,42 @@
 
 #include "rosetta/apr.h"
 #include "rosetta/gguf.h"
-#include "rosetta/io.h"
+#include "io.h"
 #include "rosetta/safetensors.h"
 
 typedef struct write_hook {
     /* run on each finished data file after the writer's own check, before the rename */
     rf_status (*verify)(const char *temp_path, const char *final_path, void *ctx, rf_error *err);
     void *ctx;
+    /* called after a tensor's bytes were written or compared, so that their mapped pages can
+     * be dropped (rf_convert's memory bound); may be NULL */
+    void (*release)(const void *data, uint64_t n, void *ctx);
+    void *release_ctx;
 } write_hook;
 
-/* rf_writer_commit running own(temp, own_ctx) and then hook->verify (hook may be NULL). */
-rf_status write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own, void *own_ctx,
-                            const write_hook *hook, rf_error *err);
+/* hook->release(data, n) when there is one. */
+void rfi_write_hook_release(const write_hook *hook, const void *data, uint64_t n);
 
-rf_status gguf_write_hooked(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
-                            const write_hook *hook, rf_error *err);
-rf_status apr_write_hooked(const rf_model *m, const char *path, const rf_apr_write_options *opts,
-                           const write_hook *hook, rf_error *err);
-rf_status safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
-                                   const rf_safetensors_write_options *opts, const write_hook *hook,
-                                   rf_error *err);
+/* Tensor bytes are written and compared in pieces of this size, each released after use, so
+ * that a large tensor never has all its pages resident at once. */
+#define WRITE_HOOK_PIECE ((uint64_t)64 << 20)
+
+/* rf_writer_commit running own(temp, own_ctx) and then hook->verify (hook may be NULL). */
+rf_status rfi_write_hook_commit(rf_writer *w, const char *final_path, rf_verify_fn own,
+                                void *own_ctx, const write_hook *hook, rf_error *err);
+
+rf_status rfi_gguf_write_hooked(const rf_model *m, const char *path,
+                                const rf_gguf_write_options *opts, const write_hook *hook,
+                                rf_error *err);
+rf_status rfi_apr_write_hooked(const rf_model *m, const char *path,
+                               const rf_apr_write_options *opts, const write_hook *hook,
+                               rf_error *err);
+rf_status rfi_safetensors_write_hooked(const rf_model *m, const char *path_or_dir,
+                                       const rf_safetensors_write_options *opts,
+                                       const write_hook *hook, rf_error *err);
 
 /* The GGUF architecture name for a configured architecture ("qwen2" for "qwen2" or an HF class
  * name such as "Qwen2ForCausalLM", "llama" for Mistral), or NULL when none can be named. */
-const char *gguf_architecture_name(const char *arch);
+const char *rfi_gguf_architecture_name(const char *arch);
 
 #endif

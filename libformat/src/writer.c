@@ -1,6 +1,6 @@
 /* The atomic writer: every model file Rosetta writes goes through here (temp file in the target
  * directory, buffered writes with a running CRC-32, fsync, verify, rename, directory fsync). */
-#include "rosetta/io.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,7 @@ struct rf_writer {
     uint8_t *buf;
     size_t used;
     uint64_t offset;
+    uint64_t writeback; /* file bytes whose write-back has been started */
     uint32_t crc;
     rf_status failed; /* sticky */
     char failure[512];
@@ -102,6 +103,36 @@ static rf_status flush(rf_writer *w, rf_error *err)
     return RF_OK;
 }
 
+/* Starts the write-back of what was written since the last call (no waiting), every
+ * WRITEBACK_STEP bytes, so that the fsync of the commit finds little left to do. */
+#define WRITEBACK_STEP ((uint64_t)64 << 20)
+
+static void start_writeback(rf_writer *w)
+{
+    uint64_t done = w->offset - w->used;
+    if (done - w->writeback >= WRITEBACK_STEP) {
+        sync_file_range(w->fd, (off_t)w->writeback, (off_t)(done - w->writeback),
+                        SYNC_FILE_RANGE_WRITE);
+        w->writeback = done;
+    }
+}
+
+/* Writes p[0..n) to the file itself (no copy into the buffer). */
+static rf_status write_direct(rf_writer *w, const uint8_t *p, size_t n, rf_error *err)
+{
+    while (n > 0) {
+        ssize_t k = write(w->fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return fail(w, err, "write failed");
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return RF_OK;
+}
+
 rf_status rf_writer_write(rf_writer *w, const void *data, size_t n, rf_error *err)
 {
     if (w->failed)
@@ -109,6 +140,12 @@ rf_status rf_writer_write(rf_writer *w, const void *data, size_t n, rf_error *er
     const uint8_t *p = data;
     w->crc = libdeflate_crc32(w->crc, p, n);
     w->offset += n;
+    if (n >= WRITER_BUFFER) { /* large pieces (tensor data) go straight to the file */
+        if (flush(w, err) != RF_OK || write_direct(w, p, n, err) != RF_OK)
+            return RF_ERR_WRITE;
+        start_writeback(w);
+        return RF_OK;
+    }
     while (n > 0) {
         size_t room = WRITER_BUFFER - w->used;
         size_t take = n < room ? n : room;
@@ -116,8 +153,11 @@ rf_status rf_writer_write(rf_writer *w, const void *data, size_t n, rf_error *er
         w->used += take;
         p += take;
         n -= take;
-        if (w->used == WRITER_BUFFER && flush(w, err) != RF_OK)
-            return RF_ERR_WRITE;
+        if (w->used == WRITER_BUFFER) {
+            if (flush(w, err) != RF_OK)
+                return RF_ERR_WRITE;
+            start_writeback(w);
+        }
     }
     return RF_OK;
 }

@@ -2,7 +2,7 @@
  * A live writer holds an exclusive flock on its temp file from rf_writer_open until it is
  * committed or aborted; a temp file that can be locked belongs to a writer that is gone.
  * Not for: removing anything but the temp files of one destination path. */
-#include "rosetta/io.h"
+#include "io.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -93,6 +93,12 @@ ri_context *ri_context_new(ri_model *model, const ri_context_params *params, rf_
     ctx->kv_type = p.kv_type;
     ctx->trace = p.trace;
     ctx->trace_user = p.trace_user;
+    ctx->tokens = malloc((size_t)n_ctx * sizeof *ctx->tokens);
+    if (!ctx->tokens) {
+        rf_error_set(err, RF_ERR_NOMEM, "out of memory");
+        ri_context_free(ctx);
+        return NULL;
+    }
     if (model->backend->context_init(ctx, err) != RF_OK) {
         ri_context_free(ctx);
         return NULL;
@@ -104,14 +110,16 @@ void ri_context_free(ri_context *ctx)
 {
     if (!ctx)
         return;
-    if (ctx->model->backend->context_free)
+    if (ctx->backend_data && ctx->model->backend->context_free)
         ctx->model->backend->context_free(ctx);
+    free(ctx->tokens);
     free(ctx);
 }
 
 void ri_context_reset(ri_context *ctx) { ctx->n_past = 0; }
 uint32_t ri_context_n_past(const ri_context *ctx) { return ctx->n_past; }
 uint32_t ri_context_n_ctx(const ri_context *ctx) { return ctx->n_ctx; }
+const int32_t *ri_context_tokens(const ri_context *ctx) { return ctx->tokens; }
 
 rf_status ri_context_truncate(ri_context *ctx, uint32_t n_past, rf_error *err)
 {
@@ -162,6 +170,7 @@ rf_status ri_forward(ri_context *ctx, const int32_t *tokens, size_t n_tokens, ri
             ctx->n_past = start;
             return st;
         }
+        memcpy(ctx->tokens + ctx->n_past, tokens + done, n * sizeof *tokens);
         ctx->n_past += n;
         done += n;
     }

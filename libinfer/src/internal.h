@@ -59,6 +59,7 @@ struct ri_context {
     ri_kv_type kv_type;
     ri_trace_fn trace;
     void *trace_user;
+    int32_t *tokens;    /* ids of the cached positions */
     void *backend_data; /* KV cache and scratch */
 };
 

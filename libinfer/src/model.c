@@ -95,7 +95,7 @@ static rf_status load_vector(const rf_model *src, const char *hf, uint64_t n, fl
     uint64_t padded = n;
     if (is_apr(src) && (t->dtype == RF_DTYPE_Q4_K || t->dtype == RF_DTYPE_Q6_K))
         padded = (n + 255) / 256 * 256;
-    float *v = malloc(padded * sizeof *v);
+    float *v = padded ? malloc(padded * sizeof *v) : NULL;
     if (!v)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory for tensor %s", t->name);
     if (padded == n) {
@@ -191,18 +191,6 @@ static rf_status load_weight(const rf_model *src, const char *hf, uint64_t rows,
     if (!t)
         return missing(hf, gguf, err);
     return weight_of(src, t, rows, cols, w, err);
-}
-
-rf_status ri_weight_dequantize_row(const ri_weight *w, uint32_t r, float *out, rf_error *err)
-{
-    const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
-    if (w->dtype == RF_DTYPE_APR_Q8) {
-        const int8_t *q = (const int8_t *)row;
-        for (uint32_t i = 0; i < w->cols; i++)
-            out[i] = (float)q[i] * w->apr_q8_scale;
-        return RF_OK;
-    }
-    return rf_dequantize(w->dtype, row, out, w->row_elems, err);
 }
 
 /* ---- config -------------------------------------------------------------------------------- */
@@ -400,7 +388,7 @@ ri_model *ri_model_load(const rf_model *src, const ri_model_params *params, rf_e
     if (load_vector(src, "model.norm.weight", m->info.n_embd, &m->final_norm, err) != RF_OK)
         goto fail;
 
-    m->layers = calloc(m->info.n_layers, sizeof *m->layers);
+    m->layers = m->info.n_layers ? calloc(m->info.n_layers, sizeof *m->layers) : NULL;
     if (!m->layers) {
         rf_error_set(err, RF_ERR_NOMEM, "out of memory");
         goto fail;
@@ -420,8 +408,7 @@ ri_model *ri_model_load(const rf_model *src, const ri_model_params *params, rf_e
         bytes += weight_bytes(&m->embd);
     m->info.weight_bytes = bytes;
 
-    m->backend = m->path == RI_PATH_REFERENCE || !ri_backend_cpu.forward ? &ri_backend_reference
-                                                                         : &ri_backend_cpu;
+    m->backend = m->path == RI_PATH_REFERENCE ? &ri_backend_reference : &ri_backend_cpu;
     snprintf(m->path_name, sizeof m->path_name, "%s", m->backend->name);
     if (m->backend->model_init && m->backend->model_init(m, err) != RF_OK)
         goto fail;

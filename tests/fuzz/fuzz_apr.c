@@ -12,7 +12,7 @@
 
 #include "model_internal.h"
 #include "rosetta/apr.h"
-#include "rosetta/io.h"
+#include "io.h"
 
 #define APR_HEADER 64
 

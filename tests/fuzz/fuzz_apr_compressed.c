@@ -16,7 +16,7 @@
 #include <zstd.h>
 
 #include "model_internal.h"
-#include "rosetta/io.h"
+#include "io.h"
 
 #define APR_HEADER 64
 

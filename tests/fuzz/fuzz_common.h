@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model_internal.h"
 #include "rosetta/model.h"
 
 /* libFuzzer entry points (also driven by replay_main.c outside fuzz builds). */

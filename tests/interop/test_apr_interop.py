@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""APR v2 files written by Rosetta, checked by an independent reader written here from the spec.
+"""APR v2 files written by Rosetta, checked by an independent reader written here from the format.
 
-There is no Python APR library, so this script carries its own minimal implementation of
-spec/apr-v2.md (struct + zlib.crc32 + json, plus an LZ4 block decoder and a re-implementation of
-serde_json's output rules) and never uses Rosetta to judge Rosetta's output:
+There is no Python APR library, so this script carries its own minimal implementation of APR v2
+(docs/formats/apr.md; struct + zlib.crc32 + json, plus an LZ4 block decoder and a
+re-implementation of serde_json's output rules) and never uses Rosetta to judge Rosetta's output:
 
-1. The golden model of spec 21.1, built through the library API and written by rf_apr_write,
-   equals the file this script lays out from the spec's rules (and the spec's SHA-256).
+1. The golden model of aprender's APR v2 specification (its tensors in a SafeTensors file written
+   here, opened with rf_model_open, its metadata from that file and from
+   rf_apr_write_options.extra) written by rf_apr_write equals the file this script lays out from
+   the format's rules (and the specification's SHA-256).
 2. Each fixture (tiny-qwen2, -tied, -odd; SafeTensors BF16) written to APR through the API:
    header fields and CRC, index order and packing, 64-byte data alignment and zero padding,
    footer CRC, tensor names / shapes / dtype codes / bytes equal to the SafeTensors file (read
@@ -17,8 +19,9 @@ serde_json's output rules) and never uses Rosetta to judge Rosetta's output:
 4. LZ4-compressed output decodes (with the pure-Python decoder below) to the uncompressed image;
    zstd output has one frame whose declared content size is the image size.
 5. serde_json number formatting: 20,000 random f64 and f32 bit patterns formatted by the library
-   equal this script's formatting from Python's shortest repr (f64) and numpy's shortest
-   float32 digits (f32).
+   (its internal formatter, through the helper build/tests/serde_numbers) equal this script's
+   formatting from Python's shortest repr (f64) and numpy's shortest float32 digits (f32).
+Only the library's exported API is called through ctypes.
 Exit 77 (skip) only when the library is not built or numpy is missing.
 """
 import ctypes as C
@@ -28,14 +31,15 @@ import math
 import os
 import random
 import struct
+import subprocess
 import sys
 import tempfile
 import zlib
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rosetta_lib import (RF_VALUE_U64, Config, Error, Tensor, Value, load_library,  # noqa: E402
-                         string_value)
+from rosetta_lib import (BUILD, KV, RF_VALUE_U64, Config, Error, Value,  # noqa: E402
+                         load_library)
 
 try:
     import numpy as np
@@ -66,22 +70,13 @@ class WriteOptions(C.Structure):  # rf_apr_write_options
                 ("n_extra", C.c_size_t), ("extra_flags", C.c_uint16)]
 
 
-class Buf(C.Structure):  # apr_buf (private: the serde-exact number formatting)
-    _fields_ = [("data", C.c_char_p), ("len", C.c_size_t), ("cap", C.c_size_t),
-                ("failed", C.c_bool)]
-
-
 lib = load_library({
     "rf_apr_write": (C.c_int, [C.c_void_p, C.c_char_p, C.POINTER(WriteOptions),
                                C.POINTER(Error)]),
-    "apr_json_f32": (None, [C.POINTER(Buf), C.c_float]),
-    "apr_json_f64": (None, [C.POINTER(Buf), C.c_double]),
-    "apr_buf_free": (None, [C.POINTER(Buf)]),
-})
+}, structs={"rf_apr_write_options": WriteOptions})
 
-RF_FORMAT_APR = 5
-RF_DTYPE_F32 = 0
 COMPRESS_LZ4, COMPRESS_ZSTD = 1, 2
+METADATA_KEEP = 1
 
 
 def write_apr(model, path, compression=0):
@@ -99,7 +94,7 @@ def open_model(path):
     return m
 
 
-# ---- serde_json's output rules (spec 6.4), re-implemented ---------------------------------------
+# ---- serde_json's output rules (docs/formats/apr.md), re-implemented -----------------------------
 
 def serde_layout(negative, digits, exp10, single):
     """ryu's layout for shortest digits D with the first digit at 10^exp10."""
@@ -217,7 +212,7 @@ def align64(x):
 
 
 def parse_apr(data, label):
-    """Checks every structural rule of spec sections 2-11; returns (header, metadata, tensors)."""
+    """Checks every structural rule of docs/formats/apr.md; returns (header, metadata, tensors)."""
     ok = check(len(data) >= 64, "%s: shorter than the header" % label)
     if not ok:
         return None
@@ -338,27 +333,34 @@ def golden_from_spec():
 
 
 def test_golden():
-    err = Error()
-    m = lib.rf_model_new(RF_FORMAT_APR, C.byref(err))
-    keep = []
-    for key, v in [("version", "0.0.0-golden"), ("model_type", "linear_regression"),
-                   ("created_at", "1700000000"), ("name", "golden-v2"), ("param_count", 8),
-                   ("total_size", 0)]:
-        if isinstance(v, str):
-            val = string_value(v.encode())
-            keep.append(val)
-        else:
-            val = Value(type=RF_VALUE_U64)
-            val.as_.u = v
-        lib.rf_model_add_kv(m, key.encode(), C.byref(val), C.byref(err))
-    w = (C.c_float * 8)(1, 2, .5, -.5, 4, -2, .25, 8)
-    b = (C.c_float * 1)(0.125)
-    for name, arr, n in [(b"weights", w, 8), (b"bias", b, 1)]:
-        t = Tensor(name=name, dtype=RF_DTYPE_F32, ndim=1, data=C.cast(arr, C.c_void_p), nbytes=4 * n)
-        t.shape[0] = n
-        check(lib.rf_model_add_tensor(m, C.byref(t), C.byref(err)) == 0, err.message.decode())
+    # The tensors in a SafeTensors file (bias first in data order, the writer sorts by name);
+    # the string metadata in its __metadata__, the numbers as typed extra keys.
+    entries = [("bias", [1], struct.pack("<f", 0.125)),
+               ("weights", [8], struct.pack("<8f", 1, 2, .5, -.5, 4, -2, .25, 8))]
+    header, offset = {"__metadata__": {"version": "0.0.0-golden",
+                                       "model_type": "linear_regression",
+                                       "created_at": "1700000000", "name": "golden-v2"}}, 0
+    for name, shape, raw in entries:
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    src = os.path.join(WORK, "golden-src.safetensors")
+    with open(src, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(e[2] for e in entries))
+    m = open_model(src)
+    if not m:
+        return
+    extra = (KV * 2)()
+    for k, (key, v) in enumerate([("param_count", 8), ("total_size", 0)]):
+        extra[k].key = key.encode()
+        extra[k].value = Value(type=RF_VALUE_U64)
+        extra[k].value.as_.u = v
     path = os.path.join(WORK, "golden.apr")
-    write_apr(m, path)
+    err = Error()
+    opts = WriteOptions(metadata=METADATA_KEEP, extra=C.cast(extra, C.c_void_p), n_extra=2)
+    check(lib.rf_apr_write(m, path.encode(), C.byref(opts), C.byref(err)) == 0,
+          "rf_apr_write golden: %s" % err.message.decode())
     lib.rf_model_free(m)
     data = open(path, "rb").read()
     spec = golden_from_spec()
@@ -516,12 +518,19 @@ def test_fixture(name):
 
 # ---- 5. number formatting ----------------------------------------------------------------------
 
-def lib_format(fn, x):
-    b = Buf()
-    fn(C.byref(b), x)
-    s = b.data.decode()
-    lib.apr_buf_free(C.byref(b))
-    return s
+def lib_format_all(items):
+    """The library's formatting of [(kind, value)] ("d" f64, "f" f32) through serde_numbers."""
+    helper = os.path.join(BUILD, "tests", "serde_numbers")
+    lines = []
+    for kind, x in items:
+        if kind == "d":
+            lines.append("d %016x" % struct.unpack("<Q", struct.pack("<d", x))[0])
+        else:
+            lines.append("f %08x" % struct.unpack("<I", struct.pack("<f", x))[0])
+    p = subprocess.run([helper], input="\n".join(lines) + "\n", capture_output=True, text=True)
+    if not check(p.returncode == 0, "serde_numbers: exit %d: %s" % (p.returncode, p.stderr)):
+        return [None] * len(items)
+    return p.stdout.split("\n")[:len(items)]
 
 
 def test_numbers():
@@ -529,7 +538,7 @@ def test_numbers():
     edge64 = [1e-6, 1e6, 0.1, 1e15, 1e16, 1e-5, 1.2e-5, 5e-324, 1.7976931348623157e308,
               2.2250738585072014e-308, 9007199254740993.0, 123456789.125, -0.0, 0.0, 1e22, 1e23,
               float(np.float32(1e-6)), float(np.float32(0.1)), 2.0 ** -1022, 2.0 ** 60]
-    bad = 0
+    values = []
     for i in range(20000 + len(edge64)):
         if i < len(edge64):
             x = edge64[i]
@@ -539,14 +548,8 @@ def test_numbers():
                 continue
             if i % 3 == 0:  # also plain-looking values, where the positional layouts apply
                 x = rng.uniform(-1e6, 1e6) * 10.0 ** rng.randint(-8, 8)
-        got, want = lib_format(lib.apr_json_f64, x), serde_f64(x)
-        if got != want:
-            bad += 1
-            if bad <= 5:
-                print("f64 %r: library %s, expected %s" % (x, got, want), file=sys.stderr)
-    check(bad == 0, "%d f64 values formatted unlike serde_json" % bad)
+        values.append(("d", x))
     edge32 = [1e-6, 1e6, 1e12, 1e13, 0.3, 16777216.0, 3.4028235e38, 1.4e-45, 1.17549435e-38, -2.5]
-    bad = 0
     for i in range(20000 + len(edge32)):
         if i < len(edge32):
             x = float(np.float32(edge32[i]))
@@ -556,12 +559,18 @@ def test_numbers():
                 continue
             if i % 3 == 0:
                 x = float(np.float32(rng.uniform(-1e4, 1e4) * 10.0 ** rng.randint(-9, 9)))
-        got, want = lib_format(lib.apr_json_f32, x), serde_f32(x)
-        if got != want:
-            bad += 1
-            if bad <= 5:
-                print("f32 %r: library %s, expected %s" % (x, got, want), file=sys.stderr)
-    check(bad == 0, "%d f32 values formatted unlike serde_json" % bad)
+        values.append(("f", x))
+    got = lib_format_all(values)
+    bad = {"d": 0, "f": 0}
+    for (kind, x), g in zip(values, got):
+        want = serde_f64(x) if kind == "d" else serde_f32(x)
+        if g != want:
+            bad[kind] += 1
+            if bad[kind] <= 5:
+                print("%s %r: library %s, expected %s" % ("f64" if kind == "d" else "f32", x, g,
+                                                         want), file=sys.stderr)
+    check(bad["d"] == 0, "%d f64 values formatted unlike serde_json" % bad["d"])
+    check(bad["f"] == 0, "%d f32 values formatted unlike serde_json" % bad["f"])
 
 
 def main():

@@ -8,7 +8,7 @@
 2. Rosetta writes each of them back; gguf-py's GGUFReader reads the result with identical
    fields (raw encodings) and tensors, and little-endian sources come back byte for byte.
 3. The tiny-qwen2 fixtures (SafeTensors) written to GGUF through the library: gguf-py sees the
-   llama.cpp keys of spec/gguf.md 14.5 with the converter's types and the config's values, GGUF
+   llama.cpp keys of docs/formats/gguf.md with the converter's types and the config's values, GGUF
    tensor names, reversed shapes and the SafeTensors bytes; tied models have no output.weight.
    Needs the SafeTensors reader; reported as skipped (not failed) while it is not in the build.
 Exit 77 (skip) only when numpy or gguf are missing.
@@ -58,7 +58,7 @@ class WriteOptions(C.Structure):  # rf_gguf_write_options
 lib = load_library({
     "rf_gguf_write": (C.c_int, [C.c_void_p, C.c_char_p, C.POINTER(WriteOptions),
                                 C.POINTER(Error)]),
-})
+}, structs={"rf_gguf_write_options": WriteOptions})
 
 
 def open_model(path):
@@ -278,7 +278,7 @@ def part_gguf_py():
     print("gguf-py -> Rosetta -> gguf-py: %d files checked" % n)
 
 
-# ---- 3: fixtures through the library ---------------------------------------------------------------
+# ---- 3: fixtures through the library -------------------------------------------------------------
 
 HF_TO_GGUF = [
     (r"model\.embed_tokens\.weight", "token_embd.weight"),

@@ -7,13 +7,13 @@ evaluates in numpy float32 with its own operation order). Where gguf-py also qua
 Q4_0, Q4_1, Q5_0, Q5_1, BF16), its bytes are compared with Rosetta's and the number of identical
 blocks is printed.
 
-Rosetta is reached through ctypes: librosetta-format.so when it exports the rk_*_ref kernels,
-otherwise a shared library linked here from the kernels archive of the build.
-Exit 77 (skip) only when numpy/gguf are missing or no C compiler can link the helper library.
+Rosetta is reached through its exported API (rf_quantize, rf_dequantize of librosetta-format.so)
+with ROSETTA_SIMD=scalar, so that the scalar reference kernels run. IQ4_NL and IQ4_XS have no
+quantizer in the API: only their random-byte blocks are compared.
+Exit 77 (skip) only when numpy/gguf are missing.
 """
 import ctypes
 import os
-import subprocess
 import sys
 
 try:
@@ -48,49 +48,50 @@ TYPES = [
 GGUFPY_QUANTIZES = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "bf16"}
 
 
+class Error(ctypes.Structure):  # rf_error
+    _fields_ = [("status", ctypes.c_int), ("message", ctypes.c_char * 1024)]
+
+
 def load_rosetta():
+    os.environ["ROSETTA_SIMD"] = "scalar"  # read by the library at its first kernel call
     so = os.path.join(BUILD, "libformat", "librosetta-format.so")
-    if os.path.exists(so):
-        lib = ctypes.CDLL(so)
-        if hasattr(lib, "rk_dequantize_row_q4_K_ref"):
-            return lib, so
-    archive = None
-    for root, _dirs, files in os.walk(os.path.join(BUILD, "kernels")):
-        if "librosetta_kernels_cpu.a" in files:
-            archive = os.path.join(root, "librosetta_kernels_cpu.a")
-    if archive is None:
-        print(f"test_quant_ggufpy: FAIL: no librosetta_kernels_cpu.a under {BUILD}/kernels", file=sys.stderr)
+    if not os.path.exists(so):
+        print(f"test_quant_ggufpy: FAIL: {so} is not built", file=sys.stderr)
         sys.exit(1)
-    os.makedirs(TMP, exist_ok=True)
-    out = os.path.join(TMP, "libquantref.so")
-    cmd = [os.environ.get("CC", "cc"), "-shared", "-o", out, "-Wl,--whole-archive", archive,
-           "-Wl,--no-whole-archive", "-lm", "-lpthread"]
-    try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError) as e:
-        detail = getattr(e, "stderr", "") or str(e)
-        print(f"test_quant_ggufpy: SKIP: cannot link {out}: {detail}", file=sys.stderr)
-        sys.exit(77)
-    return ctypes.CDLL(out), out
+    lib = ctypes.CDLL(so)
+    lib.rf_quantize.restype = ctypes.c_int
+    lib.rf_quantize.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
+                                ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p,
+                                ctypes.POINTER(Error)]
+    lib.rf_dequantize.restype = ctypes.c_int
+    lib.rf_dequantize.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64,
+                                  ctypes.POINTER(Error)]
+    lib.rf_can_quantize.restype = ctypes.c_bool
+    lib.rf_can_quantize.argtypes = [ctypes.c_int]
+    lib.rf_simd_active.restype = ctypes.c_char_p
+    return lib, so
 
 
-def c_fn(lib, name):
-    f = getattr(lib, name)
-    f.restype = None
-    f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-    return f
-
-
-def rosetta_quantize(lib, name, x):
-    block, size = GGML_QUANT_SIZES[dict((n, t) for n, t, _ in TYPES)[name]]
+def rosetta_quantize(lib, qtype, x):
+    """Rosetta's bytes for x as one row of qtype (rf_dtype values are the ggml codes), or None
+    when the API has no quantizer for it."""
+    if not lib.rf_can_quantize(int(qtype)):
+        return None
+    block, size = GGML_QUANT_SIZES[qtype]
     out = np.zeros(x.size // block * size, dtype=np.uint8)
-    c_fn(lib, f"rk_quantize_row_{name}_ref")(x.ctypes.data, out.ctypes.data, x.size)
+    err = Error()
+    st = lib.rf_quantize(int(qtype), x.ctypes.data, out.ctypes.data, 1, x.size, None, None,
+                         ctypes.byref(err))
+    if st != 0:
+        raise RuntimeError(err.message.decode())
     return out
 
 
-def rosetta_dequantize(lib, name, data, n):
+def rosetta_dequantize(lib, qtype, data, n):
     y = np.empty(n, dtype=np.float32)
-    c_fn(lib, f"rk_dequantize_row_{name}_ref")(data.ctypes.data, y.ctypes.data, n)
+    err = Error()
+    if lib.rf_dequantize(int(qtype), data.ctypes.data, y.ctypes.data, n, ctypes.byref(err)) != 0:
+        raise RuntimeError(err.message.decode())
     return y
 
 
@@ -111,7 +112,11 @@ def compare(name, what, mine, theirs):
 
 def main():
     lib, where = load_rosetta()
-    print(f"test_quant_ggufpy: Rosetta kernels from {where}")
+    simd = lib.rf_simd_active().decode()
+    print(f"test_quant_ggufpy: Rosetta kernels from {where} (simd: {simd})")
+    if simd != "scalar":
+        print("test_quant_ggufpy: FAIL: ROSETTA_SIMD=scalar was not honoured", file=sys.stderr)
+        return 1
     rng = np.random.default_rng(7)
     ok = True
     n = 256 * 96
@@ -120,9 +125,12 @@ def main():
         # rows of Gaussian values with magnitudes 1e-4 .. 1e3, plus ggml's cosine pattern
         x = (rng.standard_normal(n) * np.repeat(10.0 ** rng.uniform(-4, 3, n // 256), 256)).astype(np.float32)
         x[: 256 * 8] = (0.1 + 2.0 * np.cos(np.arange(256 * 8) + 5.0)).astype(np.float32)
-        q = rosetta_quantize(lib, name, x)
-        good, exact = compare(name, "dequantize (Rosetta-quantized blocks)",
-                              rosetta_dequantize(lib, name, q, n), quants.dequantize(q, qtype).reshape(-1))
+        q = rosetta_quantize(lib, qtype, x)
+        good, exact = True, 0
+        if q is not None:
+            good, exact = compare(name, "dequantize (Rosetta-quantized blocks)",
+                                  rosetta_dequantize(lib, qtype, q, n),
+                                  quants.dequantize(q, qtype).reshape(-1))
         ok &= good
         # random bytes with finite random f16 scales
         nb = n // block
@@ -136,10 +144,12 @@ def main():
             raw = raw.view(np.uint8).reshape(nb, size)
         raw = np.ascontiguousarray(raw).reshape(-1)
         good2, exact2 = compare(name, "dequantize (random-byte blocks)",
-                                rosetta_dequantize(lib, name, raw, n), quants.dequantize(raw, qtype).reshape(-1))
+                                rosetta_dequantize(lib, qtype, raw, n), quants.dequantize(raw, qtype).reshape(-1))
         ok &= good2
+        blocks = 2 * nb if q is not None else nb
         line = (f"test_quant_ggufpy: {name:6s} {'ok  ' if good and good2 else 'FAIL'}: dequantize "
-                f"{2 * nb} blocks ({exact + exact2} of {2 * n} values bit-identical, the rest within rounding)")
+                f"{blocks} blocks ({exact + exact2} of {blocks * block} values bit-identical, the rest "
+                f"within rounding)")
         if name in GGUFPY_QUANTIZES:
             theirs = quants.quantize(x, qtype).reshape(-1)
             same = int(np.sum(np.all(theirs.reshape(nb, size) == q.reshape(nb, size), axis=1)))

@@ -5,8 +5,9 @@
    metadata, empty tensors, scalars, hand-made unaligned files, sharded sets with an index) are
    read by Rosetta through ctypes on librosetta-format.so with identical names, shapes, dtypes
    and bytes.
-2. Files written by Rosetta are read back by safetensors with identical content, and are
-   byte-identical to what safetensors writes for the same tensors and metadata.
+2. Files written by Rosetta (from models read from hand-laid-out files, so only the exported API
+   is used) are read back by safetensors with identical content, and are byte-identical to what
+   safetensors writes for the same tensors and metadata.
 3. Each fixture (fixtures/tiny-qwen2*) loads: tensor count and shapes, config values equal
    config.json, tokenizer size equals tokenizer.json; writing it back reproduces every file.
 4. A fixture taken through GGUF and written back as SafeTensors keeps its tensors, and the
@@ -22,8 +23,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rosetta_lib import (RF_VALUE_STRING, Error, Tensor, load_library, string_value,  # noqa: E402
-                         value_bytes)
+from rosetta_lib import RF_VALUE_STRING, Error, load_library, value_bytes  # noqa: E402
 
 try:
     import numpy as np
@@ -54,13 +54,10 @@ class WriteOptions(ctypes.Structure):  # rf_safetensors_write_options
                 ("regenerate_companions", ctypes.c_bool), ("provenance", ctypes.c_char_p)]
 
 
-RF_FORMAT_SAFETENSORS = 2
-
 LIBR = load_library({
-    "rf_dtype_from_st": (ctypes.c_bool, [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]),
     "rf_safetensors_write": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p,
                                             ctypes.POINTER(WriteOptions), ctypes.POINTER(Error)]),
-})
+}, structs={"rf_safetensors_write_options": WriteOptions})
 
 
 def rosetta_open(path):
@@ -103,44 +100,41 @@ def python_view(path):
 
 
 class Builder:
-    """An in-memory Rosetta model from numpy arrays / raw bytes (kept alive here)."""
+    """A model for Rosetta's writer, through the exported API only: the tensors are laid out
+    here byte by byte in a SafeTensors file in the order they are added (not the writer's
+    order, data unaligned), with the metadata given, and that file is opened with
+    rf_model_open; write() then runs rf_safetensors_write on it."""
 
-    def __init__(self, fmt=RF_FORMAT_SAFETENSORS):
-        self.keep = []
-        err = Error()
-        self.m = LIBR.rf_model_new(fmt, ctypes.byref(err))
+    count = 0
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.entries = []
+        self.metadata = None
 
     def add(self, name, st_dtype, shape, data):
-        code = ctypes.c_int()
-        assert LIBR.rf_dtype_from_st(st_dtype.encode(), ctypes.byref(code)), st_dtype
-        buf = ctypes.create_string_buffer(data, len(data)) if data else None
-        self.keep.append(buf)
-        t = Tensor()
-        t.name = name.encode()
-        t.dtype = code.value
-        t.ndim = len(shape)
-        for i, d in enumerate(shape):
-            t.shape[i] = d
-        t.data = ctypes.cast(buf, ctypes.c_void_p) if buf else None
-        t.nbytes = len(data)
-        err = Error()
-        rc = LIBR.rf_model_add_tensor(self.m, ctypes.byref(t), ctypes.byref(err))
-        assert rc == 0, err.message
+        self.entries.append((name, st_dtype, list(shape), data))
 
     def meta(self, key, value):
-        v = string_value(value.encode())
-        assert LIBR.rf_model_add_kv(self.m, key.encode(), ctypes.byref(v), None) == 0
+        self.metadata = dict(self.metadata or {}, **{key: value})
 
     def write(self, path, max_shard=0, provenance=None):
-        opts = WriteOptions(max_shard, False, False, provenance.encode() if provenance else None)
-        err = Error()
-        rc = LIBR.rf_safetensors_write(self.m, path.encode(), ctypes.byref(opts),
-                                       ctypes.byref(err))
-        if rc != 0:
-            raise RuntimeError(err.message.decode())
+        Builder.count += 1
+        src = os.path.join(self.tmp, "builder-%d.src.safetensors" % Builder.count)
+        handmade_file(src, self.entries, self.metadata)
+        m = rosetta_open(src)
+        try:
+            opts = WriteOptions(max_shard, False, False,
+                                provenance.encode() if provenance else None)
+            err = Error()
+            rc = LIBR.rf_safetensors_write(m, path.encode(), ctypes.byref(opts), ctypes.byref(err))
+            if rc != 0:
+                raise RuntimeError(err.message.decode())
+        finally:
+            LIBR.rf_model_free(m)
 
     def free(self):
-        LIBR.rf_model_free(self.m)
+        pass
 
 
 # ---- test data ------------------------------------------------------------------------------
@@ -328,7 +322,7 @@ def python_to_rosetta(tmp):
 def rosetta_to_python(tmp):
     arrays = numpy_tensors()
     for meta in (None, {"format": "pt"}):
-        b = Builder()
+        b = Builder(tmp)
         for name, a in arrays.items():
             b.add(name, ST_NAME[a.dtype], list(a.shape), a.tobytes())
         if meta:
@@ -356,7 +350,7 @@ def rosetta_to_python(tmp):
     theirs = os.path.join(tmp, "raw-theirs.safetensors")
     want = raw_tensor_file(theirs, metadata={"format": "pt"})
     if want is not None:
-        b = Builder()
+        b = Builder(tmp)
         for name, (dtype, shape, data) in want.items():
             b.add(name, dtype, shape, data)
         b.meta("format", "pt")
@@ -381,7 +375,7 @@ def rosetta_to_python(tmp):
         check(f1.read() == f2.read(), "read + write is byte-identical")
 
     # Sharded output: every shard is a file the library reads; the index covers all of them.
-    b = Builder()
+    b = Builder(tmp)
     for name, a in arrays.items():
         b.add(name, ST_NAME[a.dtype], list(a.shape), a.tobytes())
     b.meta("format", "pt")

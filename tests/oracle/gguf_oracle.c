@@ -411,7 +411,7 @@ enum rule {
     /* Rosetta accepts big-endian GGUF files (version field with zero low 16 bits, every scalar
      * byte-swapped; plain tensor types are swapped on read, quantized ones rejected). ggml on a
      * little-endian host rejects them ("version ... is extremely large"). Documented feature
-     * (docs/formats/gguf.md, spec/gguf.md section 9). */
+     * (docs/formats/gguf.md). */
     RULE_BIG_ENDIAN,
     /* Rosetta accepts metadata arrays of arrays (the GGUF spec allows them; gguf-py writes them)
      * and warns; ggml's reader rejects the value type. Rosetta's writer refuses to produce them

@@ -171,7 +171,8 @@ int main(int argc, char **argv)
             return usage("unknown option");
     }
     if (!model_path || (!ids_arg && !prompt && !ids_file))
-        return usage("usage: llama_engine MODEL.gguf (--ids A,B | --ids-file F | --prompt TEXT) ...");
+        return usage(
+            "usage: llama_engine MODEL.gguf (--ids A,B | --ids-file F | --prompt TEXT) ...");
 
     llama_log_set(log_cb, NULL);
     llama_backend_init();

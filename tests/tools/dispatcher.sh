@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The apr dispatcher and the common behaviour of every installed tool (DESIGN.md section 6):
+# The apr dispatcher and the common behaviour of every installed tool (docs/design.md section 6):
 # apr --help lists each apr-* program, an unknown tool exits 2 with a suggestion, every tool
 # answers --help (exit 0), --version and --describe, and a usage error exits 2 with nothing on
 # stdout (stdout carries results only).
@@ -90,5 +90,16 @@ for t in "${tools[@]}"; do
     ok
   fi
 done
+
+# apr --help runs each tool with an argument list, not through a shell: a directory whose name
+# holds a quote, a space and $(...) still lists every tool with its summary.
+odd="$tmp/it's a \$(dir)"
+mkdir -p "$odd"
+cp "$APR_BIN/apr" "$APR_BIN/apr-detect" "$APR_BIN/apr-inspect" "$odd/"
+run "$tmp/odd-help" "$odd/apr" --help
+[ $rc -eq 0 ] || fail "apr --help in '$odd' exited $rc"
+grep -qE "^  detect +print the format" "$tmp/odd-help.out" && grep -qE "^  inspect +show" "$tmp/odd-help.out" \
+  || fail "apr --help in a directory named with a quote lost the summaries: $(cat "$tmp/odd-help.out")"
+ok
 
 echo "dispatcher: ${#tools[@]} tools, $checks checks passed"

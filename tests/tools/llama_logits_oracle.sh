@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Oracle test of the GGUF files Rosetta writes: llama.cpp's own libllama (built from the pinned
-# llama-cpp-python sdist by scripts/build-llama-oracle) loads `apr quantize FIXTURE OUT TYPE` for
-# the three fixtures and TYPE f32, bf16, f16, q8_0, and the library writers' BF16 copies
-# (rf_gguf_write of the SafeTensors model, and of its APR copy, through build/tests/
-# write_formats), and tests/oracle/llama_logits.c checks that it is the fixture's model:
+# llama-cpp-python sdist by scripts/build-llama-oracle) loads, for the three fixtures, the GGUFs
+# of `apr convert` (the SafeTensors types kept, provenance keys and all; --quantize f32, q8_0,
+# q4_k_m; and the end of `--chain st,apr,gguf`) and of `apr quantize ... f16` (apr convert and
+# apr quantize run the same rf_convert; --no-provenance output equals the library writers'
+# bytes, tests/tools/convert.sh), and tests/oracle/llama_logits.c checks that it is the fixture's
+# model:
 # hyperparameters against config.json, llama_tokenize against the fixture's token ids,
 # last-position logits against transformers' float32 logits, 16 greedy tokens, and
 # llama_chat_apply_template with the GGUF's chat template against the chat prompt.
@@ -17,6 +19,9 @@
 #   bf16  4e-2  weights bit-identical to the source; ggml rounds the activations to BF16
 #               (8 significant bits; measured <= 1.5e-2); the same for the library's copies
 #   q8_0  0.2   weights and activations rounded to 8-bit blocks (measured <= 8.5e-2)
+#   q4_k_m 0.75 4- to 6-bit weights, 8-bit activations: the tiny random models amplify the error
+#               (measured <= 0.55); what this run proves is the load, the hyperparameters, the
+#               tokenizer and the chat template (the bytes equal llama-quantize's: quantize_oracle)
 #   f32 with llama.cpp's defaults (F16 KV cache, flash attention auto): 1e-2 (measured <= 2.6e-3)
 # The argmax must agree everywhere (unless the reference's top two are closer than twice the
 # measured error); greedy tokens must be equal for f32, divergences are reported for the rest.
@@ -63,29 +68,33 @@ check() {
   shift 3
   local gguf="$T/$fx.$type.gguf"
   runs=$((runs + 1))
-  if [ "$type" = direct ]; then
-    # rf_gguf_write of the SafeTensors model as it is (BF16; metadata synthesized), the path a
-    # conversion takes, through the test helper
-    if [ ! -f "$gguf" ] && ! "$ROSETTA_BUILD/tests/write_formats" "$ROSETTA_ROOT/fixtures/$fx" \
-      --gguf "$gguf" 2>"$T/apr.err"; then
-      echo "FAIL $label: write_formats failed:"
-      cat "$T/apr.err"
-      failures=$((failures + 1))
-      return
+  local made=0
+  case "$type" in
+  convert-*)
+    # apr convert, provenance keys and all: keep the SafeTensors types (bf16) or quantize
+    local mix=${type#convert-}
+    if [ "$mix" = bf16 ]; then
+      "$APR_BIN/apr-convert" -q "$ROSETTA_ROOT/fixtures/$fx" -o "$gguf" >/dev/null 2>"$T/apr.err"
+    else
+      "$APR_BIN/apr-convert" -q --threads 2 --quantize "$mix" "$ROSETTA_ROOT/fixtures/$fx" \
+        -o "$gguf" >/dev/null 2>"$T/apr.err"
     fi
-  elif [ "$type" = via-apr ]; then
-    # SafeTensors -> APR -> GGUF through the library writers: metadata synthesized from APR
-    if [ ! -f "$gguf" ] && ! { "$ROSETTA_BUILD/tests/write_formats" "$ROSETTA_ROOT/fixtures/$fx" \
-      --apr "$T/$fx.apr" && "$ROSETTA_BUILD/tests/write_formats" "$T/$fx.apr" --gguf "$gguf"; } \
-      2>"$T/apr.err"; then
-      echo "FAIL $label: write_formats failed:"
-      cat "$T/apr.err"
-      failures=$((failures + 1))
-      return
-    fi
-  elif [ ! -f "$gguf" ] && ! "$APR_BIN/apr-quantize" -q --threads 2 "$ROSETTA_ROOT/fixtures/$fx" \
-    "$gguf" "$type" >/dev/null 2>"$T/apr.err"; then
-    echo "FAIL $label: apr quantize failed:"
+    made=$?
+    ;;
+  chain)
+    # SafeTensors -> APR -> GGUF with apr convert --chain (every step verified)
+    "$APR_BIN/apr-convert" -q --chain st,apr,gguf "$ROSETTA_ROOT/fixtures/$fx" \
+      -o "$T/chain-$fx" >/dev/null 2>"$T/apr.err" && cp "$T/chain-$fx/$fx.gguf" "$gguf"
+    made=$?
+    ;;
+  *)
+    "$APR_BIN/apr-quantize" -q --threads 2 "$ROSETTA_ROOT/fixtures/$fx" "$gguf" "$type" \
+      >/dev/null 2>"$T/apr.err"
+    made=$?
+    ;;
+  esac
+  if [ "$made" -ne 0 ]; then
+    echo "FAIL $label: writing the GGUF failed:"
     cat "$T/apr.err"
     failures=$((failures + 1))
     return
@@ -96,15 +105,14 @@ check() {
 }
 
 for fx in tiny-qwen2 tiny-qwen2-tied tiny-qwen2-odd; do
-  check "$fx" f32 "$fx f32" --max-rel 1e-4 --greedy exact
-  check "$fx" f16 "$fx f16" --max-rel 1e-2 --greedy report
-  check "$fx" bf16 "$fx bf16" --max-rel 4e-2 --greedy report
-  check "$fx" q8_0 "$fx q8_0" --max-rel 0.2 --greedy report
-  check "$fx" direct "$fx bf16 (rf_gguf_write of the SafeTensors model)" --max-rel 4e-2 \
+  check "$fx" convert-f32 "$fx f32 (apr convert --quantize f32)" --max-rel 1e-4 --greedy exact
+  check "$fx" f16 "$fx f16 (apr quantize)" --max-rel 1e-2 --greedy report
+  check "$fx" convert-bf16 "$fx bf16 (apr convert, types kept)" --max-rel 4e-2 --greedy report
+  check "$fx" convert-q8_0 "$fx q8_0 (apr convert --quantize q8_0)" --max-rel 0.2 --greedy report
+  check "$fx" convert-q4_k_m "$fx q4_k_m (apr convert --quantize q4_k_m)" --max-rel 0.75 \
     --greedy report
-  check "$fx" via-apr "$fx bf16 (SafeTensors -> APR -> GGUF, library writers)" --max-rel 4e-2 \
-    --greedy report
-  check "$fx" f32 "$fx f32 (llama.cpp defaults: F16 KV cache, flash attention auto)" \
+  check "$fx" chain "$fx bf16 (apr convert --chain st,apr,gguf)" --max-rel 4e-2 --greedy report
+  check "$fx" convert-f32 "$fx f32 (llama.cpp defaults: F16 KV cache, flash attention auto)" \
     --kv f16 --flash-attn auto --max-rel 1e-2 --greedy report
 done
 

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rosetta/io.h"
+#include "model_internal.h"
+#include "io.h"
 #include "rosetta/model.h"
 
 typedef struct span {

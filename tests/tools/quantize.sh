@@ -54,7 +54,7 @@ grep -q "bare.safetensors: the model's architecture is unknown" "$T/err" \
   || { echo "FAIL: bare SafeTensors message: $(cat "$T/err")"; fail=1; }
 [ ! -e "$T/x.gguf" ] || { echo "FAIL: a failed run left $T/x.gguf"; fail=1; }
 
-# the plan on the odd-width fixture (spec/quantization.md 11: the Qwen2.5-0.5B class)
+# the plan on the odd-width fixture (docs/formats/quantization.md: the Qwen2.5-0.5B class)
 check "dry run" 0 "$(rc_of "$APR" --dry-run "$FX/tiny-qwen2-odd" q4_k_m)"
 n_q50=$(grep -c -- '-> Q5_0 ' "$T/out" || true)
 n_q80=$(grep -c -- '-> Q8_0 ' "$T/out" || true)

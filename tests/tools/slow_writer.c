@@ -16,7 +16,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "rosetta/io.h"
+#include "model_internal.h"
+#include "io.h"
 
 #define HEADER 24
 static const uint8_t MAGIC[8] = {'R', 'F', 'S', 'L', 'O', 'W', '0', '1'};

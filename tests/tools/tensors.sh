@@ -236,7 +236,8 @@ else:
     apr_raw = open(apr_path, "rb").read()
     j, _ = run_json("--stats", apr_path)
     for t in j["tensors"]:
-        # A tied model's APR copy holds lm_head.weight as a copy of the embedding (DESIGN 3).
+        # A tied model's APR copy holds lm_head.weight as a copy of the embedding
+        # (docs/design.md section 3).
         src = header.get(t["name"]) or header["model.embed_tokens.weight"]
         a, b = src["data_offsets"]
         check(apr_raw[t["offset"]:t["offset"] + t["bytes"]] == raw[8 + hlen + a: 8 + hlen + b],
@@ -257,7 +258,7 @@ else:
             check(t["offset"] == int(rt.data_offset) and t["bytes"] == int(rt.n_bytes) and
                   t["ne"] == [int(n) for n in rt.shape], f"gguf copy/{rt.name}: {t} vs gguf-py")
 
-# ---- APR's own encodings, laid out by hand from spec/apr-v2.md -----------------------------
+# ---- APR's own encodings, laid out by hand from docs/formats/apr.md -----------------------------
 # APR_Q8 (one f32 scale, int8 values), APR_Q4 (f16 scale + 16 bytes of interleaved nibbles per
 # 32 values, partial last block), and K-quants padded to whole super-blocks per row (aprender's
 # layout for rows that are not a multiple of 256; a 1-D tensor pads its last block).

@@ -1,6 +1,6 @@
-/* write_formats: a helper for the end-to-end tests and `make demo` (built into build/tests/,
- * never installed). It reads any model with rf_model_open and writes it through the library
- * writers, so the tools can be shown and tested on GGUF and APR copies of the SafeTensors
+/* write_formats: a helper for the end-to-end tests and scripts/gen-tool-docs (built into
+ * build/tests/, never installed). It reads any model with rf_model_open and writes it through the
+ * library writers, so the tools can be shown and tested on GGUF and APR copies of the SafeTensors
  * fixtures before the converters exist. Not a converter: no options, no name policy of its own.
  *
  *   write_formats SRC [--gguf OUT.gguf] [--apr OUT.apr]

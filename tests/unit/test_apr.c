@@ -1,7 +1,7 @@
-/* APR v2: the golden vector of spec/apr-v2.md 21.1, every header field, reader leniency and strict
- * rejections, compression, row-padded K-quants, serde_json formatting, index order, round trips,
- * metadata synthesis, APR_Q4/APR_Q8 block math, and the bad-input catalogue. Files for the reader
- * are assembled here byte by byte (raw_apr), independently of Rosetta's writer. */
+/* APR v2: aprender's golden vector (its APR v2 specification), every header field, reader leniency
+ * and strict rejections, compression, row-padded K-quants, serde_json formatting, index order,
+ * round trips, metadata synthesis, APR_Q4/APR_Q8 block math, and the bad-input catalogue. Files for
+ * the reader are assembled here byte by byte (raw_apr), independently of Rosetta's writer. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <math.h>
@@ -14,24 +14,14 @@
 #include <lz4.h>
 #include <zstd.h>
 
+#include "helpers/test_leaks.h"
 #include "apr_internal.h"
 #include "common/apr_quant.h"
 #include "model_internal.h"
 #include "rosetta/apr.h"
-#include "rosetta/io.h"
+#include "rosetta/quant.h"
+#include "io.h"
 #include "rosetta/model.h"
-
-/* Criterion ignores LeakSanitizer reports from its worker processes, so under ASan every test
- * checks for leaks itself as its last statement (an assertion in a fini hook is not counted). */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-static void no_leaks(void)
-{
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked (see above)");
-}
-#else
-static void no_leaks(void) {}
-#endif
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -98,7 +88,8 @@ typedef struct raw_opts {
     uint32_t tensor_count; /* 0: the number of entries */
 } raw_opts;
 
-/* Assembles an APR v2 file exactly by the spec's layout (section 2), without Rosetta's writer. */
+/* Assembles an APR v2 file exactly by the format's layout (docs/formats/apr.md), without
+ * Rosetta's writer. */
 static uint8_t *raw_apr(const char *json, const raw_tensor *t, int n, raw_opts o, size_t *len)
 {
     size_t jl = strlen(json);
@@ -189,7 +180,7 @@ static rf_value json_value(const char *s)
     return v;
 }
 
-/* ---- the golden vector (spec 21.1) ---------------------------------------------------------- */
+/* ---- the golden vector (aprender's APR v2 specification) ---------------------------------- */
 
 static const float GOLDEN_WEIGHTS[8] = {1, 2, 0.5f, -0.5f, 4, -2, 0.25f, 8};
 static const float GOLDEN_BIAS[1] = {0.125f};
@@ -198,7 +189,7 @@ static const char GOLDEN_JSON[] =
     "\"data_source\":null,\"data_license\":null,\"version\":\"0.0.0-golden\","
     "\"created_at\":\"1700000000\",\"total_size\":0,\"param_count\":8}";
 
-/* The 516 bytes printed in spec 21.1, row by row (rows not listed are zero). */
+/* The 516 bytes of aprender's golden vector, row by row (rows not listed are zero). */
 static const struct {
     unsigned offset;
     const char *hex;
@@ -316,7 +307,7 @@ Test(apr, golden_vector_of_the_spec)
     cr_assert_eq(strlen(GOLDEN_JSON), 189);
     free(got);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, golden_header_fields)
@@ -345,7 +336,7 @@ Test(apr, golden_header_fields)
     /* the reserved bytes are covered by the checksum */
     g[50] = 1;
     cr_assert_neq(rf_apr_header_crc(g), 0x3BC08C02u);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, golden_reads_back)
@@ -395,7 +386,7 @@ Test(apr, golden_reads_back)
     cr_assert_eq(memcmp(again, g, 516), 0);
     free(again);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* ---- leniency ------------------------------------------------------------------------------- */
@@ -439,7 +430,7 @@ Test(apr, accepts_old_apr2_magic)
     m = open_raw("apr0-code2.apr", SMALL_JSON, &b, 1, (raw_opts){.flags = 0x0400}, false, &err);
     cr_assert_null(m);
     cr_assert(strstr(err.message, "unknown dtype code 2"), "%s", err.message);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, accepts_missing_footer_and_row_major_flag)
@@ -459,7 +450,7 @@ Test(apr, accepts_missing_footer_and_row_major_flag)
     cr_assert_not_null(m, "%s", err.message);
     cr_assert(has_warning(m, "row-major flag 0x0400 absent"));
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, legacy_codes_8_and_9)
@@ -487,7 +478,7 @@ Test(apr, legacy_codes_8_and_9)
     cr_assert_eq(d[tio + 2 + 1 + 2 + 8 + 16 + 1 + 2], 129);
     free(d);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, alias_keys_and_gguf_names)
@@ -535,7 +526,7 @@ Test(apr, alias_keys_and_gguf_names)
               json_out);
     free(json_out);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, realizar_written_file)
@@ -576,7 +567,7 @@ Test(apr, realizar_written_file)
               err.message);
     cr_assert_eq(access(tmp("realizar-out.apr"), F_OK), -1, "nothing written on failure");
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, streaming_layout_with_non_monotonic_offsets)
@@ -588,7 +579,7 @@ Test(apr, streaming_layout_with_non_monotonic_offsets)
     cr_assert_not_null(m, "%s", err.message);
     cr_assert_eq(rf_model_tensor(m, 0)->file_offset, rf_model_tensor(m, 1)->file_offset + 64);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* ---- strict rejections, each with its message ----------------------------------------------- */
@@ -649,7 +640,7 @@ Test(apr, strict_rejections)
     rf_model *m = open_raw("ctrl-name.apr", SMALL_JSON, &nul, 1, ok, false, &err);
     cr_assert_not_null(m, "control characters are valid UTF-8: %s", err.message);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, truncated_and_out_of_range)
@@ -693,7 +684,7 @@ Test(apr, truncated_and_out_of_range)
     m = rf_apr_open_model(tmp("wrap.apr"), NULL, &err);
     cr_assert_null(m, "offset + size wrapping around must not pass the bounds check");
     free(f);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, lenient_reports_instead_of_refusing)
@@ -730,7 +721,7 @@ Test(apr, lenient_reports_instead_of_refusing)
     cr_assert_not_null(m, "%s", err.message);
     cr_assert(has_warning(m, "column-major"));
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, recognises_aprender_tsp)
@@ -743,7 +734,7 @@ Test(apr, recognises_aprender_tsp)
     cr_assert(strstr(err.message, "not APR v2"), "%s", err.message);
     cr_assert_null(rf_apr_open_model(tmp("att48-aco.apr"), NULL, &err));
     cr_assert(strstr(err.message, "aprender-tsp"), "%s", err.message);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* ---- compression ---------------------------------------------------------------------------- */
@@ -789,12 +780,12 @@ static void compressed_round_trip(rf_apr_compression method, uint16_t flag, cons
 Test(apr, lz4_round_trip)
 {
     compressed_round_trip(RF_APR_COMPRESSION_LZ4, RF_APR_FLAG_LZ4, "c.lz4.apr");
-    no_leaks();
+    NO_LEAKS();
 }
 Test(apr, zstd_round_trip)
 {
     compressed_round_trip(RF_APR_COMPRESSION_ZSTD, RF_APR_FLAG_ZSTD, "c.zst.apr");
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, corrupt_compressed_payloads)
@@ -822,10 +813,10 @@ Test(apr, corrupt_compressed_payloads)
     write_file(tmp("bad-zstd.apr"), f, sizeof f);
     cr_assert_null(rf_model_open(tmp("bad-zstd.apr"), NULL, &err));
     cr_assert(strstr(err.message, "zstd"), "%s", err.message);
-    no_leaks();
+    NO_LEAKS();
 }
 
-/* ---- row-padded K-quants (spec 9.4) --------------------------------------------------------- */
+/* ---- row-padded K-quants (docs/formats/apr.md) ----------------------------------------------- */
 
 Test(apr, row_padded_q4_k)
 {
@@ -845,10 +836,21 @@ Test(apr, row_padded_q4_k)
     uint64_t row;
     cr_assert(rf_apr_tensor_row_padded(w, &row));
     cr_assert_eq(row, 288);
+    cr_assert_eq(w->row_stride, 288, "the reader sets the row stride of padded rows");
+    static float vals[3 * 300];
+    cr_assert_eq(rf_tensor_dequantize(w, vals, &err), RF_OK, "%s", err.message);
     cr_assert_eq(rf_apr_write(m, tmp("q4k-out.apr"), NULL, &err), RF_OK, "%s", err.message);
     rf_model *r = rf_model_open(tmp("q4k-out.apr"), NULL, &err);
     cr_assert_not_null(r, "%s", err.message);
     cr_assert_eq(memcmp(rf_model_tensor(r, 0)->data, q, sizeof q), 0);
+    rf_apr_header h;
+    uint32_t crc = 0;
+    cr_assert_eq(rf_apr_model_header(r, &h, &crc, &err), RF_OK, "%s", err.message);
+    cr_assert(h.flags & RF_APR_FLAG_ROW_MAJOR);
+    cr_assert_eq(h.checksum, crc);
+    rf_apr_checksums sums;
+    cr_assert_eq(rf_apr_model_checksums(r, &sums, &err), RF_OK, "%s", err.message);
+    cr_assert(sums.header_valid && sums.footer_present && sums.footer_valid);
     rf_model_free(r);
     rf_model_free(m);
     /* the unpadded size is not accepted for a 300-wide row */
@@ -861,25 +863,25 @@ Test(apr, row_padded_q4_k)
     cr_assert_eq(bytes, 2 * 144);
     rf_tensor plain = {.dtype = RF_DTYPE_Q4_K, .ndim = 2, .shape = {3, 512}};
     cr_assert(!rf_apr_tensor_row_padded(&plain, &row));
-    no_leaks();
+    NO_LEAKS();
 }
 
-/* ---- serde_json formatting (spec 6.4) ------------------------------------------------------- */
+/* ---- serde_json formatting (docs/formats/apr.md) --------------------------------------------- */
 
 static void expect_f32(float v, const char *want)
 {
     apr_buf b = {0};
-    apr_json_f32(&b, v);
+    rfi_apr_json_f32(&b, v);
     cr_assert_str_eq(b.data, want, "f32 %.9g: got %s, want %s", (double)v, b.data, want);
-    apr_buf_free(&b);
+    rfi_apr_buf_free(&b);
 }
 
 static void expect_f64(double v, const char *want)
 {
     apr_buf b = {0};
-    apr_json_f64(&b, v);
+    rfi_apr_json_f64(&b, v);
     cr_assert_str_eq(b.data, want, "f64 %.17g: got %s, want %s", v, b.data, want);
-    apr_buf_free(&b);
+    rfi_apr_buf_free(&b);
 }
 
 Test(apr, serde_json_floats)
@@ -923,7 +925,7 @@ Test(apr, serde_json_floats)
     expect_f64(NAN, "null");
     expect_f64(-INFINITY, "null");
     expect_f32(INFINITY, "null");
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, serde_json_strings_and_integers)
@@ -933,17 +935,17 @@ Test(apr, serde_json_strings_and_integers)
     apr_json_string(&b, s, sizeof s - 1);
     cr_assert_str_eq(b.data,
                      "\"q\\\"b\\\\s/\\b\\f\\n\\r\\t\\u0001\\u001f\x7f \xc3\xa9 \xf0\x9f\x98\x80\"");
-    apr_buf_free(&b);
+    rfi_apr_buf_free(&b);
     apr_json_string(&b, "a\0b", 3);
     cr_assert_eq(b.len, 10);
     cr_assert_eq(memcmp(b.data, "\"a\\u0000b\"", 10), 0);
-    apr_buf_free(&b);
-    apr_json_u64(&b, UINT64_MAX);
+    rfi_apr_buf_free(&b);
+    rfi_apr_json_u64(&b, UINT64_MAX);
     apr_buf_putc(&b, ' ');
-    apr_json_i64(&b, INT64_MIN);
+    rfi_apr_json_i64(&b, INT64_MIN);
     cr_assert_str_eq(b.data, "18446744073709551615 -9223372036854775808");
-    apr_buf_free(&b);
-    no_leaks();
+    rfi_apr_buf_free(&b);
+    NO_LEAKS();
 }
 
 /* Parses text and writes it back in serde_json's canonical form. */
@@ -951,20 +953,20 @@ static void expect_canonical(const char *text, const char *want)
 {
     apr_json j;
     rf_error err;
-    cr_assert_eq(apr_json_parse((const uint8_t *)text, strlen(text), 0, "t", &j, &err), RF_OK,
+    cr_assert_eq(rfi_apr_json_parse((const uint8_t *)text, strlen(text), 0, "t", &j, &err), RF_OK,
                  "%s: %s", text, err.message);
     apr_buf b = {0};
-    apr_json_write(&b, &j, 0);
+    rfi_apr_json_write(&b, &j, 0);
     cr_assert_str_eq(b.data, want, "%s", text);
-    apr_buf_free(&b);
-    apr_json_free(&j);
+    rfi_apr_buf_free(&b);
+    rfi_apr_json_free(&j);
 }
 
 static void expect_invalid(const char *text, size_t len, const char *needle)
 {
     apr_json j;
     rf_error err;
-    cr_assert_eq(apr_json_parse((const uint8_t *)text, len, 100, "t", &j, &err), RF_ERR_FORMAT,
+    cr_assert_eq(rfi_apr_json_parse((const uint8_t *)text, len, 100, "t", &j, &err), RF_ERR_FORMAT,
                  "%s accepted", text);
     cr_assert(strstr(err.message, needle), "%s: %s", text, err.message);
 }
@@ -992,7 +994,7 @@ Test(apr, json_parser_keeps_serde_distinctions)
     memset(deep, '[', 200);
     memset(deep + 200, ']', 100);
     expect_invalid(deep, 300, "deeper than 128");
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* ---- metadata order and values on write ----------------------------------------------------- */
@@ -1078,7 +1080,7 @@ Test(apr, typed_keys_in_declaration_order_custom_keys_sorted)
     cr_assert_eq(rf_apr_metadata_json(m, NULL, NULL, &json, &len, &err), RF_ERR_ARGUMENT);
     cr_assert(strstr(err.message, "'hidden_size' must be an unsigned integer"), "%s", err.message);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, index_sorted_by_byte_order)
@@ -1111,7 +1113,7 @@ Test(apr, index_sorted_by_byte_order)
     cr_assert_eq(p, rf_load_le64(d + 24) + 7 * 28 + 11, "entries packed with no padding");
     free(d);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, writer_refusals)
@@ -1153,10 +1155,10 @@ Test(apr, writer_refusals)
     cr_assert_eq(rf_apr_write(m, tmp("size.apr"), NULL, &err), RF_ERR_ARGUMENT);
     cr_assert(strstr(err.message, "takes 20"), "%s", err.message);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
-/* ---- metadata synthesis for models from SafeTensors and GGUF (spec 6.6, 15, 16) ------------- */
+/* ---- metadata synthesis for models from SafeTensors and GGUF (docs/formats/apr.md) ----------- */
 
 static const uint16_t EMBED_BF16[6] = {0x3f80, 0x4000, 0x4040, 0x4080, 0x40a0, 0x40c0};
 static const uint16_t ZERO_BF16[6] = {0};
@@ -1272,7 +1274,7 @@ Test(apr, synthesized_from_safetensors_with_tied_embeddings)
     cr_assert_eq(rf_model_n_tensors(r), 3);
     rf_model_free(r);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, synthesized_from_gguf)
@@ -1317,10 +1319,10 @@ Test(apr, synthesized_from_gguf)
     cr_assert_not_null(rf_model_find_tensor(r, "lm_head.weight"));
     rf_model_free(r);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
-/* ---- APR_Q4 / APR_Q8 (spec 9.2, 9.3) -------------------------------------------------------- */
+/* ---- APR_Q4 / APR_Q8 (docs/formats/apr.md) --------------------------------------------------- */
 
 Test(apr, apr_q4_block_math)
 {
@@ -1360,7 +1362,7 @@ Test(apr, apr_q4_block_math)
     rk_apr_q4_quantize(zeros, 3, q);
     cr_assert_eq(q[0] | (q[1] << 8), 0x3c00, "scale 1.0 when the block is zero");
     cr_assert_eq(q[2], 0x88);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(apr, apr_q8_math)
@@ -1381,7 +1383,7 @@ Test(apr, apr_q8_math)
     float z[2] = {0, 0};
     rk_apr_q8_quantize(z, 2, q);
     cr_assert_eq(rf_load_le32(q), 0x3f800000u);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* ---- bad-input catalogue (tests/data/bad/apr) ----------------------------------------------- */
@@ -1421,11 +1423,12 @@ Test(apr, bad_input_catalogue)
     }
     closedir(d);
     cr_assert_geq(checked, 14, "only %d bad files", checked);
-    no_leaks();
+    NO_LEAKS();
 }
 
-/* spec 21.2: the same model in the older "all-null" layout (every optional typed key written as
- * null). It reads, and writing it back gives today's 516-byte file, as aprender's writer would. */
+/* docs/formats/apr.md: the same model in the older "all-null" layout (every optional typed key
+ * written as null). It reads, and writing it back gives today's 516-byte file, as aprender's writer
+ * would. */
 Test(apr, old_all_null_layout_reads_and_rewrites_to_the_golden)
 {
     static const char *const typed[] = {"model_type",
@@ -1510,7 +1513,7 @@ Test(apr, old_all_null_layout_reads_and_rewrites_to_the_golden)
     cr_assert_eq(memcmp(now, want, 516), 0);
     free(now);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* Duplicate keys: the last value wins, as serde_json's Value does for aprender; both spellings
@@ -1537,11 +1540,11 @@ Test(apr, duplicate_and_conflicting_keys)
                           "\"num_layers\":2,\"rms_norm_eps\":0.5}");
     free(out);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* A scalar (ndim 0) and an empty tensor (a 0 dimension, 0 bytes, no data pointer): both valid;
- * an empty tensor takes no space, so the next one shares its offset (spec 7, 10). */
+ * an empty tensor takes no space, so the next one shares its offset (docs/formats/apr.md). */
 Test(apr, scalar_and_empty_tensors)
 {
     rf_error err;
@@ -1572,10 +1575,11 @@ Test(apr, scalar_and_empty_tensors)
         rf_model_free(r);
     }
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }
 
-/* Every dtype APR holds goes out with aprender's code and comes back unchanged (spec 8.1). */
+/* Every dtype APR holds goes out with aprender's code and comes back unchanged
+ * (docs/formats/apr.md). */
 Test(apr, every_dtype_round_trips_with_its_code)
 {
     static const struct {
@@ -1624,5 +1628,5 @@ Test(apr, every_dtype_round_trips_with_its_code)
     }
     rf_model_free(r);
     rf_model_free(m);
-    no_leaks();
+    NO_LEAKS();
 }

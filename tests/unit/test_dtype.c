@@ -1,17 +1,18 @@
-/* The dtype table: membership, ggml block sizes from spec/gguf.md, per-format codes, byte-size
- * arithmetic and its overflow checks. */
+/* The dtype table: membership, ggml block sizes from docs/formats/gguf.md, per-format codes,
+ * byte-size arithmetic and its overflow checks. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 
 #include "rosetta/dtype.h"
+#include "rosetta/quant.h"
 
-Test(dtype, table_and_switch_agree)
+Test(dtype, table_membership)
 {
     int members = 0;
     for (int v = -5; v < 300; v++) {
         bool valid = rf_dtype_valid(v);
         const rf_dtype_info *info = rf_dtype_get((rf_dtype)v);
-        cr_assert_eq(valid, info != NULL, "value %d: switch says %d, table says %d", v, valid,
+        cr_assert_eq(valid, info != NULL, "value %d: valid says %d, table says %d", v, valid,
                      info != NULL);
         if (info) {
             members++;
@@ -25,7 +26,7 @@ Test(dtype, table_and_switch_agree)
 
 Test(dtype, ggml_sizes_match_spec)
 {
-    /* spec/gguf.md section 7: code, block elements, bytes per block */
+    /* docs/formats/gguf.md: code, block elements, bytes per block */
     static const int expect[][3] = {
         {0, 1, 4},      {1, 1, 2},      {2, 32, 18},    {3, 32, 20},    {6, 32, 22},
         {7, 32, 24},    {8, 32, 34},    {9, 32, 36},    {10, 256, 84},  {11, 256, 110},
@@ -117,4 +118,44 @@ Test(dtype, tensor_bytes)
     cr_assert_eq(rf_dtype_flat_bytes(RF_DTYPE_F6_E2M3, 8, &n, &err), RF_OK);
     cr_assert_eq(n, 6);
     cr_assert_eq(rf_dtype_flat_bytes((rf_dtype)4, 8, &n, &err), RF_ERR_UNSUPPORTED);
+}
+
+/* The table is indexed by the enum, and what Rosetta can do with a type and what each format
+ * holds come from its entries: the capability flags agree with the quantize/dequantize API, and
+ * a format holds exactly the types it has a code for. */
+Test(dtype, one_table_drives_capabilities_and_formats)
+{
+    for (int v = 0; v < 256; v++) {
+        const rf_dtype_info *info = rf_dtype_get((rf_dtype)v);
+        if (!info) {
+            cr_assert(!rf_format_holds(RF_FORMAT_GGUF, (rf_dtype)v));
+            cr_assert(!rf_can_dequantize((rf_dtype)v) && !rf_can_quantize((rf_dtype)v));
+            continue;
+        }
+        cr_assert_eq((int)info->dtype, v, "entry %d is indexed by its dtype", v);
+        cr_assert_eq(rf_can_dequantize(info->dtype), (info->flags & RF_DTYPE_CAN_DEQUANTIZE) != 0,
+                     "%s", info->name);
+        cr_assert_eq(rf_can_quantize(info->dtype), (info->flags & RF_DTYPE_CAN_QUANTIZE) != 0, "%s",
+                     info->name);
+        cr_assert_eq(rf_format_holds(RF_FORMAT_GGUF, info->dtype), info->ggml_code >= 0, "%s",
+                     info->name);
+        cr_assert_eq(rf_format_holds(RF_FORMAT_APR, info->dtype), info->apr_code >= 0, "%s",
+                     info->name);
+        cr_assert_eq(rf_format_holds(RF_FORMAT_SAFETENSORS_DIR, info->dtype), info->st_name != NULL,
+                     "%s", info->name);
+        cr_assert(!rf_format_holds(RF_FORMAT_UNKNOWN, info->dtype));
+    }
+    char buf[512];
+    const unsigned fq = 1u << RF_KIND_FLOAT | 1u << RF_KIND_QUANT;
+    cr_assert_str_eq(
+        rf_format_held_types(RF_FORMAT_APR, fq, RF_DTYPE_CAN_QUANTIZE, buf, sizeof buf),
+        "F32, F16, Q4_K, Q6_K, BF16, APR_Q4, APR_Q8");
+    cr_assert_str_eq(
+        rf_format_held_types(RF_FORMAT_SAFETENSORS, fq, RF_DTYPE_CAN_QUANTIZE, buf, sizeof buf),
+        "F32, F16, BF16");
+    cr_assert_str_eq(rf_format_held_types(RF_FORMAT_APR, 1u << RF_KIND_INT, 0, buf, sizeof buf),
+                     "I8, I32, I64, U8");
+    char small[12];
+    cr_assert_str_eq(rf_format_held_types(RF_FORMAT_APR, fq, 0, small, sizeof small), "F32, F16",
+                     "cut at a whole name");
 }

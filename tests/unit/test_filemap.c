@@ -12,21 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "helpers/test_leaks.h"
+#include "model_internal.h"
 #include "rosetta/apr.h"
 #include "rosetta/filemap.h"
 #include "rosetta/gguf.h"
 #include "rosetta/quant.h"
 #include "rosetta/safetensors.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-static void no_leaks(void)
-{
-    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked (see above)");
-}
-#else
-static void no_leaks(void) {}
-#endif
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -236,12 +228,12 @@ static void fixture_in_all_formats(const char *fixture)
 Test(filemap, fixture_in_all_formats)
 {
     fixture_in_all_formats("tiny-qwen2");
-    no_leaks();
+    NO_LEAKS();
 }
 Test(filemap, odd_fixture_in_all_formats)
 {
     fixture_in_all_formats("tiny-qwen2-odd");
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(filemap, header_fields_of_each_format)
@@ -301,7 +293,7 @@ Test(filemap, header_fields_of_each_format)
     cr_assert(strstr(r->value, "\"dtype\":\"BF16\""), "%s", r->value);
     rf_filemap_free(m);
     rf_model_free(model);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* ---- every block type ------------------------------------------------------------------------ */
@@ -372,7 +364,7 @@ Test(filemap, every_block_type_values_and_blocks)
     rf_model_free(model);
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
         free(bufs[k]);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* APR: a partial last APR_Q4 block, APR_Q8's single scale, and Q4_K rows padded to whole
@@ -455,7 +447,7 @@ Test(filemap, apr_partial_blocks_and_padded_rows)
     cr_assert_eq(first, 1 * COLS + 256, "block 1 of row 1");
     rf_filemap_free(m);
     rf_model_free(model);
-    no_leaks();
+    NO_LEAKS();
 }
 
 /* ---- damaged files -----------------------------------------------------------------------------
@@ -516,7 +508,7 @@ Test(filemap, every_truncation_is_mapped)
         }
         free(d);
     }
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(filemap, random_corruption_is_mapped)
@@ -550,7 +542,7 @@ Test(filemap, random_corruption_is_mapped)
         free(copy);
         free(d);
     }
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(filemap, damage_is_marked_with_the_reason)
@@ -582,7 +574,7 @@ Test(filemap, damage_is_marked_with_the_reason)
     cr_assert_eq(r->offset + r->size, n);
     rf_filemap_free(m);
     free(d);
-    no_leaks();
+    NO_LEAKS();
 }
 
 Test(filemap, unknown_and_empty_files)
@@ -603,5 +595,5 @@ Test(filemap, unknown_and_empty_files)
     rf_filemap_free(m);
     cr_assert_eq(rf_filemap_open("/nonexistent/file", NULL, &m, &err), RF_ERR_IO);
     cr_assert_null(m);
-    no_leaks();
+    NO_LEAKS();
 }

@@ -106,13 +106,13 @@ static void check_stats(float *x, uint64_t n)
                    .shape = {n},
                    .data = (const uint8_t *)x,
                    .nbytes = n * 4};
-    vs_work *w = vs_work_new();
+    vs_work *w = rfi_vs_work_new();
     cr_assert(w);
     rf_value_stats s;
     rf_error err;
     uint64_t digest;
-    cr_assert(vs_tensor(w, NULL, &t, &s, &digest, NULL, &err) == RF_OK, "%s", err.message);
-    vs_work_free(w);
+    cr_assert(rfi_vs_tensor(w, NULL, &t, &s, &digest, NULL, &err) == RF_OK, "%s", err.message);
+    rfi_vs_work_free(w);
     float *fin = malloc((n ? n : 1) * sizeof *fin);
     uint64_t m = 0, nan = 0, inf = 0, zeros = 0;
     for (uint64_t i = 0; i < n; i++) {
@@ -181,10 +181,10 @@ Test(tensor_values, ranges_of_block_tensors)
     cr_assert(rf_tensor_dequantize(&t, whole, NULL) == RF_OK);
     tv_reader *r = malloc(sizeof *r);
     rf_error err;
-    cr_assert(tv_open(NULL, &t, r, &err) == RF_OK, "%s", err.message);
+    cr_assert(rfi_tv_open(NULL, &t, r, &err) == RF_OK, "%s", err.message);
     for (int round = 0; round < 200; round++) {
         uint64_t first = rnd() % (ROWS * COLS), n = rnd() % (ROWS * COLS - first + 1);
-        cr_assert(tv_read(r, first, n, part, &err) == RF_OK, "%s", err.message);
+        cr_assert(rfi_tv_read(r, first, n, part, &err) == RF_OK, "%s", err.message);
         cr_assert(memcmp(part, whole + first, n * sizeof *part) == 0, "[%llu, +%llu)",
                   (unsigned long long)first, (unsigned long long)n);
     }

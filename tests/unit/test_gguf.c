@@ -9,18 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "helpers/test_leaks.h"
 #include "model_internal.h"
 #include "rosetta/gguf.h"
 #include "rosetta/half.h"
-
-/* Criterion ignores LeakSanitizer reports from its worker processes, so under ASan each test
- * checks for leaks itself before it ends. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define NO_LEAKS() cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked (see above)")
-#else
-#define NO_LEAKS() ((void)0)
-#endif
 
 /* ---- a little GGUF builder ---------------------------------------------------------------- */
 

@@ -7,16 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers/test_leaks.h"
 #include "rosetta/model.h"
-
-/* Criterion ignores LeakSanitizer reports from its worker processes, so under ASan each test
- * checks for leaks itself before it ends. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define NO_LEAKS() cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "memory leaked (see above)")
-#else
-#define NO_LEAKS() ((void)0)
-#endif
 
 #define BAD_DIR ROSETTA_ROOT "/tests/data/bad/gguf"
 

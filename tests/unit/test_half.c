@@ -113,7 +113,7 @@ Test(half, f32_to_f16_edges)
     cr_assert_eq(rf_f32_to_f16(ldexpf(1, -14)), 0x0400);            /* smallest normal */
     cr_assert_eq(rf_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);     /* tie to even down */
     cr_assert_eq(rf_f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02); /* tie to even up */
-    /* NaN: sign | 0x7E00 whatever the payload (spec/quantization.md 2.1) */
+    /* NaN: sign | 0x7E00 whatever the payload (docs/formats/quantization.md) */
     cr_assert_eq(rf_f32_to_f16(from_bits(0x7fc00000u)), 0x7e00);
     cr_assert_eq(rf_f32_to_f16(from_bits(0xffc12345u)), 0xfe00);
     cr_assert_eq(rf_f32_to_f16(from_bits(0x7f800001u)), 0x7e00, "signalling NaN");

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model_internal.h"
 #include "hf_internal.h"
 #include "helpers/test_fs.h"
 #include "rosetta/model.h"
@@ -475,7 +476,7 @@ Test(hf_json, doubles_print_like_python_repr)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hf_buf b = {0};
-        hf_buf_put_double(&b, cases[i].v);
+        rfi_hf_buf_put_double(&b, cases[i].v);
         cr_assert_str_eq(b.data, cases[i].repr);
         hf_buf_free(&b);
     }
@@ -494,12 +495,12 @@ Test(hf_json, f32_values_print_with_f32_digits)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hf_buf b = {0};
-        hf_buf_put_real(&b, cases[i].v, true);
+        rfi_hf_buf_put_real(&b, cases[i].v, true);
         cr_assert_str_eq(b.data, cases[i].text);
         hf_buf_free(&b);
     }
     hf_buf b = {0};
-    hf_buf_put_double(&b, (float)1e-6);
+    rfi_hf_buf_put_double(&b, (float)1e-6);
     cr_assert_str_eq(b.data, "9.999999974752427e-07", "without as_float the double is exact");
     hf_buf_free(&b);
 }
@@ -510,13 +511,13 @@ Test(hf_json, pretty_matches_json_dumps_indent_2)
     const char *want = "{\n  \"a\": [\n    1,\n    {\n      \"b\": []\n    },\n    {}\n  ],\n"
                        "  \"c\": \"x,:{\\\"\",\n  \"d\": {\n    \"e\": null\n  }\n}\n";
     hf_buf b = {0};
-    hf_buf_put_pretty(&b, compact, strlen(compact), true);
+    rfi_hf_buf_put_pretty(&b, compact, strlen(compact), true);
     cr_assert_str_eq(b.data, want);
     hf_buf_free(&b);
     /* minify is the inverse on checked text */
     rf_model *m = rf_model_new(RF_FORMAT_SAFETENSORS, NULL);
     size_t n;
-    char *again = hf_json_minify(m, want, strlen(want), &n);
+    char *again = rfi_hf_json_minify(m, want, strlen(want), &n);
     cr_assert_str_eq(again, compact);
     rf_model_free(m);
 }
@@ -549,7 +550,7 @@ Test(hf_json, strict_syntax)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rf_error err = {0};
-        rf_status st = hf_json_check(cases[i].text, strlen(cases[i].text), 100, &err);
+        rf_status st = rfi_hf_json_check(cases[i].text, strlen(cases[i].text), 100, &err);
         if (!cases[i].want) {
             cr_assert_eq(st, RF_OK, "%s: %s", cases[i].text, err.message);
             continue;
@@ -566,11 +567,11 @@ Test(hf_json, strict_syntax)
     memset(deep + depth, ']', depth);
     deep[2 * depth] = 0;
     rf_error err = {0};
-    cr_assert_eq(hf_json_check(deep, 2 * depth, 0, &err), RF_ERR_FORMAT);
+    cr_assert_eq(rfi_hf_json_check(deep, 2 * depth, 0, &err), RF_ERR_FORMAT);
     cr_assert(strstr(err.message, "nesting deeper than 512 levels") != NULL, "%s", err.message);
     deep[depth - 1] = ' ';
     deep[depth] = ' ';
-    cr_assert_eq(hf_json_check(deep, 2 * depth, 0, &err), RF_OK, "512 levels are fine: %s",
+    cr_assert_eq(rfi_hf_json_check(deep, 2 * depth, 0, &err), RF_OK, "512 levels are fine: %s",
                  err.message);
     free(deep);
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "model_internal.h"
 #include "rosetta/gguf.h"
 #include "rosetta/imatrix.h"
 #include "rosetta/model.h"

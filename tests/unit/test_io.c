@@ -6,7 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rosetta/io.h"
+#include "model_internal.h"
+#include "io.h"
 
 Test(io, cursor_reads_and_bounds)
 {

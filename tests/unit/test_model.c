@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "model_internal.h"
 #include "rosetta/model.h"
 
 Test(model, tensors_and_lookup)
@@ -71,4 +72,22 @@ Test(model, open_rejects_unknown_content)
     cr_assert_eq(err.status, RF_ERR_FORMAT);
     cr_assert(strstr(err.message, path) && strstr(err.message, "offset 0"), "%s", err.message);
     unlink(path);
+}
+
+/* The model's allocator refuses sizes that would wrap instead of handing out a short block. */
+Test(model, allocation_sizes_are_checked)
+{
+    rf_model *m = rf_model_new(RF_FORMAT_GGUF, NULL);
+    cr_assert_not_null(m);
+    cr_assert_null(rf_model_alloc(m, SIZE_MAX), "SIZE_MAX rounded up would wrap to 0");
+    cr_assert_null(rf_model_alloc(m, SIZE_MAX - 7));
+    cr_assert_null(rf_model_alloc_array(m, (uint64_t)SIZE_MAX / 8 + 1, 8), "count x size wraps");
+    cr_assert_null(rf_model_alloc_array(m, UINT64_MAX, 1));
+    cr_assert_null(rf_model_strndup(m, "x", SIZE_MAX));
+    uint32_t *a = rf_model_alloc_array(m, 1000, sizeof *a);
+    cr_assert_not_null(a);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(a[i], 0u, "zeroed");
+    cr_assert_not_null(rf_model_alloc_array(m, 0, 8), "an empty array is a valid block");
+    rf_model_free(m);
 }

@@ -1,5 +1,5 @@
 /* Quantization type plans (rosetta/quant_plan.h) against llama-quantize's rules: the worked Qwen2.5
- * mixes of spec/quantization.md section 11 (0.5B confirmed by a public llama.cpp log), the
+ * mixes of docs/formats/quantization.md (0.5B confirmed by a public llama.cpp log), the
  * fallback class of rows that are not a multiple of 256, and every option. Models are synthetic
  * tensor lists with the real shapes; no weights. */
 #include <criterion/criterion.h>
@@ -120,7 +120,7 @@ static size_t count_type(const rf_quant_plan *plan, rf_dtype dtype)
 
 static bool more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
-/* ---- worked mixes (spec/quantization.md section 11) ---------------------------------------- */
+/* ---- worked mixes (docs/formats/quantization.md) ---------------------------------------- */
 
 Test(quant_plan, qwen25_05b_q4_k_m_matches_public_log)
 {

@@ -1,6 +1,6 @@
 /* Scalar reference quantizers/dequantizers (kernels/cpu/quant_ref.c): round-trip error bounds
  * per type, bytes derived by hand for zero / constant / tie / tiny blocks, block layouts decoded
- * element by element from the formulas of spec/quantization.md section 3 (written here
+ * element by element from the formulas of docs/formats/quantization.md (written here
  * independently of quant_dequant.h), no access outside whole blocks, and a misdispatch check.
  * Byte equality with llama.cpp itself is tests/tools/quant_oracle.sh. */
 #include <criterion/criterion.h>
@@ -277,7 +277,7 @@ Test(quant_ref, constant_and_tie_blocks)
 Test(quant_ref, tiny_blocks_store_zero_quants)
 {
     /* All-subnormal block: d is nonzero but 1/d overflows to Inf; the x86-64 reference stores
-     * quant 0 (spec/quantization.md 2.5) and f16(d) underflows to a signed zero. */
+     * quant 0 (docs/formats/quantization.md) and f16(d) underflows to a signed zero. */
     float x[32];
     for (int i = 0; i < 32; i++)
         x[i] = 1e-40f * (float)(i + 1); /* max 3.2e-40: |d| < 2^-128 for Q4_0, Q5_0 and Q8_0 */
@@ -346,7 +346,7 @@ Test(quant_ref, layout_q4_0_q5_0_split_halves)
     expect_floats("q5_0", y, want, 32);
 }
 
-/* Q4_K scales by the rule of spec/quantization.md 3.9. */
+/* Q4_K scales by the rule of docs/formats/quantization.md */
 static void k4_unpack(const uint8_t *s, int j, int *sc, int *m)
 {
     if (j < 4) {
@@ -403,7 +403,7 @@ Test(quant_ref, layout_q4_K_nibbles_and_scales)
 Test(quant_ref, layout_k_quants_element_formulas)
 {
     /* Random blocks with a finite f16 super-scale, decoded with the element formulas of
-     * spec/quantization.md 3.7-3.12. */
+     * docs/formats/quantization.md */
     uint8_t b[292];
     float y[256], want[256];
     for (int round = 0; round < 20; round++) {

@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rosetta/io.h"
+#include "model_internal.h"
+#include "io.h"
 #include "helpers/test_fs.h"
 #include "rosetta/model.h"
 #include "rosetta/safetensors.h"

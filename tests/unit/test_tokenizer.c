@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_internal.h"
 #include "rosetta/model.h"
 #include "rosetta/tokenizer.h"
 #include "tokenizer_internal.h"

@@ -9,16 +9,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cpu/cpu_features.h"
 #include "rosetta/apr.h"
 #include "rosetta/detect.h"
+#include "rosetta/quant.h"
 #include "rosetta/text.h"
 #include "rosetta/version.h"
 
 void cli_print_version(const cli_tool *tool, FILE *out)
 {
-    fprintf(out, "apr-%s %s (simd: %s, cuda: %s)\n", tool->name, ROSETTA_VERSION,
-            rk_simd_level_name(rk_cpu_simd_level()), ROSETTA_HAVE_CUDA ? "on" : "off");
+    fprintf(out, "apr-%s %s (simd: %s, cuda: %s)\n", tool->name, ROSETTA_VERSION, rf_simd_cpu(),
+            ROSETTA_HAVE_CUDA ? "on" : "off");
 }
 
 void cli_print_help(const cli_tool *tool, FILE *out)
@@ -85,6 +85,7 @@ int cli_exit_for_status(rf_status status)
     case RF_ERR_ARGUMENT: return APR_EXIT_USAGE;
     case RF_ERR_WRITE: return APR_EXIT_WRITE;
     case RF_ERR_CONTRACT: return APR_EXIT_CONTRACT;
+    case RF_ERR_MISMATCH: return APR_EXIT_CHECK;
     case RF_ERR_IO:
     case RF_ERR_FORMAT:
     case RF_ERR_CHECKSUM:

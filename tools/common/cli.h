@@ -14,7 +14,7 @@
 #include "rosetta/model.h"
 #include "rosetta/status.h"
 
-/* Exit codes shared by every tool (DESIGN.md section 6). */
+/* Exit codes shared by every tool (docs/design.md section 6). */
 enum {
     APR_EXIT_OK = 0,       /* success */
     APR_EXIT_CHECK = 1,    /* the check the tool performs failed (mismatch, divergence) */

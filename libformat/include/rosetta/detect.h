@@ -2,9 +2,11 @@
 #ifndef ROSETTA_DETECT_H
 #define ROSETTA_DETECT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rosetta/api.h"
 #include "rosetta/status.h"
 
 #ifdef __cplusplus
@@ -26,20 +28,28 @@ typedef enum rf_format {
 } rf_format;
 
 /* Stable lower-case name: "gguf", "safetensors", "apr", ... */
-const char *rf_format_name(rf_format format);
+RF_API const char *rf_format_name(rf_format format);
 
 /* One-line human description: "GGUF v3 (little-endian)" is built by the caller; this is
  * the kind only: "GGUF", "SafeTensors", "APR v2", ... */
-const char *rf_format_description(rf_format format);
+RF_API const char *rf_format_description(rf_format format);
+
+/* Whether format is APR v2 (the current "APR\0" magic or the old "APR2" one). */
+RF_API bool rf_format_is_apr(rf_format format);
+
+/* A format version as people write it: "3" for GGUF, "2.0" for APR (stored as 200), the number
+ * for other formats; NULL (buf untouched) when version is 0 for a format without versions. */
+RF_API const char *rf_format_version_text(rf_format format, uint32_t version, char *buf,
+                                          size_t size);
 
 /* Detects from the first bytes of a file (len may be short; 16 bytes suffice for every magic,
  * SafeTensors also needs the total file size to check the header length). */
-rf_format rf_detect_bytes(const uint8_t *data, size_t len, uint64_t file_size);
+RF_API rf_format rf_detect_bytes(const uint8_t *data, size_t len, uint64_t file_size);
 
 /* Detects a path: a directory is RF_FORMAT_SAFETENSORS_DIR when it holds model.safetensors,
  * model.safetensors.index.json or *.safetensors files. Fails with RF_ERR_IO when the path
  * cannot be read; an unrecognised file is RF_OK with RF_FORMAT_UNKNOWN. */
-rf_status rf_detect_path(const char *path, rf_format *out, rf_error *err);
+RF_API rf_status rf_detect_path(const char *path, rf_format *out, rf_error *err);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rosetta/api.h"
+#include "rosetta/detect.h"
 #include "rosetta/status.h"
 
 #ifdef __cplusplus
@@ -80,7 +82,7 @@ typedef enum rf_dtype_kind {
     RF_KIND_QUANT, /* blocks of quantized values with scales */
 } rf_dtype_kind;
 
-/* Capability flags of Rosetta for a dtype. */
+/* Capability flags of Rosetta for a dtype (derived from the kernels the table lists). */
 enum {
     RF_DTYPE_CAN_DEQUANTIZE = 1u << 0, /* rf_dequantize turns it into F32 */
     RF_DTYPE_CAN_QUANTIZE = 1u << 1,   /* rf_quantize produces it from F32 */
@@ -99,34 +101,46 @@ typedef struct rf_dtype_info {
 } rf_dtype_info;
 
 /* Table entry of dtype, or NULL if dtype is not a member of rf_dtype. */
-const rf_dtype_info *rf_dtype_get(rf_dtype dtype);
+RF_API const rf_dtype_info *rf_dtype_get(rf_dtype dtype);
 
 /* Canonical name, or "unknown" for a value that is not a member. */
-const char *rf_dtype_name(rf_dtype dtype);
+RF_API const char *rf_dtype_name(rf_dtype dtype);
 
 /* Whether value is a member of rf_dtype. */
-bool rf_dtype_valid(int value);
+RF_API bool rf_dtype_valid(int value);
+
+/* Whether a file of format can hold tensors of dtype (GGUF: a ggml type code; APR: an APR dtype
+ * code; SafeTensors file, directory or index: a SafeTensors dtype name), from the table. */
+RF_API bool rf_format_holds(rf_format format, rf_dtype dtype);
+
+/* "F32, F16, Q4_K, Q6_K, BF16, APR_Q4, APR_Q8": the dtypes of the given kinds (a mask of
+ * 1u << RF_KIND_FLOAT / RF_KIND_INT / RF_KIND_QUANT) that format holds and that have all the
+ * RF_DTYPE_CAN_* bits of flags (0: any), in the table's order, written to buf (cut at a whole
+ * name when buf is too small). Returns buf. */
+RF_API const char *rf_format_held_types(rf_format format, unsigned kinds, unsigned flags, char *buf,
+                                        size_t size);
 
 /* Lookups by each format's code or name; return false if there is no such dtype. Name lookup
  * is case-insensitive over canonical names ("q4_k", "BF16"). */
-bool rf_dtype_from_ggml(uint32_t ggml_code, rf_dtype *out);
-bool rf_dtype_from_apr(uint32_t apr_code, rf_dtype *out); /* accepts legacy 8/9 */
-bool rf_dtype_from_st(const char *st_name, rf_dtype *out);
-bool rf_dtype_from_name(const char *name, rf_dtype *out);
+RF_API bool rf_dtype_from_ggml(uint32_t ggml_code, rf_dtype *out);
+RF_API bool rf_dtype_from_apr(uint32_t apr_code, rf_dtype *out); /* accepts legacy 8/9 */
+RF_API bool rf_dtype_from_st(const char *st_name, rf_dtype *out);
+RF_API bool rf_dtype_from_name(const char *name, rf_dtype *out);
 
 /* Bytes taken by n_elements of dtype laid out as one flat run (SafeTensors and APR view).
  * Block types need n_elements to be a multiple of the block (APR_Q4 rounds up its last block;
  * APR_Q8 is 4 + n bytes, 0 when empty). Fails with RF_ERR_FORMAT or RF_ERR_OVERFLOW. */
-rf_status rf_dtype_flat_bytes(rf_dtype dtype, uint64_t n_elements, uint64_t *out, rf_error *err);
+RF_API rf_status rf_dtype_flat_bytes(rf_dtype dtype, uint64_t n_elements, uint64_t *out,
+                                     rf_error *err);
 
 /* Bytes of a row-major tensor of this shape, with ggml's rule that blocks run along the inner
  * dimension (shape[ndim-1] must be a multiple of the block). ndim 0 is a scalar (1 element).
  * Fails with RF_ERR_FORMAT (bad block multiple) or RF_ERR_OVERFLOW. */
-rf_status rf_dtype_tensor_bytes(rf_dtype dtype, const uint64_t *shape, int ndim, uint64_t *out,
-                                rf_error *err);
+RF_API rf_status rf_dtype_tensor_bytes(rf_dtype dtype, const uint64_t *shape, int ndim,
+                                       uint64_t *out, rf_error *err);
 
 /* Product of the shape with overflow check (1 for ndim 0). */
-rf_status rf_shape_elements(const uint64_t *shape, int ndim, uint64_t *out, rf_error *err);
+RF_API rf_status rf_shape_elements(const uint64_t *shape, int ndim, uint64_t *out, rf_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
-/* GGUF v3 (spec/gguf.md): writing a model view to a file llama.cpp accepts, and the layout facts
- * of a GGUF file that the model view does not carry (alignment, data offset, byte order).
+/* GGUF v3 (docs/formats/gguf.md): writing a model view to a file llama.cpp accepts, and the layout
+ * facts of a GGUF file that the model view does not carry (alignment, data offset, byte order).
  * Reading goes through rf_model_open (model.h), which validates like ggml's reader.
  * Not for: name mapping between formats (names.h) or quantization (quant.h). */
 #ifndef ROSETTA_GGUF_H
@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "rosetta/api.h"
 #include "rosetta/model.h"
 #include "rosetta/status.h"
 
@@ -53,7 +54,7 @@ typedef struct rf_gguf_write_options {
  * is quantized and the key is missing). So reading a canonical GGUF and writing it back gives
  * the same bytes.
  * Other sources (SafeTensors, APR): metadata synthesized from the typed config and tokenizer the
- * way llama.cpp's convert_hf_to_gguf.py writes a Qwen2 model (spec/gguf.md section 14), tensor
+ * way llama.cpp's convert_hf_to_gguf.py writes a Qwen2 model (docs/formats/gguf.md), tensor
  * names mapped to GGUF (names.h), the output head omitted when tie_word_embeddings is 1, and F16
  * or BF16 vectors (norms, biases; also *_norm.weight of any rank) widened exactly to F32, as the
  * converter stores them: llama.cpp's CPU backend cannot apply an F16/BF16 norm or bias.
@@ -62,8 +63,8 @@ typedef struct rf_gguf_write_options {
  * nested arrays, a tokenizer larger than the embedding), RF_ERR_ARGUMENT (bad alignment,
  * duplicate or empty keys, a value out of its type's range), RF_ERR_WRITE; nothing is left at
  * path on failure. */
-rf_status rf_gguf_write(const rf_model *m, const char *path, const rf_gguf_write_options *opts,
-                        rf_error *err);
+RF_API rf_status rf_gguf_write(const rf_model *m, const char *path,
+                               const rf_gguf_write_options *opts, rf_error *err);
 
 /* The key/value pairs rf_gguf_write(m, ..., opts) would write, in order, in memory (no file):
  * a GGUF source's own pairs (general.alignment and general.quantization_version settled as the
@@ -72,13 +73,13 @@ rf_status rf_gguf_write(const rf_model *m, const char *path, const rf_gguf_write
  * tokenizer.ggml.*, chat template). The list owns copies of everything (free it with
  * rf_kv_list_free). Fails as rf_gguf_write's checks do (e.g. RF_ERR_UNSUPPORTED when the
  * architecture cannot be named), naming the model's path. */
-rf_status rf_gguf_metadata(const rf_model *m, const rf_gguf_write_options *opts, rf_kv_list **out,
-                           rf_error *err);
+RF_API rf_status rf_gguf_metadata(const rf_model *m, const rf_gguf_write_options *opts,
+                                  rf_kv_list **out, rf_error *err);
 
 /* Reads a GGUF image held in memory (tests, fuzzers) like rf_model_open reads a file; the
  * memory must outlive the model, whose tensor data points into it. name is used in messages. */
-rf_model *rf_gguf_open_memory(const void *data, uint64_t size, const char *name,
-                              const rf_open_options *opts, rf_error *err);
+RF_API rf_model *rf_gguf_open_memory(const void *data, uint64_t size, const char *name,
+                                     const rf_open_options *opts, rf_error *err);
 
 /* Layout of a GGUF file, found by scanning its header (no allocation proportional to the file). */
 typedef struct rf_gguf_layout {
@@ -93,11 +94,11 @@ typedef struct rf_gguf_layout {
 
 /* Scans the GGUF header in data[0..size) (name is used in messages). Fails with RF_ERR_FORMAT
  * when the header cannot be walked (bad magic or version, truncation, unknown value type). */
-rf_status rf_gguf_scan_layout(const uint8_t *data, uint64_t size, const char *name,
-                              rf_gguf_layout *out, rf_error *err);
+RF_API rf_status rf_gguf_scan_layout(const uint8_t *data, uint64_t size, const char *name,
+                                     rf_gguf_layout *out, rf_error *err);
 
 /* The layout of the file a GGUF model was read from (its first source file). */
-rf_status rf_gguf_model_layout(const rf_model *m, rf_gguf_layout *out, rf_error *err);
+RF_API rf_status rf_gguf_model_layout(const rf_model *m, rf_gguf_layout *out, rf_error *err);
 
 #ifdef __cplusplus
 }

@@ -6,21 +6,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rosetta/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-float rf_f16_to_f32(uint16_t h);
-uint16_t rf_f32_to_f16(float f);
-float rf_bf16_to_f32(uint16_t b);
-uint16_t rf_f32_to_bf16(float f);
+RF_API float rf_f16_to_f32(uint16_t h);
+RF_API uint16_t rf_f32_to_f16(float f);
+RF_API float rf_bf16_to_f32(uint16_t b);
+RF_API uint16_t rf_f32_to_bf16(float f);
 
 /* Row conversions; src and dst must not overlap. src of the 16-bit forms may be unaligned
  * memory read from a file (it is read byte-wise, little-endian). */
-void rf_f16_to_f32_row(const void *src, float *dst, size_t n);
-void rf_f32_to_f16_row(const float *src, void *dst, size_t n);
-void rf_bf16_to_f32_row(const void *src, float *dst, size_t n);
-void rf_f32_to_bf16_row(const float *src, void *dst, size_t n);
+RF_API void rf_f16_to_f32_row(const void *src, float *dst, size_t n);
+RF_API void rf_f32_to_f16_row(const float *src, void *dst, size_t n);
+RF_API void rf_bf16_to_f32_row(const void *src, float *dst, size_t n);
+RF_API void rf_f32_to_bf16_row(const float *src, void *dst, size_t n);
 
 #ifdef __cplusplus
 }

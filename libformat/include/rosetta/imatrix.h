@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rosetta/api.h"
 #include "rosetta/status.h"
 
 #ifdef __cplusplus
@@ -32,19 +33,19 @@ typedef struct rf_imatrix rf_imatrix;
  * otherwise). Fails with RF_ERR_IO (unreadable), RF_ERR_FORMAT (truncated or inconsistent: a sums
  * tensor without counts, sizes that do not divide, non-F32 tensors, missing imatrix.* keys, a
  * non-finite value; the message names the file, the entry and the offset where known). */
-rf_imatrix *rf_imatrix_open(const char *path, rf_error *err);
-void rf_imatrix_free(rf_imatrix *im);
+RF_API rf_imatrix *rf_imatrix_open(const char *path, rf_error *err);
+RF_API void rf_imatrix_free(rf_imatrix *im);
 
-rf_imatrix_format rf_imatrix_format_of(const rf_imatrix *im);
-size_t rf_imatrix_n_entries(const rf_imatrix *im);
+RF_API rf_imatrix_format rf_imatrix_format_of(const rf_imatrix *im);
+RF_API size_t rf_imatrix_n_entries(const rf_imatrix *im);
 /* Name of entry i (a GGUF tensor name such as "blk.0.attn_q.weight"), in name order. */
-const char *rf_imatrix_entry_name(const rf_imatrix *im, size_t i);
+RF_API const char *rf_imatrix_entry_name(const rf_imatrix *im, size_t i);
 /* Normalized importances for tensor name (n_values = ne[0] x n_expert, expert-major), or NULL. */
-const float *rf_imatrix_find(const rf_imatrix *im, const char *name, uint64_t *n_values);
+RF_API const float *rf_imatrix_find(const rf_imatrix *im, const char *name, uint64_t *n_values);
 /* First dataset name recorded in the file, or NULL. */
-const char *rf_imatrix_dataset(const rf_imatrix *im);
+RF_API const char *rf_imatrix_dataset(const rf_imatrix *im);
 /* Number of chunks the matrix was computed on (0 when not recorded). */
-uint32_t rf_imatrix_chunk_count(const rf_imatrix *im);
+RF_API uint32_t rf_imatrix_chunk_count(const rf_imatrix *im);
 
 #ifdef __cplusplus
 }

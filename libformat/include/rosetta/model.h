@@ -1,5 +1,5 @@
-/* The one model view (DESIGN.md section 2): every format loads into it and every writer takes it.
- * A model is a list of tensors (name, dtype, row-major shape, byte span mapped from the source,
+/* The one model view (docs/design.md section 2): every format loads into it and every writer takes
+ * it. A model is a list of tensors (name, dtype, row-major shape, byte span mapped from the source,
  * never copied unless asked), typed configuration, the raw metadata of the source format (kept
  * so that a round trip loses nothing) and the tokenizer when present.
  * Not for: format-specific parsing (gguf.h, safetensors.h, apr.h) or name mapping (names.h). */
@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rosetta/api.h"
 #include "rosetta/detect.h"
 #include "rosetta/dtype.h"
-#include "rosetta/io.h"
 #include "rosetta/status.h"
 
 #ifdef __cplusplus
@@ -22,7 +22,9 @@ extern "C" {
 #define RF_MAX_DIMS 8
 
 /* A tensor descriptor. shape is row-major [outer ... inner] in every format (GGUF ne[] is
- * reversed on read). data points into a mapped source file or into memory the model owns. */
+ * reversed on read). data points into a mapped source file or into memory the model owns.
+ * How the values lie in data is the format's business: read them with rf_tensor_dequantize or
+ * rf_tensor_dequantize_range (quant.h), which follow row_stride, never by offsets of one's own. */
 typedef struct rf_tensor {
     const char *name;
     rf_dtype dtype;
@@ -32,6 +34,11 @@ typedef struct rf_tensor {
     uint64_t nbytes;
     uint64_t file_offset; /* absolute offset of the data in its source file */
     uint32_t source;      /* index of the source file (shard) it came from */
+    /* 0: the values are one run of elements or blocks (aprender may pad the last block of a
+     * K-quant run). Otherwise every row of the innermost dimension starts row_stride bytes after
+     * the previous one and is padded to whole blocks (APR Q4_K/Q6_K whose rows are not a
+     * multiple of 256 values); such a tensor has no GGUF form. */
+    uint64_t row_stride;
 } rf_tensor;
 
 /* Metadata values. Codes 0..12 equal the GGUF metadata value types. */
@@ -80,12 +87,12 @@ typedef struct rf_kv {
 /* A list of key/value pairs that owns its keys and values (deep copies), e.g. the metadata a
  * writer would store (rf_gguf_metadata). Independent of the model it was made from. */
 typedef struct rf_kv_list rf_kv_list;
-size_t rf_kv_list_count(const rf_kv_list *list);
+RF_API size_t rf_kv_list_count(const rf_kv_list *list);
 /* Pair i in order, or NULL past the end. */
-const rf_kv *rf_kv_list_get(const rf_kv_list *list, size_t index);
+RF_API const rf_kv *rf_kv_list_get(const rf_kv_list *list, size_t index);
 /* First pair with this key, or NULL. */
-const rf_kv *rf_kv_list_find(const rf_kv_list *list, const char *key);
-void rf_kv_list_free(rf_kv_list *list);
+RF_API const rf_kv *rf_kv_list_find(const rf_kv_list *list, const char *key);
+RF_API void rf_kv_list_free(rf_kv_list *list);
 
 typedef enum rf_rope_type {
     RF_ROPE_UNKNOWN = 0,
@@ -161,84 +168,65 @@ typedef struct rf_open_options {
  * NULL. Returns NULL and fills err on failure (RF_ERR_IO unreadable, RF_ERR_FORMAT malformed,
  * RF_ERR_UNSUPPORTED recognised but not readable, ...). The message names the file, the
  * offset or tensor and what was expected. */
-rf_model *rf_model_open(const char *path, const rf_open_options *opts, rf_error *err);
-void rf_model_free(rf_model *model);
+RF_API rf_model *rf_model_open(const char *path, const rf_open_options *opts, rf_error *err);
+RF_API void rf_model_free(rf_model *model);
 
-rf_format rf_model_format(const rf_model *model);
+RF_API rf_format rf_model_format(const rf_model *model);
 /* Format version (GGUF 3, APR 2.0 as 200, SafeTensors 0). */
-uint32_t rf_model_format_version(const rf_model *model);
+RF_API uint32_t rf_model_format_version(const rf_model *model);
 /* Path the model was opened from (NULL for a model built in memory). */
-const char *rf_model_path(const rf_model *model);
+RF_API const char *rf_model_path(const rf_model *model);
 
-size_t rf_model_n_tensors(const rf_model *model);
-const rf_tensor *rf_model_tensor(const rf_model *model, size_t index);
+RF_API size_t rf_model_n_tensors(const rf_model *model);
+RF_API const rf_tensor *rf_model_tensor(const rf_model *model, size_t index);
 /* Exact-name lookup; NULL when absent. */
-const rf_tensor *rf_model_find_tensor(const rf_model *model, const char *name);
+RF_API const rf_tensor *rf_model_find_tensor(const rf_model *model, const char *name);
 
-const rf_model_config *rf_model_config_get(const rf_model *model);
+RF_API const rf_model_config *rf_model_config_get(const rf_model *model);
 
-size_t rf_model_n_kv(const rf_model *model);
-const rf_kv *rf_model_kv(const rf_model *model, size_t index);
-const rf_kv *rf_model_find_kv(const rf_model *model, const char *key);
+RF_API size_t rf_model_n_kv(const rf_model *model);
+RF_API const rf_kv *rf_model_kv(const rf_model *model, size_t index);
+RF_API const rf_kv *rf_model_find_kv(const rf_model *model, const char *key);
 
 /* NULL when the file carries no tokenizer. */
-const rf_tokenizer *rf_model_tokenizer(const rf_model *model);
+RF_API const rf_tokenizer *rf_model_tokenizer(const rf_model *model);
 
 /* Problems a lenient open tolerated ("header CRC mismatch: stored X, computed Y"). */
-size_t rf_model_n_warnings(const rf_model *model);
-const char *rf_model_warning(const rf_model *model, size_t index);
+RF_API size_t rf_model_n_warnings(const rf_model *model);
+RF_API const char *rf_model_warning(const rf_model *model, size_t index);
 
 /* Total size of the source files, and the number of source files (shards). */
-uint64_t rf_model_file_size(const rf_model *model);
-size_t rf_model_n_files(const rf_model *model);
-const rf_file *rf_model_file(const rf_model *model, size_t index);
+RF_API uint64_t rf_model_file_size(const rf_model *model);
+RF_API size_t rf_model_n_files(const rf_model *model);
 
-/* ---- building (readers, converters, tests) ----------------------------------------------- */
+/* Path and size of source file i (shards in order), or NULL / 0 past the end. */
+RF_API const char *rf_model_source_path(const rf_model *model, size_t index);
+RF_API uint64_t rf_model_source_size(const rf_model *model, size_t index);
 
-/* An empty model of the given source format. NULL on allocation failure. */
-rf_model *rf_model_new(rf_format format, rf_error *err);
-void rf_model_set_format_version(rf_model *model, uint32_t version);
-rf_status rf_model_set_path(rf_model *model, const char *path, rf_error *err);
-
-/* Memory owned by the model, freed with it (zeroed). NULL on failure. */
-void *rf_model_alloc(rf_model *model, size_t size);
-/* A copy of s (or of its first n bytes, NUL-terminated) owned by the model. */
-char *rf_model_strdup(rf_model *model, const char *s);
-char *rf_model_strndup(rf_model *model, const char *s, size_t n);
-
-/* The model takes ownership of a mapped file (tensor data may point into it). Returns its
- * source index. */
-rf_status rf_model_add_file(rf_model *model, rf_file *file, uint32_t *index, rf_error *err);
-
-/* Appends a tensor; the descriptor is copied and the name interned. Fails on a duplicate name
- * (RF_ERR_FORMAT) or ndim > RF_MAX_DIMS. */
-rf_status rf_model_add_tensor(rf_model *model, const rf_tensor *tensor, rf_error *err);
-
-/* Appends a key/value pair; key and value (deeply) are copied into the model. */
-rf_status rf_model_add_kv(rf_model *model, const char *key, const rf_value *value, rf_error *err);
-
-/* Mutable views for readers filling them in. Strings and arrays stored in them must belong to
- * the same model (rf_model_alloc / rf_model_strdup), never to another model. */
-rf_model_config *rf_model_config_mut(rf_model *model);
-rf_tokenizer *rf_model_tokenizer_mut(rf_model *model); /* creates an empty one on first use */
-
-rf_status rf_model_add_warning(rf_model *model, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* "norm" or "neox"; NULL for RF_ROPE_UNKNOWN. */
+RF_API const char *rf_rope_type_name(rf_rope_type type);
 
 /* ---- values ------------------------------------------------------------------------------ */
 
 /* Numeric value as u64/i64/double with range checks; false if the type does not fit. */
-bool rf_value_as_u64(const rf_value *v, uint64_t *out);
-bool rf_value_as_i64(const rf_value *v, int64_t *out);
-bool rf_value_as_f64(const rf_value *v, double *out);
+RF_API bool rf_value_as_u64(const rf_value *v, uint64_t *out);
+RF_API bool rf_value_as_i64(const rf_value *v, int64_t *out);
+RF_API bool rf_value_as_f64(const rf_value *v, double *out);
 /* GGUF-style type name: "u32", "string", "array", "json". */
-const char *rf_value_type_name(rf_value_type type);
+RF_API const char *rf_value_type_name(rf_value_type type);
 
 /* ---- reliability ------------------------------------------------------------------------- */
 
-/* rf_mapped_call over the files of model: reads of its tensor data inside fn that hit a file
- * truncated by another process return RF_ERR_IO naming that file (see rosetta/io.h). */
-rf_status rf_model_mapped_call(const rf_model *model, rf_mapped_fn fn, void *ctx, rf_error *err);
+/* A function run under rf_model_mapped_call; it returns a status and fills err like any other. */
+typedef rf_status (*rf_mapped_fn)(void *ctx, rf_error *err);
+
+/* Runs fn(ctx, err) so that a read of the model's tensor data that hits a source file truncated
+ * by another process (SIGBUS) stops fn and returns RF_ERR_IO "<file>: file changed while in use:
+ * ..." naming that file, instead of killing the process. fn is abandoned at the faulting read:
+ * keep whatever it must release in ctx and release it after the call. Guards nest; each thread
+ * has its own (reads on other threads are not guarded). See docs/reliability.md. */
+RF_API rf_status rf_model_mapped_call(const rf_model *model, rf_mapped_fn fn, void *ctx,
+                                      rf_error *err);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rosetta/api.h"
 #include "rosetta/dtype.h"
 #include "rosetta/model.h"
 #include "rosetta/status.h"
@@ -43,14 +44,14 @@ typedef enum rf_quant_mix {
 
 /* Parses a mix name as llama-quantize does: case-insensitive "q4_k_m", the aliases "q3_k",
  * "q4_k", "q5_k" (= the _M mixes), or the llama_ftype number ("15"). False if unknown. */
-bool rf_quant_mix_from_name(const char *name, rf_quant_mix *out);
+RF_API bool rf_quant_mix_from_name(const char *name, rf_quant_mix *out);
 
 /* Canonical upper-case name ("Q4_K_M"), or NULL for a value that is not a member. */
-const char *rf_quant_mix_name(rf_quant_mix mix);
+RF_API const char *rf_quant_mix_name(rf_quant_mix mix);
 
 /* The mix's default tensor type (Q4_K for Q4_K_S and Q4_K_M, F16 for F16, ...). False for a
  * value that is not a member. */
-bool rf_quant_mix_default_dtype(rf_quant_mix mix, rf_dtype *out);
+RF_API bool rf_quant_mix_default_dtype(rf_quant_mix mix, rf_dtype *out);
 
 /* One --tensor-type PATTERN=TYPE override. The pattern is searched (not anchored) in the GGUF
  * tensor name as a POSIX extended regular expression, with \d \D \s \S \w \W accepted as in
@@ -63,8 +64,8 @@ typedef struct rf_quant_override {
 
 /* Parses "PATTERN=TYPE" (TYPE a ggml type name, any case). On success *pattern_len is the
  * length of PATTERN in spec. Fails with RF_ERR_ARGUMENT naming what is wrong. */
-rf_status rf_quant_override_parse(const char *spec, size_t *pattern_len, rf_dtype *dtype,
-                                  rf_error *err);
+RF_API rf_status rf_quant_override_parse(const char *spec, size_t *pattern_len, rf_dtype *dtype,
+                                         rf_error *err);
 
 typedef struct rf_quant_plan_options {
     rf_quant_mix mix;
@@ -84,7 +85,7 @@ typedef struct rf_quant_plan_options {
 } rf_quant_plan_options;
 
 /* Options with the defaults of llama-quantize for mix. */
-rf_quant_plan_options rf_quant_plan_options_default(rf_quant_mix mix);
+RF_API rf_quant_plan_options rf_quant_plan_options_default(rf_quant_mix mix);
 
 /* Model facts the rules use besides the tensors (GGUF {arch}.block_count, head_count,
  * head_count_kv, expert_count). n_layer 0 means unknown: the planner then counts the blk.N
@@ -132,27 +133,29 @@ typedef struct rf_quant_plan {
  * Fails with RF_ERR_ARGUMENT (bad option or override pattern), RF_ERR_FORMAT (duplicate name,
  * shape not valid for its dtype), RF_ERR_UNSUPPORTED (a chosen type with no fallback for the
  * tensor's row length). *out is freed with rf_quant_plan_free. */
-rf_status rf_quant_plan_make(const rf_tensor *tensors, size_t n, const rf_quant_model_info *info,
-                             const rf_quant_plan_options *opts, rf_quant_plan **out, rf_error *err);
+RF_API rf_status rf_quant_plan_make(const rf_tensor *tensors, size_t n,
+                                    const rf_quant_model_info *info,
+                                    const rf_quant_plan_options *opts, rf_quant_plan **out,
+                                    rf_error *err);
 
 /* The model facts of rf_quant_model_info from a model's configuration: the GGUF architecture
  * name ("qwen2" also for an HF "Qwen2ForCausalLM", "llama" for Mistral), layer and head counts,
  * and {arch}.expert_count from GGUF metadata when present. The strings point into the model or
  * are static. */
-rf_quant_model_info rf_quant_model_info_of(const rf_model *model);
+RF_API rf_quant_model_info rf_quant_model_info_of(const rf_model *model);
 
 /* rf_quant_plan_make over a model as llama-quantize sees it: tensors under their GGUF names
  * (SafeTensors/APR names mapped with names.h, unknown names kept), the output head of a tied
  * SafeTensors/APR model left out (GGUF has none; the token embedding takes the head's rules),
  * and rf_quant_model_info_of(model). Entry names are owned by the plan; tensor_index is the
  * index of the tensor in the model (rf_model_tensor). */
-rf_status rf_quant_plan_for_model(const rf_model *model, const rf_quant_plan_options *opts,
-                                  rf_quant_plan **out, rf_error *err);
+RF_API rf_status rf_quant_plan_for_model(const rf_model *model, const rf_quant_plan_options *opts,
+                                         rf_quant_plan **out, rf_error *err);
 
-void rf_quant_plan_free(rf_quant_plan *plan);
+RF_API void rf_quant_plan_free(rf_quant_plan *plan);
 
 /* The entry for a tensor name, or NULL. */
-const rf_quant_plan_entry *rf_quant_plan_find(const rf_quant_plan *plan, const char *name);
+RF_API const rf_quant_plan_entry *rf_quant_plan_find(const rf_quant_plan *plan, const char *name);
 
 #ifdef __cplusplus
 }

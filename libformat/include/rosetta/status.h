@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "rosetta/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -23,6 +25,7 @@ typedef enum rf_status {
     RF_ERR_LIMIT,       /* a resource limit (header size, tensor count ...) was exceeded */
     RF_ERR_NOT_FOUND,   /* a named tensor, key or file does not exist */
     RF_ERR_CONTRACT,    /* a layout or quality contract is violated */
+    RF_ERR_MISMATCH,    /* a check found a difference (a written tensor differs from its source) */
 } rf_status;
 
 /* Detailed error: the status and a human-readable message with context.
@@ -33,19 +36,20 @@ typedef struct rf_error {
 } rf_error;
 
 /* Short, static description of a status ("malformed input", ...). Never NULL. */
-const char *rf_strerror(rf_status status);
+RF_API const char *rf_strerror(rf_status status);
 
 /* Records status and a printf-style message in err (if not NULL); returns status so that
  * callers can write `return rf_error_set(err, RF_ERR_FORMAT, "...")`. */
-rf_status rf_error_set(rf_error *err, rf_status status, const char *fmt, ...)
+RF_API rf_status rf_error_set(rf_error *err, rf_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Prefixes the existing message with "prefix: " (used to add the file name as an error
  * travels up). Does nothing when err is NULL. */
-void rf_error_prefix(rf_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+RF_API void rf_error_prefix(rf_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Resets err to RF_OK with an empty message. */
-void rf_error_clear(rf_error *err);
+RF_API void rf_error_clear(rf_error *err);
 
 #ifdef __cplusplus
 }

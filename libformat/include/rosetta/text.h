@@ -7,20 +7,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "rosetta/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Length in bytes (1..4) of the valid UTF-8 character at s[0..n), or 0 when the bytes there are
  * not one (or n is 0). An ASCII byte, NUL included, is a character of length 1. */
-size_t rf_utf8_char_len(const void *s, size_t n);
+RF_API size_t rf_utf8_char_len(const void *s, size_t n);
 
 /* Length of the longest valid UTF-8 prefix of s[0..n): n when all of it is valid, else the
  * offset of the first byte that does not start a valid character. */
-size_t rf_utf8_valid_prefix(const void *s, size_t n);
+RF_API size_t rf_utf8_valid_prefix(const void *s, size_t n);
 
 /* Whether all of s[0..n) is valid UTF-8. */
-bool rf_utf8_valid(const void *s, size_t n);
+RF_API bool rf_utf8_valid(const void *s, size_t n);
 
 #ifdef __cplusplus
 }

@@ -167,6 +167,10 @@ RI_API uint32_t ri_context_n_ctx(const ri_context *ctx);
 /* Keeps only the first n_past cached positions (n_past <= ri_context_n_past). */
 RI_API rf_status ri_context_truncate(ri_context *ctx, uint32_t n_past, rf_error *err);
 
+/* The token ids of the cached positions (ri_context_n_past of them), valid until the next call
+ * that changes the context. */
+RI_API const int32_t *ri_context_tokens(const ri_context *ctx);
+
 /* Replaces the trace hook (NULL turns tracing off). */
 RI_API void ri_context_set_trace(ri_context *ctx, ri_trace_fn trace, void *user);
 
@@ -222,6 +226,53 @@ RI_API void ri_sampler_accept(ri_sampler *sampler, int32_t token);
 
 /* Forgets the recorded tokens and reseeds the RNG with the params' seed. */
 RI_API void ri_sampler_reset(ri_sampler *sampler);
+
+/* ---- generation ------------------------------------------------------------------------------ */
+
+typedef struct ri_tokenizer ri_tokenizer; /* rosetta/tokenizer.h */
+
+typedef enum ri_stop_reason {
+    RI_STOP_EOG = 0, /* an end-of-generation token was sampled (not passed on, not cached) */
+    RI_STOP_LENGTH,  /* n_predict tokens were generated */
+    RI_STOP_CONTEXT, /* the KV cache is full */
+    RI_STOP_CALLER,  /* the token callback returned false */
+} ri_stop_reason;
+
+/* "eog", "length", "context", "caller". */
+RI_API const char *ri_stop_reason_name(ri_stop_reason reason);
+
+typedef struct ri_generate_params {
+    int32_t n_predict;    /* at most this many new tokens; < 0: until a stop or a full cache */
+    bool ignore_eog;      /* do not stop at end-of-generation tokens */
+    unsigned detok_flags; /* ri_detok_new flags for the streamed text (RI_DETOK_SKIP_SPECIAL) */
+} ri_generate_params;
+
+typedef struct ri_generate_result {
+    size_t n_prompt;    /* ids of the prompt that had to be computed (not reused) */
+    size_t n_reused;    /* ids of the prompt found in the cache */
+    size_t n_generated; /* tokens passed to the callback */
+    double prefill_s;   /* wall-clock seconds of the prompt's forward pass */
+    double decode_s;    /* wall-clock seconds from the first sampled token to the end */
+    ri_stop_reason stop;
+    int32_t stop_token; /* the end-of-generation id for RI_STOP_EOG, else -1 */
+} ri_generate_result;
+
+/* Receives each generated token and the text it completes (possibly empty: the bytes of an
+ * incomplete UTF-8 sequence are held back); the text of the held-back bytes at the end comes with
+ * token -1. Return false to stop (RI_STOP_CALLER). */
+typedef bool (*ri_token_fn)(void *user, int32_t token, const char *text, size_t len);
+
+/* Generates from prompt[0..n_prompt), the whole sequence the context should hold before the first
+ * new token (a chat: every turn so far): cached positions that already hold the same ids are
+ * reused, the cache is cut at the first difference and the rest is computed in one batch. Then it
+ * samples a token (never an unused vocabulary id), passes it on, feeds it back, until a stop.
+ * The prompt ids are recorded in the sampler for its penalties (ri_sampler_accept), as are the
+ * generated ones. result may be NULL. Errors: those of ri_forward (RF_ERR_LIMIT when the prompt
+ * does not fit the context, naming both sizes), RF_ERR_ARGUMENT for an empty prompt. */
+RI_API rf_status ri_generate(ri_context *ctx, const ri_tokenizer *tok, ri_sampler *sampler,
+                             const int32_t *prompt, size_t n_prompt,
+                             const ri_generate_params *params, ri_token_fn on_token, void *user,
+                             ri_generate_result *result, rf_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
-/* Input and output primitives: read-only mapped files with a bounds-checked cursor, an atomic
- * writer (temp file in the target directory, fsync, verify, rename), and CRC-32.
+/* Private (not installed). Input and output primitives: read-only mapped files with a
+ * bounds-checked cursor, an atomic writer (temp file in the target directory, fsync, verify,
+ * rename), and CRC-32.
  * Not for: format logic; parsers build on these. */
 #ifndef ROSETTA_IO_H
 #define ROSETTA_IO_H
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rosetta/model.h"
 #include "rosetta/status.h"
 
 #ifdef __cplusplus
@@ -109,9 +111,6 @@ uint32_t rf_crc32(uint32_t crc, const void *data, size_t n);
  * destination cleans up after a killed one. Returns the number of files removed, or -1 when
  * the directory cannot be read. */
 int rf_writer_cleanup_stale(const char *path);
-
-/* A function run under rf_mapped_call; it returns a status and fills err like any other. */
-typedef rf_status (*rf_mapped_fn)(void *ctx, rf_error *err);
 
 /* Runs fn(ctx, err) so that reading a page of a mapped file past its current end (the file was
  * truncated by another process while mapped: SIGBUS, BUS_ADRERR) stops fn and returns RF_ERR_IO
