@@ -390,39 +390,56 @@ static void counting(void *user, const ri_trace_event *ev)
     ((count_hook *)user)->events++;
 }
 
-Test(verify_capture, logits_bit_identical_with_and_without_trace)
+/* Both paths: a prompt of 70 tokens (three query blocks of the fast path's attention) with every
+ * position's logits, then two decode steps through the KV caches with the last logits. */
+static void logits_with_and_without_trace(ri_path path)
 {
-    ri_model *m = open_fixture("tiny-qwen2-odd");
-    ri_model_info I = ri_model_get_info(m);
-    const int32_t ids[] = {1, 17, 400, 23, 9, 311, 5};
-    size_t n = sizeof ids / sizeof ids[0];
-    float *plain = malloc(n * I.n_vocab * sizeof(float));
-    float *traced = malloc(n * I.n_vocab * sizeof(float));
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/fixtures/tiny-qwen2-odd", ROSETTA_ROOT);
+    ri_model_params mp = ri_model_params_default();
+    mp.path = path;
     rf_error err = {0};
+    ri_model *m = ri_model_open(dir, &mp, &err);
+    cr_assert_not_null(m, "%s", err.message);
+    ri_model_info I = ri_model_get_info(m);
+    enum { N_PROMPT = 70, N_DECODE = 2 };
+    int32_t ids[N_PROMPT + N_DECODE];
+    for (size_t i = 0; i < N_PROMPT + N_DECODE; i++)
+        ids[i] = (int32_t)((i * 37 + 11) % I.n_vocab);
+    size_t values = (N_PROMPT + N_DECODE) * (size_t)I.n_vocab;
+    float *plain = malloc(values * sizeof(float));
+    float *traced = malloc(values * sizeof(float));
+    cr_assert(plain && traced);
     count_hook hook = {0};
     for (int traced_run = 0; traced_run < 2; traced_run++) {
+        float *out = traced_run ? traced : plain;
         ri_context_params cp = ri_context_params_default();
-        cp.n_ctx = 64;
+        cp.n_ctx = 128;
         if (traced_run) {
             cp.trace = counting;
             cp.trace_user = &hook;
         }
         ri_context *ctx = ri_context_new(m, &cp, &err);
         cr_assert_not_null(ctx, "%s", err.message);
-        cr_assert_eq(ri_forward(ctx, ids, n, RI_LOGITS_ALL, traced_run ? traced : plain, &err),
-                     RF_OK, "%s", err.message);
+        cr_assert_eq(ri_forward(ctx, ids, N_PROMPT, RI_LOGITS_ALL, out, &err), RF_OK, "%s",
+                     err.message);
+        for (size_t d = 0; d < N_DECODE; d++)
+            cr_assert_eq(ri_forward(ctx, ids + N_PROMPT + d, 1, RI_LOGITS_LAST,
+                                    out + (N_PROMPT + d) * I.n_vocab, &err),
+                         RF_OK, "%s", err.message);
         ri_context_free(ctx);
     }
-    cr_assert_gt(hook.events, 15 * I.n_layers, "the hook saw %zu events", hook.events);
-    cr_assert(memcmp(plain, traced, n * I.n_vocab * sizeof(float)) == 0,
-              "tracing changed the logits");
+    cr_assert_gt(hook.events, (1 + N_DECODE) * 15 * I.n_layers, "the hook saw %zu events",
+                 hook.events);
+    cr_assert(memcmp(plain, traced, values * sizeof(float)) == 0,
+              "%s path: tracing changed the logits", ri_model_path_name(m));
     /* the capture's logits are those of the untraced forward pass, bit for bit */
-    ri_capture *c = ri_capture_run_ids(m, ids, n, NULL, &err);
+    ri_capture *c = ri_capture_run_ids(m, ids, N_PROMPT, NULL, &err);
     cr_assert_not_null(c, "%s", err.message);
     uint32_t rows, cols;
     const float *lg = ri_capture_stage(c, RI_STAGE_LOGITS, -1, &rows, &cols);
-    cr_assert(lg && rows == n && cols == I.n_vocab);
-    cr_assert(memcmp(plain, lg, n * I.n_vocab * sizeof(float)) == 0);
+    cr_assert(lg && rows == N_PROMPT && cols == I.n_vocab);
+    cr_assert(memcmp(plain, lg, (size_t)N_PROMPT * I.n_vocab * sizeof(float)) == 0);
     /* every stage of every layer captured with its width */
     for (uint32_t l = 0; l < I.n_layers; l++)
         for (int s = RI_STAGE_ATTN_NORM; s <= RI_STAGE_LAYER_OUT; s++)
@@ -432,6 +449,16 @@ Test(verify_capture, logits_bit_identical_with_and_without_trace)
     free(plain);
     free(traced);
     ri_model_free(m);
+}
+
+Test(verify_capture, logits_bit_identical_with_and_without_trace_fast)
+{
+    logits_with_and_without_trace(RI_PATH_FAST);
+}
+
+Test(verify_capture, logits_bit_identical_with_and_without_trace_reference)
+{
+    logits_with_and_without_trace(RI_PATH_REFERENCE);
 }
 
 static char *temp_dir(void)
