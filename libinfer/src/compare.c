@@ -164,12 +164,17 @@ static void metrics(ri_compare_row *row, const float *a, const float *b, uint32_
 
 static void log_softmax(const float *x, size_t n, double *out)
 {
-    double max = -INFINITY, sum = 0;
+    if (n == 0)
+        return;
+    /* the largest value's term is exp(0) = 1: the sum is at least 1 */
+    size_t top = 0;
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > x[top])
+            top = i;
+    double max = x[top], sum = 1;
     for (size_t i = 0; i < n; i++)
-        if (x[i] > max)
-            max = x[i];
-    for (size_t i = 0; i < n; i++)
-        sum += exp((double)x[i] - max);
+        if (i != top)
+            sum += exp((double)x[i] - max);
     double lse = max + log(sum);
     for (size_t i = 0; i < n; i++)
         out[i] = (double)x[i] - lse;
