@@ -186,9 +186,9 @@ static void check_attention(ri_check_item *it, const ri_capture *c)
             for (uint32_t j = 0; j <= t; j++) {
                 sum += p[(size_t)t * n + j];
                 if (p[(size_t)t * n + j] > 0)
-                    ent -= p[(size_t)t * n + j] * log(p[(size_t)t * n + j]);
+                    ent -= p[(size_t)t * n + j] * log((double)p[(size_t)t * n + j]);
             }
-            worst_sum = fmax(worst_sum, fabs(sum - 1.0f));
+            worst_sum = fmax(worst_sum, fabs((double)(sum - 1.0f)));
             if (t > 0)
                 entropy += ent;
             for (uint32_t i = 0; i < d; i++) {
@@ -297,7 +297,7 @@ static void check_softmax(ri_check_item *it, const ri_capture *c)
             sum += expf(x[i] - max);
         for (uint32_t i = 0; i < cols; i++)
             total += expf(x[i] - max) / sum;
-        worst = isfinite(total) ? fmax(worst, fabs(total - 1.0f)) : INFINITY;
+        worst = isfinite(total) ? fmax(worst, fabs((double)(total - 1.0f))) : INFINITY;
     }
     say(it, lg && worst <= 1e-4, "sum of probabilities within %.2g of 1 at %u positions", worst,
         lg ? rows : 0);
