@@ -372,7 +372,7 @@ static void attention_task(void *arg, int64_t task, int thread)
     size_t elem = f16 ? 2 : 4;
     /* the rows of dimension g * d .. g * d + d - 1 of this layer's transposed caches */
     size_t first_row = (size_t)job->layer * kv_dim + (size_t)g * d;
-    const uint8_t *kt = (const uint8_t *)c->k_cache + first_row * n_ctx * elem;
+    const void *kt = (const uint8_t *)c->k_cache + first_row * n_ctx * elem;
     float *scores = c->scores + (size_t)thread * ATTN_QB * n_ctx;
     float *probs = c->probs + (size_t)thread * ATTN_QB * n_ctx;
     float scale = 1.0f / sqrtf((float)d);
