@@ -53,7 +53,7 @@ int main(int argc, char **argv)
                 return cli_usage_error(&TOOL, "--threads wants 0..256, got '%s'", optarg);
             threads = (int)v;
             break;
-        default: return cli_usage_error(&TOOL, "unknown option");
+        default: return cli_option_error(&TOOL, argv, "t:", longopts);
         }
     }
     if (argc - optind != 1)

@@ -174,7 +174,7 @@ static int parse_args(int argc, char **argv, options *o)
         case OPT_SKIP: o->skip_contract = true; break;
         case OPT_ALL: o->all = true; break;
         case OPT_JSON: o->json = true; break;
-        default: return cli_usage_error(&TOOL, "unknown option");
+        default: return cli_option_error(&TOOL, argv, "p:n:t:", longopts);
         }
     }
     for (int i = optind; i < argc; i++) {

@@ -163,7 +163,7 @@ int main(int argc, char **argv)
         case OPT_FULL: full = true; break;
         case OPT_JSON: json = true; break;
         case OPT_REF: reference = true; break;
-        default: return cli_usage_error(&TOOL, "unknown option");
+        default: return cli_option_error(&TOOL, argv, "p:o:n:t:", longopts);
         }
     }
     if (argc - optind != 1)
