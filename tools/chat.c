@@ -183,7 +183,7 @@ int main(int argc, char **argv)
         default:
             r = gen_opts_parse(&TOOL, &go, opt == 't' ? GEN_OPT_THREADS : opt, optarg);
             if (r < 0)
-                return cli_usage_error(&TOOL, "unknown option");
+                return cli_option_error(&TOOL, argv, "n:t:v", longopts);
             if (r > 0)
                 return r;
         }
@@ -287,9 +287,9 @@ int main(int argc, char **argv)
         free(ids);
         fputs("\n\n", stdout);
         fflush(stdout);
-        if (r.failed) {
+        if (r.failed) { /* exit 4, silently if the reader left */
             free(r.text);
-            cli_error(&TOOL, "writing to stdout failed");
+            cli_finish_stdout(&TOOL, true);
             code = APR_EXIT_WRITE;
             break;
         }

@@ -43,7 +43,12 @@ static const cli_tool TOOL = {
     "                          reference writer\n"
     "  -t, --threads N         quantizer threads (0 = one per CPU)\n"
     "      --json              print the summary as JSON\n"
-    "  -q, --quiet             no progress and no warnings on stderr\n\n"
-    "A progress bar is drawn on stderr when it is a terminal and the work takes over a second.\n"};
+    "      --force             allow DST to be one of SRC's files: it is replaced once the\n"
+    "                          new file is complete\n"
+    "  -q, --quiet             no progress, no warnings and no success line on stderr\n\n"
+    "A progress bar is drawn on stderr when it is a terminal and the work takes over a second.\n"
+    "DST is checked before any work: not a device, FIFO, socket or (for a file) a directory,\n"
+    "not one of SRC's files (unless --force), in a directory that exists and is writable\n"
+    "(exit 2 or 4). On success the last line on stderr is 'wrote DST: N tensors, SIZE, T s'.\n"};
 
 int main(int argc, char **argv) { return convert_cli_main(&TOOL, CONVERT_ANY, argc, argv); }

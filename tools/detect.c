@@ -28,7 +28,7 @@ int main(int argc, char **argv)
         if (opt == 'j')
             json = true;
         else
-            return cli_usage_error(&TOOL, "unknown option");
+            return cli_option_error(&TOOL, argv, "", longopts);
     }
     if (optind >= argc)
         return cli_usage_error(&TOOL, "no FILE given");
@@ -52,7 +52,8 @@ int main(int argc, char **argv)
             printf("%s: %s (%s)\n", argv[i], rf_format_name(format), rf_format_description(format));
         }
     }
-    if (json && !cli_print_json(array, false))
-        return APR_EXIT_WRITE;
-    return exit_code;
+    if (json)
+        cli_print_json(array, false);
+    int out_rc = cli_finish_stdout(&TOOL, true);
+    return out_rc != APR_EXIT_OK ? out_rc : exit_code;
 }

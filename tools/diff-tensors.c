@@ -296,7 +296,7 @@ int main(int argc, char **argv)
     rf_diff_report_free(r);
     rf_model_free(a);
     rf_model_free(b);
-    if (fflush(stdout) != 0 || ferror(stdout))
+    if (cli_finish_stdout(&TOOL, true) != APR_EXIT_OK)
         code = APR_EXIT_WRITE;
     return code;
 }

@@ -23,6 +23,11 @@ static const cli_tool TOOL = {
     "      --no-provenance     the bytes of the format's reference writer\n"
     "  -t, --threads N         quantizer threads (0 = one per CPU)\n"
     "      --json              print the summary as JSON\n"
-    "  -q, --quiet             no progress and no warnings on stderr\n"};
+    "      --force             allow DST to be IN.apr itself: it is replaced once the new\n"
+    "                          file is complete\n"
+    "  -q, --quiet             no progress, no warnings and no success line on stderr\n\n"
+    "DST is checked before any work: not a device, FIFO, socket or (for a file) a directory,\n"
+    "not IN.apr itself (unless --force), in a directory that exists and is writable\n"
+    "(exit 2 or 4). On success the last line on stderr is 'wrote DST: N tensors, SIZE, T s'.\n"};
 
 int main(int argc, char **argv) { return convert_cli_main(&TOOL, CONVERT_EXPORT, argc, argv); }

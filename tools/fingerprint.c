@@ -276,7 +276,7 @@ int main(int argc, char **argv)
         }
         rf_fingerprint_free(fp);
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
+    if (cli_finish_stdout(&TOOL, true) != APR_EXIT_OK)
         code = APR_EXIT_WRITE;
     int damage_code = cli_report_damage(&TOOL, o.path, model, &damage, &lenient_err, MAX_WARNINGS);
     rf_model_free(model);

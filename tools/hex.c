@@ -122,6 +122,31 @@ static void report_problems(const rf_filemap *map)
         cli_error(&HEX_TOOL, "... and %zu more problems (--json lists them all)", n - MAX_PROBLEMS);
 }
 
+typedef struct view_call {
+    const rf_filemap *map;
+    const hex_options *o;
+    int code;
+} view_call;
+
+static rf_status run_view(void *ctx, rf_error *err)
+{
+    (void)err;
+    view_call *c = ctx;
+    switch (c->o->mode) {
+    case HEX_SUMMARY: c->code = hex_summary(c->map, c->o); break;
+    case HEX_HEADER: c->code = hex_header(c->map, c->o); break;
+    case HEX_RAW: c->code = hex_raw(c->map, c->o); break;
+    case HEX_LIST: c->code = hex_list(c->map, c->o); break;
+    case HEX_BLOCKS: c->code = hex_blocks(c->map, c->o); break;
+    case HEX_SLICE: c->code = hex_slice(c->map, c->o); break;
+    case HEX_DISTRIBUTION: c->code = hex_distribution(c->map, c->o); break;
+    case HEX_ENTROPY: c->code = hex_entropy(c->map, c->o); break;
+    case HEX_CONTRACT: c->code = hex_contract(c->map, c->o); break;
+    case HEX_TUI: c->code = hex_tui(c->map, c->o); break;
+    }
+    return RF_OK;
+}
+
 int main(int argc, char **argv)
 {
     int code;
@@ -149,7 +174,6 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int opt;
-    opterr = 0;
     hex_mode chosen = HEX_SUMMARY;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         uint64_t v = 0;
@@ -198,10 +222,7 @@ int main(int argc, char **argv)
             break;
         case O_JSON: o.json = true; break;
         case O_CHECKSUMS: o.checksums = true; break;
-        default:
-            if (optopt)
-                return cli_usage_error(&HEX_TOOL, "%s needs a value", argv[optind - 1]);
-            return cli_usage_error(&HEX_TOOL, "unknown option '%s'", argv[optind - 1]);
+        default: return cli_option_error(&HEX_TOOL, argv, "", longopts);
         }
     }
     o.mode = chosen;
@@ -227,22 +248,20 @@ int main(int argc, char **argv)
         return cli_exit_for_status(err.status) == APR_EXIT_USAGE ? APR_EXIT_INPUT
                                                                  : cli_exit_for_status(err.status);
     }
-    switch (o.mode) {
-    case HEX_SUMMARY: code = hex_summary(map, &o); break;
-    case HEX_HEADER: code = hex_header(map, &o); break;
-    case HEX_RAW: code = hex_raw(map, &o); break;
-    case HEX_LIST: code = hex_list(map, &o); break;
-    case HEX_BLOCKS: code = hex_blocks(map, &o); break;
-    case HEX_SLICE: code = hex_slice(map, &o); break;
-    case HEX_DISTRIBUTION: code = hex_distribution(map, &o); break;
-    case HEX_ENTROPY: code = hex_entropy(map, &o); break;
-    case HEX_CONTRACT: code = hex_contract(map, &o); break;
-    case HEX_TUI: code = hex_tui(map, &o); break;
+    /* The views read the mapped file byte by byte: under the SIGBUS guard, a file truncated
+     * underneath ends the view with "file changed while in use" (exit 3), not a crash. */
+    view_call call = {map, &o, APR_EXIT_OK};
+    if (rf_model_mapped_call(NULL, run_view, &call, &err) != RF_OK) {
+        hex_release_scratch();
+        fflush(stdout);
+        cli_error(&HEX_TOOL, "%s", err.message);
+        rf_filemap_free(map);
+        return APR_EXIT_INPUT;
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error(&HEX_TOOL, "cannot write the output");
-        code = APR_EXIT_WRITE;
-    }
+    code = call.code;
+    int out_code = cli_finish_stdout(&HEX_TOOL, true);
+    if (code == APR_EXIT_OK)
+        code = out_code;
     if (o.mode != HEX_RAW) {
         if (o.mode != HEX_TUI)
             report_problems(map);

@@ -25,6 +25,12 @@ static const cli_tool TOOL = {
     "      --no-provenance     the bytes of aprender's writer: no provenance, no round-trip keys\n"
     "  -t, --threads N         quantizer threads (0 = one per CPU)\n"
     "      --json              print the summary as JSON\n"
-    "  -q, --quiet             no progress and no warnings on stderr\n"};
+    "      --force             allow OUT.apr to be one of SRC's files: it is replaced once the\n"
+    "                          new file is complete\n"
+    "  -q, --quiet             no progress, no warnings and no success line on stderr\n\n"
+    "OUT.apr is checked before any work: not a device, FIFO, socket or (for a file) a directory,\n"
+    "not one of SRC's files (unless --force), in a directory that exists and is writable\n"
+    "(exit 2 or 4). On success the last line on stderr is 'wrote OUT.apr: N tensors, SIZE, T "
+    "s'.\n"};
 
 int main(int argc, char **argv) { return convert_cli_main(&TOOL, CONVERT_IMPORT, argc, argv); }

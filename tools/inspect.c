@@ -326,6 +326,15 @@ static void print_header(const rf_model *m, const char *path, const summary *s)
                  cli_thousands(s->data_offset, a, sizeof a), s->data_offset);
         add_row2(t, "data offset", line);
     }
+    const rf_kv *ftype =
+        rf_model_format(m) == RF_FORMAT_GGUF ? rf_model_find_kv(m, "general.file_type") : NULL;
+    uint64_t ftype_value;
+    if (ftype && rf_value_as_u64(&ftype->value, &ftype_value)) {
+        const char *name = rf_gguf_file_type_name(ftype_value);
+        snprintf(line, sizeof line, "%s (general.file_type %" PRIu64 ")",
+                 name ? name : "unknown to llama.cpp", ftype_value);
+        add_row2(t, "file type", line);
+    }
     if (s->has_gguf) {
         snprintf(line, sizeof line, "%" PRIu32, s->gguf.alignment);
         add_row2(t, "alignment", line);
@@ -552,6 +561,13 @@ static void print_metadata(const rf_model *m, bool full)
         else
             text_quote(&key, kv->key, strlen(kv->key), 0);
         render_value(&value, &kv->value, full, 0);
+        uint64_t ftype_value;
+        if (rf_model_format(m) == RF_FORMAT_GGUF && strcmp(kv->key, "general.file_type") == 0 &&
+            rf_value_as_u64(&kv->value, &ftype_value) && rf_gguf_file_type_name(ftype_value)) {
+            text_add(&value, " (");
+            text_add(&value, rf_gguf_file_type_name(ftype_value));
+            text_add(&value, ")");
+        }
         const char *cells[3] = {key.failed ? "?" : key.buf, rf_value_type_name(kv->value.type),
                                 value.failed ? "(out of memory)" : value.buf};
         cli_table_add(t, cells);
@@ -706,6 +722,10 @@ static cJSON *json_metadata(const rf_model *m, bool full)
         } else {
             cJSON_AddItemToObject(item, "value", json_value(&kv->value, full, 0));
         }
+        uint64_t ftype_value;
+        if (rf_model_format(m) == RF_FORMAT_GGUF && strcmp(kv->key, "general.file_type") == 0 &&
+            rf_value_as_u64(&kv->value, &ftype_value) && rf_gguf_file_type_name(ftype_value))
+            cJSON_AddStringToObject(item, "meaning", rf_gguf_file_type_name(ftype_value));
         cJSON_AddItemToArray(list, item);
     }
     return list;
@@ -935,7 +955,6 @@ int main(int argc, char **argv)
                                              {"checksums", no_argument, NULL, 'c'},
                                              {NULL, 0, NULL, 0}};
     int opt;
-    opterr = 0;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (opt == 'j')
             json = true;
@@ -944,7 +963,7 @@ int main(int argc, char **argv)
         else if (opt == 'c')
             checksums = true;
         else
-            return cli_usage_error(&TOOL, "unknown option '%s'", argv[optind - 1]);
+            return cli_option_error(&TOOL, argv, "", longopts);
     }
     if (optind >= argc)
         return cli_usage_error(&TOOL, "no FILE given");
@@ -965,20 +984,21 @@ int main(int argc, char **argv)
                      "%s: footer CRC mismatch (offset %" PRIu64 "): stored 0x%08x, computed 0x%08x",
                      path, s.apr_sums.footer_offset, s.apr_sums.footer_stored,
                      s.apr_sums.footer_computed);
-    bool written = true;
+    bool built = true;
     if (json) {
         cJSON *report = json_report(model, model ? &s : NULL, path, full, &damage, &lenient_err);
-        written = report && cli_print_json(report, true);
+        built = report != NULL;
+        if (report)
+            cli_print_json(report, true);
     } else if (model) {
         print_human(model, path, &s, full);
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        written = false;
+    int out_code = cli_finish_stdout(&TOOL, true);
     code = cli_report_damage(&TOOL, path, model, &damage, &lenient_err, full ? 0 : MAX_WARNINGS);
     rf_model_free(model);
-    if (!written) {
-        cli_error(&TOOL, "cannot write the output to stdout");
+    if (!built) {
+        cli_error(&TOOL, "out of memory building the JSON report");
         return code != APR_EXIT_OK ? code : APR_EXIT_WRITE;
     }
-    return code;
+    return code != APR_EXIT_OK ? code : out_code;
 }

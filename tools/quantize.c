@@ -25,7 +25,11 @@ static const char USAGE[] =
     "exactly as llama.cpp's llama-quantize does for TYPE, and prints the per-tensor plan (type,\n"
     "size, and the rule that chose it) on stdout. Non-F32 sources (F16, BF16, quantized) are\n"
     "dequantized to F32 first. OUT's format comes from its extension (.gguf, .apr, .safetensors)\n"
-    "or --format. GGUF output equals llama-quantize's output on the F32 GGUF of the same model:\n"
+    "or --format; with --format safetensors, an OUT without the .safetensors extension is a\n"
+    "Hugging Face directory (model.safetensors, config.json, tokenizer.json, ...), while a\n"
+    "single .safetensors file holds the tensors only. OUT is checked before any work: it must\n"
+    "not be a device, FIFO or directory (for a file), nor one of IN's files (unless --force).\n"
+    "GGUF output equals llama-quantize's output on the F32 GGUF of the same model:\n"
     "same tensor order, types, bytes and metadata (general.file_type = the mix's llama_ftype,\n"
     "general.quantization_version = 2, appended last; every other key kept).\n\n"
     "TYPE: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_s q3_k_m q3_k_l q4_k_s q4_k_m q5_k_s q5_k_m q6_k\n"
@@ -45,7 +49,12 @@ static const char USAGE[] =
     "      --json                    print the plan as one JSON object (schema in docs)\n"
     "      --allow-requantize        no warning when a quantized tensor is requantized (it is\n"
     "                                dequantized to F32 first either way)\n"
-    "  -q, --quiet                   no progress and no warnings on stderr\n\n";
+    "      --force                   allow OUT to be one of IN's files: it is replaced once\n"
+    "                                the new file is complete\n"
+    "  -q, --quiet                   no progress, no warnings and no success line on stderr\n\n"
+    "llama-quantize's --override-kv, --keep-split, --include-weights, --exclude-weights and\n"
+    "--prune-layers are not supported (exit 2). On success the last line on stderr is\n"
+    "'wrote OUT: N tensors, SIZE, T s'.\n\n";
 
 static char usage_text[4096];
 static cli_tool TOOL = {
@@ -75,12 +84,15 @@ enum {
     OPT_FORMAT,
     OPT_JSON,
     OPT_ALLOW_REQUANTIZE,
+    OPT_FORCE,
+    OPT_UNSUPPORTED, /* llama-quantize options Rosetta does not offer */
 };
 
 #define MAX_OVERRIDES 256
 
 typedef struct options {
     const char *in, *out, *type, *format;
+    const rf_model *src;
     bool json, quiet, allow_requantize, progress;
     rf_convert_params p;
     rf_quant_override overrides[MAX_OVERRIDES];
@@ -196,6 +208,8 @@ static rf_status on_plan(const rf_convert_report *r, void *ctx, rf_error *err)
     if (!o->json)
         print_plan_text(o, r);
     fflush(stdout);
+    if (!o->quiet)
+        cli_convert_warnings(&TOOL, o->src, r, o->allow_requantize);
     return RF_OK;
 }
 
@@ -211,13 +225,22 @@ static void on_progress(const rf_convert_report *r, size_t i, void *ctx)
     if (o->progress)
         fprintf(stderr, "\r\033[K[%4zu/%4zu] %s -> %s", i + 1, r->n_tensors, e->name,
                 rf_dtype_name(e->dtype));
-    if (!o->quiet && !o->allow_requantize && r->tensors[i].requantize)
-        fprintf(stderr, "%sapr-quantize: warning: tensor %s is requantized from %s to %s\n",
-                o->progress ? "\r\033[K" : "", e->name, rf_dtype_name(e->src_dtype),
-                rf_dtype_name(e->dtype));
 }
 
 /* ---- command line ------------------------------------------------------------------------- */
+
+/* The option word of an unsupported option getopt_long just returned ("--override-kv"). */
+static const char *unsupported_name(char **argv, int optind_now, const char *arg)
+{
+    /* "--opt=value" and "--opt" stand alone; "--opt value" took the next word as well */
+    const char *word = argv[optind_now - 1];
+    if (arg && word == arg && optind_now >= 2)
+        word = argv[optind_now - 2];
+    static char name[64];
+    const char *eq = strchr(word, '=');
+    snprintf(name, sizeof name, "%.*s", (int)(eq ? eq - word : (long)strlen(word)), word);
+    return name;
+}
 
 static int parse_format(options *o)
 {
@@ -268,14 +291,21 @@ static int parse_args(int argc, char **argv, options *o)
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, 'q'},
         {"allow-requantize", no_argument, NULL, OPT_ALLOW_REQUANTIZE},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"override-kv", required_argument, NULL, OPT_UNSUPPORTED},
+        {"keep-split", no_argument, NULL, OPT_UNSUPPORTED},
+        {"include-weights", required_argument, NULL, OPT_UNSUPPORTED},
+        {"exclude-weights", required_argument, NULL, OPT_UNSUPPORTED},
+        {"prune-layers", required_argument, NULL, OPT_UNSUPPORTED},
         {NULL, 0, NULL, 0},
     };
+    static const char shortopts[] = "t:q";
     o->p = rf_convert_params_default();
     o->p.quantize = true;
     rf_quant_plan_options *plan = &o->p.plan;
     int opt, rc;
     char *end;
-    while ((opt = getopt_long(argc, argv, "t:q", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (opt) {
         case 't': {
             errno = 0;
@@ -320,7 +350,11 @@ static int parse_args(int argc, char **argv, options *o)
         case OPT_JSON: o->json = true; break;
         case 'q': o->quiet = true; break;
         case OPT_ALLOW_REQUANTIZE: o->allow_requantize = true; break;
-        default: return cli_usage_error(&TOOL, "unknown option");
+        case OPT_FORCE: o->p.replace_input = true; break;
+        case OPT_UNSUPPORTED:
+            return cli_usage_error(&TOOL, "%s: not supported by apr quantize",
+                                   unsupported_name(argv, optind, optarg));
+        default: return cli_option_error(&TOOL, argv, shortopts, longopts);
         }
     }
     plan->overrides = o->overrides;
@@ -347,23 +381,15 @@ static int parse_args(int argc, char **argv, options *o)
     return parse_format(o);
 }
 
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 static int run(options *o)
 {
-    if (o->out != NULL && same_file(o->in, o->out))
-        return cli_usage_error(&TOOL, "input and output are the same file: %s", o->in);
     rf_error err = {0};
     rf_model *src = rf_model_open(o->in, NULL, &err);
     if (src == NULL) {
         cli_error(&TOOL, "%s", err.message);
         return cli_exit_for_status(err.status);
     }
+    o->src = src;
     o->progress = !o->quiet && isatty(STDERR_FILENO);
     o->p.on_plan = on_plan;
     o->p.on_progress = on_progress;
@@ -374,9 +400,15 @@ static int run(options *o)
     if (st != RF_OK) {
         cli_error(&TOOL, "%s", err.message);
         rc = st == RF_ERR_NOMEM ? APR_EXIT_WRITE : cli_exit_for_status(st);
-    } else if (o->json && !cli_print_json(plan_json(o, report), true)) {
-        rc = APR_EXIT_WRITE;
+    } else if (o->json) {
+        cli_print_json(plan_json(o, report), true);
     }
+    /* a closed stdout does not undo the written file; it fails only a result asked on stdout */
+    int out_rc = cli_finish_stdout(&TOOL, o->json || o->p.dry_run);
+    if (rc == APR_EXIT_OK)
+        rc = out_rc;
+    if (st == RF_OK && report->written && !o->quiet)
+        cli_report_written(&TOOL, o->out, report->n_tensors + report->n_head_copies);
     rf_convert_report_free(report);
     rf_model_free(src);
     return rc;

@@ -149,7 +149,7 @@ int main(int argc, char **argv)
         default:
             r = gen_opts_parse(&TOOL, &go, opt == 't' ? GEN_OPT_THREADS : opt, optarg);
             if (r < 0)
-                return cli_usage_error(&TOOL, "unknown option");
+                return cli_option_error(&TOOL, argv, "p:f:n:t:v", longopts);
             if (r > 0)
                 return r;
         }
@@ -247,8 +247,8 @@ int main(int argc, char **argv)
         code = cli_exit_for_status(err.status);
         goto out;
     }
-    if (st.write_failed) {
-        cli_error(&TOOL, "writing to stdout failed");
+    if (st.write_failed) { /* stdout is the result: exit 4, silently if the reader left */
+        cli_finish_stdout(&TOOL, true);
         code = APR_EXIT_WRITE;
         goto out;
     }
@@ -273,13 +273,12 @@ int main(int argc, char **argv)
         cJSON_AddItemToObject(t, "decode_s", cli_json_double(res.decode_s, false));
         cJSON_AddItemToObject(t, "prefill_tok_s", cli_json_double(prefill_tps, false));
         cJSON_AddItemToObject(t, "decode_tok_s", cli_json_double(decode_tps, false));
-        if (!cli_print_json(o, true))
-            code = APR_EXIT_WRITE;
+        cli_print_json(o, true);
     } else {
         putchar('\n');
-        if (fflush(stdout) != 0)
-            code = APR_EXIT_WRITE;
     }
+    if (cli_finish_stdout(&TOOL, true) != APR_EXIT_OK)
+        code = APR_EXIT_WRITE;
     if (verbose)
         fprintf(stderr,
                 "apr-run: %s: %s, load %.2f s; prompt %zu tokens (%zu reused) %.1f tok/s; "

@@ -100,8 +100,10 @@ static const char *g(double v, bool present, char *buf, size_t size)
     return buf;
 }
 
-/* Lists the selected tensors; returns false if memory ran out. */
-static bool run(const rf_model *m, const options *o, const rf_error *damage)
+/* Lists the selected tensors; returns false if memory ran out. A file that changes while its
+ * values are read (rf_dequantize reports the truncated mapping as RF_ERR_IO) ends the listing
+ * there, with the error in *changed. */
+static bool run(const rf_model *m, const options *o, const rf_error *damage, rf_error *changed)
 {
     size_t n = rf_model_n_tensors(m);
     bool several_files = rf_model_n_files(m) > 1;
@@ -150,14 +152,18 @@ static bool run(const rf_model *m, const options *o, const rf_error *damage)
         const rf_tensor *t = rf_model_tensor(m, i);
         if (!selected(o, t))
             continue;
+        rf_value_stats s;
+        rf_error serr = {0};
+        bool have_stats = o->stats && tensor_stats(m, t, &s, &serr);
+        if (serr.status == RF_ERR_IO) {
+            *changed = serr;
+            break;
+        }
         listed++;
         uint64_t elems = 0;
         bool elems_ok = rf_shape_elements(t->shape, t->ndim, &elems, NULL) == RF_OK;
         params += elems;
         bytes += t->nbytes;
-        rf_value_stats s;
-        rf_error serr = {0};
-        bool have_stats = o->stats && tensor_stats(m, t, &s, &serr);
         if (o->json) {
             cJSON *item = cJSON_CreateObject();
             cJSON_AddItemToObject(item, "name", cli_json_string(t->name, strlen(t->name)));
@@ -251,17 +257,13 @@ int main(int argc, char **argv)
                                              {"gguf-order", no_argument, NULL, 'g'},
                                              {NULL, 0, NULL, 0}};
     int opt;
-    opterr = 0;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case 's': o.stats = true; break;
         case 'f': o.filter = optarg; break;
         case 'j': o.json = true; break;
         case 'g': o.gguf_order = true; break;
-        default:
-            if (optopt == 'f')
-                return cli_usage_error(&TOOL, "--filter needs a GLOB");
-            return cli_usage_error(&TOOL, "unknown option '%s'", argv[optind - 1]);
+        default: return cli_option_error(&TOOL, argv, "", longopts);
         }
     }
     if (optind >= argc)
@@ -275,8 +277,9 @@ int main(int argc, char **argv)
     bool verify = o.stats || cli_cheap_to_verify(o.path);
     rf_model *model = cli_open_diagnostic(o.path, verify, &damage, &lenient_err);
     bool written = true;
+    rf_error changed = {0};
     if (model)
-        written = run(model, &o, &damage);
+        written = run(model, &o, &damage, &changed);
     else if (o.json) {
         cJSON *root = cJSON_CreateObject();
         cJSON_AddItemToObject(root, "file", cli_json_string(o.path, strlen(o.path)));
@@ -294,13 +297,16 @@ int main(int argc, char **argv)
         if (!any)
             cli_error(&TOOL, "%s: no tensor name matches '%s'", o.path, o.filter);
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        written = false;
+    int out_code = cli_finish_stdout(&TOOL, true);
     code = cli_report_damage(&TOOL, o.path, model, &damage, &lenient_err, MAX_WARNINGS);
     rf_model_free(model);
+    if (changed.status != RF_OK) {
+        cli_error(&TOOL, "%s", changed.message);
+        return APR_EXIT_INPUT;
+    }
     if (!written) {
-        cli_error(&TOOL, "cannot write the output (out of memory or stdout failed)");
+        cli_error(&TOOL, "out of memory");
         return code != APR_EXIT_OK ? code : APR_EXIT_WRITE;
     }
-    return code;
+    return code != APR_EXIT_OK ? code : out_code;
 }

@@ -156,7 +156,7 @@ int main(int argc, char **argv)
         case OPT_FILE: file = optarg; break;
         case OPT_NONORM: flags |= RI_TOKENIZE_NO_NORMALIZE; break;
         case OPT_ADD: flags |= RI_TOKENIZE_ADD_SPECIAL; break;
-        default: return cli_usage_error(&TOOL, "unknown option");
+        default: return cli_option_error(&TOOL, argv, "", longopts);
         }
     }
     int want = file ? 1 : 2;
@@ -234,10 +234,8 @@ int main(int argc, char **argv)
             exit_code = APR_EXIT_WRITE;
     } else
         print_tokens(tok, ids, n_ids, ids_only);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error(&TOOL, "writing the output: %s", strerror(errno));
+    if (cli_finish_stdout(&TOOL, true) != APR_EXIT_OK)
         exit_code = APR_EXIT_WRITE;
-    }
 done:
     free(ids);
     free(text);

@@ -234,7 +234,7 @@ int main(int argc, char **argv)
                 return cli_usage_error(&TOOL, "--rules %s: expected structural, quality or all",
                                        optarg);
             break;
-        default: return cli_usage_error(&TOOL, "unknown option");
+        default: return cli_option_error(&TOOL, argv, "", longopts);
         }
     }
     if (o.list_rules) {

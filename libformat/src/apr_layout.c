@@ -10,6 +10,7 @@
 #include "model_internal.h"
 #include "apr_internal.h"
 #include "io.h"
+#include "io_internal.h"
 #include "pages.h"
 
 #define ENTRY_MIN 20 /* name length, dtype, ndim, offset, size with an empty name and no dims */
@@ -292,6 +293,27 @@ static rf_status scan_index(const char *path, apr_layout *l, const apr_scan_opti
     return RF_OK;
 }
 
+typedef struct crc_call {
+    const uint8_t *data;
+    uint64_t n;
+    uint32_t crc;
+    const rf_file *mapped; /* non-NULL: drop the pages of data once they are summed */
+} crc_call;
+
+static rf_status run_crc(void *ctx, rf_error *err)
+{
+    (void)err;
+    crc_call *c = ctx;
+    for (uint64_t done = 0; done < c->n;) { /* rf_crc32 takes size_t chunks */
+        size_t take = c->n - done > (64u << 20) ? (64u << 20) : (size_t)(c->n - done);
+        c->crc = rf_crc32(c->crc, c->data + done, take);
+        if (c->mapped != NULL)
+            rfi_file_release_range(c->mapped, c->data + done, take);
+        done += take;
+    }
+    return RF_OK;
+}
+
 static rf_status scan_footer(const char *path, apr_layout *l, const apr_scan_options *o,
                              rf_error *err)
 {
@@ -302,14 +324,12 @@ static rf_status scan_footer(const char *path, apr_layout *l, const apr_scan_opt
         l->footer_stored = rf_load_le32(l->image + end);
         if (!o->verify_footer)
             return RF_OK;
-        uint32_t crc = 0;
-        for (uint64_t done = 0; done < end;) { /* rf_crc32 takes size_t chunks */
-            size_t take = end - done > (64u << 20) ? (64u << 20) : (size_t)(end - done);
-            crc = rf_crc32(crc, l->image + done, take);
-            if (o->mapped != NULL && l->owned == NULL)
-                rfi_file_release_range(o->mapped, l->image + done, take);
-            done += take;
-        }
+        /* the whole mapped file is read: a truncation underneath is an error, not a SIGBUS */
+        crc_call call = {l->image, end, 0, l->owned == NULL ? o->mapped : NULL};
+        rf_status st = rfi_mapped_guarded(run_crc, &call, err);
+        if (st != RF_OK)
+            return st;
+        uint32_t crc = call.crc;
         l->footer_computed = crc;
         if (crc != l->footer_stored) {
             if (o->strict_checksums)

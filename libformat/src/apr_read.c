@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apr_internal.h"
+#include "io_internal.h"
 #include "model_internal.h"
 
 static void *arena_alloc(void *ctx, size_t n) { return rf_model_alloc(ctx, n); }
@@ -187,6 +188,37 @@ rf_model *rf_apr_open(const char *path, const rf_open_options *opts,
     return rfi_apr_open_file(file, path, opts, apr_opts, err);
 }
 
+/* The reading of a mapped APR file: layout, metadata, tensor entries. */
+typedef struct parse_call {
+    rf_model *m;
+    const char *path;
+    const uint8_t *data;
+    uint64_t size;
+    const apr_scan_options *so;
+    bool lenient;
+    uint32_t source;
+    apr_layout *l;
+} parse_call;
+
+static rf_status run_parse(void *ctx, rf_error *err)
+{
+    parse_call *c = ctx;
+    rf_status st = rfi_apr_scan(c->path, c->data, c->size, c->so, c->l, err);
+    if (st == RF_OK)
+        st = rf_model_set_path(c->m, c->path, err);
+    const char *model_type = NULL;
+    if (st == RF_OK) {
+        st =
+            rfi_apr_metadata_read(c->m, c->l->image + c->l->h.metadata_offset,
+                                  c->l->h.metadata_size, c->l->h.metadata_offset, &model_type, err);
+        if (st != RF_OK)
+            rf_error_prefix(err, "%s", c->path);
+    }
+    if (st == RF_OK)
+        st = add_tensors(c->m, c->path, c->l, c->lenient, model_type, c->source, err);
+    return st;
+}
+
 rf_model *rfi_apr_open_file(rf_file *file, const char *path, const rf_open_options *opts,
                             const rf_apr_open_options *apr_opts, rf_error *err)
 {
@@ -221,18 +253,11 @@ rf_model *rfi_apr_open_file(rf_file *file, const char *path, const rf_open_optio
         .alloc = &arena,
     };
     apr_layout l;
-    rf_status st = rfi_apr_scan(path, data, size, &so, &l, err);
-    if (st == RF_OK)
-        st = rf_model_set_path(m, path, err);
-    const char *model_type = NULL;
-    if (st == RF_OK) {
-        st = rfi_apr_metadata_read(m, l.image + l.h.metadata_offset, l.h.metadata_size,
-                                   l.h.metadata_offset, &model_type, err);
-        if (st != RF_OK)
-            rf_error_prefix(err, "%s", path);
-    }
-    if (st == RF_OK)
-        st = add_tensors(m, path, &l, opts->lenient, model_type, source, err);
+    memset(&l, 0, sizeof l);
+    /* the file is mapped: a truncation underneath while it is read is an error, not a SIGBUS
+     * (what was allocated is the model's or the layout's, freed below) */
+    parse_call call = {m, path, data, size, &so, opts->lenient, source, &l};
+    rf_status st = rfi_mapped_guarded(run_parse, &call, err);
     if (st == RF_OK) {
         rf_model_set_format_version(m, (uint32_t)l.h.version_major * 100u + l.h.version_minor);
         rfi_apr_metadata_config(m);

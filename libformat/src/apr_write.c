@@ -8,6 +8,7 @@
 
 #include "apr_internal.h"
 #include "common/half.h"
+#include "io_internal.h"
 #include "model_internal.h"
 #include "io.h"
 #include "rosetta/contract.h"
@@ -118,7 +119,7 @@ static int cmp_out(const void *a, const void *b)
 }
 
 /* Whether at least 99.9 % of the elements are zero (aprender treats such a head as missing). */
-static bool mostly_zero(const out_tensor *t)
+static bool count_mostly_zero(const out_tensor *t)
 {
     uint64_t n, zeros = 0, need;
     if (!t->data || rf_shape_elements(t->shape, t->ndim, &n, NULL) != RF_OK || n == 0 ||
@@ -188,6 +189,27 @@ static bool mostly_zero(const out_tensor *t)
         return false; /* only float heads are checked, as aprender's F32 import path does */
     }
     return (double)zeros >= 0.999 * (double)n;
+}
+
+typedef struct zero_check {
+    const out_tensor *t;
+    bool result;
+} zero_check;
+
+static rf_status run_zero_check(void *ctx, rf_error *err)
+{
+    (void)err;
+    zero_check *z = ctx;
+    z->result = count_mostly_zero(z->t);
+    return RF_OK;
+}
+
+/* count_mostly_zero under the mapped-input guard: a head whose mapping was truncated is not
+ * "mostly zero"; writing it fails next, with the file named (rf_writer_write). */
+static bool mostly_zero(const out_tensor *t)
+{
+    zero_check z = {t, false};
+    return rfi_mapped_guarded(run_zero_check, &z, NULL) == RF_OK && z.result;
 }
 
 static bool is_embedding(const char *name, bool gguf)

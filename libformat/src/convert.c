@@ -20,11 +20,13 @@
 #include "convert_internal.h"
 #include "hf_internal.h"
 #include "model_internal.h"
+#include "output_internal.h"
 #include "pages.h"
 #include "rosetta/apr.h"
 #include "rosetta/gguf.h"
 #include "rosetta/imatrix.h"
 #include "rosetta/names.h"
+#include "rosetta/output.h"
 #include "rosetta/quant.h"
 #include "spill.h"
 #include "write_hook.h"
@@ -103,6 +105,7 @@ typedef struct job {
     uint64_t f32_cap;
     uint8_t *dst;
     uint64_t dst_cap;
+    bool *converted; /* scan_source's per source tensor flags (here for the same reason) */
 } job;
 
 static const char *source_name(const job *j)
@@ -730,7 +733,7 @@ static rf_status scan_source(job *j, rf_error *err)
 {
     const size_t n = rf_model_n_tensors(j->src);
     const rf_quant_plan *p = j->rep->plan;
-    bool *converted = calloc(n ? n : 1, sizeof *converted);
+    bool *converted = j->converted = calloc(n ? n : 1, sizeof *converted);
     if (converted == NULL)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < p->n_entries; i++)
@@ -748,6 +751,7 @@ static rf_status scan_source(job *j, rf_error *err)
             st = scan_tensor(j, t, check, err);
     }
     free(converted);
+    j->converted = NULL;
     if (st == RF_OK && j->digest != NULL)
         snprintf(j->rep->pub.source_digest, sizeof j->rep->pub.source_digest, "xxh3-64:%016llx",
                  (unsigned long long)XXH3_64bits_digest(j->digest));
@@ -807,11 +811,6 @@ static rf_status add_str(rf_model *m, const char *key, const char *s, rf_error *
 /* The GGUF pairs of a SafeTensors or APR source, synthesized in memory. */
 static rf_status source_gguf_pairs(const job *j, rf_kv_list **out, rf_error *err)
 {
-    if (rf_model_config_get(j->src)->architecture == NULL)
-        return rf_error_set(err, RF_ERR_FORMAT,
-                            "%s: the model's architecture is unknown (no config.json or "
-                            "architecture metadata), and GGUF output needs general.architecture",
-                            source_name(j));
     rf_status st = rf_gguf_metadata(j->src, NULL, out, err);
     if (st != RF_OK)
         rf_error_prefix(err, "%s: GGUF metadata for the output", source_name(j));
@@ -1160,7 +1159,8 @@ static rf_status write_directory(job *j, const rf_model *out, const rf_safetenso
     if (st != RF_OK)
         return st;
     snprintf(stage, sizeof stage, "%s.tmp-XXXXXX", target);
-    if (mkdtemp(stage) == NULL)
+    int slot = -1; /* SIGINT/SIGTERM/SIGHUP remove the staging directory (output.c) */
+    if (rfi_output_mkdtemp(stage, &slot) == NULL)
         return rf_error_set(err, RF_ERR_WRITE, "%s: cannot create a staging directory: %s", target,
                             strerror(errno));
     chmod(stage, 0755);
@@ -1182,6 +1182,7 @@ static rf_status write_directory(job *j, const rf_model *out, const rf_safetenso
             sync_parent(target);
     }
     remove_flat_dir(stage); /* the failed output, or the previous directory */
+    rfi_output_temp_forget(slot);
     return st;
 }
 
@@ -1310,9 +1311,18 @@ static rf_status check_params(job *j, rf_error *err)
                                                 : "the format cannot hold it either");
     if (j->out_path == NULL && !p->dry_run)
         return rf_error_set(err, RF_ERR_ARGUMENT, "rf_convert: no output path");
-    rf_status st = j->out_path != NULL && !p->dry_run ? check_not_source(j, err) : RF_OK;
-    if (st != RF_OK)
-        return st;
+    if (!p->dry_run) {
+        /* before any work: never a device, FIFO or directory in place of a file, never the
+         * input's own files unless asked, a directory that exists and is writable */
+        rf_output_check_options o = {RF_OUTPUT_FILE, j->orig, p->replace_input};
+        if (f == RF_FORMAT_SAFETENSORS && is_dir_target(j->out_path))
+            o.kind = RF_OUTPUT_DIRECTORY; /* a checkpoint directory (write_directory) */
+        rf_status st = rf_output_check(j->out_path, &o, err);
+        if (st == RF_OK && !p->replace_input)
+            st = check_not_source(j, err);
+        if (st != RF_OK)
+            return st;
+    }
     for (size_t i = 0; i < p->n_extra_metadata; i++) {
         const rf_kv *kv = &p->extra_metadata[i];
         if (f == RF_FORMAT_SAFETENSORS &&
@@ -1351,6 +1361,9 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     j.rep->pub.out_path = out_path;
     if (j.p->architecture != NULL)
         st = make_view(&j, err);
+    /* GGUF output must name its architecture (llama.cpp loads nothing else); after --arch */
+    if (st == RF_OK && j.format == RF_FORMAT_GGUF)
+        st = rfi_gguf_check_architecture(j.src, source_name(&j), err);
     if (st == RF_OK && j.p->check_contract)
         st = check_contract(&j, err);
     rf_kv_list *gguf_pairs = NULL;
@@ -1393,7 +1406,10 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
             st = make_extras(&j, err);
         if (st == RF_OK)
             st = write_output(&j, gguf_pairs, err);
-        if (st != RF_OK)
+        /* name the output once: the writers' own messages already start with it */
+        if (st != RF_OK && err &&
+            !(strncmp(err->message, out_path, strlen(out_path)) == 0 &&
+              err->message[strlen(out_path)] == ':'))
             rf_error_prefix(err, "%s", out_path);
         j.rep->pub.written = st == RF_OK;
     }
@@ -1403,6 +1419,7 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     XXH3_freeState(j.digest);
     free(j.head_of);
     free(j.out_offset);
+    free(j.converted);
     free(j.f32);
     free(j.dst);
     free(j.extra);

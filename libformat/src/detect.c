@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "io.h"
+#include "io_internal.h"
 
 const char *rf_format_name(rf_format format)
 {
@@ -144,6 +145,11 @@ rf_status rf_detect_path(const char *path, rf_format *out, rf_error *err)
         *out = f;
         return RF_OK;
     }
+    /* Pipes, FIFOs, sockets and devices are refused, as rf_file_open refuses them: their first
+     * bytes may not have arrived yet (a non-blocking read gives EAGAIN, a blocking one may never
+     * return), and no reader could map them anyway. One behaviour for every tool. */
+    if (!S_ISREG(st.st_mode))
+        return rf_error_set(err, RF_ERR_IO, RF_NOT_REGULAR_MESSAGE, path);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return rf_error_set(err, RF_ERR_IO, "%s: cannot open: %s", path, strerror(errno));

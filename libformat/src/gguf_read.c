@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gguf_internal.h"
+#include "io_internal.h"
 #include "model_internal.h"
 #include "rosetta/gguf.h"
 
@@ -64,6 +65,12 @@ typedef struct reader {
 
     void **temps; /* allocations for the value being read, freed after each pair */
     size_t n_temps, cap_temps;
+    /* the parse's own allocations, here rather than on its stack so that parse_guarded can free
+     * them when a fault in a mapped file cuts the parse short */
+    name_set keys, names; /* keys and tensor names seen (duplicates) */
+    char *key;            /* the key being added, NUL-terminated */
+    size_t key_cap;
+    struct tensor_info *infos;
     uint64_t n_values;
     bool noted_bool, noted_nested;
 
@@ -589,9 +596,6 @@ static rf_status read_header(reader *r)
 
 static rf_status read_kvs(reader *r)
 {
-    name_set keys = {0};
-    char *key = NULL;
-    size_t key_cap = 0;
     rf_status st = RF_OK;
     bool have_alignment = false;
     rf_value alignment_value = {0};
@@ -621,7 +625,7 @@ static rf_status read_kvs(reader *r)
                           where(r, w, sizeof w), (unsigned long long)key_offset)))
             break;
         bool oom = false;
-        const struct name_slot *dup = set_insert(&keys, kbytes, klen, key_offset, &oom);
+        const struct name_slot *dup = set_insert(&r->keys, kbytes, klen, key_offset, &oom);
         if (oom) {
             st = fail(r, RF_ERR_NOMEM, "out of memory checking keys");
             break;
@@ -662,26 +666,29 @@ static rf_status read_kvs(reader *r)
                             : rf_load_le32(r->data + type_offset + 4);
         }
         if (r->model) {
-            if (klen + 1 > key_cap) {
-                char *k = realloc(key, (size_t)klen + 1);
+            if (klen + 1 > r->key_cap) {
+                char *k = realloc(r->key, (size_t)klen + 1);
                 if (!k) {
                     st = fail(r, RF_ERR_NOMEM, "out of memory reading a key of %llu bytes",
                               (unsigned long long)klen);
                     break;
                 }
-                key = k;
-                key_cap = (size_t)klen + 1;
+                r->key = k;
+                r->key_cap = (size_t)klen + 1;
             }
-            memcpy(key, kbytes, (size_t)klen);
-            key[klen] = '\0';
-            if ((st = rf_model_add_kv(r->model, key, &value, r->err)))
+            memcpy(r->key, kbytes, (size_t)klen);
+            r->key[klen] = '\0';
+            if ((st = rf_model_add_kv(r->model, r->key, &value, r->err)))
                 break;
         }
         temps_free(r);
     }
     temps_free(r);
-    free(keys.slots);
-    free(key);
+    free(r->keys.slots);
+    free(r->key);
+    r->keys = (name_set){0};
+    r->key = NULL;
+    r->key_cap = 0;
     if (st != RF_OK)
         return st;
 
@@ -1090,6 +1097,67 @@ static const char *config_string(reader *r, const char *key)
     return kv->value.as.str.data;
 }
 
+/* Lower-case letters, digits, '_' and '-', as every name of llama.cpp's architecture table. */
+static bool architecture_name_ok(const char *name)
+{
+    if (!*name)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
+            return false;
+    return true;
+}
+
+const char *rf_gguf_file_type_name(uint64_t file_type)
+{
+    /* llama.h's llama_ftype values and the names llama_ftype_name gives them */
+    static const struct {
+        unsigned value;
+        const char *name;
+    } names[] = {
+        {0, "all F32"},
+        {1, "F16"},
+        {2, "Q4_0"},
+        {3, "Q4_1"},
+        {7, "Q8_0"},
+        {8, "Q5_0"},
+        {9, "Q5_1"},
+        {10, "Q2_K - Medium"},
+        {11, "Q3_K - Small"},
+        {12, "Q3_K - Medium"},
+        {13, "Q3_K - Large"},
+        {14, "Q4_K - Small"},
+        {15, "Q4_K - Medium"},
+        {16, "Q5_K - Small"},
+        {17, "Q5_K - Medium"},
+        {18, "Q6_K"},
+        {19, "IQ2_XXS - 2.0625 bpw"},
+        {20, "IQ2_XS - 2.3125 bpw"},
+        {21, "Q2_K - Small"},
+        {22, "IQ3_XS - 3.3 bpw"},
+        {23, "IQ3_XXS - 3.0625 bpw"},
+        {24, "IQ1_S - 1.5625 bpw"},
+        {25, "IQ4_NL - 4.5 bpw"},
+        {26, "IQ3_S - 3.4375 bpw"},
+        {27, "IQ3_S mix - 3.66 bpw"},
+        {28, "IQ2_S - 2.5 bpw"},
+        {29, "IQ2_M - 2.7 bpw"},
+        {30, "IQ4_XS - 4.25 bpw"},
+        {31, "IQ1_M - 1.75 bpw"},
+        {32, "BF16"},
+        {36, "TQ1_0 - 1.69 bpw ternary"},
+        {37, "TQ2_0 - 2.06 bpw ternary"},
+        {38, "MXFP4 MoE"},
+        {39, "NVFP4"},
+        {40, "Q1_0"},
+        {41, "Q2_0"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].value == file_type)
+            return names[i].name;
+    return NULL;
+}
+
 /* RoPE pairing per architecture, as llama.cpp's llama_model_rope_type assigns it. */
 static rf_rope_type rope_type_of(const char *arch)
 {
@@ -1193,6 +1261,19 @@ static rf_status fill_config(reader *r)
     rf_model *m = r->model;
     rf_model_config *c = rf_model_config_mut(m);
     c->architecture = config_string(r, "general.architecture");
+    /* llama.cpp loads nothing without it; Rosetta's writers refuse to copy such a file to GGUF
+     * (rfi_gguf_check_architecture), and diagnostic tools show the warning */
+    const rf_kv *type = rf_model_find_kv(m, "general.type"); /* "model", "adapter", "imatrix" */
+    bool model = !type || type->value.type != RF_VALUE_STRING ||
+                 strcmp(type->value.as.str.data, "model") == 0;
+    if (model && !rf_model_find_kv(m, "general.architecture"))
+        note(r, "general.architecture is missing: llama.cpp cannot load this file, and Rosetta "
+                "will not convert it to GGUF");
+    else if (c->architecture && !architecture_name_ok(c->architecture))
+        note(r,
+             "general.architecture '%.64s' is not an architecture name (lower-case letters, "
+             "digits, '_', '-'): llama.cpp cannot load this file",
+             c->architecture);
     c->name = config_string(r, "general.name");
     if (c->architecture) {
         const char *a = c->architecture;
@@ -1250,28 +1331,26 @@ static rf_status parse(reader *r)
         return st;
 
     r->tensor_info_offset = r->pos;
-    tensor_info *infos = NULL;
     size_t cap = 0;
-    name_set names = {0};
     r->section = SECTION_TENSOR;
     for (uint64_t i = 0; i < r->n_tensors; i++) {
         if (i == cap) { /* grow with what was actually read, not with the declared count */
             size_t n = cap ? cap * 2 : 64;
-            tensor_info *p = realloc(infos, n * sizeof *p);
+            tensor_info *p = realloc(r->infos, n * sizeof *p);
             if (!p) {
-                st = fail(r, RF_ERR_NOMEM, "out of memory reading tensor infos");
+                st = fail(r, RF_ERR_NOMEM, "out of memory reading tensor r->infos");
                 break;
             }
-            infos = p;
+            r->infos = p;
             cap = n;
         }
-        memset(&infos[i], 0, sizeof infos[i]);
+        memset(&r->infos[i], 0, sizeof r->infos[i]);
         r->item = i;
         r->item_name = NULL;
-        if ((st = read_tensor_info(r, &infos[i], &names)))
+        if ((st = read_tensor_info(r, &r->infos[i], &r->names)))
             break;
         if (r->obs && r->obs->tensor_info) {
-            const tensor_info *t = &infos[i];
+            const tensor_info *t = &r->infos[i];
             gguf_tensor_event e = {
                 .index = i,
                 .record_offset = t->record_offset,
@@ -1289,16 +1368,42 @@ static rf_status parse(reader *r)
             r->obs->tensor_info(r->obs->ctx, &e);
         }
     }
-    free(names.slots);
+    free(r->names.slots);
+    r->names = (name_set){0};
     if (st == RF_OK) {
         r->data_offset = pad_to(r->pos, r->alignment);
         if (r->model)
-            st = place_tensors(r, infos);
+            st = place_tensors(r, r->infos);
     }
-    free(infos);
+    free(r->infos);
+    r->infos = NULL;
     r->section = SECTION_HEADER; /* config notes concern the metadata as a whole */
     if (st == RF_OK && r->model)
         st = fill_config(r);
+    return st;
+}
+
+static rf_status run_parse(void *ctx, rf_error *err)
+{
+    (void)err; /* the reader reports through r->err */
+    return parse(ctx);
+}
+
+/* parse(r) over data that is often a mapped file: a truncation underneath while it is read is
+ * an RF_ERR_IO error ("file changed while in use"), not a SIGBUS. */
+static rf_status parse_guarded(reader *r)
+{
+    rf_status st = rfi_mapped_guarded(run_parse, r, r->err);
+    if (st != RF_OK) { /* what the parse held when a fault cut it short (NULL otherwise) */
+        temps_free(r);
+        free(r->keys.slots);
+        free(r->names.slots);
+        free(r->key);
+        free(r->infos);
+        r->keys = r->names = (name_set){0};
+        r->key = NULL;
+        r->infos = NULL;
+    }
     return st;
 }
 
@@ -1327,7 +1432,7 @@ static rf_model *open_file(rf_file *file, const char *path, const rf_open_option
     };
     rf_status st = rf_model_set_path(m, path, err);
     if (st == RF_OK)
-        st = parse(&r);
+        st = parse_guarded(&r);
     free(r.temps);
     if (st != RF_OK) {
         rf_model_free(m);
@@ -1366,7 +1471,7 @@ rf_status rf_gguf_scan_layout(const uint8_t *data, uint64_t size, const char *na
         .lenient = true,
         .err = err,
     };
-    rf_status st = parse(&r);
+    rf_status st = parse_guarded(&r);
     free(r.temps);
     if (st != RF_OK)
         return st;
@@ -1394,7 +1499,7 @@ rf_status rfi_gguf_parse_observed(const uint8_t *data, uint64_t size, const char
         .err = err,
         .obs = obs,
     };
-    rf_status st = parse(&r);
+    rf_status st = parse_guarded(&r);
     free(r.temps);
     if (st == RF_OK)
         rf_model_set_format_version(m, r.version);

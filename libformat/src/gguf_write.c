@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io_internal.h"
 #include "kv_list.h"
 #include "model_internal.h"
 #include "rosetta/gguf.h"
@@ -319,11 +320,8 @@ static rf_status synthesize(plan *p, rf_error *err)
 {
     const rf_model_config *c = rf_model_config_get(p->m);
     const char *arch = rfi_gguf_architecture_name(c->architecture);
-    if (!arch)
-        return rf_error_set(err, RF_ERR_UNSUPPORTED,
-                            "%s: cannot name the GGUF architecture: the model's architecture is "
-                            "'%s', expected a name like 'qwen2'",
-                            p->path, c->architecture ? c->architecture : "(none)");
+    if (!arch) /* rfi_gguf_check_architecture refused it before */
+        return rf_error_set(err, RF_ERR_CONTRACT, "%s: no GGUF architecture name", p->path);
     rf_status st;
     if ((st = add_string(p, "general.architecture", arch, err)))
         return st;
@@ -536,6 +534,27 @@ static rf_status check_kvs(const plan *p, rf_error *err)
     return st;
 }
 
+typedef struct widen_call {
+    const uint8_t *in;
+    uint8_t *out;
+    uint64_t n;
+    bool bf16;
+} widen_call;
+
+static rf_status run_widen(void *ctx, rf_error *err)
+{
+    (void)err;
+    const widen_call *c = ctx;
+    for (uint64_t i = 0; i < c->n; i++) {
+        uint16_t h = rf_load_le16(c->in + 2 * i);
+        float f = c->bf16 ? rf_bf16_to_f32(h) : rf_f16_to_f32(h);
+        uint32_t bits;
+        memcpy(&bits, &f, sizeof bits);
+        rf_store_le32(c->out + 4 * i, bits);
+    }
+    return RF_OK;
+}
+
 /* Replaces copy's data by its F32 values (exact: every F16 and BF16 value is an F32 value), in
  * memory owned by the scratch model. */
 static rf_status widen(plan *p, rf_tensor *copy, rf_error *err)
@@ -548,13 +567,12 @@ static rf_status widen(plan *p, rf_tensor *copy, rf_error *err)
     if (n && !out)
         return rf_error_set(err, RF_ERR_NOMEM, "%s: out of memory widening tensor '%s' to F32",
                             p->path, copy->name);
-    const uint8_t *in = copy->data;
-    for (uint64_t i = 0; i < n; i++) {
-        uint16_t h = rf_load_le16(in + 2 * i);
-        float f = copy->dtype == RF_DTYPE_BF16 ? rf_bf16_to_f32(h) : rf_f16_to_f32(h);
-        uint32_t bits;
-        memcpy(&bits, &f, sizeof bits);
-        rf_store_le32(out + 4 * i, bits);
+    /* the source is often a mapped file: read it under the SIGBUS guard */
+    widen_call call = {copy->data, out, n, copy->dtype == RF_DTYPE_BF16};
+    rf_status st = rfi_mapped_guarded(run_widen, &call, err);
+    if (st != RF_OK) {
+        rf_error_prefix(err, "%s: tensor '%s'", p->path, copy->name);
+        return st;
     }
     copy->dtype = RF_DTYPE_F32;
     copy->data = out;
@@ -851,12 +869,67 @@ static rf_status choose_alignment(const rf_model *m, const rf_gguf_write_options
 }
 
 /* Plans tensors and pairs of m into p (p->scratch is created here); frees nothing. */
+/* Whether name can be a GGUF general.architecture: lower-case letters, digits, '_' and '-', as
+ * every name of llama.cpp's architecture table (llm_arch_from_string) is. */
+static bool architecture_name_ok(const char *name, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+rf_status rfi_gguf_check_architecture(const rf_model *m, const char *path, rf_error *err)
+{
+    static const char rule[] =
+        "rule gguf.architecture: a GGUF file names its model's architecture in "
+        "general.architecture (llama.cpp refuses to load a file without it)";
+    if (rf_model_format(m) != RF_FORMAT_GGUF) {
+        const char *arch = rf_model_config_get(m)->architecture;
+        if (rfi_gguf_architecture_name(arch))
+            return RF_OK;
+        if (!arch)
+            return rf_error_set(err, RF_ERR_CONTRACT,
+                                "%s: %s; the model's architecture is unknown (no config.json or "
+                                "architecture metadata)",
+                                path, rule);
+        return rf_error_set(err, RF_ERR_CONTRACT,
+                            "%s: %s; the model's architecture '%s' has no GGUF name (expected a "
+                            "name like 'qwen2')",
+                            path, rule, arch);
+    }
+    const rf_kv *kv = rf_model_find_kv(m, "general.architecture");
+    if (!kv)
+        return rf_error_set(err, RF_ERR_CONTRACT, "%s: %s; the input has no such key", path, rule);
+    if (kv->value.type != RF_VALUE_STRING)
+        return rf_error_set(err, RF_ERR_CONTRACT, "%s: %s; the input's is of type %s, not a string",
+                            path, rule, rf_value_type_name(kv->value.type));
+    if (!architecture_name_ok(kv->value.as.str.data, kv->value.as.str.len))
+        return rf_error_set(err, RF_ERR_CONTRACT,
+                            "%s: %s; the input's value '%.*s' is not an architecture name "
+                            "(lower-case letters, digits, '_', '-')",
+                            path, rule,
+                            (int)(kv->value.as.str.len > 64 ? 64 : kv->value.as.str.len),
+                            kv->value.as.str.data);
+    return RF_OK;
+}
+
 static rf_status plan_model(plan *p, const rf_model *m, const char *path,
                             const rf_gguf_write_options *opts, rf_error *err)
 {
     bool from_gguf = rf_model_format(m) == RF_FORMAT_GGUF;
     *p = (plan){.m = m, .path = path, .allow_nested = opts->allow_nested_arrays};
-    rf_status st = choose_alignment(m, opts, path, &p->alignment, err);
+    /* A GGUF source is written as it is (an imatrix file has no architecture, and needs none);
+     * rf_convert refuses a model without one. Metadata synthesized for another source needs a
+     * name for the architecture's keys. */
+    rf_status st = from_gguf ? RF_OK : rfi_gguf_check_architecture(m, path, err);
+    if (st != RF_OK)
+        return st;
+    st = choose_alignment(m, opts, path, &p->alignment, err);
     if (st != RF_OK)
         return st;
     p->scratch = rf_model_new(RF_FORMAT_GGUF, err);

@@ -5,11 +5,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "io_internal.h"
 
 struct rf_file {
     const uint8_t *data;
@@ -17,7 +21,53 @@ struct rf_file {
     char *path;
     bool mapped;
     struct timespec mtime;
+    struct rf_file *prev_mapped, *next_mapped; /* the list of live mappings, see below */
 };
+
+/* Every live mapping, so that the SIGBUS guard can name the file behind a faulting address
+ * whoever opened it (io_internal.h). Looked up only after a fault, never on the hot path. */
+static pthread_mutex_t mapped_lock = PTHREAD_MUTEX_INITIALIZER;
+static rf_file *mapped_head;
+
+static void mapped_add(rf_file *f)
+{
+    pthread_mutex_lock(&mapped_lock);
+    f->next_mapped = mapped_head;
+    if (mapped_head)
+        mapped_head->prev_mapped = f;
+    mapped_head = f;
+    pthread_mutex_unlock(&mapped_lock);
+}
+
+static void mapped_remove(rf_file *f)
+{
+    pthread_mutex_lock(&mapped_lock);
+    if (f->prev_mapped)
+        f->prev_mapped->next_mapped = f->next_mapped;
+    else
+        mapped_head = f->next_mapped;
+    if (f->next_mapped)
+        f->next_mapped->prev_mapped = f->prev_mapped;
+    pthread_mutex_unlock(&mapped_lock);
+}
+
+bool rfi_io_mapped_lookup(const void *addr, char *path, size_t path_size, uint64_t *offset,
+                          uint64_t *mapped_size)
+{
+    const uint8_t *a = addr;
+    bool found = false;
+    pthread_mutex_lock(&mapped_lock);
+    for (const rf_file *f = mapped_head; f && !found; f = f->next_mapped) {
+        if (a >= f->data && (uint64_t)(a - f->data) < f->size) {
+            snprintf(path, path_size, "%s", f->path);
+            *offset = (uint64_t)(a - f->data);
+            *mapped_size = f->size;
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&mapped_lock);
+    return found;
+}
 
 static char *dup_string(const char *s)
 {
@@ -42,7 +92,7 @@ rf_file *rf_file_open(const char *path, rf_error *err)
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        rf_error_set(err, RF_ERR_IO, "%s: not a regular file", path);
+        rf_error_set(err, RF_ERR_IO, RF_NOT_REGULAR_MESSAGE, path);
         close(fd);
         return NULL;
     }
@@ -73,6 +123,7 @@ rf_file *rf_file_open(const char *path, rf_error *err)
         }
         f->data = p;
         f->mapped = true;
+        mapped_add(f);
     }
     close(fd);
     return f;
@@ -99,8 +150,10 @@ void rf_file_close(rf_file *f)
 {
     if (!f)
         return;
-    if (f->mapped)
+    if (f->mapped) {
+        mapped_remove(f);
         munmap((void *)f->data, (size_t)f->size);
+    }
     free(f->path);
     free(f);
 }

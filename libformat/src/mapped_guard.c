@@ -1,12 +1,16 @@
 /* SIGBUS guard for mapped input. Touching a page of a mapping past the current end of its file
  * (another process truncated the file after it was mapped) raises SIGBUS with si_code
- * BUS_ADRERR. Inside rf_mapped_call that signal ends the guarded function and becomes an
- * RF_ERR_IO error naming the file and offset; outside a guard, or for any other SIGBUS, the
- * previous disposition applies (by default the process dies, as before).
- * Not for: SIGSEGV (a wild pointer is a bug, never an input problem). */
+ * BUS_ADRERR. Inside rf_mapped_call (or rfi_mapped_guarded) that signal ends the guarded function
+ * and becomes an RF_ERR_IO error naming the file and offset; outside a guard, or for any other
+ * SIGBUS, the previous disposition applies (by default the process dies, as before). The library's
+ * own readers of mapped data run under it: rf_dequantize, the atomic writer's rf_writer_write and
+ * the APR footer check, so every tool that dequantizes or writes a mapped model is guarded. Not
+ * for: SIGSEGV (a wild pointer is a bug, never an input problem). */
 #include "model_internal.h"
 #include "io.h"
 #include "rosetta/model.h"
+
+#include "io_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,9 +21,6 @@
 
 typedef struct guard_frame {
     sigjmp_buf jump;
-    const rf_file *const *files; /* the files to name in the error, or */
-    size_t n_files;
-    const rf_model *model; /* the files of this model */
     const uint8_t *volatile fault_addr;
     struct guard_frame *prev;
 } guard_frame;
@@ -65,23 +66,32 @@ static void install(void)
         install_errno = errno;
 }
 
-/* The file whose mapping holds addr, and the offset in it. */
-static const rf_file *find_file(const guard_frame *frame, const uint8_t *addr, uint64_t *offset)
+/* The error for a fault at addr: the mapping that holds it (whoever opened it, io.c keeps the
+ * list), the offset, and what the file looks like now. */
+static rf_status fault_error(const uint8_t *addr, rf_error *err)
 {
-    size_t n = frame->model ? rf_model_n_files(frame->model) : frame->n_files;
-    for (size_t k = 0; k < n; k++) {
-        const rf_file *f = frame->model ? rf_model_file(frame->model, k) : frame->files[k];
-        const uint8_t *base = f ? rf_file_data(f) : NULL;
-        if (base && addr >= base && (uint64_t)(addr - base) < rf_file_size(f)) {
-            *offset = (uint64_t)(addr - base);
-            return f;
-        }
-    }
-    return NULL;
+    char path[4096];
+    uint64_t offset = 0, mapped = 0;
+    if (!rfi_io_mapped_lookup(addr, path, sizeof path, &offset, &mapped))
+        return rf_error_set(err, RF_ERR_IO,
+                            "mapped input: read at address %p failed (SIGBUS): a mapped file was "
+                            "truncated or replaced while in use",
+                            (const void *)addr);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return rf_error_set(err, RF_ERR_IO,
+                            "%s: file changed while in use: read at offset %llu failed (SIGBUS): "
+                            "mapped %llu bytes, the file now has %llu",
+                            path, (unsigned long long)offset, (unsigned long long)mapped,
+                            (unsigned long long)st.st_size);
+    return rf_error_set(err, RF_ERR_IO,
+                        "%s: file changed while in use: read at offset %llu failed (SIGBUS): "
+                        "mapped %llu bytes, the file is gone: %s",
+                        path, (unsigned long long)offset, (unsigned long long)mapped,
+                        strerror(errno));
 }
 
-static rf_status guarded_call(const rf_file *const *files, size_t n_files, const rf_model *model,
-                              rf_mapped_fn fn, void *ctx, rf_error *err)
+rf_status rfi_mapped_guarded(rf_mapped_fn fn, void *ctx, rf_error *err)
 {
     pthread_once(&install_once, install);
     if (install_errno)
@@ -90,48 +100,56 @@ static rf_status guarded_call(const rf_file *const *files, size_t n_files, const
                             strerror(install_errno));
     guard_frame frame;
     memset(&frame, 0, sizeof frame);
-    frame.files = files;
-    frame.n_files = n_files;
-    frame.model = model;
     frame.prev = current_frame;
-    /* Saving the signal mask (second argument 1) unblocks SIGBUS again after the jump. */
-    if (sigsetjmp(frame.jump, 1) == 0) {
+    /* No signal mask is saved (a system call on every guarded call, and rf_dequantize and the
+     * atomic writer run under a guard on every call): after the jump SIGBUS, which the
+     * kernel blocks while the handler runs, is unblocked by hand. */
+    if (sigsetjmp(frame.jump, 0) == 0) {
         current_frame = &frame;
         rf_status st = fn(ctx, err);
         current_frame = frame.prev;
         return st;
     }
     current_frame = frame.prev;
-    const uint8_t *addr = frame.fault_addr;
-    uint64_t offset = 0;
-    const rf_file *f = find_file(&frame, addr, &offset);
-    if (!f)
-        return rf_error_set(err, RF_ERR_IO,
-                            "mapped input: read at address %p failed (SIGBUS): a mapped file was "
-                            "truncated or replaced while in use",
-                            (const void *)addr);
-    struct stat st;
-    const char *path = rf_file_path(f);
-    if (stat(path, &st) == 0)
-        return rf_error_set(err, RF_ERR_IO,
-                            "%s: file changed while in use: read at offset %llu failed (SIGBUS): "
-                            "mapped %llu bytes, the file now has %llu",
-                            path, (unsigned long long)offset, (unsigned long long)rf_file_size(f),
-                            (unsigned long long)st.st_size);
-    return rf_error_set(err, RF_ERR_IO,
-                        "%s: file changed while in use: read at offset %llu failed (SIGBUS): "
-                        "mapped %llu bytes, the file is gone: %s",
-                        path, (unsigned long long)offset, (unsigned long long)rf_file_size(f),
-                        strerror(errno));
+    sigset_t bus;
+    sigemptyset(&bus);
+    sigaddset(&bus, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
+    return fault_error(frame.fault_addr, err);
+}
+
+typedef struct compare_call {
+    const void *a, *b;
+    size_t n;
+    bool equal;
+} compare_call;
+
+static rf_status run_compare(void *ctx, rf_error *err)
+{
+    (void)err;
+    compare_call *c = ctx;
+    c->equal = c->n == 0 || memcmp(c->a, c->b, c->n) == 0;
+    return RF_OK;
+}
+
+rf_status rfi_mapped_equal(const void *a, const void *b, size_t n, bool *equal, rf_error *err)
+{
+    compare_call c = {a, b, n, false};
+    rf_status st = rfi_mapped_guarded(run_compare, &c, err);
+    *equal = st == RF_OK && c.equal;
+    return st;
 }
 
 rf_status rf_mapped_call(const rf_file *const *files, size_t n_files, rf_mapped_fn fn, void *ctx,
                          rf_error *err)
 {
-    return guarded_call(files, n_files, NULL, fn, ctx, err);
+    (void)files; /* every mapping is known to io.c; the list is kept for the API */
+    (void)n_files;
+    return rfi_mapped_guarded(fn, ctx, err);
 }
 
 rf_status rf_model_mapped_call(const rf_model *model, rf_mapped_fn fn, void *ctx, rf_error *err)
 {
-    return guarded_call(NULL, 0, model, fn, ctx, err);
+    (void)model;
+    return rfi_mapped_guarded(fn, ctx, err);
 }

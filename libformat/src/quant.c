@@ -6,6 +6,7 @@
 #include "model_internal.h"
 #include "rosetta/quant.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "io.h"
@@ -13,6 +14,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/threads.h"
 #include "dtype_internal.h"
+#include "io_internal.h"
 
 /* The kernels of a dtype: its entry in the dtype table (dtype.c), or none. */
 typedef struct kernels {
@@ -96,6 +98,21 @@ static rf_status unsupported(rf_error *err, rf_dtype dtype, const char *what)
     return rf_error_set(err, RF_ERR_UNSUPPORTED, "unsupported dtype %s (%s)", info->name, what);
 }
 
+typedef struct dequant_call {
+    rfi_dequant_fn fn;
+    const void *src;
+    float *dst;
+    int64_t n;
+} dequant_call;
+
+static rf_status run_dequant(void *ctx, rf_error *err)
+{
+    (void)err;
+    const dequant_call *c = ctx;
+    c->fn(c->src, c->dst, c->n);
+    return RF_OK;
+}
+
 rf_status rf_dequantize(rf_dtype dtype, const void *src, float *dst, uint64_t n_elements,
                         rf_error *err)
 {
@@ -116,8 +133,9 @@ rf_status rf_dequantize(rf_dtype dtype, const void *src, float *dst, uint64_t n_
         return rf_error_set(err, RF_ERR_ARGUMENT, "NULL %s buffer for %llu %s elements",
                             src ? "destination" : "source", (unsigned long long)n_elements,
                             info->name);
-    k.dequant[simd_index()](src, dst, (int64_t)n_elements);
-    return RF_OK;
+    /* src is often a mapped file: a truncation underneath becomes an error, not a SIGBUS */
+    dequant_call call = {k.dequant[simd_index()], src, dst, (int64_t)n_elements};
+    return rfi_mapped_guarded(run_dequant, &call, err);
 }
 
 /* How a tensor's values lie in its bytes: rows of row_bytes bytes, each decoding to row_elems
@@ -304,21 +322,45 @@ typedef struct quant_job {
     uint64_t unit_bytes;
     uint64_t n_elements; /* total (the last APR_Q4 block may be partial) */
     const float *imatrix;
+    atomic_int faulted; /* a range read a truncated mapping; fault holds the first error */
+    rf_error fault;
 } quant_job;
 
-static void quant_range(void *ctx, int64_t begin, int64_t end)
+typedef struct quant_range_call {
+    const quant_job *job;
+    int64_t begin, end;
+} quant_range_call;
+
+static rf_status run_range(void *ctx, rf_error *err)
 {
-    const quant_job *job = ctx;
-    const float *x = job->src + (uint64_t)begin * job->unit_elems;
-    uint8_t *y = job->dst + (uint64_t)begin * job->unit_bytes;
+    (void)err;
+    const quant_range_call *c = ctx;
+    const quant_job *job = c->job;
+    const float *x = job->src + (uint64_t)c->begin * job->unit_elems;
+    uint8_t *y = job->dst + (uint64_t)c->begin * job->unit_bytes;
     if (job->weighted) {
-        job->weighted(x, y, end - begin, (int64_t)job->unit_elems, job->imatrix);
-        return;
+        job->weighted(x, y, c->end - c->begin, (int64_t)job->unit_elems, job->imatrix);
+        return RF_OK;
     }
-    uint64_t last = (uint64_t)end * job->unit_elems;
+    uint64_t last = (uint64_t)c->end * job->unit_elems;
     if (last > job->n_elements)
         last = job->n_elements;
-    job->fn(x, y, (int64_t)(last - (uint64_t)begin * job->unit_elems));
+    job->fn(x, y, (int64_t)(last - (uint64_t)c->begin * job->unit_elems));
+    return RF_OK;
+}
+
+/* One thread's range, under the mapped-input guard of that thread: src may be a mapped F32
+ * tensor (rf_convert quantizes those in place), and a truncation must not kill a worker. */
+static void quant_range(void *ctx, int64_t begin, int64_t end)
+{
+    quant_job *job = ctx;
+    quant_range_call c = {job, begin, end};
+    rf_error e;
+    if (rfi_mapped_guarded(run_range, &c, &e) != RF_OK) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&job->faulted, &expected, 1))
+            job->fault = e;
+    }
 }
 
 rf_status rf_quantize(rf_dtype dtype, const float *src, void *dst, uint64_t n_rows,
@@ -355,7 +397,7 @@ rf_status rf_quantize(rf_dtype dtype, const float *src, void *dst, uint64_t n_ro
     if (n_threads < 0)
         return rf_error_set(err, RF_ERR_ARGUMENT, "negative thread count %d", n_threads);
 
-    quant_job job = {k.quant[simd_index()], NULL, src, dst, 0, 0, n, imatrix};
+    quant_job job = {k.quant[simd_index()], NULL, src, dst, 0, 0, n, imatrix, 0, {0}};
     int64_t n_units;
     if (weighted) { /* the weighted path uses statistics of whole rows */
         job.weighted = k.imatrix;
@@ -376,5 +418,7 @@ rf_status rf_quantize(rf_dtype dtype, const float *src, void *dst, uint64_t n_ro
     if (granule < 1)
         granule = 1;
     rk_parallel_for(n_units, granule, n_threads, quant_range, &job);
+    if (atomic_load(&job.faulted))
+        return rf_error_set(err, job.fault.status, "%s", job.fault.message);
     return RF_OK;
 }

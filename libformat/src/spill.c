@@ -15,16 +15,21 @@ struct spill {
     uint8_t *map;
 };
 
-/* Directory of path (for the temporary file next to the output), or "." */
+/* Directory of path (for the temporary file next to the output), or "."; a directory output
+ * given with trailing slashes ("hfout/") counts as the name "hfout". */
 static void dir_of(const char *path, char *out, size_t size)
 {
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    while (len > 0 && path[len - 1] != '/')
+        len--;
+    if (len == 0)
         snprintf(out, size, ".");
-    else if (slash == path)
+    else if (len == 1)
         snprintf(out, size, "/");
     else
-        snprintf(out, size, "%.*s", (int)(slash - path), path);
+        snprintf(out, size, "%.*s", (int)(len - 1), path);
 }
 
 spill *rfi_spill_open(const char *near_path, rf_error *err)
@@ -44,7 +49,7 @@ spill *rfi_spill_open(const char *near_path, rf_error *err)
     }
     s->fd = mkstemp(path);
     if (s->fd < 0) {
-        rf_error_set(err, RF_ERR_WRITE, "%s: cannot create a temporary file: %s", path,
+        rf_error_set(err, RF_ERR_WRITE, "cannot create a temporary file in %s: %s", dir,
                      strerror(errno));
         free(s);
         return NULL;
@@ -61,9 +66,10 @@ static rf_status put(spill *s, const uint8_t *p, uint64_t n, rf_error *err)
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return rf_error_set(err, RF_ERR_WRITE,
-                                "temporary file next to the output: write failed: %s",
-                                w < 0 ? strerror(errno) : "no space");
+            return rf_error_set(
+                err, RF_ERR_WRITE, "temporary file next to the output: write failed: %s%s",
+                w < 0 ? strerror(errno) : "no space",
+                w < 0 && errno == EFBIG ? " (the file size limit was reached: see ulimit -f)" : "");
         n -= (uint64_t)w;
         p += w;
         s->size += (uint64_t)w;

@@ -43,4 +43,13 @@ rf_status rfi_safetensors_write_hooked(const rf_model *m, const char *path_or_di
  * name such as "Qwen2ForCausalLM", "llama" for Mistral), or NULL when none can be named. */
 const char *rfi_gguf_architecture_name(const char *arch);
 
+/* RF_OK when a GGUF model written from m will name its architecture (rf_convert checks it
+ * before any work; rf_gguf_write checks it for non-GGUF sources, and writes a GGUF source as
+ * it is, since GGUF files that are not models, such as imatrix files, have no architecture):
+ * a GGUF m has a string
+ * general.architecture of lower-case letters, digits, '_' and '-'; any other m has a configured
+ * architecture with a GGUF name. Otherwise RF_ERR_CONTRACT naming the rule (gguf.architecture)
+ * and what m has instead; path starts the message. */
+rf_status rfi_gguf_check_architecture(const rf_model *m, const char *path, rf_error *err);
+
 #endif

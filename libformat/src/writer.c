@@ -1,10 +1,14 @@
 /* The atomic writer: every model file Rosetta writes goes through here (temp file in the target
- * directory, buffered writes with a running CRC-32, fsync, verify, rename, directory fsync). */
+ * directory, buffered writes with a running CRC-32, fsync, verify, rename, directory fsync).
+ * It never renames over anything but a regular file, removes its temp file when SIGINT/SIGTERM/
+ * SIGHUP end the process (output.c), and copies the caller's bytes under the mapped-input guard
+ * (a truncated mapped source is an error, not a SIGBUS). */
 #include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -13,6 +17,9 @@
 #include <unistd.h>
 
 #include <libdeflate.h>
+
+#include "io_internal.h"
+#include "output_internal.h"
 
 #define WRITER_BUFFER (1u << 20)
 
@@ -27,7 +34,8 @@ struct rf_writer {
     uint64_t writeback; /* file bytes whose write-back has been started */
     uint32_t crc;
     rf_status failed; /* sticky */
-    char failure[512];
+    char failure[sizeof(((rf_error *)0)->message)];
+    int temp_slot; /* rfi_output_temp_remember's slot: removed on SIGINT/SIGTERM/SIGHUP */
 };
 
 uint32_t rf_crc32(uint32_t crc, const void *data, size_t n)
@@ -37,6 +45,11 @@ uint32_t rf_crc32(uint32_t crc, const void *data, size_t n)
 
 rf_writer *rf_writer_open(const char *path, rf_error *err)
 {
+    /* Never rename over a device (/dev/null), a FIFO or a directory: refused before anything
+     * is created. */
+    if (rfi_output_refuse_special(path, err) != RF_OK)
+        return NULL;
+    rf_output_cleanup_on_signals();
     rf_writer *w = calloc(1, sizeof *w);
     size_t len = strlen(path);
     if (!w || !(w->final_path = malloc(len + 1)) || !(w->temp_path = malloc(len + 16)) ||
@@ -50,7 +63,15 @@ rf_writer *rf_writer_open(const char *path, rf_error *err)
         return NULL;
     }
     memcpy(w->final_path, path, len + 1);
+    w->temp_slot = -1;
     rf_writer_cleanup_stale(path);
+    /* The terminating signals wait until the temp file is created and recorded for removal. */
+    sigset_t block, saved;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &saved);
     /* Lock the temp file so rf_writer_cleanup_stale sees it is live (a file system without
      * flock leaves it unlocked); a file a cleaner unlinked between mkostemp and flock has no
      * links left: make another one. */
@@ -63,10 +84,14 @@ rf_writer *rf_writer_open(const char *path, rf_error *err)
         close(w->fd);
         w->fd = -1;
     }
+    int open_errno = errno;
+    if (w->fd >= 0)
+        w->temp_slot = rfi_output_temp_remember(w->temp_path);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     w->lock_fd = w->fd >= 0 ? fcntl(w->fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (w->fd < 0) {
         rf_error_set(err, RF_ERR_WRITE, "%s: cannot create temporary file: %s", path,
-                     strerror(errno));
+                     strerror(open_errno));
         free(w->buf);
         free(w->final_path);
         free(w->temp_path);
@@ -81,8 +106,10 @@ static rf_status fail(rf_writer *w, rf_error *err, const char *what)
 {
     if (w->failed == RF_OK) {
         w->failed = RF_ERR_WRITE;
-        snprintf(w->failure, sizeof w->failure, "%s: %s at offset %llu: %s", w->final_path, what,
-                 (unsigned long long)w->offset, strerror(errno));
+        int e = errno;
+        snprintf(w->failure, sizeof w->failure, "%s: %s at offset %llu: %s%s", w->final_path, what,
+                 (unsigned long long)w->offset, strerror(e),
+                 e == EFBIG ? " (the file size limit was reached: see ulimit -f)" : "");
     }
     return rf_error_set(err, w->failed, "%s", w->failure);
 }
@@ -117,7 +144,7 @@ static void start_writeback(rf_writer *w)
     }
 }
 
-/* Writes p[0..n) to the file itself (no copy into the buffer). */
+/* Writes p[0..n) to the file itself (no copy into the buffer). Runs under the SIGBUS guard. */
 static rf_status write_direct(rf_writer *w, const uint8_t *p, size_t n, rf_error *err)
 {
     while (n > 0) {
@@ -125,6 +152,13 @@ static rf_status write_direct(rf_writer *w, const uint8_t *p, size_t n, rf_error
         if (k < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == EFAULT) {
+                /* the kernel could not read p: a mapped source truncated underneath; touching
+                 * the byte raises the SIGBUS the guard turns into "file changed while in use" */
+                volatile uint8_t probe = *(const volatile uint8_t *)p;
+                (void)probe;
+                errno = EFAULT;
+            }
             return fail(w, err, "write failed");
         }
         p += k;
@@ -133,26 +167,33 @@ static rf_status write_direct(rf_writer *w, const uint8_t *p, size_t n, rf_error
     return RF_OK;
 }
 
-rf_status rf_writer_write(rf_writer *w, const void *data, size_t n, rf_error *err)
+typedef struct copy_in {
+    rf_writer *w;
+    const uint8_t *p;
+    size_t n;
+} copy_in;
+
+/* The caller's bytes into the file: large pieces (tensor data) straight to it, the rest through
+ * the buffer. data is often a mapped input file, hence the guard around this function. */
+static rf_status copy_bytes(void *ctx, rf_error *err)
 {
-    if (w->failed)
-        return rf_error_set(err, w->failed, "%s", w->failure);
-    const uint8_t *p = data;
-    w->crc = libdeflate_crc32(w->crc, p, n);
-    w->offset += n;
-    if (n >= WRITER_BUFFER) { /* large pieces (tensor data) go straight to the file */
-        if (flush(w, err) != RF_OK || write_direct(w, p, n, err) != RF_OK)
+    copy_in *c = ctx;
+    rf_writer *w = c->w;
+    w->crc = libdeflate_crc32(w->crc, c->p, c->n);
+    w->offset += c->n;
+    if (c->n >= WRITER_BUFFER) {
+        if (flush(w, err) != RF_OK || write_direct(w, c->p, c->n, err) != RF_OK)
             return RF_ERR_WRITE;
         start_writeback(w);
         return RF_OK;
     }
-    while (n > 0) {
+    while (c->n > 0) {
         size_t room = WRITER_BUFFER - w->used;
-        size_t take = n < room ? n : room;
-        memcpy(w->buf + w->used, p, take);
+        size_t take = c->n < room ? c->n : room;
+        memcpy(w->buf + w->used, c->p, take);
         w->used += take;
-        p += take;
-        n -= take;
+        c->p += take;
+        c->n -= take;
         if (w->used == WRITER_BUFFER) {
             if (flush(w, err) != RF_OK)
                 return RF_ERR_WRITE;
@@ -160,6 +201,20 @@ rf_status rf_writer_write(rf_writer *w, const void *data, size_t n, rf_error *er
         }
     }
     return RF_OK;
+}
+
+rf_status rf_writer_write(rf_writer *w, const void *data, size_t n, rf_error *err)
+{
+    if (w->failed)
+        return rf_error_set(err, w->failed, "%s", w->failure);
+    copy_in c = {w, data, n};
+    rf_status st = rfi_mapped_guarded(copy_bytes, &c, err);
+    if (st != RF_OK && w->failed == RF_OK) {
+        /* the source faulted (a truncated mapping): the output is incomplete, fail for good */
+        w->failed = st;
+        snprintf(w->failure, sizeof w->failure, "%s", err ? err->message : "input read failed");
+    }
+    return st;
 }
 
 rf_status rf_writer_pad(rf_writer *w, uint64_t alignment, rf_error *err)
@@ -183,6 +238,7 @@ const char *rf_writer_temp_path(const rf_writer *w) { return w->temp_path; }
 
 static void writer_free(rf_writer *w)
 {
+    rfi_output_temp_forget(w->temp_slot);
     if (w->lock_fd >= 0)
         close(w->lock_fd);
     free(w->buf);
@@ -229,6 +285,9 @@ rf_status rf_writer_commit(rf_writer *w, rf_verify_fn verify, void *ctx, rf_erro
     }
     if (st == RF_OK && verify)
         st = verify(w->temp_path, ctx, err);
+    /* checked again: something may have been put at the path since rf_writer_open */
+    if (st == RF_OK)
+        st = rfi_output_refuse_special(w->final_path, err);
     if (st == RF_OK && rename(w->temp_path, w->final_path) != 0)
         st = fail(w, err, "rename into place failed");
     if (st != RF_OK) {

@@ -79,6 +79,11 @@ for t in "${tools[@]}"; do
   [ $rc -eq 2 ] || fail "$t --no-such-option-xyz exited $rc, expected 2"
   [ ! -s "$tmp/$name-badopt.out" ] || fail "$t wrote to stdout on a usage error: $(head -c 200 "$tmp/$name-badopt.out")"
   grep -q "^$t: " "$tmp/$name-badopt.err" || fail "$t usage error does not start with '$t: ': $(cat "$tmp/$name-badopt.err")"
+  # one line naming the option (docs/reliability.md, "Hostile environments": getopt's own
+  # message with the build path is off)
+  [ "$(wc -l <"$tmp/$name-badopt.err")" -eq 1 ] &&
+    grep -qF "unknown option '--no-such-option-xyz'" "$tmp/$name-badopt.err" ||
+    fail "$t: the option error is not one line naming the option: $(cat "$tmp/$name-badopt.err")"
   ok
   # A missing input file: exit 3 (unreadable input), the path named on stderr, no stdout noise.
   # (Only for tools that take a model file; all current tools do.)

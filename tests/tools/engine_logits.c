@@ -196,8 +196,7 @@ int main(int argc, char **argv)
             fail(2, a, "unknown option");
     }
     if (!model_path || !ids_file || greedy < 1 || (!teacher != !against))
-        fail(2, "usage",
-                    "engine_logits MODEL --ids-file F --greedy N [--teacher J --against B]");
+        fail(2, "usage", "engine_logits MODEL --ids-file F --greedy N [--teacher J --against B]");
 
     rf_error err = {0};
     ri_model_params mp = ri_model_params_default();

@@ -457,7 +457,7 @@ Test(convert_checks, directory_output)
     cr_assert(exists(at("mine/notes.txt")));
     rf_model *ck = open_path(at("ck"));
     cr_assert_eq(rf_convert(ck, &p, at("ck"), NULL, &err), RF_ERR_ARGUMENT);
-    cr_assert(strstr(err.message, "replace the source"), "%s", err.message);
+    cr_assert(strstr(err.message, "is the directory of the input model"), "%s", err.message);
     rf_model_free(ck);
     rf_model_free(a);
     rf_model_free(b);

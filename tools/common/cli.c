@@ -1,16 +1,22 @@
 /* Shared command-line plumbing for the apr-* tools (see cli.h). */
 #include "cli.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rosetta/apr.h"
 #include "rosetta/detect.h"
+#include "rosetta/output.h"
 #include "rosetta/quant.h"
 #include "rosetta/text.h"
 #include "rosetta/version.h"
@@ -32,8 +38,21 @@ void cli_print_help(const cli_tool *tool, FILE *out)
           out);
 }
 
+static struct timespec started;
+
+/* What every tool needs before it reads or writes anything (see cli.h). */
+static void prepare_process(void)
+{
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    rf_output_cleanup_on_signals();
+    opterr = 0;
+}
+
 bool cli_common_flags(const cli_tool *tool, int argc, char **argv, int *exit_code)
 {
+    prepare_process();
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
@@ -69,13 +88,155 @@ void cli_error(const cli_tool *tool, const char *fmt, ...)
 
 int cli_usage_error(const cli_tool *tool, const char *fmt, ...)
 {
+    fflush(stdout);
     fprintf(stderr, "apr-%s: ", tool->name);
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'apr %s --help'.\n", tool->name);
+    fprintf(stderr, " (see 'apr %s --help')\n", tool->name);
     return APR_EXIT_USAGE;
+}
+
+int cli_option_error(const cli_tool *tool, char **argv, const char *shortopts,
+                     const struct option *longopts)
+{
+    /* getopt_long has moved optind past the offending word (and past a missing argument) */
+    const char *word = optind > 0 ? argv[optind - 1] : NULL;
+    if (word && strncmp(word, "--", 2) == 0 && word[2]) {
+        const char *name = word + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct option *hit = NULL;
+        int matches = 0;
+        for (const struct option *o = longopts; o && o->name; o++) {
+            if (strncmp(o->name, name, len) != 0)
+                continue;
+            if (strlen(o->name) == len) { /* an exact match wins over prefixes */
+                hit = o;
+                matches = 1;
+                break;
+            }
+            hit = o;
+            matches++;
+        }
+        if (matches == 0)
+            return cli_usage_error(tool, "unknown option '--%.*s'", (int)len, name);
+        if (matches > 1)
+            return cli_usage_error(tool, "option '--%.*s' is ambiguous", (int)len, name);
+        if (hit->has_arg == no_argument && eq)
+            return cli_usage_error(tool, "--%s takes no argument", hit->name);
+        return cli_usage_error(tool, "--%s requires an argument", hit->name);
+    }
+    int c = optopt;
+    const char *at = c ? strchr(shortopts, c) : NULL;
+    if (at && at[1] == ':')
+        return cli_usage_error(tool, "-%c requires an argument", c);
+    if (c)
+        return cli_usage_error(tool, "unknown option '-%c'", c);
+    return cli_usage_error(tool, "unknown option '%s'", word ? word : "?");
+}
+
+/* Whether fd is a pipe or socket whose reading end is closed (poll reports POLLERR for it). */
+static bool reader_gone(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return false;
+    struct pollfd p = {fd, 0, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+int cli_finish_stdout(const cli_tool *tool, bool result_on_stdout)
+{
+    errno = 0;
+    int rc = fflush(stdout);
+    int e = errno;
+    if (rc == 0 && !ferror(stdout))
+        return APR_EXIT_OK;
+    if (!(e == EPIPE || reader_gone(STDOUT_FILENO)))
+        cli_error(tool, "stdout: write failed: %s", e ? strerror(e) : "I/O error");
+    return result_on_stdout ? APR_EXIT_WRITE : APR_EXIT_OK;
+}
+
+/* Bytes of path: a file's size, or the sum of the regular files in a directory. */
+static uint64_t output_bytes(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    if (!S_ISDIR(st.st_mode))
+        return (uint64_t)st.st_size;
+    uint64_t total = 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        struct stat fst;
+        if (fstatat(dirfd(d), e->d_name, &fst, 0) == 0 && S_ISREG(fst.st_mode))
+            total += (uint64_t)fst.st_size;
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
+void cli_report_written(const cli_tool *tool, const char *path, size_t n_tensors)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds =
+        (double)(now.tv_sec - started.tv_sec) + (double)(now.tv_nsec - started.tv_nsec) / 1e9;
+    char size[32];
+    cli_error(tool, "wrote %s: %zu tensors, %s, %.1f s", path, n_tensors,
+              cli_human_bytes(output_bytes(path), size, sizeof size), seconds);
+}
+
+void cli_convert_warnings(const cli_tool *tool, const rf_model *src,
+                          const rf_convert_report *report, bool allow_requantize)
+{
+    if (report->n_requantized > 0 && !allow_requantize) {
+        /* one line: the count, then each distinct type change with its count */
+        char changes[512] = "";
+        size_t used = 0;
+        const rf_convert_tensor *t = report->tensors;
+        for (size_t i = 0; i < report->n_tensors; i++) {
+            if (!t[i].requantize)
+                continue;
+            bool seen = false;
+            for (size_t k = 0; k < i && !seen; k++)
+                seen = t[k].requantize && t[k].entry->src_dtype == t[i].entry->src_dtype &&
+                       t[k].entry->dtype == t[i].entry->dtype;
+            if (seen)
+                continue;
+            size_t count = 0;
+            for (size_t k = i; k < report->n_tensors; k++)
+                count += t[k].requantize && t[k].entry->src_dtype == t[i].entry->src_dtype &&
+                         t[k].entry->dtype == t[i].entry->dtype;
+            int w = snprintf(changes + used, sizeof changes - used, "%s%s -> %s: %zu",
+                             used ? ", " : "", rf_dtype_name(t[i].entry->src_dtype),
+                             rf_dtype_name(t[i].entry->dtype), count);
+            if (w < 0 || (size_t)w >= sizeof changes - used)
+                break;
+            used += (size_t)w;
+        }
+        cli_error(tool,
+                  "warning: %zu quantized tensors are requantized (dequantized, then quantized "
+                  "again: the errors add up): %s",
+                  report->n_requantized, changes);
+    }
+    const char *out = report->out_path;
+    if (report->format == RF_FORMAT_SAFETENSORS && out &&
+        rf_convert_format_for_path(out) == RF_FORMAT_SAFETENSORS) {
+        struct stat st;
+        bool is_dir = stat(out, &st) == 0 && S_ISDIR(st.st_mode);
+        const rf_model_config *c = rf_model_config_get(src);
+        if (!is_dir && (c->architecture || rf_model_tokenizer(src)))
+            cli_error(tool,
+                      "warning: %s is a single .safetensors file: it holds the tensors only, so "
+                      "the config and the tokenizer of the input are left out (Hugging Face "
+                      "loaders need config.json and tokenizer.json); give a directory path "
+                      "instead (no .safetensors extension) for a full Hugging Face checkpoint",
+                      out);
+    }
 }
 
 int cli_exit_for_status(rf_status status)
@@ -104,10 +265,24 @@ bool cli_print_json(cJSON *json, bool pretty)
     cJSON_Delete(json);
     if (!text)
         return false;
-    fputs(text, stdout);
+    /* cJSON escapes quotes, backslashes and control characters but copies other bytes as they
+     * are; bytes outside UTF-8 can only be inside strings, and become U+FFFD there. */
+    const unsigned char *p = (const unsigned char *)text;
+    size_t len = strlen(text), run = 0; /* text[run..i) is valid and not printed yet */
+    for (size_t i = 0; i < len;) {
+        size_t seq = p[i] < 0x80 ? 1 : rf_utf8_char_len(p + i, len - i);
+        if (seq == 0) {
+            fwrite(p + run, 1, i - run, stdout);
+            fputs("\xEF\xBF\xBD", stdout);
+            run = ++i;
+        } else {
+            i += seq;
+        }
+    }
+    fwrite(p + run, 1, len - run, stdout);
     fputc('\n', stdout);
     free(text);
-    return true;
+    return !ferror(stdout);
 }
 
 bool cli_color(FILE *stream)

@@ -10,7 +10,9 @@
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
+#include <getopt.h>
 
+#include "rosetta/convert.h"
 #include "rosetta/model.h"
 #include "rosetta/status.h"
 
@@ -31,8 +33,38 @@ typedef struct cli_tool {
 } cli_tool;
 
 /* Handles --help, --version and --describe when argv[1] is one of them (prints to stdout and
- * returns true with *exit_code set); otherwise returns false. */
+ * returns true with *exit_code set); otherwise returns false. Every tool calls it first, so it
+ * also prepares the process for hostile environments (docs/reliability.md): SIGPIPE ignored (a
+ * closed stdout gives EPIPE, see cli_finish_stdout, never a silent death), SIGXFSZ ignored (a
+ * file size limit gives exit 4 "file size limit"), SIGINT/SIGTERM/SIGHUP remove unfinished temp
+ * files (rf_output_cleanup_on_signals), getopt's own messages off (opterr = 0: the tool reports
+ * option errors with cli_option_error), and the clock of cli_report_written started. */
 bool cli_common_flags(const cli_tool *tool, int argc, char **argv, int *exit_code);
+
+/* The usage error for the option getopt_long just refused (it returned '?' or ':'), in one line
+ * naming the tool and the real problem: "--tensor-type requires an argument", "unknown option
+ * '--frobnicate'", "option '--t' is ambiguous", "--pure takes no argument". shortopts and
+ * longopts are the ones given to getopt_long. Returns APR_EXIT_USAGE. */
+int cli_option_error(const cli_tool *tool, char **argv, const char *shortopts,
+                     const struct option *longopts);
+
+/* Flushes stdout and says how the tool should end: APR_EXIT_OK when everything reached stdout.
+ * When it did not: a reader that went away (EPIPE, `| head`) gets no message, any other
+ * failure a message on stderr; the result is APR_EXIT_WRITE if stdout carries the tool's result
+ * (result_on_stdout: inspect, tensors, detect, --json), else APR_EXIT_OK (the plan a writing
+ * tool prints is a courtesy; its job is the file it wrote). */
+int cli_finish_stdout(const cli_tool *tool, bool result_on_stdout);
+
+/* "apr-<name>: wrote OUT: N tensors, SIZE, T s" on stderr: the success line of a writing tool
+ * (SIZE of the file, or of the regular files in an output directory; T since cli_common_flags). */
+void cli_report_written(const cli_tool *tool, const char *path, size_t n_tensors);
+
+/* The warnings of a conversion, each printed once, before the work (call it from the plan hook):
+ * requantized tensors (one line with their count and the type changes) unless
+ * allow_requantize, and a single .safetensors output that leaves out the source's config and
+ * tokenizer (with how to get a full Hugging Face directory instead). */
+void cli_convert_warnings(const cli_tool *tool, const rf_model *src,
+                          const rf_convert_report *report, bool allow_requantize);
 
 /* Prints the --help text of tool to out. */
 void cli_print_help(const cli_tool *tool, FILE *out);
@@ -43,7 +75,8 @@ void cli_print_version(const cli_tool *tool, FILE *out);
 /* "apr-<name>: <message>\n" on stderr. */
 void cli_error(const cli_tool *tool, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Usage error: prints the message and a hint to run --help; returns APR_EXIT_USAGE. */
+/* Usage error: prints the message and a hint to run --help, on one line; returns
+ * APR_EXIT_USAGE. */
 int cli_usage_error(const cli_tool *tool, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -51,7 +84,10 @@ int cli_usage_error(const cli_tool *tool, const char *fmt, ...)
 int cli_exit_for_status(rf_status status);
 
 /* Prints a cJSON value compactly (one line) or indented, followed by a newline, to stdout,
- * and deletes it. Returns false if printing failed. */
+ * and deletes it. Every --json output goes through here, so every one escapes the same way:
+ * bytes that are not UTF-8 (a path, a tensor name, a metadata string from a file) become U+FFFD,
+ * as cli_json_string does, and the output is always valid JSON. Returns false if printing
+ * failed. */
 bool cli_print_json(cJSON *json, bool pretty);
 
 /* Whether stderr/stdout should get colour (a terminal and NO_COLOR unset). */

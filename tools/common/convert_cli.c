@@ -13,6 +13,7 @@
 
 #include "rosetta/contract.h"
 #include "rosetta/convert.h"
+#include "rosetta/output.h"
 
 #define MAX_CHAIN 8
 
@@ -20,7 +21,7 @@ typedef struct options {
     const cli_tool *tool;
     convert_mode mode;
     const char *src, *out, *to, *chain, *mix, *requantize, *arch, *contracts;
-    bool verify, skip_contract, no_provenance, json, quiet, enforce_provenance;
+    bool verify, skip_contract, no_provenance, json, quiet, enforce_provenance, force;
     int n_threads;
     /* progress bar */
     bool progress;
@@ -40,6 +41,7 @@ enum {
     OPT_NO_PROVENANCE,
     OPT_JSON,
     OPT_ENFORCE,
+    OPT_FORCE,
 };
 
 static double now(void)
@@ -308,6 +310,7 @@ static rf_status run_step(options *o, step *s, bool compare)
     p.check_values = !o->skip_contract;
     p.provenance = !o->no_provenance;
     p.compare = compare;
+    p.replace_input = o->force; /* rf_convert refuses the source's own files unless asked */
     p.on_work = on_work;
     p.ctx = o;
     o->start = now();
@@ -438,6 +441,14 @@ static cJSON *step_json(const step *s)
     return j;
 }
 
+/* The success line of a written step (stderr), unless -q. */
+static void report_written(const options *o, const step *s)
+{
+    const rf_convert_report *r = s->report;
+    if (s->status == RF_OK && r != NULL && r->written && !o->quiet)
+        cli_report_written(o->tool, s->out_path, r->n_tensors + r->n_head_copies);
+}
+
 /* Exit code of a finished step, after its messages. */
 static int finish_step(const options *o, const step *s)
 {
@@ -466,12 +477,15 @@ static int run_single(options *o)
     run_step(o, &s, o->verify);
     warnings(o, &s);
     rc = finish_step(o, &s);
-    if (o->json) {
-        if (!cli_print_json(step_json(&s), true))
-            rc = rc ? rc : APR_EXIT_WRITE;
-    } else if (s.status == RF_OK) {
+    if (o->json)
+        cli_print_json(step_json(&s), true);
+    else if (s.status == RF_OK)
         print_step(o, &s);
-    }
+    /* a closed stdout does not undo the written file; it fails only a result asked on stdout */
+    int out_rc = cli_finish_stdout(o->tool, o->json);
+    if (rc == APR_EXIT_OK)
+        rc = out_rc;
+    report_written(o, &s);
     rf_convert_report_free(s.report);
     return rc;
 }
@@ -493,6 +507,13 @@ static int run_chain(options *o)
     }
     if (n < 2)
         return cli_usage_error(o->tool, "--chain: name the source format and at least one more");
+    /* before any work: a directory (or nothing) at DIR, in a writable directory */
+    rf_output_check_options where = {RF_OUTPUT_DIRECTORY, NULL, false};
+    rf_error check = {0};
+    if (rf_output_check(o->out, &where, &check) != RF_OK) {
+        cli_error(o->tool, "%s", check.message);
+        return cli_exit_for_status(check.status);
+    }
     if (mkdir(o->out, 0755) != 0 && errno != EEXIST)
         return cli_usage_error(o->tool, "%s: cannot create the directory: %s", o->out,
                                strerror(errno));
@@ -542,6 +563,8 @@ static int run_chain(options *o)
             cJSON_AddItemToArray(list_json, step_json(s));
         else if (s->status == RF_OK)
             print_step(o, s);
+        fflush(stdout);
+        report_written(o, s);
     }
     o->mix = mix;
     /* end to end: the last output against the original source */
@@ -582,8 +605,11 @@ static int run_chain(options *o)
         rf_model_free(b);
         rf_model_free(a);
     }
-    if (json && !cli_print_json(json, true) && rc == APR_EXIT_OK)
-        rc = APR_EXIT_WRITE;
+    if (json)
+        cli_print_json(json, true);
+    int out_rc = cli_finish_stdout(o->tool, json != NULL);
+    if (rc == APR_EXIT_OK)
+        rc = out_rc;
     for (size_t i = 1; i < n; i++)
         rf_convert_report_free(steps[i].report);
     return rc;
@@ -609,10 +635,12 @@ static int parse_args(options *o, int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"quiet", no_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 't'},
+        {"force", no_argument, NULL, OPT_FORCE},
         {NULL, 0, NULL, 0},
     };
+    static const char shortopts[] = "o:qt:";
     int opt;
-    while ((opt = getopt_long(argc, argv, "o:qt:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': o->out = optarg; break;
         case OPT_TO: o->to = optarg; break;
@@ -626,6 +654,7 @@ static int parse_args(options *o, int argc, char **argv)
         case OPT_NO_PROVENANCE: o->no_provenance = true; break;
         case OPT_ENFORCE: o->enforce_provenance = true; break;
         case OPT_JSON: o->json = true; break;
+        case OPT_FORCE: o->force = true; break;
         case 'q': o->quiet = true; break;
         case 't': {
             char *end;
@@ -636,7 +665,7 @@ static int parse_args(options *o, int argc, char **argv)
             o->n_threads = (int)v;
             break;
         }
-        default: return cli_usage_error(o->tool, "unknown option");
+        default: return cli_option_error(o->tool, argv, shortopts, longopts);
         }
     }
     /* flags that belong to another mode */

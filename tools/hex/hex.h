@@ -53,6 +53,8 @@ int hex_blocks(const rf_filemap *map, const hex_options *o);
 int hex_slice(const rf_filemap *map, const hex_options *o);
 int hex_distribution(const rf_filemap *map, const hex_options *o);
 int hex_entropy(const rf_filemap *map, const hex_options *o);
+/* Frees what a view abandoned by a fault in the mapped file still held (hex_entropy's tables). */
+void hex_release_scratch(void);
 int hex_contract(const rf_filemap *map, const hex_options *o);
 int hex_tui(const rf_filemap *map, const hex_options *o);
 

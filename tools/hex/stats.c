@@ -467,12 +467,28 @@ static const char *entropy_flags(const entropy_row *row, char *buf, size_t size)
     return buf;
 }
 
+/* The allocations of a running hex_entropy: the view runs under the SIGBUS guard, and a file
+ * truncated underneath abandons it mid-way (hex_release_scratch frees them then). */
+static struct {
+    double *table;
+    bool *selected;
+    cJSON *root;
+} scratch;
+
+void hex_release_scratch(void)
+{
+    free(scratch.table);
+    free(scratch.selected);
+    cJSON_Delete(scratch.root);
+    memset(&scratch, 0, sizeof scratch);
+}
+
 int hex_entropy(const rf_filemap *map, const hex_options *o)
 {
     uint64_t window = o->has_width ? o->width : 4096;
     xlogx x = {NULL, window <= 65536 ? window + 1 : 0};
     if (x.n) {
-        x.table = malloc(x.n * sizeof *x.table);
+        x.table = scratch.table = malloc(x.n * sizeof *x.table);
         if (!x.table)
             x.n = 0;
         for (uint64_t c = 0; c < x.n; c++)
@@ -483,21 +499,21 @@ int hex_entropy(const rf_filemap *map, const hex_options *o)
         size_t n = 0;
         size_t *sel = hex_select(map, o->tensor, true, &n);
         if (!sel) {
-            free(x.table);
+            hex_release_scratch();
             return hex_no_tensor(map, o);
         }
-        selected = calloc(rf_filemap_n_tensors(map), sizeof *selected);
+        selected = scratch.selected = calloc(rf_filemap_n_tensors(map), sizeof *selected);
         for (size_t i = 0; selected && i < n; i++)
             selected[sel[i]] = true;
         free(sel);
         if (!selected) {
-            free(x.table);
+            hex_release_scratch();
             return APR_EXIT_WRITE;
         }
     }
     uint64_t lo = o->has_offset ? o->offset : 0;
     uint64_t hi = o->has_limit && o->limit <= UINT64_MAX - lo ? lo + o->limit : UINT64_MAX;
-    cJSON *root = o->json ? hex_json_root(map, "entropy") : NULL;
+    cJSON *root = scratch.root = o->json ? hex_json_root(map, "entropy") : NULL;
     cJSON *list = root ? cJSON_AddArrayToObject(root, "regions") : NULL;
     if (root)
         cJSON_AddItemToObject(root, "window", cli_json_u64(window));
@@ -566,8 +582,8 @@ int hex_entropy(const rf_filemap *map, const hex_options *o)
         if (*flags)
             printf("%-10s %13s  %s  <-- %s\n", "", "", "", flags);
     }
-    free(selected);
-    free(x.table);
+    scratch.root = NULL; /* printed (and deleted) below */
+    hex_release_scratch();
     if (root) {
         cJSON_AddItemToObject(root, "flagged", cli_json_u64(flagged));
         return hex_json_print(root);

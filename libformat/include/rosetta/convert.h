@@ -114,6 +114,10 @@ typedef struct rf_convert_params {
     rf_convert_verify_fn verify;
     rf_convert_work_fn on_work;
     void *ctx;
+    /* Whether out_path may be one of src's own files (a tool's --force). Default false: such a
+     * path is refused before any work (rf_output_check). When true the input is replaced only
+     * by the complete, verified output (the atomic rename), and its mapping stays valid. */
+    bool replace_input;
 } rf_convert_params;
 
 /* Defaults: format from the path, keep dtypes, plan defaults of Q8_0 (used only with
@@ -238,7 +242,11 @@ struct rf_convert_report {
     char first_field_diff[512]; /* "pad_token_id: 997 in the source, none in the output" */
 };
 
-/* Converts src to out_path as p says (p NULL: the defaults). Order of work: plan the types,
+/* Converts src to out_path as p says (p NULL: the defaults). Before anything else the output path
+ * is checked (rf_output_check: not a device, FIFO, socket or a directory where a file goes, not
+ * one of src's files unless p->replace_input, a writable directory; RF_ERR_ARGUMENT or
+ * RF_ERR_WRITE naming out_path), and GGUF output needs an architecture (RF_ERR_CONTRACT, rule
+ * gguf.architecture). Then: plan the types,
  * check that the output format holds them, that Rosetta can dequantize every source type and
  * produce every target type, and that the importance matrix fits; call p->on_plan; convert the
  * changed tensors one at a time into an unlinked spill file next to out_path; assemble the

@@ -100,6 +100,11 @@ RF_API rf_status rf_gguf_scan_layout(const uint8_t *data, uint64_t size, const c
 /* The layout of the file a GGUF model was read from (its first source file). */
 RF_API rf_status rf_gguf_model_layout(const rf_model *m, rf_gguf_layout *out, rf_error *err);
 
+/* The name llama.cpp gives a general.file_type value (its llama_ftype, named as
+ * llama_ftype_name in llama.cpp's src/llama-model-loader.cpp does): 15 -> "Q4_K - Medium",
+ * 0 -> "all F32", 7 -> "Q8_0". NULL for a value llama.cpp does not name. */
+RF_API const char *rf_gguf_file_type_name(uint64_t file_type);
+
 #ifdef __cplusplus
 }
 #endif

@@ -230,7 +230,9 @@ typedef rf_status (*rf_mapped_fn)(void *ctx, rf_error *err);
  * by another process (SIGBUS) stops fn and returns RF_ERR_IO "<file>: file changed while in use:
  * ..." naming that file, instead of killing the process. fn is abandoned at the faulting read:
  * keep whatever it must release in ctx and release it after the call. Guards nest; each thread
- * has its own (reads on other threads are not guarded). See docs/reliability.md. */
+ * has its own (reads on other threads are not guarded). The guard finds the file among every
+ * mapping the library made, so model may be NULL (a tool reading a mapping that is not a
+ * model's, as apr hex does). See docs/reliability.md. */
 RF_API rf_status rf_model_mapped_call(const rf_model *model, rf_mapped_fn fn, void *ctx,
                                       rf_error *err);
 

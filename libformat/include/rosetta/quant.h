@@ -54,7 +54,10 @@ RF_API rf_status rf_quant_bytes(rf_dtype dtype, uint64_t n_rows, uint64_t n_per_
  * block); APR_Q8 reads its 4-byte scale and n_elements int8. Integer types and BOOL convert
  * their values (I64/U64 round to the nearest float). Types without a dequantizer (IQ2/IQ3/IQ1,
  * TQ, MXFP4, FP8 ...) fail with RF_ERR_UNSUPPORTED "unsupported dtype NAME"; dst is then not
- * written. src must hold exactly rf_dtype_flat_bytes(dtype, n_elements) bytes. */
+ * written. src must hold exactly rf_dtype_flat_bytes(dtype, n_elements) bytes. src may be a
+ * mapped file: a read past the end of one that another process truncated fails with RF_ERR_IO
+ * "<file>: file changed while in use: ..." instead of killing the process
+ * (rf_model_mapped_call). */
 RF_API rf_status rf_dequantize(rf_dtype dtype, const void *src, float *dst, uint64_t n_elements,
                                rf_error *err);
 
