@@ -127,7 +127,7 @@ double SCAN_FN(rk_value_m2)(const float *x, int64_t n, double mean)
  * count only the lanes that match (counting does not depend on the order). AVX-512 builds take
  * sixteen values per step, AVX2 builds eight. */
 static inline void select_one(const float *x, const uint32_t *bins, int n_bins,
-                              uint64_t (*low)[65536])
+                              uint64_t (*low)[65536], uint32_t **keys)
 {
     uint32_t bits;
     memcpy(&bits, x, sizeof bits);
@@ -136,13 +136,16 @@ static inline void select_one(const float *x, const uint32_t *bins, int n_bins,
     uint32_t kk = bits ^ ((0u - (bits >> 31)) | 0x80000000u);
     for (int s = 0; s < n_bins; s++)
         if (kk >> 16 == bins[s]) {
-            low[s][kk & 0xffffu]++;
+            if (keys)
+                *keys[s]++ = kk;
+            else
+                low[s][kk & 0xffffu]++;
             return;
         }
 }
 
 void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, int n_bins,
-                              uint64_t (*low)[65536])
+                              uint64_t (*low)[65536], uint32_t **keys)
 {
     int64_t i = 0;
 #ifdef __AVX512F__
@@ -162,7 +165,7 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         while (mask) {
             int j = __builtin_ctz(mask);
             mask &= mask - 1;
-            select_one(x + i + j, bins, n_bins, low);
+            select_one(x + i + j, bins, n_bins, low, keys);
         }
     }
 #else
@@ -182,10 +185,10 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         while (mask) {
             int j = __builtin_ctz(mask);
             mask &= mask - 1;
-            select_one(x + i + j, bins, n_bins, low);
+            select_one(x + i + j, bins, n_bins, low, keys);
         }
     }
 #endif
     for (; i < n; i++)
-        select_one(x + i, bins, n_bins, low);
+        select_one(x + i, bins, n_bins, low, keys);
 }
