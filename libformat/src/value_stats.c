@@ -138,7 +138,7 @@ static void flush_hist(vs_work *w, acc *a)
     a->pending = 0;
 }
 
-/* Folds n values into a: counts, extremes, sums and the top-bit histogram (two interleaved
+/* Folds n values into a: counts, extremes, sums and the top-bit histogram (four interleaved
  * sub-histograms, so that runs of equal values do not wait on one counter). */
 static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x, size_t n,
                       bool small)
