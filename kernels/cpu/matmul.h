@@ -154,6 +154,11 @@ size_t rk_repack_bytes(rk_type type, int64_t n_rows, int64_t k);
  * Returns 0 or -1 (unsupported type, small buffer, invalid src). */
 int rk_repack(const rk_matrix *src, void *dst, size_t dst_bytes, rk_matrix *out);
 
+/* Row r of an R16 matrix back in the bytes of the ROWS layout (k / block_elems blocks at dst),
+ * e.g. an embedding row read from the repacked copy of the output matrix tied to it, so that the
+ * file's copy need not stay resident. Returns 0 or -1 (not R16, r out of range). */
+int rk_r16_row(const rk_matrix *w, int64_t r, void *dst);
+
 /* ---- activation quantization ----------------------------------------------------------------
  * Quantizes n_cols activation columns of k floats (column c at x + c * x_stride floats) into
  * rk_act_type(weight_type) rows (column c at act + c * act_stride bytes, act_stride >=

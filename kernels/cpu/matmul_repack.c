@@ -228,3 +228,16 @@ int rk_repack(const rk_matrix *src, void *dst, size_t dst_bytes, rk_matrix *out)
     out->layout = RK_LAYOUT_R16;
     return 0;
 }
+
+int rk_r16_row(const rk_matrix *w, int64_t r, void *dst)
+{
+    if (!w || !dst || w->layout != RK_LAYOUT_R16 || !rk_repack_supported(w->type) || r < 0 ||
+        r >= w->n_rows)
+        return -1;
+    const rk_type_traits *t = rk_type_traits_get(w->type);
+    const int64_t nb = w->k / t->block_elems;
+    for (int64_t b = 0; b < nb; b++)
+        rk_r16_block(w->type, rk_r16_tile(w, r / 16, b), (int)(r % 16),
+                     (uint8_t *)dst + (size_t)b * t->block_bytes);
+    return 0;
+}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "pages.h"
 
 #define ARENA_CHUNK (64u * 1024u)
 
@@ -349,6 +350,16 @@ const char *rf_model_source_path(const rf_model *m, size_t i)
 uint64_t rf_model_source_size(const rf_model *m, size_t i)
 {
     return i < m->n_files ? rf_file_size(m->files[i]) : 0;
+}
+
+bool rf_model_release_data(const rf_model *m, const void *p, uint64_t n)
+{
+    if (m == NULL || p == NULL)
+        return false;
+    for (size_t i = 0; i < m->n_files; i++)
+        if (rfi_file_release_range(m->files[i], p, n))
+            return true;
+    return false;
 }
 
 const char *rf_rope_type_name(rf_rope_type t)

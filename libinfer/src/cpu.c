@@ -12,6 +12,7 @@
 #include "common/half.h"
 #include "cpu/matmul.h"
 #include "internal.h"
+#include "rosetta/quant.h"
 
 /* ---- weights -----------------------------------------------------------------------------------
  */
@@ -20,7 +21,7 @@
  * rows are multiplied whole, against activations padded with zeros). */
 typedef struct cpu_weight {
     rk_matrix m;
-    const float *f32; /* converted copy when the kernels cannot use the stored type */
+    void *owned; /* m.data when it is ours: an F32 conversion or an R16 repacking */
 } cpu_weight;
 
 typedef struct cpu_layer {
@@ -30,8 +31,9 @@ typedef struct cpu_layer {
 typedef struct cpu_model {
     cpu_layer *layers;
     cpu_weight head;
-    size_t act_bytes; /* largest quantized activation column */
-    uint32_t k_max;   /* largest (padded) input length */
+    bool embd_from_head; /* tied and repacked: embedding rows come from head's R16 copy */
+    size_t act_bytes;    /* largest quantized activation column */
+    uint32_t k_max;      /* largest (padded) input length */
 } cpu_model;
 
 static bool rk_type_of(rf_dtype d, rk_type *out)
@@ -92,8 +94,51 @@ static bool rk_type_of(rf_dtype d, rk_type *out)
     return false;
 }
 
-/* The kernels' view of w; a type they cannot multiply is converted to F32 once. */
-static rf_status prepare_weight(const ri_weight *w, cpu_weight *out, rf_error *err)
+/* Rows repacked per step: each step's source pages are released before the next one is read,
+ * so that the weights stay resident about once during the load as well. */
+#define REPACK_ROWS 1024
+
+/* Repacks out->m (a kernel-ready ROWS matrix) into the R16 layout of docs/kernels.md, which
+ * decode and prefill read faster (one sequential stream per 16 rows, no cross-row reductions);
+ * the results are the same bits. The source pages are then released (rf_model_release_data),
+ * so the weights are resident once: the copy, not the file. Types without an R16 layout stay. */
+static rf_status repack_weight(const ri_model *model, const ri_weight *w, cpu_weight *out,
+                               rf_error *err)
+{
+    const rk_matrix src = out->m;
+    if (!rk_repack_supported(src.type))
+        return RF_OK;
+    const size_t bytes = rk_repack_bytes(src.type, src.n_rows, src.k);
+    const size_t group = rk_repack_bytes(src.type, 16, src.k);
+    if (bytes == 0 || group == 0)
+        return RF_OK;
+    uint8_t *dst = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!dst)
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory repacking tensor %s", w->name);
+    rk_matrix packed = src;
+    for (int64_t r0 = 0; r0 < src.n_rows; r0 += REPACK_ROWS) {
+        rk_matrix part = src;
+        part.data = (const uint8_t *)src.data + (size_t)r0 * src.row_stride;
+        part.n_rows = src.n_rows - r0 < REPACK_ROWS ? src.n_rows - r0 : REPACK_ROWS;
+        const size_t at = (size_t)(r0 / 16) * group;
+        if (rk_repack(&part, dst + at, bytes - at, &packed) != 0) {
+            free(dst);
+            return rf_error_set(err, RF_ERR_UNSUPPORTED, "tensor %s: the kernels cannot repack it",
+                                w->name);
+        }
+        rf_model_release_data(model->src, part.data, (uint64_t)part.n_rows * src.row_stride);
+    }
+    out->m = src;
+    out->m.data = dst;
+    out->m.layout = RK_LAYOUT_R16;
+    out->owned = dst;
+    return RF_OK;
+}
+
+/* The kernels' view of w; a type they cannot multiply is converted to F32 once, a type with an
+ * R16 layout is repacked. */
+static rf_status prepare_weight(const ri_model *model, const ri_weight *w, cpu_weight *out,
+                                rf_error *err)
 {
     rk_type t;
     memset(out, 0, sizeof *out);
@@ -105,7 +150,7 @@ static rf_status prepare_weight(const ri_weight *w, cpu_weight *out, rf_error *e
                              .k = w->row_elems,
                              .scale = w->apr_q8_scale};
         if (rk_matrix_check(&out->m) == 0)
-            return RF_OK;
+            return repack_weight(model, w, out, err);
     }
     float *f = malloc((size_t)w->rows * w->row_elems * sizeof *f);
     if (!f)
@@ -117,7 +162,7 @@ static rf_status prepare_weight(const ri_weight *w, cpu_weight *out, rf_error *e
             return st;
         }
     }
-    out->f32 = f;
+    out->owned = f;
     out->m = (rk_matrix){.type = RK_TYPE_F32,
                          .data = f,
                          .row_stride = (size_t)w->row_elems * sizeof(float),
@@ -139,11 +184,11 @@ static void cpu_model_free(ri_model *model)
             cpu_layer *L = &cm->layers[l];
             cpu_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
             for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-                free((void *)ws[i]->f32);
+                free(ws[i]->owned);
         }
         free(cm->layers);
     }
-    free((void *)cm->head.f32);
+    free(cm->head.owned);
     free(cm);
     model->backend_data = NULL;
 }
@@ -173,14 +218,20 @@ static rf_status cpu_model_init(ri_model *model, rf_error *err)
         const ri_weight *src[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
         cpu_weight *dst[] = {&C->wq, &C->wk, &C->wv, &C->wo, &C->gate, &C->up, &C->down};
         for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
-            if ((st = prepare_weight(src[i], dst[i], err)) != RF_OK)
+            if ((st = prepare_weight(model, src[i], dst[i], err)) != RF_OK)
                 return st;
             note_sizes(cm, dst[i]);
         }
     }
-    if ((st = prepare_weight(&model->head, &cm->head, err)) != RF_OK)
+    if ((st = prepare_weight(model, &model->head, &cm->head, err)) != RF_OK)
         return st;
     note_sizes(cm, &cm->head);
+    /* A tied head's repacking released the embedding's pages too; reading embedding rows from
+     * the file would map them back (the kernel maps 64 KiB around each fault, so a few thousand
+     * random tokens bring back most of the table), and the table would be resident twice. */
+    cm->embd_from_head = model->head.data == model->embd.data &&
+                         model->head.dtype == model->embd.dtype &&
+                         cm->head.m.layout == RK_LAYOUT_R16;
     char isa[40];
     snprintf(isa, sizeof isa, "cpu %s", rk_isa_name(rk_isa_active()));
     snprintf(model->path_name, sizeof model->path_name, "%s", isa);
@@ -199,6 +250,7 @@ typedef struct cpu_ctx {
     void *k_cache, *v_cache;                    /* transposed: [layer][kv_dim][n_ctx] */
     float *x, *a, *q, *k, *v, *att, *o, *g, *u; /* n_batch rows each */
     float *pad;                                 /* zero-padded input rows for padded weights */
+    uint8_t *embd_row;                          /* an embedding row's bytes (embd_from_head) */
     float *scores, *probs;                      /* [thread][ATTN_QB][n_ctx] */
     float *rope_cos, *rope_sin;                 /* [n_batch][head_dim / 2] */
     uint8_t *act[ACT_SLOTS];                    /* quantized activations, n_batch columns */
@@ -219,9 +271,10 @@ static void cpu_context_free(ri_context *ctx)
     if (!c)
         return;
     rk_pool_destroy(c->pool);
-    void *bufs[] = {c->k_cache, c->v_cache, c->x,      c->a,      c->q,        c->k,
-                    c->v,       c->att,     c->o,      c->g,      c->u,        c->pad,
-                    c->scores,  c->probs,   c->act[0], c->act[1], c->rope_cos, c->rope_sin};
+    void *bufs[] = {c->k_cache, c->v_cache,  c->x,        c->a,       c->q,
+                    c->k,       c->v,        c->att,      c->o,       c->g,
+                    c->u,       c->pad,      c->scores,   c->probs,   c->act[0],
+                    c->act[1],  c->rope_cos, c->rope_sin, c->embd_row};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(c);
@@ -257,6 +310,7 @@ static rf_status cpu_context_init(ri_context *ctx, rf_error *err)
     c->u = malloc(nb * I->n_ff * f);
     size_t pad = cm->k_max > m->embd.row_elems ? cm->k_max : m->embd.row_elems;
     c->pad = calloc(nb * pad, f);
+    c->embd_row = malloc(m->embd.row_bytes > 0 ? m->embd.row_bytes : 1);
     size_t per_thread = (size_t)c->n_threads * ATTN_QB;
     c->scores = malloc(per_thread * ctx->n_ctx * f);
     c->probs = malloc(per_thread * ctx->n_ctx * f);
@@ -266,7 +320,7 @@ static rf_status cpu_context_init(ri_context *ctx, rf_error *err)
         c->act[i] = malloc(nb * cm->act_bytes);
     if (!c->k_cache || !c->v_cache || !c->x || !c->a || !c->o || !c->q || !c->att || !c->k ||
         !c->v || !c->g || !c->u || !c->pad || !c->scores || !c->probs || !c->rope_cos ||
-        !c->rope_sin || !c->act[0] || !c->act[1])
+        !c->rope_sin || !c->act[0] || !c->act[1] || !c->embd_row)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory for a KV cache of %u positions",
                             ctx->n_ctx);
     return RF_OK;
@@ -372,7 +426,8 @@ static void attention_task(void *arg, int64_t task, int thread)
     size_t elem = f16 ? 2 : 4;
     /* the rows of dimension g * d .. g * d + d - 1 of this layer's transposed caches */
     size_t first_row = (size_t)job->layer * kv_dim + (size_t)g * d;
-    const void *kt = (const uint8_t *)c->k_cache + first_row * n_ctx * elem;
+    const uint16_t *kt16 = (const uint16_t *)c->k_cache + first_row * n_ctx;
+    const float *kt32 = (const float *)c->k_cache + first_row * n_ctx;
     float *scores = c->scores + (size_t)thread * ATTN_QB * n_ctx;
     float *probs = c->probs + (size_t)thread * ATTN_QB * n_ctx;
     float scale = 1.0f / sqrtf((float)d);
@@ -383,9 +438,9 @@ static void attention_task(void *arg, int64_t task, int thread)
         memset(row, 0, n_keys * sizeof *row);
         for (uint32_t e = 0; e < d; e++) {
             if (f16)
-                rk_axpy_f16(valid, q[e], (const uint16_t *)kt + e * n_ctx, row);
+                rk_axpy_f16(valid, q[e], kt16 + e * n_ctx, row);
             else
-                rk_axpy_f32(valid, q[e], (const float *)kt + e * n_ctx, row);
+                rk_axpy_f32(valid, q[e], kt32 + e * n_ctx, row);
         }
         rk_scale_f32(valid, scale, row);
         rk_softmax_f32(valid, row);
@@ -464,8 +519,17 @@ static rf_status cpu_forward(ri_context *ctx, const int32_t *tokens, uint32_t n,
     act_invalidate(c);
     for (uint32_t t = 0; t < n; t++) {
         float *row = c->pad; /* the embedding row may be padded (APR K-quants) */
-        if ((st = ri_weight_dequantize_row(&m->embd, (uint32_t)tokens[t], row, err)) != RF_OK)
+        if (cm->embd_from_head) {
+            if (rk_r16_row(&cm->head.m, tokens[t], c->embd_row) != 0)
+                return rf_error_set(err, RF_ERR_ARGUMENT, "token %d: no such embedding row",
+                                    tokens[t]);
+            if ((st = rf_dequantize(m->embd.dtype, c->embd_row, row, m->embd.row_elems, err)) !=
+                RF_OK)
+                return st;
+        } else if ((st = ri_weight_dequantize_row(&m->embd, (uint32_t)tokens[t], row, err)) !=
+                   RF_OK) {
             return st;
+        }
         memcpy(c->x + (size_t)t * H, row, H * sizeof(float));
     }
     ri_trace_emit(ctx, RI_STAGE_EMBEDDING, -1, pos0, n, H, c->x);

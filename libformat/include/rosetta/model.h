@@ -202,6 +202,12 @@ RF_API size_t rf_model_n_files(const rf_model *model);
 /* Path and size of source file i (shards in order), or NULL / 0 past the end. */
 RF_API const char *rf_model_source_path(const rf_model *model, size_t index);
 RF_API uint64_t rf_model_source_size(const rf_model *model, size_t index);
+/* Drops this process's resident copy of bytes [p, p + n) of tensor data when they lie in a
+ * mapped source file (the whole pages inside the range; the file is untouched and a later read
+ * maps them again from it). For a caller that has copied the data elsewhere (an engine that
+ * repacks weights at load) and wants them resident once. Returns false, doing nothing, when the
+ * range is not inside one mapped source (a model held in memory, a range past a file's end). */
+RF_API bool rf_model_release_data(const rf_model *model, const void *p, uint64_t n);
 
 /* "norm" or "neox"; NULL for RF_ROPE_UNKNOWN. */
 RF_API const char *rf_rope_type_name(rf_rope_type type);
