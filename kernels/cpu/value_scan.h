@@ -33,12 +33,13 @@ double rk_value_m2_avx2(const float *x, int64_t n, double mean);
 double rk_value_m2_avx512(const float *x, int64_t n, double mean);
 
 /* Pass 2 of the percentiles: for each finite value whose key's top 16 bits equal bins[k]
- * (k < n_bins <= 8), low[k][key & 0xffff] += 1. */
+ * (k < n_bins <= 8), in index order: when keys is NULL, low[k][key & 0xffff] += 1; else the key
+ * is stored at *keys[k]++ (the caller sized each list from the pass-1 counts; low is unused). */
 void rk_value_select_ref(const float *x, int64_t n, const uint32_t *bins, int n_bins,
-                         uint64_t (*low)[65536]);
+                         uint64_t (*low)[65536], uint32_t **keys);
 void rk_value_select_avx2(const float *x, int64_t n, const uint32_t *bins, int n_bins,
-                          uint64_t (*low)[65536]);
+                          uint64_t (*low)[65536], uint32_t **keys);
 void rk_value_select_avx512(const float *x, int64_t n, const uint32_t *bins, int n_bins,
-                            uint64_t (*low)[65536]);
+                            uint64_t (*low)[65536], uint32_t **keys);
 
 #endif

@@ -104,7 +104,7 @@ double SCAN_FN(rk_value_m2)(const float *x, int64_t n, double mean)
 /* Blocks of 64 values: flag the values in a wanted bin (vectorized compares), list the flagged
  * positions without branches, then count only those. */
 void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, int n_bins,
-                              uint64_t (*low)[65536])
+                              uint64_t (*low)[65536], uint32_t **keys)
 {
     enum { BLOCK = 64 };
     uint32_t want[8];
@@ -136,7 +136,10 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
             int k = 0;
             while (k < n_bins - 1 && key >> 16 != bins[k])
                 k++;
-            low[k][key & 0xffffu]++;
+            if (keys)
+                *keys[k]++ = key;
+            else
+                low[k][key & 0xffffu]++;
         }
     }
 }

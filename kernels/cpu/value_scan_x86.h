@@ -1,8 +1,8 @@
-/* rk_value_scan and rk_value_m2 with AVX2 intrinsics (value_scan_avx2.c, value_scan_avx512.c):
- * eight floats per step, lane j of the double accumulators taking element i with i % 8 == j as
- * the scalar reference does (value_scan.h); products are rounded before they are added (no FMA
- * intrinsic; -ffp-contract=off). Needs n < 2^34 (per-lane counts are 32-bit): callers pass
- * chunks of at most 65,536 values. */
+/* rk_value_scan and rk_value_m2 with AVX2 intrinsics (value_scan_avx2.c, value_scan_avx512.c;
+ * the AVX-512 build keeps the eight double lanes in one 512-bit vector): eight floats per step,
+ * lane j of the double accumulators taking element i with i % 8 == j as the scalar reference does
+ * (value_scan.h); products are rounded before they are added (no FMA intrinsic; -ffp-contract=off).
+ * Needs n < 2^34 (per-lane counts are 32-bit): callers pass chunks of at most 65,536 values. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -24,8 +24,12 @@ void SCAN_FN(rk_value_scan)(const float *x, int64_t n, rk_scan *out)
     const __m256i expo = _mm256_set1_epi32(0x7f800000), mant = _mm256_set1_epi32(0x007fffff);
     const __m256i magn = _mm256_set1_epi32(0x7fffffff), sign = _mm256_set1_epi32((int)0x80000000u);
     const __m256i zero = _mm256_setzero_si256();
+#ifdef __AVX512F__ /* lane j of one 512-bit vector: the eight lanes of value_scan.h */
+    __m512d sum = _mm512_setzero_pd(), sq = _mm512_setzero_pd();
+#else
     __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
     __m256d sq_lo = _mm256_setzero_pd(), sq_hi = _mm256_setzero_pd();
+#endif
     __m256i lo = _mm256_set1_epi32(-1), hi = zero, low_or = zero;
     __m256i c_nf = zero, c_nan = zero, c_zero = zero;
     int64_t i = 0;
@@ -34,12 +38,18 @@ void SCAN_FN(rk_value_scan)(const float *x, int64_t n, rk_scan *out)
         __m256i nf = _mm256_cmpeq_epi32(_mm256_and_si256(b, expo), expo);
         __m256i fin = _mm256_andnot_si256(nf, b); /* non-finite values become +0 */
         __m256 v = _mm256_castsi256_ps(fin);
+#ifdef __AVX512F__
+        __m512d d = _mm512_cvtps_pd(v);
+        sum = _mm512_add_pd(sum, d);
+        sq = _mm512_add_pd(sq, _mm512_mul_pd(d, d));
+#else
         __m256d d_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
         __m256d d_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
         sum_lo = _mm256_add_pd(sum_lo, d_lo);
         sum_hi = _mm256_add_pd(sum_hi, d_hi);
         sq_lo = _mm256_add_pd(sq_lo, _mm256_mul_pd(d_lo, d_lo));
         sq_hi = _mm256_add_pd(sq_hi, _mm256_mul_pd(d_hi, d_hi));
+#endif
         __m256i key = _mm256_xor_si256(b, _mm256_or_si256(_mm256_srai_epi32(b, 31), sign));
         lo = _mm256_min_epu32(lo, _mm256_or_si256(key, nf));
         hi = _mm256_max_epu32(hi, _mm256_andnot_si256(nf, key));
@@ -52,10 +62,15 @@ void SCAN_FN(rk_value_scan)(const float *x, int64_t n, rk_scan *out)
     }
     double s[8], q[8];
     uint32_t l[8], h[8], o[8];
+#ifdef __AVX512F__
+    _mm512_storeu_pd(s, sum);
+    _mm512_storeu_pd(q, sq);
+#else
     _mm256_storeu_pd(s, sum_lo);
     _mm256_storeu_pd(s + 4, sum_hi);
     _mm256_storeu_pd(q, sq_lo);
     _mm256_storeu_pd(q + 4, sq_hi);
+#endif
     _mm256_storeu_si256((__m256i *)l, lo);
     _mm256_storeu_si256((__m256i *)h, hi);
     _mm256_storeu_si256((__m256i *)o, low_or);
@@ -94,9 +109,23 @@ void SCAN_FN(rk_value_scan)(const float *x, int64_t n, rk_scan *out)
 double SCAN_FN(rk_value_m2)(const float *x, int64_t n, double mean)
 {
     const __m256i expo = _mm256_set1_epi32(0x7f800000);
+    int64_t i = 0;
+    double s[8];
+#ifdef __AVX512F__ /* one 512-bit vector of the eight lanes; non-finite lanes' differences are +0  \
+                    */
+    const __m512d m8 = _mm512_set1_pd(mean);
+    __m512d acc = _mm512_setzero_pd();
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __mmask8 fin =
+            _mm256_cmpneq_epi32_mask(_mm256_and_si256(_mm256_castps_si256(v), expo), expo);
+        __m512d d = _mm512_maskz_sub_pd(fin, _mm512_cvtps_pd(v), m8);
+        acc = _mm512_add_pd(acc, _mm512_mul_pd(d, d));
+    }
+    _mm512_storeu_pd(s, acc);
+#else
     const __m256d m = _mm256_set1_pd(mean);
     __m256d acc_lo = _mm256_setzero_pd(), acc_hi = _mm256_setzero_pd();
-    int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256i b = _mm256_loadu_si256((const __m256i *)(x + i));
         __m256i nf = _mm256_cmpeq_epi32(_mm256_and_si256(b, expo), expo);
@@ -111,9 +140,9 @@ double SCAN_FN(rk_value_m2)(const float *x, int64_t n, double mean)
         acc_lo = _mm256_add_pd(acc_lo, _mm256_mul_pd(d_lo, d_lo));
         acc_hi = _mm256_add_pd(acc_hi, _mm256_mul_pd(d_hi, d_hi));
     }
-    double s[8];
     _mm256_storeu_pd(s, acc_lo);
     _mm256_storeu_pd(s + 4, acc_hi);
+#endif
     for (int j = 0; i < n; i++, j++) {
         uint32_t b;
         memcpy(&b, &x[i], sizeof b);
@@ -127,7 +156,7 @@ double SCAN_FN(rk_value_m2)(const float *x, int64_t n, double mean)
  * count only the lanes that match (counting does not depend on the order). AVX-512 builds take
  * sixteen values per step, AVX2 builds eight. */
 static inline void select_one(const float *x, const uint32_t *bins, int n_bins,
-                              uint64_t (*low)[65536])
+                              uint64_t (*low)[65536], uint32_t **keys)
 {
     uint32_t bits;
     memcpy(&bits, x, sizeof bits);
@@ -136,13 +165,16 @@ static inline void select_one(const float *x, const uint32_t *bins, int n_bins,
     uint32_t kk = bits ^ ((0u - (bits >> 31)) | 0x80000000u);
     for (int s = 0; s < n_bins; s++)
         if (kk >> 16 == bins[s]) {
-            low[s][kk & 0xffffu]++;
+            if (keys)
+                *keys[s]++ = kk;
+            else
+                low[s][kk & 0xffffu]++;
             return;
         }
 }
 
 void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, int n_bins,
-                              uint64_t (*low)[65536])
+                              uint64_t (*low)[65536], uint32_t **keys)
 {
     int64_t i = 0;
 #ifdef __AVX512F__
@@ -162,7 +194,7 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         while (mask) {
             int j = __builtin_ctz(mask);
             mask &= mask - 1;
-            select_one(x + i + j, bins, n_bins, low);
+            select_one(x + i + j, bins, n_bins, low, keys);
         }
     }
 #else
@@ -182,10 +214,10 @@ void SCAN_FN(rk_value_select)(const float *x, int64_t n, const uint32_t *bins, i
         while (mask) {
             int j = __builtin_ctz(mask);
             mask &= mask - 1;
-            select_one(x + i + j, bins, n_bins, low);
+            select_one(x + i + j, bins, n_bins, low, keys);
         }
     }
 #endif
     for (; i < n; i++)
-        select_one(x + i, bins, n_bins, low);
+        select_one(x + i, bins, n_bins, low, keys);
 }

@@ -5,9 +5,12 @@
  * counts the keys' top 16 bits in a 65,536-bin histogram; the cumulative counts give the bin and
  * the rank inside it of every wanted order statistic. Pass 2 reads the values again and counts
  * the low 16 bits of the keys that fall in those (at most seven) bins, which settles each key
- * exactly. Pass 2 is skipped when every finite value has zero low 16 bits (BF16 data, F16 values
- * whose mantissa fits): the bin is then the value. Memory is bounded by the histograms,
- * whatever the tensor size.
+ * exactly. When those bins hold few values (their counts are known from pass 1; at most
+ * PICK_KEYS in all, the usual case: a bin of a spread-out tensor holds well under 1% of it), pass 2
+ * instead copies their keys into one list per bin and quickselect finds each rank: no 512 KiB
+ * low-bit histogram per bin to clear and walk. Pass 2 is skipped when every finite value has zero
+ * low 16 bits (BF16 data, F16 values whose mantissa fits): the bin is then the value. Memory is
+ * bounded by the histograms, whatever the tensor size.
  *
  * mean and std: each chunk's sum and its squared deviations from the chunk mean are taken in
  * double in a fixed lane order (value_scan.h), then merged in chunk order with Chan et al.'s
@@ -29,6 +32,8 @@
 /* Tensors of at most this many values keep their keys and select the percentiles with
  * quickselect: cheaper than clearing and walking the histograms. */
 #define SMALL_VALUES (UINT64_C(1) << 14)
+/* Pass 2 lists the keys of the wanted bins when they are at most this many in all (16 MiB). */
+#define PICK_KEYS (UINT64_C(1) << 22)
 
 static const unsigned POINTS[RF_N_PERCENTILES] = {1, 5, 25, 50, 75, 95, 99};
 
@@ -46,6 +51,8 @@ struct vs_work {
                                     allocated on first use: 3.5 MiB) */
     uint32_t keys[SMALL_VALUES]; /* small tensors: the keys of the finite values */
     uint64_t n_keys;
+    uint32_t *picked; /* pass 2: the keys of the wanted bins, n_picked_max of room */
+    uint64_t n_picked_max;
     XXH3_state_t *digest; /* the canonical digest's running state */
 };
 
@@ -56,8 +63,11 @@ vs_work *rfi_vs_work_new(void)
         free(w);
         return NULL;
     }
-    if (w)
+    if (w) {
         w->low = NULL;
+        w->picked = NULL;
+        w->n_picked_max = 0;
+    }
     return w;
 }
 
@@ -66,6 +76,7 @@ void rfi_vs_work_free(vs_work *w)
     if (w) {
         XXH3_freeState(w->digest);
         free(w->low);
+        free(w->picked);
     }
     free(w);
 }
@@ -98,7 +109,7 @@ typedef struct scan_kernels {
     void (*scan)(const float *x, int64_t n, rk_scan *out);
     double (*m2)(const float *x, int64_t n, double mean);
     void (*select)(const float *x, int64_t n, const uint32_t *bins, int n_bins,
-                   uint64_t (*low)[BINS]);
+                   uint64_t (*low)[BINS], uint32_t **keys);
 } scan_kernels;
 
 /* The variant for this CPU; all give the same bits (value_scan.h). */
@@ -127,7 +138,7 @@ static void flush_hist(vs_work *w, acc *a)
     a->pending = 0;
 }
 
-/* Folds n values into a: counts, extremes, sums and the top-bit histogram (two interleaved
+/* Folds n values into a: counts, extremes, sums and the top-bit histogram (four interleaved
  * sub-histograms, so that runs of equal values do not wait on one counter). */
 static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x, size_t n,
                       bool small)
@@ -147,12 +158,21 @@ static void add_chunk(vs_work *w, const scan_kernels *k, acc *a, const float *x,
         }
         w->n_keys += m;
     } else if (s.nonfinite == 0) {
-        size_t i = 0;
-        for (; i + HISTS <= n; i += HISTS)
-            for (int h = 0; h < HISTS; h++)
-                w->hist32[h][key_of(&x[i + h]) >> 16]++;
-        for (; i < n; i++)
-            w->hist32[0][key_of(&x[i]) >> 16]++;
+        /* Blocks of BLOCK values: their bins first (a loop the compiler vectorizes), then the
+         * increments, which are then all that the loop of counters does. */
+        enum { BLOCK = 512 };
+        uint32_t top[BLOCK];
+        for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+            size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+            for (size_t i = 0; i < m; i++)
+                top[i] = key_of(&x[i0 + i]) >> 16;
+            size_t i = 0;
+            for (; i + HISTS <= m; i += HISTS)
+                for (int h = 0; h < HISTS; h++)
+                    w->hist32[h][top[i + h]]++;
+            for (; i < m; i++)
+                w->hist32[0][top[i]]++;
+        }
     } else {
         for (size_t i = 0; i < n; i++)
             if (isfinite(x[i]))
@@ -192,7 +212,9 @@ typedef struct pass {
     bool small;                      /* keys kept for quickselect, no histograms */
     uint32_t bins[RF_N_PERCENTILES]; /* pass 2: the wanted bins */
     int n_bins;
-    XXH3_state_t *digest; /* NULL: no canonical digest */
+    uint32_t *cursor[RF_N_PERCENTILES]; /* pass 2 listing keys: where each bin's next goes */
+    bool listing;                       /* pass 2 lists keys (else counts low bits) */
+    XXH3_state_t *digest;               /* NULL: no canonical digest */
     bool second;
 } pass;
 
@@ -204,7 +226,8 @@ static rf_status run_pass(tv_reader *r, pass *p, rf_error *err)
         if (!x)
             return err ? err->status : RF_ERR_FORMAT;
         if (p->second) {
-            p->k.select(x, (int64_t)n, p->bins, p->n_bins, p->w->low);
+            p->k.select(x, (int64_t)n, p->bins, p->n_bins, p->w->low,
+                        p->listing ? p->cursor : NULL);
             continue;
         }
         add_chunk(p->w, &p->k, p->a, x, (size_t)n, p->small);
@@ -264,7 +287,8 @@ rf_status rfi_vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_va
         memset(w->hist32, 0, sizeof w->hist32);
     if (canonical_digest)
         XXH3_64bits_reset(w->digest);
-    pass p = {w, kernels(), &a, small, {0}, 0, canonical_digest ? w->digest : NULL, false};
+    pass p = {
+        w, kernels(), &a, small, {0}, 0, {NULL}, false, canonical_digest ? w->digest : NULL, false};
     /* F32 stored flat: the canonical bytes are the stored bytes (little-endian host). */
     bool canonical_is_raw =
         t->dtype == RF_DTYPE_F32 && t->row_stride == 0 && t->nbytes == r->count * 4;
@@ -296,7 +320,7 @@ rf_status rfi_vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_va
     out->l2 = sqrt(a.sumsq);
 
     /* Ranks wanted, their bins, and the rank inside each bin. */
-    uint64_t rank[RF_N_PERCENTILES], in_bin[RF_N_PERCENTILES] = {0};
+    uint64_t rank[RF_N_PERCENTILES], in_bin[RF_N_PERCENTILES] = {0}, bin_n[RF_N_PERCENTILES] = {0};
     uint32_t bin[RF_N_PERCENTILES] = {0};
     for (int k = 0; k < RF_N_PERCENTILES; k++)
         rank[k] = (a.finite - 1) * POINTS[k] / 100;
@@ -317,6 +341,7 @@ rf_status rfi_vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_va
         while (k < RF_N_PERCENTILES && rank[k] < cum + c) {
             bin[k] = b;
             in_bin[k] = rank[k] - cum;
+            bin_n[k] = c;
             k++;
         }
         cum += c;
@@ -326,25 +351,49 @@ rf_status rfi_vs_tensor(vs_work *w, const rf_model *m, const rf_tensor *t, rf_va
             out->percentiles[k] = value_of_key(bin[k] << 16 | (bin[k] & 0x8000u ? 0 : 0xffffu));
         return RF_OK;
     }
-    if (!w->low && !(w->low = malloc(RF_N_PERCENTILES * sizeof *w->low)))
-        return rf_error_set(err, RF_ERR_NOMEM, "out of memory for the percentile histograms");
+    /* The distinct wanted bins (slots) and how many keys they hold in all. */
     int slot_of[RF_N_PERCENTILES];
+    uint64_t slot_n[RF_N_PERCENTILES] = {0}, listed = 0;
     for (k = 0; k < RF_N_PERCENTILES; k++) {
         int s = 0;
         while (s < p.n_bins && p.bins[s] != bin[k])
             s++;
         if (s == p.n_bins) {
             p.bins[p.n_bins++] = bin[k];
-            memset(w->low[s], 0, sizeof w->low[0]);
+            slot_n[s] = bin_n[k];
+            listed += bin_n[k];
         }
         slot_of[k] = s;
+    }
+    p.listing = listed <= PICK_KEYS;
+    if (p.listing && w->n_picked_max < listed) {
+        free(w->picked);
+        w->n_picked_max = 0;
+        if (!(w->picked = malloc(listed * sizeof *w->picked)))
+            return rf_error_set(err, RF_ERR_NOMEM, "out of memory for the percentile keys");
+        w->n_picked_max = listed;
+    }
+    if (!p.listing && !w->low && !(w->low = malloc(RF_N_PERCENTILES * sizeof *w->low)))
+        return rf_error_set(err, RF_ERR_NOMEM, "out of memory for the percentile histograms");
+    uint32_t *start[RF_N_PERCENTILES];
+    for (int s = 0, at = 0; s < p.n_bins; at += (int)slot_n[s], s++) {
+        if (p.listing)
+            start[s] = p.cursor[s] = w->picked + at;
+        else
+            memset(w->low[s], 0, sizeof w->low[0]);
     }
     p.second = true;
     p.digest = NULL;
     if ((st = run_pass(r, &p, err)) != RF_OK)
         return st;
     for (k = 0; k < RF_N_PERCENTILES; k++) {
-        const uint64_t *low = w->low[slot_of[k]];
+        int s = slot_of[k];
+        if (p.listing) { /* the list holds exactly the bin's bin_n[k] keys (pass 1 counted them) */
+            out->percentiles[k] = value_of_key(
+                select_key(start[s], 0, (uint64_t)(p.cursor[s] - start[s]) - 1, in_bin[k]));
+            continue;
+        }
+        const uint64_t *low = w->low[s];
         uint64_t c = 0;
         uint32_t lb = 0;
         while (lb < BINS - 1 && c + low[lb] <= in_bin[k])

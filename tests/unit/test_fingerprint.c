@@ -67,7 +67,19 @@ Test(value_scan, simd_variants_equal_reference)
         static uint64_t low_ref[3][65536], low_got[3][65536];
         memset(low_ref, 0, sizeof low_ref);
         uint32_t bins[3] = {0x8000u, 0xbe80u, 0x3e7fu};
-        rk_value_select_ref(x, (int64_t)n, bins, 3, low_ref);
+        rk_value_select_ref(x, (int64_t)n, bins, 3, low_ref, NULL);
+        /* the listing mode: each bin's keys in index order, as many as the counts say */
+        static uint32_t list_ref[3][4099], list_got[3][4099];
+        uint32_t *cur[3] = {list_ref[0], list_ref[1], list_ref[2]};
+        rk_value_select_ref(x, (int64_t)n, bins, 3, NULL, cur);
+        for (int s = 0; s < 3; s++) {
+            uint64_t c = 0;
+            for (size_t b = 0; b < 65536; b++)
+                c += low_ref[s][b];
+            cr_assert_eq((uint64_t)(cur[s] - list_ref[s]), c, "listed keys of bin %d", s);
+            for (uint64_t i = 0; i < c; i++)
+                cr_assert_eq(list_ref[s][i] >> 16, bins[s]);
+        }
         for (int v = 1; v <= 2; v++) {
             if ((int)level < v)
                 continue;
@@ -81,10 +93,20 @@ Test(value_scan, simd_variants_equal_reference)
             cr_assert(memcmp(&m2, &m2_ref, sizeof m2) == 0, "m2 variant %d differs", v);
             memset(low_got, 0, sizeof low_got);
             if (v == 1)
-                rk_value_select_avx2(x, (int64_t)n, bins, 3, low_got);
+                rk_value_select_avx2(x, (int64_t)n, bins, 3, low_got, NULL);
             else
-                rk_value_select_avx512(x, (int64_t)n, bins, 3, low_got);
+                rk_value_select_avx512(x, (int64_t)n, bins, 3, low_got, NULL);
             cr_assert(memcmp(low_ref, low_got, sizeof low_ref) == 0, "select variant %d", v);
+            uint32_t *gc[3] = {list_got[0], list_got[1], list_got[2]};
+            if (v == 1)
+                rk_value_select_avx2(x, (int64_t)n, bins, 3, NULL, gc);
+            else
+                rk_value_select_avx512(x, (int64_t)n, bins, 3, NULL, gc);
+            for (int s = 0; s < 3; s++)
+                cr_assert(gc[s] - list_got[s] == cur[s] - list_ref[s] &&
+                              memcmp(list_got[s], list_ref[s],
+                                     (size_t)(cur[s] - list_ref[s]) * sizeof(uint32_t)) == 0,
+                          "listing variant %d bin %d", v, s);
         }
     }
 }
