@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "rosetta/convert.h"
+#include "rosetta/output.h"
 #include "rosetta/model.h"
 #include "rosetta/quant.h"
 #include "rosetta/quant_plan.h"
@@ -257,6 +258,12 @@ static int parse_format(options *o)
     if (o->format != NULL)
         return cli_usage_error(&TOOL, "--format %s: expected gguf, apr or safetensors", o->format);
     o->p.format = o->out ? rf_convert_format_for_path(o->out) : RF_FORMAT_GGUF;
+    if (o->p.format == RF_FORMAT_UNKNOWN && o->out) {
+        /* a directory-looking OUT ("x.gguf/") gets the library's reason, not a naming hint */
+        rf_error err = {0};
+        if (rf_output_check(o->out, NULL, &err) == RF_ERR_ARGUMENT)
+            return cli_usage_error(&TOOL, "%s", err.message);
+    }
     if (o->p.format == RF_FORMAT_UNKNOWN)
         return cli_usage_error(&TOOL,
                                "%s: cannot tell the output format from the name; end it in .gguf, "

@@ -324,6 +324,7 @@ grep -q "rosetta-spill\|tmp-" "$T/err" && fail "10: a temp file named instead of
 [ -s "$T/out" ] && fail "10: a missing directory was found only after the work"
 run "$T/out" "$T/err" "$Q" "$FX" "$T/x.gguf/" q8_0
 expect "10: a file OUT with a trailing slash" 2 $?
+has "10: a file OUT with a trailing slash" "$T/err" "$T/x.gguf/: ends in '/'"
 note "10: output checked first: $(cat "$T/err")"
 
 # ---- CLI polish ------------------------------------------------------------------------------
