@@ -296,6 +296,10 @@ int main(int argc, char **argv)
         if (st != RF_OK) {
             free(r.text);
             cli_error(&TOOL, "%s", err.message);
+            if (st == RF_ERR_IO) { /* the model file changed underneath: the session is over */
+                code = APR_EXIT_INPUT;
+                break;
+            }
             history_drop(&h, h.n - 1, 1);
             continue;
         }

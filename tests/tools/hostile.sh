@@ -157,6 +157,30 @@ else
   fi
   note "3: truncated while read: exit 3: $(tail -1 "$T/err")"
 fi
+# apr chat: the model truncated between two turns of a session (stdin from a FIFO). Cut inside
+# the embedding, the guarded reads report it; cut after it, the worker threads' matrix products
+# fault outside any guard and the tools' last-resort SIGBUS handler ends the session (exit 3).
+if [ "$VALGRIND" != 1 ] && [ -x "$APR_BIN/apr-chat" ]; then
+  "$Q" "$FX" "$T/chat-f32.gguf" f32 >/dev/null 2>&1 || fail "3: f32 copy for apr chat"
+  for keep in 100000 3000000; do
+    cp "$T/chat-f32.gguf" "$T/chat-victim.gguf"
+    rm -f "$T/chat.fifo" && mkfifo "$T/chat.fifo"
+    timeout 60 "$APR_BIN/apr-chat" "$T/chat-victim.gguf" -n 4 -t 2 <"$T/chat.fifo" \
+      >"$T/chat.out" 2>"$T/err" &
+    chat_pid=$!
+    exec 7>"$T/chat.fifo"
+    printf 'hello\n' >&7
+    for _ in $(seq 100); do grep -q . "$T/chat.out" 2>/dev/null && break; sleep 0.1; done
+    sleep 0.5
+    truncate -s "$keep" "$T/chat-victim.gguf"
+    printf 'again\n' >&7
+    exec 7>&-
+    wait "$chat_pid"
+    expect "3: apr chat, model truncated to $keep bytes between turns" 3 $?
+    has "3: apr chat ($keep)" "$T/err" "changed while in use"
+  done
+  note "3: apr chat: exit 3: $(tail -1 "$T/err")"
+fi
 
 # ---- 4. stdout closed (SIGPIPE) --------------------------------------------------------------
 closed_stdout() { # runs CMD with stdout a pipe nobody reads (read end closed first)

@@ -36,9 +36,11 @@ typedef struct cli_tool {
  * returns true with *exit_code set); otherwise returns false. Every tool calls it first, so it
  * also prepares the process for hostile environments (docs/reliability.md): SIGPIPE ignored (a
  * closed stdout gives EPIPE, see cli_finish_stdout, never a silent death), SIGXFSZ ignored (a
- * file size limit gives exit 4 "file size limit"), SIGINT/SIGTERM/SIGHUP remove unfinished temp
- * files (rf_output_cleanup_on_signals), getopt's own messages off (opterr = 0: the tool reports
- * option errors with cli_option_error), and the clock of cli_report_written started. */
+ * file size limit gives exit 4 "file size limit"), a SIGBUS from a mapped input truncated under a
+ * read no library guard covers ends the tool with exit 3 and one line, SIGINT/SIGTERM/SIGHUP remove
+ * unfinished temp files (rf_output_cleanup_on_signals), getopt's own messages off (opterr = 0: the
+ * tool reports option errors with cli_option_error), and the clock of cli_report_written started.
+ */
 bool cli_common_flags(const cli_tool *tool, int argc, char **argv, int *exit_code);
 
 /* The usage error for the option getopt_long just refused (it returned '?' or ':'), in one line
