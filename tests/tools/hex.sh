@@ -472,6 +472,16 @@ check(any("padding-not-zero" in f for l, f in flags.items() if l == "padding"),
       f"non-zero padding: {flags}")
 text, _, _ = run("--entropy", odd)
 check("ALL-ZERO" in text and "PADDING NOT ZERO" in text and "CONSTANT" in text, "--entropy text")
+# A window is two half-windows: an odd --width is taken one byte smaller, and a region of odd
+# size (here a tensor cut to 3 bytes by truncation) is judged on the bytes counted, never one
+# past them (a fuzzing finding: the 3-byte window read a byte beyond the end of the file).
+cut = os.path.join(tmp, "cut3.gguf")
+zeros = [t for t in rr.tensors if t.name == "zeros"][0]
+open(cut, "wb").write(bytes(blob[:zeros.data_offset + 3]))
+ent, _ = run_json("--entropy", "--width", "17", cut, rc=None)
+check(ent["window"] == 16, f"odd window taken as {ent['window']}")
+last = ent["regions"][-1]
+check(last["size"] == 3 and last["offset"] + 3 == os.path.getsize(cut), f"cut region: {last}")
 
 # ---- every mode on every file ------------------------------------------------------------------
 for i, (name, path) in enumerate(files.items()):

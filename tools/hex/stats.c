@@ -406,7 +406,13 @@ static void entropy_scan(const rf_filemap *map, entropy_row *row, uint64_t windo
             if (d[i] != pad && row->nonzero_padding++ == 0)
                 row->first_nonzero = row->region->offset + i;
     }
-    uint64_t w = size < window ? size : window, step = w / 2 ? w / 2 : 1;
+    /* A window is two half-windows, so its length is even (but one byte for a 1-byte region):
+     * an odd w would judge w bytes of which only 2 * (w / 2) were counted, and the last such
+     * window would reach a byte past the region. */
+    uint64_t w = size < window ? size : window;
+    if (w > 1)
+        w &= ~(uint64_t)1;
+    uint64_t step = w / 2 ? w / 2 : 1;
     uint64_t last_start = 0;
     bool have_prev = false;
     for (uint64_t at = 0; at < size; at += step) {
@@ -485,7 +491,8 @@ void hex_release_scratch(void)
 
 int hex_entropy(const rf_filemap *map, const hex_options *o)
 {
-    uint64_t window = o->has_width ? o->width : 4096;
+    /* two half-windows make a window: an odd --width is taken one byte smaller */
+    uint64_t window = o->has_width ? o->width & ~(uint64_t)1 : 4096;
     xlogx x = {NULL, window <= 65536 ? window + 1 : 0};
     if (x.n) {
         x.table = scratch.table = malloc(x.n * sizeof *x.table);
