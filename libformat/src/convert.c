@@ -547,13 +547,19 @@ static rf_status scan_tensor(job *j, const rf_tensor *t, bool check, rf_error *e
     if (!values) { /* plain bytes: raw floats, integers, or a type Rosetta cannot decode */
         const uint64_t elem = raw ? info->block_bytes : 1;
         const uint64_t piece = WRITE_HOOK_PIECE - WRITE_HOOK_PIECE % elem;
+        const uint64_t block = SCAN_BLOCK - SCAN_BLOCK % elem;
         for (uint64_t at = 0; at < t->nbytes; at += piece) {
             uint64_t k = t->nbytes - at < piece ? t->nbytes - at : piece;
-            if (j->digest != NULL)
-                XXH3_64bits_update(j->digest, t->data + at, (size_t)k);
-            if (check && raw) {
-                rfi_scan_raw(t->dtype, t->data + at, k, &part);
-                add_nonfinite(&nf, &part, at / elem);
+            /* the digest and the scan read each block while it is in the cache: one pass
+             * over memory, not two */
+            for (uint64_t b = 0; b < k; b += block) {
+                uint64_t m = k - b < block ? k - b : block;
+                if (j->digest != NULL)
+                    XXH3_64bits_update(j->digest, t->data + at + b, (size_t)m);
+                if (check && raw) {
+                    rfi_scan_raw(t->dtype, t->data + at + b, m, &part);
+                    add_nonfinite(&nf, &part, (at + b) / elem);
+                }
             }
             release_range(t->data + at, k, j);
         }

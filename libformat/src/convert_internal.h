@@ -26,6 +26,10 @@ void rfi_scan_f32(const float *v, uint64_t n, nonfinite *out);
  * no NaN; quantized ones must be dequantized first). */
 bool rfi_scan_raw(rf_dtype dtype, const uint8_t *data, uint64_t nbytes, nonfinite *out);
 
+/* Bytes of raw data the source scan digests and checks together, while they are in the
+ * cache (256 KiB: a multiple of every element size). */
+#define SCAN_BLOCK (UINT64_C(256) << 10)
+
 /* Values read at a time when a pass streams through a tensor (1 Mi: 4 MiB as F32). */
 #define CHUNK_ELEMS (UINT64_C(1) << 20)
 

@@ -179,14 +179,22 @@ static rf_status copy_bytes(void *ctx, rf_error *err)
 {
     copy_in *c = ctx;
     rf_writer *w = c->w;
-    w->crc = libdeflate_crc32(w->crc, c->p, c->n);
     w->offset += c->n;
     if (c->n >= WRITER_BUFFER) {
-        if (flush(w, err) != RF_OK || write_direct(w, c->p, c->n, err) != RF_OK)
+        if (flush(w, err) != RF_OK)
             return RF_ERR_WRITE;
+        /* the CRC and the kernel's copy read each block in turn, so the copy finds it in the
+         * cache: the caller's bytes come from memory once */
+        for (size_t at = 0; at < c->n; at += WRITER_BUFFER) {
+            size_t k = c->n - at < WRITER_BUFFER ? c->n - at : WRITER_BUFFER;
+            w->crc = libdeflate_crc32(w->crc, c->p + at, k);
+            if (write_direct(w, c->p + at, k, err) != RF_OK)
+                return RF_ERR_WRITE;
+        }
         start_writeback(w);
         return RF_OK;
     }
+    w->crc = libdeflate_crc32(w->crc, c->p, c->n);
     while (c->n > 0) {
         size_t room = WRITER_BUFFER - w->used;
         size_t take = c->n < room ? c->n : room;
