@@ -13,11 +13,12 @@
  * vocabulary 151936, tied, q/k/v biases; the fixture's tokenizer) is written here tensor by
  * tensor from a fixed pseudo-random sequence, into --dir (default $TMPDIR), and removed after.
  *
- * Usage: bench-convert [--reps N] [--dir DIR] [--layers N] [--keep]
+ * Usage: bench-convert [--reps N] [--dir DIR] [--layers N] [--keep] [--bf16-only]
  *   APR_BIN (default: ../bin beside this program) names the tools; ROSETTA_LLAMA_QUANTIZE the
  *   llama_model_quantize harness (tests/oracle/llama_quantize.c, built by scripts/bench);
  *   without it the Q4_K_M comparison prints Rosetta's numbers only. --layers N makes a smaller
- *   model of the same widths (for a quick run).
+ *   model of the same widths (for a quick run); --bf16-only measures the BF16 copy alone (no
+ *   Q4_K_M case).
  * One JSON object per line on stdout; progress on stderr. */
 #include <errno.h>
 #include <fcntl.h>
@@ -305,11 +306,25 @@ static void print_num(const char *key, double v)
         printf(",\"%s\":null", key);
 }
 
+/* The generated model and its directory. */
+static void remove_model(const char *dir, const char *model, const char *st)
+{
+    unlink(st);
+    const char *files[] = {"config.json", "tokenizer.json", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char p[PATH_MAX + 64];
+        snprintf(p, sizeof p, "%s/%s", model, files[i]);
+        unlink(p);
+    }
+    rmdir(model);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     int reps = 3;
     const char *dir_arg = NULL;
-    int keep = 0;
+    int keep = 0, bf16_only = 0;
     shape s = {1536, 28, 12, 2, 128, 8960, 151936};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
@@ -320,8 +335,11 @@ int main(int argc, char **argv)
             s.layers = (uint64_t)atoi(argv[++i]);
         else if (strcmp(argv[i], "--keep") == 0)
             keep = 1;
+        else if (strcmp(argv[i], "--bf16-only") == 0)
+            bf16_only = 1;
         else {
-            fprintf(stderr, "usage: bench-convert [--reps N] [--dir DIR] [--layers N] [--keep]\n");
+            fprintf(stderr, "usage: bench-convert [--reps N] [--dir DIR] [--layers N] [--keep] "
+                            "[--bf16-only]\n");
             return 2;
         }
     }
@@ -427,6 +445,11 @@ int main(int argc, char **argv)
 
     /* 2. SafeTensors -> GGUF Q4_K_M, against llama_model_quantize on the F32 GGUF */
     series q = {0}, l = {0};
+    if (bf16_only) {
+        if (!keep)
+            remove_model(dir, model, st);
+        return apr.failed || plain.failed ? 1 : 0;
+    }
     int have_llama = llama && access(llama, X_OK) == 0;
     if (have_llama) {
         fprintf(stderr, "bench-convert: writing the F32 GGUF for llama.cpp\n");
@@ -464,17 +487,7 @@ int main(int argc, char **argv)
     print_num("model_mib", model_mib);
     printf("}\n");
 
-    if (!keep) {
-        unlink(st);
-        char p[PATH_MAX + 64];
-        snprintf(p, sizeof p, "%s/config.json", model);
-        unlink(p);
-        snprintf(p, sizeof p, "%s/tokenizer.json", model);
-        unlink(p);
-        snprintf(p, sizeof p, "%s/tokenizer_config.json", model);
-        unlink(p);
-        rmdir(model);
-        rmdir(dir);
-    }
+    if (!keep)
+        remove_model(dir, model, st);
     return apr.failed || plain.failed || q.failed || l.failed ? 1 : 0;
 }
