@@ -105,6 +105,30 @@ static uint8_t *copy_of(const rf_model *m, const char *name, uint64_t *n)
 
 /* ---- stop the line ------------------------------------------------------------------------- */
 
+/* The scan reads raw data in 256 KiB blocks (SCAN_BLOCK): a value past the first block is
+ * counted and named by its index in the tensor, not in the block. */
+Test(convert_checks, nan_past_the_first_scan_block)
+{
+    rf_model *src = open_fixture("tiny-qwen2");
+    const char *w = "model.layers.1.mlp.down_proj.weight"; /* 256 x 768 BF16: 384 KiB */
+    uint64_t n;
+    uint8_t *bad = copy_of(src, w, &n);
+    cr_assert_gt(n, 2 * 150001, "the tensor is smaller than the test needs");
+    rf_store_le16(bad + 2 * 150000, 0x7fc0); /* a BF16 NaN, in the second block */
+    rf_store_le16(bad + 2 * 190000, 0x7f80); /* +Inf, in the same block */
+    rf_model *m = altered(src, w, bad, 0);
+    rf_convert_params p = rf_convert_params_default();
+    p.check_values = true;
+    rf_error err = {0};
+    cr_assert_eq(rf_convert(m, &p, at("nan-block.apr"), NULL, &err), RF_ERR_CONTRACT);
+    cr_assert(strstr(err.message, "1 NaN and 1 infinite") && strstr(err.message, "index 150000"),
+              "%s", err.message);
+    cr_assert(!exists(at("nan-block.apr")));
+    rf_model_free(m);
+    free(bad);
+    rf_model_free(src);
+}
+
 Test(convert_checks, nan_and_contract_stop_before_writing)
 {
     rf_model *src = open_fixture("tiny-qwen2");
