@@ -73,8 +73,9 @@ rf_status rfi_model_use_architecture(rf_model *model, const char *arch, rf_error
         return RF_OK;
     rf_status st =
         c->architecture
-            ? rf_model_add_warning(model, "the architecture is '%.64s' but '%.64s' was asked for: "
-                                          "read as '%.64s'",
+            ? rf_model_add_warning(model,
+                                   "the architecture is '%.64s' but '%.64s' was asked for: "
+                                   "read as '%.64s'",
                                    c->architecture, arch, arch)
             : rf_model_add_warning(model,
                                    "the architecture is missing: read as '%.64s', the "

@@ -71,8 +71,8 @@ enum {
     "      --reference        the scalar reference path (slow; the arithmetic the fast path\n"     \
     "                         is tested against)\n"                                                \
     "      --skip-contract    run even when the model breaks a structural contract rule\n"         \
-    "                         (otherwise exit 5 naming the rules; see apr validate)\n"      \
-    "      --arch NAME        read the model as architecture NAME: a GGUF without\n"          \
+    "                         (otherwise exit 5 naming the rules; see apr validate)\n"             \
+    "      --arch NAME        read the model as architecture NAME: a GGUF without\n"               \
     "                         general.architecture gets its config from the NAME.* keys\n"
 
 typedef struct gen_opts {
