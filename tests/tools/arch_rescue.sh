@@ -157,6 +157,16 @@ f = r.fields["general.architecture"]
 assert bytes(f.parts[f.data[0]]) == b"qwen2"
 assert "qwen2.block_count" in r.fields and not any(k.startswith("llama.") for k in r.fields)
 EOF
+
+  # SafeTensors and APR: the architecture becomes NAME, one warning naming both
+  "$APR_BIN/apr-import" -q "$FX" -o "$T/fx.apr" >/dev/null 2>"$T/err" || fail "apr import: $(cat "$T/err")"
+  for src in "$FX" "$T/fx.apr"; do
+    run "$T/out" "$T/err" "$APR_BIN/apr-inspect" --arch llama "$src"
+    expect "apr inspect --arch llama $(basename "$src")" 0 $?
+    grep -Eq '^ +architecture +llama$' "$T/out" || fail "apr inspect --arch llama $(basename "$src"): not llama"
+    [ "$(grep -c "the architecture is 'qwen2' but 'llama' was asked for" "$T/err")" -eq 1 ] ||
+      fail "apr inspect --arch llama $(basename "$src"): not one warning naming both: $(cat "$T/err")"
+  done
 fi
 
 if [ $fails -gt 0 ]; then
