@@ -436,10 +436,11 @@ static rf_status reserve(void **buf, uint64_t *cap, uint64_t need, const char *w
 
 /* ---- the view of the source (--arch) -------------------------------------------------------- */
 
-/* Renames "<old>.<rest>" keys of a GGUF source to "<new>.<rest>" and sets the architecture keys
- * of GGUF and APR metadata to arch. */
-static rf_status view_kv(rf_model *v, const rf_kv *kv, const char *old, const char *arch,
-                         rf_error *err)
+/* Renames "<old>.<rest>" keys of a GGUF source src to "<arch>.<rest>" and sets the architecture
+ * keys of GGUF and APR metadata to arch. A renamed key that src also holds under arch is
+ * dropped: the reader took arch's own value first (gguf_read.c, arch_kv). */
+static rf_status view_kv(rf_model *v, const rf_model *src, const rf_kv *kv, const char *old,
+                         const char *arch, rf_error *err)
 {
     char key[512];
     size_t n = old ? strlen(old) : 0;
@@ -455,6 +456,8 @@ static rf_status view_kv(rf_model *v, const rf_kv *kv, const char *old, const ch
     if (n > 0 && strncmp(kv->key, old, n) == 0 && kv->key[n] == '.' &&
         rf_model_format(v) == RF_FORMAT_GGUF) {
         snprintf(key, sizeof key, "%s%s", arch, kv->key + n);
+        if (strcmp(old, arch) != 0 && rf_model_find_kv(src, key) != NULL)
+            return RF_OK;
         return rf_model_add_kv(v, key, &kv->value, err);
     }
     /* a SafeTensors config.json naming another model_type is rebuilt from the typed config */
@@ -505,7 +508,7 @@ static rf_status make_view(job *j, const char *arch, rf_error *err)
         }
     }
     for (size_t i = 0; st == RF_OK && i < rf_model_n_kv(src); i++)
-        st = view_kv(v, rf_model_kv(src, i), old, arch, err);
+        st = view_kv(v, src, rf_model_kv(src, i), old, arch, err);
     if (st == RF_OK)
         st = rfi_model_copy_config(v, src, err);
     if (st == RF_OK)
