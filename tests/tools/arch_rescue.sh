@@ -158,6 +158,35 @@ assert bytes(f.parts[f.data[0]]) == b"qwen2"
 assert "qwen2.block_count" in r.fields and not any(k.startswith("llama.") for k in r.fields)
 EOF
 
+  # both prefixes present (general.architecture llama, the qwen2.* keys, and a stray
+  # llama.block_count 99): qwen2's own keys are read and written once; two pairs of 64 bytes in
+  # all are inserted after the header, so the data stays aligned
+  python3 - "$T/q8.gguf" "$T/both.gguf" <<'EOF'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+value = b"\x05" + b"\x00" * 7 + b"qwen2"
+at = d.index(b"general.architecture") + len(b"general.architecture") + 4
+assert d[at:at + 13] == value
+d[at + 8:at + 13] = b"llama"
+def pair(key, vtype, payload):
+    return struct.pack("<Q", len(key)) + key + struct.pack("<I", vtype) + payload
+extra = pair(b"llama.block_count", 4, struct.pack("<I", 99)) + \
+    pair(b"llama.xpad", 8, struct.pack("<Q", 1) + b"x")
+assert len(extra) == 64
+n_kv = struct.unpack_from("<Q", d, 16)[0]
+struct.pack_into("<Q", d, 16, n_kv + 2)
+open(sys.argv[2], "wb").write(bytes(d[:24]) + extra + bytes(d[24:]))
+EOF
+  run "$T/out" "$T/err" "$APR_BIN/apr-convert" --arch qwen2 "$T/both.gguf" -o "$T/both-out.gguf"
+  expect "apr convert --arch qwen2 both.gguf" 0 $?
+  python3 - "$T/both-out.gguf" <<'EOF' || fail "apr convert --arch over both prefixes: qwen2.block_count not kept once"
+import sys, gguf
+r = gguf.GGUFReader(sys.argv[1])
+f = r.fields["qwen2.block_count"]
+assert int(f.parts[f.data[0]][0]) == 2, f.parts[f.data[0]]
+assert not any(k.startswith("llama.") for k in r.fields)
+EOF
+
   # SafeTensors and APR: the architecture becomes NAME, one warning naming both
   "$APR_BIN/apr-import" -q "$FX" -o "$T/fx.apr" >/dev/null 2>"$T/err" || fail "apr import: $(cat "$T/err")"
   for src in "$FX" "$T/fx.apr"; do
