@@ -94,6 +94,7 @@ format-check:
 # ---- reliability (docs/reliability.md) ----------------------------------------------------------
 BUILD_FUZZ ?= build-fuzz
 FUZZ_TARGETS ?=
+FUZZ_SEED ?=
 
 # The whole project with clang, ASan+UBSan and libFuzzer targets (also the clang -Werror check).
 build-fuzz: deps-build
@@ -105,7 +106,7 @@ build-fuzz: deps-build
 
 # Every fuzz target for FUZZ_SECONDS each (one core at a time), then executions per target.
 fuzz: build-fuzz
-	@tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@FUZZ_SEED=$(FUZZ_SEED) tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The tools' end-to-end tests with every apr tool run under Valgrind memcheck.
 test-valgrind: build

@@ -7,6 +7,9 @@
 # The working corpus (<build>/fuzz-corpus/<target>/) grows across runs; seeds come from
 # tests/fuzz/corpus/<target>/ and the directories named by the target's "fuzz-config:" line.
 # Each run appends "date target seconds executions status" to <build>/fuzz-stats.tsv.
+# FUZZ_SEED=N fixes libFuzzer's random seed: from the same corpus the run then tries the same
+# inputs in the same order (CI uses this, so that its verdict is reproducible; exploration runs
+# leave it unset and get a new seed each time).
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,6 +38,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 total=0
 failed=()
+[ -n "${FUZZ_SEED:-}" ] && echo "seed $FUZZ_SEED (FUZZ_SEED)"
 printf '%-26s %8s %14s %s\n' target seconds executions status
 for name in "${targets[@]}"; do
   bin="$build/fuzz/$name"
@@ -55,6 +59,7 @@ for name in "${targets[@]}"; do
   args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512
         -print_final_stats=1 -artifact_prefix="$artifacts/")
   [ -n "$max_len" ] && args+=(-max_len="$max_len")
+  [ -n "${FUZZ_SEED:-}" ] && args+=(-seed="$FUZZ_SEED")
   [ -f "$root/tests/fuzz/$name.dict" ] && args+=(-dict="$root/tests/fuzz/$name.dict")
 
   (cd "$build" && "$bin" "${args[@]}" "${dirs[@]}") >"$log" 2>&1
