@@ -15,7 +15,7 @@
 
 static const cli_tool TOOL = {
     "inspect", "show a model file's format, config, tokenizer and metadata (headers only)",
-    "usage: apr inspect [--json] [--full] [--checksums] FILE\n\n"
+    "usage: apr inspect [--json] [--full] [--checksums] [--arch NAME] FILE\n\n"
     "Prints the format and version, file size, tensor and parameter counts, the dtype histogram,\n"
     "the typed model config, a tokenizer summary, every metadata key with its type, and the\n"
     "problems found. Only headers are read, so large files take milliseconds; whole-file\n"
@@ -26,7 +26,9 @@ static const cli_tool TOOL = {
     "      --json       print one JSON object (schema in docs/tools.md)\n"
     "      --full       print long arrays and strings in full instead of their first items\n"
     "      --checksums  verify checksums that cover the whole file (APR footer CRC-32) even\n"
-    "                   when it is large; files up to 64 MiB are always verified\n"};
+    "                   when it is large; files up to 64 MiB are always verified\n"
+    "      --arch NAME  read FILE as architecture NAME: a GGUF without general.architecture\n"
+    "                   gets its config from the NAME.* keys (docs/reliability.md)\n"};
 
 /* Items shown of a long array and characters of a long string, unless --full. */
 #define ARRAY_PREVIEW      6
@@ -950,9 +952,11 @@ int main(int argc, char **argv)
     if (cli_common_flags(&TOOL, argc, argv, &code))
         return code;
     bool json = false, full = false, checksums = false;
+    const char *arch = NULL;
     static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
                                              {"full", no_argument, NULL, 'f'},
                                              {"checksums", no_argument, NULL, 'c'},
+                                             {"arch", required_argument, NULL, 'a'},
                                              {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -962,6 +966,8 @@ int main(int argc, char **argv)
             full = true;
         else if (opt == 'c')
             checksums = true;
+        else if (opt == 'a')
+            arch = optarg;
         else
             return cli_option_error(&TOOL, argv, "", longopts);
     }
@@ -974,7 +980,7 @@ int main(int argc, char **argv)
     rf_error damage, lenient_err;
     /* Whole-file checksums when asked, or when the file is small enough to cost nothing. */
     bool verify = checksums || cli_cheap_to_verify(path);
-    rf_model *model = cli_open_diagnostic(path, verify, &damage, &lenient_err);
+    rf_model *model = cli_open_diagnostic_as(path, verify, arch, &damage, &lenient_err);
     summary s;
     if (model)
         summarize(model, &s, verify);

@@ -26,8 +26,9 @@ static const cli_tool TOOL = {
     "                       fail the check too\n"
     "      --contracts DIR  read the contracts from DIR (default: $ROSETTA_CONTRACTS, the\n"
     "                       installed share/rosetta/contracts, the source tree)\n"
-    "      --arch NAME      check against the family of architecture NAME instead of the\n"
-    "                       file's\n"
+    "      --arch NAME      read FILE as architecture NAME and check it against NAME's\n"
+    "                       family: a GGUF without general.architecture is read from its\n"
+    "                       NAME.* keys (docs/reliability.md)\n"
     "      --json           print one JSON object (schema in docs/tools.md)\n"
     "      --list-rules     print every rule: id, class, severity, what it checks\n\n"
     "The rules and the contract files are described in docs/contracts.md.\n\n"
@@ -254,12 +255,15 @@ int main(int argc, char **argv)
         cli_error(&TOOL, "contracts: %s", err.message);
         return APR_EXIT_INPUT;
     }
-    rf_model *m = rf_model_open(o.path, NULL, &err);
+    const rf_open_options open = {.architecture = o.arch};
+    rf_model *m = rf_model_open(o.path, &open, &err);
     if (!m) {
         cli_error(&TOOL, "%s", err.message);
         rf_contracts_free(contracts);
         return cli_exit_for_status(err.status);
     }
+    for (size_t i = 0; i < rf_model_n_warnings(m); i++)
+        cli_error(&TOOL, "warning: %s: %s", o.path, rf_model_warning(m, i));
     rf_contract_options copts = {.contracts = contracts, .rules = o.rules, .architecture = o.arch};
     rf_contract_report *report = NULL;
     int exit_code;

@@ -253,6 +253,50 @@ int rk_quantize_act_pool(rk_pool *pool, rk_type weight_type, int64_t k, int64_t 
     return 0;
 }
 
+typedef struct range_job {
+    rk_type weight_type;
+    int64_t k, e0, e1, n_cols, chunk;
+    const float *x;
+    size_t x_stride;
+    uint8_t *act;
+    size_t act_stride;
+} range_job;
+
+static void range_task(void *ctx, int64_t task, int thread)
+{
+    (void)thread;
+    const range_job *j = ctx;
+    const rk_type at = rk_act_type(j->weight_type);
+    quant_row_fn q = act_quantizer(at);
+    const size_t skip = rk_row_bytes(at, j->e0); /* the blocks before e0 */
+    const int64_t c0 = task * j->chunk;
+    const int64_t c1 = c0 + j->chunk < j->n_cols ? c0 + j->chunk : j->n_cols;
+    for (int64_t c = c0; c < c1; c++) {
+        const float *src = j->x + (size_t)c * j->x_stride;
+        uint8_t *row = j->act + (size_t)c * j->act_stride;
+        if (q)
+            q(src, row + skip, j->e1 - j->e0);
+        else
+            memcpy(row + skip, src, (size_t)(j->e1 - j->e0) * sizeof(float));
+        if (at == RK_TYPE_Q8_0)
+            rk_act_q8_0_block_sums(row, j->k / 32, j->e0 / 32, j->e1 / 32);
+    }
+}
+
+int rk_quantize_act_range_pool(rk_pool *pool, rk_type weight_type, int64_t k, int64_t e0,
+                               int64_t e1, int64_t n_cols, const float *x, size_t x_stride,
+                               void *act, size_t act_stride)
+{
+    if (e0 < 0 || e1 <= e0 || e1 > k || e0 % 256 != 0 || (e1 != k && e1 % 256 != 0) || n_cols < 1 ||
+        check_quant(weight_type, k, 1, x, 0, act, 0) != 0 ||
+        (n_cols > 1 &&
+         (x_stride < (size_t)(e1 - e0) || act_stride < rk_act_row_bytes(weight_type, k))))
+        return -1;
+    range_job job = {weight_type, k, e0, e1, n_cols, 4, x, x_stride, act, act_stride};
+    rk_pool_run(pool, (n_cols + job.chunk - 1) / job.chunk, range_task, &job);
+    return 0;
+}
+
 /* ---- dequantizing reference ----------------------------------------------------------------- */
 
 static int dequant_row(const rk_matrix *w, int64_t r, float *out, uint8_t *rowbuf)

@@ -217,6 +217,16 @@ int rk_matmul_pool(rk_pool *pool, const rk_matrix *w, const void *act, size_t ac
 int rk_quantize_act_pool(rk_pool *pool, rk_type weight_type, int64_t k, int64_t n_cols,
                          const float *x, size_t x_stride, void *act, size_t act_stride);
 
+/* Elements [e0, e1) of n_cols activation columns of k elements: writes the bytes that
+ * rk_quantize_act writes for those elements of the whole columns (the blocks, and for Q8_0 their
+ * sums), from x[c * x_stride + i] = element e0 + i of column c. e0 and e1 are multiples of 256
+ * (or e1 = k), so that a column can be quantized piece by piece as its values are computed
+ * (the engine's MLP does so). Split over the pool by columns; pool may be NULL. Returns 0 or -1
+ * (a bad range, k or stride). */
+int rk_quantize_act_range_pool(rk_pool *pool, rk_type weight_type, int64_t k, int64_t e0,
+                               int64_t e1, int64_t n_cols, const float *x, size_t x_stride,
+                               void *act, size_t act_stride);
+
 /* ---- vector operations of the forward pass ----------------------------------------------------
  * All run on the calling thread, use the best variant of rk_isa_active() and return the same
  * bits on every variant. "16-lane sum" below means: lane l accumulates the terms of the

@@ -52,12 +52,11 @@ void rk_mm_matvec_avx512vnni(const rk_matrix *w, int64_t r0, int64_t r1, const u
 void rk_mm_gemm_avx512vnni(const rk_matrix *w, int64_t r0, int64_t r1, const uint8_t *act,
                            size_t act_stride, int64_t n_cols, float *y, size_t y_stride);
 
-/* A Q8_0 activation row: k / 32 blocks of 34 bytes, then k / 32 int32 (little-endian) holding
- * the sum of each block's 32 quants. Writes the sums after the blocks. */
-static inline void rk_act_q8_0_sums(uint8_t *row, int64_t k)
+/* A Q8_0 activation row: nb = k / 32 blocks of 34 bytes, then nb int32 (little-endian) holding
+ * the sum of each block's 32 quants. Writes the sums of blocks [b0, b1) after the blocks. */
+static inline void rk_act_q8_0_block_sums(uint8_t *row, int64_t nb, int64_t b0, int64_t b1)
 {
-    const int64_t nb = k / 32;
-    for (int64_t b = 0; b < nb; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         const int8_t *qs = (const int8_t *)(row + b * 34 + 2);
         int32_t s = 0;
         for (int i = 0; i < 32; i++)
@@ -69,6 +68,11 @@ static inline void rk_act_q8_0_sums(uint8_t *row, int64_t k)
         p[2] = (uint8_t)(u >> 16);
         p[3] = (uint8_t)(u >> 24);
     }
+}
+
+static inline void rk_act_q8_0_sums(uint8_t *row, int64_t k)
+{
+    rk_act_q8_0_block_sums(row, k / 32, 0, k / 32);
 }
 
 /* The Q8_0 block sums of an activation row of nb blocks. */

@@ -262,6 +262,7 @@ rf_model *rfi_apr_open_file(rf_file *file, const char *path, const rf_open_optio
         rf_model_set_format_version(m, (uint32_t)l.h.version_major * 100u + l.h.version_minor);
         rfi_apr_metadata_config(m);
         detect_tie(m);
+        st = rfi_model_use_architecture(m, opts->architecture, err);
     }
     rfi_apr_layout_free(&l, &arena);
     if (st != RF_OK) {

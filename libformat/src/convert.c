@@ -436,16 +436,19 @@ static rf_status reserve(void **buf, uint64_t *cap, uint64_t need, const char *w
 
 /* ---- the view of the source (--arch) -------------------------------------------------------- */
 
-/* Renames "<old>.<rest>" keys of a GGUF source to "<new>.<rest>" and sets the architecture keys
- * of GGUF and APR metadata to arch. */
-static rf_status view_kv(rf_model *v, const rf_kv *kv, const char *old, const char *arch,
-                         rf_error *err)
+/* Renames "<old>.<rest>" keys of a GGUF source src to "<arch>.<rest>" and sets the architecture
+ * keys of GGUF and APR metadata to arch. A renamed key that src also holds under arch is
+ * dropped: the reader took arch's own value first (gguf_read.c, arch_kv). */
+static rf_status view_kv(rf_model *v, const rf_model *src, const rf_kv *kv, const char *old,
+                         const char *arch, rf_error *err)
 {
     char key[512];
     size_t n = old ? strlen(old) : 0;
     bool arch_key = strcmp(kv->key, "general.architecture") == 0 ||
                     strcmp(kv->key, "architecture") == 0 ||
                     strcmp(kv->key, "model.architecture") == 0;
+    if (arch_key && kv->value.type != RF_VALUE_STRING && rf_model_format(v) == RF_FORMAT_GGUF)
+        return RF_OK; /* make_view wrote the string */
     if (arch_key && kv->value.type == RF_VALUE_STRING) {
         rf_value value = {.type = RF_VALUE_STRING, .as.str = {arch, strlen(arch)}};
         return rf_model_add_kv(v, kv->key, &value, err);
@@ -453,6 +456,8 @@ static rf_status view_kv(rf_model *v, const rf_kv *kv, const char *old, const ch
     if (n > 0 && strncmp(kv->key, old, n) == 0 && kv->key[n] == '.' &&
         rf_model_format(v) == RF_FORMAT_GGUF) {
         snprintf(key, sizeof key, "%s%s", arch, kv->key + n);
+        if (strcmp(old, arch) != 0 && rf_model_find_kv(src, key) != NULL)
+            return RF_OK;
         return rf_model_add_kv(v, key, &kv->value, err);
     }
     /* a SafeTensors config.json naming another model_type is rebuilt from the typed config */
@@ -461,12 +466,33 @@ static rf_status view_kv(rf_model *v, const rf_kv *kv, const char *old, const ch
     return rf_model_add_kv(v, kv->key, &kv->value, err);
 }
 
+/* The string of a GGUF source's general.architecture, or NULL (absent, not a string). */
+static const char *gguf_architecture(const rf_model *src)
+{
+    const rf_kv *kv = rf_model_find_kv(src, "general.architecture");
+    return kv && kv->value.type == RF_VALUE_STRING ? kv->value.as.str.data : NULL;
+}
+
+/* The architecture the output takes instead of the source's metadata: p->architecture, else
+ * that of a GGUF source opened under another name than its general.architecture says (or with
+ * none: rf_open_options.architecture), else NULL. */
+static const char *view_architecture(const job *j)
+{
+    if (j->p->architecture != NULL)
+        return j->p->architecture;
+    const char *arch = rf_model_config_get(j->orig)->architecture, *own;
+    if (rf_model_format(j->orig) != RF_FORMAT_GGUF || arch == NULL)
+        return NULL;
+    own = gguf_architecture(j->orig);
+    return own == NULL || strcmp(own, arch) != 0 ? arch : NULL;
+}
+
 /* A model that borrows the source's tensors and copies its metadata, with the architecture
- * replaced by p->architecture. */
-static rf_status make_view(job *j, rf_error *err)
+ * replaced by arch: a GGUF source's "<its own>.*" keys become "<arch>.*" and its
+ * general.architecture (added first when missing) says arch. */
+static rf_status make_view(job *j, const char *arch, rf_error *err)
 {
     const rf_model *src = j->orig;
-    const char *arch = j->p->architecture;
     rf_model *v = rf_model_new(rf_model_format(src), err);
     if (v == NULL)
         return RF_ERR_NOMEM;
@@ -474,8 +500,15 @@ static rf_status make_view(job *j, rf_error *err)
     rf_model_set_format_version(v, rf_model_format_version(src));
     rf_status st = rf_model_path(src) ? rf_model_set_path(v, rf_model_path(src), err) : RF_OK;
     const char *old = rf_model_config_get(src)->architecture;
+    if (rf_model_format(src) == RF_FORMAT_GGUF) {
+        old = gguf_architecture(src);
+        if (old == NULL && st == RF_OK) {
+            rf_value value = {.type = RF_VALUE_STRING, .as.str = {arch, strlen(arch)}};
+            st = rf_model_add_kv(v, "general.architecture", &value, err);
+        }
+    }
     for (size_t i = 0; st == RF_OK && i < rf_model_n_kv(src); i++)
-        st = view_kv(v, rf_model_kv(src, i), old, arch, err);
+        st = view_kv(v, src, rf_model_kv(src, i), old, arch, err);
     if (st == RF_OK)
         st = rfi_model_copy_config(v, src, err);
     if (st == RF_OK)
@@ -1365,8 +1398,9 @@ rf_status rf_convert(const rf_model *src, const rf_convert_params *params, const
     }
     j.rep->pub.format = j.format;
     j.rep->pub.out_path = out_path;
-    if (j.p->architecture != NULL)
-        st = make_view(&j, err);
+    const char *view_arch = view_architecture(&j);
+    if (view_arch != NULL)
+        st = make_view(&j, view_arch, err);
     /* GGUF output must name its architecture (llama.cpp loads nothing else); after --arch */
     if (st == RF_OK && j.format == RF_FORMAT_GGUF)
         st = rfi_gguf_check_architecture(j.src, source_name(&j), err);

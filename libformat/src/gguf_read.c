@@ -54,7 +54,8 @@ typedef struct reader {
     uint64_t pos;
     bool swap;
     bool lenient;
-    rf_model *model; /* NULL when only scanning the layout */
+    const char *architecture; /* rf_open_options.architecture: overrides the file's, or NULL */
+    rf_model *model;          /* NULL when only scanning the layout */
     uint32_t file_index;
     rf_error *err;
 
@@ -1034,10 +1035,17 @@ static rf_status place_tensors(reader *r, tensor_info *infos)
 
 /* ---- typed configuration and tokenizer ---------------------------------------------------- */
 
-static const rf_kv *arch_kv(const rf_model *m, const char *arch, const char *suffix)
+/* The key "<arch>.<suffix>", else "<fallback>.<suffix>" (the file's own architecture when the
+ * caller named another one; NULL for none). */
+static const rf_kv *arch_kv(const rf_model *m, const char *arch, const char *fallback,
+                            const char *suffix)
 {
     char key[256];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    const rf_kv *kv = rf_model_find_kv(m, key);
+    if (kv || !fallback)
+        return kv;
+    snprintf(key, sizeof key, "%s.%s", fallback, suffix);
     return rf_model_find_kv(m, key);
 }
 
@@ -1261,38 +1269,56 @@ static rf_status fill_config(reader *r)
     rf_model *m = r->model;
     rf_model_config *c = rf_model_config_mut(m);
     c->architecture = config_string(r, "general.architecture");
+    const char *own = c->architecture; /* the file's, when the caller names another */
     /* llama.cpp loads nothing without it; Rosetta's writers refuse to copy such a file to GGUF
-     * (rfi_gguf_check_architecture), and diagnostic tools show the warning */
+     * (rfi_gguf_check_architecture), and diagnostic tools show the warning. A caller that
+     * names the architecture (rf_open_options.architecture, the tools' --arch) gets the config
+     * read under "<that name>.*" instead (docs/reliability.md, "A GGUF without an
+     * architecture"). */
     const rf_kv *type = rf_model_find_kv(m, "general.type"); /* "model", "adapter", "imatrix" */
     bool model = !type || type->value.type != RF_VALUE_STRING ||
                  strcmp(type->value.as.str.data, "model") == 0;
-    if (model && !rf_model_find_kv(m, "general.architecture"))
+    bool has_key = rf_model_find_kv(m, "general.architecture") != NULL;
+    if (r->architecture) {
+        if (!has_key || !own)
+            note(r, "general.architecture is %s: read as '%.64s', the architecture asked for",
+                 has_key ? "not a string" : "missing", r->architecture);
+        else if (strcmp(own, r->architecture) != 0)
+            note(r, "general.architecture is '%.64s' but '%.64s' was asked for: read as '%.64s'",
+                 own, r->architecture, r->architecture);
+        else
+            own = NULL;
+        if (!(c->architecture = rf_model_strdup(m, r->architecture)))
+            return fail(r, RF_ERR_NOMEM, "out of memory");
+    } else if (model && !has_key)
         note(r, "general.architecture is missing: llama.cpp cannot load this file, and Rosetta "
-                "will not convert it to GGUF");
+                "will not convert it to GGUF (unless told the architecture: --arch)");
     else if (c->architecture && !architecture_name_ok(c->architecture))
         note(r,
              "general.architecture '%.64s' is not an architecture name (lower-case letters, "
              "digits, '_', '-'): llama.cpp cannot load this file",
              c->architecture);
+    if (own == c->architecture)
+        own = NULL;
     c->name = config_string(r, "general.name");
     if (c->architecture) {
         const char *a = c->architecture;
-        config_u64(r, arch_kv(m, a, "context_length"), &c->context_length);
-        config_u64(r, arch_kv(m, a, "embedding_length"), &c->hidden_size);
-        config_u64(r, arch_kv(m, a, "block_count"), &c->n_layers);
-        config_u64(r, arch_kv(m, a, "feed_forward_length"), &c->intermediate_size);
-        config_u64(r, arch_kv(m, a, "attention.head_count"), &c->n_heads);
-        config_u64(r, arch_kv(m, a, "attention.head_count_kv"), &c->n_kv_heads);
-        if (!arch_kv(m, a, "attention.head_count_kv")) /* llama.cpp: absent means no GQA */
+        config_u64(r, arch_kv(m, a, own, "context_length"), &c->context_length);
+        config_u64(r, arch_kv(m, a, own, "embedding_length"), &c->hidden_size);
+        config_u64(r, arch_kv(m, a, own, "block_count"), &c->n_layers);
+        config_u64(r, arch_kv(m, a, own, "feed_forward_length"), &c->intermediate_size);
+        config_u64(r, arch_kv(m, a, own, "attention.head_count"), &c->n_heads);
+        config_u64(r, arch_kv(m, a, own, "attention.head_count_kv"), &c->n_kv_heads);
+        if (!arch_kv(m, a, own, "attention.head_count_kv")) /* llama.cpp: absent means no GQA */
             c->n_kv_heads = c->n_heads;
-        config_u64(r, arch_kv(m, a, "attention.key_length"), &c->head_dim);
+        config_u64(r, arch_kv(m, a, own, "attention.key_length"), &c->head_dim);
         if (c->head_dim == 0)
-            config_u64(r, arch_kv(m, a, "attention.value_length"), &c->head_dim);
+            config_u64(r, arch_kv(m, a, own, "attention.value_length"), &c->head_dim);
         if (c->head_dim == 0 && c->n_heads && c->hidden_size % c->n_heads == 0)
             c->head_dim = c->hidden_size / c->n_heads;
-        config_f64(r, arch_kv(m, a, "rope.freq_base"), &c->rope_theta);
-        config_f64(r, arch_kv(m, a, "attention.layer_norm_rms_epsilon"), &c->rms_norm_eps);
-        config_u64(r, arch_kv(m, a, "vocab_size"), &c->vocab_size);
+        config_f64(r, arch_kv(m, a, own, "rope.freq_base"), &c->rope_theta);
+        config_f64(r, arch_kv(m, a, own, "attention.layer_norm_rms_epsilon"), &c->rms_norm_eps);
+        config_u64(r, arch_kv(m, a, own, "vocab_size"), &c->vocab_size);
         c->rope_type = rope_type_of(a);
     }
     config_id(r, "tokenizer.ggml.bos_token_id", &c->bos_token_id);
@@ -1426,6 +1452,7 @@ static rf_model *open_file(rf_file *file, const char *path, const rf_open_option
         .data = rf_file_data(file),
         .size = rf_file_size(file),
         .lenient = opts && opts->lenient,
+        .architecture = opts ? opts->architecture : NULL,
         .model = m,
         .file_index = index,
         .err = err,

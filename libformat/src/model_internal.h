@@ -51,6 +51,12 @@ rf_model *rf_gguf_open_model(const char *path, const rf_open_options *opts, rf_e
 rf_model *rf_safetensors_open_model(const char *path, const rf_open_options *opts, rf_error *err);
 rf_model *rf_apr_open_model(const char *path, const rf_open_options *opts, rf_error *err);
 
+/* rf_open_options.architecture for the readers whose config is not keyed by architecture
+ * (SafeTensors, APR): config.architecture becomes arch (and the RoPE type, when unknown, the
+ * one arch implies), with a warning when the file names another or none. arch NULL: nothing.
+ * RF_ERR_NOMEM on failure. */
+rf_status rfi_model_use_architecture(rf_model *model, const char *arch, rf_error *err);
+
 /* Deep copies of src's configuration and tokenizer into dst's arena (strings, token lists,
  * merges and types): dst then holds no pointer into src. A src without tokenizer leaves dst's
  * as it is. RF_ERR_NOMEM on failure. */

@@ -92,6 +92,8 @@ rf_model *rf_safetensors_open_model(const char *path, const rf_open_options *opt
     }
     if (status == RF_OK)
         status = load_companions(m, dir, opts, err);
+    if (status == RF_OK)
+        status = rfi_model_use_architecture(m, opts->architecture, err);
     if (status != RF_OK)
         goto fail;
     free(dir);

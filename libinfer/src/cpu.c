@@ -243,17 +243,27 @@ static rf_status cpu_model_init(ri_model *model, rf_error *err)
 
 #define ACT_SLOTS 2
 #define ATTN_QB   32 /* queries of one head per attention task */
+/* Rows of gate and up computed at a time in a batch's MLP (a multiple of 256; see mlp). */
+#define MLP_BLOCK 1024
+#define MLP_MIN_TOKENS                                                                             \
+    16 /* fewer tokens (decode) take the MLP whole: little memory, fewer calls                     \
+        */
 
 typedef struct cpu_ctx {
     rk_pool *pool;
     int n_threads;
-    void *k_cache, *v_cache;                    /* transposed: [layer][kv_dim][n_ctx] */
-    float *x, *a, *q, *k, *v, *att, *o, *g, *u; /* n_batch rows each */
-    float *pad;                                 /* zero-padded input rows for padded weights */
-    uint8_t *embd_row;                          /* an embedding row's bytes (embd_from_head) */
-    float *scores, *probs;                      /* [thread][ATTN_QB][n_ctx] */
-    float *rope_cos, *rope_sin;                 /* [n_batch][head_dim / 2] */
-    uint8_t *act[ACT_SLOTS];                    /* quantized activations, n_batch columns */
+    void *k_cache, *v_cache;          /* transposed: [layer][kv_dim][n_ctx] */
+    float *x, *a, *q, *k, *v, *g, *u; /* n_batch rows each (see mlp for g, u) */
+    /* Aliases, to keep the batch's scratch small: attention writes each head's output over the
+     * query it has read (att = q), and o_proj and down write over the normed input, which is
+     * dead once quantized (o = a; the quantized copies are invalidated before a is read again). */
+    float *att, *o;
+    float *pad;                 /* zero-padded input rows for padded weights */
+    uint8_t *embd_row;          /* an embedding row's bytes (embd_from_head) */
+    float *scores, *probs;      /* [thread][ATTN_QB][n_ctx] */
+    float *rope_cos, *rope_sin; /* [n_batch][head_dim / 2] */
+    uint8_t *act[ACT_SLOTS];    /* quantized activations, n_batch columns */
+    uint8_t *act_mlp;           /* down's input, quantized block by block */
     struct {
         rk_type type;
         const float *src;
@@ -271,10 +281,9 @@ static void cpu_context_free(ri_context *ctx)
     if (!c)
         return;
     rk_pool_destroy(c->pool);
-    void *bufs[] = {c->k_cache, c->v_cache,  c->x,        c->a,       c->q,
-                    c->k,       c->v,        c->att,      c->o,       c->g,
-                    c->u,       c->pad,      c->scores,   c->probs,   c->act[0],
-                    c->act[1],  c->rope_cos, c->rope_sin, c->embd_row};
+    void *bufs[] = {c->k_cache, c->v_cache, c->x,        c->a,        c->q,        c->k,
+                    c->v,       c->g,       c->u,        c->pad,      c->scores,   c->probs,
+                    c->act[0],  c->act[1],  c->rope_cos, c->rope_sin, c->embd_row, c->act_mlp};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(c);
@@ -301,9 +310,9 @@ static rf_status cpu_context_init(ri_context *ctx, rf_error *err)
     c->v_cache = malloc(cache);
     c->x = malloc(nb * I->n_embd * f);
     c->a = malloc(nb * I->n_embd * f);
-    c->o = malloc(nb * I->n_embd * f);
+    c->o = c->a;
     c->q = malloc(nb * q_dim * f);
-    c->att = malloc(nb * q_dim * f);
+    c->att = c->q;
     c->k = malloc(nb * kv_dim * f);
     c->v = malloc(nb * kv_dim * f);
     c->g = malloc(nb * I->n_ff * f);
@@ -318,9 +327,10 @@ static rf_status cpu_context_init(ri_context *ctx, rf_error *err)
     c->rope_sin = malloc(nb * (I->head_dim / 2) * f);
     for (int i = 0; i < ACT_SLOTS; i++)
         c->act[i] = malloc(nb * cm->act_bytes);
-    if (!c->k_cache || !c->v_cache || !c->x || !c->a || !c->o || !c->q || !c->att || !c->k ||
-        !c->v || !c->g || !c->u || !c->pad || !c->scores || !c->probs || !c->rope_cos ||
-        !c->rope_sin || !c->act[0] || !c->act[1] || !c->embd_row)
+    c->act_mlp = malloc(nb * cm->act_bytes);
+    if (!c->k_cache || !c->v_cache || !c->x || !c->a || !c->q || !c->k || !c->v || !c->g || !c->u ||
+        !c->pad || !c->scores || !c->probs || !c->rope_cos || !c->rope_sin || !c->act[0] ||
+        !c->act[1] || !c->embd_row || !c->act_mlp)
         return rf_error_set(err, RF_ERR_NOMEM, "out of memory for a KV cache of %u positions",
                             ctx->n_ctx);
     return RF_OK;
@@ -409,7 +419,8 @@ typedef struct attn_job {
  * multiply-add per element in dimension order) and, after the causal softmax, the output is a
  * matrix product on the kernels (V^T rows as the matrix, the probabilities as the columns,
  * positions past a query's own holding probability 0). Every value is computed in an order that
- * does not depend on the block, so a cached decode step equals the recomputation bit for bit. */
+ * does not depend on the block, so a cached decode step equals the recomputation bit for bit.
+ * The output goes over the task's own queries (c->att is c->q), after all of them are read. */
 static void attention_task(void *arg, int64_t task, int thread)
 {
     const attn_job *job = arg;
@@ -502,6 +513,64 @@ static void rope(const ri_context *ctx, float *x, uint32_t n_heads, uint32_t n, 
     }
 }
 
+/* ---- the MLP ------------------------------------------------------------------------------- */
+
+/* Rows [r0, r1) of w as a matrix of their own (r0 a multiple of 16, for the R16 layout). */
+static cpu_weight weight_rows(const cpu_weight *w, int64_t r0, int64_t r1)
+{
+    cpu_weight part = {.m = w->m, .owned = NULL};
+    size_t skip = w->m.layout == RK_LAYOUT_R16 ? rk_repack_bytes(w->m.type, r0, w->m.k)
+                                               : (size_t)r0 * w->m.row_stride;
+    part.m.data = (const uint8_t *)w->m.data + skip;
+    part.m.n_rows = r1 - r0;
+    return part;
+}
+
+/* The SwiGLU MLP of n tokens, down's output into c->o: down(silu(gate a) * up a).
+ *
+ * Whole, gate and up give two n x n_ff float arrays (for a 1.5B model and 512 tokens 35 MiB,
+ * more than half of the batch's scratch). So when nothing watches the stages, gate and up run
+ * MLP_BLOCK rows at a time: each block's SwiGLU goes straight into down's quantized input
+ * (rk_quantize_act_range_pool: the same bytes as quantizing whole rows), and only one block of
+ * g and u is ever touched (the buffers are allocated for the whole width, which costs no memory
+ * until written). The weights are still read once per batch, and every value is the same bits
+ * (rows of a matrix product are independent, SwiGLU is element-wise). With a trace hook, or when
+ * down's rows are padded (APR K-quants), the whole arrays are computed and reported. */
+static rf_status mlp(const ri_context *ctx, const cpu_layer *C, uint32_t l, uint32_t n,
+                     rf_error *err)
+{
+    cpu_ctx *c = ctx->backend_data;
+    const ri_model_info *I = &ctx->model->info;
+    uint32_t H = I->n_embd, FF = I->n_ff, pos0 = ctx->n_past;
+    rf_status st;
+    if (ctx->trace || (uint32_t)C->down.m.k != FF || n < MLP_MIN_TOKENS) {
+        if ((st = matmul(ctx, &C->gate, NULL, c->a, H, H, n, c->g, FF, err)) != RF_OK ||
+            (st = matmul(ctx, &C->up, NULL, c->a, H, H, n, c->u, FF, err)) != RF_OK)
+            return st;
+        ri_trace_emit(ctx, RI_STAGE_GATE, (int32_t)l, pos0, n, FF, c->g);
+        ri_trace_emit(ctx, RI_STAGE_UP, (int32_t)l, pos0, n, FF, c->u);
+        rk_silu_mul_f32((int64_t)n * FF, c->g, c->u, c->g);
+        ri_trace_emit(ctx, RI_STAGE_SWIGLU, (int32_t)l, pos0, n, FF, c->g);
+        return matmul(ctx, &C->down, NULL, c->g, FF, FF, n, c->o, H, err);
+    }
+    size_t act_stride = rk_act_row_bytes(C->down.m.type, FF);
+    for (uint32_t f0 = 0; f0 < FF; f0 += MLP_BLOCK) {
+        uint32_t f1 = FF - f0 < MLP_BLOCK ? FF : f0 + MLP_BLOCK, w = f1 - f0;
+        cpu_weight gate = weight_rows(&C->gate, f0, f1), up = weight_rows(&C->up, f0, f1);
+        if ((st = matmul(ctx, &gate, NULL, c->a, H, H, n, c->g, w, err)) != RF_OK ||
+            (st = matmul(ctx, &up, NULL, c->a, H, H, n, c->u, w, err)) != RF_OK)
+            return st;
+        rk_silu_mul_f32((int64_t)n * w, c->g, c->u, c->g);
+        if (rk_quantize_act_range_pool(c->pool, C->down.m.type, FF, f0, f1, n, c->g, w, c->act_mlp,
+                                       act_stride) != 0)
+            return rf_error_set(err, RF_ERR_UNSUPPORTED, "cannot quantize activations for %s",
+                                rk_type_traits_get(C->down.m.type)->name);
+    }
+    if (rk_matmul_pool(c->pool, &C->down.m, c->act_mlp, act_stride, n, c->o, H) != 0)
+        return rf_error_set(err, RF_ERR_UNSUPPORTED, "matrix product refused by the kernels");
+    return RF_OK;
+}
+
 /* ---- the forward pass
  * ------------------------------------------------------------------------------ */
 
@@ -512,7 +581,7 @@ static rf_status cpu_forward(ri_context *ctx, const int32_t *tokens, uint32_t n,
     const ri_model_info *I = &m->info;
     const cpu_model *cm = m->backend_data;
     cpu_ctx *c = ctx->backend_data;
-    uint32_t H = I->n_embd, d = I->head_dim, FF = I->n_ff, pos0 = ctx->n_past;
+    uint32_t H = I->n_embd, d = I->head_dim, pos0 = ctx->n_past;
     uint32_t q_dim = I->n_heads * d, kv_dim = I->n_kv_heads * d;
     rf_status st;
 
@@ -571,14 +640,7 @@ static rf_status cpu_forward(ri_context *ctx, const int32_t *tokens, uint32_t n,
         for (uint32_t t = 0; t < n; t++)
             rmsnorm(H, c->x + (size_t)t * H, L->ffn_norm, m->rms_eps, c->a + (size_t)t * H);
         ri_trace_emit(ctx, RI_STAGE_FFN_NORM, (int32_t)l, pos0, n, H, c->a);
-        if ((st = matmul(ctx, &C->gate, NULL, c->a, H, H, n, c->g, FF, err)) != RF_OK ||
-            (st = matmul(ctx, &C->up, NULL, c->a, H, H, n, c->u, FF, err)) != RF_OK)
-            return st;
-        ri_trace_emit(ctx, RI_STAGE_GATE, (int32_t)l, pos0, n, FF, c->g);
-        ri_trace_emit(ctx, RI_STAGE_UP, (int32_t)l, pos0, n, FF, c->u);
-        rk_silu_mul_f32((int64_t)n * FF, c->g, c->u, c->g);
-        ri_trace_emit(ctx, RI_STAGE_SWIGLU, (int32_t)l, pos0, n, FF, c->g);
-        if ((st = matmul(ctx, &C->down, NULL, c->g, FF, FF, n, c->o, H, err)) != RF_OK)
+        if ((st = mlp(ctx, C, l, n, err)) != RF_OK)
             return st;
         ri_trace_emit(ctx, RI_STAGE_DOWN, (int32_t)l, pos0, n, H, c->o);
         rk_add_f32((int64_t)n * H, c->x, c->o, c->x);

@@ -58,7 +58,7 @@ class KV(C.Structure):  # rf_kv
 
 
 class OpenOptions(C.Structure):  # rf_open_options
-    _fields_ = [("lenient", C.c_bool)]
+    _fields_ = [("lenient", C.c_bool), ("architecture", C.c_char_p)]
 
 
 class Config(C.Structure):  # rf_model_config

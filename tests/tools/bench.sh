@@ -29,7 +29,7 @@ EOF
 text=$("$bench" "$fx" -p 8 -n 2 -r 1)
 grep -q "^prefill  8 tokens" <<<"$text" && grep -q "^decode   2 tokens" <<<"$text" ||
   { echo "FAIL: text output: $text" >&2; exit 1; }
-"$bench" "$fx" -p 0 -n 2 -r 1 | grep -q prefill && { echo "FAIL: -p 0 ran the prefill test" >&2; exit 1; }
+"$bench" "$fx" -p 0 -n 2 -r 1 | grep -q "^prefill" && { echo "FAIL: -p 0 ran the prefill test" >&2; exit 1; }
 rc=0; "$bench" "$ROSETTA_ROOT/README.md" -r 1 2>/dev/null || rc=$?
 [ "$rc" -eq 3 ] || { echo "FAIL: a non-model exits $rc, expected 3" >&2; exit 1; }
 for args in "-r 0" "-p x" "--threads 0" "--kv f8" "--bogus"; do

@@ -7,11 +7,13 @@
  *
  * usage: engine_logits MODEL --ids-file F [--greedy N] [--teacher OTHER.jsonl --against OTHER.bin]
  *                      [--logits OUT.bin] [--threads N] [--kv f32|f16] [--reference]
- *                      [--ctx N] [--batch N] [--margin M]
+ *                      [--ctx N] [--batch N] [--margin M] [--trace]
  *   --ids-file  one prompt per line, ids comma separated
  *   --teacher   the other engine's JSON lines ({"greedy":[...]} per prompt, llama_engine's
  *               output); --against its logits rows in llama_engine's --logits layout
  *   --logits    this engine's rows in the same layout, on its own greedy sequence
+ *   --trace     with a trace hook that does nothing (the fast path then computes each stage
+ *               whole, e.g. the MLP's gate and up for the whole batch: the results must not change)
  *   --margin M  near-ties: positions where the other's top-2 logit gap is below M are left out
  *               of "top1_clear", and a greedy divergence at such a step is "greedy_ok"
  * stdout: one JSON line per prompt {"prompt":i,"greedy":[...]} plus, with --teacher,
@@ -150,6 +152,12 @@ static void compare(const float *p, const float *q, size_t n, size_t V, double m
     free(lq);
 }
 
+static void ignore_stage(void *user, const ri_trace_event *ev)
+{
+    (void)user;
+    (void)ev;
+}
+
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *ids_file = NULL, *logits_path = NULL, *against = NULL;
@@ -157,12 +165,16 @@ int main(int argc, char **argv)
     int greedy = 0, threads = 1;
     double min_margin = 0;
     unsigned n_ctx = 2048, n_batch = 0;
-    bool reference = false;
+    bool reference = false, trace = false;
     ri_kv_type kv = RI_KV_F32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--reference") == 0) {
             reference = true;
+            continue;
+        }
+        if (strcmp(a, "--trace") == 0) {
+            trace = true;
             continue;
         }
         if (a[0] != '-') {
@@ -210,6 +222,7 @@ int main(int argc, char **argv)
     cp.n_batch = n_batch;
     cp.n_threads = threads;
     cp.kv_type = kv;
+    cp.trace = trace ? ignore_stage : NULL;
     ri_context *ctx = ri_context_new(m, &cp, &err);
     if (!ctx)
         fail(3, "context", err.message);

@@ -58,6 +58,7 @@ int main(void)
     end();
     begin("rf_open_options", sizeof(rf_open_options));
     FIELD(rf_open_options, lenient);
+    FIELD(rf_open_options, architecture);
     end();
     begin("rf_model_config", sizeof(rf_model_config));
     FIELD(rf_model_config, architecture);

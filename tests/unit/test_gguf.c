@@ -954,6 +954,100 @@ Test(gguf_read, config_and_tokenizer_from_metadata)
     NO_LEAKS();
 }
 
+/* A file whose config lies under prefix; general.architecture is arch (NULL: absent). One tensor,
+ * token_embd.weight (F32 [4, 64]). */
+static void prefixed_config_file(buf *b, const char *arch, const char *prefix)
+{
+    header(b, 3, 1, arch ? 3 : 2);
+    if (arch) {
+        kv(b, "general.architecture", 8);
+        str(b, arch);
+    }
+    char key[64];
+    snprintf(key, sizeof key, "%s.embedding_length", prefix);
+    kv(b, key, 4);
+    u32(b, 64);
+    snprintf(key, sizeof key, "%s.block_count", prefix);
+    kv(b, key, 4);
+    u32(b, 2);
+    tinfo(b, "token_embd.weight", 2, (uint64_t[]){64, 4}, 0, 0);
+    pad(b, 32);
+    for (int i = 0; i < 256; i++)
+        f32(b, (float)i);
+}
+
+static rf_model *open_as(const buf *b, const char *arch, rf_error *err)
+{
+    uint8_t *copy = malloc(b->n);
+    cr_assert_not_null(copy);
+    memcpy(copy, b->p, b->n);
+    cr_assert(n_copies < sizeof copies / sizeof copies[0]);
+    copies[n_copies++] = copy;
+    rf_open_options opts = {.architecture = arch};
+    return rf_gguf_open_memory(copy, b->n, "t.gguf", &opts, err);
+}
+
+static size_t count_warnings(const rf_model *m, const char *substr)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rf_model_n_warnings(m); i++)
+        n += strstr(rf_model_warning(m, i), substr) != NULL;
+    return n;
+}
+
+Test(gguf_read, architecture_option_reads_a_file_without_one)
+{
+    buf b = {0};
+    prefixed_config_file(&b, NULL, "qwen2");
+    rf_error err;
+    rf_model *m = open_as(&b, NULL, &err); /* without the option: no config, the warning */
+    cr_assert_not_null(m, "%s", err.message);
+    cr_assert_null(rf_model_config_get(m)->architecture);
+    cr_assert_eq(rf_model_config_get(m)->hidden_size, 0);
+    cr_assert_eq(count_warnings(m, "general.architecture is missing: llama.cpp"), 1);
+    rf_model_free(m);
+
+    m = open_as(&b, "qwen2", &err);
+    cr_assert_not_null(m, "%s", err.message);
+    const rf_model_config *c = rf_model_config_get(m);
+    cr_assert_str_eq(c->architecture, "qwen2");
+    cr_assert_eq(c->hidden_size, 64);
+    cr_assert_eq(c->n_layers, 2);
+    cr_assert_eq(c->rope_type, RF_ROPE_NEOX);
+    cr_assert_eq(rf_model_n_warnings(m), 1);
+    cr_assert_eq(count_warnings(m, "missing: read as 'qwen2'"), 1);
+    cr_assert_null(rf_model_find_kv(m, "general.architecture"), "the raw metadata is the file's");
+    rf_model_free(m);
+
+    /* the same name as the file's: no warning */
+    buf same = {0};
+    prefixed_config_file(&same, "qwen2", "qwen2");
+    m = open_as(&same, "qwen2", &err);
+    cr_assert_not_null(m, "%s", err.message);
+    cr_assert_eq(rf_model_n_warnings(m), 0);
+    cr_assert_eq(rf_model_config_get(m)->hidden_size, 64);
+    rf_model_free(m);
+    free(b.p);
+    free(same.p);
+}
+
+Test(gguf_read, architecture_option_wins_over_the_files)
+{
+    buf b = {0};
+    prefixed_config_file(&b, "llama", "llama");
+    rf_error err;
+    rf_model *m = open_as(&b, "qwen2", &err);
+    cr_assert_not_null(m, "%s", err.message);
+    const rf_model_config *c = rf_model_config_get(m);
+    cr_assert_str_eq(c->architecture, "qwen2");
+    cr_assert_eq(c->hidden_size, 64, "the file's own keys are the fallback");
+    cr_assert_eq(c->rope_type, RF_ROPE_NEOX, "qwen2's RoPE, not llama's");
+    cr_assert_eq(rf_model_n_warnings(m), 1);
+    cr_assert_eq(count_warnings(m, "is 'llama' but 'qwen2' was asked for"), 1);
+    rf_model_free(m);
+    free(b.p);
+}
+
 Test(gguf_read, open_through_rf_model_open)
 {
     buf b = {0};

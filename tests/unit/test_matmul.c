@@ -497,6 +497,26 @@ Test(matmul, pool_results_independent_of_threads)
             for (int64_t c = 0; c < n_cols; c++)
                 cr_assert(memcmp(q2 + (size_t)c * a.q_stride, a.q + (size_t)c * a.q_stride,
                                  rk_act_row_bytes(t, k)) == 0);
+            /* and piece by piece, 256 elements at a time from packed pieces: the same bytes */
+            memset(q2, 0, a.q_stride * (size_t)n_cols);
+            for (int64_t e0 = 0; e0 < k; e0 += 256) {
+                const int64_t e1 = e0 + 256 < k ? e0 + 256 : k, w = e1 - e0;
+                float *piece = malloc((size_t)(w * n_cols) * sizeof(float));
+                for (int64_t c = 0; c < n_cols; c++)
+                    memcpy(piece + c * w, a.x + (size_t)c * a.x_stride + (size_t)e0,
+                           (size_t)w * sizeof(float));
+                cr_assert(rk_quantize_act_range_pool(pools[1], t, k, e0, e1, n_cols, piece,
+                                                     (size_t)w, q2, a.q_stride) == 0);
+                free(piece);
+            }
+            for (int64_t c = 0; c < n_cols; c++)
+                cr_assert(memcmp(q2 + (size_t)c * a.q_stride, a.q + (size_t)c * a.q_stride,
+                                 rk_act_row_bytes(t, k)) == 0,
+                          "%s: activations quantized by ranges differ", type_name(t));
+            cr_assert(rk_quantize_act_range_pool(NULL, t, k, 32, k, n_cols, a.x, a.x_stride, q2,
+                                                 a.q_stride) == -1); /* e0 not a multiple of 256 */
+            cr_assert(rk_quantize_act_range_pool(NULL, t, k, 0, k + 256, n_cols, a.x, a.x_stride,
+                                                 q2, a.q_stride) == -1); /* past the column */
             free(q2);
             free(ref);
             free_act(&a);

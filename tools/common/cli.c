@@ -349,9 +349,16 @@ static rf_model *open_model(const char *path, const rf_open_options *opts, bool 
 rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, rf_error *damage,
                               rf_error *lenient_err)
 {
+    return cli_open_diagnostic_as(path, verify_whole_file, NULL, damage, lenient_err);
+}
+
+rf_model *cli_open_diagnostic_as(const char *path, bool verify_whole_file, const char *arch,
+                                 rf_error *damage, rf_error *lenient_err)
+{
     rf_error_clear(damage);
     rf_error_clear(lenient_err);
-    const rf_open_options strict = {.lenient = false}, lenient = {.lenient = true};
+    const rf_open_options strict = {.lenient = false, .architecture = arch},
+                          lenient = {.lenient = true, .architecture = arch};
     rf_model *model = open_model(path, &strict, verify_whole_file, damage);
     if (model)
         return model;

@@ -267,7 +267,8 @@ static void stem_of(const char *path, char *out, size_t size)
 
 static rf_status run_step(options *o, step *s, bool compare)
 {
-    rf_model *src = rf_model_open(s->src_path, NULL, &s->err);
+    const rf_open_options open = {.architecture = o->arch};
+    rf_model *src = rf_model_open(s->src_path, &open, &s->err);
     if (src == NULL)
         return s->status = s->err.status ? s->err.status : RF_ERR_IO;
     s->src_format = rf_model_format(src);
@@ -570,7 +571,8 @@ static int run_chain(options *o)
     /* end to end: the last output against the original source */
     if (rc == APR_EXIT_OK) {
         rf_error err = {0};
-        rf_model *a = rf_model_open(o->src, NULL, &err), *b = NULL;
+        const rf_open_options open = {.architecture = o->arch};
+        rf_model *a = rf_model_open(o->src, &open, &err), *b = NULL;
         if (a)
             b = rf_model_open(paths[done], NULL, &err);
         rf_compare_report *c = NULL;

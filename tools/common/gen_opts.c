@@ -102,6 +102,7 @@ int gen_opts_parse(const cli_tool *tool, gen_opts *o, int opt, const char *arg)
         return 0;
     case GEN_OPT_REFERENCE: o->reference = true; return 0;
     case GEN_OPT_SKIP_CONTRACT: o->skip_contract = true; return 0;
+    case GEN_OPT_ARCH: o->arch = arg; return 0;
     default: return -1;
     }
 }
@@ -131,10 +132,14 @@ int gen_open(const cli_tool *tool, const char *path, const gen_opts *o, bool wit
     rf_error err = {0};
     memset(gm, 0, sizeof *gm);
     double t0 = gen_now();
-    if (!(gm->src = rf_model_open(path, NULL, &err))) {
+    const rf_open_options open = {.architecture = o->arch};
+    if (!(gm->src = rf_model_open(path, &open, &err))) {
         cli_error(tool, "%s", err.message);
         return cli_exit_for_status(err.status);
     }
+    /* what --arch changed (the file's architecture, or its absence, and the one asked for) */
+    for (size_t i = 0; o->arch && i < rf_model_n_warnings(gm->src); i++)
+        cli_error(tool, "warning: %s: %s", path, rf_model_warning(gm->src, i));
     if (!o->skip_contract) {
         rf_contract_options co = {.rules = RF_RULE_STRUCTURAL};
         rf_contract_report *report = NULL;

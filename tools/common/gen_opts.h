@@ -28,6 +28,7 @@ enum {
     GEN_OPT_KV,
     GEN_OPT_REFERENCE,
     GEN_OPT_SKIP_CONTRACT,
+    GEN_OPT_ARCH,
     GEN_OPT_END
 };
 
@@ -45,8 +46,9 @@ enum {
         {"ctx", required_argument, NULL, GEN_OPT_CTX},                                             \
         {"kv", required_argument, NULL, GEN_OPT_KV},                                               \
         {"reference", no_argument, NULL, GEN_OPT_REFERENCE},                                       \
+        {"skip-contract", no_argument, NULL, GEN_OPT_SKIP_CONTRACT},                               \
     {                                                                                              \
-        "skip-contract", no_argument, NULL, GEN_OPT_SKIP_CONTRACT                                  \
+        "arch", required_argument, NULL, GEN_OPT_ARCH                                              \
     }
 
 /* The help text of those options. */
@@ -69,7 +71,9 @@ enum {
     "      --reference        the scalar reference path (slow; the arithmetic the fast path\n"     \
     "                         is tested against)\n"                                                \
     "      --skip-contract    run even when the model breaks a structural contract rule\n"         \
-    "                         (otherwise exit 5 naming the rules; see apr validate)\n"
+    "                         (otherwise exit 5 naming the rules; see apr validate)\n"             \
+    "      --arch NAME        read the model as architecture NAME: a GGUF without\n"               \
+    "                         general.architecture gets its config from the NAME.* keys\n"
 
 typedef struct gen_opts {
     ri_sampler_params sampling;
@@ -79,6 +83,7 @@ typedef struct gen_opts {
     ri_kv_type kv;
     bool reference;
     bool skip_contract;
+    const char *arch; /* --arch: rf_open_options.architecture */
 } gen_opts;
 
 void gen_opts_init(gen_opts *o);

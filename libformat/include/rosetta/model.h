@@ -162,6 +162,15 @@ typedef struct rf_open_options {
     bool lenient; /* diagnostic tools: accept damaged files where memory safety allows (bad
                      checksums, unknown dtypes reported as such); the problems are listed by
                      rf_model_warning() */
+    /* The architecture to read the model as (the tools' --arch), or NULL for the file's own.
+     * For a GGUF whose general.architecture is missing or not a string, the config is read
+     * from the "<architecture>.*" keys; when the file names another architecture, this one
+     * wins: its keys first, the file's as a fallback. In both cases the model gets one
+     * warning naming the file's architecture (or its absence) and this one. SafeTensors and
+     * APR: config.architecture becomes this name, with the same warning when it differs.
+     * The raw metadata is kept as the file has it; rf_convert writes the named architecture.
+     * See docs/reliability.md. */
+    const char *architecture;
 } rf_open_options;
 
 /* Opens any supported model by content (file or SafeTensors directory / index). opts may be
