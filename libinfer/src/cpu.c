@@ -245,9 +245,8 @@ static rf_status cpu_model_init(ri_model *model, rf_error *err)
 #define ATTN_QB   32 /* queries of one head per attention task */
 /* Rows of gate and up computed at a time in a batch's MLP (a multiple of 256; see mlp). */
 #define MLP_BLOCK 1024
-#define MLP_MIN_TOKENS                                                                             \
-    16 /* fewer tokens (decode) take the MLP whole: little memory, fewer calls                     \
-        */
+/* Batches of fewer tokens (decode) take the MLP whole: little memory, fewer calls. */
+#define MLP_MIN_TOKENS 16
 
 typedef struct cpu_ctx {
     rk_pool *pool;
