@@ -199,20 +199,23 @@ static int check_quant(rk_type weight_type, int64_t k, int64_t n_cols, const flo
     return 0;
 }
 
-static void quantize_cols(rk_type weight_type, int64_t k, int64_t c0, int64_t c1, const float *x,
-                          size_t x_stride, void *act, size_t act_stride)
+/* Elements [e0, e1) of columns [c0, c1): x holds the e1 - e0 values of each column, act the whole
+ * rows (the blocks before e0 are skipped, and for Q8_0 the sums of the blocks written). */
+static void quantize_cols(rk_type weight_type, int64_t k, int64_t e0, int64_t e1, int64_t c0,
+                          int64_t c1, const float *x, size_t x_stride, void *act, size_t act_stride)
 {
     const rk_type at = rk_act_type(weight_type);
     quant_row_fn q = act_quantizer(at);
+    const size_t skip = rk_row_bytes(at, e0);
     for (int64_t c = c0; c < c1; c++) {
         const float *src = x + (size_t)c * x_stride;
-        uint8_t *dst = (uint8_t *)act + (size_t)c * act_stride;
+        uint8_t *row = (uint8_t *)act + (size_t)c * act_stride;
         if (q)
-            q(src, dst, k);
+            q(src, row + skip, e1 - e0);
         else
-            memcpy(dst, src, (size_t)k * sizeof(float));
+            memcpy(row + skip, src, (size_t)(e1 - e0) * sizeof(float));
         if (at == RK_TYPE_Q8_0)
-            rk_act_q8_0_sums(dst, k);
+            rk_act_q8_0_block_sums(row, k / 32, e0 / 32, e1 / 32);
     }
 }
 
@@ -221,13 +224,13 @@ int rk_quantize_act(rk_type weight_type, int64_t k, int64_t n_cols, const float 
 {
     if (check_quant(weight_type, k, n_cols, x, x_stride, act, act_stride) != 0)
         return -1;
-    quantize_cols(weight_type, k, 0, n_cols, x, x_stride, act, act_stride);
+    quantize_cols(weight_type, k, 0, k, 0, n_cols, x, x_stride, act, act_stride);
     return 0;
 }
 
 typedef struct quant_job {
     rk_type weight_type;
-    int64_t k, n_cols, chunk;
+    int64_t k, e0, e1, n_cols, chunk;
     const float *x;
     size_t x_stride;
     void *act;
@@ -240,7 +243,13 @@ static void quant_task(void *ctx, int64_t task, int thread)
     const quant_job *j = ctx;
     const int64_t c0 = task * j->chunk;
     const int64_t c1 = c0 + j->chunk < j->n_cols ? c0 + j->chunk : j->n_cols;
-    quantize_cols(j->weight_type, j->k, c0, c1, j->x, j->x_stride, j->act, j->act_stride);
+    quantize_cols(j->weight_type, j->k, j->e0, j->e1, c0, c1, j->x, j->x_stride, j->act,
+                  j->act_stride);
+}
+
+static void quantize_on_pool(rk_pool *pool, quant_job *job)
+{
+    rk_pool_run(pool, (job->n_cols + job->chunk - 1) / job->chunk, quant_task, job);
 }
 
 int rk_quantize_act_pool(rk_pool *pool, rk_type weight_type, int64_t k, int64_t n_cols,
@@ -248,39 +257,9 @@ int rk_quantize_act_pool(rk_pool *pool, rk_type weight_type, int64_t k, int64_t 
 {
     if (check_quant(weight_type, k, n_cols, x, x_stride, act, act_stride) != 0)
         return -1;
-    quant_job job = {weight_type, k, n_cols, 4, x, x_stride, act, act_stride};
-    rk_pool_run(pool, (n_cols + job.chunk - 1) / job.chunk, quant_task, &job);
+    quant_job job = {weight_type, k, 0, k, n_cols, 4, x, x_stride, act, act_stride};
+    quantize_on_pool(pool, &job);
     return 0;
-}
-
-typedef struct range_job {
-    rk_type weight_type;
-    int64_t k, e0, e1, n_cols, chunk;
-    const float *x;
-    size_t x_stride;
-    uint8_t *act;
-    size_t act_stride;
-} range_job;
-
-static void range_task(void *ctx, int64_t task, int thread)
-{
-    (void)thread;
-    const range_job *j = ctx;
-    const rk_type at = rk_act_type(j->weight_type);
-    quant_row_fn q = act_quantizer(at);
-    const size_t skip = rk_row_bytes(at, j->e0); /* the blocks before e0 */
-    const int64_t c0 = task * j->chunk;
-    const int64_t c1 = c0 + j->chunk < j->n_cols ? c0 + j->chunk : j->n_cols;
-    for (int64_t c = c0; c < c1; c++) {
-        const float *src = j->x + (size_t)c * j->x_stride;
-        uint8_t *row = j->act + (size_t)c * j->act_stride;
-        if (q)
-            q(src, row + skip, j->e1 - j->e0);
-        else
-            memcpy(row + skip, src, (size_t)(j->e1 - j->e0) * sizeof(float));
-        if (at == RK_TYPE_Q8_0)
-            rk_act_q8_0_block_sums(row, j->k / 32, j->e0 / 32, j->e1 / 32);
-    }
 }
 
 int rk_quantize_act_range_pool(rk_pool *pool, rk_type weight_type, int64_t k, int64_t e0,
@@ -292,8 +271,8 @@ int rk_quantize_act_range_pool(rk_pool *pool, rk_type weight_type, int64_t k, in
         (n_cols > 1 &&
          (x_stride < (size_t)(e1 - e0) || act_stride < rk_act_row_bytes(weight_type, k))))
         return -1;
-    range_job job = {weight_type, k, e0, e1, n_cols, 4, x, x_stride, act, act_stride};
-    rk_pool_run(pool, (n_cols + job.chunk - 1) / job.chunk, range_task, &job);
+    quant_job job = {weight_type, k, e0, e1, n_cols, 4, x, x_stride, act, act_stride};
+    quantize_on_pool(pool, &job);
     return 0;
 }
 

@@ -70,11 +70,6 @@ static inline void rk_act_q8_0_block_sums(uint8_t *row, int64_t nb, int64_t b0, 
     }
 }
 
-static inline void rk_act_q8_0_sums(uint8_t *row, int64_t k)
-{
-    rk_act_q8_0_block_sums(row, k / 32, 0, k / 32);
-}
-
 /* The Q8_0 block sums of an activation row of nb blocks. */
 static inline const uint8_t *rk_act_q8_0_sums_at(const uint8_t *row, int64_t nb)
 {
