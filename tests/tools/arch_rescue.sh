@@ -14,33 +14,9 @@ T="$TEST_TMP/arch_rescue"
 rm -rf "$T" && mkdir -p "$T"
 FX="$ROSETTA_ROOT/fixtures/tiny-qwen2"
 VALGRIND=${ROSETTA_VALGRIND:-0}
-if ! python3 -c "import gguf, numpy, safetensors" 2>/dev/null; then
-  if [ "${ROSETTA_ORACLE_REQUIRED:-0}" = 1 ]; then
-    echo "FAIL: the Python packages gguf, numpy and safetensors are missing" >&2
-    exit 1
-  fi
-  echo "SKIP: the Python packages gguf, numpy and safetensors are missing (scripts/install-deps --python)" >&2
-  exit 77
-fi
-fails=0
-fail() {
-  echo "arch_rescue: FAIL: $*" >&2
-  fails=$((fails + 1))
-}
-run() { # run OUTFILE ERRFILE CMD... -> exit code
-  local out=$1 err=$2
-  shift 2
-  "$@" >"$out" 2>"$err"
-}
-expect() { # expect CASE WANT_RC GOT_RC
-  [ "$3" -eq "$2" ] || fail "$1: exit $3, expected $2 ($(head -c 400 "$T/err"))"
-}
-has() { # has CASE FILE TEXT: FILE contains TEXT (fixed string)
-  grep -qF -- "$3" "$2" || fail "$1: '$3' not in $(basename "$2"): $(head -c 400 "$2")"
-}
-lacks() { # lacks CASE FILE TEXT
-  grep -qF -- "$3" "$2" && fail "$1: '$3' in $(basename "$2"): $(head -c 400 "$2")"
-}
+TEST_NAME=arch_rescue
+. "$ROSETTA_ROOT/tests/tools/lib/checks.sh"
+require_python gguf numpy safetensors
 
 "$APR_BIN/apr-quantize" -q "$FX" "$T/q8.gguf" q8_0 >/dev/null 2>"$T/err" || {
   cat "$T/err"

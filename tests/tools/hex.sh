@@ -18,14 +18,8 @@ if ! command -v xxd >/dev/null; then
   echo "SKIP: xxd is not installed (scripts/install-deps installs it)" >&2
   exit 77
 fi
-if ! python3 -c "import gguf, numpy" 2>/dev/null; then
-  if [ "${ROSETTA_ORACLE_REQUIRED:-0}" = 1 ]; then
-    echo "FAIL: the Python packages gguf and numpy are missing" >&2
-    exit 1
-  fi
-  echo "SKIP: the Python packages gguf and numpy are missing (scripts/install-deps --python)" >&2
-  exit 77
-fi
+. "$ROSETTA_ROOT/tests/tools/lib/checks.sh"
+require_python gguf numpy
 
 exec python3 - "$APR_BIN" "$ROSETTA_ROOT" "$tmp" "${ROSETTA_BUILD:-}" <<'EOF'
 import json, math, os, struct, subprocess, sys, time, zlib

@@ -24,23 +24,9 @@ FX="$ROSETTA_ROOT/fixtures/tiny-qwen2"
 PRELOAD="$ROSETTA_BUILD/tests/hostile_preload.so"
 SW="$ROSETTA_BUILD/tests/slow_writer"
 VALGRIND=${ROSETTA_VALGRIND:-0}
-fails=0
-fail() {
-  echo "hostile: FAIL: $*" >&2
-  fails=$((fails + 1))
-}
+TEST_NAME=hostile
+. "$ROSETTA_ROOT/tests/tools/lib/checks.sh"
 note() { echo "hostile: $*"; }
-run() { # run OUTFILE ERRFILE CMD... -> exit code
-  local out=$1 err=$2
-  shift 2
-  "$@" >"$out" 2>"$err"
-}
-expect() { # expect CASE WANT_RC GOT_RC
-  [ "$3" -eq "$2" ] || fail "$1: exit $3, expected $2 ($(head -c 400 "$T/err"))"
-}
-has() { # has CASE FILE TEXT: FILE contains TEXT (fixed string)
-  grep -qF -- "$3" "$2" || fail "$1: '$3' not in $(basename "$2"): $(head -c 400 "$2")"
-}
 temps() { local n=0 f; for f in "$1".tmp-*; do [ -e "$f" ] && n=$((n + 1)); done; echo $n; }
 
 # A Q8_0 GGUF of the fixture: the input of several cases.
