@@ -217,7 +217,7 @@ static bool print_json(const rf_diff_report *r, const options *o)
 static rf_model *open_input(const char *path, int *code)
 {
     rf_error damage, lenient_err;
-    rf_model *m = cli_open_diagnostic(path, cli_cheap_to_verify(path), &damage, &lenient_err);
+    rf_model *m = cli_open_diagnostic(path, cli_cheap_to_verify(path), NULL, &damage, &lenient_err);
     if (m && damage.status == RF_OK)
         return m;
     *code = cli_report_damage(&TOOL, path, m, &damage, &lenient_err, 10);

@@ -248,7 +248,7 @@ int main(int argc, char **argv)
                   "formats)",
                   contracts_err.message);
     rf_error damage, lenient_err;
-    rf_model *model = cli_open_diagnostic(o.path, true, &damage, &lenient_err);
+    rf_model *model = cli_open_diagnostic(o.path, true, NULL, &damage, &lenient_err);
     if (!model) {
         code = cli_report_damage(&TOOL, o.path, NULL, &damage, &lenient_err, MAX_WARNINGS);
         return code != APR_EXIT_OK ? code : APR_EXIT_INPUT;

@@ -980,7 +980,7 @@ int main(int argc, char **argv)
     rf_error damage, lenient_err;
     /* Whole-file checksums when asked, or when the file is small enough to cost nothing. */
     bool verify = checksums || cli_cheap_to_verify(path);
-    rf_model *model = cli_open_diagnostic_as(path, verify, arch, &damage, &lenient_err);
+    rf_model *model = cli_open_diagnostic(path, verify, arch, &damage, &lenient_err);
     summary s;
     if (model)
         summarize(model, &s, verify);

@@ -275,7 +275,7 @@ int main(int argc, char **argv)
     rf_error damage, lenient_err;
     /* --stats reads every byte anyway, so the whole-file checksum costs little more. */
     bool verify = o.stats || cli_cheap_to_verify(o.path);
-    rf_model *model = cli_open_diagnostic(o.path, verify, &damage, &lenient_err);
+    rf_model *model = cli_open_diagnostic(o.path, verify, NULL, &damage, &lenient_err);
     bool written = true;
     rf_error changed = {0};
     if (model)

@@ -346,14 +346,8 @@ static rf_model *open_model(const char *path, const rf_open_options *opts, bool 
     return rf_model_open(path, opts, err);
 }
 
-rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, rf_error *damage,
-                              rf_error *lenient_err)
-{
-    return cli_open_diagnostic_as(path, verify_whole_file, NULL, damage, lenient_err);
-}
-
-rf_model *cli_open_diagnostic_as(const char *path, bool verify_whole_file, const char *arch,
-                                 rf_error *damage, rf_error *lenient_err)
+rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, const char *arch,
+                              rf_error *damage, rf_error *lenient_err)
 {
     rf_error_clear(damage);
     rf_error_clear(lenient_err);

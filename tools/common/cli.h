@@ -103,13 +103,10 @@ bool cli_color(FILE *stream);
  * *damage gets the strict reader's error: status RF_OK means the file is well formed, anything
  * else means it is malformed (the tool prints what it has, then exits 3). *lenient_err gets the
  * lenient reader's error when it also failed. Checksums that cover the whole file (the APR
- * footer CRC) are verified only when verify_whole_file is true. */
-rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, rf_error *damage,
-                              rf_error *lenient_err);
-/* cli_open_diagnostic reading the model as architecture arch (rf_open_options.architecture,
- * the tools' --arch; NULL: the file's own). */
-rf_model *cli_open_diagnostic_as(const char *path, bool verify_whole_file, const char *arch,
-                                 rf_error *damage, rf_error *lenient_err);
+ * footer CRC) are verified only when verify_whole_file is true. arch: read the file as that
+ * architecture (rf_open_options.architecture, the tools' --arch), or NULL for the file's own. */
+rf_model *cli_open_diagnostic(const char *path, bool verify_whole_file, const char *arch,
+                              rf_error *damage, rf_error *lenient_err);
 
 /* Files up to this size are cheap to read whole (milliseconds), so diagnostic tools verify
  * their whole-file checksums without being asked. */
